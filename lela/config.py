@@ -1,0 +1,244 @@
+"""The accelerator configuration: a plain description of sizes, widths, shifts and seeds.
+
+This is the only thing the golden model (sw_model) and the RTL (hw) share. Every derived quantity
+(per-layer shifts, seeds, accumulator widths) is computed here from the formulas of
+docs/ARITHMETIC.md, so both implementations read the same numbers. A config is validated before
+anything uses it; every refusal is a :class:`ConfigError` whose message names the field.
+"""
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+
+from lela.lfsr_taps import TAPS
+
+__all__ = ["ConfigError", "NetConfig", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field."""
+
+
+_FEEDBACK = ("symmetric", "sign")
+_ROUNDING = ("stochastic", "nearest-even")
+# Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
+_PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5}
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Sizes, number formats and seeds of one network on the accelerator.
+
+    Attributes mirror the TOML keys (see configs/*.toml and docs/ARITHMETIC.md).
+    """
+
+    arch: tuple                      # input size, then hidden layer sizes
+    classes: int = 10
+    act_bits: int = 8                # unsigned activations and pixels, value y / 2**act_bits
+    weight_bits: int = 16            # signed weights and biases, value w / 2**weight_frac
+    weight_frac: int = 14
+    score_bits: int = 16             # signed local scores, value s / 2**score_frac
+    score_frac: int = 10
+    error_bits: int = 16             # signed errors, same scale as scores
+    delta_bits: int = 16             # signed deltas, value d / 2**delta_frac
+    delta_frac: int = 14
+    classifier_bits: int = 4         # bits of one local-classifier weight
+    classifier_exp: tuple = ()       # per layer: M = m / 2**classifier_exp (auto if empty)
+    round_bits: int = 16             # random bits per stochastically rounded value
+    lr_shift: int = 7                # learning rate 2**-lr_shift
+    feedback: str = "symmetric"      # "symmetric" (K = M) or "sign" (K = sign(M) |M'|)
+    rounding: str = "stochastic"     # weight-update rounding: "stochastic" or "nearest-even"
+    dropout: int = 0                 # drop probability in 1/256 (0 = off)
+    batch: int = 32                  # largest mini-batch
+    lfsr_width: int = 31
+    seed: int = 1                    # base seed; every stream's seed derives from it
+    array_rows: int = 8              # MAC array P (output neurons) ...
+    array_cols: int = 8              # ... x Q; fixes the order of stochastic-rounding draws
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw, source="config"):
+        flat = {}
+        for key, value in raw.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    flat[sub] = v
+            else:
+                flat[key] = value
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in flat:
+            if key not in names:
+                raise ConfigError(f"{source}: unknown field '{key}'")
+        if "arch" not in flat:
+            raise ConfigError(f"{source}: missing field 'arch'")
+        for key in ("arch", "classifier_exp"):
+            if key in flat:
+                if not isinstance(flat[key], (list, tuple)):
+                    raise ConfigError(f"{source}: field '{key}' must be a list of integers")
+                flat[key] = tuple(flat[key])
+        cfg = cls(**flat)
+        cfg.validate(source)
+        return cfg
+
+    def replace(self, **changes):
+        cfg = dataclasses.replace(self, **changes)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self):
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    # ---- validation ---------------------------------------------------------------------
+    def validate(self, source="config"):
+        def fail(name, why):
+            raise ConfigError(f"{source}: field '{name}' {why}")
+
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type is int or f.type == "int":
+                if not isinstance(v, int) or isinstance(v, bool):
+                    fail(f.name, f"must be an integer, not {v!r}")
+        if len(self.arch) < 2:
+            fail("arch", "must list the input size and at least one hidden layer")
+        for n in self.arch:
+            if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+                fail("arch", f"sizes must be positive integers, not {n!r}")
+        if self.classes < 2:
+            fail("classes", "must be at least 2")
+        for name, lo, hi in (("act_bits", 2, 16), ("weight_bits", 4, 32), ("score_bits", 4, 32),
+                             ("error_bits", 4, 32), ("delta_bits", 4, 32),
+                             ("classifier_bits", 1, 8)):
+            if not lo <= getattr(self, name) <= hi:
+                fail(name, f"must be in {lo}..{hi}, not {getattr(self, name)}")
+        for name, bits in (("weight_frac", "weight_bits"), ("score_frac", "score_bits"),
+                           ("delta_frac", "delta_bits")):
+            if not 0 <= getattr(self, name) < getattr(self, bits):
+                fail(name, f"must be in 0..{getattr(self, bits) - 1} ({bits} - 1)")
+        if self.score_frac + 2 > self.score_bits:
+            fail("score_frac", "leaves no room for the margin 1.0 (needs score_bits >= "
+                 "score_frac + 2)")
+        if self.error_bits < self.score_bits:
+            fail("error_bits", "must be at least score_bits (an error can reach 1 + |score|)")
+        if self.round_bits not in (1, 2, 4, 8, 16, 32):
+            fail("round_bits", "must be a power of two up to 32")
+        if self.classifier_bits not in (1, 2, 4, 8):
+            fail("classifier_bits", "must be 1, 2, 4 or 8")
+        if not 0 <= self.lr_shift <= 40:
+            fail("lr_shift", "must be in 0..40")
+        if self.feedback not in _FEEDBACK:
+            fail("feedback", f"must be one of {', '.join(_FEEDBACK)}, not {self.feedback!r}")
+        if self.rounding not in _ROUNDING:
+            fail("rounding", f"must be one of {', '.join(_ROUNDING)}, not {self.rounding!r}")
+        if not 0 <= self.dropout < 256:
+            fail("dropout", "is a probability in 1/256 and must be in 0..255")
+        if not 1 <= self.batch <= 4096:
+            fail("batch", "must be in 1..4096")
+        if self.lfsr_width not in TAPS:
+            fail("lfsr_width", f"{self.lfsr_width} has no known maximal-length polynomial "
+                 f"(supported {min(TAPS)}..{max(TAPS)})")
+        if not 0 < self.seed < (1 << self.lfsr_width):
+            fail("seed", f"must be in 1..2**lfsr_width - 1")
+        if self.array_rows <= 0 or self.array_cols <= 0:
+            fail("array_rows" if self.array_rows <= 0 else "array_cols", "must be positive")
+        if self.classifier_exp and len(self.classifier_exp) != self.layers:
+            fail("classifier_exp", f"must list one exponent per hidden layer ({self.layers})")
+        for i in range(self.layers):
+            if self.score_shift(i) < 0:
+                fail("classifier_exp", f"layer {i}: score shift would be negative")
+            if self.delta_shift(i) < 0:
+                fail("classifier_exp", f"layer {i}: delta shift would be negative")
+        if self.update_shift() < 0 or self.bias_update_shift() < 0:
+            fail("lr_shift", "is too small for these formats (negative update shift)")
+        # Exactness of the float64 golden model: every integer it forms stays below 2**53.
+        if self.max_abs_bits() >= 53:
+            fail("weight_bits", "with these sizes, sums reach 2**53 and cannot be exact")
+
+    # ---- derived quantities (docs/ARITHMETIC.md) ---------------------------------------
+    @property
+    def layers(self):
+        return len(self.arch) - 1
+
+    def fan_in(self, i):
+        return self.arch[i]
+
+    def neurons(self, i):
+        return self.arch[i + 1]
+
+    def classifier_exponent(self, i):
+        if self.classifier_exp:
+            return self.classifier_exp[i]
+        k = self.classifier_bits
+        std = math.sqrt(((1 << k) ** 2 - 1) / 3)
+        return max(0, round(math.log2(std * math.sqrt(self.neurons(i)))))
+
+    def score_shift(self, i):
+        return self.classifier_exponent(i) + self.act_bits - self.score_frac
+
+    def delta_shift(self, i):
+        return self.classifier_exponent(i) + self.score_frac - self.delta_frac
+
+    def forward_shift(self):
+        return self.weight_frac
+
+    def update_shift(self):
+        return self.delta_frac + self.act_bits + self.lr_shift - self.weight_frac
+
+    def bias_update_shift(self):
+        return self.delta_frac + self.lr_shift - self.weight_frac
+
+    def init_bits(self, i):
+        """Bits of the uniform signed integer each initial weight of layer i is drawn as."""
+        scale = (1 << self.weight_frac) / math.sqrt(self.fan_in(i))
+        return max(2, min(self.weight_bits, round(math.log2(scale)) + 1))
+
+    def acc_bits(self, i):
+        """Signed accumulator width of layer i's forward sum, so that no sum can overflow."""
+        terms = self.fan_in(i) + (1 << self.act_bits)   # bias enters as b << act_bits
+        return self.weight_bits + self.act_bits + 1 + math.ceil(math.log2(terms))
+
+    def max_abs_bits(self):
+        """log2 bound of the largest integer the golden model forms (see ARITHMETIC.md)."""
+        worst = 0
+        for i in range(self.layers):
+            worst = max(worst, self.acc_bits(i),
+                        self.classifier_bits + 1 + self.act_bits + math.ceil(
+                            math.log2(self.neurons(i))),
+                        self.classifier_bits + 1 + self.error_bits + math.ceil(
+                            math.log2(self.classes)))
+        grad = self.delta_bits + self.act_bits + math.ceil(math.log2(self.batch + 1))
+        return max(worst, grad + self.round_bits)
+
+    def stream_seed(self, purpose, layer=0):
+        """Seed of one LFSR stream, derived from the base seed (ARITHMETIC.md, "Seeds")."""
+        mask = (1 << self.lfsr_width) - 1
+        x = (self.seed * 0x9E3779B1 + _PURPOSE[purpose] * 0x85EBCA77 + layer * 0xC2B2AE3D)
+        x ^= x >> 15
+        x = (x * 0x2C1B3C6D) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 13
+        x &= mask
+        return x or 1
+
+
+def load_config(path, **overrides):
+    """Load and validate a TOML config; ``overrides`` replace fields before validation."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    raw = {k: v for k, v in raw.items()}
+    flat = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    flat.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return NetConfig.from_dict(flat, source=str(path))
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None

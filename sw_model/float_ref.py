@@ -1,0 +1,188 @@
+"""Float references on the same data, initialisation and schedule as the golden model.
+
+Algorithms: ``lel`` (local errors, fixed random classifiers, symmetric feedback), ``lel-sign``
+(sign-concordant feedback), ``lel-train`` (trainable local classifiers), ``bp`` (backprop through
+a trainable output layer), ``fa`` (feedback alignment). The loss is half the one-vs-all square
+hinge, ``0.5 * sum(max(0, 1 - t*s)**2)``, so ``e = -t * max(0, 1 - t*s)`` is its exact gradient.
+Weights and local classifiers start from the same integers as the fixed-point model, scaled.
+"""
+
+import numpy as np
+
+from sw_model.golden import initial_weights
+from sw_model.lfsr import classifier_weights, feedback_weights
+
+__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce"]
+
+ALGORITHMS = ("lel", "lel-sign", "lel-train", "bp", "fa")
+
+
+def square_hinge(s, labels):
+    """Return ``(loss, dloss/ds)`` of the half square hinge, summed over the batch."""
+    t = -np.ones_like(s)
+    t[np.arange(len(labels)), labels] = 1
+    h = np.maximum(0, 1 - t * s)
+    return 0.5 * float((h * h).sum()), -t * h
+
+
+def softmax_ce(s, labels):
+    """Return ``(loss, dloss/ds)`` of softmax cross-entropy, summed over the batch."""
+    z = s - s.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    idx = np.arange(len(labels))
+    loss = -float(np.log(p[idx, labels] + 1e-30).sum())
+    p[idx, labels] -= 1
+    return loss, p
+
+
+_LOSSES = {"square-hinge": square_hinge, "softmax-ce": softmax_ce}
+
+
+class FloatNet:
+    """A float network trained by one of :data:`ALGORITHMS`.
+
+    Parameters
+    ----------
+    cfg : lela.config.NetConfig
+        Sizes and seeds (the number formats only set the initial scale of the weights).
+    algo : str
+    lr : float
+        Step size; updates are ``lr`` times the gradient summed over the mini-batch.
+    loss : str
+        ``"square-hinge"`` or ``"softmax-ce"``.
+    dtype : numpy dtype
+    """
+
+    def __init__(self, cfg, algo="lel", lr=2.0 ** -7, loss="square-hinge", dtype=np.float32):
+        if algo not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algo!r}")
+        self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
+        self.loss = _LOSSES[loss]
+        w = cfg.lfsr_width
+        scale = 2.0 ** -cfg.weight_frac
+        self.weights = [(initial_weights(cfg, i) * scale).astype(dtype)
+                        for i in range(cfg.layers)]
+        self.biases = [np.zeros(cfg.neurons(i), dtype) for i in range(cfg.layers)]
+        self.classifiers, self.feedbacks = [], []
+        for i in range(cfg.layers):
+            m = classifier_weights(w, cfg.stream_seed("classifier", i), cfg.classes,
+                                   cfg.neurons(i), cfg.classifier_bits)
+            k = feedback_weights(m, w, cfg.stream_seed("feedback", i), cfg.classifier_bits) \
+                if algo == "lel-sign" else m
+            mscale = 2.0 ** -cfg.classifier_exponent(i)
+            self.classifiers.append((m * mscale).astype(dtype))
+            self.feedbacks.append((k * mscale).astype(dtype))
+        self.output = self.output_bias = None
+        self.backward_fa = []
+        if algo in ("bp", "fa"):
+            top = cfg.layers             # the output layer draws its init like a layer `top`
+            n_in = cfg.neurons(top - 1)
+            out = _init_like(cfg, top, cfg.classes, n_in)
+            self.output = (out * scale).astype(dtype)
+            self.output_bias = np.zeros(cfg.classes, dtype)
+            if algo == "fa":
+                for i in range(1, cfg.layers + 1):
+                    rows = cfg.classes if i == cfg.layers else cfg.neurons(i)
+                    b = _init_like(cfg, 100 + i, rows, cfg.neurons(i - 1))
+                    self.backward_fa.append((b * scale).astype(dtype))
+
+    # ---- passes -------------------------------------------------------------------------
+    def _forward(self, x):
+        acts, pre = [x], []
+        for w, b in zip(self.weights, self.biases):
+            a = acts[-1] @ w.T + b
+            pre.append(a)
+            acts.append(np.maximum(a, 0))
+        return acts, pre
+
+    def infer(self, x):
+        """Return the scores of every layer's classifier (only the output for bp/fa)."""
+        acts, _ = self._forward(self._input(x))
+        if self.output is not None:
+            return [acts[-1] @ self.output.T + self.output_bias]
+        return [y @ m.T for y, m in zip(acts[1:], self.classifiers)]
+
+    def predict(self, x):
+        return [np.argmax(s, axis=1) for s in self.infer(x)]
+
+    def _input(self, x):
+        return (np.asarray(x) * (2.0 ** -self.cfg.act_bits)).astype(self.dtype)
+
+    def gradients(self, x, labels):
+        """Return ``(losses, grads)``; ``grads`` maps parameter names to update directions
+        (exact loss gradients for lel, lel-train and bp)."""
+        x = self._input(x)
+        acts, pre = self._forward(x)
+        grads, losses = {}, []
+        if self.output is None:
+            for i in range(self.cfg.layers):
+                y = acts[i + 1]
+                s = y @ self.classifiers[i].T
+                loss, e = self.loss(s, labels)
+                losses.append(loss)
+                d = (e @ self.feedbacks[i]) * (pre[i] > 0)
+                grads[f"w{i}"] = d.T @ acts[i]
+                grads[f"b{i}"] = d.sum(axis=0)
+                if self.algo == "lel-train":
+                    grads[f"m{i}"] = e.T @ y
+        else:
+            s = acts[-1] @ self.output.T + self.output_bias
+            loss, e = self.loss(s, labels)
+            losses.append(loss)
+            grads["out"] = e.T @ acts[-1]
+            grads["out_b"] = e.sum(axis=0)
+            back = self.output if self.algo == "bp" else self.backward_fa[-1]
+            g = e @ back
+            for i in reversed(range(self.cfg.layers)):
+                d = g * (pre[i] > 0)
+                grads[f"w{i}"] = d.T @ acts[i]
+                grads[f"b{i}"] = d.sum(axis=0)
+                if i:
+                    back = self.weights[i] if self.algo == "bp" else self.backward_fa[i - 1]
+                    g = d @ back
+        return losses, grads
+
+    def parameters(self):
+        p = {}
+        for i in range(self.cfg.layers):
+            p[f"w{i}"], p[f"b{i}"] = self.weights[i], self.biases[i]
+            if self.algo == "lel-train":
+                p[f"m{i}"] = self.classifiers[i]
+        if self.output is not None:
+            p["out"], p["out_b"] = self.output, self.output_bias
+        return p
+
+    def train_batch(self, x, labels):
+        labels = np.asarray(labels)
+        preds = None
+        if self.output is None:
+            preds = self.predict(x)
+        _, grads = self.gradients(x, labels)
+        params = self.parameters()
+        for name, g in grads.items():
+            params[name] -= self.dtype(self.lr) * g.astype(self.dtype)
+            if name.startswith("m"):
+                self.feedbacks[int(name[1:])] = self.classifiers[int(name[1:])]
+        if preds is None:
+            return [int((np.argmax(self.infer(x)[0], 1) == labels).sum())]
+        return [int((p == labels).sum()) for p in preds]
+
+    # ---- state ------------------------------------------------------------------------
+    def state(self):
+        return {name: p.copy() for name, p in self.parameters().items()}
+
+    def restore(self, state):
+        params = self.parameters()
+        for name, value in state.items():
+            params[name][...] = value
+
+
+def _init_like(cfg, index, rows, cols):
+    """Initial integers for an extra matrix (bp/fa output layer, fa feedback), drawn like a
+    hidden layer's from the init stream of a virtual layer ``index``."""
+    from sw_model.lfsr import chunks
+    bits = max(2, min(cfg.weight_bits, round(np.log2((1 << cfg.weight_frac) / np.sqrt(cols)))
+                      + 1))
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16, rows * cols)
+    return ((u.astype(np.int64) >> (16 - bits)) - (1 << (bits - 1))).reshape(rows, cols)

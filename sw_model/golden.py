@@ -1,0 +1,247 @@
+"""The bit-exact fixed-point golden model of local-error learning: the executable spec.
+
+Each function here is one step of docs/ARITHMETIC.md, named as there. Integers are held in
+``float64`` arrays (see :mod:`sw_model.fixedpoint`), activations are ``batch x neurons``.
+"""
+
+import numpy as np
+
+from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
+                         signed_range)
+from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
+
+__all__ = ["FixedPointNet", "initial_weights", "tile_order"]
+
+
+def initial_weights(cfg, i):
+    """Layer i's initial integer weights ``(neurons x fan_in)``: row-major draws of 16-bit chunks
+    from the layer's init stream, each ``(u >> (16 - init_bits)) - 2**(init_bits - 1)``."""
+    n_out, n_in = cfg.neurons(i), cfg.fan_in(i)
+    bits = cfg.init_bits(i)
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", i), 16, n_out * n_in).astype(np.int64)
+    return ((u >> (16 - bits)) - (1 << (bits - 1))).reshape(n_out, n_in)
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL = ThreadPoolExecutor(1)
+    return _POOL
+
+
+def tile_order(values, rows, cols, p, q):
+    """Arrange a stream drawn tile by tile into a ``rows x cols`` matrix.
+
+    The stream visits output tiles of ``p`` rows, within each the input tiles of ``q`` columns,
+    within each tile row-major; positions past the matrix edge are drawn and discarded.
+    """
+    to, ti = -(-rows // p), -(-cols // q)
+    values = np.ascontiguousarray(values)
+    # Move whole runs of q values as opaque items: a fast, bit-exact transpose.
+    runs = values.view(np.dtype((np.void, q * values.itemsize))).reshape(to, ti, p)
+    grid = runs.transpose(0, 2, 1).copy().view(values.dtype).reshape(to * p, ti * q)
+    return grid[:rows, :cols]
+
+
+def tile_count(rows, cols, p, q):
+    return -(-rows // p) * p * -(-cols // q) * q
+
+
+class FixedPointNet:
+    """A fully connected network trained with local errors in the contract's fixed point.
+
+    Parameters
+    ----------
+    cfg : lela.config.NetConfig
+        Sizes, formats, shifts and seeds.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        w = cfg.lfsr_width
+        self.weights = [initial_weights(cfg, i).astype(np.float64) for i in range(cfg.layers)]
+        self.biases = [np.zeros(cfg.neurons(i)) for i in range(cfg.layers)]
+        self.classifiers = []
+        self.feedbacks = []
+        for i in range(cfg.layers):
+            m = classifier_weights(w, cfg.stream_seed("classifier", i), cfg.classes,
+                                   cfg.neurons(i), cfg.classifier_bits)
+            k = m if cfg.feedback == "symmetric" else feedback_weights(
+                m, w, cfg.stream_seed("feedback", i), cfg.classifier_bits)
+            self.classifiers.append(m.astype(np.float64))
+            self.feedbacks.append(k.astype(np.float64))
+        self.round_stream = LfsrStream(w, cfg.stream_seed("round"), cfg.round_bits)
+        self.dropout_stream = LfsrStream(w, cfg.stream_seed("dropout"), 8)
+        self.batches_trained = 0
+
+    # ---- the steps of one layer ---------------------------------------------------------
+    def forward(self, i, x):
+        """Return ``(y, active)``: activations ``sat_u(rne(acc >> weight_frac))`` of layer i for
+        inputs ``x`` and the derivative of that clipped ReLU, ``0 < y_unsaturated < 2**act_bits``
+        (1 where the output neither clips at zero nor saturates)."""
+        cfg = self.cfg
+        acc = x @ self.weights[i].T
+        acc += self.biases[i] * float(1 << cfg.act_bits)
+        active = acc > 0
+        y = shift_rne(acc, cfg.forward_shift(), out=acc)
+        active &= y <= (1 << cfg.act_bits) - 1
+        return saturate_unsigned(y, cfg.act_bits, out=y), active
+
+    def scores(self, i, y):
+        """Local scores ``sat(rne((y @ m.T) >> score_shift))``."""
+        cfg = self.cfg
+        s = shift_rne(y @ self.classifiers[i].T, cfg.score_shift(i))
+        return saturate_signed(s, cfg.score_bits, out=s)
+
+    def errors(self, s, labels):
+        """Square-hinge error ``-t * max(0, 1 - t*s)`` with ``t = +-1`` and 1.0 exact."""
+        cfg = self.cfg
+        t = -np.ones_like(s)
+        t[np.arange(len(labels)), labels] = 1.0
+        hinge = np.maximum(0.0, float(1 << cfg.score_frac) - t * s)
+        return saturate_signed(-t * hinge, cfg.error_bits)
+
+    def deltas(self, i, e, active):
+        """``sat(rne((e @ k) >> delta_shift)) * active``."""
+        cfg = self.cfg
+        d = shift_rne(e @ self.feedbacks[i], cfg.delta_shift(i))
+        saturate_signed(d, cfg.delta_bits, out=d)
+        d *= active
+        return d
+
+    def dropout(self, y):
+        """Training-time dropout: keep where an 8-bit chunk >= ``dropout``, scaled by
+        ``rne(y * keep_scale >> 8)`` with ``keep_scale = rne(2**16 / (256 - dropout))``."""
+        cfg = self.cfg
+        if not cfg.dropout:
+            return y, None
+        keep = self.dropout_stream.draw(y.size).reshape(y.shape) >= cfg.dropout
+        scale = float(self.keep_scale(cfg))
+        yd = shift_rne(y * scale, 8)
+        saturate_unsigned(yd, cfg.act_bits, out=yd)
+        yd *= keep
+        return yd, keep
+
+    @staticmethod
+    def keep_scale(cfg):
+        return int(np.rint((1 << 16) / (256 - cfg.dropout)))
+
+    def update(self, i, x, d):
+        """In-place update of layer i from the batch gradient ``d.T @ x``: ``w -= round(grad >>
+        update_shift)`` then saturation; biases likewise with ``bias_update_shift``."""
+        cfg = self.cfg
+        w, b = self.weights[i], self.biases[i]
+        grad = d.T @ x
+        gbias = d.sum(axis=0)
+        rows, cols = w.shape
+        stochastic = cfg.rounding == "stochastic"
+        p, q = cfg.array_rows, cfg.array_cols
+        tiles_in = -(-cols // q)
+        if stochastic:
+            rw = self.round_stream.draw(tile_count(rows, cols, p, q))
+            rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
+        shift = cfg.update_shift()
+        lo, hi = signed_range(cfg.weight_bits)
+        # Blocks of whole output tiles of ~32k weights keep every pass in cache.
+        step = p * max(1, (1 << 15) // (p * tiles_in * q))
+
+        def update_rows(first, last):
+            for r0 in range(first, last, step):
+                r1 = min(last, r0 + step)
+                g = grad[r0:r1]
+                if stochastic:
+                    t0, t1 = r0 // p, -(-r1 // p)
+                    block = rw[t0 * p * tiles_in * q:t1 * p * tiles_in * q]
+                    rand = tile_order(block, (t1 - t0) * p, cols, p, q)[:r1 - r0]
+                    shift_stochastic(g, shift, rand, cfg.round_bits, out=g)
+                else:
+                    shift_rne(g, shift, out=g)
+                wb = w[r0:r1]
+                wb -= g
+                if wb.min() < lo or wb.max() > hi:
+                    saturate_signed(wb, cfg.weight_bits, out=wb)
+
+        # NumPy releases the GIL: large layers are split between two threads.
+        if rows * cols >= 1 << 18 and rows >= 2 * step:
+            half = (rows // 2) // step * step
+            job = _pool().submit(update_rows, half, rows)
+            update_rows(0, half)
+            job.result()
+        else:
+            update_rows(0, rows)
+        if stochastic:
+            db = shift_stochastic(gbias, cfg.bias_update_shift(), rb, cfg.round_bits)
+        else:
+            db = shift_rne(gbias, cfg.bias_update_shift())
+        b -= db
+        saturate_signed(b, cfg.weight_bits, out=b)
+
+    # ---- whole passes ---------------------------------------------------------------------
+    def train_batch(self, x, labels):
+        """Train on one mini-batch: pixels ``x`` (``B x arch[0]`` integers), ``labels``.
+
+        Returns the number of correct local predictions per layer (before the update).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        labels = np.asarray(labels)
+        if len(x) > self.cfg.batch:
+            raise ValueError(f"mini-batch of {len(x)} exceeds the configured batch "
+                             f"{self.cfg.batch}")
+        correct = []
+        for i in range(self.cfg.layers):
+            y, active = self.forward(i, x)
+            y, keep = self.dropout(y)
+            if keep is not None:
+                active &= keep
+            s = self.scores(i, y)
+            correct.append(int((predict(s) == labels).sum()))
+            e = self.errors(s, labels)
+            d = self.deltas(i, e, active)
+            self.update(i, x, d)
+            x = y
+        self.batches_trained += 1
+        return correct
+
+    def infer(self, x):
+        """Return every layer's local scores (list of ``B x classes``) for pixels ``x``."""
+        x = np.asarray(x, dtype=np.float64)
+        out = []
+        for i in range(self.cfg.layers):
+            x, _ = self.forward(i, x)
+            out.append(self.scores(i, x))
+        return out
+
+    def predict(self, x):
+        return [predict(s) for s in self.infer(x)]
+
+    # ---- state ------------------------------------------------------------------------
+    def state(self):
+        return {"weights": [w.astype(np.int64) for w in self.weights],
+                "biases": [b.astype(np.int64) for b in self.biases],
+                "round_stream": self.round_stream.state(),
+                "dropout_stream": self.dropout_stream.state(),
+                "batches_trained": self.batches_trained}
+
+    def restore(self, state):
+        self.weights = [np.asarray(w, dtype=np.float64) for w in state["weights"]]
+        self.biases = [np.asarray(b, dtype=np.float64) for b in state["biases"]]
+        self.round_stream.restore(state["round_stream"])
+        self.dropout_stream.restore(state["dropout_stream"])
+        self.batches_trained = state["batches_trained"]
+
+    def weight_hash(self):
+        import hashlib
+        h = hashlib.sha256()
+        for w, b in zip(self.weights, self.biases):
+            h.update(w.astype("<i4").tobytes())
+            h.update(b.astype("<i4").tobytes())
+        return h.hexdigest()
+
+
+def predict(scores):
+    """Argmax over classes; ties go to the lowest class index."""
+    return np.argmax(scores, axis=1)
