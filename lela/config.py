@@ -35,7 +35,9 @@ class NetConfig:
 
     arch: tuple                      # input size, then hidden layer sizes
     classes: int = 10
-    act_bits: int = 8                # unsigned activations and pixels, value y / 2**act_bits
+    act_bits: int = 8                # unsigned pixels and activations
+    input_frac: int = 8              # pixel value p / 2**input_frac
+    act_frac: int = 7                # hidden activation value y / 2**act_frac (range [0, 2))
     weight_bits: int = 16            # signed weights and biases, value w / 2**weight_frac
     weight_frac: int = 14
     score_bits: int = 16             # signed local scores, value s / 2**score_frac
@@ -113,9 +115,10 @@ class NetConfig:
             if not lo <= getattr(self, name) <= hi:
                 fail(name, f"must be in {lo}..{hi}, not {getattr(self, name)}")
         for name, bits in (("weight_frac", "weight_bits"), ("score_frac", "score_bits"),
-                           ("delta_frac", "delta_bits")):
-            if not 0 <= getattr(self, name) < getattr(self, bits):
-                fail(name, f"must be in 0..{getattr(self, bits) - 1} ({bits} - 1)")
+                           ("delta_frac", "delta_bits"), ("input_frac", "act_bits"),
+                           ("act_frac", "act_bits")):
+            if not 0 <= getattr(self, name) <= getattr(self, bits):
+                fail(name, f"must be in 0..{getattr(self, bits)} ({bits})")
         if self.score_frac + 2 > self.score_bits:
             fail("score_frac", "leaves no room for the margin 1.0 (needs score_bits >= "
                  "score_frac + 2)")
@@ -145,15 +148,24 @@ class NetConfig:
         if self.classifier_exp and len(self.classifier_exp) != self.layers:
             fail("classifier_exp", f"must list one exponent per hidden layer ({self.layers})")
         for i in range(self.layers):
+            if self.forward_shift(i) < 0:
+                fail("act_frac", f"layer {i}: forward shift would be negative (act_frac > "
+                     "weight_frac + input fraction)")
+            if self.update_shift(i) < 0:
+                fail("lr_shift", f"layer {i}: is too small for these formats (negative update "
+                     "shift)")
             if self.score_shift(i) < 0:
                 fail("classifier_exp", f"layer {i}: score shift would be negative")
             if self.delta_shift(i) < 0:
                 fail("classifier_exp", f"layer {i}: delta shift would be negative")
-        if self.update_shift() < 0 or self.bias_update_shift() < 0:
+        if self.bias_update_shift() < 0:
             fail("lr_shift", "is too small for these formats (negative update shift)")
         # Exactness of the float64 golden model: every integer it forms stays below 2**53.
         if self.max_abs_bits() >= 53:
-            fail("weight_bits", "with these sizes, sums reach 2**53 and cannot be exact")
+            culprit = ("round_bits" if self.grad_bits() + self.round_bits >= 53
+                       else "weight_bits")
+            fail(culprit, f"makes sums reach 2**{self.max_abs_bits()}, beyond the 2**53 that "
+                 "the golden model computes exactly")
 
     # ---- derived quantities (docs/ARITHMETIC.md) ---------------------------------------
     @property
@@ -173,17 +185,21 @@ class NetConfig:
         std = math.sqrt(((1 << k) ** 2 - 1) / 3)
         return max(0, round(math.log2(std * math.sqrt(self.neurons(i)))))
 
+    def in_frac(self, i):
+        """Fraction bits of layer i's input: pixels for the first layer, else activations."""
+        return self.input_frac if i == 0 else self.act_frac
+
     def score_shift(self, i):
-        return self.classifier_exponent(i) + self.act_bits - self.score_frac
+        return self.classifier_exponent(i) + self.act_frac - self.score_frac
 
     def delta_shift(self, i):
         return self.classifier_exponent(i) + self.score_frac - self.delta_frac
 
-    def forward_shift(self):
-        return self.weight_frac
+    def forward_shift(self, i):
+        return self.weight_frac + self.in_frac(i) - self.act_frac
 
-    def update_shift(self):
-        return self.delta_frac + self.act_bits + self.lr_shift - self.weight_frac
+    def update_shift(self, i):
+        return self.delta_frac + self.in_frac(i) + self.lr_shift - self.weight_frac
 
     def bias_update_shift(self):
         return self.delta_frac + self.lr_shift - self.weight_frac
@@ -195,7 +211,7 @@ class NetConfig:
 
     def acc_bits(self, i):
         """Signed accumulator width of layer i's forward sum, so that no sum can overflow."""
-        terms = self.fan_in(i) + (1 << self.act_bits)   # bias enters as b << act_bits
+        terms = self.fan_in(i) + (1 << self.in_frac(i))   # bias enters as b << in_frac
         return self.weight_bits + self.act_bits + 1 + math.ceil(math.log2(terms))
 
     def max_abs_bits(self):
@@ -207,8 +223,11 @@ class NetConfig:
                             math.log2(self.neurons(i))),
                         self.classifier_bits + 1 + self.error_bits + math.ceil(
                             math.log2(self.classes)))
-        grad = self.delta_bits + self.act_bits + math.ceil(math.log2(self.batch + 1))
-        return max(worst, grad + self.round_bits)
+        return max(worst, self.grad_bits() + self.round_bits)
+
+    def grad_bits(self):
+        """Signed width of a weight gradient summed over a full mini-batch."""
+        return self.delta_bits + self.act_bits + math.ceil(math.log2(self.batch + 1))
 
     def stream_seed(self, purpose, layer=0):
         """Seed of one LFSR stream, derived from the base seed (ARITHMETIC.md, "Seeds")."""

@@ -72,7 +72,9 @@ class FloatNet:
                 if algo == "lel-sign" else m
             mscale = 2.0 ** -cfg.classifier_exponent(i)
             self.classifiers.append((m * mscale).astype(dtype))
-            self.feedbacks.append((k * mscale).astype(dtype))
+            # Symmetric feedback is the classifier itself (the same array, also when trained).
+            self.feedbacks.append((k * mscale).astype(dtype) if algo == "lel-sign"
+                                  else self.classifiers[-1])
         self.output = self.output_bias = None
         self.backward_fa = []
         if algo in ("bp", "fa"):
@@ -107,7 +109,7 @@ class FloatNet:
         return [np.argmax(s, axis=1) for s in self.infer(x)]
 
     def _input(self, x):
-        return (np.asarray(x) * (2.0 ** -self.cfg.act_bits)).astype(self.dtype)
+        return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
 
     def gradients(self, x, labels):
         """Return ``(losses, grads)``; ``grads`` maps parameter names to update directions
@@ -162,8 +164,6 @@ class FloatNet:
         params = self.parameters()
         for name, g in grads.items():
             params[name] -= self.dtype(self.lr) * g.astype(self.dtype)
-            if name.startswith("m"):
-                self.feedbacks[int(name[1:])] = self.classifiers[int(name[1:])]
         if preds is None:
             return [int((np.argmax(self.infer(x)[0], 1) == labels).sum())]
         return [int((p == labels).sum()) for p in preds]

@@ -85,14 +85,14 @@ class FixedPointNet:
         (1 where the output neither clips at zero nor saturates)."""
         cfg = self.cfg
         acc = x @ self.weights[i].T
-        acc += self.biases[i] * float(1 << cfg.act_bits)
+        acc += self.biases[i] * float(1 << cfg.in_frac(i))
         active = acc > 0
-        y = shift_rne(acc, cfg.forward_shift(), out=acc)
+        y = shift_rne(acc, cfg.forward_shift(i), out=acc)
         active &= y <= (1 << cfg.act_bits) - 1
         return saturate_unsigned(y, cfg.act_bits, out=y), active
 
     def scores(self, i, y):
-        """Local scores ``sat(rne((y @ m.T) >> score_shift))``."""
+        """Local scores ``sat(rne(y @ m.T, score_shift))``."""
         cfg = self.cfg
         s = shift_rne(y @ self.classifiers[i].T, cfg.score_shift(i))
         return saturate_signed(s, cfg.score_bits, out=s)
@@ -144,7 +144,7 @@ class FixedPointNet:
         if stochastic:
             rw = self.round_stream.draw(tile_count(rows, cols, p, q))
             rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
-        shift = cfg.update_shift()
+        shift = cfg.update_shift(i)
         lo, hi = signed_range(cfg.weight_bits)
         # Blocks of whole output tiles of ~32k weights keep every pass in cache.
         step = p * max(1, (1 << 15) // (p * tiles_in * q))

@@ -1,0 +1,154 @@
+"""The ``lela`` command: one entry point, one subcommand per job."""
+
+import argparse
+import sys
+
+from lela.config import ConfigError
+from sw_model.data import DATASETS, DataError
+
+ALGOS = ("lel", "lel-sign", "lel-train", "bp", "fa")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"lela: error: {message}\n")
+
+
+def _arch(text):
+    try:
+        sizes = tuple(int(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a dash-separated list of sizes, "
+                                         f"e.g. 784-1000-1000-1000") from None
+    if len(sizes) < 2 or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' needs an input size and at least one "
+                                         f"positive hidden layer size")
+    return sizes
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be positive")
+        return v
+    return parse
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
+    return v
+
+
+def build_parser():
+    parser = _Parser(prog="lela", description="Local Error Learning Accelerator: golden model, "
+                     "references and (in later releases) RTL generation and deployment.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a network with local errors (or a reference)",
+                       description="Train a fully connected network and report every layer's "
+                       "test error after each epoch. Writes DIR/results.json, DIR/curves.png "
+                       "and an atomic DIR/checkpoint.pkl after every epoch.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--dataset", choices=DATASETS, default="digits",
+                   help="digits (scikit-learn, built in), fashion-mnist (Debian package "
+                   "dataset-fashion-mnist, or --data-dir) or mnist (IDX files in --data-dir)")
+    t.add_argument("--data-dir", default="", help="directory of IDX files (plain or .gz)")
+    t.add_argument("--arch", type=_arch, default=None,
+                   help="input and hidden layer sizes, e.g. 784-1000-1000-1000 (default: "
+                   "64-128-128 for digits, 784-1000-1000-1000 otherwise)")
+    t.add_argument("--algo", choices=ALGOS, default="lel",
+                   help="lel: local errors, symmetric feedback; lel-sign: sign-concordant "
+                   "feedback; lel-train: trainable local classifiers; bp: backprop; fa: "
+                   "feedback alignment (the last three in float only)")
+    t.add_argument("--precision", choices=("fixed", "float"), default="fixed",
+                   help="fixed: the bit-exact golden model of the accelerator; float: reference")
+    t.add_argument("--epochs", type=_positive(int), default=10)
+    t.add_argument("--batch", type=_positive(int), default=32, help="mini-batch size")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate on the batch-summed gradient (a power of two for fixed "
+                   "point); default: tuned per algorithm (2**-7)")
+    t.add_argument("--seed", type=_positive(int), default=1,
+                   help="seeds weights, local classifiers, rounding and shuffling")
+    t.add_argument("--loss", choices=("square-hinge", "softmax-ce"), default="square-hinge",
+                   help="local loss (softmax-ce in float only)")
+    t.add_argument("--rounding", choices=("stochastic", "nearest-even"), default="stochastic",
+                   help="weight-update rounding in fixed point")
+    t.add_argument("--dropout", type=_fraction, default=0.0,
+                   help="dropout probability on hidden activations during training")
+    t.add_argument("--config", default="", help="TOML file with fixed-point formats "
+                   "(configs/*.toml); command-line sizes and seeds override it")
+    t.add_argument("--holdout", type=_nonneg_int, default=0,
+                   help="test on the last N training samples instead of the test set (tuning)")
+    t.add_argument("--train-limit", type=_nonneg_int, default=0,
+                   help="train on the first N training samples only")
+    t.add_argument("--out", default="runs/latest", help="output directory DIR")
+    t.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run in DIR from its checkpoint (its own settings; "
+                   "--epochs may extend it)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _train(args):
+    from lela.train import RunSpec, UserError, run
+    if args.resume:
+        explicit_epochs = "--epochs" in sys.argv[1:] or any(
+            a.startswith("--epochs=") for a in sys.argv[1:])
+        spec = RunSpec(epochs=args.epochs if explicit_epochs else 0)
+        out = args.resume
+    else:
+        if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
+            raise UserError(f"--algo {args.algo} exists in float only (use --precision float)")
+        if args.precision == "fixed" and args.loss != "square-hinge":
+            raise UserError("--loss softmax-ce exists in float only (use --precision float)")
+        spec = RunSpec(dataset=args.dataset, arch=args.arch or (), algo=args.algo,
+                       precision=args.precision, epochs=args.epochs, batch=args.batch,
+                       lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,
+                       data_dir=args.data_dir, holdout=args.holdout,
+                       train_limit=args.train_limit, dropout=args.dropout,
+                       rounding=args.rounding)
+        out = args.out
+    results = run(spec, out, resume=bool(args.resume), progress=not args.quiet)
+    acc = results["test_accuracy_per_layer"]
+    print(f"final test accuracy per layer: " + "  ".join(f"{100 * a:.2f}%" for a in acc))
+    print(f"wrote {out}/results.json, {out}/curves.png")
+    return 0
+
+
+def main(argv=None):
+    from lela.train import UserError
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+    except (UserError, ConfigError, DataError) as e:
+        print(f"lela: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lela: interrupted (the last completed epoch is checkpointed)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

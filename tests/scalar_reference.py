@@ -1,0 +1,160 @@
+"""A slow, literal, pure-integer reading of docs/ARITHMETIC.md for tiny networks.
+
+Independent of the vectorised golden model: its own bit recurrence, loops instead of matrices,
+integer shifts instead of float64. Tests compare the two bit for bit.
+"""
+
+from lela.lfsr_taps import TAPS
+
+
+class Bits:
+    def __init__(self, width, seed, chunk):
+        self.b = [(seed >> n) & 1 for n in range(width)]
+        self.width, self.chunk, self.pos = width, chunk, 0
+
+    def next(self):
+        need = (self.pos + 1) * self.chunk
+        while len(self.b) < need:
+            n = len(self.b)
+            v = 0
+            for t in TAPS[self.width]:
+                v ^= self.b[n - t]
+            self.b.append(v)
+        v = sum(self.b[self.pos * self.chunk + r] << r for r in range(self.chunk))
+        self.pos += 1
+        return v
+
+
+def sat_s(x, n):
+    return max(-(1 << (n - 1)), min((1 << (n - 1)) - 1, x))
+
+
+def sat_u(x, n):
+    return max(0, min((1 << n) - 1, x))
+
+
+def rne(x, s):
+    if s == 0:
+        return x
+    q = x >> s
+    r = x - (q << s)
+    h = 1 << (s - 1)
+    return q + (1 if r > h or (r == h and q & 1) else 0)
+
+
+def sr(x, s, r, rbits):
+    if s >= rbits:
+        return (x + (r << (s - rbits))) >> s
+    return (x + (r >> (rbits - s))) >> s
+
+
+class ScalarNet:
+    def __init__(self, cfg):
+        self.cfg = c = cfg
+        W = c.lfsr_width
+        self.w, self.b, self.m, self.k = [], [], [], []
+        for i in range(c.layers):
+            nin, nout = c.fan_in(i), c.neurons(i)
+            bits = c.init_bits(i)
+            st = Bits(W, c.stream_seed("init", i), 16)
+            self.w.append([[(st.next() >> (16 - bits)) - (1 << (bits - 1)) for _ in range(nin)]
+                           for _ in range(nout)])
+            self.b.append([0] * nout)
+            kb = c.classifier_bits
+            st = Bits(W, c.stream_seed("classifier", i), kb)
+            m = [[0] * nout for _ in range(c.classes)]
+            for n in range(nout):
+                for cl in range(c.classes):
+                    m[cl][n] = 2 * st.next() - ((1 << kb) - 1)
+            self.m.append(m)
+            if c.feedback == "sign":
+                st = Bits(W, c.stream_seed("feedback", i), kb)
+                k = [[0] * nout for _ in range(c.classes)]
+                for n in range(nout):
+                    for cl in range(c.classes):
+                        mag = abs(2 * st.next() - ((1 << kb) - 1))
+                        k[cl][n] = mag if m[cl][n] > 0 else -mag
+                self.k.append(k)
+            else:
+                self.k.append(m)
+        self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
+        self.drop = Bits(W, c.stream_seed("dropout"), 8)
+
+    def forward(self, i, x):
+        c = self.cfg
+        y, act = [], []
+        for n in range(c.neurons(i)):
+            acc = (sum(self.w[i][n][j] * x[j] for j in range(len(x)))
+                   + (self.b[i][n] << c.in_frac(i)))
+            r = rne(acc, c.forward_shift(i))
+            y.append(sat_u(r, c.act_bits))
+            act.append(1 if acc > 0 and r <= (1 << c.act_bits) - 1 else 0)
+        return y, act
+
+    def scores(self, i, y):
+        c = self.cfg
+        return [sat_s(rne(sum(self.m[i][cl][n] * y[n] for n in range(len(y))), c.score_shift(i)),
+                      c.score_bits) for cl in range(c.classes)]
+
+    def train_batch(self, xs, labels):
+        c = self.cfg
+        xs = [list(map(int, x)) for x in xs]
+        for i in range(c.layers):
+            ys, ds = [], []
+            for x, lab in zip(xs, labels):
+                y, act = self.forward(i, x)
+                if c.dropout:
+                    # keep_scale = 2**16 / (256 - dropout), rounded to nearest, ties to even
+                    q, r = divmod(1 << 16, 256 - c.dropout)
+                    ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1)
+                              else 0)
+                    for n in range(len(y)):
+                        keep = self.drop.next() >= c.dropout
+                        y[n] = sat_u(rne(y[n] * ks, 8), c.act_bits) if keep else 0
+                        act[n] &= keep
+                s = self.scores(i, y)
+                e = []
+                for cl in range(c.classes):
+                    t = 1 if cl == lab else -1
+                    e.append(sat_s(-t * max(0, (1 << c.score_frac) - t * s[cl]), c.error_bits))
+                d = []
+                for n in range(len(y)):
+                    v = sat_s(rne(sum(self.k[i][cl][n] * e[cl] for cl in range(c.classes)),
+                                  c.delta_shift(i)), c.delta_bits)
+                    d.append(v * act[n])
+                ys.append(y)
+                ds.append(d)
+            rows, cols = c.neurons(i), c.fan_in(i)
+            G = [[sum(ds[b][n] * xs[b][j] for b in range(len(xs))) for j in range(cols)]
+                 for n in range(rows)]
+            g = [sum(ds[b][n] for b in range(len(xs))) for n in range(rows)]
+            P, Q = c.array_rows, c.array_cols
+            stoch = c.rounding == "stochastic"
+            for ot in range(0, rows, P):
+                for it in range(0, cols, Q):
+                    for p in range(P):
+                        for q in range(Q):
+                            n, j = ot + p, it + q
+                            r = self.rnd.next() if stoch else None
+                            if n < rows and j < cols:
+                                dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
+                                      else rne(G[n][j], c.update_shift(i)))
+                                self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
+            for ot in range(0, rows, P):
+                for p in range(P):
+                    n = ot + p
+                    r = self.rnd.next() if stoch else None
+                    if n < rows:
+                        db = (sr(g[n], c.bias_update_shift(), r, c.round_bits) if stoch
+                              else rne(g[n], c.bias_update_shift()))
+                        self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
+            xs = ys
+
+    def predict(self, x):
+        x = list(map(int, x))
+        out = []
+        for i in range(self.cfg.layers):
+            x, _ = self.forward(i, x)
+            s = self.scores(i, x)
+            out.append(s.index(max(s)))
+        return out

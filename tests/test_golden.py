@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+
+from lela.config import NetConfig
+from sw_model.golden import FixedPointNet, tile_order
+from tests.scalar_reference import ScalarNet
+
+
+def tiny(**kw):
+    base = dict(arch=(7, 6, 5), classes=3, batch=4, array_rows=4, array_cols=3, lr_shift=2,
+                score_frac=8, delta_frac=8, weight_frac=10, classifier_exp=(2, 2), seed=5)
+    base.update(kw)
+    return NetConfig.from_dict(base)
+
+
+def batches(cfg, count, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        x = rng.integers(0, 1 << cfg.act_bits, (cfg.batch, cfg.arch[0]))
+        yield x, rng.integers(0, cfg.classes, cfg.batch)
+
+
+@pytest.mark.parametrize("kw", [
+    {},
+    dict(rounding="nearest-even"),
+    dict(feedback="sign"),
+    dict(dropout=64),
+    dict(dropout=200, feedback="sign", lr_shift=0, weight_frac=8),
+    dict(weight_bits=8, weight_frac=6, act_bits=4, input_frac=4, act_frac=4, delta_bits=8, delta_frac=6, round_bits=4,
+         score_bits=10, error_bits=10, score_frac=6, classifier_bits=2, lfsr_width=16),
+    dict(arch=(9, 11, 4, 7), classifier_exp=(3, 2, 4), array_rows=5, array_cols=2,
+         round_bits=8, lfsr_width=63),
+], ids=["default", "rne", "sign", "dropout", "dropout-sign-lr1", "narrow", "deep-odd-tiles"])
+def test_golden_matches_scalar_reference(kw):
+    cfg = tiny(**kw)
+    fast, slow = FixedPointNet(cfg), ScalarNet(cfg)
+    for x, y in batches(cfg, 6):
+        fast.train_batch(x, y)
+        slow.train_batch(x, y)
+        for i in range(cfg.layers):
+            assert fast.weights[i].astype(int).tolist() == slow.w[i]
+            assert fast.biases[i].astype(int).tolist() == slow.b[i]
+    x, _ = next(batches(cfg, 1, seed=9))
+    preds = np.array(fast.predict(x)).T.tolist()
+    assert preds == [slow.predict(row) for row in x]
+
+
+def test_saturation_is_reached_and_respected():
+    """Huge learning rate: weights pin at both ends of their range, never beyond."""
+    cfg = tiny(lr_shift=0, weight_bits=6, weight_frac=4, delta_frac=4, delta_bits=8)
+    fast, slow = FixedPointNet(cfg), ScalarNet(cfg)
+    for x, y in batches(cfg, 5):
+        fast.train_batch(x, y)
+        slow.train_batch(x, y)
+    w = np.concatenate([v.ravel() for v in fast.weights])
+    assert w.min() == -32 and w.max() == 31
+    assert [v.astype(int).tolist() for v in fast.weights] == slow.w
+
+
+def test_tile_order_is_row_major_within_tiles():
+    values = np.arange(3 * 2 * 4 * 3)                       # 3 output tiles x 2 input tiles
+    grid = tile_order(values, rows=10, cols=5, p=4, q=3)
+    assert grid.shape == (10, 5)
+    assert grid[0, 0] == 0 and grid[0, 2] == 2 and grid[1, 0] == 3
+    assert grid[0, 3] == 12                                 # second input tile of tile row 0
+    assert grid[4, 0] == 24                                 # second output tile
+
+
+def test_resume_from_state_is_exact():
+    cfg = tiny(dropout=32)
+    a = FixedPointNet(cfg)
+    data = list(batches(cfg, 8))
+    for x, y in data:
+        a.train_batch(x, y)
+    b = FixedPointNet(cfg)
+    for x, y in data[:3]:
+        b.train_batch(x, y)
+    c = FixedPointNet(cfg)
+    c.restore(b.state())
+    for x, y in data[3:]:
+        c.train_batch(x, y)
+    assert a.weight_hash() == c.weight_hash()
+
+
+def test_oversized_batch_is_refused():
+    cfg = tiny()
+    net = FixedPointNet(cfg)
+    with pytest.raises(ValueError, match="exceeds"):
+        net.train_batch(np.zeros((cfg.batch + 1, 7)), np.zeros(cfg.batch + 1, int))
