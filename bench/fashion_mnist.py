@@ -29,7 +29,7 @@ ARCH = "784-1000-1000-1000"
 # (name, algo, precision, learning rates to try)
 ALGOS = [
     ("bp", "bp", "float", [2 ** -7, 2 ** -8, 2 ** -9]),
-    ("fa", "fa", "float", [2 ** -7, 2 ** -8, 2 ** -9]),
+    ("fa", "fa", "float", [2 ** -7, 2 ** -8, 2 ** -9, 2 ** -10]),
     ("lel", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
     ("lel-sign", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
     ("lel-fixed", "lel", "fixed", [2 ** -6, 2 ** -7, 2 ** -8]),

@@ -82,19 +82,24 @@ def build_parser():
                    "feedback alignment (the last three in float only)")
     t.add_argument("--precision", choices=("fixed", "float"), default="fixed",
                    help="fixed: the bit-exact golden model of the accelerator; float: reference")
-    t.add_argument("--epochs", type=_positive(int), default=10)
-    t.add_argument("--batch", type=_positive(int), default=32, help="mini-batch size")
+    t.add_argument("--epochs", type=_positive(int), default=None,
+                   help="epochs to train (default 10; with --resume, the new total)")
+    t.add_argument("--batch", type=_positive(int), default=None,
+                   help="mini-batch size (default: the config's, else 32)")
     t.add_argument("--lr", type=_positive(float), default=None,
                    help="learning rate on the batch-summed gradient (a power of two for fixed "
                    "point); default: tuned per algorithm (2**-7)")
-    t.add_argument("--seed", type=_positive(int), default=1,
-                   help="seeds weights, local classifiers, rounding and shuffling")
+    t.add_argument("--seed", type=_positive(int), default=None,
+                   help="seeds weights, local classifiers, rounding and shuffling (default: "
+                   "the config's, else 1)")
     t.add_argument("--loss", choices=("square-hinge", "softmax-ce"), default="square-hinge",
                    help="local loss (softmax-ce in float only)")
-    t.add_argument("--rounding", choices=("stochastic", "nearest-even"), default="stochastic",
-                   help="weight-update rounding in fixed point")
-    t.add_argument("--dropout", type=_fraction, default=0.0,
-                   help="dropout probability on hidden activations during training")
+    t.add_argument("--rounding", choices=("stochastic", "nearest-even"), default=None,
+                   help="weight-update rounding in fixed point (default: the config's, else "
+                   "stochastic)")
+    t.add_argument("--dropout", type=_fraction, default=None,
+                   help="dropout probability on hidden activations during training (default: "
+                   "the config's, else 0)")
     t.add_argument("--config", default="", help="TOML file with fixed-point formats "
                    "(configs/*.toml); command-line sizes and seeds override it")
     t.add_argument("--holdout", type=_nonneg_int, default=0,
@@ -112,9 +117,7 @@ def build_parser():
 def _train(args):
     from lela.train import RunSpec, UserError, run
     if args.resume:
-        explicit_epochs = "--epochs" in sys.argv[1:] or any(
-            a.startswith("--epochs=") for a in sys.argv[1:])
-        spec = RunSpec(epochs=args.epochs if explicit_epochs else 0)
+        spec = RunSpec(epochs=args.epochs or 0)
         out = args.resume
     else:
         if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
@@ -122,7 +125,7 @@ def _train(args):
         if args.precision == "fixed" and args.loss != "square-hinge":
             raise UserError("--loss softmax-ce exists in float only (use --precision float)")
         spec = RunSpec(dataset=args.dataset, arch=args.arch or (), algo=args.algo,
-                       precision=args.precision, epochs=args.epochs, batch=args.batch,
+                       precision=args.precision, epochs=args.epochs or 10, batch=args.batch,
                        lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,
                        data_dir=args.data_dir, holdout=args.holdout,
                        train_limit=args.train_limit, dropout=args.dropout,

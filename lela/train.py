@@ -40,16 +40,16 @@ class RunSpec:
     algo: str = "lel"
     precision: str = "fixed"
     epochs: int = 10
-    batch: int = 32
-    lr: float = 0.0                  # 0: the algorithm's default
-    seed: int = 1
+    batch: int = None                # None: from the config, else 32
+    lr: float = 0.0                  # 0: from the config, else the algorithm's default
+    seed: int = None                 # None: from the config, else 1
     loss: str = "square-hinge"
     config: str = ""                 # TOML config for the fixed-point formats
     data_dir: str = ""
     holdout: int = 0                 # >0: test on the last N training samples instead
     train_limit: int = 0             # >0: train on the first N (shuffled-once) samples only
-    dropout: float = 0.0
-    rounding: str = "stochastic"
+    dropout: float = None
+    rounding: str = None
 
     def to_json(self):
         d = asdict(self)
@@ -58,19 +58,29 @@ class RunSpec:
 
 
 def net_config(spec, features, classes):
-    """The :class:`NetConfig` of a run (sizes, seeds and, for fixed point, the formats)."""
-    overrides = dict(arch=tuple(spec.arch), classes=classes, batch=spec.batch,
-                     seed=spec.seed, rounding=spec.rounding,
-                     dropout=int(round(spec.dropout * 256)),
+    """The :class:`NetConfig` of a run: the TOML config (if any), overridden by every setting
+    given on the command line, else the defaults."""
+    overrides = dict(classes=classes,
                      feedback="sign" if spec.algo == "lel-sign" else "symmetric")
-    if spec.precision == "fixed":
-        overrides["lr_shift"] = lr_shift(spec.lr or DEFAULT_LR[spec.algo])
+    if spec.arch:
+        overrides["arch"] = tuple(spec.arch)
+    for name in ("batch", "seed", "rounding"):
+        if getattr(spec, name) is not None:
+            overrides[name] = getattr(spec, name)
+    if spec.dropout is not None:
+        overrides["dropout"] = int(round(spec.dropout * 256))
+    if spec.lr and spec.precision == "fixed":
+        overrides["lr_shift"] = lr_shift(spec.lr)
     if spec.config:
         cfg = load_config(spec.config, **overrides)
     else:
+        overrides.setdefault("arch", (features,) + ((128, 128) if spec.dataset == "digits"
+                                                    else (1000, 1000, 1000)))
+        if spec.precision == "fixed" and not spec.lr:
+            overrides["lr_shift"] = lr_shift(DEFAULT_LR[spec.algo])
         cfg = NetConfig.from_dict(overrides, source="run")
     if cfg.arch[0] != features:
-        raise UserError(f"--arch starts with {cfg.arch[0]} inputs but {spec.dataset} has "
+        raise UserError(f"the network has {cfg.arch[0]} inputs but {spec.dataset} has "
                         f"{features} features per sample")
     return cfg
 
@@ -88,7 +98,8 @@ def build_model(spec, cfg):
         from sw_model.golden import FixedPointNet
         return FixedPointNet(cfg)
     from sw_model.float_ref import FloatNet
-    return FloatNet(cfg, spec.algo, lr=spec.lr or DEFAULT_LR[spec.algo], loss=spec.loss)
+    lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else DEFAULT_LR[spec.algo])
+    return FloatNet(cfg, spec.algo, lr=lr, loss=spec.loss)
 
 
 def atomic_write(path, data):
@@ -131,7 +142,7 @@ def evaluate(model, x, y, chunk=2000):
     return [v / len(x) for v in wrong]
 
 
-def plot_curves(history, spec, path):
+def plot_curves(history, spec, arch, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -144,7 +155,7 @@ def plot_curves(history, spec, path):
         ax.plot(epochs, errors[:, layer], marker="o", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%)")
-    ax.set_title(f"{spec.dataset} {'-'.join(map(str, spec.arch))} {spec.algo} "
+    ax.set_title(f"{spec.dataset} {'-'.join(map(str, arch))} {spec.algo} "
                  f"({spec.precision})")
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -167,9 +178,6 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
     data = load_dataset(spec.dataset, spec.data_dir or None)
     if spec.holdout:
         data = data.holdout(spec.holdout)
-    if not spec.arch:
-        spec.arch = (data.features,) + ((128, 128) if spec.dataset == "digits"
-                                        else (1000, 1000, 1000))
     try:
         cfg = net_config(spec, data.features, data.classes)
     except ConfigError as e:
@@ -185,8 +193,8 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
     os.makedirs(out_dir, exist_ok=True)
     results = None
     for epoch in range(start_epoch, spec.epochs):
-        order = np.random.default_rng([spec.seed, epoch]).permutation(len(x_train))
-        batches = [order[k:k + spec.batch] for k in range(0, len(order), spec.batch)]
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(x_train))
+        batches = [order[k:k + cfg.batch] for k in range(0, len(order), cfg.batch)]
         correct = None
         t0 = time.perf_counter()
         bar = _progress(len(batches), f"epoch {epoch + 1}/{spec.epochs}", progress)
@@ -207,7 +215,7 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
         results = _results(spec, cfg, model, history, train_seconds, len(x_train))
         atomic_write(os.path.join(out_dir, "results.json"),
                      (json.dumps(results, indent=2) + "\n").encode())
-        plot_curves(history, spec, os.path.join(out_dir, "curves.png"))
+        plot_curves(history, spec, cfg.arch, os.path.join(out_dir, "curves.png"))
         atomic_write(os.path.join(out_dir, CHECKPOINT), pickle.dumps({
             "format": 1, "spec": spec.to_json(), "epoch": epoch + 1, "history": history,
             "train_seconds": train_seconds, "model": model.state()}))
@@ -219,6 +227,7 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
 def _results(spec, cfg, model, history, seconds, n_train):
     epochs_done = len(history)
     res = {"args": spec.to_json(), "config": cfg.to_dict(),
+           "lr": 2.0 ** -cfg.lr_shift if spec.precision == "fixed" else model.lr,
            "test_error_per_epoch": [h["test_error"] for h in history],
            "train_error_per_epoch": [h["train_error"] for h in history],
            "test_accuracy": 1 - history[-1]["test_error"][-1] if history else None,

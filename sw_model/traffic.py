@@ -67,23 +67,28 @@ def backprop_traffic(arch, classes, batch, onchip_words):
     """Backprop through hidden layers and a trainable output layer (``N[L] -> classes``).
 
     Every layer's activations (and the input) must survive until the error returns from the
-    top: ``B * sum(N)`` words. If they do not fit on chip (beside the weights, when those are on
-    chip) they are written during the forward pass and read back during the backward pass.
-    Weights off chip are read in the forward pass, read again in the backward pass (to
-    propagate the error and to update) and written once.
+    top: ``B * sum(N)`` words. Activations that do not stay on chip are written during the
+    forward pass and read back during the backward pass (and the input read again); weights that
+    do not stay on chip are read in the forward pass, read again in the backward pass (to
+    propagate the error and to update) and written once. Of the placements that fit, the one
+    with the least traffic is taken.
     """
     _check(arch, classes, batch, onchip_words)
     sizes = list(arch) + [classes]
     words = layer_words(sizes)
     acts = batch * sum(sizes)                  # input, hidden activations, output errors
-    t = Traffic(input_read=batch * arch[0] + batch)
-    t.weights_on_chip = sum(words) + acts <= onchip_words
-    t.acts_on_chip = acts <= onchip_words - (sum(words) if t.weights_on_chip else 0)
-    if not t.weights_on_chip:
-        t.weight_read = 2 * sum(words)
-        t.weight_write = sum(words)
-    if not t.acts_on_chip:
-        spilled = batch * sum(arch[1:])
-        t.act_write = spilled
-        t.act_read = spilled + batch * arch[0]   # the input is read again for layer 1
-    return t
+    spilled = batch * sum(arch[1:])
+    options = []
+    for weights_on, acts_on in ((True, True), (True, False), (False, True), (False, False)):
+        used = (sum(words) if weights_on else 0) + (acts if acts_on else 0)
+        if used > onchip_words:
+            continue
+        t = Traffic(input_read=batch * arch[0] + batch, weights_on_chip=weights_on,
+                    acts_on_chip=acts_on)
+        if not weights_on:
+            t.weight_read, t.weight_write = 2 * sum(words), sum(words)
+        if not acts_on:
+            t.act_write = spilled
+            t.act_read = spilled + batch * arch[0]   # the input is read again for layer 1
+        options.append(t)
+    return min(options, key=lambda t: t.total)

@@ -1,0 +1,35 @@
+# lela: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+JOBS  ?= 2
+
+.PHONY: setup demo test regress bench bench-fashion clean help
+
+help:
+	@echo "make demo     set everything up, train the golden model on digits (the default job)"
+	@echo "make test     the fast test suite (a few minutes)"
+	@echo "make regress  every test, including the long sweeps"
+	@echo "make bench    golden-model speed benchmark -> bench/results/"
+	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
+
+setup:
+	@tools/setup.sh
+
+demo: setup
+	$(BIN)/lela train --dataset digits --config configs/digits.toml --epochs 10 --out runs/demo
+
+test: setup
+	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" -q
+
+regress: setup
+	$(BIN)/python -m pytest -n $(JOBS) -q
+
+bench: setup
+	$(BIN)/python bench/golden_speed.py
+
+bench-fashion: setup
+	$(BIN)/python bench/fashion_mnist.py all
+
+clean:
+	rm -rf build runs/demo .pytest_cache
