@@ -114,7 +114,7 @@ def test_fixed_and_float_train_alike_on_digits():
     cfg = NetConfig.from_dict(dict(arch=(64, 64, 64), classes=10, batch=32))
     fx, fl = FixedPointNet(cfg), FloatNet(cfg, "lel", lr=2.0 ** -7, dtype=np.float64)
     rng = np.random.default_rng(0)
-    for _ in range(3):
+    for _ in range(6):
         order = rng.permutation(len(d.x_train))
         for k in range(0, len(order), 32):
             idx = order[k:k + 32]
@@ -122,5 +122,5 @@ def test_fixed_and_float_train_alike_on_digits():
             fl.train_batch(d.x_train[idx], d.y_train[idx])
     err = lambda net: [float((p != d.y_test).mean()) for p in net.predict(d.x_test)]
     efx, efl = err(fx), err(fl)
-    assert max(efx) < 0.15 and max(efl) < 0.15
-    assert abs(efx[0] - efl[0]) < 0.04
+    assert max(efx) < 0.1 and max(efl) < 0.1
+    assert all(abs(a - b) < 0.03 for a, b in zip(efx, efl))

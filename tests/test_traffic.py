@@ -3,6 +3,7 @@ import pytest
 from sw_model.traffic import backprop_traffic, layer_words, local_error_traffic
 
 ARCH = (784, 256, 256, 256)
+B = 32
 
 
 def test_layer_words():
@@ -10,37 +11,57 @@ def test_layer_words():
 
 
 def test_everything_on_chip_costs_only_the_input():
-    lel = local_error_traffic(ARCH, 10, 32, 10 ** 9)
-    bp = backprop_traffic(ARCH, 10, 32, 10 ** 9)
-    assert lel.weights_on_chip and bp.weights_on_chip and bp.acts_on_chip
-    assert lel.total == bp.total == 32 * 784 + 32
+    lel = local_error_traffic(ARCH, 10, B, 10 ** 9)
+    bp = backprop_traffic(ARCH, 10, B, 10 ** 9)
+    assert lel.total == bp.total == B * 784 + B
+    assert lel.resident_layers == (0, 1, 2) and bp.spilled_acts == ()
 
 
-def test_weights_off_chip():
+def test_nothing_resident_streams_every_layer():
+    buffer = B * (784 + 256)
+    lel = local_error_traffic(ARCH, 10, B, buffer)
     words = sum(layer_words(ARCH))
-    cap = 40_000                            # one layer's buffers, not all weights or activations
-    lel = local_error_traffic(ARCH, 10, 32, cap)
-    assert not lel.weights_on_chip
-    per_layer = layer_words(ARCH)
-    reads = sum(w if w + 32 * (a + b) <= cap else 2 * w
-                for w, a, b in zip(per_layer, ARCH[:-1], ARCH[1:]))
-    assert lel.weight_read == reads and lel.weight_write == words
-    bp = backprop_traffic(ARCH, 10, 32, cap)
-    bp_words = words + 256 * 10 + 10
-    assert bp.weight_read == 2 * bp_words and bp.weight_write == bp_words
-    assert bp.act_write == 32 * 768 and bp.act_read == 32 * 768 + 32 * 784
-    assert bp.total > lel.total
+    assert lel.resident_layers == ()
+    assert (lel.weight_read, lel.weight_write) == (2 * words, words)
+    assert lel.act_read == lel.act_write == 0
 
 
-def test_local_errors_need_one_layer_of_buffers():
+def test_backprop_spills_activations_where_local_errors_need_none():
+    """Capacity for all weights but not for every activation: the paper's case."""
+    words = layer_words(ARCH)
+    bp_words = layer_words(list(ARCH) + [10])
+    cap = sum(bp_words) + B * (784 + 256) + 10
+    lel = local_error_traffic(ARCH, 10, B, cap)
+    bp = backprop_traffic(ARCH, 10, B, cap)
+    assert lel.total == B * 784 + B
+    assert bp.resident_layers == (0, 1, 2, 3) and bp.spilled_acts
+    spilled = [B * ARCH[a] for a in bp.spilled_acts]
+    assert bp.act_read == sum(spilled)
+    assert bp.act_write == sum(s for a, s in zip(bp.spilled_acts, spilled) if a)
+    assert bp.total > 2 * lel.total
+
+
+def test_partial_residency_keeps_the_cheapest_layers_streaming():
+    words = layer_words(ARCH)
+    cap = B * (784 + 256) + words[1] + words[2]           # room for the two small layers
+    lel = local_error_traffic(ARCH, 10, B, cap)
+    assert lel.resident_layers == (1, 2)
+    assert lel.weight_read == 2 * words[0] and lel.weight_write == words[0]
+
+
+def test_backprop_never_beats_local_errors_on_the_same_chip():
+    for arch in (ARCH, (64, 128, 128), (784, 1000, 1000, 1000)):
+        words = sum(layer_words(list(arch) + [10]))
+        for cap in (words // 8, words // 2, words, words + 50_000, 2 * words):
+            try:
+                lel = local_error_traffic(arch, 10, B, cap)
+            except ValueError:
+                continue
+            assert backprop_traffic(arch, 10, B, cap).total >= lel.total
+
+
+def test_too_small_a_chip_is_refused():
     with pytest.raises(ValueError, match="cannot hold"):
-        local_error_traffic(ARCH, 10, 32, 1000)
-
-
-def test_backprop_keeps_what_saves_most():
-    words = sum(layer_words(ARCH)) + 256 * 10 + 10
-    bp = backprop_traffic(ARCH, 10, 32, words + 100)     # weights fit, activations do not too
-    assert bp.weights_on_chip and not bp.acts_on_chip
-    assert bp.total == 32 * 784 + 32 + 2 * 32 * 768 + 32 * 784
-    small = backprop_traffic((64, 32), 10, 8, 8 * (64 + 32 + 10) + 10)
-    assert small.acts_on_chip and not small.weights_on_chip
+        local_error_traffic(ARCH, 10, B, 1000)
+    with pytest.raises(ValueError, match="cannot hold"):
+        backprop_traffic(ARCH, 10, B, 1000)
