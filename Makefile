@@ -17,7 +17,7 @@ setup:
 	@tools/setup.sh
 
 demo: setup
-	$(BIN)/lela train --dataset digits --config configs/digits.toml --epochs 10 --out runs/demo
+	$(BIN)/lela train --dataset digits --config configs/digits.toml --epochs 20 --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" -q

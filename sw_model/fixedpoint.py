@@ -43,7 +43,11 @@ def shift_stochastic(x, shift, rand, rand_bits, out=None):
     ``shift >= rand_bits`` this is ``(x + (rand << (shift - rand_bits))) >> shift``; for smaller
     shifts only the top ``shift`` bits of ``rand`` matter.
     """
-    y = np.multiply(x, 2.0 ** (rand_bits - shift), out=out)
-    np.add(y, rand, out=y)
+    scale = 2.0 ** (rand_bits - shift)
+    if scale == 1.0:
+        y = np.add(x, rand, out=out)
+    else:
+        y = np.multiply(x, scale, out=out)
+        np.add(y, rand, out=y)
     y *= 2.0 ** -rand_bits
     return np.floor(y, out=y)

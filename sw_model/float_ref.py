@@ -163,7 +163,7 @@ class FloatNet:
         _, grads = self.gradients(x, labels)
         params = self.parameters()
         for name, g in grads.items():
-            params[name] -= self.dtype(self.lr) * g.astype(self.dtype)
+            params[name] -= self.dtype(self.lr) * g.astype(self.dtype, copy=False)
         if preds is None:
             return [int((np.argmax(self.infer(x)[0], 1) == labels).sum())]
         return [int((p == labels).sum()) for p in preds]

@@ -61,6 +61,9 @@ class FixedPointNet:
     """
 
     def __init__(self, cfg):
+        if cfg.max_abs_bits() >= 53:
+            raise ValueError(f"integers reach 2**{cfg.max_abs_bits()}: beyond float64's exact "
+                             "range (see ARITHMETIC.md, Exactness)")
         self.cfg = cfg
         w = cfg.lfsr_width
         self.weights = [initial_weights(cfg, i).astype(np.float64) for i in range(cfg.layers)]
@@ -135,16 +138,19 @@ class FixedPointNet:
         update_shift)`` then saturation; biases likewise with ``bias_update_shift``."""
         cfg = self.cfg
         w, b = self.weights[i], self.biases[i]
-        grad = d.T @ x
-        gbias = d.sum(axis=0)
         rows, cols = w.shape
         stochastic = cfg.rounding == "stochastic"
+        shift = cfg.update_shift(i)
+        # For stochastic rounding, grad holds G * 2**(R - shift): scaling d by a power of two
+        # before the product is exact and saves a pass over the weights.
+        scale = 2.0 ** (cfg.round_bits - shift) if stochastic else 1.0
+        grad = (d * scale).T @ x if stochastic else d.T @ x
+        gbias = d.sum(axis=0)
         p, q = cfg.array_rows, cfg.array_cols
         tiles_in = -(-cols // q)
         if stochastic:
             rw = self.round_stream.draw(tile_count(rows, cols, p, q))
             rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
-        shift = cfg.update_shift(i)
         lo, hi = signed_range(cfg.weight_bits)
         # Blocks of whole output tiles of ~32k weights keep every pass in cache.
         step = p * max(1, (1 << 15) // (p * tiles_in * q))
@@ -157,7 +163,7 @@ class FixedPointNet:
                     t0, t1 = r0 // p, -(-r1 // p)
                     block = rw[t0 * p * tiles_in * q:t1 * p * tiles_in * q]
                     rand = tile_order(block, (t1 - t0) * p, cols, p, q)[:r1 - r0]
-                    shift_stochastic(g, shift, rand, cfg.round_bits, out=g)
+                    shift_stochastic(g, cfg.round_bits, rand, cfg.round_bits, out=g)
                 else:
                     shift_rne(g, shift, out=g)
                 wb = w[r0:r1]

@@ -57,3 +57,27 @@ def test_shipped_configs_are_valid():
     assert paths
     for path in paths:
         load_config(path)
+
+
+def test_derived_constants_match_worked_examples():
+    """Numbers worked out by hand from docs/ARITHMETIC.md for the default formats."""
+    cfg = make(arch=[784, 1000, 128])
+    # E = round(log2(sqrt((16**2 - 1) / 3) * sqrt(N))): sqrt(85) = 9.22; N=1000 -> 291.5 -> 8.19
+    assert [cfg.classifier_exponent(0), cfg.classifier_exponent(1)] == [8, 7]
+    assert cfg.score_shift(0) == 8 + 7 - 10 and cfg.delta_shift(1) == 7 + 10 - 14
+    assert cfg.forward_shift(0) == 14 + 8 - 7 and cfg.forward_shift(1) == 14
+    assert cfg.update_shift(0) == 14 + 8 + 7 - 14 and cfg.update_shift(1) == 14 + 7 + 7 - 14
+    assert cfg.bias_update_shift() == 7
+    # I = round(14 - log2(sqrt(784))) + 1 = round(14 - 4.807) + 1 = 10; 1000: round(9.02)+1 = 10
+    assert [cfg.init_bits(0), cfg.init_bits(1)] == [10, 10]
+    # acc_bits = 16 + 8 + 1 + ceil(log2(784 + 256)) = 25 + 11
+    assert cfg.acc_bits(0) == 36
+
+
+def test_stream_seeds_follow_the_documented_mix():
+    cfg = make(seed=12345)
+    x = 12345 * 0x9E3779B1 + 2 * 0x85EBCA77 + 1 * 0xC2B2AE3D
+    x ^= x >> 15
+    x = (x * 0x2C1B3C6D) % 2 ** 64
+    x ^= x >> 13
+    assert cfg.stream_seed("classifier", 1) == x % 2 ** 31

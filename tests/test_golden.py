@@ -87,3 +87,29 @@ def test_oversized_batch_is_refused():
     net = FixedPointNet(cfg)
     with pytest.raises(ValueError, match="exceeds"):
         net.train_batch(np.zeros((cfg.batch + 1, 7)), np.zeros(cfg.batch + 1, int))
+
+
+@pytest.mark.parametrize("arch", [(784, 1000, 1000), (7, 6, 5)])
+def test_accumulator_width_bounds_the_extremes(arch):
+    """Most negative weights and biases times the largest inputs still fit acc_bits, and the
+    whole computation stays exact in float64."""
+    cfg = tiny(arch=arch, classifier_exp=())
+    net = FixedPointNet(cfg)
+    lo = -(1 << (cfg.weight_bits - 1))
+    for i in range(cfg.layers):
+        x = np.full((1, cfg.fan_in(i)), (1 << cfg.act_bits) - 1, dtype=np.float64)
+        acc = x @ np.full((cfg.fan_in(i), 1), float(lo)) + lo * 2.0 ** cfg.in_frac(i)
+        assert -(2 ** (cfg.acc_bits(i) - 1)) <= acc.min()
+        assert cfg.acc_bits(i) <= cfg.max_abs_bits() < 53
+    net.weights = [np.full_like(w, lo) for w in net.weights]
+    net.biases = [np.full_like(b, lo) for b in net.biases]
+    y, active = net.forward(0, np.full((2, arch[0]), 255.0))
+    assert (y == 0).all() and not active.any()
+
+
+def test_unexact_config_is_refused_by_the_model():
+    cfg = tiny()
+    object.__setattr__(cfg, "round_bits", 32)
+    object.__setattr__(cfg, "batch", 4096)
+    with pytest.raises(ValueError, match="2\\*\\*53|exact"):
+        FixedPointNet(cfg)
