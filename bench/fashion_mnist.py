@@ -43,6 +43,9 @@ def command(algo, precision, lr, seed, epochs, out, holdout=0):
            "--epochs", str(epochs), "--quiet", "--out", out]
     if holdout:
         cmd += ["--holdout", str(holdout)]
+        if precision == "float":
+            # The tuning runs were made in float32 (then the default); the final runs in float64.
+            cmd += ["--float-dtype", "float32"]
     return cmd
 
 

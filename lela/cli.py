@@ -92,6 +92,8 @@ def build_parser():
     t.add_argument("--seed", type=_positive(int), default=None,
                    help="seeds weights, local classifiers, rounding and shuffling (default: "
                    "the config's, else 1)")
+    t.add_argument("--float-dtype", choices=("float64", "float32"), default="float64",
+                   help="arithmetic of the float references")
     t.add_argument("--loss", choices=("square-hinge", "softmax-ce"), default="square-hinge",
                    help="local loss (softmax-ce in float only)")
     t.add_argument("--rounding", choices=("stochastic", "nearest-even"), default=None,
@@ -129,11 +131,11 @@ def _train(args):
                        lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,
                        data_dir=args.data_dir, holdout=args.holdout,
                        train_limit=args.train_limit, dropout=args.dropout,
-                       rounding=args.rounding)
+                       rounding=args.rounding, float_dtype=args.float_dtype)
         out = args.out
     results = run(spec, out, resume=bool(args.resume), progress=not args.quiet)
     acc = results["test_accuracy_per_layer"]
-    print(f"final test accuracy per layer: " + "  ".join(f"{100 * a:.2f}%" for a in acc))
+    print("final test accuracy per layer: " + "  ".join(f"{100 * a:.2f}%" for a in acc))
     print(f"wrote {out}/results.json, {out}/curves.png")
     return 0
 

@@ -9,7 +9,7 @@ anything uses it; every refusal is a :class:`ConfigError` whose message names th
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lela.lfsr_taps import TAPS
 
@@ -142,7 +142,7 @@ class NetConfig:
             fail("lfsr_width", f"{self.lfsr_width} has no known maximal-length polynomial "
                  f"(supported {min(TAPS)}..{max(TAPS)})")
         if not 0 < self.seed < (1 << self.lfsr_width):
-            fail("seed", f"must be in 1..2**lfsr_width - 1")
+            fail("seed", "must be in 1..2**lfsr_width - 1")
         if self.array_rows <= 0 or self.array_cols <= 0:
             fail("array_rows" if self.array_rows <= 0 else "array_cols", "must be positive")
         if self.classifier_exp and len(self.classifier_exp) != self.layers:
@@ -223,6 +223,10 @@ class NetConfig:
                             math.log2(self.neurons(i))),
                         self.classifier_bits + 1 + self.error_bits + math.ceil(
                             math.log2(self.classes)))
+            # w - (G / 2**shift + r / 2**R) is formed exactly before rounding (golden model).
+            shift = self.update_shift(i)
+            worst = max(worst, max(self.weight_bits, self.grad_bits() - shift)
+                        + max(shift, self.round_bits) + 1)
         return max(worst, self.grad_bits() + self.round_bits)
 
     def grad_bits(self):

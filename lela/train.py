@@ -12,7 +12,7 @@ import pickle
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class RunSpec:
     train_limit: int = 0             # >0: train on the first N (shuffled-once) samples only
     dropout: float = None
     rounding: str = None
+    float_dtype: str = "float64"
 
     def to_json(self):
         d = asdict(self)
@@ -99,7 +100,8 @@ def build_model(spec, cfg):
         return FixedPointNet(cfg)
     from sw_model.float_ref import FloatNet
     lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else DEFAULT_LR[spec.algo])
-    return FloatNet(cfg, spec.algo, lr=lr, loss=spec.loss)
+    return FloatNet(cfg, spec.algo, lr=lr, loss=spec.loss,
+                    dtype=np.dtype(spec.float_dtype).type)
 
 
 def atomic_write(path, data):

@@ -54,7 +54,7 @@ class FloatNet:
     dtype : numpy dtype
     """
 
-    def __init__(self, cfg, algo="lel", lr=2.0 ** -7, loss="square-hinge", dtype=np.float32):
+    def __init__(self, cfg, algo="lel", lr=2.0 ** -7, loss="square-hinge", dtype=np.float64):
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algo!r}")
         self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
@@ -111,16 +111,19 @@ class FloatNet:
     def _input(self, x):
         return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
 
-    def gradients(self, x, labels):
+    def gradients(self, x, labels, scores=None):
         """Return ``(losses, grads)``; ``grads`` maps parameter names to update directions
-        (exact loss gradients for lel, lel-train and bp)."""
+        (exact loss gradients for lel, lel-train and bp). Every classifier's scores are
+        appended to the list ``scores`` if given."""
         x = self._input(x)
         acts, pre = self._forward(x)
         grads, losses = {}, []
+        scores = [] if scores is None else scores
         if self.output is None:
             for i in range(self.cfg.layers):
                 y = acts[i + 1]
                 s = y @ self.classifiers[i].T
+                scores.append(s)
                 loss, e = self.loss(s, labels)
                 losses.append(loss)
                 d = (e @ self.feedbacks[i]) * (pre[i] > 0)
@@ -130,6 +133,7 @@ class FloatNet:
                     grads[f"m{i}"] = e.T @ y
         else:
             s = acts[-1] @ self.output.T + self.output_bias
+            scores.append(s)
             loss, e = self.loss(s, labels)
             losses.append(loss)
             grads["out"] = e.T @ acts[-1]
@@ -156,17 +160,16 @@ class FloatNet:
         return p
 
     def train_batch(self, x, labels):
+        """One step; returns every classifier's correct count (before the update)."""
         labels = np.asarray(labels)
-        preds = None
-        if self.output is None:
-            preds = self.predict(x)
-        _, grads = self.gradients(x, labels)
+        scores = []
+        _, grads = self.gradients(x, labels, scores)
         params = self.parameters()
+        lr = self.dtype(self.lr)
         for name, g in grads.items():
-            params[name] -= self.dtype(self.lr) * g.astype(self.dtype, copy=False)
-        if preds is None:
-            return [int((np.argmax(self.infer(x)[0], 1) == labels).sum())]
-        return [int((p == labels).sum()) for p in preds]
+            g *= lr
+            params[name] -= g.astype(self.dtype, copy=False)
+        return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
 
     # ---- state ------------------------------------------------------------------------
     def state(self):

@@ -22,17 +22,6 @@ def initial_weights(cfg, i):
     return ((u >> (16 - bits)) - (1 << (bits - 1))).reshape(n_out, n_in)
 
 
-_POOL = None
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-        _POOL = ThreadPoolExecutor(1)
-    return _POOL
-
-
 def tile_order(values, rows, cols, p, q):
     """Arrange a stream drawn tile by tile into a ``rows x cols`` matrix.
 
@@ -68,6 +57,7 @@ class FixedPointNet:
         w = cfg.lfsr_width
         self.weights = [initial_weights(cfg, i).astype(np.float64) for i in range(cfg.layers)]
         self.biases = [np.zeros(cfg.neurons(i)) for i in range(cfg.layers)]
+        self._wbound = [float(np.abs(w).max()) for w in self.weights]
         self.classifiers = []
         self.feedbacks = []
         for i in range(cfg.layers):
@@ -134,53 +124,53 @@ class FixedPointNet:
         return int(np.rint((1 << 16) / (256 - cfg.dropout)))
 
     def update(self, i, x, d):
-        """In-place update of layer i from the batch gradient ``d.T @ x``: ``w -= round(grad >>
-        update_shift)`` then saturation; biases likewise with ``bias_update_shift``."""
+        """In-place update of layer i from the batch gradient ``G = d.T @ x``:
+        ``w = sat(w - R(G, update_shift))``, biases likewise with ``bias_update_shift``."""
         cfg = self.cfg
         w, b = self.weights[i], self.biases[i]
         rows, cols = w.shape
-        stochastic = cfg.rounding == "stochastic"
-        shift = cfg.update_shift(i)
-        # For stochastic rounding, grad holds G * 2**(R - shift): scaling d by a power of two
-        # before the product is exact and saves a pass over the weights.
-        scale = 2.0 ** (cfg.round_bits - shift) if stochastic else 1.0
-        grad = (d * scale).T @ x if stochastic else d.T @ x
-        gbias = d.sum(axis=0)
-        p, q = cfg.array_rows, cfg.array_cols
-        tiles_in = -(-cols // q)
-        if stochastic:
-            rw = self.round_stream.draw(tile_count(rows, cols, p, q))
-            rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
+        shift, rbits = cfg.update_shift(i), cfg.round_bits
         lo, hi = signed_range(cfg.weight_bits)
-        # Blocks of whole output tiles of ~32k weights keep every pass in cache.
-        step = p * max(1, (1 << 15) // (p * tiles_in * q))
-
-        def update_rows(first, last):
-            for r0 in range(first, last, step):
-                r1 = min(last, r0 + step)
-                g = grad[r0:r1]
-                if stochastic:
-                    t0, t1 = r0 // p, -(-r1 // p)
-                    block = rw[t0 * p * tiles_in * q:t1 * p * tiles_in * q]
-                    rand = tile_order(block, (t1 - t0) * p, cols, p, q)[:r1 - r0]
-                    shift_stochastic(g, cfg.round_bits, rand, cfg.round_bits, out=g)
-                else:
-                    shift_rne(g, shift, out=g)
-                wb = w[r0:r1]
-                wb -= g
-                if wb.min() < lo or wb.max() > hi:
-                    saturate_signed(wb, cfg.weight_bits, out=wb)
-
-        # NumPy releases the GIL: large layers are split between two threads.
-        if rows * cols >= 1 << 18 and rows >= 2 * step:
-            half = (rows // 2) // step * step
-            job = _pool().submit(update_rows, half, rows)
-            update_rows(0, half)
-            job.result()
-        else:
-            update_rows(0, rows)
+        stochastic = cfg.rounding == "stochastic"
+        gbias = d.sum(axis=0)
+        # Saturation is only checked once a cheap bound on |w| could have crossed the range:
+        # |w - R(G)| <= |w| + sum_b max|d_b| * max x_b / 2**shift + 1.
+        self._wbound[i] += float(np.abs(d).max(axis=1) @ x.max(axis=1)) * 2.0 ** -shift + 1
+        check = self._wbound[i] > hi
+        # grad = -G * 2**(R - shift) (scaling d first is exact: every value is an integer times
+        # a power of two, within 2**53), so w - floor(G / 2**shift + r / 2**R) is
+        # ceil(w + (grad - r) / 2**R); likewise w - rne(G / 2**shift) = w + rne(-G / 2**shift).
+        scale = -(2.0 ** ((rbits if stochastic else 0) - shift))
+        grad = (d * scale).T @ x
         if stochastic:
-            db = shift_stochastic(gbias, cfg.bias_update_shift(), rb, cfg.round_bits)
+            p, q = cfg.array_rows, cfg.array_cols
+            tile = p * -(-cols // q) * q                 # chunks per output tile of p rows
+            rw = self.round_stream.draw(tile * -(-rows // p))
+            rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
+        rows_per_block = p if stochastic else 1
+        rows_per_block *= max(1, (1 << 15) // (rows_per_block * cols))   # blocks stay in cache
+        peak = 0.0
+        for r0 in range(0, rows, rows_per_block):
+            r1 = min(rows, r0 + rows_per_block)
+            wb, g = w[r0:r1], grad[r0:r1]
+            if stochastic:
+                t0, t1 = r0 // p, -(-r1 // p)
+                rand = tile_order(rw[t0 * tile:t1 * tile], (t1 - t0) * p, cols, p, q)[:r1 - r0]
+                np.subtract(g, rand, out=g)
+                g *= 2.0 ** -rbits
+                wb += g
+                np.ceil(wb, out=wb)
+            else:
+                wb += np.rint(g, out=g)
+            if check:
+                mn, mx = wb.min(), wb.max()
+                if mn < lo or mx > hi:
+                    saturate_signed(wb, cfg.weight_bits, out=wb)
+                peak = max(peak, -max(mn, lo), min(mx, hi))
+        if check:
+            self._wbound[i] = peak
+        if stochastic:
+            db = shift_stochastic(gbias, cfg.bias_update_shift(), rb, rbits)
         else:
             db = shift_rne(gbias, cfg.bias_update_shift())
         b -= db
@@ -234,6 +224,7 @@ class FixedPointNet:
 
     def restore(self, state):
         self.weights = [np.asarray(w, dtype=np.float64) for w in state["weights"]]
+        self._wbound = [float(np.abs(w).max()) for w in self.weights]
         self.biases = [np.asarray(b, dtype=np.float64) for b in state["biases"]]
         self.round_stream.restore(state["round_stream"])
         self.dropout_stream.restore(state["dropout_stream"])

@@ -22,7 +22,7 @@ __all__ = ["TAPS", "lfsr_bits_reference", "LfsrStream", "chunks", "classifier_we
            "feedback_weights"]
 
 _MAX_CHUNK_BITS = 32
-_MAX_HISTORY = 1 << 20
+_MAX_HISTORY = 1 << 16          # 64-bit words kept between draws
 
 
 def _check(width, seed, chunk_bits=1):
@@ -58,6 +58,10 @@ def lfsr_bits_reference(width, seed, count):
 class LfsrStream:
     """A stream of ``chunk_bits``-wide chunks of one LFSR's bit sequence, drawn in order.
 
+    Internally the sequence is generated 64 bits at a time (64-bit chunks obey the same
+    recurrence) and split into narrower chunks, so drawing costs about one XOR per tap per 64
+    bits.
+
     Parameters
     ----------
     width : int
@@ -73,17 +77,17 @@ class LfsrStream:
         self.width = width
         self.seed = seed
         self.chunk_bits = chunk_bits
+        self.dtype = np.dtype(f"uint{max(8, chunk_bits)}")
+        self._per_word = 64 // chunk_bits
         self._taps = TAPS[width]
         self._min_lag = min(self._taps)
         self.position = 0
-        bits = lfsr_bits_reference(width, seed, width * chunk_bits)
-        self.dtype = np.dtype(f"uint{max(8, chunk_bits)}")
-        first = np.zeros(width, dtype=self.dtype)
-        for r in range(chunk_bits):
-            first |= np.array(bits[r::chunk_bits], dtype=self.dtype) << self.dtype.type(r)
-        # _buf holds the chunks at absolute positions _buf_start .. _buf_start + len(_buf) - 1,
-        # always including at least the W chunks before the last one generated.
-        self._buf = first
+        bits = np.array(lfsr_bits_reference(width, seed, width * 64), dtype=np.uint64)
+        words = (bits.reshape(width, 64) << np.arange(64, dtype=np.uint64)).sum(
+            axis=1, dtype=np.uint64)
+        # _buf holds the 64-bit words at positions _buf_start .. _buf_start + len(_buf) - 1,
+        # always including at least the W words before the last one generated.
+        self._buf = words
         self._buf_start = 0
 
     def state(self):
@@ -94,35 +98,51 @@ class LfsrStream:
 
     def restore(self, snapshot):
         self.position = int(snapshot["position"])
-        self._buf = np.asarray(snapshot["tail"], dtype=self.dtype).copy()
+        self._buf = np.asarray(snapshot["tail"], dtype=np.uint64).copy()
         self._buf_start = int(snapshot["tail_start"])
+
+    def _words(self, first, end):
+        """64-bit words ``first .. end - 1`` (``first`` must still be buffered)."""
+        end_i = end - self._buf_start
+        buf = self._buf
+        have = len(buf)
+        if end_i > have:
+            buf = np.empty(end_i, dtype=np.uint64)
+            buf[:have] = self._buf
+            while have < end_i:
+                j = 0
+                while self.width << (j + 1) <= have:
+                    j += 1
+                block = min(self._min_lag << j, end_i - have)
+                acc = buf[have - (self._taps[0] << j):][:block].copy()
+                for t in self._taps[1:]:
+                    np.bitwise_xor(acc, buf[have - (t << j):][:block], out=acc)
+                buf[have:have + block] = acc
+                have += block
+        out = buf[first - self._buf_start:end_i]
+        keep = min(len(buf), _MAX_HISTORY)
+        self._buf_start += len(buf) - keep
+        self._buf = buf[len(buf) - keep:]
+        return out
 
     def draw(self, count):
         """Return the next ``count`` chunks as a read-only unsigned array (8, 16 or 32 bits)."""
         count = int(count)
         if count < 0:
             raise ValueError("cannot draw a negative number of chunks")
-        end = self.position + count - self._buf_start      # index in buf one past the last
-        buf = self._buf
-        have = len(buf)
-        if end > have:
-            buf = np.empty(end, dtype=self.dtype)
-            buf[:have] = self._buf
-            while have < end:
-                j = 0
-                while self.width << (j + 1) <= have:
-                    j += 1
-                block = min(self._min_lag << j, end - have)
-                acc = buf[have - (self._taps[0] << j):][:block].copy()
-                for t in self._taps[1:]:
-                    np.bitwise_xor(acc, buf[have - (t << j):][:block], out=acc)
-                buf[have:have + block] = acc
-                have += block
-        out = buf[end - count:end]
+        k = self._per_word
+        first_word = self.position // k
+        end_word = -(-(self.position + count) // k)
+        words = self._words(first_word, end_word)
+        if self.chunk_bits >= 8:
+            narrow = words.astype("<u8", copy=False).view(f"<u{self.chunk_bits // 8}")
+        else:
+            shifts = np.arange(0, 64, self.chunk_bits, dtype=np.uint64)
+            mask = np.uint64((1 << self.chunk_bits) - 1)
+            narrow = ((words[:, None] >> shifts) & mask).astype(np.uint8).ravel()
+        offset = self.position - first_word * k
+        out = narrow[offset:offset + count].astype(self.dtype, copy=False)
         out.flags.writeable = False
-        keep = max(min(len(buf), _MAX_HISTORY), 0)
-        self._buf_start += len(buf) - keep
-        self._buf = buf[len(buf) - keep:]
         self.position += count
         return out
 

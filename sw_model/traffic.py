@@ -9,8 +9,7 @@ error is known) and one write per mini-batch. Of all placements that fit, the on
 least traffic is taken.
 """
 
-import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 __all__ = ["Traffic", "backprop_traffic", "local_error_traffic", "layer_words"]
 

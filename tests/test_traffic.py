@@ -28,7 +28,6 @@ def test_nothing_resident_streams_every_layer():
 
 def test_backprop_spills_activations_where_local_errors_need_none():
     """Capacity for all weights but not for every activation: the paper's case."""
-    words = layer_words(ARCH)
     bp_words = layer_words(list(ARCH) + [10])
     cap = sum(bp_words) + B * (784 + 256) + 10
     lel = local_error_traffic(ARCH, 10, B, cap)
