@@ -94,8 +94,8 @@ def build_parser():
                    "the config's, else 1)")
     t.add_argument("--float-dtype", choices=("float64", "float32"), default="float64",
                    help="arithmetic of the float references")
-    t.add_argument("--loss", choices=("square-hinge", "softmax-ce"), default="square-hinge",
-                   help="local loss (softmax-ce in float only)")
+    t.add_argument("--loss", choices=("square-hinge", "softmax-ce"), default=None,
+                   help="local loss: one-vs-all square hinge, or base-2 softmax cross-entropy")
     t.add_argument("--rounding", choices=("stochastic", "nearest-even"), default=None,
                    help="weight-update rounding in fixed point (default: the config's, else "
                    "stochastic)")
@@ -124,8 +124,6 @@ def _train(args):
     else:
         if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
             raise UserError(f"--algo {args.algo} exists in float only (use --precision float)")
-        if args.precision == "fixed" and args.loss != "square-hinge":
-            raise UserError("--loss softmax-ce exists in float only (use --precision float)")
         spec = RunSpec(dataset=args.dataset, arch=args.arch or (), algo=args.algo,
                        precision=args.precision, epochs=args.epochs or 10, batch=args.batch,
                        lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,

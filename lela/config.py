@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from lela.lfsr_taps import TAPS
 
-__all__ = ["ConfigError", "NetConfig", "load_config"]
+__all__ = ["ConfigError", "NetConfig", "load_config", "SOFTMAX_ONE_BITS", "softmax_table"]
+
+#: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
+SOFTMAX_ONE_BITS = 16
+
+
+def softmax_table(lut_bits):
+    """``rne(2**16 * 2**(-u / 2**lut_bits))`` for ``u`` in ``0 .. 2**lut_bits - 1``: part of the
+    contract, evaluated the same way by both implementations."""
+    return [int(round(2.0 ** (SOFTMAX_ONE_BITS - u / (1 << lut_bits))))
+            for u in range(1 << lut_bits)]
 
 
 class ConfigError(ValueError):
@@ -22,6 +32,7 @@ class ConfigError(ValueError):
 
 _FEEDBACK = ("symmetric", "sign")
 _ROUNDING = ("stochastic", "nearest-even")
+_LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
 _PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5}
 
@@ -50,6 +61,8 @@ class NetConfig:
     round_bits: int = 16             # random bits per stochastically rounded value
     lr_shift: int = 7                # learning rate 2**-lr_shift
     feedback: str = "symmetric"      # "symmetric" (K = M) or "sign" (K = sign(M) |M'|)
+    loss: str = "square-hinge"       # local loss: "square-hinge" or "softmax-ce" (base 2)
+    softmax_lut_bits: int = 6        # softmax: 2**-f looked up from the top bits of f
     rounding: str = "stochastic"     # weight-update rounding: "stochastic" or "nearest-even"
     dropout: int = 0                 # drop probability in 1/256 (0 = off)
     batch: int = 32                  # largest mini-batch
@@ -132,6 +145,10 @@ class NetConfig:
             fail("lr_shift", "must be in 0..40")
         if self.feedback not in _FEEDBACK:
             fail("feedback", f"must be one of {', '.join(_FEEDBACK)}, not {self.feedback!r}")
+        if self.loss not in _LOSSES:
+            fail("loss", f"must be one of {', '.join(_LOSSES)}, not {self.loss!r}")
+        if not 1 <= self.softmax_lut_bits <= min(12, self.score_frac):
+            fail("softmax_lut_bits", "must be in 1..min(12, score_frac)")
         if self.rounding not in _ROUNDING:
             fail("rounding", f"must be one of {', '.join(_ROUNDING)}, not {self.rounding!r}")
         if not 0 <= self.dropout < 256:
@@ -227,6 +244,8 @@ class NetConfig:
             shift = self.update_shift(i)
             worst = max(worst, max(self.weight_bits, self.grad_bits() - shift)
                         + max(shift, self.round_bits) + 1)
+        # softmax: q << score_frac with q <= 2**SOFTMAX_ONE_BITS
+        worst = max(worst, SOFTMAX_ONE_BITS + 1 + self.score_frac + 1)
         return max(worst, self.grad_bits() + self.round_bits)
 
     def grad_bits(self):

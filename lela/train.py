@@ -43,7 +43,7 @@ class RunSpec:
     batch: int = None                # None: from the config, else 32
     lr: float = 0.0                  # 0: from the config, else the algorithm's default
     seed: int = None                 # None: from the config, else 1
-    loss: str = "square-hinge"
+    loss: str = None                 # None: from the config, else square-hinge
     config: str = ""                 # TOML config for the fixed-point formats
     data_dir: str = ""
     holdout: int = 0                 # >0: test on the last N training samples instead
@@ -65,7 +65,7 @@ def net_config(spec, features, classes):
                      feedback="sign" if spec.algo == "lel-sign" else "symmetric")
     if spec.arch:
         overrides["arch"] = tuple(spec.arch)
-    for name in ("batch", "seed", "rounding"):
+    for name in ("batch", "seed", "rounding", "loss"):
         if getattr(spec, name) is not None:
             overrides[name] = getattr(spec, name)
     if spec.dropout is not None:
@@ -100,7 +100,7 @@ def build_model(spec, cfg):
         return FixedPointNet(cfg)
     from sw_model.float_ref import FloatNet
     lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else DEFAULT_LR[spec.algo])
-    return FloatNet(cfg, spec.algo, lr=lr, loss=spec.loss,
+    return FloatNet(cfg, spec.algo, lr=lr, loss=cfg.loss,
                     dtype=np.dtype(spec.float_dtype).type)
 
 

@@ -26,12 +26,13 @@ def square_hinge(s, labels):
 
 
 def softmax_ce(s, labels):
-    """Return ``(loss, dloss/ds)`` of softmax cross-entropy, summed over the batch."""
+    """Return ``(loss, dloss/ds)`` of base-2 softmax cross-entropy, summed over the batch:
+    ``p = 2**s / sum(2**s)``, ``loss = -log2(p[label])``, so ``dloss/ds = p - onehot``."""
     z = s - s.max(axis=1, keepdims=True)
-    p = np.exp(z)
+    p = np.exp2(z)
     p /= p.sum(axis=1, keepdims=True)
     idx = np.arange(len(labels))
-    loss = -float(np.log(p[idx, labels] + 1e-30).sum())
+    loss = -float(np.log2(p[idx, labels] + 1e-300).sum())
     p[idx, labels] -= 1
     return loss, p
 

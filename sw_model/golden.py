@@ -6,6 +6,8 @@ Each function here is one step of docs/ARITHMETIC.md, named as there. Integers a
 
 import numpy as np
 
+from lela.config import softmax_table
+
 from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
                          signed_range)
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
@@ -91,12 +93,31 @@ class FixedPointNet:
         return saturate_signed(s, cfg.score_bits, out=s)
 
     def errors(self, s, labels):
+        """Error of the local loss: square hinge or base-2 softmax cross-entropy."""
+        if self.cfg.loss == "softmax-ce":
+            return self.softmax_errors(s, labels)
+        return self.hinge_errors(s, labels)
+
+    def hinge_errors(self, s, labels):
         """Square-hinge error ``-t * max(0, 1 - t*s)`` with ``t = +-1`` and 1.0 exact."""
         cfg = self.cfg
         t = -np.ones_like(s)
         t[np.arange(len(labels)), labels] = 1.0
         hinge = np.maximum(0.0, float(1 << cfg.score_frac) - t * s)
         return saturate_signed(-t * hinge, cfg.error_bits)
+
+    def softmax_errors(self, s, labels):
+        """``p - onehot`` of the base-2 softmax ``p = 2**s / sum(2**s)``: ``z = max(s) - s``,
+        ``q = table[(z mod 2**F) >> (F - L)] >> (z >> F)``, ``p = (q << F) // sum(q)``."""
+        cfg = self.cfg
+        frac = cfg.score_frac
+        z = (s.max(axis=1, keepdims=True) - s).astype(np.int64)
+        table = np.array(softmax_table(cfg.softmax_lut_bits), dtype=np.int64)
+        q = table[(z & ((1 << frac) - 1)) >> (frac - cfg.softmax_lut_bits)]
+        q >>= np.minimum(z >> frac, 62)
+        p = (q << frac) // q.sum(axis=1, keepdims=True)
+        p[np.arange(len(labels)), labels] -= 1 << frac
+        return saturate_signed(p.astype(np.float64), cfg.error_bits)
 
     def deltas(self, i, e, active):
         """``sat(rne((e @ k) >> delta_shift)) * active``."""

@@ -5,6 +5,7 @@ integer shifts instead of float64. Tests compare the two bit for bit.
 """
 
 from lela.lfsr_taps import TAPS
+from lela.config import softmax_table
 
 
 class Bits:
@@ -114,7 +115,19 @@ class ScalarNet:
                         act[n] &= keep
                 s = self.scores(i, y)
                 e = []
-                for cl in range(c.classes):
+                if c.loss == "softmax-ce":
+                    F, L = c.score_frac, c.softmax_lut_bits
+                    table = softmax_table(L)
+                    top = max(s)
+                    q = []
+                    for v in s:
+                        z = top - v
+                        n, f = z // (1 << F), z % (1 << F)
+                        q.append(table[f // (1 << (F - L))] // (1 << n) if n < 62 else 0)
+                    for cl in range(c.classes):
+                        pc = q[cl] * (1 << F) // sum(q)
+                        e.append(sat_s(pc - ((1 << F) if cl == lab else 0), c.error_bits))
+                for cl in range(c.classes if c.loss == "square-hinge" else 0):
                     t = 1 if cl == lab else -1
                     e.append(sat_s(-t * max(0, (1 << c.score_frac) - t * s[cl]), c.error_bits))
                 d = []

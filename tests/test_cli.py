@@ -27,7 +27,7 @@ def run_cli(args, capsys):
     (["train", "--arch", "100-20"], "has 64 features"),
     (["train", "--lr", "0.003"], "not a power of two"),
     (["train", "--algo", "bp"], "float only"),
-    (["train", "--precision", "fixed", "--loss", "softmax-ce"], "float only"),
+    (["train", "--loss", "hinge"], "invalid choice"),
     (["train", "--dataset", "mnist"], "--data-dir"),
     (["train", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent"], "does not exist"),
     (["train", "--config", "/nonexistent.toml"], "no such config"),
@@ -71,10 +71,12 @@ def test_no_traceback_from_the_installed_command(tmp_path):
     assert p.stderr.startswith("lela: error: ")
 
 
-@pytest.mark.parametrize("precision,algo", [("fixed", "lel"), ("fixed", "lel-sign"),
-                                            ("float", "lel"), ("float", "bp")])
-def test_resume_equals_uninterrupted(tmp_path, capsys, precision, algo):
-    common = ["train", "--precision", precision, "--algo", algo, "--seed", "3"] + QUICK
+@pytest.mark.parametrize("precision,algo,loss", [
+    ("fixed", "lel", "square-hinge"), ("fixed", "lel-sign", "softmax-ce"),
+    ("float", "lel", "square-hinge"), ("float", "bp", "softmax-ce")])
+def test_resume_equals_uninterrupted(tmp_path, capsys, precision, algo, loss):
+    common = ["train", "--precision", precision, "--algo", algo, "--seed", "3",
+              "--loss", loss] + QUICK
     if precision == "fixed":
         common += ["--dropout", "0.1"]
     assert main(common + ["--epochs", "3", "--out", str(tmp_path / "full")]) == 0

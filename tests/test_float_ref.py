@@ -124,3 +124,18 @@ def test_fixed_and_float_train_alike_on_digits():
     efx, efl = err(fx), err(fl)
     assert max(efx) < 0.1 and max(efl) < 0.1
     assert all(abs(a - b) < 0.03 for a, b in zip(efx, efl))
+
+
+def test_fixed_softmax_errors_track_float():
+    cfg = NetConfig.from_dict(dict(arch=(64, 32), classes=10, batch=64, loss="softmax-ce"))
+    fx = FixedPointNet(cfg)
+    rng = np.random.default_rng(4)
+    s = rng.integers(-6 << cfg.score_frac, 6 << cfg.score_frac, (64, 10)).astype(float)
+    s[:4] = s[:4, :1]                              # ties
+    s[4] = [20 << cfg.score_frac] + [-(20 << cfg.score_frac)] * 9   # far beyond the table
+    labels = rng.integers(0, 10, 64)
+    e_fixed = fx.errors(s, labels) / 2 ** cfg.score_frac
+    _, e_float = softmax_ce(s / 2 ** cfg.score_frac, labels)
+    # table step 2**(1/64) - 1 ~ 1.1 % relative, plus the final floor division
+    assert np.abs(e_fixed - e_float).max() < 0.012
+    assert (np.abs(e_fixed.sum(axis=1)) <= 10 * 2.0 ** -cfg.score_frac).all()

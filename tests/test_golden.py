@@ -30,7 +30,11 @@ def batches(cfg, count, seed=0):
          score_bits=10, error_bits=10, score_frac=6, classifier_bits=2, lfsr_width=16),
     dict(arch=(9, 11, 4, 7), classifier_exp=(3, 2, 4), array_rows=5, array_cols=2,
          round_bits=8, lfsr_width=63),
-], ids=["default", "rne", "sign", "dropout", "dropout-sign-lr1", "narrow", "deep-odd-tiles"])
+    dict(loss="softmax-ce"),
+    dict(loss="softmax-ce", softmax_lut_bits=3, score_frac=5, delta_frac=5, feedback="sign",
+         weight_frac=6, classifier_exp=(3, 3)),
+], ids=["default", "rne", "sign", "dropout", "dropout-sign-lr1", "narrow", "deep-odd-tiles",
+        "softmax", "softmax-coarse"])
 def test_golden_matches_scalar_reference(kw):
     cfg = tiny(**kw)
     fast, slow = FixedPointNet(cfg), ScalarNet(cfg)
