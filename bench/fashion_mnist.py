@@ -15,11 +15,14 @@ stopped and restarted. Two runs go in parallel with one BLAS thread each.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+ROOT_ = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT_)
+from bench.machine import describe   # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = os.path.join(ROOT, "runs", "fashion")
@@ -109,7 +112,7 @@ def run_all(jobs, parallel):
 
 def summary(tune_epochs, final_epochs):
     import numpy as np
-    table = {"machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
+    table = {"machine": describe(),
              "date": time.strftime("%Y-%m-%d"), "arch": ARCH, "batch": 32,
              "tuning": {}, "final": {}}
     for name, algo, precision, lrs in ALGOS:

@@ -11,7 +11,6 @@ median of the per-round ratios. Writes bench/results/golden_speed.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.machine import describe         # noqa: E402
 from lela.config import NetConfig            # noqa: E402
 from sw_model.float_ref import FloatNet      # noqa: E402
 from sw_model.golden import FixedPointNet    # noqa: E402
@@ -81,8 +81,7 @@ def main():
     ratio64 = statistics.median(x["fixed"] / x["float64"] for x in rounds)
     result = {
         "command": "python bench/golden_speed.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
-                   f"{platform.release()}",
+        "machine": describe(),
         "date": time.strftime("%Y-%m-%d"),
         "arch": list(arch), "batch": args.batch, "data": source,
         "samples_per_second_median": {k: statistics.median(x[k] for x in rounds)

@@ -1,0 +1,1 @@
+"""Generators: configuration to Verilog (and later register maps and bitstreams)."""

@@ -1,0 +1,39 @@
+"""Verilog generation: byte-identical from run to run (no source locations, no paths)."""
+
+import os
+
+from amaranth.back import verilog
+
+__all__ = ["to_verilog", "write_verilog", "LINT_WAIVERS"]
+
+#: Verilator warnings waived for Amaranth's output, each for a reason (see docs/RESULTS.md).
+LINT_WAIVERS = {
+    # Amaranth sizes every intermediate value itself and emits explicit widening and
+    # truncating assignments; Verilator flags each as a width mismatch.
+    "WIDTHEXPAND": "Amaranth widens operands explicitly",
+    "WIDTHTRUNC": "Amaranth truncates results explicitly",
+    # Ports Amaranth emits even when a component leaves them unused (e.g. `rst` of a unit
+    # without resettable state).
+    "UNUSEDSIGNAL": "unused bits of generic ports",
+}
+
+
+def verilator_waiver_args():
+    return [f"-Wno-{name}" for name in sorted(LINT_WAIVERS)]
+
+
+def to_verilog(component, name):
+    """Return the Verilog text of a :class:`wiring.Component` as module ``name``."""
+    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    return text
+
+
+def write_verilog(component, name, directory):
+    """Write ``directory/name.v``; returns its path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.v")
+    text = to_verilog(component, name)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+    return path

@@ -1,0 +1,80 @@
+"""The LFSR PRNG: every random number of docs/ARITHMETIC.md ("PRNG"), several chunks a cycle."""
+
+from functools import reduce
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from lela.lfsr_taps import TAPS
+
+__all__ = ["LfsrPrng", "leap_forward"]
+
+
+def leap_forward(width, step):
+    """Express the LFSR sequence as XORs of the register.
+
+    Returns ``(out, nxt)``: ``out[i]`` is the mask of register bits whose XOR is sequence bit
+    ``n + i`` (``i < step``), ``nxt[i]`` that of bit ``n + step + i``, the register after
+    ``step`` bits (the register holds ``b[n] .. b[n+W-1]`` with ``b[n]`` in bit 0).
+    """
+    seq = [1 << i for i in range(width)]
+    while len(seq) < step + width:
+        n = len(seq)
+        seq.append(reduce(lambda a, t: a ^ seq[n - t], TAPS[width], 0))
+    return seq[:step], seq[step:step + width]
+
+
+class LfsrPrng(wiring.Component):
+    """Maximal-length Fibonacci LFSR with leap-forward: ``lanes`` chunks per beat.
+
+    Parameters
+    ----------
+    width : int
+        Register width; its recurrence comes from :data:`lela.lfsr_taps.TAPS`.
+    chunk_bits : int
+        Bits per chunk.
+    lanes : int
+        Chunks per beat; chunk ``k`` of a beat is ``o.payload[k*chunk_bits:(k+1)*chunk_bits]``
+        and the first sequence bit is the least significant.
+
+    Members
+    -------
+    seed : In(width)
+        Value loaded by ``load`` (a zero seed loads 1: the register never holds 0).
+    load : In(1)
+        Restart the sequence from ``seed`` at the next clock edge (replay); takes priority
+        over advancing.
+    o : Out(stream.Signature(unsigned(chunk_bits * lanes)))
+        The chunks; always valid, advances by one beat on every transfer. After reset the
+        register holds 1.
+    """
+
+    def __init__(self, width, chunk_bits, lanes=1):
+        if width not in TAPS:
+            raise ValueError(f"LFSR width {width} has no known maximal polynomial")
+        self.width, self.chunk_bits, self.lanes = width, chunk_bits, lanes
+        super().__init__({
+            "seed": In(width),
+            "load": In(1),
+            "o": Out(stream.Signature(unsigned(chunk_bits * lanes))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        state = Signal(self.width, init=1)
+        out, nxt = leap_forward(self.width, self.chunk_bits * self.lanes)
+
+        def xor(mask):
+            bits = [state[i] for i in range(self.width) if mask >> i & 1]
+            return reduce(lambda a, b: a ^ b, bits)
+
+        m.d.comb += [
+            self.o.valid.eq(1),
+            self.o.payload.eq(Cat(xor(mask) for mask in out)),
+        ]
+        with m.If(self.load):
+            m.d.sync += state.eq(self.seed | (self.seed == 0))
+        with m.Elif(self.o.ready):
+            m.d.sync += state.eq(Cat(xor(mask) for mask in nxt))
+        return m

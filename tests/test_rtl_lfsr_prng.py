@@ -1,0 +1,37 @@
+"""hw/lfsr_prng.py against its per-cycle model, on Verilator and Icarus."""
+
+import os
+
+import pytest
+
+from hw.lfsr_prng import LfsrPrng
+from sim.runner import run_unit
+
+CASES = {
+    "w3-c1-l1": dict(width=3, chunk_bits=1, lanes=1),
+    "w16-c4-l10": dict(width=16, chunk_bits=4, lanes=10),
+    "w31-c16-l4": dict(width=31, chunk_bits=16, lanes=4),
+    "w64-c8-l8": dict(width=64, chunk_bits=8, lanes=8),
+}
+
+
+def run(tmp_path_factory, name, sim, cycles, **extra):
+    p = dict(CASES[name], cycles=cycles, stall=0.3, load_rate=0.01, seed=7, **extra)
+    build = tmp_path_factory.mktemp(f"lfsr-{name}-{sim}")
+    run_unit(LfsrPrng(p["width"], p["chunk_bits"], p["lanes"]), "lfsr_prng", "tb_lfsr_prng",
+             p, sim, str(build), waves=bool(os.environ.get("WAVES")))
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_lfsr_prng(tmp_path_factory, name, sim):
+    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 2_000)
+
+
+def test_lfsr_prng_full_period_16(tmp_path_factory):
+    CASES["w16-c1-l1"] = dict(width=16, chunk_bits=1, lanes=1)
+    run(tmp_path_factory, "w16-c1-l1", "verilator", cycles=2 * 65535 + 5, full_period=True)
+
+
+def test_perturbed_tap_is_caught(tmp_path_factory):
+    run(tmp_path_factory, "w31-c16-l4", "verilator", cycles=2_000, mutate="tap")
