@@ -49,11 +49,18 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                      build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
                      always=True, log_file=os.path.join(build_dir, "build.log"))
-        xml = runner.test(test_module=f"sim.{test_module}", hdl_toplevel=toplevel,
-                          build_dir=build_dir, test_dir=build_dir, extra_env=env,
-                          waves=waves, timescale=("1ns", "1ps"),
-                          results_xml=os.path.join(build_dir, "results.xml"),
-                          log_file=os.path.join(build_dir, "sim.log"))
+        xml = os.path.join(build_dir, "results.xml")
+        if os.path.exists(xml):
+            os.remove(xml)
+        try:
+            runner.test(test_module=f"sim.{test_module}", hdl_toplevel=toplevel,
+                        build_dir=build_dir, test_dir=build_dir, extra_env=env, waves=waves,
+                        timescale=("1ns", "1ps"), results_xml=xml,
+                        log_file=os.path.join(build_dir, "sim.log"))
+        except SystemExit:
+            pass                        # cocotb exits non-zero on a failure: read the results
+        if not os.path.exists(xml):
+            raise AssertionError(f"the simulation produced no results (log: {build_dir}/sim.log)")
     finally:
         for k, v in old.items():
             if v is None:

@@ -98,3 +98,32 @@ async def run_cycles(dut, cycles, input_fn, model, monitor, checker, after_edge=
         model.step({**inputs, **got})
         if after_edge:
             after_edge(inputs, got)
+
+
+class PackedModel:
+    """Adapts a model that works on Python values to the flat ports of the DUT.
+
+    ``inputs`` maps an input payload port to its layout (its unpacked value reaches the model
+    as ``<stream>__beat``); ``outputs`` maps an output payload port to its layout (the model's
+    value is packed before comparison).
+    """
+
+    def __init__(self, model, inputs, outputs):
+        self.model, self.in_layouts, self.out_layouts = model, inputs, outputs
+
+    def _unpacked(self, values):
+        from sim.packing import unpack
+        values = dict(values)
+        for port, layout in self.in_layouts.items():
+            values[port.replace("__payload", "__beat")] = unpack(values[port], layout)
+        return values
+
+    def outputs(self, inputs):
+        from sim.packing import pack
+        out = self.model.outputs(self._unpacked(inputs))
+        for port, layout in self.out_layouts.items():
+            out[port] = pack(out[port], layout)
+        return out
+
+    def step(self, values):
+        self.model.step(self._unpacked(values))

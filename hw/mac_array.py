@@ -1,0 +1,78 @@
+"""The MAC array: P x Q multiply-accumulate lanes, one MAC per lane per cycle."""
+
+from math import ceil, log2
+
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["MacArray", "accumulator_shape"]
+
+
+def accumulator_shape(a_shape, b_shape, depth):
+    """The narrowest accumulator in which no sum of ``depth`` products can overflow."""
+    a, b = Shape.cast(a_shape), Shape.cast(b_shape)
+    width = a.width + b.width + max(0, ceil(log2(depth)))
+    return signed(width) if a.signed or b.signed else unsigned(width)
+
+
+class MacArray(wiring.Component):
+    """Outer-product accumulator: ``acc[p][q] += a[p] * b[q]`` for every beat.
+
+    Parameters
+    ----------
+    rows, cols : int
+        ``P`` and ``Q``: lanes are ``P x Q``.
+    a_shape, b_shape : ShapeLike
+        Operand shapes (width and signedness).
+    depth : int
+        Largest number of beats in one accumulation; sizes the accumulators.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout(a, b, first, last)))
+        ``first`` starts a new sum (the accumulators are cleared by it); ``last`` ends it.
+    o : Out(stream.Signature(ArrayLayout(acc, P * Q)))
+        One beat per sum, element ``p * Q + q``. The sum of a beat accepted with ``last``
+        appears on ``o`` on the next cycle; accumulation goes on while it waits, and ``i`` stalls
+        only while a finished sum is still waiting and not taken.
+    """
+
+    def __init__(self, rows, cols, a_shape, b_shape, depth):
+        if rows <= 0 or cols <= 0 or depth <= 0:
+            raise ValueError("MAC array sizes must be positive")
+        self.rows, self.cols, self.depth = rows, cols, depth
+        self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
+        self.acc_shape = accumulator_shape(a_shape, b_shape, depth)
+        self.in_layout = data.StructLayout({
+            "a": data.ArrayLayout(self.a_shape, rows),
+            "b": data.ArrayLayout(self.b_shape, cols),
+            "first": 1,
+            "last": 1,
+        })
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "o": Out(stream.Signature(data.ArrayLayout(self.acc_shape, rows * cols))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        beat = self.i.payload
+        acc = [Signal(self.acc_shape, name=f"acc_{k}") for k in range(self.rows * self.cols)]
+
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            for p in range(self.rows):
+                for q in range(self.cols):
+                    k = p * self.cols + q
+                    product = beat.a[p] * beat.b[q]
+                    total = Signal(self.acc_shape, name=f"sum_{k}")
+                    m.d.comb += total.eq(product + Mux(beat.first, 0, acc[k]))
+                    m.d.sync += acc[k].eq(total)
+                    with m.If(beat.last):
+                        m.d.sync += self.o.payload[k].eq(total)
+            with m.If(beat.last):
+                m.d.sync += self.o.valid.eq(1)
+        return m

@@ -1,0 +1,52 @@
+"""hw/mac_array.py against its per-cycle model, on Verilator and Icarus."""
+
+import os
+
+import pytest
+from amaranth.hdl import signed, unsigned
+
+from hw.mac_array import MacArray
+from sim.runner import run_unit
+
+CASES = {
+    "1x1-s2xu1-d2": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2),
+    "2x3-u8xs16-d32": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32),
+    "4x4-s16xs16-d1000": dict(rows=4, cols=4, a_shape=("s", 16), b_shape=("s", 16), depth=1000),
+    "8x8-s18xs18-d4096": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18), depth=4096),
+}
+
+
+def shape(spec):
+    kind, width = spec
+    return signed(width) if kind == "s" else unsigned(width)
+
+
+def run(tmp_path_factory, name, sim, cycles, **extra):
+    case = CASES[name]
+    p = dict(rows=case["rows"], cols=case["cols"], a_shape=shape(case["a_shape"]),
+             b_shape=shape(case["b_shape"]), depth=case["depth"])
+    unit = MacArray(**p)
+    params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
+                  stall=0.3, seed=11, extreme=False)
+    params.update(extra)
+    build = tmp_path_factory.mktemp(f"mac-{name}-{sim}")
+    run_unit(unit, "mac_array", "tb_mac_array", params, sim, str(build),
+             waves=bool(os.environ.get("WAVES")))
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_mac_array(tmp_path_factory, name, sim):
+    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 1_500)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_mac_array_extreme_operands(tmp_path_factory, name):
+    """Most negative x most negative over the deepest sum the array is sized for."""
+    depth = CASES[name]["depth"]
+    run(tmp_path_factory, name, "verilator", cycles=min(3 * depth + 50, 20_000), extreme=True,
+        idle=0.0, stall=0.0)
+
+
+def test_perturbed_signedness_is_caught(tmp_path_factory):
+    run(tmp_path_factory, "4x4-s16xs16-d1000", "verilator", cycles=2_000, mutate="sign")
