@@ -12,7 +12,7 @@ from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_st
                          signed_range)
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
 
-__all__ = ["FixedPointNet", "initial_weights", "tile_order"]
+__all__ = ["FixedPointNet", "initial_weights", "tile_order", "hinge_errors", "predict"]
 
 
 def initial_weights(cfg, i):
@@ -99,12 +99,7 @@ class FixedPointNet:
         return self.hinge_errors(s, labels)
 
     def hinge_errors(self, s, labels):
-        """Square-hinge error ``-t * max(0, 1 - t*s)`` with ``t = +-1`` and 1.0 exact."""
-        cfg = self.cfg
-        t = -np.ones_like(s)
-        t[np.arange(len(labels)), labels] = 1.0
-        hinge = np.maximum(0.0, float(1 << cfg.score_frac) - t * s)
-        return saturate_signed(-t * hinge, cfg.error_bits)
+        return hinge_errors(s, labels, self.cfg.score_frac, self.cfg.error_bits)
 
     def softmax_errors(self, s, labels):
         """``p - onehot`` of the base-2 softmax ``p = 2**s / sum(2**s)``: ``z = max(s) - s``,
@@ -258,6 +253,19 @@ class FixedPointNet:
             h.update(w.astype("<i4").tobytes())
             h.update(b.astype("<i4").tobytes())
         return h.hexdigest()
+
+
+def hinge_errors(s, labels, score_frac, error_bits):
+    """Square-hinge error ``sat(-t * max(0, 2**score_frac - t*s))``, ``t = +1`` for the label
+    and ``-1`` otherwise (a label outside the classes marks none)."""
+    s = np.asarray(s, dtype=np.float64)
+    labels = np.asarray(labels)
+    t = -np.ones_like(s)
+    rows = np.arange(len(labels))
+    inside = labels < s.shape[1]
+    t[rows[inside], labels[inside]] = 1.0
+    hinge = np.maximum(0.0, float(1 << score_frac) - t * s)
+    return saturate_signed(-t * hinge, error_bits)
 
 
 def predict(scores):
