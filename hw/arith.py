@@ -1,0 +1,48 @@
+"""Rounding and saturation of docs/ARITHMETIC.md as Amaranth expressions."""
+
+from amaranth.hdl import Cat, Const, Mux, Shape
+
+__all__ = ["as_signed", "rne_shift", "stochastic_shift", "saturate", "classifier_weight"]
+
+
+def as_signed(value):
+    """``value`` as a signed expression of the same numeric value (zero-extends unsigned)."""
+    if value.shape().signed:
+        return value
+    return Cat(value, Const(0, 1)).as_signed()
+
+
+def rne_shift(value, shift):
+    """``value / 2**shift`` rounded to nearest, ties to even (a signed expression)."""
+    value = as_signed(value)
+    if shift == 0:
+        return value
+    q = value >> shift
+    rem = value.as_unsigned()[:shift]
+    # Round up above one half, and at exactly one half when that makes q even.
+    above_half = rem[shift - 1] & (rem[:shift - 1] != 0) if shift > 1 else 0
+    at_half = rem == (1 << (shift - 1))
+    return q + (above_half | (at_half & q[0]))
+
+
+def stochastic_shift(value, shift, rand, rand_bits):
+    """``floor(value / 2**shift + rand / 2**rand_bits)`` (``rand`` unsigned)."""
+    v = as_signed(value)
+    if shift >= rand_bits:
+        return (v + as_signed(rand.as_unsigned() << (shift - rand_bits))) >> shift
+    return (v + as_signed(rand.as_unsigned() >> (rand_bits - shift))) >> shift
+
+
+def saturate(value, shape):
+    """Clamp ``value`` into ``shape``'s range."""
+    shape = Shape.cast(shape)
+    if shape.signed:
+        lo, hi = -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    else:
+        lo, hi = 0, (1 << shape.width) - 1
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))
+
+
+def classifier_weight(chunk, bits):
+    """A ``bits``-bit LFSR chunk ``u`` as the odd, zero-mean weight ``2u - (2**bits - 1)``."""
+    return (as_signed(chunk.as_unsigned()) << 1) - ((1 << bits) - 1)
