@@ -9,7 +9,7 @@ JOBS  ?= 2
 help:
 	@echo "make demo     set everything up, train the golden model on digits (the default job)"
 	@echo "make test     the fast test suite (a few minutes)"
-	@echo "make regress  every test, including the long sweeps"
+	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
 	@echo "make bench    golden-model speed benchmark -> bench/results/"
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
 
@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" -q
 
 regress: setup
-	$(BIN)/python -m pytest -n $(JOBS) -q
+	LELA_REGRESS=1 $(BIN)/python -m pytest -n $(JOBS) -q
 
 bench: setup
 	$(BIN)/python bench/golden_speed.py

@@ -6,6 +6,7 @@ import pytest
 
 from hw.backproject import BackProjection
 from sim.runner import run_unit
+from tests.rtl_sweep import cycles, sweep
 
 CASES = {
     "c2-l1-k1-sym": dict(classes=2, lanes=1, error_bits=4, classifier_bits=1, delta_shift=0,
@@ -29,10 +30,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              waves=bool(os.environ.get("WAVES")))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", list(CASES))
+FAST = ["c3-l2-k2-sign", "c10-l4-k4-sym"]
+
+
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
 def test_backproject(tmp_path_factory, name, sim):
-    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 2_000)
+    run(tmp_path_factory, name, sim, cycles=cycles())
 
 
 def test_perturbed_rounding_is_caught(tmp_path_factory):

@@ -6,6 +6,7 @@ import pytest
 
 from hw.lfsr_prng import LfsrPrng
 from sim.runner import run_unit
+from tests.rtl_sweep import cycles, sweep
 
 CASES = {
     "w3-c1-l1": dict(width=3, chunk_bits=1, lanes=1),
@@ -22,10 +23,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              p, sim, str(build), waves=bool(os.environ.get("WAVES")))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", list(CASES))
+FAST = ["w3-c1-l1", "w31-c16-l4"]
+
+
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
 def test_lfsr_prng(tmp_path_factory, name, sim):
-    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 2_000)
+    run(tmp_path_factory, name, sim, cycles=cycles())
 
 
 def test_lfsr_prng_full_period_16(tmp_path_factory):

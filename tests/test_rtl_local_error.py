@@ -6,6 +6,7 @@ import pytest
 
 from hw.local_error import LocalErrorUnit
 from sim.runner import run_unit
+from tests.rtl_sweep import cycles, sweep
 
 CASES = {
     "c2-s4f1-e4": dict(classes=2, score_bits=4, score_frac=1, error_bits=4),
@@ -24,10 +25,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              waves=bool(os.environ.get("WAVES")))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", list(CASES))
+FAST = ["c10-s16f10-e16", "c2-s4f1-e4"]
+
+
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
 def test_local_error(tmp_path_factory, name, sim):
-    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 2_000)
+    run(tmp_path_factory, name, sim, cycles=cycles())
 
 
 def test_perturbed_margin_is_caught(tmp_path_factory):

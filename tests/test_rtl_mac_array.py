@@ -7,6 +7,7 @@ from amaranth.hdl import signed, unsigned
 
 from hw.mac_array import MacArray
 from sim.runner import run_unit
+from tests.rtl_sweep import cycles, sweep
 
 CASES = {
     "1x1-s2xu1-d2": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2),
@@ -34,13 +35,16 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              waves=bool(os.environ.get("WAVES")))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", list(CASES))
+FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2"]
+
+
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
 def test_mac_array(tmp_path_factory, name, sim):
-    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 1_500)
+    run(tmp_path_factory, name, sim, cycles=cycles())
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow)
+                                  for n in CASES])
 def test_mac_array_extreme_operands(tmp_path_factory, name):
     """Most negative x most negative over the deepest sum the array is sized for."""
     depth = CASES[name]["depth"]

@@ -7,6 +7,7 @@ import pytest
 
 from hw.weight_updater import WeightUpdater
 from sim.runner import run_unit
+from tests.rtl_sweep import cycles, sweep
 
 CASES = {
     "d2-w4-g6-rne": dict(depth=2, weight_bits=4, grad_bits=6, weight_shift=1, bias_shift=0,
@@ -34,10 +35,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              waves=bool(os.environ.get("WAVES")))
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", list(CASES))
+FAST = ["d16-w8-g16-sr4", "d64-w16-g32-sr16"]
+
+
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
 def test_weight_updater(tmp_path_factory, name, sim):
-    run(tmp_path_factory, name, sim, cycles=10_000 if sim == "verilator" else 2_000)
+    run(tmp_path_factory, name, sim, cycles=cycles())
 
 
 def test_perturbed_rounding_is_caught(tmp_path_factory):

@@ -1,0 +1,27 @@
+"""Parametrisation shared by the RTL unit tests.
+
+Every unit runs each of its parameter sets on Verilator and Icarus. ``make test`` keeps a fast
+subset (the sets named ``fast``, on Verilator, plus the first on Icarus, 2,000 cycles);
+``make regress`` (LELA_REGRESS=1) runs every set on both simulators for 10,000 cycles.
+"""
+
+import os
+
+import pytest
+
+SIMULATORS = ("verilator", "icarus")
+REGRESS = bool(os.environ.get("LELA_REGRESS"))
+
+
+def cycles():
+    return 10_000 if REGRESS else 2_000
+
+
+def sweep(cases, fast):
+    params = []
+    for name in cases:
+        for sim in SIMULATORS:
+            quick = name in fast and (sim == "verilator" or name == fast[0])
+            params.append(pytest.param(name, sim, id=f"{name}-{sim}",
+                                       marks=() if quick else pytest.mark.slow))
+    return params
