@@ -12,9 +12,12 @@ LINT_WAIVERS = {
     # truncating assignments; Verilator flags each as a width mismatch.
     "WIDTHEXPAND": "Amaranth widens operands explicitly",
     "WIDTHTRUNC": "Amaranth truncates results explicitly",
-    # Ports Amaranth emits even when a component leaves them unused (e.g. `rst` of a unit
-    # without resettable state).
-    "UNUSEDSIGNAL": "unused bits of generic ports",
+    # Amaranth widens intermediate values (so no sum can overflow) and then uses only the low
+    # bits of some of them; the unused upper bits of these `$N` temporaries are flagged.
+    "UNUSEDSIGNAL": "upper bits of Amaranth's widened temporaries",
+    # Amaranth declares every register with its reset value (`reg x = 1'h0;`) for FPGA
+    # power-up and assigns it in an always block.
+    "PROCASSINIT": "register declarations carry their power-up value",
 }
 
 

@@ -113,7 +113,28 @@ def build_parser():
                    help="continue the run in DIR from its checkpoint (its own settings; "
                    "--epochs may extend it)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    v = sub.add_parser("verilog", help="generate Verilog for a configuration",
+                       description="Generate byte-identical Verilog for the RTL units of a "
+                       "configuration, one file per unit (DIR/lela_<unit>.v).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
+    v.add_argument("--unit", action="append", default=None,
+                   choices=("lfsr", "mac_array", "local_error", "backproject", "updater"),
+                   help="unit to generate (repeatable; default: every unit)")
+    v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")
     return parser
+
+
+def _verilog(args):
+    from lela.config import load_config
+    cfg = load_config(args.config)
+    from gen.units import UNITS, build_unit
+    from gen.verilog import write_verilog
+    for name in args.unit or list(UNITS):
+        component = build_unit(cfg, name)
+        path = write_verilog(component, f"lela_{name}", args.out)
+        print(f"wrote {path}")
+    return 0
 
 
 def _train(args):
@@ -144,6 +165,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "verilog":
+            return _verilog(args)
     except (UserError, ConfigError, DataError) as e:
         print(f"lela: error: {e}", file=sys.stderr)
         return 1

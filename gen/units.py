@@ -1,0 +1,60 @@
+"""The RTL units of a configuration, named as `lela verilog --unit` names them."""
+
+from amaranth.hdl import signed, unsigned
+
+from hw.backproject import BackProjection
+from hw.lfsr_prng import LfsrPrng
+from hw.local_error import LocalErrorUnit
+from hw.mac_array import MacArray
+from hw.weight_updater import WeightUpdater
+from lela.config import ConfigError
+
+__all__ = ["UNITS", "build_unit", "check_rtl_config"]
+
+
+def _lfsr(cfg):
+    """The local-classifier PRNG: one k-bit weight per class each cycle."""
+    return LfsrPrng(cfg.lfsr_width, cfg.classifier_bits, cfg.classes)
+
+
+def _mac_array(cfg):
+    """Serves the forward pass (weights x activations, fan-in + bias terms) and the weight
+    gradient (deltas x activations, one term per sample)."""
+    depth = max(max(cfg.fan_in(i) + 1 for i in range(cfg.layers)), cfg.batch)
+    a = signed(max(cfg.weight_bits, cfg.delta_bits))
+    return MacArray(cfg.array_rows, cfg.array_cols, a, unsigned(cfg.act_bits), depth)
+
+
+def _local_error(cfg):
+    return LocalErrorUnit(cfg.classes, cfg.score_bits, cfg.score_frac, cfg.error_bits)
+
+
+def _backproject(cfg):
+    """One neuron per MAC-array row each cycle; shift of the first hidden layer."""
+    return BackProjection(cfg.classes, cfg.array_rows, cfg.error_bits, cfg.classifier_bits,
+                          cfg.delta_shift(0), cfg.delta_bits, cfg.feedback)
+
+
+def _updater(cfg):
+    """Memory for the largest layer; shifts of the first hidden layer."""
+    depth = max(cfg.fan_in(i) * cfg.neurons(i) for i in range(cfg.layers))
+    return WeightUpdater(depth, cfg.weight_bits, cfg.grad_bits(), cfg.update_shift(0),
+                         cfg.bias_update_shift(), cfg.round_bits, cfg.rounding)
+
+
+UNITS = {"lfsr": _lfsr, "mac_array": _mac_array, "local_error": _local_error,
+         "backproject": _backproject, "updater": _updater}
+
+
+def check_rtl_config(cfg):
+    """Refuse what the RTL does not implement yet (the config itself is already valid)."""
+    if cfg.loss != "square-hinge":
+        raise ConfigError("field 'loss': the RTL local-error unit implements square-hinge only "
+                          "(softmax-ce exists in the golden model)")
+
+
+def build_unit(cfg, name):
+    if name not in UNITS:
+        raise ConfigError(f"unknown unit {name!r} (choose {', '.join(UNITS)})")
+    check_rtl_config(cfg)
+    return UNITS[name](cfg)

@@ -1,0 +1,52 @@
+import shutil
+import subprocess
+import sys
+import os
+
+import pytest
+
+from gen.units import UNITS
+from gen.verilog import verilator_waiver_args
+from lela.cli import main
+
+CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "digits.toml")
+
+
+def test_verilog_is_byte_identical_and_has_no_paths(tmp_path, capsys):
+    assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path / "a")]) == 0
+    assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    for unit in UNITS:
+        a = (tmp_path / "a" / f"lela_{unit}.v").read_bytes()
+        assert a == (tmp_path / "b" / f"lela_{unit}.v").read_bytes()
+        assert b"/work" not in a and b"/tmp" not in a and b"src =" not in a
+
+
+@pytest.mark.parametrize("unit", list(UNITS))
+def test_verilog_lints_clean_with_the_waiver_list(tmp_path, capsys, unit):
+    assert main(["verilog", "--config", CONFIG, "--unit", unit, "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    venv_bin = os.path.dirname(sys.executable)
+    verilator = shutil.which("verilator", path=venv_bin + os.pathsep + os.environ["PATH"])
+    assert verilator, "verilator missing: run make setup"
+    env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"])
+    p = subprocess.run([verilator, "--lint-only", "-Wall", *verilator_waiver_args(),
+                        str(tmp_path / f"lela_{unit}.v")], capture_output=True, text=True,
+                       env=env)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("body,field", [
+    ("arch = [64, 0]\n", "arch"),
+    ("arch = [64, 32]\nlfsr_width = 70\n", "lfsr_width"),
+    ("arch = [64, 32]\nerror_bits = 8\n", "error_bits"),
+    ("arch = [64, 32]\nloss = \"softmax-ce\"\n", "loss"),
+    ("arch = [64, 32]\narray_rows = -1\n", "array_rows"),
+])
+def test_bad_configs_are_refused_before_elaboration(tmp_path, capsys, body, field):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    assert main(["verilog", "--config", str(path), "-o", str(tmp_path / "v")]) == 1
+    err = capsys.readouterr().err
+    assert f"'{field}'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "v").exists()
