@@ -12,7 +12,6 @@ plain C++ main clocks it.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys

@@ -11,7 +11,7 @@ import random
 from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["StreamDriver", "StreamSink", "Monitor", "Checker", "Mismatch", "run_cycles",
-           "reset"]
+           "run_checked", "reset"]
 
 
 class Mismatch(AssertionError):
@@ -98,6 +98,30 @@ async def run_cycles(dut, cycles, input_fn, model, monitor, checker, after_edge=
         model.step({**inputs, **got})
         if after_edge:
             after_edge(inputs, got)
+
+
+async def run_checked(dut, params, *args):
+    """:func:`run_cycles`; with ``params["mutate"]`` set the model was perturbed on purpose, and
+    the run passes only if the checker catches a mismatch."""
+    try:
+        await run_cycles(dut, params["cycles"], *args)
+    except Mismatch as e:
+        if params.get("mutate"):
+            dut._log.info(f"perturbed model caught as expected: {e}")
+            return
+        raise
+    assert not params.get("mutate"), "the perturbed model was never caught"
+
+
+def handshake_inputs(driver, sink):
+    """Per-cycle inputs of a unit with one input stream and one output stream."""
+    return lambda: {**driver.inputs(), **sink.inputs()}
+
+
+def release_on_accept(driver, prefix="i"):
+    """After each edge, let the driver drop the beat the DUT accepted."""
+    return lambda applied, got: driver.after_edge(applied[f"{prefix}__valid"] and
+                                                  got[f"{prefix}__ready"])
 
 
 class PackedModel:

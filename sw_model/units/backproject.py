@@ -4,6 +4,8 @@ import numpy as np
 
 from sw_model.fixedpoint import saturate_signed, shift_rne
 
+from .registered_stage import RegisteredStage
+
 __all__ = ["BackProjectionModel", "format_weight"]
 
 
@@ -11,31 +13,21 @@ def format_weight(chunk, bits):
     return 2 * chunk - ((1 << bits) - 1)
 
 
-class BackProjectionModel:
+class BackProjectionModel(RegisteredStage):
     def __init__(self, classes, lanes, classifier_bits, delta_shift, delta_bits,
                  feedback="symmetric"):
+        super().__init__([0] * lanes)
         self.lanes, self.bits, self.shift, self.delta_bits = (lanes, classifier_bits,
                                                               delta_shift, delta_bits)
         self.feedback = feedback
-        self.out_valid, self.out = 0, [0] * lanes
 
-    def outputs(self, inputs):
-        return {"o__valid": self.out_valid, "o__payload": self.out,
-                "i__ready": int(not self.out_valid or inputs["o__ready"])}
-
-    def step(self, inputs):
-        ready = not self.out_valid or inputs["o__ready"]
-        if self.out_valid and inputs["o__ready"]:
-            self.out_valid = 0
-        if inputs["i__valid"] and ready:
-            beat = inputs["i__beat"]
-            m = format_weight(np.array(beat["m"], dtype=np.int64), self.bits)   # lanes x C
-            if self.feedback == "sign":
-                f = np.abs(format_weight(np.array(beat["f"], dtype=np.int64), self.bits))
-                m = np.sign(m) * f
-            e = np.array(beat["errors"], dtype=np.float64)
-            d = saturate_signed(shift_rne(m.astype(np.float64) @ e, self.shift),
-                                self.delta_bits)
-            active = [(beat["active"] >> lane) & 1 for lane in range(self.lanes)]
-            self.out = [int(v) * a for v, a in zip(d, active)]
-            self.out_valid = 1
+    def accept(self, beat):
+        m = format_weight(np.array(beat["m"], dtype=np.int64), self.bits)   # lanes x C
+        if self.feedback == "sign":
+            f = np.abs(format_weight(np.array(beat["f"], dtype=np.int64), self.bits))
+            m = np.sign(m) * f
+        e = np.array(beat["errors"], dtype=np.float64)
+        d = saturate_signed(shift_rne(m.astype(np.float64) @ e, self.shift),
+                            self.delta_bits)
+        active = [(beat["active"] >> lane) & 1 for lane in range(self.lanes)]
+        return [int(v) * a for v, a in zip(d, active)]
