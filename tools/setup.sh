@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-DEB_PACKAGES=(iverilog perl ccache dataset-fashion-mnist gtkwave)
+DEB_PACKAGES=(iverilog perl ccache dataset-fashion-mnist)   # gtkwave: optional, to view waves
 
 # ---- Debian packages ------------------------------------------------------------------------
 missing=()
