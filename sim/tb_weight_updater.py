@@ -69,6 +69,8 @@ async def weight_updater_matches_model(dut):
     after_edge = release_on_accept(driver)
 
     await run_checked(dut, p, driver.inputs, packed, monitor, checker, after_edge)
-    dut._log.info(f"coverage: {model.coverage}")
-    assert model.coverage["saturated_low"] and model.coverage["saturated_high"], model.coverage
-    assert model.coverage["ties"], model.coverage
+    if not p.get("mutate"):            # a perturbed run stops at its first mismatch
+        dut._log.info(f"coverage: {model.coverage}")
+        assert model.coverage["saturated_low"] and model.coverage["saturated_high"], \
+            model.coverage
+        assert model.coverage["ties"], model.coverage
