@@ -230,6 +230,26 @@ class FixedPointNet:
     def predict(self, x):
         return [predict(s) for s in self.infer(x)]
 
+    def infer_early_exit(self, x, threshold):
+        """Early-exit inference: each sample stops at the first layer whose margin (its largest
+        score minus its second largest, in score units) reaches ``threshold``, else at the top.
+
+        Returns ``(predictions, exit_layer)`` (0-based layer index per sample). Layers past a
+        sample's exit are still computed here; the hardware skips them.
+        """
+        scores = self.infer(x)
+        n = len(scores[0])
+        pred = predict(scores[-1]).copy()
+        exit_layer = np.full(n, len(scores) - 1)
+        pending = np.ones(n, dtype=bool)
+        for i, s in enumerate(scores[:-1]):
+            top2 = np.sort(s, axis=1)[:, -2:]
+            done = pending & (top2[:, 1] - top2[:, 0] >= threshold)
+            pred[done] = predict(s)[done]
+            exit_layer[done] = i
+            pending &= ~done
+        return pred, exit_layer
+
     # ---- state ------------------------------------------------------------------------
     def state(self):
         return {"weights": [w.astype(np.int64) for w in self.weights],

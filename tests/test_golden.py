@@ -117,3 +117,26 @@ def test_unexact_config_is_refused_by_the_model():
     object.__setattr__(cfg, "batch", 4096)
     with pytest.raises(ValueError, match="2\\*\\*53|exact"):
         FixedPointNet(cfg)
+
+
+def test_early_exit_inference():
+    from sw_model.data import load_dataset
+    d = load_dataset("digits")
+    cfg = NetConfig.from_dict(dict(arch=(64, 32, 32, 32), classes=10, batch=32))
+    net = FixedPointNet(cfg)
+    for k in range(0, 640, 32):
+        net.train_batch(d.x_train[k:k + 32], d.y_train[k:k + 32])
+    x = d.x_test[:100]
+    per_layer = net.predict(x)
+    pred, layer = net.infer_early_exit(x, threshold=0)
+    assert (layer == 0).all() and (pred == per_layer[0]).all()
+    pred, layer = net.infer_early_exit(x, threshold=1 << 30)
+    assert (layer == cfg.layers - 1).all() and (pred == per_layer[-1]).all()
+    scores = net.infer(x)
+    t = float(np.median(np.diff(np.sort(scores[0], axis=1)[:, -2:], axis=1)))
+    pred, layer = net.infer_early_exit(x, threshold=t)
+    for n in range(len(x)):
+        margins = [np.diff(np.sort(s[n])[-2:])[0] for s in scores]
+        first = next((i for i, m in enumerate(margins[:-1]) if m >= t), cfg.layers - 1)
+        assert layer[n] == first and pred[n] == per_layer[first][n]
+    assert 0 < (layer == 0).sum() < len(x)
