@@ -223,7 +223,10 @@ class NetConfig:
 
     def init_bits(self, i):
         """Bits of the uniform signed integer each initial weight of layer i is drawn as."""
-        scale = (1 << self.weight_frac) / math.sqrt(self.fan_in(i))
+        return self.init_bits_for(self.fan_in(i))
+
+    def init_bits_for(self, fan_in):
+        scale = (1 << self.weight_frac) / math.sqrt(fan_in)
         return max(2, min(self.weight_bits, round(math.log2(scale)) + 1))
 
     def acc_bits(self, i):

@@ -9,7 +9,7 @@ Weights and local classifiers start from the same integers as the fixed-point mo
 
 import numpy as np
 
-from sw_model.golden import initial_weights
+from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
 __all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce"]
@@ -185,8 +185,4 @@ class FloatNet:
 def _init_like(cfg, index, rows, cols):
     """Initial integers for an extra matrix (bp/fa output layer, fa feedback), drawn like a
     hidden layer's from the init stream of a virtual layer ``index``."""
-    from sw_model.lfsr import chunks
-    bits = max(2, min(cfg.weight_bits, round(np.log2((1 << cfg.weight_frac) / np.sqrt(cols)))
-                      + 1))
-    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16, rows * cols)
-    return ((u.astype(np.int64) >> (16 - bits)) - (1 << (bits - 1))).reshape(rows, cols)
+    return initial_integers(cfg, index, rows, cols)

@@ -12,16 +12,22 @@ from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_st
                          signed_range)
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
 
-__all__ = ["FixedPointNet", "initial_weights", "tile_order", "hinge_errors", "predict"]
+__all__ = ["FixedPointNet", "initial_weights", "initial_integers", "tile_order", "hinge_errors",
+           "predict"]
 
 
 def initial_weights(cfg, i):
-    """Layer i's initial integer weights ``(neurons x fan_in)``: row-major draws of 16-bit chunks
-    from the layer's init stream, each ``(u >> (16 - init_bits)) - 2**(init_bits - 1)``."""
-    n_out, n_in = cfg.neurons(i), cfg.fan_in(i)
-    bits = cfg.init_bits(i)
-    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", i), 16, n_out * n_in).astype(np.int64)
-    return ((u >> (16 - bits)) - (1 << (bits - 1))).reshape(n_out, n_in)
+    """Layer i's initial integer weights ``(neurons x fan_in)`` (ARITHMETIC.md, "What is
+    drawn")."""
+    return initial_integers(cfg, i, cfg.neurons(i), cfg.fan_in(i))
+
+
+def initial_integers(cfg, index, rows, cols):
+    """Row-major draws of 16-bit chunks from the init stream of layer ``index``, each
+    ``(u >> (16 - I)) - 2**(I - 1)`` with ``I = init_bits_for(cols)``."""
+    bits = cfg.init_bits_for(cols)
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16, rows * cols).astype(np.int64)
+    return ((u >> (16 - bits)) - (1 << (bits - 1))).reshape(rows, cols)
 
 
 def tile_order(values, rows, cols, p, q):
