@@ -3,6 +3,7 @@
 from amaranth.hdl import signed, unsigned
 
 from hw.backproject import BackProjection
+from hw.classifier_weights import ClassifierWeights
 from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
 from hw.mac_array import MacArray
@@ -15,6 +16,11 @@ __all__ = ["UNITS", "build_unit", "check_rtl_config"]
 def _lfsr(cfg):
     """The local-classifier PRNG: one k-bit weight per class each cycle."""
     return LfsrPrng(cfg.lfsr_width, cfg.classifier_bits, cfg.classes)
+
+
+def _classifier(cfg):
+    """The local classifier (or its sign-concordant feedback) regenerated a column a cycle."""
+    return ClassifierWeights(cfg.lfsr_width, cfg.classes, cfg.classifier_bits, cfg.feedback)
 
 
 def _mac_array(cfg):
@@ -42,7 +48,7 @@ def _updater(cfg):
                          cfg.bias_update_shift(), cfg.round_bits, cfg.rounding)
 
 
-UNITS = {"lfsr": _lfsr, "mac_array": _mac_array, "local_error": _local_error,
+UNITS = {"lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
          "backproject": _backproject, "updater": _updater}
 
 

@@ -18,6 +18,9 @@ LINT_WAIVERS = {
     # Amaranth declares every register with its reset value (`reg x = 1'h0;`) for FPGA
     # power-up and assigns it in an always block.
     "PROCASSINIT": "register declarations carry their power-up value",
+    # A unit with submodules is written as several modules in one file
+    # (`lela_classifier.classifier` beside `lela_classifier`).
+    "DECLFILENAME": "submodules share their parent's file",
 }
 
 

@@ -119,7 +119,8 @@ def build_parser():
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
     v.add_argument("--unit", action="append", default=None,
-                   choices=("lfsr", "mac_array", "local_error", "backproject", "updater"),
+                   choices=("lfsr", "classifier", "mac_array", "local_error", "backproject",
+                            "updater"),
                    help="unit to generate (repeatable; default: every unit)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")
     return parser
