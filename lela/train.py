@@ -148,6 +148,7 @@ def plot_curves(history, spec, arch, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     epochs = [h["epoch"] for h in history]
     errors = np.array([h["test_error"] for h in history]) * 100
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
@@ -156,6 +157,7 @@ def plot_curves(history, spec, arch, path):
         label = "output" if single and spec.algo in ("bp", "fa") else f"layer {layer + 1}"
         ax.plot(epochs, errors[:, layer], marker="o", label=label)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("test error (%)")
     ax.set_title(f"{spec.dataset} {'-'.join(map(str, arch))} {spec.algo} "
                  f"({spec.precision})")
