@@ -26,36 +26,27 @@ def _arch(text):
     return sizes
 
 
-def _positive(kind):
+def _number(kind, accept, requirement):
+    """An argparse type: ``kind`` parsed from the text, refused unless ``accept(value)``."""
+    noun = "an integer" if kind is int else "a number"
+
     def parse(text):
         try:
-            v = kind(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be positive")
-        return v
+            raise argparse.ArgumentTypeError(f"'{text}' is not {noun}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text} {requirement}")
+        return value
     return parse
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return v
+def _positive(kind):
+    return _number(kind, lambda v: v > 0, "must be positive")
 
 
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
-    return v
+_nonneg_int = _number(int, lambda v: v >= 0, "must not be negative")
+_fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
 def build_parser():

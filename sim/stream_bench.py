@@ -11,7 +11,7 @@ import random
 from cocotb.triggers import ReadOnly, RisingEdge
 
 __all__ = ["StreamDriver", "StreamSink", "Monitor", "Checker", "Mismatch", "run_cycles",
-           "run_checked", "reset"]
+           "run_checked", "check_stream_unit", "reset"]
 
 
 class Mismatch(AssertionError):
@@ -122,6 +122,18 @@ def release_on_accept(driver, prefix="i"):
     """After each edge, let the driver drop the beat the DUT accepted."""
     return lambda applied, got: driver.after_edge(applied[f"{prefix}__valid"] and
                                                   got[f"{prefix}__ready"])
+
+
+async def check_stream_unit(dut, params, model, in_layout, out_shape, driver, sink,
+                            extra_outputs=(), extra_inputs=None):
+    """Check a unit with one input stream ``i`` and one output stream ``o`` against ``model``
+    (which works on unpacked values) every cycle; ``extra_inputs()`` adds inputs to each cycle
+    and ``extra_outputs`` names further outputs to compare."""
+    packed = PackedModel(model, {"i__payload": in_layout}, {"o__payload": out_shape})
+    monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready", *extra_outputs])
+    streams = handshake_inputs(driver, sink)
+    inputs = streams if extra_inputs is None else (lambda: {**streams(), **extra_inputs()})
+    await run_checked(dut, params, inputs, packed, monitor, Checker(), release_on_accept(driver))
 
 
 class PackedModel:

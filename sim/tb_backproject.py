@@ -8,8 +8,7 @@ from cocotb.clock import Clock
 from hw.backproject import BackProjection
 from sim import params as tb_params
 from sim.packing import pack
-from sim.stream_bench import (Checker, Monitor, PackedModel, StreamDriver, StreamSink,
-                              handshake_inputs, release_on_accept, reset, run_checked)
+from sim.stream_bench import StreamDriver, StreamSink, check_stream_unit, reset
 from sw_model.units.backproject import BackProjectionModel
 
 
@@ -48,16 +47,9 @@ async def backproject_matches_model(dut):
         from sw_model.units import backproject as bp
         bp_round = bp.shift_rne
         bp.shift_rne = lambda x, s, out=None: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
-    packed = PackedModel(model, {"i__payload": unit.in_layout},
-                         {"o__payload": unit.o.payload.shape()})
-    monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready"])
-    checker = Checker()
-
-    inputs = handshake_inputs(driver, sink)
-    after_edge = release_on_accept(driver)
-
     try:
-        await run_checked(dut, p, inputs, packed, monitor, checker, after_edge)
+        await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver,
+                                sink)
     finally:
         if p.get("mutate") == "rounding":
             bp.shift_rne = bp_round

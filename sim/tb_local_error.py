@@ -8,8 +8,7 @@ from cocotb.clock import Clock
 from hw.local_error import LocalErrorUnit
 from sim import params as tb_params
 from sim.packing import pack
-from sim.stream_bench import (Checker, Monitor, PackedModel, StreamDriver, StreamSink,
-                              release_on_accept, reset, run_checked)
+from sim.stream_bench import StreamDriver, StreamSink, check_stream_unit, reset
 from sw_model.units.local_error import LocalErrorModel
 
 
@@ -46,13 +45,6 @@ async def local_error_matches_model(dut):
     sink = StreamSink("o", stall=p["stall"], rng=rng)
     model = LocalErrorModel(p["classes"], p["score_frac"] + (1 if p.get("mutate") else 0),
                             p["error_bits"])
-    packed = PackedModel(model, {"i__payload": unit.in_layout}, {"o__payload": unit.out_layout})
-    monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready", "correct_count"])
-    checker = Checker()
-
-    def inputs():
-        return {**driver.inputs(), **sink.inputs(), "clear": int(rng.random() < 0.02)}
-
-    after_edge = release_on_accept(driver)
-
-    await run_checked(dut, p, inputs, packed, monitor, checker, after_edge)
+    await check_stream_unit(dut, p, model, unit.in_layout, unit.out_layout, driver, sink,
+                            extra_outputs=["correct_count"],
+                            extra_inputs=lambda: {"clear": int(rng.random() < 0.02)})

@@ -9,8 +9,7 @@ from cocotb.clock import Clock
 from hw.mac_array import MacArray
 from sim import params as tb_params
 from sim.packing import pack
-from sim.stream_bench import (Checker, Monitor, PackedModel, StreamDriver, StreamSink,
-                              handshake_inputs, release_on_accept, reset, run_checked)
+from sim.stream_bench import StreamDriver, StreamSink, check_stream_unit, reset
 from sw_model.units.mac_array import MacArrayModel
 
 
@@ -64,12 +63,4 @@ async def mac_array_matches_model(dut):
                 beat["a"] = [v % (1 << w) for v in beat["a"]]
             base_step(values)
         model.step = step
-    packed = PackedModel(model, {"i__payload": unit.in_layout},
-                         {"o__payload": unit.o.payload.shape()})
-    monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready"])
-    checker = Checker()
-
-    inputs = handshake_inputs(driver, sink)
-    after_edge = release_on_accept(driver)
-
-    await run_checked(dut, p, inputs, packed, monitor, checker, after_edge)
+    await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver, sink)
