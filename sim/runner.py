@@ -29,8 +29,12 @@ def _ensure_tools(simulator):
         raise RuntimeError("iverilog is not installed (Debian package iverilog)")
 
 
-def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=False):
-    """Generate ``component`` as ``toplevel``, build it and run ``sim.<test_module>``."""
+def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=None):
+    """Generate ``component`` as ``toplevel``, build it and run ``sim.<test_module>``.
+
+    ``waves`` defaults to the WAVES environment variable."""
+    if waves is None:
+        waves = bool(os.environ.get("WAVES"))
     _ensure_tools(simulator)
     os.makedirs(build_dir, exist_ok=True)
     source = write_verilog(component, toplevel, build_dir)

@@ -36,14 +36,14 @@ def _check(width, seed, chunk_bits=1):
                          f"{_MAX_CHUNK_BITS}")
 
 
-def lfsr_bits_reference(width, seed, count):
+def lfsr_bits_reference(width, seed, count, taps=None):
     """Return ``count`` output bits of the LFSR, stepped one bit at a time like the hardware.
 
     The register holds ``b[n] .. b[n+W-1]`` with ``b[n]`` in bit 0; each step outputs bit 0,
     shifts right and inserts the feedback bit at the top. Slow: a reference for tests.
     """
     _check(width, seed)
-    taps = TAPS[width]
+    taps = taps or TAPS[width]
     state = seed
     out = []
     for _ in range(count):
@@ -72,17 +72,18 @@ class LfsrStream:
         ``R``, a power of two up to 32: the number of sequence bits in one chunk.
     """
 
-    def __init__(self, width, seed, chunk_bits):
+    def __init__(self, width, seed, chunk_bits, taps=None):
         _check(width, seed, chunk_bits)
         self.width = width
         self.seed = seed
         self.chunk_bits = chunk_bits
         self.dtype = np.dtype(f"uint{max(8, chunk_bits)}")
         self._per_word = 64 // chunk_bits
-        self._taps = TAPS[width]
+        self._taps = tuple(taps or TAPS[width])
         self._min_lag = min(self._taps)
         self.position = 0
-        bits = np.array(lfsr_bits_reference(width, seed, width * 64), dtype=np.uint64)
+        bits = np.array(lfsr_bits_reference(width, seed, width * 64, self._taps),
+                        dtype=np.uint64)
         words = (bits.reshape(width, 64) << np.arange(64, dtype=np.uint64)).sum(
             axis=1, dtype=np.uint64)
         # _buf holds the 64-bit words at positions _buf_start .. _buf_start + len(_buf) - 1,

@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from sim.runner import run_unit
+
 SIMULATORS = ("verilator", "icarus")
 REGRESS = bool(os.environ.get("LELA_REGRESS"))
 
@@ -25,3 +27,9 @@ def sweep(cases, fast):
             params.append(pytest.param(name, sim, id=f"{name}-{sim}",
                                        marks=() if quick else pytest.mark.slow))
     return params
+
+
+def run_case(tmp_path_factory, unit, toplevel, params, sim, label):
+    """Build ``unit`` and run ``sim/tb_<toplevel>.py`` in a fresh build directory."""
+    build = tmp_path_factory.mktemp(f"{toplevel}-{label}-{sim}")
+    run_unit(unit, toplevel, f"tb_{toplevel}", params, sim, str(build))

@@ -1,12 +1,9 @@
 """hw/backproject.py against its per-cycle model, on Verilator and Icarus."""
 
-import os
-
 import pytest
 
 from hw.backproject import BackProjection
-from sim.runner import run_unit
-from tests.rtl_sweep import cycles, sweep
+from tests.rtl_sweep import cycles, run_case, sweep
 
 CASES = {
     "c2-l1-k1-sym": dict(classes=2, lanes=1, error_bits=4, classifier_bits=1, delta_shift=0,
@@ -25,9 +22,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     p.update(extra)
     unit = BackProjection(p["classes"], p["lanes"], p["error_bits"], p["classifier_bits"],
                           p["delta_shift"], p["delta_bits"], p["feedback"])
-    build = tmp_path_factory.mktemp(f"bproj-{name}-{sim}")
-    run_unit(unit, "backproject", "tb_backproject", p, sim, str(build),
-             waves=bool(os.environ.get("WAVES")))
+    run_case(tmp_path_factory, unit, "backproject", p, sim, name)
 
 
 FAST = ["c3-l2-k2-sign", "c10-l4-k4-sym"]

@@ -1,12 +1,9 @@
 """hw/lfsr_prng.py against its per-cycle model, on Verilator and Icarus."""
 
-import os
-
 import pytest
 
 from hw.lfsr_prng import LfsrPrng
-from sim.runner import run_unit
-from tests.rtl_sweep import cycles, sweep
+from tests.rtl_sweep import cycles, run_case, sweep
 
 CASES = {
     "w3-c1-l1": dict(width=3, chunk_bits=1, lanes=1),
@@ -16,11 +13,10 @@ CASES = {
 }
 
 
-def run(tmp_path_factory, name, sim, cycles, **extra):
-    p = dict(CASES[name], cycles=cycles, stall=0.3, load_rate=0.01, seed=7, **extra)
-    build = tmp_path_factory.mktemp(f"lfsr-{name}-{sim}")
-    run_unit(LfsrPrng(p["width"], p["chunk_bits"], p["lanes"]), "lfsr_prng", "tb_lfsr_prng",
-             p, sim, str(build), waves=bool(os.environ.get("WAVES")))
+def run(tmp_path_factory, name, sim, cycles, case=None, **extra):
+    p = dict(case or CASES[name], cycles=cycles, stall=0.3, load_rate=0.01, seed=7, **extra)
+    unit = LfsrPrng(p["width"], p["chunk_bits"], p["lanes"])
+    run_case(tmp_path_factory, unit, "lfsr_prng", p, sim, name)
 
 
 FAST = ["w3-c1-l1", "w31-c16-l4"]
@@ -32,8 +28,8 @@ def test_lfsr_prng(tmp_path_factory, name, sim):
 
 
 def test_lfsr_prng_full_period_16(tmp_path_factory):
-    CASES["w16-c1-l1"] = dict(width=16, chunk_bits=1, lanes=1)
-    run(tmp_path_factory, "w16-c1-l1", "verilator", cycles=2 * 65535 + 5, full_period=True)
+    run(tmp_path_factory, "w16-c1-l1", "verilator", cycles=2 * 65535 + 5, full_period=True,
+        case=dict(width=16, chunk_bits=1, lanes=1))
 
 
 def test_perturbed_tap_is_caught(tmp_path_factory):

@@ -1,12 +1,9 @@
 """hw/local_error.py against its per-cycle model, on Verilator and Icarus."""
 
-import os
-
 import pytest
 
 from hw.local_error import LocalErrorUnit
-from sim.runner import run_unit
-from tests.rtl_sweep import cycles, sweep
+from tests.rtl_sweep import cycles, run_case, sweep
 
 CASES = {
     "c2-s4f1-e4": dict(classes=2, score_bits=4, score_frac=1, error_bits=4),
@@ -20,9 +17,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     p = dict(CASES[name], cycles=cycles, idle=0.3, stall=0.3, seed=5)
     p.update(extra)
     unit = LocalErrorUnit(p["classes"], p["score_bits"], p["score_frac"], p["error_bits"])
-    build = tmp_path_factory.mktemp(f"lerr-{name}-{sim}")
-    run_unit(unit, "local_error", "tb_local_error", p, sim, str(build),
-             waves=bool(os.environ.get("WAVES")))
+    run_case(tmp_path_factory, unit, "local_error", p, sim, name)
 
 
 FAST = ["c10-s16f10-e16", "c2-s4f1-e4"]

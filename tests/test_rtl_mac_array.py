@@ -1,13 +1,10 @@
 """hw/mac_array.py against its per-cycle model, on Verilator and Icarus."""
 
-import os
-
 import pytest
 from amaranth.hdl import signed, unsigned
 
 from hw.mac_array import MacArray
-from sim.runner import run_unit
-from tests.rtl_sweep import cycles, sweep
+from tests.rtl_sweep import cycles, run_case, sweep
 
 CASES = {
     "1x1-s2xu1-d2": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2),
@@ -30,9 +27,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
     params.update(extra)
-    build = tmp_path_factory.mktemp(f"mac-{name}-{sim}")
-    run_unit(unit, "mac_array", "tb_mac_array", params, sim, str(build),
-             waves=bool(os.environ.get("WAVES")))
+    run_case(tmp_path_factory, unit, "mac_array", params, sim, name)
 
 
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2"]

@@ -1,13 +1,11 @@
 """hw/weight_updater.py against its per-cycle model, on Verilator and Icarus."""
 
-import os
 import random
 
 import pytest
 
 from hw.weight_updater import WeightUpdater
-from sim.runner import run_unit
-from tests.rtl_sweep import cycles, sweep
+from tests.rtl_sweep import cycles, run_case, sweep
 
 CASES = {
     "d2-w4-g6-rne": dict(depth=2, weight_bits=4, grad_bits=6, weight_shift=1, bias_shift=0,
@@ -30,9 +28,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
                  rng.randint(-wmax - 1, wmax) for _ in range(p["depth"])]
     unit = WeightUpdater(p["depth"], p["weight_bits"], p["grad_bits"], p["weight_shift"],
                          p["bias_shift"], p["round_bits"], p["rounding"], p["init"])
-    build = tmp_path_factory.mktemp(f"upd-{name}-{sim}")
-    run_unit(unit, "weight_updater", "tb_weight_updater", p, sim, str(build),
-             waves=bool(os.environ.get("WAVES")))
+    run_case(tmp_path_factory, unit, "weight_updater", p, sim, name)
 
 
 FAST = ["d16-w8-g16-sr4", "d64-w16-g32-sr16"]

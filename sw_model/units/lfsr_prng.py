@@ -8,12 +8,13 @@ __all__ = ["LfsrPrngModel"]
 class LfsrPrngModel:
     """Beats of ``lanes`` chunks of the LFSR stream; ``load`` restarts it from ``seed``."""
 
-    def __init__(self, width, chunk_bits, lanes=1):
-        self.width, self.chunk_bits, self.lanes = width, chunk_bits, lanes
+    def __init__(self, width, chunk_bits, lanes=1, taps=None):
+        """``taps`` overrides the contract's recurrence (only to show that tests notice)."""
+        self.width, self.chunk_bits, self.lanes, self.taps = width, chunk_bits, lanes, taps
         self._restart(1)
 
     def _restart(self, seed):
-        self.stream = LfsrStream(self.width, seed or 1, self.chunk_bits)
+        self.stream = LfsrStream(self.width, seed or 1, self.chunk_bits, self.taps)
         self.beat = self.stream.draw(self.lanes)
 
     def outputs(self, inputs):
