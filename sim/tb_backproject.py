@@ -3,6 +3,7 @@
 import random
 
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 
 from hw.backproject import BackProjection
@@ -38,18 +39,9 @@ async def backproject_matches_model(dut):
 
     driver = StreamDriver("i", source, idle=p["idle"], rng=rng)
     sink = StreamSink("o", stall=p["stall"], rng=rng)
-    shift = p["delta_shift"] + (1 if p.get("mutate") else 0)
-    model = BackProjectionModel(p["classes"], p["lanes"], p["classifier_bits"], shift,
-                                p["delta_bits"], p["feedback"])
-    if p.get("mutate") == "rounding":
-        model.shift = p["delta_shift"]
-        import numpy as np
-        from sw_model.units import backproject as bp
-        bp_round = bp.shift_rne
-        bp.shift_rne = lambda x, s, out=None: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
-    try:
-        await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver,
-                                sink)
-    finally:
-        if p.get("mutate") == "rounding":
-            bp.shift_rne = bp_round
+    extra = {}
+    if p.get("mutate") == "rounding":             # round half up instead of half to even
+        extra["rounding"] = lambda x, s: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
+    model = BackProjectionModel(p["classes"], p["lanes"], p["classifier_bits"], p["delta_shift"],
+                                p["delta_bits"], p["feedback"], **extra)
+    await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver, sink)

@@ -15,11 +15,12 @@ def format_weight(chunk, bits):
 
 class BackProjectionModel(RegisteredStage):
     def __init__(self, classes, lanes, classifier_bits, delta_shift, delta_bits,
-                 feedback="symmetric"):
+                 feedback="symmetric", rounding=shift_rne):
+        """``rounding`` replaces the contract's shift only to show that tests notice."""
         super().__init__([0] * lanes)
         self.lanes, self.bits, self.shift, self.delta_bits = (lanes, classifier_bits,
                                                               delta_shift, delta_bits)
-        self.feedback = feedback
+        self.feedback, self.rounding = feedback, rounding
 
     def accept(self, beat):
         m = format_weight(np.array(beat["m"], dtype=np.int64), self.bits)   # lanes x C
@@ -27,7 +28,7 @@ class BackProjectionModel(RegisteredStage):
             f = np.abs(format_weight(np.array(beat["f"], dtype=np.int64), self.bits))
             m = np.sign(m) * f
         e = np.array(beat["errors"], dtype=np.float64)
-        d = saturate_signed(shift_rne(m.astype(np.float64) @ e, self.shift),
+        d = saturate_signed(self.rounding(m.astype(np.float64) @ e, self.shift),
                             self.delta_bits)
         active = [(beat["active"] >> lane) & 1 for lane in range(self.lanes)]
         return [int(v) * a for v, a in zip(d, active)]
