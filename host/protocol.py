@@ -43,6 +43,7 @@ class Status(enum.IntEnum):
     BAD_LENGTH = 0x04          # payload length wrong for the command
     OUT_OF_ORDER = 0x05        # e.g. TRAIN before WRITE_CONFIG or LOAD_BATCH
     BUSY = 0x06
+    TIMEOUT = 0x07             # a frame stopped arriving part-way; it was dropped
 
 
 class FrameError(ValueError):

@@ -2,7 +2,8 @@
 
 from amaranth.hdl import Cat, Const, Mux, Shape
 
-__all__ = ["as_signed", "rne_shift", "stochastic_shift", "saturate", "classifier_weight"]
+__all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "stochastic_shift_var",
+           "saturate", "classifier_weight"]
 
 
 def as_signed(value):
@@ -46,3 +47,23 @@ def saturate(value, shape):
 def classifier_weight(chunk, bits):
     """A ``bits``-bit LFSR chunk ``u`` as the odd, zero-mean weight ``2u - (2**bits - 1)``."""
     return (as_signed(chunk.as_unsigned()) << 1) - ((1 << bits) - 1)
+
+
+def rne_shift_var(value, shift):
+    """:func:`rne_shift` by a run-time amount ``shift`` (an unsigned signal; 0 passes through)."""
+    value = as_signed(value)
+    q = value >> shift
+    mask = (Const(1, len(value) + 1) << shift) - 1
+    rem = value.as_unsigned() & mask
+    half = (Const(1, len(value) + 1) << shift) >> 1
+    up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
+    return q + up
+
+
+def stochastic_shift_var(value, shift, rand, rand_bits):
+    """:func:`stochastic_shift` by a run-time amount ``shift``."""
+    v = as_signed(value)
+    left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:len(shift)]
+    right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:len(shift)]
+    aligned = (rand.as_unsigned() << left) >> right
+    return (v + as_signed(aligned)) >> shift

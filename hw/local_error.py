@@ -8,7 +8,7 @@ __all__ = ["LocalErrorUnit"]
 
 
 class LocalErrorUnit(wiring.Component):
-    """Square-hinge error, argmax prediction and a correct-prediction counter.
+    """Square-hinge error, argmax prediction, its margin and a correct-prediction counter.
 
     ``e[c] = sat(-t[c] * max(0, 2**score_frac - t[c] * s[c]), error_bits)`` with ``t = +1`` for
     the label and ``-1`` otherwise (docs/ARITHMETIC.md, step 4); the prediction is the first
@@ -17,7 +17,8 @@ class LocalErrorUnit(wiring.Component):
     Members
     -------
     i : In(stream.Signature(StructLayout(scores, label)))
-    o : Out(stream.Signature(StructLayout(errors, prediction, correct)))
+    o : Out(stream.Signature(StructLayout(errors, prediction, correct, margin)))
+        ``margin`` is the largest score minus the second largest (0 on a tie; early exit).
         Registered: a beat accepted on ``i`` appears on the next cycle; ``i`` stalls only while
         a result waits untaken.
     correct_count : Out(count_bits)
@@ -39,6 +40,7 @@ class LocalErrorUnit(wiring.Component):
             "errors": data.ArrayLayout(self.error_shape, classes),
             "prediction": unsigned(label_bits),
             "correct": 1,
+            "margin": unsigned(score_bits),
         })
         super().__init__({
             "i": In(stream.Signature(self.in_layout)),
@@ -66,16 +68,22 @@ class LocalErrorUnit(wiring.Component):
             errors.append(Mux(error > hi, hi, Mux(error < lo, lo, error)))
 
         # A chain of comparisons, each stage a signal (an inline expression would grow
-        # exponentially); strict ">" keeps the first of equal scores.
+        # exponentially); strict ">" keeps the first of equal scores. The runner-up is the
+        # largest of the others (equal to the best when the largest score is tied).
         best = Const(0, self.in_layout["label"].shape)
         best_score = beat.scores[0]
+        second = Const(-(1 << (self.score_shape.width - 1)), self.score_shape)
         for c in range(1, self.classes):
             better = beat.scores[c] > best_score
             stage = Signal.like(self.o.payload.prediction, name=f"best_{c}")
             stage_score = Signal(self.score_shape, name=f"best_score_{c}")
+            stage_second = Signal(self.score_shape, name=f"second_score_{c}")
             m.d.comb += [stage.eq(Mux(better, c, best)),
-                         stage_score.eq(Mux(better, beat.scores[c], best_score))]
-            best, best_score = stage, stage_score
+                         stage_score.eq(Mux(better, beat.scores[c], best_score)),
+                         stage_second.eq(Mux(better, best_score,
+                                             Mux(beat.scores[c] > second, beat.scores[c],
+                                                 second)))]
+            best, best_score, second = stage, stage_score, stage_second
         prediction = best
         correct = prediction == beat.label
 
@@ -88,6 +96,7 @@ class LocalErrorUnit(wiring.Component):
                 self.o.valid.eq(1),
                 self.o.payload.prediction.eq(prediction),
                 self.o.payload.correct.eq(correct),
+                self.o.payload.margin.eq(best_score - second),
             ]
             m.d.sync += [self.o.payload.errors[c].eq(e) for c, e in enumerate(errors)]
         base = Mux(self.clear, 0, self.correct_count)

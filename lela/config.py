@@ -69,7 +69,7 @@ class NetConfig:
     lfsr_width: int = 31
     seed: int = 1                    # base seed; every stream's seed derives from it
     array_rows: int = 8              # MAC array P (output neurons) ...
-    array_cols: int = 8              # ... x Q; fixes the order of stochastic-rounding draws
+    array_cols: int = 8              # ... x Q samples; fixes the order of dropout draws
 
     # ---- construction -------------------------------------------------------------------
     @classmethod

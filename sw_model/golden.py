@@ -12,7 +12,7 @@ from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_st
                          signed_range)
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
 
-__all__ = ["FixedPointNet", "initial_weights", "initial_integers", "tile_order", "hinge_errors",
+__all__ = ["FixedPointNet", "initial_weights", "initial_integers", "memory_order", "hinge_errors",
            "predict"]
 
 
@@ -23,29 +23,32 @@ def initial_weights(cfg, i):
 
 
 def initial_integers(cfg, index, rows, cols):
-    """Row-major draws of 16-bit chunks from the init stream of layer ``index``, each
-    ``(u >> (16 - I)) - 2**(I - 1)`` with ``I = init_bits_for(cols)``."""
-    bits = cfg.init_bits_for(cols)
-    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16, rows * cols).astype(np.int64)
-    return ((u >> (16 - bits)) - (1 << (bits - 1))).reshape(rows, cols)
+    """16-bit chunks from the init stream of layer ``index`` in weight-memory order, each
+    ``(u >> (16 - I)) - 2**(I - 1)`` with ``I = init_bits_for(cols)``.
 
-
-def tile_order(values, rows, cols, p, q):
-    """Arrange a stream drawn tile by tile into a ``rows x cols`` matrix.
-
-    The stream visits output tiles of ``p`` rows, within each the input tiles of ``q`` columns,
-    within each tile row-major; positions past the matrix edge are drawn and discarded.
+    With ``P = cfg.array_rows``, chunk ``(t*cols + j)*P + p`` is for ``[t*P + p, j]``; rows past
+    ``rows`` are drawn and discarded.
     """
-    to, ti = -(-rows // p), -(-cols // q)
-    values = np.ascontiguousarray(values)
-    # Move whole runs of q values as opaque items: a fast, bit-exact transpose.
-    runs = values.view(np.dtype((np.void, q * values.itemsize))).reshape(to, ti, p)
-    grid = runs.transpose(0, 2, 1).copy().view(values.dtype).reshape(to * p, ti * q)
-    return grid[:rows, :cols]
+    bits = cfg.init_bits_for(cols)
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16,
+               tile_rows(rows, cfg.array_rows) * cols).astype(np.int64)
+    u = memory_order(u, rows, cols, cfg.array_rows)
+    return (u >> (16 - bits)) - (1 << (bits - 1))
 
 
-def tile_count(rows, cols, p, q):
-    return -(-rows // p) * p * -(-cols // q) * q
+def tile_rows(rows, p):
+    """Rows rounded up to whole output tiles of ``p``."""
+    return -(-rows // p) * p
+
+
+def memory_order(values, rows, cols, p):
+    """Arrange a stream drawn in weight-memory order into a ``rows x cols`` matrix.
+
+    The stream visits output tiles of ``p`` rows, within each the columns in order, within each
+    column the ``p`` rows (one memory word); rows past ``rows`` are drawn and discarded.
+    """
+    tiles = -(-rows // p)
+    return values.reshape(tiles, cols, p).transpose(0, 2, 1).reshape(tiles * p, cols)[:rows]
 
 
 class FixedPointNet:
@@ -130,11 +133,21 @@ class FixedPointNet:
 
     def dropout(self, y):
         """Training-time dropout: keep where an 8-bit chunk >= ``dropout``, scaled by
-        ``rne(y * keep_scale >> 8)`` with ``keep_scale = rne(2**16 / (256 - dropout))``."""
+        ``rne(y * keep_scale >> 8)`` with ``keep_scale = rne(2**16 / (256 - dropout))``.
+
+        Chunks follow the core's forward order: output tiles of ``P`` neurons, within each the
+        groups of ``Q`` samples, within each neuron-major (chunk ``((t*G + g)*P + p)*Q + q`` is
+        neuron ``t*P + p`` of sample ``g*Q + q``); positions past the edges are discarded.
+        """
         cfg = self.cfg
         if not cfg.dropout:
             return y, None
-        keep = self.dropout_stream.draw(y.size).reshape(y.shape) >= cfg.dropout
+        samples, neurons = y.shape
+        p, q = cfg.array_rows, cfg.array_cols
+        tiles, groups = -(-neurons // p), -(-samples // q)
+        u = self.dropout_stream.draw(tiles * groups * p * q).reshape(tiles, groups, p, q)
+        u = u.transpose(1, 3, 0, 2).reshape(groups * q, tiles * p)[:samples, :neurons]
+        keep = u >= cfg.dropout
         scale = float(self.keep_scale(cfg))
         yd = shift_rne(y * scale, 8)
         saturate_unsigned(yd, cfg.act_bits, out=yd)
@@ -164,11 +177,11 @@ class FixedPointNet:
         # ceil(w + (grad - r) / 2**R); likewise w - rne(G / 2**shift) = w + rne(-G / 2**shift).
         scale = -(2.0 ** ((rbits if stochastic else 0) - shift))
         grad = (d * scale).T @ x
+        p = cfg.array_rows
         if stochastic:
-            p, q = cfg.array_rows, cfg.array_cols
-            tile = p * -(-cols // q) * q                 # chunks per output tile of p rows
-            rw = self.round_stream.draw(tile * -(-rows // p))
-            rb = self.round_stream.draw(-(-rows // p) * p)[:rows]
+            # One random value per memory position: (T*P) x (J+1), biases in column J.
+            rand = self.round_stream.draw(tile_rows(rows, p) * (cols + 1)).reshape(-1, cols + 1, p)
+            rb = rand[:, cols, :].reshape(-1)[:rows]
         rows_per_block = p if stochastic else 1
         rows_per_block *= max(1, (1 << 15) // (rows_per_block * cols))   # blocks stay in cache
         peak = 0.0
@@ -176,9 +189,8 @@ class FixedPointNet:
             r1 = min(rows, r0 + rows_per_block)
             wb, g = w[r0:r1], grad[r0:r1]
             if stochastic:
-                t0, t1 = r0 // p, -(-r1 // p)
-                rand = tile_order(rw[t0 * tile:t1 * tile], (t1 - t0) * p, cols, p, q)[:r1 - r0]
-                np.subtract(g, rand, out=g)
+                block = memory_order(rand[r0 // p:-(-r1 // p)], r1 - r0, cols + 1, p)
+                np.subtract(g, block[:, :cols], out=g)
                 g *= 2.0 ** -rbits
                 wb += g
                 np.ceil(wb, out=wb)

@@ -57,9 +57,17 @@ class ScalarNet:
         for i in range(c.layers):
             nin, nout = c.fan_in(i), c.neurons(i)
             bits = c.init_bits(i)
+            # Weight-memory order: output tiles of P rows, columns, then the P rows of a word.
+            P = c.array_rows
             st = Bits(W, c.stream_seed("init", i), 16)
-            self.w.append([[(st.next() >> (16 - bits)) - (1 << (bits - 1)) for _ in range(nin)]
-                           for _ in range(nout)])
+            w = [[None] * nin for _ in range(nout)]
+            for ot in range(0, nout, P):
+                for j in range(nin):
+                    for p in range(P):
+                        u = st.next()
+                        if ot + p < nout:
+                            w[ot + p][j] = (u >> (16 - bits)) - (1 << (bits - 1))
+            self.w.append(w)
             self.b.append([0] * nout)
             kb = c.classifier_bits
             st = Bits(W, c.stream_seed("classifier", i), kb)
@@ -101,18 +109,32 @@ class ScalarNet:
         c = self.cfg
         xs = [list(map(int, x)) for x in xs]
         for i in range(c.layers):
-            ys, ds = [], []
-            for x, lab in zip(xs, labels):
+            ys, acts = [], []
+            for x in xs:
                 y, act = self.forward(i, x)
-                if c.dropout:
-                    # keep_scale = 2**16 / (256 - dropout), rounded to nearest, ties to even
-                    q, r = divmod(1 << 16, 256 - c.dropout)
-                    ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1)
-                              else 0)
-                    for n in range(len(y)):
-                        keep = self.drop.next() >= c.dropout
-                        y[n] = sat_u(rne(y[n] * ks, 8), c.act_bits) if keep else 0
-                        act[n] &= keep
+                ys.append(y)
+                acts.append(act)
+            if c.dropout:
+                # keep_scale = 2**16 / (256 - dropout), rounded to nearest, ties to even
+                q, r = divmod(1 << 16, 256 - c.dropout)
+                ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1)
+                          else 0)
+                # Forward order: output tiles of P neurons, sample groups of Q, neuron-major.
+                P, Q, nb, nn = c.array_rows, c.array_cols, len(xs), c.neurons(i)
+                for ot in range(0, nn, P):
+                    for sg in range(0, nb, Q):
+                        for p in range(P):
+                            for q in range(Q):
+                                u = self.drop.next()
+                                n, b = ot + p, sg + q
+                                if n >= nn or b >= nb:
+                                    continue
+                                if u >= c.dropout:
+                                    ys[b][n] = sat_u(rne(ys[b][n] * ks, 8), c.act_bits)
+                                else:
+                                    ys[b][n] = acts[b][n] = 0
+            ds = []
+            for y, act, lab in zip(ys, acts, labels):
                 s = self.scores(i, y)
                 e = []
                 if c.loss == "softmax-ce":
@@ -135,32 +157,30 @@ class ScalarNet:
                     v = sat_s(rne(sum(self.k[i][cl][n] * e[cl] for cl in range(c.classes)),
                                   c.delta_shift(i)), c.delta_bits)
                     d.append(v * act[n])
-                ys.append(y)
                 ds.append(d)
             rows, cols = c.neurons(i), c.fan_in(i)
             G = [[sum(ds[b][n] * xs[b][j] for b in range(len(xs))) for j in range(cols)]
                  for n in range(rows)]
             g = [sum(ds[b][n] for b in range(len(xs))) for n in range(rows)]
-            P, Q = c.array_rows, c.array_cols
+            P = c.array_rows
             stoch = c.rounding == "stochastic"
+            # Weight-memory order: output tiles of P rows; in each, the columns j < cols and
+            # then the bias column (j = cols), each a word of P rows.
             for ot in range(0, rows, P):
-                for it in range(0, cols, Q):
+                for j in range(cols + 1):
                     for p in range(P):
-                        for q in range(Q):
-                            n, j = ot + p, it + q
-                            r = self.rnd.next() if stoch else None
-                            if n < rows and j < cols:
-                                dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
-                                      else rne(G[n][j], c.update_shift(i)))
-                                self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
-            for ot in range(0, rows, P):
-                for p in range(P):
-                    n = ot + p
-                    r = self.rnd.next() if stoch else None
-                    if n < rows:
-                        db = (sr(g[n], c.bias_update_shift(), r, c.round_bits) if stoch
-                              else rne(g[n], c.bias_update_shift()))
-                        self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
+                        n = ot + p
+                        r = self.rnd.next() if stoch else None
+                        if n >= rows:
+                            continue
+                        if j < cols:
+                            dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
+                                  else rne(G[n][j], c.update_shift(i)))
+                            self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
+                        else:
+                            db = (sr(g[n], c.bias_update_shift(), r, c.round_bits) if stoch
+                                  else rne(g[n], c.bias_update_shift()))
+                            self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
             xs = ys
 
     def predict(self, x):

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from lela.config import NetConfig
-from sw_model.golden import FixedPointNet, tile_order
-from tests.scalar_reference import ScalarNet
+from sw_model.golden import FixedPointNet
+from sw_model.lfsr import chunks
+from tests.scalar_reference import ScalarNet, sr
 
 
 def tiny(**kw):
@@ -33,8 +34,9 @@ def batches(cfg, count, seed=0):
     dict(loss="softmax-ce"),
     dict(loss="softmax-ce", softmax_lut_bits=3, score_frac=5, delta_frac=5, feedback="sign",
          weight_frac=6, classifier_exp=(3, 3)),
+    dict(arch=(8, 13, 6), batch=7, dropout=96, lr_shift=5),
 ], ids=["default", "rne", "sign", "dropout", "dropout-sign-lr1", "narrow", "deep-odd-tiles",
-        "softmax", "softmax-coarse"])
+        "softmax", "softmax-coarse", "dropout-odd-edges"])
 def test_golden_matches_scalar_reference(kw):
     cfg = tiny(**kw)
     fast, slow = FixedPointNet(cfg), ScalarNet(cfg)
@@ -61,13 +63,47 @@ def test_saturation_is_reached_and_respected():
     assert [v.astype(int).tolist() for v in fast.weights] == slow.w
 
 
-def test_tile_order_is_row_major_within_tiles():
-    values = np.arange(3 * 2 * 4 * 3)                       # 3 output tiles x 2 input tiles
-    grid = tile_order(values, rows=10, cols=5, p=4, q=3)
-    assert grid.shape == (10, 5)
-    assert grid[0, 0] == 0 and grid[0, 2] == 2 and grid[1, 0] == 3
-    assert grid[0, 3] == 12                                 # second input tile of tile row 0
-    assert grid[4, 0] == 24                                 # second output tile
+def test_draws_follow_the_weight_memory_and_forward_tile_order():
+    """Init, rounding and dropout chunks, placed by hand from the chunk-index formulas of
+    ARITHMETIC.md ("What is drawn"): 13 neurons in tiles of P = 4, 5 samples in groups of Q = 3."""
+    cfg = tiny(arch=(5, 13, 6), batch=7, array_rows=4, array_cols=3, dropout=96, lr_shift=6)
+    P, Q, W = cfg.array_rows, cfg.array_cols, cfg.lfsr_width
+    net = FixedPointNet(cfg)
+    for i in range(cfg.layers):                                     # initial weights
+        N, J, bits = cfg.neurons(i), cfg.fan_in(i), cfg.init_bits(i)
+        u = chunks(W, cfg.stream_seed("init", i), 16, -(-N // P) * J * P)
+        want = [[(int(u[(n // P * J + j) * P + n % P]) >> (16 - bits)) - (1 << (bits - 1))
+                 for j in range(J)] for n in range(N)]
+        assert net.weights[i].astype(int).tolist() == want
+
+    B, N = 5, cfg.neurons(0)                                        # dropout
+    T, G = -(-N // P), -(-B // Q)
+    u = chunks(W, cfg.stream_seed("dropout"), 8, 2 * T * G * P * Q)
+    for offset in (0, T * G * P * Q):                               # two layers' worth
+        _, keep = net.dropout(np.full((B, N), 100.0))
+        want = [[bool(u[offset + ((n // P * G + b // Q) * P + n % P) * Q + b % Q] >= cfg.dropout)
+                 for n in range(N)] for b in range(B)]
+        assert keep.tolist() == want
+
+    rng = np.random.default_rng(1)                                  # stochastic rounding
+    start, rbits = 0, cfg.round_bits
+    u = chunks(W, cfg.stream_seed("round"), rbits, 4096)
+    for i in range(cfg.layers):
+        N, J = cfg.neurons(i), cfg.fan_in(i)
+        x = rng.integers(0, 1 << cfg.act_bits, (B, J))
+        d = rng.integers(-(1 << 10), 1 << 10, (B, N))
+        net.weights[i][:] = 0
+        net.biases[i][:] = 0
+        net.update(i, x.astype(float), d.astype(float))
+        r = [[int(u[start + (n // P * (J + 1) + j) * P + n % P]) for j in range(J + 1)]
+             for n in range(N)]
+        grad, bias = d.T @ x, d.sum(axis=0)
+        want_w = [[-sr(int(grad[n, j]), cfg.update_shift(i), r[n][j], rbits) for j in range(J)]
+                  for n in range(N)]
+        want_b = [-sr(int(bias[n]), cfg.bias_update_shift(), r[n][J], rbits) for n in range(N)]
+        assert net.weights[i].astype(int).tolist() == want_w
+        assert net.biases[i].astype(int).tolist() == want_b
+        start += -(-N // P) * P * (J + 1)
 
 
 def test_resume_from_state_is_exact():

@@ -5,7 +5,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from hw.arith import classifier_weight, rne_shift, saturate, stochastic_shift
+from hw.arith import (classifier_weight, rne_shift, rne_shift_var, saturate, stochastic_shift,
+                     stochastic_shift_var)
 from sw_model.fixedpoint import saturate_signed, shift_rne, shift_stochastic
 
 
@@ -61,3 +62,24 @@ def test_saturate_and_classifier_weight():
     got = simulate(lambda m: m.d.comb.__iadd__(w.eq(classifier_weight(u, 4))), [u], [w],
                    [(v,) for v in range(16)])
     assert [g[0] for g in got] == [2 * v - 15 for v in range(16)]
+
+
+def test_rne_shift_var_exhaustive_8_bit():
+    x, s = Signal(signed(8)), Signal(unsigned(3))
+    y = Signal(signed(9))
+    cases = [(v, k) for v in range(-128, 128) for k in range(8)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(rne_shift_var(x, s))), [x, s], [y], cases)
+    want = [int(shift_rne(np.array([float(v)]), k)[0]) for v, k in cases]
+    assert [g[0] for g in got] == want
+
+
+def test_stochastic_shift_var_exhaustive():
+    rbits = 3
+    x, s, r = Signal(signed(7)), Signal(unsigned(3)), Signal(unsigned(rbits))
+    y = Signal(signed(9))
+    cases = [(v, k, u) for v in range(-64, 64) for k in range(8) for u in range(1 << rbits)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(stochastic_shift_var(x, s, r, rbits))),
+                   [x, s, r], [y], cases)
+    want = [int(shift_stochastic(np.array([float(v)]), k, np.array([u]), rbits)[0])
+            for v, k, u in cases]
+    assert [g[0] for g in got] == want

@@ -1,0 +1,78 @@
+"""The accelerator's configuration registers and counters (docs/HOST_INTERFACE.md).
+
+Shared by the RTL (which decodes the indices) and the host driver (which computes the values
+from a :class:`lela.config.NetConfig`), like :mod:`host.protocol`.
+"""
+
+__all__ = ["GLOBAL", "LAYER", "LAYER_BASE", "LAYER_STRIDE", "COUNTERS", "register_index",
+           "weight_bases", "layer_words", "register_values", "counter_names"]
+
+#: Global registers and their indices.
+GLOBAL = {"layers": 0, "inputs": 1, "feedback": 2, "rounding": 3, "dropout": 4,
+          "keep_scale": 5, "bias_shift": 6, "round_seed": 7, "dropout_seed": 8}
+#: Per-layer registers, at ``LAYER_BASE + LAYER_STRIDE * i + offset``.
+LAYER = {"neurons": 0, "fan_in": 1, "weight_base": 2, "in_frac": 3, "forward_shift": 4,
+         "score_shift": 5, "delta_shift": 6, "update_shift": 7, "init_bits": 8, "init_seed": 9,
+         "classifier_seed": 10, "feedback_seed": 11, "tiles": 12, "in_tiles": 13}
+LAYER_BASE = 16
+LAYER_STRIDE = 16
+#: Counters in the order READ_COUNTERS returns them; ``correct`` repeats once per layer.
+COUNTERS = ("cycles", "mac_busy_cycles", "ext_read_words", "ext_write_words", "host_rx_bytes",
+            "host_tx_bytes", "train_cycles", "infer_cycles", "exit_skipped_beats")
+
+
+def register_index(name, layer=None):
+    if layer is None:
+        return GLOBAL[name]
+    return LAYER_BASE + LAYER_STRIDE * layer + LAYER[name]
+
+
+def counter_names(layers):
+    return list(COUNTERS) + [f"correct_{i}" for i in range(layers)]
+
+
+def layer_words(cfg, i):
+    """Bus words of layer i: ``ceil(N/P)`` tiles of ``J + 1`` words."""
+    p = cfg.array_rows
+    return -(-cfg.neurons(i) // p) * (cfg.fan_in(i) + 1)
+
+
+def weight_bases(cfg):
+    """Word address of each layer's weights: packed one after another from 0."""
+    bases, at = [], 0
+    for i in range(cfg.layers):
+        bases.append(at)
+        at += layer_words(cfg, i)
+    return bases, at
+
+
+def register_values(cfg):
+    """``{index: value}`` for every register a network needs."""
+    from sw_model.golden import FixedPointNet   # keep_scale's rule lives with the spec
+    p, q = cfg.array_rows, cfg.array_cols
+    values = {
+        GLOBAL["layers"]: cfg.layers,
+        GLOBAL["inputs"]: cfg.arch[0],
+        GLOBAL["feedback"]: {"symmetric": 0, "sign": 1}[cfg.feedback],
+        GLOBAL["rounding"]: {"stochastic": 0, "nearest-even": 1}[cfg.rounding],
+        GLOBAL["dropout"]: cfg.dropout,
+        GLOBAL["keep_scale"]: FixedPointNet.keep_scale(cfg) if cfg.dropout else 0,
+        GLOBAL["bias_shift"]: cfg.bias_update_shift(),
+        GLOBAL["round_seed"]: cfg.stream_seed("round"),
+        GLOBAL["dropout_seed"]: cfg.stream_seed("dropout"),
+    }
+    bases, _ = weight_bases(cfg)
+    for i in range(cfg.layers):
+        layer = {
+            "neurons": cfg.neurons(i), "fan_in": cfg.fan_in(i), "weight_base": bases[i],
+            "in_frac": cfg.in_frac(i), "forward_shift": cfg.forward_shift(i),
+            "score_shift": cfg.score_shift(i), "delta_shift": cfg.delta_shift(i),
+            "update_shift": cfg.update_shift(i), "init_bits": cfg.init_bits(i),
+            "init_seed": cfg.stream_seed("init", i),
+            "classifier_seed": cfg.stream_seed("classifier", i),
+            "feedback_seed": cfg.stream_seed("feedback", i),
+            "tiles": -(-cfg.neurons(i) // p), "in_tiles": -(-cfg.fan_in(i) // q),
+        }
+        for name, value in layer.items():
+            values[register_index(name, i)] = value
+    return values

@@ -1,0 +1,90 @@
+"""The mini-batch activation buffer: a column of ``Q`` samples or a row of ``Q`` inputs a cycle."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .params import bits_for
+
+__all__ = ["ActivationBuffer"]
+
+
+class ActivationBuffer(wiring.Component):
+    """``Q`` memory banks with a skewed layout.
+
+    Element ``(b, j)`` (sample ``b = g*Q + q``, column ``j``) lives in bank ``(b + j) mod Q`` at
+    address ``(g, j)``. So the ``Q`` samples of a group at one column (the forward pass reads
+    inputs this way) and the ``Q`` columns ``j0 .. j0+Q-1`` of one sample (the weight gradient
+    does, ``j0`` a multiple of ``Q``) each sit in ``Q`` different banks: one cycle either way.
+
+    Members
+    -------
+    rd_en, rd_row, rd_group, rd_lane, rd_col : In
+        A read of column ``rd_col`` of group ``rd_group`` (``rd_row`` low) or of columns
+        ``rd_col .. rd_col+Q-1`` of sample ``rd_group*Q + rd_lane`` (``rd_row`` high).
+    rd_data : Out(ArrayLayout(width, Q))
+        Lane ``q`` holds sample ``q`` (column read) or column ``rd_col + q`` (row read), the
+        cycle after ``rd_en``; it holds while ``rd_en`` is low.
+    wr_en, wr_group, wr_col, wr_data, wr_mask : In
+        Writes lane ``q`` of ``wr_data`` to sample ``wr_group*Q + q`` at column ``wr_col``
+        where ``wr_mask`` bit ``q`` is set.
+    """
+
+    def __init__(self, lanes, groups, columns, width):
+        self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
+        self.qbits = bits_for(lanes) if lanes > 1 else 0
+        columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
+        gbits, cbits = bits_for(groups), bits_for(columns)
+        self.gbits, self.cbits = gbits, cbits
+        lane_data = data.ArrayLayout(unsigned(width), lanes)
+        super().__init__({
+            "rd_en": In(1), "rd_row": In(1), "rd_group": In(gbits),
+            "rd_lane": In(max(1, self.qbits)), "rd_col": In(cbits),
+            "rd_data": Out(lane_data),
+            "wr_en": In(1), "wr_group": In(gbits), "wr_col": In(cbits),
+            "wr_data": In(lane_data), "wr_mask": In(lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        Q, qbits = self.lanes, self.qbits
+        depth = 1 << (self.gbits + self.cbits)
+
+        def mod_q(value):
+            return value[:qbits] if qbits else 0
+
+        rot = Signal(max(1, qbits))
+        m.d.comb += rot.eq(Mux(self.rd_row, self.rd_lane, mod_q(self.rd_col)))
+        rot_d = Signal.like(rot)
+        with m.If(self.rd_en):
+            m.d.sync += rot_d.eq(rot)
+        wr_rot = mod_q(self.wr_col)
+        bank_out = Signal(data.ArrayLayout(unsigned(self.width), Q))
+        for k in range(Q):
+            mem = Memory(shape=unsigned(self.width), depth=depth, init=[])
+            m.submodules[f"bank_{k}"] = mem
+            rd, wr = mem.read_port(), mem.write_port()
+            if qbits:
+                # Row read: bank k holds column j0 + ((k - lane) mod Q) of the sample.
+                offset = Signal(qbits, name=f"row_offset_{k}")
+                m.d.comb += offset.eq(k - self.rd_lane)
+                row_col = Cat(offset, self.rd_col[qbits:])
+                lane_in = Signal(qbits, name=f"write_lane_{k}")
+                m.d.comb += lane_in.eq(k - wr_rot)
+            else:
+                row_col, lane_in = self.rd_col, 0
+            m.d.comb += [
+                rd.en.eq(self.rd_en),
+                rd.addr.eq(Cat(Mux(self.rd_row, row_col, self.rd_col), self.rd_group)),
+                bank_out[k].eq(rd.data),
+                wr.en.eq(self.wr_en & self.wr_mask.bit_select(lane_in, 1)),
+                wr.addr.eq(Cat(self.wr_col, self.wr_group)),
+                wr.data.eq(self.wr_data[lane_in]),
+            ]
+        for q in range(Q):
+            sel = Signal(max(1, qbits), name=f"read_bank_{q}")
+            m.d.comb += sel.eq(q + rot_d)
+            m.d.comb += self.rd_data[q].eq(bank_out[sel] if qbits else bank_out[0])
+        return m
+

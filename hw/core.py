@@ -1,0 +1,703 @@
+"""The training core: one MAC array sequenced through every step of local-error learning.
+
+For each layer the core runs four phases over the mini-batch (docs/ARITHMETIC.md, "One training
+step"), each a loop nest of MAC-array beats ``(outer, mid, inner)``:
+
+===========  ==================  ======================  ====================  ===============
+phase        outer               mid                     inner (one beat)      rows x columns
+===========  ==================  ======================  ====================  ===============
+``FWD``      output tile ``t``   sample group ``g``      input ``j``, bias     neurons x samples
+``SCORE``    sample group ``g``  class tile              neuron ``n``          classes x samples
+``BACK``     output tile ``t``   sample group ``g``      class ``c``           neurons x samples
+``GRAD``     output tile ``t``   input tile              sample ``b``          neurons x inputs
+===========  ==================  ======================  ====================  ===============
+
+A beat generator walks the nest and reads the operands (stage 0 -> 1); the MAC array sums; a
+drain per phase turns each finished sum into activations, scores and errors, deltas, or weight
+updates while the array already sums the next. Weights stream over the weight bus
+(hw/weight_bus.py): read once into a ping-pong slab for the forward pass, then read, updated in
+place and written back in the gradient phase.
+"""
+
+import enum
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
+
+from .activation_buffer import ActivationBuffer
+from .arith import (as_signed, classifier_weight, rne_shift, rne_shift_var, saturate,
+                    stochastic_shift_var)
+from .lfsr_prng import LfsrPrng
+from .local_error import LocalErrorUnit
+from .mac_array import MacArray
+from .params import bits_for
+from .weight_bus import weight_bus_signature
+
+__all__ = ["TrainingCore", "Op"]
+
+
+class Op(enum.IntEnum):
+    INIT = 0
+    TRAIN = 1
+    INFER = 2
+
+
+class Phase(enum.IntEnum):
+    FWD = 0
+    SCORE = 1
+    BACK = 2
+    GRAD = 3
+    INIT = 4
+
+
+def _word(layout_shape, lanes):
+    return data.ArrayLayout(layout_shape, lanes)
+
+
+class TrainingCore(wiring.Component):
+    """The sequencer, the MAC array, the on-chip buffers and the weight-bus master.
+
+    Members
+    -------
+    reg_we, reg_addr, reg_data : In
+        Register writes (host/registers.py).
+    start, cmd : In
+        ``cmd`` (op, batch, early_exit, threshold) is taken when ``start`` is high and the core
+        is idle.
+    busy, done : Out
+        ``done`` pulses when a command finishes.
+    load_en, load_label, load_sample, load_col, load_data : In
+        Writes a pixel (or, with ``load_label``, a label) of the input mini-batch (idle only).
+    res_sample, res_layer : In; res_pred, res_exit : Out
+        Layer predictions and exit layer of a sample of the last command (combinational).
+    correct : Out
+        Correct predictions per layer of the last ``TRAIN``.
+    mac_busy : Out
+        High in cycles where the MAC array takes a beat.
+    skipped : Out
+        MAC beats early exit saved in this cycle.
+    mem : Out(weight_bus_signature)
+        The weight-bus master.
+    """
+
+    def __init__(self, params):
+        p = self.params = params
+        self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
+        self.bbits = bits_for(p.max_batch + 1)
+        self.lbits = bits_for(p.max_layers + 1)
+        self.cmd_layout = data.StructLayout({"op": 2, "batch": 8, "early_exit": 1,
+                                             "threshold": 16})
+        self.buffer_cols = max(p.columns, 1)
+        super().__init__({
+            "reg_we": In(1), "reg_addr": In(8), "reg_data": In(32),
+            "start": In(1), "cmd": In(self.cmd_layout),
+            "busy": Out(1), "done": Out(1),
+            "load_en": In(1), "load_label": In(1), "load_sample": In(8),
+            "load_col": In(bits_for(self.buffer_cols)), "load_data": In(8),
+            "res_sample": In(8), "res_layer": In(4),
+            "res_pred": Out(p.label_shape), "res_exit": Out(4),
+            "correct": Out(data.ArrayLayout(16, p.max_layers)),
+            "mac_busy": Out(1), "skipped": Out(32),
+            "mem": Out(weight_bus_signature(p.addr_bits, p.word_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        P, Q, C = p.rows, p.cols, p.classes
+        pbits = (P - 1).bit_length()
+        qbits = (Q - 1).bit_length()
+        CT = p.class_tiles
+        acc_w = p.weight_bits
+
+        # ---- registers ------------------------------------------------------------------
+        regs = Signal(data.ArrayLayout(32, self.nregs))
+        with m.If(self.reg_we):
+            m.d.sync += regs[self.reg_addr].eq(self.reg_data)
+
+        def greg(name):
+            return regs[GLOBAL[name]]
+
+        n_layers = greg("layers")[:4]
+        dropout, keep_scale = greg("dropout")[:8], greg("keep_scale")[:17]
+        stochastic = greg("rounding")[0] == 0
+        sign_mode = greg("feedback")[0]
+        bias_shift = greg("bias_shift")[:6]
+
+        cmd = Signal(self.cmd_layout)
+        layer = Signal(4)
+        cur = {name: Signal(32, name=f"cur_{name}") for name in LAYER}
+        N, J = cur["neurons"][:16], cur["fan_in"][:16]
+        T, JT = cur["tiles"][:16], cur["in_tiles"][:16]
+        B = cmd.batch
+        G = Signal(8)
+        m.d.comb += G.eq((B + Q - 1) >> qbits)
+        training = cmd.op == Op.TRAIN
+        xsel = layer[0]                      # buffer holding this layer's input
+
+        # ---- PRNGs ----------------------------------------------------------------------
+        cls_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
+        fb_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
+        init_lfsr = LfsrPrng(p.lfsr_width, 16, P)
+        round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
+        drop_lfsr = LfsrPrng(p.lfsr_width, 8, Q)
+        m.submodules.classifier_prng = cls_lfsr
+        m.submodules.feedback_prng = fb_lfsr
+        m.submodules.init_prng = init_lfsr
+        m.submodules.round_prng = round_lfsr
+        m.submodules.dropout_prng = drop_lfsr
+        m.d.comb += [
+            cls_lfsr.seed.eq(cur["classifier_seed"]), fb_lfsr.seed.eq(cur["feedback_seed"]),
+            init_lfsr.seed.eq(cur["init_seed"]),
+            round_lfsr.seed.eq(self.reg_data), drop_lfsr.seed.eq(self.reg_data),
+            round_lfsr.load.eq(self.reg_we & (self.reg_addr == GLOBAL["round_seed"])),
+            drop_lfsr.load.eq(self.reg_we & (self.reg_addr == GLOBAL["dropout_seed"])),
+        ]
+
+        def chunks(lfsr, bits, lanes):
+            return [lfsr.o.payload[k * bits:(k + 1) * bits] for k in range(lanes)]
+
+        # ---- memories -------------------------------------------------------------------
+        bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits) for _ in range(2)]
+        m.submodules.buffer_0, m.submodules.buffer_1 = bufs
+        tbits, gbits = bits_for(p.tiles), bits_for(p.groups)
+        sbits = bits_for(p.max_inputs + 1)
+        slab = Memory(shape=unsigned(p.word_bits), depth=2 << sbits, init=[])
+        m.submodules.slab = slab
+        slab_rd, slab_wr = slab.read_port(), slab.write_port()
+        err_word = _word(signed(p.error_bits), C)
+        emem = Memory(shape=unsigned(Q * err_word.size), depth=1 << gbits, init=[])
+        m.submodules.errors = emem
+        e_rd, e_wr = emem.read_port(), emem.write_port(granularity=err_word.size)
+        bbits_s = bits_for(p.max_batch)
+        dmem = Memory(shape=unsigned(P * p.delta_bits), depth=1 << (bbits_s + tbits), init=[])
+        m.submodules.deltas = dmem
+        d_rd, d_wr = dmem.read_port(), dmem.write_port()
+        amem = Memory(shape=unsigned(P * Q), depth=1 << (gbits + tbits), init=[])
+        m.submodules.active = amem
+        a_rd, a_wr = amem.read_port(domain="comb"), amem.write_port(granularity=Q)
+        gb_shape = signed(p.grad_bias_bits)
+        gbmem = Memory(shape=unsigned(P * p.grad_bias_bits), depth=1 << tbits, init=[])
+        m.submodules.bias_grads = gbmem
+        gb_rd, gb_wr = gbmem.read_port(domain="comb"), gbmem.write_port()
+        lmem = Memory(shape=p.label_shape, depth=1 << bbits_s, init=[])
+        m.submodules.labels = lmem
+        l_rd, l_wr = lmem.read_port(domain="comb"), lmem.write_port()
+        rmem = Memory(shape=p.label_shape, depth=1 << (bbits_s + 4), init=[])
+        m.submodules.results = rmem
+        r_rd, r_wr = rmem.read_port(domain="comb"), rmem.write_port()
+        xmem = Memory(shape=4, depth=1 << bbits_s, init=[])
+        m.submodules.exits = xmem
+        x_rd, x_wr = xmem.read_port(domain="comb"), xmem.write_port()
+        m.d.comb += [
+            r_rd.addr.eq(Cat(self.res_sample[:bbits_s], self.res_layer)),
+            self.res_pred.eq(r_rd.data),
+            x_rd.addr.eq(self.res_sample[:bbits_s]), self.res_exit.eq(x_rd.data),
+        ]
+
+        # ---- bus ------------------------------------------------------------------------
+        rfifo = SyncFIFOBuffered(width=p.word_bits, depth=16)
+        wfifo = SyncFIFOBuffered(width=p.word_bits, depth=16)
+        m.submodules.read_fifo, m.submodules.write_fifo = rfifo, wfifo
+        m.d.comb += [
+            rfifo.w_data.eq(self.mem.r.payload), rfifo.w_en.eq(self.mem.r.valid),
+            self.mem.r.ready.eq(rfifo.w_rdy),
+            self.mem.w.payload.eq(wfifo.r_data), self.mem.w.valid.eq(wfifo.r_rdy),
+            wfifo.r_en.eq(self.mem.w.ready),
+        ]
+        ar_left, aw_left = Signal(16), Signal(16)
+        ar_addr, aw_addr = Signal(p.addr_bits), Signal(p.addr_bits)
+        m.d.comb += [
+            self.mem.ar.valid.eq(ar_left != 0), self.mem.ar.payload.addr.eq(ar_addr),
+            self.mem.ar.payload.len.eq(J + 1),
+            self.mem.aw.valid.eq(aw_left != 0), self.mem.aw.payload.addr.eq(aw_addr),
+            self.mem.aw.payload.len.eq(J + 1),
+        ]
+        with m.If(self.mem.ar.valid & self.mem.ar.ready):
+            m.d.sync += [ar_left.eq(ar_left - 1), ar_addr.eq(ar_addr + J + 1)]
+        with m.If(self.mem.aw.valid & self.mem.aw.ready):
+            m.d.sync += [aw_left.eq(aw_left - 1), aw_addr.eq(aw_addr + J + 1)]
+        w_idle = ~wfifo.r_rdy & (wfifo.level == 0) & (aw_left == 0)
+
+        # ---- sequencer state --------------------------------------------------------------
+        phase = Signal(Phase)
+        running = Signal()                  # the phase's loops are live
+        alive = Signal(p.max_batch)
+        skip_en = (cmd.op == Op.INFER) & cmd.early_exit
+
+        def group_alive(g):
+            return (alive >> (g << qbits))[:Q] != 0
+
+        # ---- beat generator (stage 0) ------------------------------------------------------
+        gen = Signal()
+        go, gm, gk = Signal(16), Signal(16), Signal(16)
+        o_lim, m_lim, k_lim = Signal(16), Signal(16), Signal(16)
+        k_wrap, m_wrap, o_wrap = gk == k_lim - 1, gm == m_lim - 1, go == o_lim - 1
+        s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
+                                       "k": 16, "m": 16}))
+        s1_chunks = Signal(C * p.classifier_bits)
+        mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
+        m.submodules.mac = mac
+        freeze = s1.valid & ~mac.i.ready
+        tags = SyncFIFO(width=32, depth=4)
+        m.submodules.tags = tags
+
+        full = Signal(2)                     # slab banks loaded (FWD)
+        kcur_valid, knext_full = Signal(), Signal()
+        kcur_tile, knext_tile = Signal(16), Signal(16)
+        kshape = signed(p.classifier_bits + 2)
+        kcur = Signal(data.ArrayLayout(data.ArrayLayout(kshape, C), P))
+        knext = Signal.like(kcur)
+
+        dead = Signal()
+        m.d.comb += dead.eq(skip_en & (((phase == Phase.FWD) & ~group_alive(gm)) |
+                                       ((phase == Phase.SCORE) & ~group_alive(go))))
+        ready = Signal()
+        with m.Switch(phase):
+            with m.Case(Phase.FWD):
+                m.d.comb += ready.eq(full.bit_select(go[0], 1))
+            with m.Case(Phase.BACK):
+                m.d.comb += ready.eq(kcur_valid & (kcur_tile == go))
+            with m.Default():
+                m.d.comb += ready.eq(1)
+        issue = gen & running & ~freeze & ~dead & ready & (phase != Phase.INIT)
+        skip = gen & running & ~freeze & dead
+        adv_m, adv_o = Signal(), Signal()
+        m.d.comb += [
+            adv_m.eq((issue & k_wrap) | (skip & (phase == Phase.FWD))),
+            adv_o.eq((adv_m & m_wrap) | (skip & (phase == Phase.SCORE))),
+        ]
+        with m.If(issue):
+            m.d.sync += gk.eq(Mux(k_wrap, 0, gk + 1))
+        with m.If(adv_m):
+            m.d.sync += gm.eq(Mux(m_wrap, 0, gm + 1))
+        with m.If(skip & (phase == Phase.SCORE)):
+            m.d.sync += gm.eq(0)
+        with m.If(adv_o):
+            m.d.sync += go.eq(go + 1)
+            with m.If(o_wrap):
+                m.d.sync += gen.eq(0)
+        with m.If(skip):
+            with m.If(phase == Phase.FWD):
+                m.d.comb += self.skipped.eq(k_lim)
+            with m.Else():
+                m.d.comb += self.skipped.eq(k_lim * m_lim)
+        # The MAC beat's tag: which sum it ends.
+        with m.If(issue & k_wrap):
+            m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(Cat(go, gm))]
+
+        # Stage-0 reads.
+        grad_phase = phase == Phase.GRAD
+        for buf in bufs:
+            m.d.comb += [
+                buf.rd_en.eq(~freeze),
+                buf.rd_row.eq(grad_phase),
+                buf.rd_group.eq(Mux(grad_phase, gk >> qbits,
+                                    Mux(phase == Phase.SCORE, go, gm))),
+                buf.rd_lane.eq(gk[:max(1, qbits)] if qbits else 0),
+                buf.rd_col.eq(Mux(grad_phase, gm << qbits, gk)),
+            ]
+        m.d.comb += [
+            slab_rd.en.eq(~freeze), slab_rd.addr.eq(Cat(gk[:sbits], go[0])),
+            e_rd.en.eq(~freeze), e_rd.addr.eq(gm),
+            d_rd.en.eq(~freeze), d_rd.addr.eq(Cat(gk[:bbits_s], go[:tbits])),
+        ]
+        with m.If(~freeze):
+            m.d.sync += [
+                s1.valid.eq(issue), s1.first.eq(gk == 0), s1.last.eq(k_wrap),
+                s1.bias.eq(gk == J), s1.k.eq(gk), s1.m.eq(gm),
+                s1_chunks.eq(cls_lfsr.o.payload),
+            ]
+
+        # Stage 1: the MAC beat.
+        x_data = Mux(xsel, bufs[1].rd_data.as_value(), bufs[0].rd_data.as_value())
+        y_data = Mux(xsel, bufs[0].rd_data.as_value(), bufs[1].rd_data.as_value())
+        x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
+        y_lanes = data.View(_word(unsigned(p.act_bits), Q), y_data)
+        slab_lanes = data.View(_word(signed(p.weight_bits), P), slab_rd.data)
+        e_lanes = data.View(data.ArrayLayout(err_word, Q), e_rd.data)
+        d_lanes = data.View(_word(signed(p.delta_bits), P), d_rd.data)
+        beat = mac.i.payload
+        m.d.comb += [mac.i.valid.eq(s1.valid), beat.first.eq(s1.first), beat.last.eq(s1.last)]
+        s1_chunk = [s1_chunks[c * p.classifier_bits:(c + 1) * p.classifier_bits]
+                    for c in range(C)]
+        with m.Switch(phase):
+            with m.Case(Phase.FWD):
+                for r in range(P):
+                    m.d.comb += beat.a[r].eq(slab_lanes[r])
+                for q in range(Q):
+                    m.d.comb += beat.b[q].eq(Mux(s1.bias, Const(1, 10) << cur["in_frac"][:4],
+                                                 x_lanes[q]))
+            with m.Case(Phase.SCORE):
+                for r in range(P):
+                    with m.Switch(s1.m):
+                        for ct in range(CT):
+                            with m.Case(ct):
+                                c = ct * P + r
+                                if c < C:
+                                    m.d.comb += beat.a[r].eq(
+                                        classifier_weight(s1_chunk[c], p.classifier_bits))
+                for q in range(Q):
+                    m.d.comb += beat.b[q].eq(y_lanes[q])
+            with m.Case(Phase.BACK):
+                for r in range(P):
+                    m.d.comb += beat.a[r].eq(kcur[r][s1.k[:bits_for(C)]])
+                for q in range(Q):
+                    m.d.comb += beat.b[q].eq(e_lanes[q][s1.k[:bits_for(C)]])
+            with m.Case(Phase.GRAD):
+                for r in range(P):
+                    m.d.comb += beat.a[r].eq(d_lanes[r])
+                for q in range(Q):
+                    col = Cat(Const(q, qbits), s1.m) if qbits else s1.m
+                    m.d.comb += beat.b[q].eq(Mux(col < J, x_lanes[q], 0))
+        m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
+
+        # ---- classifier PRNG use: SCORE replays it per pass; BACK fills the K registers -----
+        kf_tile, kf_row = Signal(16), Signal(max(1, pbits))
+        kf_go = (phase == Phase.BACK) & running & ~knext_full & (kf_tile < T)
+        with m.If(phase == Phase.SCORE):
+            m.d.comb += cls_lfsr.o.ready.eq(issue)
+            m.d.comb += cls_lfsr.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
+        with m.Elif(phase == Phase.BACK):
+            m.d.comb += [cls_lfsr.o.ready.eq(kf_go), fb_lfsr.o.ready.eq(kf_go)]
+        cls_now = chunks(cls_lfsr, p.classifier_bits, C)
+        fb_now = chunks(fb_lfsr, p.classifier_bits, C)
+        with m.If(kf_go):
+            for c in range(C):
+                w = Signal(kshape, name=f"kfill_m_{c}")
+                f = Signal(kshape, name=f"kfill_f_{c}")
+                mag = Signal(kshape, name=f"kfill_mag_{c}")
+                m.d.comb += [w.eq(classifier_weight(cls_now[c], p.classifier_bits)),
+                             f.eq(classifier_weight(fb_now[c], p.classifier_bits)),
+                             mag.eq(Mux(f < 0, -f, f))]
+                m.d.sync += knext[kf_row][c].eq(Mux(sign_mode, Mux(w < 0, -mag, mag), w))
+            m.d.sync += kf_row.eq(kf_row + 1)
+            with m.If(kf_row == P - 1):
+                m.d.sync += [knext_full.eq(1), knext_tile.eq(kf_tile), kf_tile.eq(kf_tile + 1),
+                             kf_row.eq(0)]
+        with m.If((phase == Phase.BACK) & running & ~(kcur_valid & (kcur_tile == go))
+                  & knext_full & (knext_tile == go)):
+            m.d.sync += [kcur.eq(knext), kcur_tile.eq(knext_tile), kcur_valid.eq(1),
+                         knext_full.eq(0)]
+
+        # ---- slab filler (FWD) --------------------------------------------------------------
+        fill_left, fill_j = Signal(16), Signal(16)
+        fill_bank = Signal()
+        fill_go = (phase == Phase.FWD) & running & (fill_left != 0) & rfifo.r_rdy \
+            & ~full.bit_select(fill_bank, 1)
+        m.d.comb += [slab_wr.addr.eq(Cat(fill_j[:sbits], fill_bank)),
+                     slab_wr.data.eq(rfifo.r_data), slab_wr.en.eq(fill_go)]
+        set_full, clear_full = Signal(2), Signal(2)
+        with m.If(fill_go):
+            m.d.sync += fill_j.eq(fill_j + 1)
+            with m.If(fill_j == J):
+                m.d.sync += [fill_j.eq(0), fill_left.eq(fill_left - 1), fill_bank.eq(~fill_bank)]
+                m.d.comb += set_full.eq(Mux(fill_bank, 2, 1))
+        with m.If((phase == Phase.FWD) & adv_o):
+            m.d.comb += clear_full.eq(Mux(go[0], 2, 1))
+        m.d.sync += full.eq((full & ~clear_full) | set_full)
+
+        # ---- drains -------------------------------------------------------------------------
+        acc = mac.o.payload
+        tag_o, tag_m = tags.r_data[:16], tags.r_data[16:]
+        step = Signal(16)
+        pop = Signal()
+        m.d.comb += [mac.o.ready.eq(pop), tags.r_en.eq(pop)]
+        drain_on = mac.o.valid & tags.r_rdy
+
+        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q.
+        fwd_drop = training & (dropout != 0)
+        y_out = Signal(_word(unsigned(p.act_bits), Q))
+        act_out = Signal(Q)
+        n_fwd = Cat(step[:pbits], tag_o) if pbits else tag_o
+        drop_chunks = chunks(drop_lfsr, 8, Q)
+        for q in range(Q):
+            a = acc[step[:max(1, pbits)] * Q + q] if pbits else acc[q]
+            v = Signal(signed(len(a) + 1), name=f"fwd_round_{q}")
+            y = Signal(unsigned(p.act_bits), name=f"fwd_y_{q}")
+            keep = Signal(name=f"fwd_keep_{q}")
+            yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
+            m.d.comb += [
+                v.eq(rne_shift_var(a, cur["forward_shift"][:6])),
+                y.eq(saturate(v, unsigned(p.act_bits))),
+                keep.eq(~fwd_drop | (drop_chunks[q] >= dropout)),
+                yd.eq(Mux(fwd_drop, saturate(rne_shift(y * keep_scale, 8), unsigned(p.act_bits)),
+                          y)),
+                y_out[q].eq(Mux(keep, yd, 0)),
+                act_out[q].eq((a > 0) & (v <= (1 << p.act_bits) - 1) & keep & (n_fwd < N)),
+            ]
+        fwd_step = (phase == Phase.FWD) & drain_on
+        ybuf_we = Signal()
+        m.d.comb += ybuf_we.eq(fwd_step & (n_fwd < N))
+        for k, buf in enumerate(bufs):
+            is_y = xsel == (1 - k)
+            m.d.comb += [
+                buf.wr_en.eq(Mux(self.busy, ybuf_we & is_y, self.load_en & ~self.load_label
+                                 & (k == 0))),
+                buf.wr_group.eq(Mux(self.busy, tag_m, self.load_sample >> qbits)),
+                buf.wr_col.eq(Mux(self.busy, n_fwd, self.load_col)),
+                buf.wr_mask.eq(Mux(self.busy, (1 << Q) - 1,
+                                   Const(1, Q) << (self.load_sample[:qbits] if qbits else 0))),
+            ]
+            for q in range(Q):
+                m.d.comb += buf.wr_data[q].eq(Mux(self.busy, y_out[q], self.load_data))
+        m.d.comb += [
+            a_wr.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits])),
+            a_wr.data.eq(act_out.replicate(P)),
+            a_wr.en.eq(Mux(fwd_step, Const(1, P) << step[:max(1, pbits)], 0)),
+            drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
+            l_wr.en.eq(self.load_en & self.load_label & ~self.busy),
+            l_wr.addr.eq(self.load_sample), l_wr.data.eq(self.load_data),
+        ]
+
+        # SCORE: row `step` = class tile*P + step; the error stage follows each group.
+        scores = Signal(data.ArrayLayout(data.ArrayLayout(signed(p.score_bits), C), Q))
+        err_busy, err_q, err_g = Signal(), Signal(max(1, qbits + 1)), Signal(8)
+        leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
+        m.submodules.local_error = leu
+        score_step = (phase == Phase.SCORE) & drain_on & ~err_busy
+        cls_idx = Signal(16)
+        m.d.comb += cls_idx.eq(Cat(step[:pbits], tag_m) if pbits else tag_m)
+        with m.If(score_step):
+            for q in range(Q):
+                a = acc[step[:max(1, pbits)] * Q + q] if pbits else acc[q]
+                s = Signal(signed(p.score_bits), name=f"score_{q}")
+                m.d.comb += s.eq(saturate(rne_shift_var(a, cur["score_shift"][:6]),
+                                          signed(p.score_bits)))
+                with m.Switch(cls_idx):
+                    for c in range(C):
+                        with m.Case(c):
+                            m.d.sync += scores[q][c].eq(s)
+            with m.If((step == P - 1) & (tag_m == CT - 1)):
+                m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(tag_o)]
+        err_b = Signal(8)
+        m.d.comb += err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g)
+        m.d.comb += [
+            leu.i.valid.eq(err_busy), leu.o.ready.eq(1),
+            leu.i.payload.scores.eq(scores[err_q[:max(1, qbits)]] if qbits else scores[0]),
+            leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(err_b),
+        ]
+        with m.If(err_busy):
+            m.d.sync += err_q.eq(err_q + 1)
+            with m.If(err_q == Q - 1):
+                m.d.sync += err_busy.eq(0)
+        out_b = Signal(8)
+        out_q = Signal(max(1, qbits))
+        m.d.sync += [out_b.eq(err_b), out_q.eq(err_q)]
+        out = leu.o.payload
+        real = leu.o.valid & (out_b < B)
+        e_data = Signal(err_word)
+        m.d.comb += [e_data.eq(Mux(real, out.errors.as_value(), 0)),
+                     e_wr.addr.eq(out_b >> qbits), e_wr.data.eq(e_data.as_value().replicate(Q)),
+                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q) << out_q, 0))]
+        m.d.comb += [r_wr.en.eq(real), r_wr.addr.eq(Cat(out_b[:bbits_s], layer)),
+                     r_wr.data.eq(out.prediction),
+                     x_wr.addr.eq(out_b[:bbits_s]), x_wr.data.eq(layer),
+                     x_wr.en.eq(real & alive.bit_select(out_b[:bbits_s], 1))]
+        with m.If(real & out.correct & training):
+            m.d.sync += self.correct[layer].eq(self.correct[layer] + 1)
+        with m.If(real & skip_en & (out.margin >= cmd.threshold) & (layer != n_layers - 1)):
+            m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
+
+        # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
+        active = data.View(data.ArrayLayout(unsigned(Q), P), a_rd.data)
+        m.d.comb += a_rd.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits]))
+        back_step = (phase == Phase.BACK) & drain_on
+        gsum = Signal(_word(gb_shape, P))
+        gsum_next = Signal(_word(gb_shape, P))
+        d_out = Signal(_word(signed(p.delta_bits), P))
+        for r in range(P):
+            a = acc[r * Q + step[:qbits]] if qbits else acc[r]
+            dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
+            m.d.comb += [
+                dv.eq(saturate(rne_shift_var(a, cur["delta_shift"][:6]), signed(p.delta_bits))),
+                d_out[r].eq(Mux(active[r].bit_select(step[:max(1, qbits)], 1) if qbits
+                                else active[r][0], dv, 0)),
+                gsum_next[r].eq(gsum[r] + d_out[r]),
+            ]
+        back_b = Signal(8)
+        m.d.comb += back_b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m)
+        m.d.comb += [d_wr.en.eq(back_step), d_wr.addr.eq(Cat(back_b[:bbits_s], tag_o[:tbits])),
+                     d_wr.data.eq(d_out.as_value()),
+                     gb_wr.addr.eq(tag_o[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
+        with m.If(back_step):
+            m.d.sync += gsum.eq(gsum_next)
+            with m.If((step == Q - 1) & (tag_m == G - 1)):
+                m.d.comb += gb_wr.en.eq(1)
+                m.d.sync += gsum.eq(0)
+
+        # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
+        m.d.comb += gb_rd.addr.eq(tag_o[:tbits])
+        gb_lanes = data.View(_word(gb_shape, P), gb_rd.data)
+        old = data.View(_word(signed(p.weight_bits), P), rfifo.r_data)
+        rand = chunks(round_lfsr, p.round_bits, P)
+        grad_col = Signal(16)
+        m.d.comb += grad_col.eq(Cat(step[:qbits], tag_m) if qbits else tag_m)
+        is_bias = step == Q
+        col_real = ~is_bias & (grad_col < J)
+        grad_step = (phase == Phase.GRAD) & drain_on
+        grad_move = grad_step & (col_real | is_bias) & rfifo.r_rdy & wfifo.w_rdy
+        new = Signal(_word(signed(p.weight_bits), P))
+        g_shift = Signal(6)
+        m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:6]))
+        for r in range(P):
+            if qbits:
+                a = acc[r * Q + step[:qbits]]
+            else:
+                a = acc[r]
+            g = Signal(signed(max(len(a), p.grad_bias_bits) + 1), name=f"grad_{r}")
+            st = Signal(signed(len(g) + 2), name=f"update_{r}")
+            upd = Signal(signed(len(st) + 2), name=f"updated_{r}")
+            m.d.comb += [
+                g.eq(Mux(is_bias, gb_lanes[r], a)),
+                st.eq(Mux(stochastic, stochastic_shift_var(g, g_shift, rand[r], p.round_bits),
+                          rne_shift_var(g, g_shift))),
+                upd.eq(old[r] - st),
+                new[r].eq(saturate(upd, signed(p.weight_bits))),
+            ]
+        grad_last = Mux(tag_m == JT - 1, is_bias, step == Q - 1)
+        grad_advance = grad_step & (grad_move | ~(col_real | is_bias))
+
+        # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
+        init_t, init_j = Signal(16), Signal(16)
+        init_on = (phase == Phase.INIT) & running & (init_t < T)
+        init_push = init_on & wfifo.w_rdy
+        init_word = Signal(_word(signed(p.weight_bits), P))
+        ibits, ishift, ihalf = Signal(5), Signal(5), Signal(5)
+        m.d.comb += [ibits.eq(cur["init_bits"][:5]), ishift.eq(16 - ibits), ihalf.eq(ibits - 1)]
+        for r, u in enumerate(chunks(init_lfsr, 16, P)):
+            row = Cat(Const(r, max(1, pbits)), init_t) if pbits else init_t
+            m.d.comb += init_word[r].eq(Mux((init_j < J) & (row < N),
+                                            as_signed(u >> ishift)
+                                            - (Const(1, 17) << ihalf), 0))
+        m.d.comb += init_lfsr.o.ready.eq(init_push & (init_j < J))
+        with m.If(init_push):
+            m.d.sync += init_j.eq(init_j + 1)
+            with m.If(init_j == J):
+                m.d.sync += [init_j.eq(0), init_t.eq(init_t + 1)]
+
+        m.d.comb += [
+            wfifo.w_en.eq(grad_move | init_push),
+            wfifo.w_data.eq(Mux(phase == Phase.INIT, init_word.as_value(), new.as_value())),
+            rfifo.r_en.eq(fill_go | grad_move),
+            round_lfsr.o.ready.eq(grad_move & stochastic),
+        ]
+
+        # Drain step counters.
+        drain_end = Signal()
+        with m.Switch(phase):
+            with m.Case(Phase.FWD):
+                m.d.comb += drain_end.eq(fwd_step & (step == P - 1))
+                with m.If(fwd_step):
+                    m.d.sync += step.eq(step + 1)
+            with m.Case(Phase.SCORE):
+                m.d.comb += drain_end.eq(score_step & (step == P - 1))
+                with m.If(score_step):
+                    m.d.sync += step.eq(step + 1)
+            with m.Case(Phase.BACK):
+                m.d.comb += drain_end.eq(back_step & (step == Q - 1))
+                with m.If(back_step):
+                    m.d.sync += step.eq(step + 1)
+            with m.Case(Phase.GRAD):
+                m.d.comb += drain_end.eq(grad_advance & grad_last)
+                with m.If(grad_advance):
+                    m.d.sync += step.eq(step + 1)
+        with m.If(drain_end):
+            m.d.comb += pop.eq(1)
+            m.d.sync += step.eq(0)
+
+        # ---- phase and layer control -----------------------------------------------------
+        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy
+        phase_done = Signal()
+        with m.Switch(phase):
+            with m.Case(Phase.FWD, Phase.BACK):
+                m.d.comb += phase_done.eq(loops_idle)
+            with m.Case(Phase.SCORE):
+                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~leu.o.valid)
+            with m.Case(Phase.GRAD):
+                m.d.comb += phase_done.eq(loops_idle & w_idle)
+            with m.Case(Phase.INIT):
+                m.d.comb += phase_done.eq((init_t >= T) & w_idle)
+
+        def setup(ph):
+            """Start phase ``ph`` of the current layer."""
+            m.d.sync += [phase.eq(ph), gen.eq(ph != Phase.INIT), go.eq(0), gm.eq(0), gk.eq(0),
+                         step.eq(0)]
+            if ph == Phase.FWD:
+                m.d.sync += [o_lim.eq(T), m_lim.eq(G), k_lim.eq(J + 1), ar_left.eq(T),
+                             ar_addr.eq(cur["weight_base"]), fill_left.eq(T), fill_j.eq(0),
+                             fill_bank.eq(0), full.eq(0)]
+            elif ph == Phase.SCORE:
+                m.d.sync += [o_lim.eq(G), m_lim.eq(CT), k_lim.eq(N)]
+                m.d.comb += cls_lfsr.load.eq(1)
+            elif ph == Phase.BACK:
+                m.d.sync += [o_lim.eq(T), m_lim.eq(G), k_lim.eq(C), kf_tile.eq(0), kf_row.eq(0),
+                             knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]
+                m.d.comb += [cls_lfsr.load.eq(1), fb_lfsr.load.eq(1)]
+            elif ph == Phase.GRAD:
+                m.d.sync += [o_lim.eq(T), m_lim.eq(JT), k_lim.eq(B), ar_left.eq(T),
+                             ar_addr.eq(cur["weight_base"]), aw_left.eq(T),
+                             aw_addr.eq(cur["weight_base"])]
+            elif ph == Phase.INIT:
+                m.d.sync += [init_t.eq(0), init_j.eq(0), aw_left.eq(T),
+                             aw_addr.eq(cur["weight_base"])]
+                m.d.comb += init_lfsr.load.eq(1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [cmd.eq(self.cmd), layer.eq(0)]
+                    with m.If(self.cmd.op == Op.TRAIN):
+                        m.d.sync += self.correct.eq(0)
+                    m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.cmd.batch) - 1)
+                    m.next = "LAYER"
+            with m.State("LAYER"):
+                m.d.comb += self.busy.eq(1)
+                index = Cat(Const(0, 4), layer + 1)
+                for name, offset in LAYER.items():
+                    m.d.sync += cur[name].eq(regs[index | offset])
+                with m.If(skip_en & (alive == 0)):
+                    m.next = "FINISH"
+                with m.Else():
+                    m.next = "SETUP"
+            with m.State("SETUP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(cmd.op == Op.INIT):
+                    setup(Phase.INIT)
+                with m.Else():
+                    setup(Phase.FWD)
+                m.d.sync += running.eq(1)
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(phase_done):
+                    with m.Switch(phase):
+                        with m.Case(Phase.FWD):
+                            setup(Phase.SCORE)
+                        with m.Case(Phase.SCORE):
+                            with m.If(training):
+                                setup(Phase.BACK)
+                            with m.Else():
+                                m.d.sync += running.eq(0)
+                                m.next = "NEXT"
+                        with m.Case(Phase.BACK):
+                            setup(Phase.GRAD)
+                        with m.Default():
+                            m.d.sync += running.eq(0)
+                            m.next = "NEXT"
+            with m.State("NEXT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += layer.eq(layer + 1)
+                with m.If(layer + 1 >= n_layers):
+                    m.next = "FINISH"
+                with m.Else():
+                    m.next = "LAYER"
+            with m.State("FINISH"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,123 @@
+"""Elaboration-time parameters of the training core, derived from a configuration."""
+
+from dataclasses import dataclass
+from math import ceil, log2
+
+from amaranth.hdl import signed, unsigned
+
+from lela.config import ConfigError
+
+__all__ = ["CoreParams", "bits_for"]
+
+
+def bits_for(n):
+    """Bits of an index ``0 .. n-1`` (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _pow2(n):
+    return n > 0 and n & (n - 1) == 0
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """What the Verilog fixes: the array, the widths, the classes and the buffer sizes.
+
+    Sizes, shifts, seeds and modes are run-time registers (host/registers.py); one core runs
+    any network within ``max_layers``, ``max_inputs`` (the widest layer input, pixels
+    included), ``max_neurons`` and ``max_batch``.
+    """
+
+    rows: int
+    cols: int
+    classes: int
+    max_batch: int
+    max_layers: int
+    max_inputs: int
+    max_neurons: int
+    act_bits: int = 8
+    weight_bits: int = 16
+    score_bits: int = 16
+    score_frac: int = 10
+    error_bits: int = 16
+    delta_bits: int = 16
+    classifier_bits: int = 4
+    round_bits: int = 16
+    lfsr_width: int = 31
+    addr_bits: int = 24
+    frame_timeout: int = 1 << 20
+
+    @classmethod
+    def from_config(cls, cfg, **overrides):
+        fields = dict(
+            rows=cfg.array_rows, cols=cfg.array_cols, classes=cfg.classes,
+            max_batch=cfg.batch, max_layers=cfg.layers,
+            max_inputs=max(cfg.arch), max_neurons=max(cfg.arch[1:]),
+            act_bits=cfg.act_bits, weight_bits=cfg.weight_bits, score_bits=cfg.score_bits,
+            score_frac=cfg.score_frac, error_bits=cfg.error_bits, delta_bits=cfg.delta_bits,
+            classifier_bits=cfg.classifier_bits, round_bits=cfg.round_bits,
+            lfsr_width=cfg.lfsr_width)
+        fields.update(overrides)
+        params = cls(**fields)
+        params.check()
+        return params
+
+    def check(self):
+        if not _pow2(self.rows) or not _pow2(self.cols):
+            raise ConfigError("fields 'array_rows' and 'array_cols': the training core needs "
+                              f"powers of two, not {self.rows} x {self.cols}")
+        if self.max_batch > 255:
+            raise ConfigError("field 'batch': the training core takes at most 255 samples")
+        if self.classes > 255:
+            raise ConfigError("field 'classes': the training core takes at most 255 classes")
+        if self.weight_bits not in (8, 16, 32):
+            raise ConfigError("field 'weight_bits': the training core's bus carries 8, 16 or "
+                              "32-bit weights")
+        if self.max_layers > 15:
+            raise ConfigError("field 'arch': the training core takes at most 15 hidden layers")
+
+    # ---- derived ---------------------------------------------------------------------
+    @property
+    def word_bits(self):
+        return self.rows * self.weight_bits
+
+    @property
+    def word_bytes(self):
+        return self.word_bits // 8
+
+    @property
+    def tiles(self):
+        return ceil(self.max_neurons / self.rows)
+
+    @property
+    def groups(self):
+        return ceil(self.max_batch / self.cols)
+
+    @property
+    def class_tiles(self):
+        return ceil(self.classes / self.rows)
+
+    @property
+    def columns(self):
+        """Columns of an activation buffer: inputs or neurons (tiles padded)."""
+        return max(self.max_inputs, self.tiles * self.rows)
+
+    @property
+    def grad_bias_bits(self):
+        return self.delta_bits + ceil(log2(self.max_batch + 1))
+
+    @property
+    def a_shape(self):
+        return signed(max(self.weight_bits, self.delta_bits, self.classifier_bits + 2))
+
+    @property
+    def b_shape(self):
+        return signed(max(self.act_bits + 2, self.error_bits))
+
+    @property
+    def depth(self):
+        return max(self.max_inputs + 1, self.max_neurons, self.classes, self.max_batch)
+
+    @property
+    def label_shape(self):
+        return unsigned(bits_for(self.classes + 1))
