@@ -1,0 +1,98 @@
+"""The accelerator: host interface, training core and counters behind one byte stream and one
+weight bus (docs/HOST_INTERFACE.md). ``lela verilog`` writes it as ``lela_accelerator``."""
+
+from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from host.registers import COUNTERS
+
+from .core import Op, TrainingCore
+from .host_interface import HostInterface
+from .weight_bus import weight_bus_signature
+
+__all__ = ["Accelerator"]
+
+
+class Accelerator(wiring.Component):
+    """The top level.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the host.
+    tx : Out(stream.Signature(8))
+        Bytes to the host.
+    mem : Out(weight_bus_signature)
+        The weight memory (an external memory controller, or an on-chip memory on a board).
+    """
+
+    def __init__(self, params):
+        self.params = params
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "mem": Out(weight_bus_signature(params.addr_bits, params.word_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        m.submodules.core = core = TrainingCore(p)
+        m.submodules.host = host = HostInterface(p, core)
+        connect(m, wiring.flipped(self.rx), host.rx)
+        connect(m, host.tx, wiring.flipped(self.tx))
+        for name in ("reg_we", "reg_addr", "reg_data", "start", "cmd", "load_en", "load_label",
+                     "load_sample", "load_col", "load_data", "res_sample", "res_layer"):
+            m.d.comb += getattr(core, name).eq(getattr(host, name))
+        for name in ("busy", "done", "res_pred", "res_exit", "correct"):
+            m.d.comb += getattr(host, name).eq(getattr(core, name))
+
+        # The bus belongs to the core while it runs a command, else to the host interface.
+        bus = self.mem
+        owner_core = core.busy
+        for ch in ("ar", "aw", "w"):
+            src_core, src_host, dst = getattr(core.mem, ch), getattr(host.mem, ch), getattr(bus, ch)
+            m.d.comb += [
+                dst.valid.eq(Mux(owner_core, src_core.valid, src_host.valid)),
+                dst.payload.eq(Mux(owner_core, Value.cast(src_core.payload),
+                                   Value.cast(src_host.payload))),
+                src_core.ready.eq(owner_core & dst.ready),
+                src_host.ready.eq(~owner_core & dst.ready),
+            ]
+        m.d.comb += [
+            core.mem.r.payload.eq(bus.r.payload), host.mem.r.payload.eq(bus.r.payload),
+            core.mem.r.valid.eq(owner_core & bus.r.valid),
+            host.mem.r.valid.eq(~owner_core & bus.r.valid),
+            bus.r.ready.eq(Mux(owner_core, core.mem.r.ready, host.mem.r.ready)),
+        ]
+
+        # Counters.
+        n = len(COUNTERS) + p.max_layers
+        counters = Signal(data.ArrayLayout(64, n))
+        m.d.comb += host.counters.eq(counters)
+        index = {name: k for k, name in enumerate(COUNTERS)}
+        op = Signal(2)
+        with m.If(core.start):
+            m.d.sync += op.eq(core.cmd.op)
+        increments = {
+            "cycles": 1,
+            "mac_busy_cycles": core.mac_busy,
+            "ext_read_words": Mux(bus.r.valid & bus.r.ready, p.rows, 0),
+            "ext_write_words": Mux(bus.w.valid & bus.w.ready, p.rows, 0),
+            "host_rx_bytes": self.rx.valid & self.rx.ready,
+            "host_tx_bytes": self.tx.valid & self.tx.ready,
+            "train_cycles": core.busy & (op == Op.TRAIN),
+            "infer_cycles": core.busy & (op == Op.INFER),
+            "exit_skipped_beats": core.skipped,
+        }
+        for name, inc in increments.items():
+            k = index[name]
+            m.d.sync += counters[k].eq(counters[k] + inc)
+        for layer in range(p.max_layers):
+            k = len(COUNTERS) + layer
+            with m.If(core.done & (op == Op.TRAIN)):
+                m.d.sync += counters[k].eq(counters[k] + core.correct[layer])
+        with m.If(host.clear):
+            m.d.sync += counters.eq(0)
+        return m

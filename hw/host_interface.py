@@ -1,0 +1,439 @@
+"""The host interface: frames in, commands to the core, reply frames out (docs/HOST_INTERFACE.md)."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from host.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Status
+from host.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
+
+from .core import Op
+from .params import bits_for
+from .weight_bus import weight_bus_signature
+
+__all__ = ["HostInterface", "crc8_next"]
+
+
+def crc8_next(crc, byte):
+    """CRC-8 (polynomial 0x07, MSB first) of ``crc`` after one more ``byte``."""
+    bits = [crc[i] ^ byte[i] for i in range(8)]
+    for _ in range(8):
+        top = bits[7]
+        bits = [top, bits[0] ^ top, bits[1] ^ top] + bits[2:7]
+    return Cat(*bits)
+
+
+class HostInterface(wiring.Component):
+    """Parses frames from ``rx``, drives the core and the weight bus, replies on ``tx``.
+
+    One frame executes at a time; ``rx`` is not ready while a command runs. Payloads are
+    checked against their CRC before they act, except ``LOAD_BATCH``, which is written into
+    the input buffer as it arrives and marks the batch incomplete if its CRC fails.
+    """
+
+    def __init__(self, params, core):
+        p = self.params = params
+        self.core_ref = core
+        self.n_counters = len(COUNTERS) + p.max_layers
+        self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "reg_we": Out(1), "reg_addr": Out(8), "reg_data": Out(32),
+            "start": Out(1), "cmd": Out(core.cmd_layout),
+            "busy": In(1), "done": In(1),
+            "load_en": Out(1), "load_label": Out(1), "load_sample": Out(8),
+            "load_col": Out(len(core.load_col)), "load_data": Out(8),
+            "res_sample": Out(8), "res_layer": Out(4),
+            "res_pred": In(p.label_shape), "res_exit": In(4),
+            "correct": In(data.ArrayLayout(16, p.max_layers)),
+            "counters": In(data.ArrayLayout(64, self.n_counters)),
+            "clear": Out(1),
+            "mem": Out(weight_bus_signature(p.addr_bits, p.word_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        wb = p.word_bytes
+        wbits = (wb - 1).bit_length()
+
+        # ---- receive ---------------------------------------------------------------------
+        command, length, index = Signal(8), Signal(16), Signal(16)
+        crc = Signal(8)
+        timer = Signal(range(p.frame_timeout + 1))
+        fbuf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
+        m.submodules.frame_buffer = fbuf
+        fb_wr, fb_rd = fbuf.write_port(), fbuf.read_port()
+        byte = self.rx.payload
+        got = self.rx.valid & self.rx.ready
+
+        config_ok, batch_loaded, batch_bad = Signal(), Signal(), Signal()
+        loaded_hi = Signal(9)
+        inputs, n_layers = Signal(16), Signal(4)
+        with m.If(self.reg_we & (self.reg_addr == GLOBAL["inputs"])):
+            m.d.sync += inputs.eq(self.reg_data)
+        with m.If(self.reg_we & (self.reg_addr == GLOBAL["layers"])):
+            m.d.sync += n_layers.eq(self.reg_data)
+
+        # LOAD_BATCH is decoded as it arrives.
+        lb_first, lb_count = Signal(8), Signal(8)
+        lb_sample, lb_pos = Signal(9), Signal(16)
+        is_load = command == Command.LOAD_BATCH
+        m.d.comb += [self.load_sample.eq(lb_sample), self.load_data.eq(byte),
+                     self.load_label.eq(lb_pos == 0), self.load_col.eq(lb_pos - 1)]
+
+        # ---- reply -------------------------------------------------------------------------
+        status = Signal(8)
+        reply_len = Signal(16)
+        tx_crc = Signal(8)
+        tx_byte = Signal(8)
+        m.d.comb += self.tx.payload.eq(tx_byte)
+        sent = self.tx.valid & self.tx.ready
+
+        # Execution state.
+        ptr = Signal(16)
+        word = Signal(p.word_bits)
+        nbytes = Signal(8)
+        reg_index = Signal(9)
+        words_left = Signal(16)
+        addr = Signal(32)
+        cnt_i, cnt_j = Signal(16), Signal(8)
+        out_word = Signal(p.word_bits)
+        out_left = Signal(8)
+
+        m.d.comb += [fb_rd.addr.eq(ptr), fb_rd.en.eq(1)]
+        cmd_view = self.cmd
+        cmd_reg = Signal(self.core_ref.cmd_layout)
+        res_b = Signal(8)
+        m.d.comb += [
+            self.mem.ar.payload.addr.eq(addr), self.mem.ar.payload.len.eq(words_left),
+            self.mem.aw.payload.addr.eq(addr), self.mem.aw.payload.len.eq(words_left),
+            self.mem.w.payload.eq(word),
+        ]
+
+        def reply(code, payload_len=0):
+            m.d.sync += [status.eq(code), reply_len.eq(1 + payload_len), cnt_i.eq(0),
+                         cnt_j.eq(0), tx_crc.eq(0)]
+            m.next = "TX_SYNC"
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(got & (byte == SYNC)):
+                    m.d.sync += [crc.eq(0), timer.eq(0)]
+                    m.next = "CMD"
+            for name, nxt in (("CMD", "LEN0"), ("LEN0", "LEN1")):
+                with m.State(name):
+                    m.d.comb += self.rx.ready.eq(1)
+                    m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                    with m.If(got):
+                        m.d.sync += crc.eq(crc8_next(crc, byte))
+                        if name == "CMD":
+                            m.d.sync += command.eq(byte)
+                        else:
+                            m.d.sync += length[:8].eq(byte)
+                        m.next = nxt
+                    with m.Elif(timer == p.frame_timeout):
+                        reply(Status.TIMEOUT)
+            with m.State("LEN1"):
+                m.d.comb += self.rx.ready.eq(1)
+                m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc8_next(crc, byte)), length[8:].eq(byte), index.eq(0),
+                                 lb_pos.eq(0), ptr.eq(0)]
+                    full_len = Cat(length[:8], byte)
+                    with m.If(full_len > MAX_PAYLOAD):
+                        reply(Status.OVERSIZED)
+                    with m.Elif(full_len == 0):
+                        m.next = "CRC"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                with m.Elif(timer == p.frame_timeout):
+                    reply(Status.TIMEOUT)
+            with m.State("PAYLOAD"):
+                m.d.comb += self.rx.ready.eq(1)
+                m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                m.d.comb += [fb_wr.en.eq(got), fb_wr.addr.eq(index), fb_wr.data.eq(byte)]
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc8_next(crc, byte)), index.eq(index + 1)]
+                    with m.If(is_load):
+                        with m.If(index == 0):
+                            m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte)]
+                        with m.Elif(index == 1):
+                            m.d.sync += lb_count.eq(byte)
+                        with m.Else():
+                            m.d.comb += self.load_en.eq(config_ok & (lb_sample < p.max_batch)
+                                                        & (lb_pos <= inputs))
+                            m.d.sync += lb_pos.eq(lb_pos + 1)
+                            with m.If(lb_pos == inputs):
+                                m.d.sync += [lb_pos.eq(0), lb_sample.eq(lb_sample + 1)]
+                    with m.If(index == length - 1):
+                        m.next = "CRC"
+                with m.Elif(timer == p.frame_timeout):
+                    with m.If(is_load):
+                        m.d.sync += batch_bad.eq(1)
+                    reply(Status.TIMEOUT)
+            with m.State("CRC"):
+                m.d.comb += self.rx.ready.eq(1)
+                m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                with m.If(got):
+                    with m.If(byte != crc):
+                        with m.If(is_load):
+                            m.d.sync += batch_bad.eq(1)
+                        reply(Status.BAD_CRC)
+                    with m.Else():
+                        m.next = "DISPATCH"
+                with m.Elif(timer == p.frame_timeout):
+                    with m.If(is_load):
+                        m.d.sync += batch_bad.eq(1)
+                    reply(Status.TIMEOUT)
+
+            with m.State("DISPATCH"):
+                # fb_rd now presents payload byte 0; ptr = 0.
+                with m.Switch(command):
+                    with m.Case(Command.RESET):
+                        with m.If(length != 0):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += self.clear.eq(1)
+                            m.d.sync += [config_ok.eq(0), batch_loaded.eq(0), batch_bad.eq(0),
+                                         loaded_hi.eq(0)]
+                            reply(Status.OK)
+                    with m.Case(Command.WRITE_CONFIG):
+                        n_words = (length - 1) >> 2
+                        with m.If((length == 0) | (length[:2] != 1)
+                                  | (fb_rd.data + n_words > self.nregs)):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [reg_index.eq(fb_rd.data), ptr.eq(1), nbytes.eq(0),
+                                         words_left.eq(n_words)]
+                            m.next = "CONFIG"
+                    with m.Case(Command.WRITE_WEIGHTS):
+                        body = length - 4
+                        misfit = (body[:wbits] != 0) if wbits else 0
+                        with m.If((length < 4 + wb) | misfit):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [ptr.eq(0), nbytes.eq(0), addr.eq(0),
+                                         words_left.eq(body >> wbits)]
+                            m.next = "ADDR"
+                    with m.Case(Command.READ_WEIGHTS):
+                        with m.If(length != 6):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [ptr.eq(0), nbytes.eq(0), addr.eq(0)]
+                            m.next = "ADDR"
+                    with m.Case(Command.INIT_WEIGHTS):
+                        with m.If(length != 0):
+                            reply(Status.BAD_LENGTH)
+                        with m.Elif(~config_ok):
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Else():
+                            m.d.comb += [self.start.eq(1), cmd_view.op.eq(Op.INIT)]
+                            m.next = "WAIT_CORE"
+                    with m.Case(Command.LOAD_BATCH):
+                        expect = 2 + lb_count * (inputs + 1)
+                        with m.If(~config_ok):
+                            m.d.sync += batch_bad.eq(1)
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Elif((length < 2) | (length != expect)
+                                    | (lb_first + lb_count > p.max_batch)):
+                            m.d.sync += batch_bad.eq(1)
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += batch_loaded.eq(1)
+                            with m.If(lb_first + lb_count > loaded_hi):
+                                m.d.sync += loaded_hi.eq(lb_first + lb_count)
+                            reply(Status.OK)
+                    with m.Case(Command.TRAIN, Command.INFER):
+                        is_train = command == Command.TRAIN
+                        with m.If(length != Mux(is_train, 1, 4)):
+                            reply(Status.BAD_LENGTH)
+                        with m.Elif(~config_ok | ~batch_loaded | batch_bad):
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Elif((fb_rd.data == 0) | (fb_rd.data > loaded_hi)):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [cmd_reg.batch.eq(fb_rd.data), ptr.eq(1)]
+                            m.next = "TRAIN_ARGS"
+                    with m.Case(Command.READ_RESULTS):
+                        with m.If((length != 1) | (fb_rd.data > p.max_batch)):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            reply(Status.OK, fb_rd.data * (n_layers + 1))
+                    with m.Case(Command.READ_COUNTERS):
+                        with m.If(length != 0):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            reply(Status.OK, (len(COUNTERS) + n_layers) << 3)
+                    with m.Default():
+                        reply(Status.UNKNOWN_COMMAND)
+
+            with m.State("CONFIG"):
+                with m.If(words_left == 0):
+                    m.d.sync += config_ok.eq(1)
+                    reply(Status.OK)
+                with m.Else():
+                    m.next = "CONFIG_WAIT"
+            with m.State("CONFIG_WAIT"):
+                m.next = "CONFIG_BYTE"
+            with m.State("CONFIG_BYTE"):
+                # fb_rd presents the byte at ptr (set two states ago): one byte per 2 cycles.
+                m.d.sync += [word[:32].eq(Cat(word[8:32], fb_rd.data)), ptr.eq(ptr + 1),
+                             nbytes.eq(nbytes + 1)]
+                with m.If(nbytes == 3):
+                    m.d.sync += nbytes.eq(0)
+                    m.next = "CONFIG_WRITE"
+                with m.Else():
+                    m.next = "CONFIG_WAIT"
+            with m.State("CONFIG_WRITE"):
+                m.d.comb += [self.reg_we.eq(1), self.reg_addr.eq(reg_index),
+                             self.reg_data.eq(word[:32])]
+                m.d.sync += [reg_index.eq(reg_index + 1), words_left.eq(words_left - 1)]
+                m.next = "CONFIG"
+
+            with m.State("ADDR"):
+                m.next = "ADDR_BYTE"
+            with m.State("ADDR_BYTE"):
+                m.d.sync += [addr.eq(Cat(addr[8:32], fb_rd.data)), ptr.eq(ptr + 1),
+                             nbytes.eq(nbytes + 1)]
+                with m.If(nbytes == 3):
+                    m.d.sync += nbytes.eq(0)
+                    with m.If(command == Command.WRITE_WEIGHTS):
+                        m.next = "WW_CMD"
+                    with m.Else():
+                        m.next = "RW_COUNT"
+                with m.Else():
+                    m.next = "ADDR"
+            with m.State("RW_COUNT"):
+                m.next = "RW_COUNT_BYTE"
+            with m.State("RW_COUNT_BYTE"):
+                m.d.sync += [words_left.eq(Cat(words_left[8:], fb_rd.data)), ptr.eq(ptr + 1),
+                             nbytes.eq(nbytes + 1)]
+                with m.If(nbytes == 1):
+                    m.next = "RW_CHECK"
+                with m.Else():
+                    m.next = "RW_COUNT"
+            with m.State("RW_CHECK"):
+                with m.If((words_left == 0) | (words_left > (MAX_PAYLOAD - 1) // wb)):
+                    reply(Status.BAD_LENGTH)
+                with m.Else():
+                    m.d.comb += [self.mem.ar.valid.eq(1)]
+                    with m.If(self.mem.ar.ready):
+                        m.d.sync += [cnt_i.eq(words_left)]
+                        reply(Status.OK, words_left << wbits)
+            with m.State("WW_CMD"):
+                m.d.comb += self.mem.aw.valid.eq(1)
+                with m.If(self.mem.aw.ready):
+                    m.next = "WW_BYTE_WAIT"
+            with m.State("WW_BYTE_WAIT"):
+                with m.If(words_left == 0):
+                    with m.If(~self.mem.w.valid):
+                        reply(Status.OK)
+                with m.Else():
+                    m.next = "WW_BYTE"
+            with m.State("WW_BYTE"):
+                m.d.sync += [word.eq(Cat(word[8:], fb_rd.data)), ptr.eq(ptr + 1),
+                             nbytes.eq(nbytes + 1)]
+                with m.If(nbytes == wb - 1):
+                    m.d.sync += nbytes.eq(0)
+                    m.next = "WW_PUSH"
+                with m.Else():
+                    m.next = "WW_BYTE_WAIT"
+            with m.State("WW_PUSH"):
+                m.d.comb += [self.mem.w.valid.eq(1)]
+                with m.If(self.mem.w.ready):
+                    m.d.sync += words_left.eq(words_left - 1)
+                    m.next = "WW_BYTE_WAIT"
+
+            with m.State("TRAIN_ARGS"):
+                m.next = "TRAIN_ARG_BYTE"
+            with m.State("TRAIN_ARG_BYTE"):
+                # INFER: early_exit at byte 1, threshold at bytes 2..3.
+                reg = cmd_reg
+                with m.Switch(ptr):
+                    with m.Case(1):
+                        m.d.sync += reg.early_exit.eq(fb_rd.data != 0)
+                    with m.Case(2):
+                        m.d.sync += reg.threshold[:8].eq(fb_rd.data)
+                    with m.Case(3):
+                        m.d.sync += reg.threshold[8:].eq(fb_rd.data)
+                m.d.sync += ptr.eq(ptr + 1)
+                with m.If((command == Command.TRAIN) | (ptr == 3)):
+                    m.next = "START"
+                with m.Else():
+                    m.next = "TRAIN_ARGS"
+            with m.State("START"):
+                reg = cmd_reg
+                m.d.comb += [self.start.eq(1),
+                             cmd_view.batch.eq(reg.batch),
+                             cmd_view.op.eq(Mux(command == Command.TRAIN, Op.TRAIN, Op.INFER)),
+                             cmd_view.early_exit.eq((command == Command.INFER) & reg.early_exit),
+                             cmd_view.threshold.eq(reg.threshold)]
+                m.d.sync += [batch_loaded.eq(0), reg.early_exit.eq(0)]
+                m.next = "WAIT_CORE"
+            with m.State("WAIT_CORE"):
+                with m.If(self.done):
+                    with m.If(command == Command.TRAIN):
+                        reply(Status.OK, n_layers << 1)
+                    with m.Else():
+                        reply(Status.OK)
+
+            # ---- reply frame ---------------------------------------------------------------
+            def emit(value, nxt, crc_on=True):
+                m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(value)]
+                with m.If(sent):
+                    if crc_on:
+                        m.d.sync += tx_crc.eq(crc8_next(tx_crc, tx_byte))
+                    m.next = nxt
+
+            with m.State("TX_SYNC"):
+                emit(SYNC, "TX_CMD", crc_on=False)
+            with m.State("TX_CMD"):
+                emit(command | REPLY, "TX_LEN0")
+            with m.State("TX_LEN0"):
+                emit(reply_len[:8], "TX_LEN1")
+            with m.State("TX_LEN1"):
+                emit(reply_len[8:], "TX_STATUS")
+            with m.State("TX_STATUS"):
+                emit(status, "TX_CRC")
+                with m.If(sent & (reply_len != 1)):
+                    m.d.sync += [cnt_i.eq(0), cnt_j.eq(0), out_left.eq(0), res_b.eq(0)]
+                    m.next = "TX_BODY"
+            with m.State("TX_BODY"):
+                # The payload after the status byte; cnt_i counts its bytes.
+                with m.Switch(command):
+                    with m.Case(Command.TRAIN):
+                        value = self.correct[cnt_i[1:5]]
+                        m.d.comb += [self.tx.valid.eq(1),
+                                     tx_byte.eq(Mux(cnt_i[0], value[8:16], value[:8]))]
+                    with m.Case(Command.READ_COUNTERS):
+                        value = self.counters[cnt_i[3:11]]
+                        m.d.comb += [self.tx.valid.eq(1),
+                                     tx_byte.eq(value.word_select(cnt_i[:3], 8))]
+                    with m.Case(Command.READ_RESULTS):
+                        # cnt_j walks the L + 1 bytes of sample res_b.
+                        m.d.comb += [self.res_sample.eq(res_b), self.res_layer.eq(cnt_j),
+                                     self.tx.valid.eq(1),
+                                     tx_byte.eq(Mux(cnt_j == n_layers, self.res_exit,
+                                                    self.res_pred))]
+                        with m.If(sent):
+                            m.d.sync += cnt_j.eq(cnt_j + 1)
+                            with m.If(cnt_j == n_layers):
+                                m.d.sync += [cnt_j.eq(0), res_b.eq(res_b + 1)]
+                    with m.Case(Command.READ_WEIGHTS):
+                        m.d.comb += self.mem.r.ready.eq(out_left == 0)
+                        with m.If(self.mem.r.valid & (out_left == 0)):
+                            m.d.sync += [out_word.eq(self.mem.r.payload), out_left.eq(wb)]
+                        m.d.comb += [self.tx.valid.eq(out_left != 0), tx_byte.eq(out_word[:8])]
+                        with m.If(sent):
+                            m.d.sync += [out_word.eq(out_word >> 8), out_left.eq(out_left - 1)]
+                with m.If(sent):
+                    m.d.sync += [cnt_i.eq(cnt_i + 1), tx_crc.eq(crc8_next(tx_crc, tx_byte))]
+                    with m.If(cnt_i == reply_len - 2):
+                        m.next = "TX_CRC"
+            with m.State("TX_CRC"):
+                emit(tx_crc, "HUNT", crc_on=False)
+        return m
