@@ -51,6 +51,7 @@ class RunSpec:
     dropout: float = None
     rounding: str = None
     float_dtype: str = "float64"
+    backend: str = "golden"          # "golden" (NumPy) or "rtl" (the accelerator in Verilator)
 
     def to_json(self):
         d = asdict(self)
@@ -94,7 +95,9 @@ def lr_shift(lr):
     return int(round(shift))
 
 
-def build_model(spec, cfg):
+def build_model(spec, cfg, log=print):
+    if spec.backend == "rtl":
+        return _rtl_model(cfg, log)
     if spec.precision == "fixed":
         from sw_model.golden import FixedPointNet
         return FixedPointNet(cfg)
@@ -102,6 +105,23 @@ def build_model(spec, cfg):
     lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else DEFAULT_LR[spec.algo])
     return FloatNet(cfg, spec.algo, lr=lr, loss=cfg.loss,
                     dtype=np.dtype(spec.float_dtype).type)
+
+
+def _rtl_model(cfg, log):
+    from hw.params import CoreParams
+    from lela.rtl_backend import RtlNet, build_dir_for
+    from sim.accelerator_sim import build_accelerator, open_accelerator
+    try:
+        CoreParams.from_config(cfg)
+        from gen.units import check_rtl_config
+        check_rtl_config(cfg)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    build_dir = build_dir_for(cfg)
+    log(f"generating Verilog and building the Verilator harness in {build_dir} ...")
+    exe = build_accelerator(cfg, build_dir)
+    log(f"Verilog: {os.path.join(build_dir, 'lela_accelerator.v')}")
+    return RtlNet(cfg, open_accelerator(exe))
 
 
 def atomic_write(path, data):
@@ -186,7 +206,7 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
         cfg = net_config(spec, data.features, data.classes)
     except ConfigError as e:
         raise UserError(str(e)) from None
-    model = build_model(spec, cfg)
+    model = build_model(spec, cfg, log)
     x_train, y_train = data.x_train, data.y_train
     if spec.train_limit:
         x_train, y_train = x_train[:spec.train_limit], y_train[:spec.train_limit]
@@ -213,6 +233,8 @@ def run(spec, out_dir, resume=False, progress=True, log=print):
         history.append({"epoch": epoch + 1, "test_error": test_error,
                         "train_error": [1 - c / len(order) for c in correct],
                         "samples_per_second": len(order) / epoch_seconds})
+        if hasattr(model, "check"):
+            history[-1]["weight_hash"] = model.check()      # raises on any difference
         log(f"epoch {epoch + 1:3d}/{spec.epochs}  test error per layer: "
             + "  ".join(f"{100 * e:5.2f}%" for e in test_error)
             + f"   ({history[-1]['samples_per_second']:.0f} samples/s)")
@@ -241,6 +263,14 @@ def _results(spec, cfg, model, history, seconds, n_train):
            "epochs": epochs_done}
     if hasattr(model, "weight_hash"):
         res["weight_hash"] = model.weight_hash()
+    res["backend"] = spec.backend
+    if spec.backend == "rtl":
+        res["golden_weight_hash"] = model.golden.weight_hash()
+        res["bit_exact"] = res["weight_hash"] == res["golden_weight_hash"]
+        res["counters"] = model.counters()
+        link = model.link
+        res["simulation"] = {"cycles": link.cycle, "wall_seconds": link.wall_seconds,
+                             "harness_seconds": link.harness_seconds}
     return res
 
 

@@ -97,6 +97,17 @@ class LfsrStream:
         return {"position": self.position, "tail_start": self._buf_start + len(self._buf)
                 - len(tail), "tail": tail}
 
+    def register(self):
+        """The ``W``-bit register at the current position (bit ``k`` is the next ``b[n+k]``):
+        loading it as a seed continues this stream (the hardware's view)."""
+        snapshot = self.state()
+        values = self.draw(-(-self.width // self.chunk_bits))
+        self.restore(snapshot)
+        reg = 0
+        for k, v in enumerate(values):
+            reg |= int(v) << (k * self.chunk_bits)
+        return reg & ((1 << self.width) - 1)
+
     def restore(self, snapshot):
         self.position = int(snapshot["position"])
         self._buf = np.asarray(snapshot["tail"], dtype=np.uint64).copy()

@@ -348,3 +348,13 @@ def test_build_is_cached(harness, tmp_path_factory):
     assert build_harness(v, WORD_BITS, ADDR_BITS, MEM_WORDS, d) == harness
     assert time.perf_counter() - t0 < 1.0
     assert os.path.getmtime(harness) == mtime
+
+
+def test_trace_build_writes_vcd(tmp_path):
+    v = write_verilog(EchoMemDut(WORD_BITS, ADDR_BITS), "lela_accelerator", tmp_path)
+    exe = build_harness(v, WORD_BITS, ADDR_BITS, MEM_WORDS, tmp_path / "build", trace=True)
+    with VerilatorTransport(exe, vcd=tmp_path / "w.vcd") as t:
+        assert decode(t.exchange(mem_frame(5, [3], WORD_BITS))) == \
+            [Frame(0x83, (3).to_bytes(8, "little"))]
+    text = (tmp_path / "w.vcd").read_text()
+    assert "mem__ar__valid" in text and "#" in text

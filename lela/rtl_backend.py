@@ -1,0 +1,87 @@
+"""Training on the simulated accelerator: the RTL (Verilator) behind the host driver, checked
+against the golden model batch by batch (``lela train --backend rtl``)."""
+
+import hashlib
+import os
+
+import numpy as np
+
+from host.driver import Accelerator
+from host.protocol import Command
+from host.registers import GLOBAL
+from sw_model.golden import FixedPointNet
+
+__all__ = ["RtlNet", "MismatchError", "build_dir_for"]
+
+
+class MismatchError(RuntimeError):
+    """The accelerator and the golden model disagree: a bug, reported with where."""
+
+
+def build_dir_for(cfg, root="build/accelerator"):
+    """One build directory per hardware configuration (the run-time registers do not count)."""
+    from hw.params import CoreParams
+    key = repr(CoreParams.from_config(cfg)).encode()
+    return os.path.join(root, hashlib.sha256(key).hexdigest()[:12])
+
+
+class RtlNet:
+    """The model interface of :func:`lela.train.run` on the accelerator.
+
+    Every mini-batch also trains a golden twin (:class:`FixedPointNet`); the per-layer correct
+    counts must agree on every batch and the weights at every :meth:`check`.
+    """
+
+    def __init__(self, cfg, transport):
+        self.cfg = cfg
+        self.link = transport
+        self.device = Accelerator(transport)
+        self.device.configure(cfg)
+        self.device.init_weights()
+        self.golden = FixedPointNet(cfg)
+        self.batches = 0
+
+    def train_batch(self, x, labels):
+        got = self.device.train_batch(x, labels)
+        want = self.golden.train_batch(x, labels)
+        self.batches += 1
+        if list(got) != list(want):
+            raise MismatchError(f"mini-batch {self.batches}: the accelerator counted {got} "
+                                f"correct predictions per layer, the golden model {want}")
+        return [int(v) for v in got]
+
+    def predict(self, x):
+        preds, _ = self.device.infer(x)
+        return [p for p in preds]
+
+    def weight_hash(self):
+        return self.device.weight_hash()
+
+    def check(self):
+        """Compare the device's weights with the golden twin's; returns the common hash."""
+        device = self.device.read_weights()
+        for i, (w, b) in enumerate(device):
+            for name, got, want in (("weights", w, self.golden.weights[i]),
+                                    ("biases", b, self.golden.biases[i])):
+                if not np.array_equal(got, want.astype(np.int64)):
+                    bad = np.argwhere(got != want)[0]
+                    raise MismatchError(f"layer {i} {name} {tuple(bad)}: accelerator "
+                                        f"{int(got[tuple(bad)])}, golden "
+                                        f"{int(want[tuple(bad)])} after {self.batches} batches")
+        return self.golden.weight_hash()
+
+    def counters(self):
+        return self.device.counters()
+
+    def state(self):
+        return {"golden": self.golden.state(), "device": self.device.read_weights()}
+
+    def restore(self, state):
+        self.golden.restore(state["golden"])
+        self.device.write_weights(state["device"])
+        for name, stream in (("round_seed", self.golden.round_stream),
+                             ("dropout_seed", self.golden.dropout_stream)):
+            value = stream.register()
+            self.device.command(Command.WRITE_CONFIG, bytes([GLOBAL[name]])
+                                + value.to_bytes(4, "little"))
+        self.batches = self.golden.batches_trained
