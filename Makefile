@@ -20,10 +20,10 @@ demo: setup
 	$(BIN)/lela train --dataset digits --config configs/digits.toml --epochs 20 --out runs/demo
 
 test: setup
-	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" -q
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not slow" -q
 
 regress: setup
-	LELA_REGRESS=1 $(BIN)/python -m pytest -n $(JOBS) -q
+	LELA_REGRESS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q
 
 bench: setup
 	$(BIN)/python bench/golden_speed.py

@@ -662,9 +662,14 @@ class TrainingCore(wiring.Component):
                 for name, offset in LAYER.items():
                     m.d.sync += cur[name].eq(regs[index | offset])
                 with m.If(skip_en & (alive == 0)):
-                    m.next = "FINISH"
+                    m.next = "SKIP_LAYER"
                 with m.Else():
                     m.next = "SETUP"
+            with m.State("SKIP_LAYER"):
+                # Every sample has exited: the layer's forward and score beats are saved.
+                m.d.comb += [self.busy.eq(1),
+                             self.skipped.eq(T * G * (J + 1) + G * CT * N)]
+                m.next = "NEXT"
             with m.State("SETUP"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(cmd.op == Op.INIT):

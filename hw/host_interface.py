@@ -243,8 +243,11 @@ class HostInterface(wiring.Component):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
                         with m.Else():
+                            # Sample 0 starts a new mini-batch (forgetting a failed load).
                             m.d.sync += batch_loaded.eq(1)
-                            with m.If(lb_first + lb_count > loaded_hi):
+                            with m.If(lb_first == 0):
+                                m.d.sync += [batch_bad.eq(0), loaded_hi.eq(lb_count)]
+                            with m.Elif(lb_first + lb_count > loaded_hi):
                                 m.d.sync += loaded_hi.eq(lb_first + lb_count)
                             reply(Status.OK)
                     with m.Case(Command.TRAIN, Command.INFER):

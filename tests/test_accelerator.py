@@ -1,0 +1,167 @@
+"""The whole accelerator in Verilator behind the host driver, against the golden model.
+
+One hardware build serves every case: networks, feedback modes, rounding, dropout and seeds
+are run-time registers. Every external-memory write is compared (the harness logs them) with
+random latency and stalls on the memory port and both host streams.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from host.driver import Accelerator, DeviceError
+from host.protocol import SYNC, Command, FrameDecoder, Status, encode
+from host.registers import layer_words
+from lela.config import NetConfig
+from sim.accelerator_sim import build_accelerator, open_accelerator
+from sw_model.golden import FixedPointNet
+from sw_model.traffic import local_error_traffic
+from tests.accelerator_checks import expected_writes, read_write_log
+
+pytestmark = pytest.mark.xdist_group("accelerator")
+
+HARDWARE = NetConfig(arch=(20, 24, 24, 16), classes=4, batch=8, array_rows=4, array_cols=4,
+                     lr_shift=4)
+TIMEOUT = 3000
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
+    return build_accelerator(HARDWARE, os.path.join(root, "accelerator_tiny"),
+                             frame_timeout=TIMEOUT)
+
+
+CASES = {
+    "symmetric-stochastic": dict(),
+    "sign-nearest": dict(feedback="sign", rounding="nearest-even"),
+    "dropout-odd-sizes": dict(arch=(13, 11, 7), dropout=64, seed=3),
+    "deep-sign-dropout": dict(dropout=32, feedback="sign", seed=5),
+}
+STALLS = dict(read_latency=9, stall=0.3, rx_stall=0.3, tx_stall=0.3)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_matches_golden_at_every_write(harness, tmp_path, case):
+    cfg = HARDWARE.replace(**CASES[case])
+    log = tmp_path / "writes.bin"
+    rng = np.random.default_rng(len(case))
+    with open_accelerator(harness, seed=len(case), write_log=log, **STALLS) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        want = expected_writes(cfg, net)
+        for batch in (8, 5, 8, 1):
+            x = rng.integers(0, 256, size=(batch, cfg.arch[0]))
+            y = rng.integers(0, cfg.classes, size=batch)
+            assert acc.train_batch(x, y) == net.train_batch(x, y)
+            want += expected_writes(cfg, net)
+        got = read_write_log(log, cfg)
+        assert len(got) == len(want)
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert g == w, f"external write {k}: accelerator {g}, golden {w}"
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+        x = rng.integers(0, 256, size=(13, cfg.arch[0]))
+        preds, _ = acc.infer(x)
+        assert np.array_equal(preds, np.array(net.predict(x)))
+        for threshold in (0, 200, 1500):
+            preds, exits = acc.infer(x, exit_threshold=threshold)
+            gold_pred, gold_exit = net.infer_early_exit(x, threshold)
+            assert np.array_equal(exits, gold_exit)
+            assert np.array_equal(preds[exits, np.arange(len(x))], gold_pred)
+
+
+def test_early_exit_saves_beats(harness):
+    cfg = HARDWARE
+    rng = np.random.default_rng(1)
+    with open_accelerator(harness) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights()
+        x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+        before = acc.counters()
+        acc.infer(x)
+        full = acc.counters()
+        acc.infer(x, exit_threshold=0)        # every sample exits at the first layer
+        early = acc.counters()
+    full_cycles = full["infer_cycles"] - before["infer_cycles"]
+    early_cycles = early["infer_cycles"] - full["infer_cycles"]
+    assert early["exit_skipped_beats"] > 0
+    assert early_cycles < full_cycles / 2
+
+
+def test_traffic_counters_equal_the_model(harness):
+    """Weight words moved per mini-batch equal sw_model.traffic's local-error figure."""
+    cfg = HARDWARE
+    rng = np.random.default_rng(2)
+    with open_accelerator(harness, **STALLS) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights()
+        before = acc.counters()
+        x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+        acc.load_batch(x, rng.integers(0, 4, size=8))
+        loaded = acc.counters()
+        acc.command(Command.TRAIN, bytes([8]))
+        after = acc.counters()
+    buffer = max(cfg.batch * (cfg.arch[i] + cfg.arch[i + 1]) for i in range(cfg.layers))
+    model = local_error_traffic(cfg.arch, cfg.classes, cfg.batch, onchip_words=buffer)
+    assert model.resident_layers == ()
+    assert after["ext_read_words"] - loaded["ext_read_words"] == model.weight_read
+    assert after["ext_write_words"] - loaded["ext_write_words"] == model.weight_write
+    assert sum(layer_words(cfg, i) for i in range(cfg.layers)) * cfg.array_rows \
+        == model.weight_write
+    assert loaded["ext_read_words"] == before["ext_read_words"]     # loading moves no weights
+
+
+def _reply(link, data, timeout=100000):
+    events = FrameDecoder().feed(link.exchange(data, frames=1, max_cycles=timeout))
+    assert len(events) == 1, events
+    frame = events[0]
+    return frame.command, frame.payload[0]
+
+
+def test_error_replies_then_training(harness):
+    cfg = HARDWARE
+    rng = np.random.default_rng(3)
+    with open_accelerator(harness, seed=4, **STALLS) as link:
+        acc = Accelerator(link)
+        # Before WRITE_CONFIG, a mini-batch is out of order.
+        assert _reply(link, encode(Command.TRAIN, b"\x01")) == (0x87, Status.OUT_OF_ORDER)
+        assert _reply(link, encode(Command.INIT_WEIGHTS)) == (0x85, Status.OUT_OF_ORDER)
+        # Garbage before a frame is skipped; a bad checksum is refused.
+        good = encode(Command.READ_COUNTERS)
+        bad = bytearray(encode(Command.RESET))
+        bad[-1] ^= 0x5A
+        assert _reply(link, b"\x00\x13\x37" + bytes(bad)) == (0x81, Status.BAD_CRC)
+        assert _reply(link, good) == (0x8A, Status.OK)     # counters need no config
+        # A truncated frame times out; an oversized length is refused at once.
+        assert _reply(link, bytes([SYNC, Command.WRITE_CONFIG, 10, 0, 1, 2])) \
+            == (0x82, Status.TIMEOUT)
+        assert _reply(link, bytes([SYNC, Command.WRITE_WEIGHTS, 0x01, 0x10])) \
+            == (0x83, Status.OVERSIZED)
+        assert _reply(link, encode(0x42, b"xyz")) == (0xC2, Status.UNKNOWN_COMMAND)
+        assert _reply(link, encode(Command.WRITE_CONFIG, b"\x00\x01\x02")) \
+            == (0x82, Status.BAD_LENGTH)
+        assert _reply(link, encode(Command.READ_WEIGHTS, b"\x00" * 4 + b"\x00\x00")) \
+            == (0x84, Status.BAD_LENGTH)
+        with pytest.raises(DeviceError, match="OUT_OF_ORDER"):
+            acc.command(Command.TRAIN, b"\x01")
+        # The device takes the next valid frames: configure, initialise, train bit-exactly.
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+        y = rng.integers(0, 4, size=8)
+        assert _reply(link, encode(Command.TRAIN, b"\x08")) == (0x87, Status.OUT_OF_ORDER)
+        broken = bytearray(encode(Command.LOAD_BATCH, bytes([0, 8]) + bytes(
+            np.concatenate([y.reshape(-1, 1), x], axis=1).astype(np.uint8).tobytes())))
+        broken[-1] ^= 1
+        assert _reply(link, bytes(broken)) == (0x86, Status.BAD_CRC)
+        assert _reply(link, encode(Command.TRAIN, b"\x08")) == (0x87, Status.OUT_OF_ORDER)
+        assert acc.train_batch(x, y) == net.train_batch(x, y)
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
