@@ -50,20 +50,27 @@ def classifier_weight(chunk, bits):
 
 
 def rne_shift_var(value, shift):
-    """:func:`rne_shift` by a run-time amount ``shift`` (an unsigned signal; 0 passes through)."""
+    """:func:`rne_shift` by a run-time amount ``shift`` (unsigned, at most 31; 0 passes through).
+
+    Every intermediate stays within 64 bits (the rounding bits sit in the low 32 bits), which
+    keeps the Verilator model fast."""
     value = as_signed(value)
+    shift = shift[:5]
     q = value >> shift
-    mask = (Const(1, len(value) + 1) << shift) - 1
-    rem = value.as_unsigned() & mask
-    half = (Const(1, len(value) + 1) << shift) >> 1
+    low = value.as_unsigned()[:min(32, len(value))]
+    one = Const(1, 33) << shift
+    rem = low & (one - 1)[:len(low)]
+    half = (one >> 1)[:len(low)]
     up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
     return q + up
 
 
 def stochastic_shift_var(value, shift, rand, rand_bits):
-    """:func:`stochastic_shift` by a run-time amount ``shift``."""
+    """:func:`stochastic_shift` by a run-time amount ``shift`` (at most 31)."""
     v = as_signed(value)
-    left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:len(shift)]
-    right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:len(shift)]
+    shift = shift[:5]
+    left_bits = max(1, max(0, 31 - rand_bits).bit_length())
+    left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:left_bits]
+    right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:6]
     aligned = (rand.as_unsigned() << left) >> right
     return (v + as_signed(aligned)) >> shift

@@ -115,19 +115,25 @@ class TrainingCore(wiring.Component):
         CT = p.class_tiles
         acc_w = p.weight_bits
 
-        # ---- registers ------------------------------------------------------------------
-        regs = Signal(data.ArrayLayout(32, self.nregs))
-        with m.If(self.reg_we):
-            m.d.sync += regs[self.reg_addr].eq(self.reg_data)
+        # ---- registers: a memory, plus a copy of each global register ---------------------
+        regmem = Memory(shape=32, depth=self.nregs, init=[])
+        m.submodules.registers = regmem
+        reg_wr, reg_rd = regmem.write_port(), regmem.read_port(domain="comb")
+        m.d.comb += [reg_wr.en.eq(self.reg_we), reg_wr.addr.eq(self.reg_addr),
+                     reg_wr.data.eq(self.reg_data)]
+        shadow = {name: Signal(32, name=f"reg_{name}") for name in GLOBAL}
+        for name, index in GLOBAL.items():
+            with m.If(self.reg_we & (self.reg_addr == index)):
+                m.d.sync += shadow[name].eq(self.reg_data)
 
         def greg(name):
-            return regs[GLOBAL[name]]
+            return shadow[name]
 
         n_layers = greg("layers")[:4]
         dropout, keep_scale = greg("dropout")[:8], greg("keep_scale")[:17]
         stochastic = greg("rounding")[0] == 0
         sign_mode = greg("feedback")[0]
-        bias_shift = greg("bias_shift")[:6]
+        bias_shift = greg("bias_shift")[:5]
 
         cmd = Signal(self.cmd_layout)
         layer = Signal(4)
@@ -345,10 +351,13 @@ class TrainingCore(wiring.Component):
                 for q in range(Q):
                     m.d.comb += beat.b[q].eq(y_lanes[q])
             with m.Case(Phase.BACK):
-                for r in range(P):
-                    m.d.comb += beat.a[r].eq(kcur[r][s1.k[:bits_for(C)]])
-                for q in range(Q):
-                    m.d.comb += beat.b[q].eq(e_lanes[q][s1.k[:bits_for(C)]])
+                with m.Switch(s1.k):
+                    for c in range(C):
+                        with m.Case(c):
+                            for r in range(P):
+                                m.d.comb += beat.a[r].eq(kcur[r][c])
+                            for q in range(Q):
+                                m.d.comb += beat.b[q].eq(e_lanes[q][c])
             with m.Case(Phase.GRAD):
                 for r in range(P):
                     m.d.comb += beat.a[r].eq(d_lanes[r])
@@ -403,12 +412,28 @@ class TrainingCore(wiring.Component):
         m.d.sync += full.eq((full & ~clear_full) | set_full)
 
         # ---- drains -------------------------------------------------------------------------
-        acc = mac.o.payload
-        tag_o, tag_m = tags.r_data[:16], tags.r_data[16:]
+        # A finished sum moves into the drain register at once (the array sums on); each
+        # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up.
+        acc_layout = data.ArrayLayout(mac.acc_shape, P * Q)
+        acc = Signal(acc_layout)
+        drain_on = Signal()
+        tag_o, tag_m = Signal(16), Signal(16)
         step = Signal(16)
+        drain_end = Signal()
         pop = Signal()
-        m.d.comb += [mac.o.ready.eq(pop), tags.r_en.eq(pop)]
-        drain_on = mac.o.valid & tags.r_rdy
+        m.d.comb += [pop.eq(mac.o.valid & tags.r_rdy & (~drain_on | drain_end)),
+                     mac.o.ready.eq(pop), tags.r_en.eq(pop)]
+        advance_row, advance_col = Signal(), Signal()
+        with m.If(pop):
+            m.d.sync += [acc.eq(mac.o.payload), drain_on.eq(1), tag_o.eq(tags.r_data[:16]),
+                         tag_m.eq(tags.r_data[16:])]
+        with m.Elif(drain_end):
+            m.d.sync += drain_on.eq(0)
+        with m.Elif(advance_row):
+            m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
+        with m.Elif(advance_col):
+            m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
+                         for r in range(P) for q in range(Q - 1)]
 
         # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q.
         fwd_drop = training & (dropout != 0)
@@ -417,13 +442,13 @@ class TrainingCore(wiring.Component):
         n_fwd = Cat(step[:pbits], tag_o) if pbits else tag_o
         drop_chunks = chunks(drop_lfsr, 8, Q)
         for q in range(Q):
-            a = acc[step[:max(1, pbits)] * Q + q] if pbits else acc[q]
+            a = acc[q]
             v = Signal(signed(len(a) + 1), name=f"fwd_round_{q}")
             y = Signal(unsigned(p.act_bits), name=f"fwd_y_{q}")
             keep = Signal(name=f"fwd_keep_{q}")
             yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
             m.d.comb += [
-                v.eq(rne_shift_var(a, cur["forward_shift"][:6])),
+                v.eq(rne_shift_var(a, cur["forward_shift"])),
                 y.eq(saturate(v, unsigned(p.act_bits))),
                 keep.eq(~fwd_drop | (drop_chunks[q] >= dropout)),
                 yd.eq(Mux(fwd_drop, saturate(rne_shift(y * keep_scale, 8), unsigned(p.act_bits)),
@@ -465,9 +490,9 @@ class TrainingCore(wiring.Component):
         m.d.comb += cls_idx.eq(Cat(step[:pbits], tag_m) if pbits else tag_m)
         with m.If(score_step):
             for q in range(Q):
-                a = acc[step[:max(1, pbits)] * Q + q] if pbits else acc[q]
+                a = acc[q]
                 s = Signal(signed(p.score_bits), name=f"score_{q}")
-                m.d.comb += s.eq(saturate(rne_shift_var(a, cur["score_shift"][:6]),
+                m.d.comb += s.eq(saturate(rne_shift_var(a, cur["score_shift"]),
                                           signed(p.score_bits)))
                 with m.Switch(cls_idx):
                     for c in range(C):
@@ -479,11 +504,12 @@ class TrainingCore(wiring.Component):
         m.d.comb += err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g)
         m.d.comb += [
             leu.i.valid.eq(err_busy), leu.o.ready.eq(1),
-            leu.i.payload.scores.eq(scores[err_q[:max(1, qbits)]] if qbits else scores[0]),
+            leu.i.payload.scores.eq(scores[0]),
             leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(err_b),
         ]
         with m.If(err_busy):
             m.d.sync += err_q.eq(err_q + 1)
+            m.d.sync += [scores[q].eq(scores[q + 1]) for q in range(Q - 1)]
             with m.If(err_q == Q - 1):
                 m.d.sync += err_busy.eq(0)
         out_b = Signal(8)
@@ -512,10 +538,10 @@ class TrainingCore(wiring.Component):
         gsum_next = Signal(_word(gb_shape, P))
         d_out = Signal(_word(signed(p.delta_bits), P))
         for r in range(P):
-            a = acc[r * Q + step[:qbits]] if qbits else acc[r]
+            a = acc[r * Q]
             dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
             m.d.comb += [
-                dv.eq(saturate(rne_shift_var(a, cur["delta_shift"][:6]), signed(p.delta_bits))),
+                dv.eq(saturate(rne_shift_var(a, cur["delta_shift"]), signed(p.delta_bits))),
                 d_out[r].eq(Mux(active[r].bit_select(step[:max(1, qbits)], 1) if qbits
                                 else active[r][0], dv, 0)),
                 gsum_next[r].eq(gsum[r] + d_out[r]),
@@ -543,13 +569,10 @@ class TrainingCore(wiring.Component):
         grad_step = (phase == Phase.GRAD) & drain_on
         grad_move = grad_step & (col_real | is_bias) & rfifo.r_rdy & wfifo.w_rdy
         new = Signal(_word(signed(p.weight_bits), P))
-        g_shift = Signal(6)
-        m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:6]))
+        g_shift = Signal(5)
+        m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:5]))
         for r in range(P):
-            if qbits:
-                a = acc[r * Q + step[:qbits]]
-            else:
-                a = acc[r]
+            a = acc[r * Q]
             g = Signal(signed(max(len(a), p.grad_bias_bits) + 1), name=f"grad_{r}")
             st = Signal(signed(len(g) + 2), name=f"update_{r}")
             upd = Signal(signed(len(st) + 2), name=f"updated_{r}")
@@ -589,30 +612,31 @@ class TrainingCore(wiring.Component):
         ]
 
         # Drain step counters.
-        drain_end = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD):
-                m.d.comb += drain_end.eq(fwd_step & (step == P - 1))
+                m.d.comb += [drain_end.eq(fwd_step & (step == P - 1)), advance_row.eq(fwd_step)]
                 with m.If(fwd_step):
                     m.d.sync += step.eq(step + 1)
             with m.Case(Phase.SCORE):
-                m.d.comb += drain_end.eq(score_step & (step == P - 1))
+                m.d.comb += [drain_end.eq(score_step & (step == P - 1)),
+                             advance_row.eq(score_step)]
                 with m.If(score_step):
                     m.d.sync += step.eq(step + 1)
             with m.Case(Phase.BACK):
-                m.d.comb += drain_end.eq(back_step & (step == Q - 1))
+                m.d.comb += [drain_end.eq(back_step & (step == Q - 1)),
+                             advance_col.eq(back_step)]
                 with m.If(back_step):
                     m.d.sync += step.eq(step + 1)
             with m.Case(Phase.GRAD):
-                m.d.comb += drain_end.eq(grad_advance & grad_last)
+                m.d.comb += [drain_end.eq(grad_advance & grad_last),
+                             advance_col.eq(grad_advance & ~is_bias)]
                 with m.If(grad_advance):
                     m.d.sync += step.eq(step + 1)
         with m.If(drain_end):
-            m.d.comb += pop.eq(1)
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy
+        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy & ~drain_on
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
@@ -648,6 +672,7 @@ class TrainingCore(wiring.Component):
                              aw_addr.eq(cur["weight_base"])]
                 m.d.comb += init_lfsr.load.eq(1)
 
+        copy_k = Signal(4)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -657,14 +682,19 @@ class TrainingCore(wiring.Component):
                     m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.cmd.batch) - 1)
                     m.next = "LAYER"
             with m.State("LAYER"):
-                m.d.comb += self.busy.eq(1)
-                index = Cat(Const(0, 4), layer + 1)
-                for name, offset in LAYER.items():
-                    m.d.sync += cur[name].eq(regs[index | offset])
-                with m.If(skip_en & (alive == 0)):
-                    m.next = "SKIP_LAYER"
-                with m.Else():
-                    m.next = "SETUP"
+                # Copy the layer's registers, one a cycle.
+                m.d.comb += [self.busy.eq(1), reg_rd.addr.eq(Cat(copy_k, layer + 1))]
+                with m.Switch(copy_k):
+                    for name, offset in LAYER.items():
+                        with m.Case(offset):
+                            m.d.sync += cur[name].eq(reg_rd.data)
+                m.d.sync += copy_k.eq(copy_k + 1)
+                with m.If(copy_k == len(LAYER) - 1):
+                    m.d.sync += copy_k.eq(0)
+                    with m.If(skip_en & (alive == 0)):
+                        m.next = "SKIP_LAYER"
+                    with m.Else():
+                        m.next = "SETUP"
             with m.State("SKIP_LAYER"):
                 # Every sample has exited: the layer's forward and score beats are saved.
                 m.d.comb += [self.busy.eq(1),

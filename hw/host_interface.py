@@ -413,7 +413,11 @@ class HostInterface(wiring.Component):
                         m.d.comb += [self.tx.valid.eq(1),
                                      tx_byte.eq(Mux(cnt_i[0], value[8:16], value[:8]))]
                     with m.Case(Command.READ_COUNTERS):
-                        value = self.counters[cnt_i[3:11]]
+                        value = Signal(64)
+                        with m.Switch(cnt_i[3:11]):
+                            for k in range(self.n_counters):
+                                with m.Case(k):
+                                    m.d.comb += value.eq(self.counters[k])
                         m.d.comb += [self.tx.valid.eq(1),
                                      tx_byte.eq(value.word_select(cnt_i[:3], 8))]
                     with m.Case(Command.READ_RESULTS):
