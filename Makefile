@@ -7,7 +7,7 @@ JOBS  ?= 2
 .PHONY: setup demo test regress bench bench-fashion clean help
 
 help:
-	@echo "make demo     set everything up, train the golden model on digits (the default job)"
+	@echo "make demo     set everything up, generate the Verilog and train digits on it in Verilator"
 	@echo "make test     the fast test suite (a few minutes)"
 	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
 	@echo "make bench    golden-model speed, traffic model, RTL speed and cells -> bench/results/"
@@ -17,7 +17,9 @@ setup:
 	@tools/setup.sh
 
 demo: setup
-	$(BIN)/lela train --dataset digits --config configs/digits.toml --epochs 20 --out runs/demo
+	$(BIN)/lela verilog --config configs/digits.toml -o build/verilog
+	$(BIN)/lela train --backend rtl --dataset digits --config configs/digits.toml --epochs 20 \
+		--out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -m "not slow" -q

@@ -48,12 +48,24 @@ def _updater(cfg):
                          cfg.bias_update_shift(), cfg.round_bits, cfg.rounding)
 
 
-UNITS = {"lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
+def _accelerator(cfg):
+    """The whole accelerator: host interface, training core, counters (hw/accelerator.py)."""
+    from hw.accelerator import Accelerator
+    from hw.params import CoreParams
+    return Accelerator(CoreParams.from_config(cfg))
+
+
+UNITS = {"accelerator": _accelerator, "lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
          "backproject": _backproject, "updater": _updater}
 
 
 def check_rtl_config(cfg):
     """Refuse what the RTL does not implement yet (the config itself is already valid)."""
+    for i in range(cfg.layers):
+        for name in ("forward_shift", "score_shift", "delta_shift", "update_shift"):
+            if getattr(cfg, name)(i) > 31:
+                raise ConfigError(f"field 'lr_shift': layer {i}'s {name.replace('_', ' ')} "
+                                  f"{getattr(cfg, name)(i)} exceeds the RTL's 31")
     if cfg.loss != "square-hinge":
         raise ConfigError("field 'loss': the RTL local-error unit implements square-hinge only "
                           "(softmax-ce exists in the golden model)")

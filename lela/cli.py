@@ -114,9 +114,10 @@ def build_parser():
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
     v.add_argument("--unit", action="append", default=None,
-                   choices=("lfsr", "classifier", "mac_array", "local_error", "backproject",
-                            "updater"),
-                   help="unit to generate (repeatable; default: every unit)")
+                   choices=("accelerator", "lfsr", "classifier", "mac_array", "local_error",
+                            "backproject", "updater"),
+                   help="unit to generate (repeatable; default: the whole accelerator, "
+                   "lela_accelerator.v)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")
     return parser
 
@@ -126,7 +127,7 @@ def _verilog(args):
     cfg = load_config(args.config)
     from gen.units import UNITS, build_unit
     from gen.verilog import write_verilog
-    for name in args.unit or list(UNITS):
+    for name in args.unit or ["accelerator"]:
         component = build_unit(cfg, name)
         path = write_verilog(component, f"lela_{name}", args.out)
         print(f"wrote {path}")

@@ -26,7 +26,7 @@ EXE_NAME = "lela_harness"
 
 #: Waived beyond gen.verilog's list: a whole design has FSMs, and Amaranth writes each FSM
 #: output as a `casez (fsm_state)` over the used states only (no default arm).
-EXTRA_WAIVERS = ["-Wno-CASEINCOMPLETE"]
+EXTRA_WAIVERS = []
 
 _EXCHANGE, _STATS, _QUIT = 0x01, 0x02, 0x03
 _NO_FRAME_LIMIT = 0xFFFFFFFF

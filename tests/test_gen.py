@@ -13,8 +13,9 @@ CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "digits.toml")
 
 
 def test_verilog_is_byte_identical_and_has_no_paths(tmp_path, capsys):
-    assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path / "a")]) == 0
-    assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path / "b")]) == 0
+    every = [arg for unit in UNITS for arg in ("--unit", unit)]
+    assert main(["verilog", "--config", CONFIG, *every, "-o", str(tmp_path / "a")]) == 0
+    assert main(["verilog", "--config", CONFIG, *every, "-o", str(tmp_path / "b")]) == 0
     capsys.readouterr()
     for unit in UNITS:
         a = (tmp_path / "a" / f"lela_{unit}.v").read_bytes()
@@ -42,6 +43,7 @@ def test_verilog_lints_clean_with_the_waiver_list(tmp_path, capsys, unit):
     ("arch = [64, 32]\nerror_bits = 8\n", "error_bits"),
     ("arch = [64, 32]\nloss = \"softmax-ce\"\n", "loss"),
     ("arch = [64, 32]\narray_rows = -1\n", "array_rows"),
+    ("arch = [64, 32]\narray_rows = 3\n", "array_rows"),
 ])
 def test_bad_configs_are_refused_before_elaboration(tmp_path, capsys, body, field):
     path = tmp_path / "bad.toml"
