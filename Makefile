@@ -10,7 +10,7 @@ help:
 	@echo "make demo     set everything up, generate the Verilog and train digits on it in Verilator"
 	@echo "make test     the fast test suite (a few minutes)"
 	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
-	@echo "make bench    golden-model speed, traffic model, RTL speed and cells -> bench/results/"
+	@echo "make bench    golden-model speed, traffic model, RTL speed and cells, accelerator -> bench/results/"
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
 
 setup:
@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python bench/golden_speed.py
 	$(BIN)/python bench/traffic_model.py
 	$(BIN)/python bench/rtl_units.py
+	$(BIN)/python bench/accelerator.py
 
 bench-fashion: setup
 	$(BIN)/python bench/fashion_mnist.py all

@@ -1,0 +1,161 @@
+"""Benchmarks of the whole accelerator in Verilator (issue 4), from its own counters.
+
+    python bench/accelerator.py utilisation   ->  bench/results/accelerator_digits.json
+    python bench/accelerator.py traffic       ->  bench/results/accelerator_traffic.json
+    python bench/accelerator.py               (both)
+
+``utilisation`` trains one epoch of digits (configs/digits.toml) through the host driver and
+reports the share of cycles in which the MAC array took a beat (host loading of every
+mini-batch included), cycles per sample against the ideal (MAC operations / lanes), and the
+simulation's throughput and the share of wall time spent outside the simulator (Python).
+``traffic`` trains mini-batches of a 784-256-256-256 network at batch 32 and reports the
+external words moved per mini-batch beside the backprop model of docs/TRAFFIC.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench.machine import describe                                  # noqa: E402
+from host.driver import Accelerator                                   # noqa: E402
+from lela.config import load_config                                  # noqa: E402
+from lela.rtl_backend import build_dir_for                            # noqa: E402
+from sim.accelerator_sim import build_accelerator, open_accelerator  # noqa: E402
+from sw_model.data import load_dataset                                # noqa: E402
+from sw_model.traffic import backprop_traffic, local_error_traffic   # noqa: E402
+
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+def mac_operations(cfg, samples):
+    """Multiply-accumulates of one training pass: forward, scores, back projection, gradient."""
+    ops = 0
+    for i in range(cfg.layers):
+        n, j = cfg.neurons(i), cfg.fan_in(i)
+        ops += 2 * n * j + 2 * n * cfg.classes
+    return ops * samples
+
+
+def delta(after, before):
+    return {k: after[k] - before[k] for k in after}
+
+
+def utilisation(args):
+    cfg = load_config(os.path.join(ROOT, "configs", "digits.toml"))
+    t0 = time.perf_counter()
+    exe = build_accelerator(cfg, os.path.join(ROOT, build_dir_for(cfg)))
+    build_seconds = time.perf_counter() - t0
+    data = load_dataset("digits")
+    order = np.random.default_rng([cfg.seed, 0]).permutation(len(data.x_train))
+    batches = [order[k:k + cfg.batch] for k in range(0, len(order), cfg.batch)]
+    with open_accelerator(exe) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights()
+        before, h0, w0 = acc.counters(), link.harness_seconds, time.perf_counter()
+        for idx in batches:
+            acc.train_batch(data.x_train[idx], data.y_train[idx])
+        after, h1, w1 = acc.counters(), link.harness_seconds, time.perf_counter()
+    d = delta(after, before)
+    n = len(order)
+    lanes = cfg.array_rows * cfg.array_cols
+    ideal = mac_operations(cfg, n) / lanes
+    wall, sim = w1 - w0, h1 - h0
+    result = {
+        "command": "python bench/accelerator.py utilisation",
+        "machine": describe(),
+        "config": "configs/digits.toml", "arch": list(cfg.arch), "batch": cfg.batch,
+        "array": [cfg.array_rows, cfg.array_cols], "samples": n, "minibatches": len(batches),
+        "counters": d,
+        "mac_utilisation": d["mac_busy_cycles"] / d["cycles"],
+        "mac_utilisation_while_training": d["mac_busy_cycles"] / d["train_cycles"],
+        "cycles_per_sample": d["cycles"] / n,
+        "ideal_cycles_per_sample": ideal / n,
+        "cycles_over_ideal": d["cycles"] / ideal,
+        "samples_per_second": n / wall,
+        "simulated_cycles_per_second": d["cycles"] / wall,
+        "harness_cycles_per_second": d["cycles"] / sim,
+        "python_share_of_wall_time": 1 - sim / wall,
+        "build_seconds": build_seconds,
+    }
+    _write("accelerator_digits.json", result)
+    print(f"digits epoch: {n} samples, {d['cycles']} cycles, MAC busy "
+          f"{100 * result['mac_utilisation']:.1f} % ({100 * result['mac_utilisation_while_training']:.1f} % "
+          f"of TRAIN cycles); {result['cycles_per_sample']:.0f} cycles/sample vs ideal "
+          f"{result['ideal_cycles_per_sample']:.0f}; {result['samples_per_second']:.0f} samples/s, "
+          f"{result['simulated_cycles_per_second'] / 1e3:.0f} k cycles/s, Python "
+          f"{100 * result['python_share_of_wall_time']:.0f} % of wall time")
+
+
+def traffic(args):
+    cfg = load_config(os.path.join(ROOT, "configs", "digits.toml"), arch=[784, 256, 256, 256])
+    exe = build_accelerator(cfg, os.path.join(ROOT, build_dir_for(cfg)))
+    rng = np.random.default_rng(0)
+    per_batch = []
+    with open_accelerator(exe, read_latency=8, stall=0.1) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights()
+        for _ in range(args.minibatches):
+            x = rng.integers(0, 256, size=(cfg.batch, 784))
+            y = rng.integers(0, 10, size=cfg.batch)
+            before = acc.counters()
+            acc.train_batch(x, y)
+            per_batch.append(delta(acc.counters(), before))
+    b = cfg.batch
+    measured = {"weight_read": per_batch[-1]["ext_read_words"],
+                "weight_write": per_batch[-1]["ext_write_words"],
+                "input_read": b * 784 + b}
+    measured["total"] = sum(measured.values())
+    buffer = max(b * (cfg.arch[i] + cfg.arch[i + 1]) for i in range(cfg.layers))
+    buffer = max(buffer, b * (cfg.arch[-1] + cfg.classes))
+    lel = local_error_traffic(cfg.arch, cfg.classes, b, buffer)
+    bp = backprop_traffic(cfg.arch, cfg.classes, b, buffer)
+    result = {
+        "command": f"python bench/accelerator.py traffic --minibatches {args.minibatches}",
+        "machine": describe(),
+        "arch": list(cfg.arch), "batch": b, "onchip_words": buffer,
+        "measured_per_minibatch": measured,
+        "counters_per_minibatch": per_batch,
+        "local_error_model": lel.as_dict(),
+        "backprop_model": bp.as_dict(),
+        "measured_equals_local_error_model": measured["total"] == lel.total,
+        "backprop_over_measured": bp.total / measured["total"],
+        "cycles_per_minibatch": per_batch[-1]["cycles"],
+    }
+    _write("accelerator_traffic.json", result)
+    print(f"784-256-256-256 batch {b}: measured {measured['total']} words per mini-batch "
+          f"(model {lel.total}); backprop model {bp.total}: ratio "
+          f"{result['backprop_over_measured']:.2f}")
+
+
+def _write(name, result):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, name), "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=("utilisation", "traffic", "all"),
+                        default="all")
+    parser.add_argument("--minibatches", type=int, default=3,
+                        help="mini-batches for the traffic measurement")
+    args = parser.parse_args(argv)
+    if args.what in ("utilisation", "all"):
+        utilisation(args)
+    if args.what in ("traffic", "all"):
+        traffic(args)
+
+
+if __name__ == "__main__":
+    main()
