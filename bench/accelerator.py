@@ -63,6 +63,18 @@ def utilisation(args):
         for idx in batches:
             acc.train_batch(data.x_train[idx], data.y_train[idx])
         after, h1, w1 = acc.counters(), link.harness_seconds, time.perf_counter()
+        exits = []
+        for threshold in (None, 1024, 512, 256, 0):
+            c0 = acc.counters()
+            preds, layer = acc.infer(data.x_test, exit_threshold=threshold)
+            c1 = acc.counters()
+            final = preds[layer, np.arange(len(layer))]
+            exits.append({"threshold": threshold,
+                          "accuracy": float((final == data.y_test).mean()),
+                          "exit_layer_histogram": np.bincount(layer, minlength=cfg.layers)
+                          .tolist(),
+                          "infer_cycles": c1["infer_cycles"] - c0["infer_cycles"],
+                          "skipped_beats": c1["exit_skipped_beats"] - c0["exit_skipped_beats"]})
     d = delta(after, before)
     n = len(order)
     lanes = cfg.array_rows * cfg.array_cols
@@ -84,6 +96,7 @@ def utilisation(args):
         "harness_cycles_per_second": d["cycles"] / sim,
         "python_share_of_wall_time": 1 - sim / wall,
         "build_seconds": build_seconds,
+        "early_exit_after_one_epoch": exits,
     }
     _write("accelerator_digits.json", result)
     print(f"digits epoch: {n} samples, {d['cycles']} cycles, MAC busy "
@@ -92,6 +105,10 @@ def utilisation(args):
           f"{result['ideal_cycles_per_sample']:.0f}; {result['samples_per_second']:.0f} samples/s, "
           f"{result['simulated_cycles_per_second'] / 1e3:.0f} k cycles/s, Python "
           f"{100 * result['python_share_of_wall_time']:.0f} % of wall time")
+    for e in exits:
+        print(f"  inference, exit threshold {e['threshold']}: accuracy {100 * e['accuracy']:.2f} %, "
+              f"exits per layer {e['exit_layer_histogram']}, {e['infer_cycles']} cycles, "
+              f"{e['skipped_beats']} MAC beats saved")
 
 
 def traffic(args):
