@@ -1,0 +1,57 @@
+"""`lela train --backend rtl`: the main job on the simulated accelerator, end to end."""
+
+import json
+
+import pytest
+
+from lela.cli import main
+
+pytestmark = pytest.mark.xdist_group("cli-rtl")
+
+# A small accelerator (4 x 4 array, batch 8) so that the build and two epochs stay short.
+CONFIG = """
+[network]
+arch = [64, 16, 12]
+classes = 10
+batch = 8
+[array]
+array_rows = 4
+array_cols = 4
+[train]
+dropout = 16
+feedback = "sign"
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(CONFIG)
+    return str(path)
+
+
+def test_rtl_run_is_bit_exact_and_resumes(tmp_path, config, capsys):
+    common = ["train", "--backend", "rtl", "--config", config, "--dataset", "digits",
+              "--train-limit", "120", "--quiet"]
+    assert main(common + ["--epochs", "2", "--out", str(tmp_path / "full")]) == 0
+    out = capsys.readouterr().out
+    assert "golden model" in out and ": equal" in out
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert full["backend"] == "rtl" and full["bit_exact"]
+    assert full["weight_hash"] == full["golden_weight_hash"]
+    counters = full["counters"]
+    assert counters["train_cycles"] > 0 and counters["mac_busy_cycles"] > 0
+    assert counters["correct_0"] + counters["correct_1"] > 0
+    # Resuming restores the device's weights and its rounding and dropout streams.
+    assert main(common + ["--epochs", "1", "--out", str(tmp_path / "part")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    part = json.loads((tmp_path / "part" / "results.json").read_text())
+    assert part["test_error_per_epoch"] == full["test_error_per_epoch"]
+    assert part["weight_hash"] == full["weight_hash"]
+
+
+def test_rtl_backend_refuses_float(capsys):
+    assert main(["train", "--backend", "rtl", "--precision", "float"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lela: error: ") and "--backend rtl" in err
