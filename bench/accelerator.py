@@ -29,6 +29,7 @@ from lela.config import load_config                                  # noqa: E40
 from lela.rtl_backend import build_dir_for                            # noqa: E402
 from sim.accelerator_sim import build_accelerator, open_accelerator  # noqa: E402
 from sw_model.data import load_dataset                                # noqa: E402
+from sw_model.golden import FixedPointNet                             # noqa: E402
 from sw_model.traffic import backprop_traffic, local_error_traffic   # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -116,6 +117,7 @@ def traffic(args):
     exe = build_accelerator(cfg, os.path.join(ROOT, build_dir_for(cfg)))
     rng = np.random.default_rng(0)
     per_batch = []
+    golden = FixedPointNet(cfg)
     with open_accelerator(exe, read_latency=8, stall=0.1) as link:
         acc = Accelerator(link)
         acc.configure(cfg)
@@ -124,8 +126,10 @@ def traffic(args):
             x = rng.integers(0, 256, size=(cfg.batch, 784))
             y = rng.integers(0, 10, size=cfg.batch)
             before = acc.counters()
-            acc.train_batch(x, y)
+            if acc.train_batch(x, y) != golden.train_batch(x, y):
+                raise SystemExit("accelerator and golden model disagree")
             per_batch.append(delta(acc.counters(), before))
+        bit_exact = acc.weight_hash() == golden.weight_hash()
     b = cfg.batch
     measured = {"weight_read": per_batch[-1]["ext_read_words"],
                 "weight_write": per_batch[-1]["ext_write_words"],
@@ -146,11 +150,13 @@ def traffic(args):
         "measured_equals_local_error_model": measured["total"] == lel.total,
         "backprop_over_measured": bp.total / measured["total"],
         "cycles_per_minibatch": per_batch[-1]["cycles"],
+        "bit_exact_with_golden_model": bit_exact,
     }
     _write("accelerator_traffic.json", result)
     print(f"784-256-256-256 batch {b}: measured {measured['total']} words per mini-batch "
           f"(model {lel.total}); backprop model {bp.total}: ratio "
-          f"{result['backprop_over_measured']:.2f}")
+          f"{result['backprop_over_measured']:.2f}; weights bit-exact with the golden model: "
+          f"{bit_exact}")
 
 
 def _write(name, result):

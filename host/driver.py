@@ -16,7 +16,8 @@ import hashlib
 import numpy as np
 
 from .protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
-from .registers import counter_names, layer_words, register_values, weight_bases
+from .registers import (counter_names, layer_words, register_index, register_values,
+                        weight_bases)
 
 __all__ = ["Accelerator", "DeviceError"]
 
@@ -81,8 +82,16 @@ class Accelerator:
         self.word_bytes = cfg.array_rows * cfg.weight_bits // 8
         self.bases, self.total_words = weight_bases(cfg)
 
-    def init_weights(self):
-        """Draw every layer's weights from its init seed on the device (biases 0)."""
+    def init_weights(self, seed=None):
+        """Draw every layer's weights on the device from the init streams (biases 0).
+
+        The streams derive from the configuration's seed, or from ``seed`` when given (only the
+        init seeds change; the classifiers, rounding and dropout keep the configuration's)."""
+        derived = self.cfg if seed is None else self.cfg.replace(seed=int(seed))
+        for i in range(self.cfg.layers):
+            index = register_index("init_seed", i)
+            value = derived.stream_seed("init", i)
+            self.command(Command.WRITE_CONFIG, bytes([index]) + value.to_bytes(4, "little"))
         self.command(Command.INIT_WEIGHTS)
 
     def _words_per_frame(self):

@@ -165,3 +165,17 @@ def test_error_replies_then_training(harness):
         assert acc.train_batch(x, y) == net.train_batch(x, y)
         for i, (w, b) in enumerate(acc.read_weights()):
             assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+
+
+def test_init_weights_from_another_seed(harness):
+    cfg = HARDWARE
+    with open_accelerator(harness) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        acc.init_weights(seed=9)
+        other = FixedPointNet(cfg.replace(seed=9))
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, other.weights[i]) and not b.any()
+        acc.init_weights()
+        for i, (w, _) in enumerate(acc.read_weights()):
+            assert not np.array_equal(w, other.weights[i])
