@@ -109,8 +109,10 @@ def build_parser():
                    "--epochs may extend it)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verilog", help="generate Verilog for a configuration",
-                       description="Generate byte-identical Verilog for the RTL units of a "
-                       "configuration, one file per unit (DIR/lela_<unit>.v).",
+                       description="Generate byte-identical Verilog for the accelerator (and, on "
+                       "request, its units) of a configuration, one file per unit "
+                       "(DIR/lela_<unit>.v), and with the accelerator its register map "
+                       "(DIR/lela_registers.json and .h).",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
     v.add_argument("--unit", action="append", default=None,
@@ -131,6 +133,10 @@ def _verilog(args):
         component = build_unit(cfg, name)
         path = write_verilog(component, f"lela_{name}", args.out)
         print(f"wrote {path}")
+        if name == "accelerator":
+            from gen.regmap import write_register_map
+            for path in write_register_map(cfg, args.out):
+                print(f"wrote {path}")
     return 0
 
 

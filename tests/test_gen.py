@@ -52,3 +52,20 @@ def test_bad_configs_are_refused_before_elaboration(tmp_path, capsys, body, fiel
     err = capsys.readouterr().err
     assert f"'{field}'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "v").exists()
+
+
+def test_register_map_with_the_accelerator(tmp_path, capsys):
+    import json
+    from host.registers import register_index
+    from lela.config import load_config
+    assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    regmap = json.loads((tmp_path / "lela_registers.json").read_text())
+    cfg = load_config(CONFIG)
+    regs = {r["name"]: r for r in regmap["registers"]}
+    assert regs["layer1_fan_in"]["value"] == 128
+    assert regs["layer0_update_shift"]["index"] == register_index("update_shift", 0)
+    assert regs["layer0_update_shift"]["value"] == cfg.update_shift(0)
+    header = (tmp_path / "lela_registers.h").read_text()
+    assert "#define LELA_CMD_TRAIN 0x07" in header
+    assert f"#define LELA_REG_LAYER0_FORWARD_SHIFT_VALUE {cfg.forward_shift(0)}u" in header
