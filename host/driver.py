@@ -16,10 +16,11 @@ import hashlib
 import numpy as np
 
 from .protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
+from .transport import TransportTimeout
 from .registers import (counter_names, layer_words, register_index, register_values,
                         weight_bases)
 
-__all__ = ["Accelerator", "DeviceError"]
+__all__ = ["Accelerator", "DeviceError", "ReplyLost"]
 
 
 class DeviceError(RuntimeError):
@@ -31,33 +32,85 @@ class DeviceError(RuntimeError):
         super().__init__(f"device refused {Command(command).name}: {name}{detail}")
 
 
-class Accelerator:
-    """Commands to one accelerator over ``transport`` (see :class:`host.transport.Transport`)."""
+class ReplyLost(RuntimeError):
+    """No valid reply arrived (line noise or a timeout): the command may or may not have run."""
 
-    def __init__(self, transport):
+
+#: Statuses that mean the frame was damaged on the way and not executed: safe to resend
+#: (an oversized length is judged before the checksum, so noise in a length byte gives it).
+DAMAGED = (Status.BAD_CRC, Status.TIMEOUT, Status.OVERSIZED)
+
+
+class Accelerator:
+    """Commands to one accelerator over ``transport`` (see :class:`host.transport.Transport`).
+
+    With ``retries > 0`` (links that can lose bytes, such as a UART), a damaged request is sent
+    again, and a command whose reply was lost is re-sent only if the device's command counters
+    show that it did not run (``TRAIN`` and ``INFER`` are not repeatable).
+    """
+
+    def __init__(self, transport, retries=0):
         self.transport = transport
+        self.retries = retries
+        self.resends = 0
         self.cfg = None
         self.decoder = FrameDecoder()
 
     # ---- frames -----------------------------------------------------------------------------
-    def request(self, command, payload=b""):
-        """Send one frame; return ``(status, reply payload after the status byte)``."""
-        data = self.transport.exchange(encode(command, payload), frames=1)
+    def _once(self, command, payload):
+        try:
+            data = self.transport.exchange(encode(command, payload), frames=1)
+        except TransportTimeout as e:
+            self.decoder = FrameDecoder()
+            raise ReplyLost(f"{Command(command).name}: {e}") from None
         frames = [e for e in self.decoder.feed(data) if isinstance(e, Frame)]
-        if len(frames) != 1:
-            raise RuntimeError(f"expected one reply to {Command(command).name}, got "
-                               f"{len(frames)} frames from {len(data)} bytes")
-        reply = frames[0]
-        if reply.command != (int(command) | REPLY) or not reply.payload:
-            raise RuntimeError(f"malformed reply to {Command(command).name}: "
-                               f"command {reply.command:#04x}, {len(reply.payload)} bytes")
-        return reply.payload[0], reply.payload[1:]
+        good = [f for f in frames if f.command == (int(command) | REPLY) and f.payload]
+        if len(good) != 1:
+            self.decoder = FrameDecoder()
+            raise ReplyLost(f"{Command(command).name}: expected one reply, got "
+                            f"{len(frames)} frames from {len(data)} bytes")
+        return good[0].payload[0], good[0].payload[1:]
 
-    def command(self, command, payload=b""):
-        status, body = self.request(command, payload)
+    def request(self, command, payload=b"", repeatable=True):
+        """Send one frame; return ``(status, reply payload after the status byte)``."""
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                status, body = self._once(command, payload)
+            except ReplyLost:
+                if last or not repeatable:
+                    raise
+                self.resends += 1
+                continue
+            if status in DAMAGED and not last:
+                self.resends += 1
+                continue
+            return status, body
+        raise AssertionError("unreachable")
+
+    def command(self, command, payload=b"", repeatable=True):
+        status, body = self.request(command, payload, repeatable)
         if status != Status.OK:
             raise DeviceError(command, status)
         return body
+
+    def _run_once(self, command, payload, counter):
+        """A command that must not run twice: on a lost reply, ask the counters whether it ran.
+
+        Returns the reply body, or ``None`` when it ran but its reply was lost."""
+        if not self.retries:
+            return self.command(command, payload)
+        before = self.counters()
+        for _ in range(self.retries + 1):
+            try:
+                return self.command(command, payload, repeatable=False)
+            except ReplyLost:
+                after = self.counters()
+                if after[counter] > before[counter]:
+                    self._lost_counters = (before, after)
+                    return None
+                self.resends += 1
+        raise ReplyLost(f"{Command(command).name}: no reply after {self.retries} resends")
 
     # ---- configuration and weights ---------------------------------------------------------
     def reset(self):
@@ -171,8 +224,12 @@ class Accelerator:
     def train_batch(self, x, labels):
         """Train on one mini-batch; returns the correct local predictions per layer."""
         self.load_batch(x, labels)
-        body = self.command(Command.TRAIN, bytes([len(x)]))
-        return list(np.frombuffer(body, dtype="<u2").astype(int))
+        body = self._run_once(Command.TRAIN, bytes([len(x)]), "train_commands")
+        if body is None:            # it ran; its reply was lost: the counters hold the result
+            before, after = self._lost_counters
+            return [after[f"correct_{i}"] - before[f"correct_{i}"]
+                    for i in range(self.cfg.layers)]
+        return [int(v) for v in np.frombuffer(body, dtype="<u2")]
 
     def train(self, batches):
         """Train on an iterable of ``(x, labels)``; returns per-batch correct counts."""
@@ -193,8 +250,8 @@ class Accelerator:
             thr = int(exit_threshold) if early else 0
             if not 0 <= thr < 1 << 16:
                 raise ValueError(f"exit threshold {thr} outside 0..65535 score units")
-            self.command(Command.INFER, bytes([len(chunk), int(early)])
-                         + thr.to_bytes(2, "little"))
+            self._run_once(Command.INFER, bytes([len(chunk), int(early)])
+                           + thr.to_bytes(2, "little"), "infer_commands")
             body = self.command(Command.READ_RESULTS, bytes([len(chunk)]))
             table = np.frombuffer(body, dtype=np.uint8).reshape(len(chunk), cfg.layers + 1)
             preds.append(table[:, :cfg.layers].T.astype(int))

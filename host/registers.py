@@ -18,7 +18,8 @@ LAYER_BASE = 16
 LAYER_STRIDE = 16
 #: Counters in the order READ_COUNTERS returns them; ``correct`` repeats once per layer.
 COUNTERS = ("cycles", "mac_busy_cycles", "ext_read_words", "ext_write_words", "host_rx_bytes",
-            "host_tx_bytes", "train_cycles", "infer_cycles", "exit_skipped_beats")
+            "host_tx_bytes", "train_cycles", "infer_cycles", "exit_skipped_beats",
+            "train_commands", "infer_commands")
 
 
 def register_index(name, layer=None):

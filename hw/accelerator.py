@@ -85,6 +85,8 @@ class Accelerator(wiring.Component):
             "train_cycles": core.busy & (op == Op.TRAIN),
             "infer_cycles": core.busy & (op == Op.INFER),
             "exit_skipped_beats": core.skipped,
+            "train_commands": core.done & (op == Op.TRAIN),
+            "infer_commands": core.done & (op == Op.INFER),
         }
         for name, inc in increments.items():
             k = index[name]

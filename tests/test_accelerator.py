@@ -179,3 +179,55 @@ def test_init_weights_from_another_seed(harness):
         acc.init_weights()
         for i, (w, _) in enumerate(acc.read_weights()):
             assert not np.array_equal(w, other.weights[i])
+
+
+class NoisyLink:
+    """Wraps a transport and damages chosen frames: ``plan[(command, n)]`` is what happens to
+    the n-th frame of that command sent (``flip`` or ``drop`` a request byte, or ``garble``
+    the reply)."""
+
+    def __init__(self, link, plan):
+        self.link, self.plan, self.seen = link, dict(plan), {}
+        self.damaged = 0
+
+    def exchange(self, data, frames=1, timeout=None):
+        command = data[1]
+        n = self.seen[command] = self.seen.get(command, 0) + 1
+        what = self.plan.pop((command, n), None)
+        self.damaged += what is not None
+        data = bytearray(data)
+        if what == "flip":
+            data[len(data) // 2] ^= 0x10
+        elif what == "drop":
+            del data[len(data) // 2]
+        reply = bytearray(self.link.exchange(bytes(data), frames=frames))
+        if what == "garble":
+            reply[-2] ^= 0x01
+        return bytes(reply)
+
+
+@pytest.mark.parametrize("noise", ["flip", "drop", "garble"])
+def test_driver_recovers_from_line_noise(harness, noise):
+    """A damaged request is re-sent; a TRAIN whose reply was lost is not run twice (the
+    counters tell); the training stays bit-exact."""
+    cfg = HARDWARE
+    rng = np.random.default_rng(7)
+    plan = {(Command.WRITE_CONFIG, 2): noise, (Command.LOAD_BATCH, 1): noise,
+            (Command.TRAIN, 2): noise, (Command.READ_COUNTERS, 3): noise,
+            (Command.TRAIN, 4): noise}
+    with open_accelerator(harness) as link:
+        noisy = NoisyLink(link, plan)
+        acc = Accelerator(noisy, retries=3)
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        for _ in range(4):
+            x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+            y = rng.integers(0, cfg.classes, size=8)
+            assert acc.train_batch(x, y) == net.train_batch(x, y)
+        counters = acc.counters()
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+    assert not noisy.plan and noisy.damaged == 5
+    assert acc.resends >= 5 - (noise == "garble") * 2
+    assert counters["train_commands"] == 4
