@@ -93,10 +93,15 @@ def build_parser():
     t.add_argument("--dropout", type=_fraction, default=None,
                    help="dropout probability on hidden activations during training (default: "
                    "the config's, else 0)")
-    t.add_argument("--backend", choices=("golden", "rtl"), default="golden",
+    t.add_argument("--backend", choices=("golden", "rtl", "serial"), default="golden",
                    help="golden: the NumPy golden model; rtl: the accelerator's Verilog in "
-                   "Verilator, driven through the host driver and checked against the golden "
-                   "model after every mini-batch and epoch")
+                   "Verilator; serial: a board running the accelerator, on --port. rtl and "
+                   "serial go through the host driver and are checked against the golden model "
+                   "after every mini-batch and epoch")
+    t.add_argument("--port", default="", help="serial backend: the board's serial port "
+                   "(e.g. /dev/ttyUSB1) or a pyserial URL")
+    t.add_argument("--baud", type=_positive(int), default=115200,
+                   help="serial backend: the UART's baud rate (the board's bitstream fixes it)")
     t.add_argument("--config", default="", help="TOML file with fixed-point formats "
                    "(configs/*.toml); command-line sizes and seeds override it")
     t.add_argument("--holdout", type=_nonneg_int, default=0,
@@ -154,20 +159,22 @@ def _train(args):
                        data_dir=args.data_dir, holdout=args.holdout,
                        train_limit=args.train_limit, dropout=args.dropout,
                        rounding=args.rounding, float_dtype=args.float_dtype,
-                       backend=args.backend)
-        if args.backend == "rtl" and args.precision != "fixed":
-            raise UserError("--backend rtl trains the fixed-point accelerator (drop "
+                       backend=args.backend, port=args.port, baud=args.baud)
+        if args.backend != "golden" and args.precision != "fixed":
+            raise UserError(f"--backend {args.backend} trains the fixed-point accelerator (drop "
                             "--precision float)")
+        if args.backend == "serial" and not args.port:
+            raise UserError("--backend serial needs --port (e.g. /dev/ttyUSB1)")
         out = args.out
     results = run(spec, out, resume=bool(args.resume), progress=not args.quiet)
     acc = results["test_accuracy_per_layer"]
     print("final test accuracy per layer: " + "  ".join(f"{100 * a:.2f}%" for a in acc))
-    if results.get("backend") == "rtl":
+    if results.get("backend") in ("rtl", "serial"):
         same = "equal" if results["bit_exact"] else "DIFFERENT"
         print(f"final weights: accelerator {results['weight_hash'][:16]}, golden model "
               f"{results['golden_weight_hash'][:16]}: {same}")
         c = results["counters"]
-        print(f"simulated {c['cycles']} cycles, MAC array busy "
+        print(f"device: {c['cycles']} cycles, MAC array busy "
               f"{100 * c['mac_busy_cycles'] / max(1, c['cycles']):.1f} %")
     print(f"wrote {out}/results.json, {out}/curves.png")
     return 0

@@ -1,5 +1,6 @@
-"""Training on the simulated accelerator: the RTL (Verilator) behind the host driver, checked
-against the golden model batch by batch (``lela train --backend rtl``)."""
+"""Training on the accelerator through the host driver, checked against the golden model batch
+by batch: the RTL in Verilator (``lela train --backend rtl``) or a board over a serial port
+(``--backend serial``)."""
 
 import hashlib
 import os
@@ -32,10 +33,10 @@ class RtlNet:
     counts must agree on every batch and the weights at every :meth:`check`.
     """
 
-    def __init__(self, cfg, transport):
+    def __init__(self, cfg, transport, retries=0):
         self.cfg = cfg
         self.link = transport
-        self.device = Accelerator(transport)
+        self.device = Accelerator(transport, retries=retries)
         self.device.configure(cfg)
         self.device.init_weights()
         self.golden = FixedPointNet(cfg)

@@ -51,7 +51,9 @@ class RunSpec:
     dropout: float = None
     rounding: str = None
     float_dtype: str = "float64"
-    backend: str = "golden"          # "golden" (NumPy) or "rtl" (the accelerator in Verilator)
+    backend: str = "golden"          # "golden" (NumPy), "rtl" (Verilator) or "serial" (a board)
+    port: str = ""                   # serial backend: the device
+    baud: int = 115200
 
     def to_json(self):
         d = asdict(self)
@@ -98,6 +100,14 @@ def lr_shift(lr):
 def build_model(spec, cfg, log=print):
     if spec.backend == "rtl":
         return _rtl_model(cfg, log)
+    if spec.backend == "serial":
+        from host.serial_transport import SerialTransport
+        from lela.rtl_backend import RtlNet
+        try:
+            link = SerialTransport(spec.port, spec.baud)
+        except OSError as e:
+            raise UserError(str(e)) from None
+        return RtlNet(cfg, link, retries=3)
     if spec.precision == "fixed":
         from sw_model.golden import FixedPointNet
         return FixedPointNet(cfg)
@@ -264,13 +274,15 @@ def _results(spec, cfg, model, history, seconds, n_train):
     if hasattr(model, "weight_hash"):
         res["weight_hash"] = model.weight_hash()
     res["backend"] = spec.backend
-    if spec.backend == "rtl":
+    if spec.backend in ("rtl", "serial"):
         res["golden_weight_hash"] = model.golden.weight_hash()
         res["bit_exact"] = res["weight_hash"] == res["golden_weight_hash"]
         res["counters"] = model.counters()
+        res["resends"] = model.device.resends
         link = model.link
-        res["simulation"] = {"cycles": link.cycle, "wall_seconds": link.wall_seconds,
-                             "harness_seconds": link.harness_seconds}
+        if hasattr(link, "harness_seconds"):
+            res["simulation"] = {"cycles": link.cycle, "wall_seconds": link.wall_seconds,
+                                 "harness_seconds": link.harness_seconds}
     return res
 
 
