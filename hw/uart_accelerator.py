@@ -1,0 +1,65 @@
+"""The accelerator behind a UART, with its weights on chip: the logic of every board."""
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .accelerator import Accelerator
+from .uart import UartRx, UartTx
+from .weight_memory import OnChipWeightMemory
+
+__all__ = ["UartAccelerator"]
+
+
+class UartAccelerator(wiring.Component):
+    """UART receiver -> accelerator -> UART transmitter, weights in on-chip memory.
+
+    Parameters
+    ----------
+    params : CoreParams
+    divisor : int
+        Clock cycles per UART bit.
+    weight_words : int
+        Words of on-chip weight memory.
+    weight_memory : callable, optional
+        ``(params, words) -> weight-bus slave`` (block RAM by default).
+
+    Members
+    -------
+    rx : In(1)
+        The UART line from the host (idle high).
+    tx : Out(1)
+        The UART line to the host.
+    framing_error, overrun, rx_byte, tx_byte, executing : Out(1)
+        Status for LEDs: a bad stop bit, a receive FIFO overflow, a byte taken or sent by the
+        accelerator this cycle, a command executing.
+    """
+
+    def __init__(self, params, divisor, weight_words, rx_fifo_depth=16, weight_memory=None):
+        self.params, self.divisor, self.weight_words = params, divisor, weight_words
+        self.rx_fifo_depth = rx_fifo_depth
+        self.weight_memory = weight_memory or (
+            lambda p, words: OnChipWeightMemory(p.addr_bits, p.word_bits, words))
+        super().__init__({
+            "rx": In(1, init=1), "tx": Out(1, init=1),
+            "framing_error": Out(1), "overrun": Out(1),
+            "rx_byte": Out(1), "tx_byte": Out(1), "executing": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.uart_rx = urx = UartRx(self.divisor, self.rx_fifo_depth)
+        m.submodules.uart_tx = utx = UartTx(self.divisor)
+        m.submodules.accelerator = acc = Accelerator(self.params)
+        m.submodules.weights = wmem = self.weight_memory(self.params, self.weight_words)
+        wiring.connect(m, urx.o, acc.rx)
+        wiring.connect(m, acc.tx, utx.i)
+        wiring.connect(m, acc.mem, wmem.bus)
+        m.d.comb += [
+            urx.rx.eq(self.rx), self.tx.eq(utx.tx),
+            self.framing_error.eq(urx.framing_error), self.overrun.eq(urx.overrun),
+            self.rx_byte.eq(acc.rx.valid & acc.rx.ready),
+            self.tx_byte.eq(acc.tx.valid & acc.tx.ready),
+            self.executing.eq(~acc.rx.ready),
+        ]
+        return m

@@ -1,0 +1,70 @@
+"""The board path in simulation: the UART accelerator in Verilator behind a pseudo-terminal.
+
+    with SimulatedBoard(build_board(cfg, "build/board")) as board:
+        link = SerialTransport(board.port)      # the exact transport a user runs on a board
+"""
+
+import os
+import subprocess
+
+from gen.verilog import write_verilog
+from host.registers import weight_bases
+from hw.params import CoreParams, bits_for
+from hw.uart_accelerator import UartAccelerator
+
+from .harness import compile_harness
+
+__all__ = ["build_board", "SimulatedBoard", "BOARD_CPP"]
+
+BOARD_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness",
+                         "board_harness.cpp")
+
+
+def build_board(cfg, build_dir, divisor=16, trace=False, **overrides):
+    """Verilog of a :class:`UartAccelerator` for ``cfg`` (``divisor`` cycles per bit) and its
+    pseudo-terminal harness; returns the executable."""
+    words = weight_bases(cfg)[1]
+    fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor)
+    fields.update(overrides)
+    params = CoreParams.from_config(cfg, **fields)
+    source = write_verilog(UartAccelerator(params, divisor, words), "lela_board", build_dir)
+    return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h",
+                           f"#define DIVISOR {divisor}\n", "lela_board_harness", build_dir,
+                           trace)
+
+
+class SimulatedBoard:
+    """Runs the harness; :attr:`port` is the pseudo-terminal to open with pyserial.
+
+    ``flip``/``drop``: index of a host byte to damage (line noise)."""
+
+    def __init__(self, executable, flip=None, drop=None, vcd=None):
+        cmd = [executable]
+        if flip is not None:
+            cmd += ["--flip", str(flip)]
+        if drop is not None:
+            cmd += ["--drop", str(drop)]
+        if vcd is not None:
+            cmd += ["--vcd", os.fspath(vcd)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("/dev/"):
+            err = self.proc.stderr.read().decode(errors="replace")
+            raise RuntimeError(f"board harness did not start: {err.strip() or line}")
+        self.port = line
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

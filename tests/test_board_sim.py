@@ -1,0 +1,71 @@
+"""The board path simulated: the UART accelerator in Verilator behind a pseudo-terminal, driven
+by the serial transport a user runs against a real board."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from host.driver import Accelerator
+from host.serial_transport import SerialTransport
+from lela.cli import main
+from lela.config import load_config
+from sim.board_sim import SimulatedBoard, build_board
+from sw_model.golden import FixedPointNet
+
+pytestmark = pytest.mark.xdist_group("board")
+
+CONFIG = """
+[network]
+arch = [64, 16, 12]
+classes = 10
+batch = 8
+[array]
+array_rows = 4
+array_cols = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    root = tmp_path_factory.mktemp("board")
+    path = root / "board.toml"
+    path.write_text(CONFIG)
+    cfg = load_config(path)
+    cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
+    return str(path), cfg, build_board(cfg, os.path.join(cache, "board_sim"))
+
+
+@pytest.mark.parametrize("noise", [{}, {"flip": 200}, {"drop": 333}, {"flip": 1500}])
+def test_serial_training_is_bit_exact_through_line_noise(board, noise):
+    _, cfg, exe = board
+    rng = np.random.default_rng(5)
+    with SimulatedBoard(exe, **noise) as sim:
+        link = SerialTransport(sim.port, timeout=5)
+        acc = Accelerator(link, retries=3)
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        for _ in range(3):
+            x = rng.integers(0, 256, size=(8, 64))
+            y = rng.integers(0, 10, size=8)
+            assert acc.train_batch(x, y) == net.train_batch(x, y)
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+        assert acc.resends == (1 if noise else 0)
+        assert acc.counters()["train_commands"] == 3
+        link.close()
+
+
+def test_lela_train_over_the_serial_backend(board, tmp_path, capsys):
+    config, _, exe = board
+    with SimulatedBoard(exe) as sim:
+        assert main(["train", "--backend", "serial", "--port", sim.port, "--config", config,
+                     "--dataset", "digits", "--epochs", "1", "--train-limit", "64", "--quiet",
+                     "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ": equal" in out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["backend"] == "serial" and res["bit_exact"]
+    assert res["counters"]["train_commands"] == 8
