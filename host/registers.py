@@ -49,7 +49,11 @@ def weight_bases(cfg):
 
 def register_values(cfg):
     """``{index: value}`` for every register a network needs."""
+    from lela.config import ConfigError
     from sw_model.golden import FixedPointNet   # keep_scale's rule lives with the spec
+    if cfg.loss != "square-hinge":
+        raise ConfigError("field 'loss': the accelerator has no register for it; its local "
+                          "error is the square hinge")
     p, q = cfg.array_rows, cfg.array_cols
     values = {
         GLOBAL["layers"]: cfg.layers,

@@ -1,8 +1,9 @@
 """The host transport over a cocotb simulation of ``lela_accelerator``'s ``rx``/``tx`` ports.
 
 The host driver (:class:`host.driver.Accelerator`) is synchronous: run it in a thread started
-with :func:`cocotb.bridge`; :meth:`CocotbTransport.exchange` then blocks that thread and lets the
-simulation run (through :func:`cocotb.resume`) until the reply frames have left ``tx``::
+with ``cocotb.task.bridge``; :meth:`CocotbTransport.exchange` then blocks that thread and lets
+the simulation run (through ``cocotb.task.resume``) until the reply frames have left ``tx``.
+cocotb 2.1 has both in ``cocotb.task`` (1.x called them ``external`` and ``function``)::
 
     link = CocotbTransport(dut, rx_stall=0.3, tx_stall=0.3, seed=1)
     link.start()
@@ -11,11 +12,12 @@ simulation run (through :func:`cocotb.resume`) until the reply frames have left 
         acc = Accelerator(link)
         ...
 
-    await cocotb.bridge(host)()
+    await bridge(host)()
 
 Per clock cycle the transport offers the next queued byte on ``rx`` (``valid`` raised with
 probability ``1 - rx_stall`` and then held, with its payload, until taken) and raises
-``tx__ready`` with probability ``1 - tx_stall``. Simulated time only passes while an exchange
+``tx__ready`` with probability ``1 - tx_stall``; an X on ``rx__ready`` or ``tx__valid`` counts
+as low. Simulated time only passes while an exchange
 waits, as the driver's thread is otherwise holding the simulator.
 """
 
@@ -24,6 +26,7 @@ import math
 import random
 
 import cocotb
+from cocotb.task import resume
 from cocotb.triggers import Event, ReadOnly, RisingEdge
 
 from host.protocol import SYNC
@@ -54,7 +57,7 @@ class CocotbTransport(Transport):
         self._frame_pos = self._frame_len = 0
         self._wait = None                  # (frames target or None, deadline cycle, Event)
         self._task = None
-        self._exchange_blocking = cocotb.resume(self._exchange)
+        self._exchange_blocking = resume(self._exchange)
 
     # ---- the simulation side -----------------------------------------------------------------
     def start(self):
@@ -107,8 +110,8 @@ class CocotbTransport(Transport):
                 ready = new_ready
                 tx_ready.value = ready
             await settle
-            rx_fire = valid and rx_ready.value
-            tx_fire = ready and tx_valid.value
+            rx_fire = valid and rx_ready.value == 1
+            tx_fire = ready and tx_valid.value == 1
             byte = int(tx_payload.value) if tx_fire else 0
             await edge
             self.cycle += 1
@@ -146,8 +149,8 @@ class CocotbTransport(Transport):
         complete frames did (``frames=0``: until ``rx`` took every queued byte).
 
         Raises :class:`TransportTimeout` (its ``received`` holds the bytes that came out) after
-        ``timeout`` clock cycles (default ``default_timeout``). Call from a :func:`cocotb.bridge`
-        thread."""
+        ``timeout`` clock cycles (default ``default_timeout``). Call from a
+        :func:`cocotb.task.bridge` thread."""
         if self._task is None:
             raise RuntimeError("CocotbTransport.start() was not called")
         if frames < 0:

@@ -24,9 +24,6 @@ LEN_BITS = 16
 TOPLEVEL = "lela_accelerator"
 EXE_NAME = "lela_harness"
 
-#: Waived beyond gen.verilog's list: a whole design has FSMs, and Amaranth writes each FSM
-#: output as a `casez (fsm_state)` over the used states only (no default arm).
-EXTRA_WAIVERS = []
 
 _EXCHANGE, _STATS, _QUIT = 0x01, 0x02, 0x03
 _NO_FRAME_LIMIT = 0xFFFFFFFF
@@ -77,7 +74,7 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
     exe = os.path.join(obj_dir, exe_name)
     args = ["--cc", "--exe", "--build", "-j", "0", "--top-module", toplevel, "--prefix", "Vtop",
             "--Mdir", obj_dir, "-o", exe_name, "--x-assign", "fast", "--x-initial", "fast",
-            *verilator_waiver_args(), *EXTRA_WAIVERS, "-CFLAGS", "-O2", "-CFLAGS",
+            *verilator_waiver_args(), "-CFLAGS", "-O2", "-CFLAGS",
             f"-I{build_dir}"]
     if trace:
         args += ["--trace", "-CFLAGS", "-DLELA_TRACE"]

@@ -7,6 +7,8 @@ beats go to the accepted write commands in order (``w.ready`` is high only while
 left). Each cycle a channel the memory drives is withheld with probability ``stall``
 (``ar.ready``, ``aw.ready``, ``w.ready`` low; ``r.valid`` not raised, but once raised it stays
 high with a stable payload until taken). All choices come from one seeded ``random.Random``.
+A ``valid`` or ``ready`` the design drives that is X (Icarus, before its logic first settles)
+counts as low.
 
 Words are held as unsigned integers (zero at start); :meth:`lanes` splits one into its ``P``
 signed lanes (lane ``p`` in bits ``[p*wb, (p+1)*wb)``). Every accepted write beat is recorded in
@@ -144,12 +146,12 @@ class MemoryModel:
                     driven[name] = v
                     hd.value = v
             await settle
-            ar_fire = ar_r and ar_valid.value
+            ar_fire = ar_r and ar_valid.value == 1
             ar_cmd = int(ar_payload.value) if ar_fire else 0
-            r_fire = rv and r_ready.value
-            aw_fire = aw_r and aw_valid.value
+            r_fire = rv and r_ready.value == 1
+            aw_fire = aw_r and aw_valid.value == 1
             aw_cmd = int(aw_payload.value) if aw_fire else 0
-            w_fire = w_r and w_valid.value
+            w_fire = w_r and w_valid.value == 1
             w_data = int(w_payload.value) if w_fire else 0
             await edge
             if ar_fire:

