@@ -414,8 +414,8 @@ class TrainingCore(wiring.Component):
         # ---- drains -------------------------------------------------------------------------
         # A finished sum moves into the drain register at once (the array sums on); each
         # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up.
-        acc_layout = data.ArrayLayout(mac.acc_shape, P * Q)
-        acc = Signal(acc_layout)
+        # One signal per element (a simulator keeps each in a machine word).
+        acc = [Signal(mac.acc_shape, name=f"drain_{k}") for k in range(P * Q)]
         drain_on = Signal()
         tag_o, tag_m = Signal(16), Signal(16)
         step = Signal(16)
@@ -425,8 +425,8 @@ class TrainingCore(wiring.Component):
                      mac.o.ready.eq(pop), tags.r_en.eq(pop)]
         advance_row, advance_col = Signal(), Signal()
         with m.If(pop):
-            m.d.sync += [acc.eq(mac.o.payload), drain_on.eq(1), tag_o.eq(tags.r_data[:16]),
-                         tag_m.eq(tags.r_data[16:])]
+            m.d.sync += [acc[k].eq(mac.o.payload[k]) for k in range(P * Q)]
+            m.d.sync += [drain_on.eq(1), tag_o.eq(tags.r_data[:16]), tag_m.eq(tags.r_data[16:])]
         with m.Elif(drain_end):
             m.d.sync += drain_on.eq(0)
         with m.Elif(advance_row):
