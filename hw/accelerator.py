@@ -42,15 +42,11 @@ class Accelerator(wiring.Component):
         m.submodules.host = host = HostInterface(p, core)
         connect(m, wiring.flipped(self.rx), host.rx)
         connect(m, host.tx, wiring.flipped(self.tx))
-        for name in ("reg_we", "reg_addr", "reg_data", "start", "cmd", "load_en", "load_label",
-                     "load_sample", "load_col", "load_data", "res_sample", "res_layer"):
-            m.d.comb += getattr(core, name).eq(getattr(host, name))
-        for name in ("busy", "done", "res_pred", "res_exit", "correct"):
-            m.d.comb += getattr(host, name).eq(getattr(core, name))
+        connect(m, host.control, core.control)
 
         # The bus belongs to the core while it runs a command, else to the host interface.
         bus = self.mem
-        owner_core = core.busy
+        owner_core = core.control.busy
         for ch in ("ar", "aw", "w"):
             src_core, src_host, dst = getattr(core.mem, ch), getattr(host.mem, ch), getattr(bus, ch)
             m.d.comb += [
@@ -73,8 +69,8 @@ class Accelerator(wiring.Component):
         m.d.comb += host.counters.eq(counters)
         index = {name: k for k, name in enumerate(COUNTERS)}
         op = Signal(2)
-        with m.If(core.start):
-            m.d.sync += op.eq(core.cmd.op)
+        with m.If(core.control.start):
+            m.d.sync += op.eq(core.control.cmd.op)
         increments = {
             "cycles": 1,
             "mac_busy_cycles": core.mac_busy,
@@ -82,19 +78,19 @@ class Accelerator(wiring.Component):
             "ext_write_words": Mux(bus.w.valid & bus.w.ready, p.rows, 0),
             "host_rx_bytes": self.rx.valid & self.rx.ready,
             "host_tx_bytes": self.tx.valid & self.tx.ready,
-            "train_cycles": core.busy & (op == Op.TRAIN),
-            "infer_cycles": core.busy & (op == Op.INFER),
+            "train_cycles": core.control.busy & (op == Op.TRAIN),
+            "infer_cycles": core.control.busy & (op == Op.INFER),
             "exit_skipped_beats": core.skipped,
-            "train_commands": core.done & (op == Op.TRAIN),
-            "infer_commands": core.done & (op == Op.INFER),
+            "train_commands": core.control.done & (op == Op.TRAIN),
+            "infer_commands": core.control.done & (op == Op.INFER),
         }
         for name, inc in increments.items():
             k = index[name]
             m.d.sync += counters[k].eq(counters[k] + inc)
         for layer in range(p.max_layers):
             k = len(COUNTERS) + layer
-            with m.If(core.done & (op == Op.TRAIN)):
-                m.d.sync += counters[k].eq(counters[k] + core.correct[layer])
+            with m.If(core.control.done & (op == Op.TRAIN)):
+                m.d.sync += counters[k].eq(counters[k] + core.control.correct[layer])
         with m.If(host.clear):
             m.d.sync += counters.eq(0)
         return m

@@ -64,19 +64,13 @@ class TrainingCore(wiring.Component):
 
     Members
     -------
-    reg_we, reg_addr, reg_data : In
-        Register writes (host/registers.py).
-    start, cmd : In
-        ``cmd`` (op, batch, early_exit, threshold) is taken when ``start`` is high and the core
-        is idle.
-    busy, done : Out
-        ``done`` pulses when a command finishes.
-    load_en, load_label, load_sample, load_col, load_data : In
-        Writes a pixel (or, with ``load_label``, a label) of the input mini-batch (idle only).
-    res_sample, res_layer : In; res_pred, res_exit : Out
-        Layer predictions and exit layer of a sample of the last command (combinational).
-    correct : Out
-        Correct predictions per layer of the last ``TRAIN``.
+    control : In(control_signature)
+        From the host interface: register writes (``reg_*``, host/registers.py); ``cmd`` (op,
+        batch, early_exit, threshold), taken when ``start`` is high and the core is idle;
+        ``busy``, and ``done`` pulsing when a command finishes; ``load_*`` writes a pixel (or,
+        with ``load_label``, a label) of the input mini-batch (idle only); ``res_*`` the layer
+        predictions and exit layer of a sample of the last command (combinational);
+        ``correct`` the correct predictions per layer of the last ``TRAIN``.
     mac_busy : Out
         High in cycles where the MAC array takes a beat.
     skipped : Out
@@ -93,15 +87,18 @@ class TrainingCore(wiring.Component):
         self.cmd_layout = data.StructLayout({"op": 2, "batch": 8, "early_exit": 1,
                                              "threshold": 16})
         self.buffer_cols = max(p.columns, 1)
+        self.control_signature = wiring.Signature({
+            "reg_we": Out(1), "reg_addr": Out(8), "reg_data": Out(32),
+            "start": Out(1), "cmd": Out(self.cmd_layout),
+            "busy": In(1), "done": In(1),
+            "load_en": Out(1), "load_label": Out(1), "load_sample": Out(8),
+            "load_col": Out(bits_for(self.buffer_cols)), "load_data": Out(8),
+            "res_sample": Out(8), "res_layer": Out(4),
+            "res_pred": In(p.label_shape), "res_exit": In(4),
+            "correct": In(data.ArrayLayout(16, p.max_layers)),
+        })
         super().__init__({
-            "reg_we": In(1), "reg_addr": In(8), "reg_data": In(32),
-            "start": In(1), "cmd": In(self.cmd_layout),
-            "busy": Out(1), "done": Out(1),
-            "load_en": In(1), "load_label": In(1), "load_sample": In(8),
-            "load_col": In(bits_for(self.buffer_cols)), "load_data": In(8),
-            "res_sample": In(8), "res_layer": In(4),
-            "res_pred": Out(p.label_shape), "res_exit": Out(4),
-            "correct": Out(data.ArrayLayout(16, p.max_layers)),
+            "control": In(self.control_signature),
             "mac_busy": Out(1), "skipped": Out(32),
             "mem": Out(weight_bus_signature(p.addr_bits, p.word_bits)),
         })
@@ -119,12 +116,12 @@ class TrainingCore(wiring.Component):
         regmem = Memory(shape=32, depth=self.nregs, init=[])
         m.submodules.registers = regmem
         reg_wr, reg_rd = regmem.write_port(), regmem.read_port(domain="comb")
-        m.d.comb += [reg_wr.en.eq(self.reg_we), reg_wr.addr.eq(self.reg_addr),
-                     reg_wr.data.eq(self.reg_data)]
+        m.d.comb += [reg_wr.en.eq(self.control.reg_we), reg_wr.addr.eq(self.control.reg_addr),
+                     reg_wr.data.eq(self.control.reg_data)]
         shadow = {name: Signal(32, name=f"reg_{name}") for name in GLOBAL}
         for name, index in GLOBAL.items():
-            with m.If(self.reg_we & (self.reg_addr == index)):
-                m.d.sync += shadow[name].eq(self.reg_data)
+            with m.If(self.control.reg_we & (self.control.reg_addr == index)):
+                m.d.sync += shadow[name].eq(self.control.reg_data)
 
         def greg(name):
             return shadow[name]
@@ -160,9 +157,9 @@ class TrainingCore(wiring.Component):
         m.d.comb += [
             cls_lfsr.seed.eq(cur["classifier_seed"]), fb_lfsr.seed.eq(cur["feedback_seed"]),
             init_lfsr.seed.eq(cur["init_seed"]),
-            round_lfsr.seed.eq(self.reg_data), drop_lfsr.seed.eq(self.reg_data),
-            round_lfsr.load.eq(self.reg_we & (self.reg_addr == GLOBAL["round_seed"])),
-            drop_lfsr.load.eq(self.reg_we & (self.reg_addr == GLOBAL["dropout_seed"])),
+            round_lfsr.seed.eq(self.control.reg_data), drop_lfsr.seed.eq(self.control.reg_data),
+            round_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["round_seed"])),
+            drop_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["dropout_seed"])),
         ]
 
         def chunks(lfsr, bits, lanes):
@@ -201,9 +198,9 @@ class TrainingCore(wiring.Component):
         m.submodules.exits = xmem
         x_rd, x_wr = xmem.read_port(domain="comb"), xmem.write_port()
         m.d.comb += [
-            r_rd.addr.eq(Cat(self.res_sample[:bbits_s], self.res_layer)),
-            self.res_pred.eq(r_rd.data),
-            x_rd.addr.eq(self.res_sample[:bbits_s]), self.res_exit.eq(x_rd.data),
+            r_rd.addr.eq(Cat(self.control.res_sample[:bbits_s], self.control.res_layer)),
+            self.control.res_pred.eq(r_rd.data),
+            x_rd.addr.eq(self.control.res_sample[:bbits_s]), self.control.res_exit.eq(x_rd.data),
         ]
 
         # ---- bus ------------------------------------------------------------------------
@@ -462,22 +459,22 @@ class TrainingCore(wiring.Component):
         for k, buf in enumerate(bufs):
             is_y = xsel == (1 - k)
             m.d.comb += [
-                buf.wr_en.eq(Mux(self.busy, ybuf_we & is_y, self.load_en & ~self.load_label
+                buf.wr_en.eq(Mux(self.control.busy, ybuf_we & is_y, self.control.load_en & ~self.control.load_label
                                  & (k == 0))),
-                buf.wr_group.eq(Mux(self.busy, tag_m, self.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(self.busy, n_fwd, self.load_col)),
-                buf.wr_mask.eq(Mux(self.busy, (1 << Q) - 1,
-                                   Const(1, Q) << (self.load_sample[:qbits] if qbits else 0))),
+                buf.wr_group.eq(Mux(self.control.busy, tag_m, self.control.load_sample >> qbits)),
+                buf.wr_col.eq(Mux(self.control.busy, n_fwd, self.control.load_col)),
+                buf.wr_mask.eq(Mux(self.control.busy, (1 << Q) - 1,
+                                   Const(1, Q) << (self.control.load_sample[:qbits] if qbits else 0))),
             ]
             for q in range(Q):
-                m.d.comb += buf.wr_data[q].eq(Mux(self.busy, y_out[q], self.load_data))
+                m.d.comb += buf.wr_data[q].eq(Mux(self.control.busy, y_out[q], self.control.load_data))
         m.d.comb += [
             a_wr.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits])),
             a_wr.data.eq(act_out.replicate(P)),
             a_wr.en.eq(Mux(fwd_step, Const(1, P) << step[:max(1, pbits)], 0)),
             drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
-            l_wr.en.eq(self.load_en & self.load_label & ~self.busy),
-            l_wr.addr.eq(self.load_sample), l_wr.data.eq(self.load_data),
+            l_wr.en.eq(self.control.load_en & self.control.load_label & ~self.control.busy),
+            l_wr.addr.eq(self.control.load_sample), l_wr.data.eq(self.control.load_data),
         ]
 
         # SCORE: row `step` = class tile*P + step; the error stage follows each group.
@@ -526,7 +523,7 @@ class TrainingCore(wiring.Component):
                      x_wr.addr.eq(out_b[:bbits_s]), x_wr.data.eq(layer),
                      x_wr.en.eq(real & alive.bit_select(out_b[:bbits_s], 1))]
         with m.If(real & out.correct & training):
-            m.d.sync += self.correct[layer].eq(self.correct[layer] + 1)
+            m.d.sync += self.control.correct[layer].eq(self.control.correct[layer] + 1)
         with m.If(real & skip_en & (out.margin >= cmd.threshold) & (layer != n_layers - 1)):
             m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
 
@@ -675,15 +672,15 @@ class TrainingCore(wiring.Component):
         copy_k = Signal(4)
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [cmd.eq(self.cmd), layer.eq(0)]
-                    with m.If(self.cmd.op == Op.TRAIN):
-                        m.d.sync += self.correct.eq(0)
-                    m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.cmd.batch) - 1)
+                with m.If(self.control.start):
+                    m.d.sync += [cmd.eq(self.control.cmd), layer.eq(0)]
+                    with m.If(self.control.cmd.op == Op.TRAIN):
+                        m.d.sync += self.control.correct.eq(0)
+                    m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.control.cmd.batch) - 1)
                     m.next = "LAYER"
             with m.State("LAYER"):
                 # Copy the layer's registers, one a cycle.
-                m.d.comb += [self.busy.eq(1), reg_rd.addr.eq(Cat(copy_k, layer + 1))]
+                m.d.comb += [self.control.busy.eq(1), reg_rd.addr.eq(Cat(copy_k, layer + 1))]
                 with m.Switch(copy_k):
                     for name, offset in LAYER.items():
                         with m.Case(offset):
@@ -697,11 +694,11 @@ class TrainingCore(wiring.Component):
                         m.next = "SETUP"
             with m.State("SKIP_LAYER"):
                 # Every sample has exited: the layer's forward and score beats are saved.
-                m.d.comb += [self.busy.eq(1),
+                m.d.comb += [self.control.busy.eq(1),
                              self.skipped.eq(T * G * (J + 1) + G * CT * N)]
                 m.next = "NEXT"
             with m.State("SETUP"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += self.control.busy.eq(1)
                 with m.If(cmd.op == Op.INIT):
                     setup(Phase.INIT)
                 with m.Else():
@@ -709,7 +706,7 @@ class TrainingCore(wiring.Component):
                 m.d.sync += running.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += self.control.busy.eq(1)
                 with m.If(phase_done):
                     with m.Switch(phase):
                         with m.Case(Phase.FWD):
@@ -726,13 +723,13 @@ class TrainingCore(wiring.Component):
                             m.d.sync += running.eq(0)
                             m.next = "NEXT"
             with m.State("NEXT"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += self.control.busy.eq(1)
                 m.d.sync += layer.eq(layer + 1)
                 with m.If(layer + 1 >= n_layers):
                     m.next = "FINISH"
                 with m.Else():
                     m.next = "LAYER"
             with m.State("FINISH"):
-                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.d.comb += [self.control.busy.eq(1), self.control.done.eq(1)]
                 m.next = "IDLE"
         return m

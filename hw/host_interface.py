@@ -40,14 +40,7 @@ class HostInterface(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
-            "reg_we": Out(1), "reg_addr": Out(8), "reg_data": Out(32),
-            "start": Out(1), "cmd": Out(core.cmd_layout),
-            "busy": In(1), "done": In(1),
-            "load_en": Out(1), "load_label": Out(1), "load_sample": Out(8),
-            "load_col": Out(len(core.load_col)), "load_data": Out(8),
-            "res_sample": Out(8), "res_layer": Out(4),
-            "res_pred": In(p.label_shape), "res_exit": In(4),
-            "correct": In(data.ArrayLayout(16, p.max_layers)),
+            "control": Out(core.control_signature),
             "counters": In(data.ArrayLayout(64, self.n_counters)),
             "clear": Out(1),
             "mem": Out(weight_bus_signature(p.addr_bits, p.word_bits)),
@@ -72,17 +65,17 @@ class HostInterface(wiring.Component):
         config_ok, batch_loaded, batch_bad = Signal(), Signal(), Signal()
         loaded_hi = Signal(9)
         inputs, n_layers = Signal(16), Signal(4)
-        with m.If(self.reg_we & (self.reg_addr == GLOBAL["inputs"])):
-            m.d.sync += inputs.eq(self.reg_data)
-        with m.If(self.reg_we & (self.reg_addr == GLOBAL["layers"])):
-            m.d.sync += n_layers.eq(self.reg_data)
+        with m.If(self.control.reg_we & (self.control.reg_addr == GLOBAL["inputs"])):
+            m.d.sync += inputs.eq(self.control.reg_data)
+        with m.If(self.control.reg_we & (self.control.reg_addr == GLOBAL["layers"])):
+            m.d.sync += n_layers.eq(self.control.reg_data)
 
         # LOAD_BATCH is decoded as it arrives.
         lb_first, lb_count = Signal(8), Signal(8)
         lb_sample, lb_pos = Signal(9), Signal(16)
         is_load = command == Command.LOAD_BATCH
-        m.d.comb += [self.load_sample.eq(lb_sample), self.load_data.eq(byte),
-                     self.load_label.eq(lb_pos == 0), self.load_col.eq(lb_pos - 1)]
+        m.d.comb += [self.control.load_sample.eq(lb_sample), self.control.load_data.eq(byte),
+                     self.control.load_label.eq(lb_pos == 0), self.control.load_col.eq(lb_pos - 1)]
 
         # ---- reply -------------------------------------------------------------------------
         status = Signal(8)
@@ -104,7 +97,7 @@ class HostInterface(wiring.Component):
         out_left = Signal(8)
 
         m.d.comb += [fb_rd.addr.eq(ptr), fb_rd.en.eq(1)]
-        cmd_view = self.cmd
+        cmd_view = self.control.cmd
         cmd_reg = Signal(self.core_ref.cmd_layout)
         res_b = Signal(8)
         m.d.comb += [
@@ -164,7 +157,7 @@ class HostInterface(wiring.Component):
                         with m.Elif(index == 1):
                             m.d.sync += lb_count.eq(byte)
                         with m.Else():
-                            m.d.comb += self.load_en.eq(config_ok & (lb_sample < p.max_batch)
+                            m.d.comb += self.control.load_en.eq(config_ok & (lb_sample < p.max_batch)
                                                         & (lb_pos <= inputs))
                             m.d.sync += lb_pos.eq(lb_pos + 1)
                             with m.If(lb_pos == inputs):
@@ -231,7 +224,7 @@ class HostInterface(wiring.Component):
                         with m.Elif(~config_ok):
                             reply(Status.OUT_OF_ORDER)
                         with m.Else():
-                            m.d.comb += [self.start.eq(1), cmd_view.op.eq(Op.INIT)]
+                            m.d.comb += [self.control.start.eq(1), cmd_view.op.eq(Op.INIT)]
                             m.next = "WAIT_CORE"
                     with m.Case(Command.LOAD_BATCH):
                         expect = 2 + lb_count * (inputs + 1)
@@ -292,8 +285,8 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.next = "CONFIG_WAIT"
             with m.State("CONFIG_WRITE"):
-                m.d.comb += [self.reg_we.eq(1), self.reg_addr.eq(reg_index),
-                             self.reg_data.eq(word[:32])]
+                m.d.comb += [self.control.reg_we.eq(1), self.control.reg_addr.eq(reg_index),
+                             self.control.reg_data.eq(word[:32])]
                 m.d.sync += [reg_index.eq(reg_index + 1), words_left.eq(words_left - 1)]
                 m.next = "CONFIG"
 
@@ -370,7 +363,7 @@ class HostInterface(wiring.Component):
                     m.next = "TRAIN_ARGS"
             with m.State("START"):
                 reg = cmd_reg
-                m.d.comb += [self.start.eq(1),
+                m.d.comb += [self.control.start.eq(1),
                              cmd_view.batch.eq(reg.batch),
                              cmd_view.op.eq(Mux(command == Command.TRAIN, Op.TRAIN, Op.INFER)),
                              cmd_view.early_exit.eq((command == Command.INFER) & reg.early_exit),
@@ -378,7 +371,7 @@ class HostInterface(wiring.Component):
                 m.d.sync += [batch_loaded.eq(0), reg.early_exit.eq(0)]
                 m.next = "WAIT_CORE"
             with m.State("WAIT_CORE"):
-                with m.If(self.done):
+                with m.If(self.control.done):
                     with m.If(command == Command.TRAIN):
                         reply(Status.OK, n_layers << 1)
                     with m.Else():
@@ -409,7 +402,7 @@ class HostInterface(wiring.Component):
                 # The payload after the status byte; cnt_i counts its bytes.
                 with m.Switch(command):
                     with m.Case(Command.TRAIN):
-                        value = self.correct[cnt_i[1:5]]
+                        value = self.control.correct[cnt_i[1:5]]
                         m.d.comb += [self.tx.valid.eq(1),
                                      tx_byte.eq(Mux(cnt_i[0], value[8:16], value[:8]))]
                     with m.Case(Command.READ_COUNTERS):
@@ -422,10 +415,10 @@ class HostInterface(wiring.Component):
                                      tx_byte.eq(value.word_select(cnt_i[:3], 8))]
                     with m.Case(Command.READ_RESULTS):
                         # cnt_j walks the L + 1 bytes of sample res_b.
-                        m.d.comb += [self.res_sample.eq(res_b), self.res_layer.eq(cnt_j),
+                        m.d.comb += [self.control.res_sample.eq(res_b), self.control.res_layer.eq(cnt_j),
                                      self.tx.valid.eq(1),
-                                     tx_byte.eq(Mux(cnt_j == n_layers, self.res_exit,
-                                                    self.res_pred))]
+                                     tx_byte.eq(Mux(cnt_j == n_layers, self.control.res_exit,
+                                                    self.control.res_pred))]
                         with m.If(sent):
                             m.d.sync += cnt_j.eq(cnt_j + 1)
                             with m.If(cnt_j == n_layers):
