@@ -13,28 +13,17 @@ from lela.cli import main
 from lela.config import load_config
 from sim.board_sim import SimulatedBoard, build_board
 from sw_model.golden import FixedPointNet
+from tests.accelerator_checks import small_config
 
 pytestmark = pytest.mark.xdist_group("board")
-
-CONFIG = """
-[network]
-arch = [64, 16, 12]
-classes = 10
-batch = 8
-[array]
-array_rows = 4
-array_cols = 4
-"""
-
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board")
-    path = root / "board.toml"
-    path.write_text(CONFIG)
+    path = small_config(root / "board.toml")
     cfg = load_config(path)
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
-    return str(path), cfg, build_board(cfg, os.path.join(cache, "board_sim"))
+    return path, cfg, build_board(cfg, os.path.join(cache, "board_sim"))
 
 
 @pytest.mark.parametrize("noise", [{}, {"flip": 200}, {"drop": 333}, {"flip": 1500}])

@@ -5,29 +5,14 @@ import json
 import pytest
 
 from lela.cli import main
+from tests.accelerator_checks import small_config
 
 pytestmark = pytest.mark.xdist_group("cli-rtl")
 
-# A small accelerator (4 x 4 array, batch 8) so that the build and two epochs stay short.
-CONFIG = """
-[network]
-arch = [64, 16, 12]
-classes = 10
-batch = 8
-[array]
-array_rows = 4
-array_cols = 4
-[train]
-dropout = 16
-feedback = "sign"
-"""
-
-
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "small.toml"
-    path.write_text(CONFIG)
-    return str(path)
+    """A small accelerator (4 x 4 array, batch 8), so that the build and two epochs stay short."""
+    return small_config(tmp_path / "small.toml", 'dropout = 16\nfeedback = "sign"\n')
 
 
 def test_rtl_run_is_bit_exact_and_resumes(tmp_path, config, capsys):
