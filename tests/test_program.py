@@ -1,0 +1,36 @@
+"""gen/program.py: a clear one-line reason whenever a board cannot be programmed."""
+
+import subprocess
+
+import pytest
+
+from gen import program as prog
+
+
+def test_missing_bitstream(tmp_path):
+    with pytest.raises(prog.ProgramError, match="make bitstream BOARD=icebreaker"):
+        prog.program("icebreaker", str(tmp_path))
+
+
+def test_unknown_board(tmp_path):
+    with pytest.raises(prog.ProgramError, match="unknown board"):
+        prog.program("de10", str(tmp_path))
+
+
+def test_missing_tool(tmp_path, monkeypatch):
+    (tmp_path / "top.bit").write_bytes(b"\0")
+    monkeypatch.setattr(prog.shutil, "which", lambda name: None)
+    with pytest.raises(prog.ProgramError, match="Debian package openfpgaloader"):
+        prog.program("ulx3s", str(tmp_path))
+
+
+def test_no_board_attached(tmp_path, monkeypatch):
+    (tmp_path / "top.bin").write_bytes(b"\0")
+    monkeypatch.setattr(prog.shutil, "which", lambda name: "/usr/bin/" + name)
+
+    def runner(argv, **kw):
+        assert argv == ["iceprog", str(tmp_path / "top.bin")]
+        return subprocess.CompletedProcess(argv, 2, "", "init..\nCan't find iCE FTDI USB device")
+
+    with pytest.raises(prog.ProgramError, match="Can't find iCE FTDI USB device"):
+        prog.program("icebreaker", str(tmp_path), runner=runner)
