@@ -67,23 +67,30 @@ class LocalErrorUnit(wiring.Component):
             m.d.comb += error.eq(Mux(is_label, -hinge, hinge))
             errors.append(Mux(error > hi, hi, Mux(error < lo, lo, error)))
 
-        # A chain of comparisons, each stage a signal (an inline expression would grow
-        # exponentially); strict ">" keeps the first of equal scores. The runner-up is the
-        # largest of the others (equal to the best when the largest score is tied).
-        best = Const(0, self.in_layout["label"].shape)
-        best_score = beat.scores[0]
-        second = Const(-(1 << (self.score_shape.width - 1)), self.score_shape)
-        for c in range(1, self.classes):
-            better = beat.scores[c] > best_score
-            stage = Signal.like(self.o.payload.prediction, name=f"best_{c}")
-            stage_score = Signal(self.score_shape, name=f"best_score_{c}")
-            stage_second = Signal(self.score_shape, name=f"second_score_{c}")
-            m.d.comb += [stage.eq(Mux(better, c, best)),
-                         stage_score.eq(Mux(better, beat.scores[c], best_score)),
-                         stage_second.eq(Mux(better, best_score,
-                                             Mux(beat.scores[c] > second, beat.scores[c],
-                                                 second)))]
-            best, best_score, second = stage, stage_score, stage_second
+        # A tree of comparisons (depth log2 C, for timing), each node a signal (inline
+        # expressions grow exponentially). A node keeps (best, its index, runner-up); the
+        # right operand wins only if strictly greater, so ties go to the lowest index, and the
+        # runner-up equals the best when the largest score is tied.
+        nodes = [(beat.scores[c], Const(c, self.in_layout["label"].shape),
+                  Const(-(1 << (self.score_shape.width - 1)), self.score_shape))
+                 for c in range(self.classes)]
+        level = 0
+        while len(nodes) > 1:
+            merged = []
+            for k in range(0, len(nodes) - 1, 2):
+                (a, ia, sa), (b, ib, sb) = nodes[k], nodes[k + 1]
+                name = f"{level}_{k // 2}"
+                best_s = Signal(self.score_shape, name=f"best_score_{name}")
+                best_i = Signal.like(self.o.payload.prediction, name=f"best_{name}")
+                second = Signal(self.score_shape, name=f"second_score_{name}")
+                right = b > a
+                m.d.comb += [best_s.eq(Mux(right, b, a)), best_i.eq(Mux(right, ib, ia)),
+                             second.eq(Mux(right, Mux(a > sb, a, sb), Mux(b > sa, b, sa)))]
+                merged.append((best_s, best_i, second))
+            if len(nodes) % 2:
+                merged.append(nodes[-1])
+            nodes, level = merged, level + 1
+        best_score, best, second = nodes[0]
         prediction = best
         correct = prediction == beat.label
 
