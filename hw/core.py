@@ -432,49 +432,57 @@ class TrainingCore(wiring.Component):
             m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
                          for r in range(P) for q in range(Q - 1)]
 
-        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q.
+        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Two stages (for
+        # timing): rounding and the clipped-ReLU test, then dropout and the buffer writes.
         fwd_drop = training & (dropout != 0)
-        y_out = Signal(_word(unsigned(p.act_bits), Q))
-        act_out = Signal(Q)
+        fwd_step = (phase == Phase.FWD) & drain_on
         n_fwd = Cat(step[:pbits], tag_o) if pbits else tag_o
         drop_chunks = chunks(drop_lfsr, 8, Q)
+        fwd = Signal(data.StructLayout({
+            "valid": 1, "n": 16, "group": 16, "tile": 16, "row": max(1, pbits),
+            "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q, "keep": Q}))
+        m.d.sync += [fwd.valid.eq(fwd_step), fwd.n.eq(n_fwd), fwd.group.eq(tag_m),
+                     fwd.tile.eq(tag_o), fwd.row.eq(step[:max(1, pbits)])]
+        y_out = Signal(_word(unsigned(p.act_bits), Q))
+        act_out = Signal(Q)
         for q in range(Q):
             a = acc[q]
             v = Signal(signed(len(a) + 1), name=f"fwd_round_{q}")
-            y = Signal(unsigned(p.act_bits), name=f"fwd_y_{q}")
-            keep = Signal(name=f"fwd_keep_{q}")
             yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
-            m.d.comb += [
-                v.eq(rne_shift_var(a, cur["forward_shift"])),
-                y.eq(saturate(v, unsigned(p.act_bits))),
-                keep.eq(~fwd_drop | (drop_chunks[q] >= dropout)),
-                yd.eq(Mux(fwd_drop, saturate(rne_shift(y * keep_scale, 8), unsigned(p.act_bits)),
-                          y)),
-                y_out[q].eq(Mux(keep, yd, 0)),
-                act_out[q].eq((a > 0) & (v <= (1 << p.act_bits) - 1) & keep & (n_fwd < N)),
+            m.d.comb += v.eq(rne_shift_var(a, cur["forward_shift"]))
+            m.d.sync += [
+                fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
+                fwd.positive[q].eq((a > 0) & (v <= (1 << p.act_bits) - 1)),
+                fwd.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
             ]
-        fwd_step = (phase == Phase.FWD) & drain_on
+            m.d.comb += [
+                yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
+                                             unsigned(p.act_bits)), fwd.y[q])),
+                y_out[q].eq(Mux(fwd.keep[q], yd, 0)),
+                act_out[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.n < N)),
+            ]
         ybuf_we = Signal()
-        m.d.comb += ybuf_we.eq(fwd_step & (n_fwd < N))
+        m.d.comb += ybuf_we.eq(fwd.valid & (fwd.n < N))
+        ctl = self.control
         for k, buf in enumerate(bufs):
             is_y = xsel == (1 - k)
             m.d.comb += [
-                buf.wr_en.eq(Mux(self.control.busy, ybuf_we & is_y, self.control.load_en & ~self.control.load_label
-                                 & (k == 0))),
-                buf.wr_group.eq(Mux(self.control.busy, tag_m, self.control.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(self.control.busy, n_fwd, self.control.load_col)),
-                buf.wr_mask.eq(Mux(self.control.busy, (1 << Q) - 1,
-                                   Const(1, Q) << (self.control.load_sample[:qbits] if qbits else 0))),
+                buf.wr_en.eq(Mux(ctl.busy, ybuf_we & is_y,
+                                 ctl.load_en & ~ctl.load_label & (k == 0))),
+                buf.wr_group.eq(Mux(ctl.busy, fwd.group, ctl.load_sample >> qbits)),
+                buf.wr_col.eq(Mux(ctl.busy, fwd.n, ctl.load_col)),
+                buf.wr_mask.eq(Mux(ctl.busy, (1 << Q) - 1,
+                                   Const(1, Q) << (ctl.load_sample[:qbits] if qbits else 0))),
             ]
             for q in range(Q):
-                m.d.comb += buf.wr_data[q].eq(Mux(self.control.busy, y_out[q], self.control.load_data))
+                m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, y_out[q], ctl.load_data))
         m.d.comb += [
-            a_wr.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits])),
+            a_wr.addr.eq(Cat(fwd.group[:gbits], fwd.tile[:tbits])),
             a_wr.data.eq(act_out.replicate(P)),
-            a_wr.en.eq(Mux(fwd_step, Const(1, P) << step[:max(1, pbits)], 0)),
+            a_wr.en.eq(Mux(fwd.valid, Const(1, P) << fwd.row, 0)),
             drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
-            l_wr.en.eq(self.control.load_en & self.control.load_label & ~self.control.busy),
-            l_wr.addr.eq(self.control.load_sample), l_wr.data.eq(self.control.load_data),
+            l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
+            l_wr.addr.eq(ctl.load_sample), l_wr.data.eq(ctl.load_data),
         ]
 
         # SCORE: row `step` = class tile*P + step; the error stage follows each group.
@@ -633,7 +641,7 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy & ~drain_on
+        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
