@@ -4,7 +4,9 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 JOBS  ?= 2
 
-.PHONY: setup demo test regress bench bench-fashion clean help
+BOARD ?= icebreaker
+
+.PHONY: setup demo test regress bench bench-fashion bitstream program clean help
 
 help:
 	@echo "make demo     set everything up, generate the Verilog and train digits on it in Verilator"
@@ -12,6 +14,8 @@ help:
 	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
 	@echo "make bench    golden-model speed, traffic model, RTL speed and cells, accelerator -> bench/results/"
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
+	@echo "make bitstream BOARD=icebreaker|ulx3s  build/<board>/top.bin|bit and report.json"
+	@echo "make program BOARD=icebreaker|ulx3s    load it into the board"
 
 setup:
 	@tools/setup.sh
@@ -35,6 +39,12 @@ bench: setup
 
 bench-fashion: setup
 	$(BIN)/python bench/fashion_mnist.py all
+
+bitstream: setup
+	$(BIN)/lela bitstream --board $(BOARD)
+
+program: setup
+	$(BIN)/lela program --board $(BOARD)
 
 clean:
 	rm -rf build runs/demo .pytest_cache

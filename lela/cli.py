@@ -126,6 +126,22 @@ def build_parser():
                    help="unit to generate (repeatable; default: the whole accelerator, "
                    "lela_accelerator.v)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")
+    b = sub.add_parser("bitstream", help="build a board's bitstream with the YoWASP tools",
+                       description="Synthesise, place and route the board top (hw/boards) with "
+                       "YoWASP Yosys and nextpnr from PyPI, and write DIR/top.bin|top.bit and "
+                       "DIR/report.json (resources, fmax_mhz, the clock constraint, timing_met). "
+                       "Exit status 1 when the design does not fit or misses timing.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
+    b.add_argument("--config", default=None, help="network (default: the board's own "
+                   "configs/<board>.toml)")
+    b.add_argument("-o", "--out", default=None, help="output directory (default build/<board>)")
+    g = sub.add_parser("program", help="load a built bitstream into a board",
+                       description="Program the board's SRAM with iceprog (iCEBreaker) or "
+                       "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
+                       "openfpgaloader.")
+    g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
+    g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
     return parser
 
 
@@ -142,6 +158,34 @@ def _verilog(args):
             from gen.regmap import write_register_map
             for path in write_register_map(cfg, args.out):
                 print(f"wrote {path}")
+    return 0
+
+
+def _bitstream(args):
+    from gen.bitstream import build_bitstream
+    from lela.train import UserError
+    out = args.out or f"build/{args.board}"
+    report = build_bitstream(args.board, args.config, out)
+    if not report["fits"]:
+        raise UserError(f"the design does not fit the {args.board}: {report['error']} "
+                        f"(see {out}/report.json)")
+    print(f"{args.board}: {report.get('luts')} LUTs, {report.get('ffs')} FFs, "
+          f"{report.get('dsps')} DSPs, {report.get('block_rams')} block RAMs; "
+          f"{report['fmax_mhz']} MHz against {report['clock_mhz']} MHz")
+    print(f"wrote {out}/report.json")
+    if not report["timing_met"]:
+        raise UserError(f"timing not met: {report['fmax_mhz']} MHz < {report['clock_mhz']} MHz")
+    return 0
+
+
+def _program(args):
+    from gen.program import ProgramError, program
+    from lela.train import UserError
+    try:
+        program(args.board, args.out or f"build/{args.board}")
+    except ProgramError as e:
+        raise UserError(str(e)) from None
+    print(f"programmed the {args.board}")
     return 0
 
 
@@ -188,6 +232,10 @@ def main(argv=None):
             return _train(args)
         if args.command == "verilog":
             return _verilog(args)
+        if args.command == "bitstream":
+            return _bitstream(args)
+        if args.command == "program":
+            return _program(args)
     except (UserError, ConfigError, DataError) as e:
         print(f"lela: error: {e}", file=sys.stderr)
         return 1

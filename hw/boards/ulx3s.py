@@ -1,0 +1,77 @@
+"""ULX3S-85F (ECP5 LFE5U-85F): 25 MHz oscillator, FTDI UART, eight LEDs, the PWR button.
+
+The core runs from an EHXPLLL. LEDs 0..7 show ``LED_ROLES`` (hw/boards/top.py): heartbeat,
+busy, rx, tx, executing, framing error seen, overrun seen, reset.
+"""
+
+from dataclasses import dataclass
+from math import ceil, floor
+
+from amaranth.hdl import Instance, Signal
+from amaranth.lib import io
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from .top import Board
+
+__all__ = ["ULX3S", "Ulx3sBoard", "ecp5_pll_params"]
+
+CLOCK_IN_HZ = 25_000_000
+
+
+def ecp5_pll_params(f_in, f_out):
+    """``(CLKI_DIV, CLKFB_DIV, CLKOP_DIV, f_actual)`` of EHXPLLL with CLKOP feedback for the
+    output closest to ``f_out`` (the search of Trellis' ``ecppll``)."""
+    best = None
+    for clki_div in range(1, 129):
+        f_pfd = f_in / clki_div
+        if not 3.125e6 <= f_pfd <= 400e6:
+            continue
+        for clkfb_div in range(1, 81):
+            f = f_pfd * clkfb_div
+            # The VCO (f * CLKOP_DIV) must be in 400..800 MHz; take the divider nearest 600.
+            divs = [d for d in range(max(1, ceil(400e6 / f)), min(128, floor(800e6 / f)) + 1)]
+            if divs and (best is None or abs(f - f_out) < abs(best[-1] - f_out)):
+                clkop_div = min(divs, key=lambda d: abs(f * d - 600e6))
+                best = (clki_div, clkfb_div, clkop_div, f)
+    if best is None:
+        raise ValueError(f"no ECP5 PLL setting makes {f_out} Hz from {f_in} Hz")
+    return best
+
+
+@dataclass(frozen=True)
+class Ulx3sBoard(Board):
+    def clock(self, m, platform):
+        clki_div, clkfb_div, clkop_div, f = ecp5_pll_params(CLOCK_IN_HZ, self.clock_hz)
+        if abs(f - self.clock_hz) > 1e3:
+            raise ValueError(f"ULX3S: the PLL makes {f / 1e6:.4f} MHz, not "
+                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
+        m.submodules.clk25 = clk25 = io.Buffer("i", platform.request("clk25", dir="-"))
+        clk_in = clk25.i
+        clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
+        m.submodules.pll = Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=str(CLOCK_IN_HZ / 1e6),
+            a_FREQUENCY_PIN_CLKOP=str(self.clock_hz / 1e6),
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+            a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+            p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
+            p_CLKI_DIV=clki_div, p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=clkop_div,
+            p_CLKOP_CPHASE=(clkop_div - 1) // 2, p_CLKOP_FPHASE=0,
+            p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=clkfb_div,
+            i_RST=0, i_STDBY=0, i_CLKI=clk_in, i_CLKFB=clk,
+            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0,
+            o_CLKOP=clk, o_LOCK=locked)
+        return clk, locked
+
+
+ULX3S = Ulx3sBoard(
+    name="ulx3s",
+    platform=ULX3S_85F_Platform,
+    config="configs/ulx3s.toml",
+    clock_hz=50_000_000,
+    reset_button=("button_pwr", 0),
+    leds=tuple(("led", k) for k in range(8)),
+)
