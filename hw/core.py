@@ -572,24 +572,36 @@ class TrainingCore(wiring.Component):
         is_bias = step == Q
         col_real = ~is_bias & (grad_col < J)
         grad_step = (phase == Phase.GRAD) & drain_on
-        grad_move = grad_step & (col_real | is_bias) & rfifo.r_rdy & wfifo.w_rdy
-        new = Signal(_word(signed(p.weight_bits), P))
+        # Two stages (for timing): the rounded step of a column, then the read-modify-write
+        # of its weight word as it arrives from the bus.
         g_shift = Signal(5)
         m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:5]))
+        step_shape = signed(max(len(acc[0]), p.grad_bias_bits) + 3)
+        upd_stage = Signal(data.StructLayout({"valid": 1,
+                                              "step": data.ArrayLayout(step_shape, P)}))
+        grad_move = upd_stage.valid & rfifo.r_rdy & wfifo.w_rdy
+        grad_round = grad_step & (col_real | is_bias) & (~upd_stage.valid | grad_move)
+        new = Signal(_word(signed(p.weight_bits), P))
         for r in range(P):
             a = acc[r * Q]
             g = Signal(signed(max(len(a), p.grad_bias_bits) + 1), name=f"grad_{r}")
-            st = Signal(signed(len(g) + 2), name=f"update_{r}")
+            st = Signal(step_shape, name=f"update_{r}")
             upd = Signal(signed(len(st) + 2), name=f"updated_{r}")
             m.d.comb += [
                 g.eq(Mux(is_bias, gb_lanes[r], a)),
                 st.eq(Mux(stochastic, stochastic_shift_var(g, g_shift, rand[r], p.round_bits),
                           rne_shift_var(g, g_shift))),
-                upd.eq(old[r] - st),
+                upd.eq(old[r] - upd_stage.step[r]),
                 new[r].eq(saturate(upd, signed(p.weight_bits))),
             ]
+            with m.If(grad_round):
+                m.d.sync += upd_stage.step[r].eq(st)
+        with m.If(grad_round):
+            m.d.sync += upd_stage.valid.eq(1)
+        with m.Elif(grad_move):
+            m.d.sync += upd_stage.valid.eq(0)
         grad_last = Mux(tag_m == JT - 1, is_bias, step == Q - 1)
-        grad_advance = grad_step & (grad_move | ~(col_real | is_bias))
+        grad_advance = grad_step & (grad_round | ~(col_real | is_bias))
 
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
         init_t, init_j = Signal(16), Signal(16)
@@ -613,7 +625,7 @@ class TrainingCore(wiring.Component):
             wfifo.w_en.eq(grad_move | init_push),
             wfifo.w_data.eq(Mux(phase == Phase.INIT, init_word.as_value(), new.as_value())),
             rfifo.r_en.eq(fill_go | grad_move),
-            round_lfsr.o.ready.eq(grad_move & stochastic),
+            round_lfsr.o.ready.eq(grad_round & stochastic),
         ]
 
         # Drain step counters.
@@ -641,7 +653,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = ~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid
+        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid
+                      & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
