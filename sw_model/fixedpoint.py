@@ -41,7 +41,9 @@ def shift_stochastic(x, shift, rand, rand_bits, out=None):
 
     ``rand`` holds uniform ``rand_bits``-bit integers from the rounding LFSR stream. For
     ``shift >= rand_bits`` this is ``(x + (rand << (shift - rand_bits))) >> shift``; for smaller
-    shifts only the top ``shift`` bits of ``rand`` matter.
+    shifts only the top ``shift`` bits of ``rand`` matter. Exact while
+    ``|x| * 2**max(0, rand_bits - shift) + 2**rand_bits < 2**53`` (ARITHMETIC.md, "Exactness of
+    the golden model"; the configuration guarantees it).
     """
     scale = 2.0 ** (rand_bits - shift)
     if scale == 1.0:
