@@ -36,7 +36,7 @@ FAMILY = {
         logic="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM",
         ff_cells=r"SB_DFF\w*", lut_cells=r"SB_LUT4"),
     "ecp5": dict(
-        synth_opts="", nextpnr_opts="",
+        synth_opts="", nextpnr_opts="--router router2",     # router1: hours on this design
         logic="TRELLIS_COMB", dsp="MULT18X18D", bram="DP16KD", spram=None,
         ff_cells=r"TRELLIS_FF", lut_cells=r"LUT4"),
 }
