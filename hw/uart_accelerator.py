@@ -6,7 +6,6 @@ from amaranth.lib.wiring import In, Out
 
 from .accelerator import Accelerator
 from .uart import UartRx, UartTx
-from .weight_memory import OnChipWeightMemory
 
 __all__ = ["UartAccelerator"]
 
@@ -19,10 +18,10 @@ class UartAccelerator(wiring.Component):
     params : CoreParams
     divisor : int
         Clock cycles per UART bit.
-    weight_words : int
-        Words of on-chip weight memory.
-    weight_memory : callable, optional
-        ``(params, words) -> weight-bus slave`` (block RAM by default).
+    weight_memory : wiring.Component
+        The weight-bus slave (``bus`` member), e.g. :class:`OnChipWeightMemory`.
+    rx_fifo_depth : int
+        Bytes the receiver buffers.
 
     Members
     -------
@@ -35,11 +34,9 @@ class UartAccelerator(wiring.Component):
         accelerator this cycle, a command executing.
     """
 
-    def __init__(self, params, divisor, weight_words, rx_fifo_depth=16, weight_memory=None):
-        self.params, self.divisor, self.weight_words = params, divisor, weight_words
-        self.rx_fifo_depth = rx_fifo_depth
-        self.weight_memory = weight_memory or (
-            lambda p, words: OnChipWeightMemory(p.addr_bits, p.word_bits, words))
+    def __init__(self, params, divisor, weight_memory, rx_fifo_depth=16):
+        self.params, self.divisor = params, divisor
+        self.weight_memory, self.rx_fifo_depth = weight_memory, rx_fifo_depth
         super().__init__({
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "framing_error": Out(1), "overrun": Out(1),
@@ -51,7 +48,7 @@ class UartAccelerator(wiring.Component):
         m.submodules.uart_rx = urx = UartRx(self.divisor, self.rx_fifo_depth)
         m.submodules.uart_tx = utx = UartTx(self.divisor)
         m.submodules.accelerator = acc = Accelerator(self.params)
-        m.submodules.weights = wmem = self.weight_memory(self.params, self.weight_words)
+        m.submodules.weights = wmem = self.weight_memory
         wiring.connect(m, urx.o, acc.rx)
         wiring.connect(m, acc.tx, utx.i)
         wiring.connect(m, acc.mem, wmem.bus)

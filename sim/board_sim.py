@@ -11,6 +11,7 @@ from gen.verilog import write_verilog
 from host.registers import weight_bases
 from hw.params import CoreParams, bits_for
 from hw.uart_accelerator import UartAccelerator
+from hw.weight_memory import OnChipWeightMemory
 
 from .harness import compile_harness
 
@@ -27,7 +28,8 @@ def build_board(cfg, build_dir, divisor=16, trace=False, **overrides):
     fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor)
     fields.update(overrides)
     params = CoreParams.from_config(cfg, **fields)
-    source = write_verilog(UartAccelerator(params, divisor, words), "lela_board", build_dir)
+    memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
+    source = write_verilog(UartAccelerator(params, divisor, memory), "lela_board", build_dir)
     return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h",
                            f"#define DIVISOR {divisor}\n", "lela_board_harness", build_dir,
                            trace)

@@ -16,7 +16,7 @@ from host.protocol import Command, FrameDecoder, Status, encode
 from host.registers import COUNTERS
 from hw.boards import BOARDS
 from hw.boards.icebreaker import ice40_pll_params
-from hw.boards.top import UartAccelerator
+from hw.uart_accelerator import UartAccelerator
 from hw.boards.ulx3s import ecp5_pll_params
 from hw.params import CoreParams
 from hw.uart import UartRx, UartTx

@@ -10,18 +10,16 @@ import dataclasses
 from dataclasses import dataclass
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
-from amaranth.lib import io, wiring
+from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
-from amaranth.lib.wiring import In, Out
 
 from host.registers import weight_bases
 
-from ..accelerator import Accelerator
 from ..params import CoreParams, bits_for
-from ..uart import UartRx, UartTx
+from ..uart_accelerator import UartAccelerator
 from ..weight_memory import OnChipWeightMemory
 
-__all__ = ["Board", "BoardTop", "UartAccelerator", "LED_ROLES"]
+__all__ = ["Board", "BoardTop", "LED_ROLES"]
 
 #: What the LEDs show, in the order of ``Board.leds`` (a board with fewer LEDs shows the first).
 LED_ROLES = ("heartbeat", "busy", "rx", "tx", "executing", "framing_error", "overrun", "reset")
@@ -83,51 +81,6 @@ class Board:
         """The weight-bus slave holding ``words`` words (block RAM by default)."""
         return OnChipWeightMemory(params.addr_bits, params.word_bits, words)
 
-
-class UartAccelerator(wiring.Component):
-    """The board's data path: ``rx`` line -> UartRx -> accelerator -> UartTx -> ``tx`` line,
-    the accelerator's weight bus on ``weight_memory``. No clock, pins or LEDs: simulable.
-
-    Members
-    -------
-    rx : In(1)
-        The UART line from the host (idle high).
-    tx : Out(1)
-        The UART line to the host.
-    rx_byte, tx_byte : Out(1)
-        A byte moved into / out of the accelerator this cycle.
-    executing : Out(1)
-        The accelerator is executing a frame (it takes no byte).
-    framing_error, overrun : Out(1)
-        The receiver dropped a byte (stop bit 0; FIFO full).
-    """
-
-    def __init__(self, params, divisor, weight_memory, rx_fifo_depth=16):
-        self.params, self.divisor = params, divisor
-        self.weight_memory, self.rx_fifo_depth = weight_memory, rx_fifo_depth
-        super().__init__({
-            "rx": In(1, init=1), "tx": Out(1, init=1),
-            "rx_byte": Out(1), "tx_byte": Out(1), "executing": Out(1),
-            "framing_error": Out(1), "overrun": Out(1),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.uart_rx = urx = UartRx(self.divisor, self.rx_fifo_depth)
-        m.submodules.uart_tx = utx = UartTx(self.divisor)
-        m.submodules.accelerator = acc = Accelerator(self.params)
-        m.submodules.weights = wmem = self.weight_memory
-        wiring.connect(m, urx.o, acc.rx)
-        wiring.connect(m, acc.tx, utx.i)
-        wiring.connect(m, acc.mem, wmem.bus)
-        m.d.comb += [
-            urx.rx.eq(self.rx), self.tx.eq(utx.tx),
-            self.rx_byte.eq(acc.rx.valid & acc.rx.ready),
-            self.tx_byte.eq(acc.tx.valid & acc.tx.ready),
-            self.executing.eq(~acc.rx.ready),
-            self.framing_error.eq(urx.framing_error), self.overrun.eq(urx.overrun),
-        ]
-        return m
 
 class BoardTop(Elaboratable):
     """The whole design of a board.
