@@ -2,8 +2,8 @@
 
 from amaranth.hdl import Cat, Const, Mux, Shape
 
-__all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "stochastic_shift_var",
-           "saturate", "classifier_weight"]
+__all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
+           "stochastic_shift_var", "saturate", "classifier_weight"]
 
 
 def as_signed(value):
@@ -49,11 +49,9 @@ def classifier_weight(chunk, bits):
     return (as_signed(chunk.as_unsigned()) << 1) - ((1 << bits) - 1)
 
 
-def rne_shift_var(value, shift):
-    """:func:`rne_shift` by a run-time amount ``shift`` (unsigned, at most 31; 0 passes through).
-
-    Every intermediate stays within 64 bits (the rounding bits sit in the low 32 bits), which
-    keeps the Verilator model fast."""
+def rne_shift_var_parts(value, shift):
+    """:func:`rne_shift_var` before its final addition: ``(q, up)`` with the result ``q + up``
+    (``q`` the floor of the quotient, ``up`` one bit), for a register between the two."""
     value = as_signed(value)
     shift = shift[:5]
     q = value >> shift
@@ -62,6 +60,15 @@ def rne_shift_var(value, shift):
     rem = low & (one - 1)[:len(low)]
     half = (one >> 1)[:len(low)]
     up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
+    return q, up
+
+
+def rne_shift_var(value, shift):
+    """:func:`rne_shift` by a run-time amount ``shift`` (unsigned, at most 31; 0 passes through).
+
+    Every intermediate stays within 64 bits (the rounding bits sit in the low 32 bits), which
+    keeps the Verilator model fast."""
+    q, up = rne_shift_var_parts(value, shift)
     return q + up
 
 

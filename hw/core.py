@@ -30,8 +30,8 @@ from amaranth.lib.wiring import In, Out
 from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
-from .arith import (as_signed, classifier_weight, rne_shift, rne_shift_var, saturate,
-                    stochastic_shift_var)
+from .arith import (as_signed, classifier_weight, rne_shift, rne_shift_var,
+                    rne_shift_var_parts, saturate, stochastic_shift_var)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
@@ -239,8 +239,8 @@ class TrainingCore(wiring.Component):
         # ---- beat generator (stage 0) ------------------------------------------------------
         gen = Signal()
         go, gm, gk = Signal(16), Signal(16), Signal(16)
-        o_lim, m_lim, k_lim = Signal(16), Signal(16), Signal(16)
-        k_wrap, m_wrap, o_wrap = gk == k_lim - 1, gm == m_lim - 1, go == o_lim - 1
+        o_last, m_last, k_last = Signal(16), Signal(16), Signal(16)     # loop limits - 1
+        k_wrap, m_wrap, o_wrap = gk == k_last, gm == m_last, go == o_last
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
                                        "k": 16, "m": 16}))
         s1_chunks = Signal(C * p.classifier_bits)
@@ -285,11 +285,11 @@ class TrainingCore(wiring.Component):
             m.d.sync += go.eq(go + 1)
             with m.If(o_wrap):
                 m.d.sync += gen.eq(0)
-        with m.If(skip):
-            with m.If(phase == Phase.FWD):
-                m.d.comb += self.skipped.eq(k_lim)
-            with m.Else():
-                m.d.comb += self.skipped.eq(k_lim * m_lim)
+        # Beats a skip saves (a group of the forward pass, or a group's scores): set up with
+        # the phase, so no multiplier sits on the loop counters' path. ``skipped`` is
+        # registered: the counters see a skip a cycle late.
+        skip_beats = Signal(32)
+        m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
         # The MAC beat's tag: which sum it ends.
         with m.If(issue & k_wrap):
             m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(Cat(go, gm))]
@@ -485,26 +485,34 @@ class TrainingCore(wiring.Component):
             l_wr.addr.eq(ctl.load_sample), l_wr.data.eq(ctl.load_data),
         ]
 
-        # SCORE: row `step` = class tile*P + step; the error stage follows each group.
+        # SCORE: row `step` = class tile*P + step; the error stage follows each group. Two
+        # stages (for timing): the shift and the rounding bit, then the sum, saturation and the
+        # score registers.
         scores = Signal(data.ArrayLayout(data.ArrayLayout(signed(p.score_bits), C), Q))
         err_busy, err_q, err_g = Signal(), Signal(max(1, qbits + 1)), Signal(8)
         leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
         m.submodules.local_error = leu
-        score_step = (phase == Phase.SCORE) & drain_on & ~err_busy
-        cls_idx = Signal(16)
-        m.d.comb += cls_idx.eq(Cat(step[:pbits], tag_m) if pbits else tag_m)
+        sc = Signal(data.StructLayout({
+            "valid": 1, "last": 1, "cls": bits_for(CT * P), "group": 8,
+            "q": data.ArrayLayout(signed(len(acc[0]) + 1), Q), "up": Q}))
+        score_step = (phase == Phase.SCORE) & drain_on & ~err_busy & ~(sc.valid & sc.last)
+        m.d.sync += sc.valid.eq(score_step)
         with m.If(score_step):
+            m.d.sync += [sc.cls.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
+                         sc.last.eq((step == P - 1) & (tag_m == CT - 1)), sc.group.eq(tag_o)]
             for q in range(Q):
-                a = acc[q]
+                sq, up = rne_shift_var_parts(acc[q], cur["score_shift"])
+                m.d.sync += [sc.q[q].eq(sq), sc.up[q].eq(up)]
+        with m.If(sc.valid):
+            for q in range(Q):
                 s = Signal(signed(p.score_bits), name=f"score_{q}")
-                m.d.comb += s.eq(saturate(rne_shift_var(a, cur["score_shift"]),
-                                          signed(p.score_bits)))
-                with m.Switch(cls_idx):
+                m.d.comb += s.eq(saturate(sc.q[q] + sc.up[q], signed(p.score_bits)))
+                with m.Switch(sc.cls):
                     for c in range(C):
                         with m.Case(c):
                             m.d.sync += scores[q][c].eq(s)
-            with m.If((step == P - 1) & (tag_m == CT - 1)):
-                m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(tag_o)]
+            with m.If(sc.last):
+                m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(sc.group)]
         err_b = Signal(8)
         m.d.comb += err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g)
         m.d.comb += [
@@ -536,29 +544,39 @@ class TrainingCore(wiring.Component):
             m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
 
         # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
+        # Two stages (for timing): the shift, the rounding bit and the active bits, then the
+        # sum, saturation and the writes.
         active = data.View(data.ArrayLayout(unsigned(Q), P), a_rd.data)
         m.d.comb += a_rd.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits]))
         back_step = (phase == Phase.BACK) & drain_on
+        bk = Signal(data.StructLayout({
+            "valid": 1, "last": 1, "b": 8, "tile": 16, "active": P,
+            "q": data.ArrayLayout(signed(len(acc[0]) + 1), P), "up": P}))
+        m.d.sync += bk.valid.eq(back_step)
+        with m.If(back_step):
+            m.d.sync += [bk.b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
+                         bk.tile.eq(tag_o), bk.last.eq((step == Q - 1) & (tag_m == G - 1))]
+            for r in range(P):
+                dq, up = rne_shift_var_parts(acc[r * Q], cur["delta_shift"])
+                m.d.sync += [bk.q[r].eq(dq), bk.up[r].eq(up),
+                             bk.active[r].eq(active[r].bit_select(step[:max(1, qbits)], 1)
+                                             if qbits else active[r][0])]
         gsum = Signal(_word(gb_shape, P))
         gsum_next = Signal(_word(gb_shape, P))
         d_out = Signal(_word(signed(p.delta_bits), P))
         for r in range(P):
-            a = acc[r * Q]
             dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
             m.d.comb += [
-                dv.eq(saturate(rne_shift_var(a, cur["delta_shift"]), signed(p.delta_bits))),
-                d_out[r].eq(Mux(active[r].bit_select(step[:max(1, qbits)], 1) if qbits
-                                else active[r][0], dv, 0)),
+                dv.eq(saturate(bk.q[r] + bk.up[r], signed(p.delta_bits))),
+                d_out[r].eq(Mux(bk.active[r], dv, 0)),
                 gsum_next[r].eq(gsum[r] + d_out[r]),
             ]
-        back_b = Signal(8)
-        m.d.comb += back_b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m)
-        m.d.comb += [d_wr.en.eq(back_step), d_wr.addr.eq(Cat(back_b[:bbits_s], tag_o[:tbits])),
+        m.d.comb += [d_wr.en.eq(bk.valid), d_wr.addr.eq(Cat(bk.b[:bbits_s], bk.tile[:tbits])),
                      d_wr.data.eq(d_out.as_value()),
-                     gb_wr.addr.eq(tag_o[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
-        with m.If(back_step):
+                     gb_wr.addr.eq(bk.tile[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
+        with m.If(bk.valid):
             m.d.sync += gsum.eq(gsum_next)
-            with m.If((step == Q - 1) & (tag_m == G - 1)):
+            with m.If(bk.last):
                 m.d.comb += gb_wr.en.eq(1)
                 m.d.sync += gsum.eq(0)
 
@@ -653,8 +671,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid
-                      & ~upd_stage.valid)
+        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid & ~sc.valid
+                      & ~bk.valid & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
@@ -671,18 +689,23 @@ class TrainingCore(wiring.Component):
             m.d.sync += [phase.eq(ph), gen.eq(ph != Phase.INIT), go.eq(0), gm.eq(0), gk.eq(0),
                          step.eq(0)]
             if ph == Phase.FWD:
-                m.d.sync += [o_lim.eq(T), m_lim.eq(G), k_lim.eq(J + 1), ar_left.eq(T),
+                m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(J),
+                             skip_beats.eq(J + 1),
+                             ar_left.eq(T),
                              ar_addr.eq(cur["weight_base"]), fill_left.eq(T), fill_j.eq(0),
                              fill_bank.eq(0), full.eq(0)]
             elif ph == Phase.SCORE:
-                m.d.sync += [o_lim.eq(G), m_lim.eq(CT), k_lim.eq(N)]
+                m.d.sync += [o_last.eq(G - 1), m_last.eq(CT - 1), k_last.eq(N - 1),
+                             skip_beats.eq(N * CT)]
                 m.d.comb += cls_lfsr.load.eq(1)
             elif ph == Phase.BACK:
-                m.d.sync += [o_lim.eq(T), m_lim.eq(G), k_lim.eq(C), kf_tile.eq(0), kf_row.eq(0),
+                m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
+                             kf_tile.eq(0), kf_row.eq(0),
                              knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]
                 m.d.comb += [cls_lfsr.load.eq(1), fb_lfsr.load.eq(1)]
             elif ph == Phase.GRAD:
-                m.d.sync += [o_lim.eq(T), m_lim.eq(JT), k_lim.eq(B), ar_left.eq(T),
+                m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1),
+                             ar_left.eq(T),
                              ar_addr.eq(cur["weight_base"]), aw_left.eq(T),
                              aw_addr.eq(cur["weight_base"])]
             elif ph == Phase.INIT:
@@ -691,6 +714,7 @@ class TrainingCore(wiring.Component):
                 m.d.comb += init_lfsr.load.eq(1)
 
         copy_k = Signal(4)
+        skip_fwd = Signal(32)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.control.start):
@@ -714,10 +738,18 @@ class TrainingCore(wiring.Component):
                     with m.Else():
                         m.next = "SETUP"
             with m.State("SKIP_LAYER"):
-                # Every sample has exited: the layer's forward and score beats are saved.
-                m.d.comb += [self.control.busy.eq(1),
-                             self.skipped.eq(T * G * (J + 1) + G * CT * N)]
-                m.next = "NEXT"
+                # Every sample has exited: the layer's forward and score beats are saved,
+                # G * (T * (J + 1) + CT * N), multiplied over three cycles.
+                m.d.comb += self.control.busy.eq(1)
+                m.d.sync += copy_k.eq(copy_k + 1)
+                with m.Switch(copy_k):
+                    with m.Case(0):
+                        m.d.sync += [skip_fwd.eq(T * (J + 1)), skip_beats.eq(N * CT)]
+                    with m.Case(1):
+                        m.d.sync += skip_beats.eq(skip_beats + skip_fwd)
+                    with m.Default():
+                        m.d.sync += [self.skipped.eq(skip_beats * G), copy_k.eq(0)]
+                        m.next = "NEXT"
             with m.State("SETUP"):
                 m.d.comb += self.control.busy.eq(1)
                 with m.If(cmd.op == Op.INIT):

@@ -35,7 +35,8 @@ class MacArray(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(acc, P * Q)))
         One beat per sum, element ``p * Q + q``. The sum of a beat accepted with ``last``
         appears on ``o`` on the next cycle; accumulation goes on while it waits, and ``i`` stalls
-        only while a finished sum is still waiting and not taken.
+        only a ``last`` beat while a finished sum is still on ``o`` (``i.ready`` does not depend
+        on ``o.ready``: no combinational path runs through the array).
     """
 
     def __init__(self, rows, cols, a_shape, b_shape, depth):
@@ -60,7 +61,7 @@ class MacArray(wiring.Component):
         beat = self.i.payload
         acc = [Signal(self.acc_shape, name=f"acc_{k}") for k in range(self.rows * self.cols)]
 
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(~(self.o.valid & beat.last))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):

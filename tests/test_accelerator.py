@@ -87,10 +87,21 @@ def test_early_exit_saves_beats(harness):
         full = acc.counters()
         acc.infer(x, exit_threshold=0)        # every sample exits at the first layer
         early = acc.counters()
-    full_cycles = full["infer_cycles"] - before["infer_cycles"]
-    early_cycles = early["infer_cycles"] - full["infer_cycles"]
-    assert early["exit_skipped_beats"] > 0
-    assert early_cycles < full_cycles / 2
+        _, exits = acc.infer(x, exit_threshold=100)     # some exit early, some go on
+        some = acc.counters()
+
+    def delta(after, start, name):
+        return after[name] - start[name]
+
+    full_beats = delta(full, before, "mac_busy_cycles")
+    assert delta(full, before, "exit_skipped_beats") == 0
+    # Every beat is either taken or counted as saved.
+    for after, start in ((early, full), (some, early)):
+        assert delta(after, start, "mac_busy_cycles") \
+            + delta(after, start, "exit_skipped_beats") == full_beats
+    assert 0 < delta(some, early, "exit_skipped_beats") < delta(early, full, "exit_skipped_beats")
+    assert exits.min() == 0 and exits.max() == cfg.layers - 1
+    assert delta(early, full, "infer_cycles") < delta(full, before, "infer_cycles") / 2
 
 
 def test_traffic_counters_equal_the_model(harness):

@@ -14,6 +14,9 @@ def accumulator_bits(a_bits, b_bits, depth):
 class MacArrayModel(RegisteredStage):
     """``acc[p][q] += a[p] * b[q]`` per accepted beat; a ``last`` beat's sums appear next cycle.
 
+    ``i`` is ready except for a ``last`` beat while a finished sum still waits on ``o``: the
+    ready does not depend on ``o.ready``, so no combinational path crosses the array.
+
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
     testbench packs and unpacks them.
     """
@@ -22,6 +25,9 @@ class MacArrayModel(RegisteredStage):
         super().__init__([0] * (rows * cols))
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
         self.acc = [0] * (rows * cols)
+
+    def ready(self, inputs):
+        return not (self.out_valid and inputs["i__beat"]["last"])
 
     def accept(self, beat):
         for p in range(self.rows):

@@ -14,13 +14,17 @@ class RegisteredStage:
     def accept(self, beat):
         raise NotImplementedError
 
+    def ready(self, inputs):
+        """``i.ready`` in this cycle."""
+        return not self.out_valid or inputs["o__ready"]
+
     def outputs(self, inputs):
         return {"o__valid": self.out_valid, "o__payload": self.out,
-                "i__ready": int(not self.out_valid or inputs["o__ready"])}
+                "i__ready": int(self.ready(inputs))}
 
     def step(self, inputs):
         """Returns the beat accepted at this edge, or None."""
-        ready = not self.out_valid or inputs["o__ready"]
+        ready = self.ready(inputs)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
         if inputs["i__valid"] and ready:
