@@ -3,7 +3,7 @@
 from amaranth.hdl import Cat, Const, Mux, Shape
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "saturate", "classifier_weight"]
+           "stochastic_shift_var", "stochastic_shift_var_sum", "saturate", "classifier_weight"]
 
 
 def as_signed(value):
@@ -72,12 +72,18 @@ def rne_shift_var(value, shift):
     return q + up
 
 
-def stochastic_shift_var(value, shift, rand, rand_bits):
-    """:func:`stochastic_shift` by a run-time amount ``shift`` (at most 31)."""
+def stochastic_shift_var_sum(value, shift, rand, rand_bits):
+    """:func:`stochastic_shift_var` before its final shift: the sum whose ``>> shift`` is the
+    result, for a register between the two."""
     v = as_signed(value)
     shift = shift[:5]
     left_bits = max(1, max(0, 31 - rand_bits).bit_length())
     left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:left_bits]
     right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:6]
     aligned = (rand.as_unsigned() << left) >> right
-    return (v + as_signed(aligned)) >> shift
+    return v + as_signed(aligned)
+
+
+def stochastic_shift_var(value, shift, rand, rand_bits):
+    """:func:`stochastic_shift` by a run-time amount ``shift`` (at most 31)."""
+    return stochastic_shift_var_sum(value, shift, rand, rand_bits) >> shift[:5]

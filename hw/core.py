@@ -30,8 +30,8 @@ from amaranth.lib.wiring import In, Out
 from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
-from .arith import (as_signed, classifier_weight, rne_shift, rne_shift_var,
-                    rne_shift_var_parts, saturate, stochastic_shift_var)
+from .arith import (as_signed, classifier_weight, rne_shift,
+                    rne_shift_var_parts, saturate, stochastic_shift_var_sum)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
@@ -432,54 +432,63 @@ class TrainingCore(wiring.Component):
             m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
                          for r in range(P) for q in range(Q - 1)]
 
-        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Two stages (for
-        # timing): rounding and the clipped-ReLU test, then dropout and the buffer writes.
+        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Three stages (for
+        # timing): the shift and the rounding bit; the sum, saturation and the clipped-ReLU
+        # test; then dropout and the buffer writes.
         fwd_drop = training & (dropout != 0)
         fwd_step = (phase == Phase.FWD) & drain_on
-        n_fwd = Cat(step[:pbits], tag_o) if pbits else tag_o
         drop_chunks = chunks(drop_lfsr, 8, Q)
+        where = data.StructLayout({"valid": 1, "n": 16, "group": 16, "tile": 16,
+                                   "row": max(1, pbits)})
+        fr = Signal(data.StructLayout({
+            "at": where, "q": data.ArrayLayout(signed(len(acc[0]) + 1), Q), "up": Q,
+            "positive": Q, "keep": Q}))
         fwd = Signal(data.StructLayout({
-            "valid": 1, "n": 16, "group": 16, "tile": 16, "row": max(1, pbits),
-            "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q, "keep": Q}))
-        m.d.sync += [fwd.valid.eq(fwd_step), fwd.n.eq(n_fwd), fwd.group.eq(tag_m),
-                     fwd.tile.eq(tag_o), fwd.row.eq(step[:max(1, pbits)])]
+            "at": where, "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q,
+            "keep": Q}))
+        m.d.sync += [fr.at.valid.eq(fwd_step),
+                     fr.at.n.eq(Cat(step[:pbits], tag_o) if pbits else tag_o),
+                     fr.at.group.eq(tag_m), fr.at.tile.eq(tag_o),
+                     fr.at.row.eq(step[:max(1, pbits)]), fwd.at.eq(fr.at)]
         y_out = Signal(_word(unsigned(p.act_bits), Q))
         act_out = Signal(Q)
         for q in range(Q):
-            a = acc[q]
-            v = Signal(signed(len(a) + 1), name=f"fwd_round_{q}")
+            fq, up = rne_shift_var_parts(acc[q], cur["forward_shift"])
+            v = Signal(signed(len(fq) + 1), name=f"fwd_round_{q}")
             yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
-            m.d.comb += v.eq(rne_shift_var(a, cur["forward_shift"]))
+            m.d.comb += v.eq(fr.q[q] + fr.up[q])
             m.d.sync += [
+                fr.q[q].eq(fq), fr.up[q].eq(up), fr.positive[q].eq(acc[q] > 0),
+                fr.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
                 fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
-                fwd.positive[q].eq((a > 0) & (v <= (1 << p.act_bits) - 1)),
-                fwd.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
+                fwd.positive[q].eq(fr.positive[q] & (v <= (1 << p.act_bits) - 1)),
+                fwd.keep[q].eq(fr.keep[q]),
             ]
             m.d.comb += [
                 yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
                                              unsigned(p.act_bits)), fwd.y[q])),
                 y_out[q].eq(Mux(fwd.keep[q], yd, 0)),
-                act_out[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.n < N)),
+                act_out[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.at.n < N)),
             ]
         ybuf_we = Signal()
-        m.d.comb += ybuf_we.eq(fwd.valid & (fwd.n < N))
+        m.d.comb += ybuf_we.eq(fwd.at.valid & (fwd.at.n < N))
         ctl = self.control
         for k, buf in enumerate(bufs):
             is_y = xsel == (1 - k)
             m.d.comb += [
                 buf.wr_en.eq(Mux(ctl.busy, ybuf_we & is_y,
                                  ctl.load_en & ~ctl.load_label & (k == 0))),
-                buf.wr_group.eq(Mux(ctl.busy, fwd.group, ctl.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(ctl.busy, fwd.n, ctl.load_col)),
+                buf.wr_group.eq(Mux(ctl.busy, fwd.at.group, ctl.load_sample >> qbits)),
+                buf.wr_col.eq(Mux(ctl.busy, fwd.at.n, ctl.load_col)),
                 buf.wr_mask.eq(Mux(ctl.busy, (1 << Q) - 1,
                                    Const(1, Q) << (ctl.load_sample[:qbits] if qbits else 0))),
             ]
             for q in range(Q):
                 m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, y_out[q], ctl.load_data))
         m.d.comb += [
-            a_wr.addr.eq(Cat(fwd.group[:gbits], fwd.tile[:tbits])),
+            a_wr.addr.eq(Cat(fwd.at.group[:gbits], fwd.at.tile[:tbits])),
             a_wr.data.eq(act_out.replicate(P)),
-            a_wr.en.eq(Mux(fwd.valid, Const(1, P) << fwd.row, 0)),
+            a_wr.en.eq(Mux(fwd.at.valid, Const(1, P) << fwd.at.row, 0)),
             drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
             l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
             l_wr.addr.eq(ctl.load_sample), l_wr.data.eq(ctl.load_data),
@@ -590,31 +599,44 @@ class TrainingCore(wiring.Component):
         is_bias = step == Q
         col_real = ~is_bias & (grad_col < J)
         grad_step = (phase == Phase.GRAD) & drain_on
-        # Two stages (for timing): the rounded step of a column, then the read-modify-write
+        # Three stages (for timing): the rounding sum (stochastic) or the rounding bit
+        # (nearest-even) of a column, its shift to the update step, then the read-modify-write
         # of its weight word as it arrives from the bus.
         g_shift = Signal(5)
         m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:5]))
-        step_shape = signed(max(len(acc[0]), p.grad_bias_bits) + 3)
+        g_width = max(len(acc[0]), p.grad_bias_bits) + 1
+        step_shape = signed(g_width + 2)
+        gr = Signal(data.StructLayout({"valid": 1, "shift": 5,
+                                       "v": data.ArrayLayout(signed(max(g_width, 32) + 1), P),
+                                       "up": P}))
         upd_stage = Signal(data.StructLayout({"valid": 1,
                                               "step": data.ArrayLayout(step_shape, P)}))
         grad_move = upd_stage.valid & rfifo.r_rdy & wfifo.w_rdy
-        grad_round = grad_step & (col_real | is_bias) & (~upd_stage.valid | grad_move)
+        step_take = gr.valid & (~upd_stage.valid | grad_move)
+        grad_round = grad_step & (col_real | is_bias) & (~gr.valid | step_take)
         new = Signal(_word(signed(p.weight_bits), P))
         for r in range(P):
-            a = acc[r * Q]
-            g = Signal(signed(max(len(a), p.grad_bias_bits) + 1), name=f"grad_{r}")
-            st = Signal(step_shape, name=f"update_{r}")
-            upd = Signal(signed(len(st) + 2), name=f"updated_{r}")
+            g = Signal(signed(g_width), name=f"grad_{r}")
+            upd = Signal(signed(step_shape.width + 2), name=f"updated_{r}")
+            _, up = rne_shift_var_parts(g, g_shift)
             m.d.comb += [
-                g.eq(Mux(is_bias, gb_lanes[r], a)),
-                st.eq(Mux(stochastic, stochastic_shift_var(g, g_shift, rand[r], p.round_bits),
-                          rne_shift_var(g, g_shift))),
+                g.eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
                 upd.eq(old[r] - upd_stage.step[r]),
                 new[r].eq(saturate(upd, signed(p.weight_bits))),
             ]
             with m.If(grad_round):
-                m.d.sync += upd_stage.step[r].eq(st)
+                m.d.sync += [
+                    gr.v[r].eq(Mux(stochastic, stochastic_shift_var_sum(
+                        g, g_shift, rand[r], p.round_bits), g)),
+                    gr.up[r].eq(~stochastic & up),
+                ]
+            with m.If(step_take):
+                m.d.sync += upd_stage.step[r].eq((gr.v[r] >> gr.shift) + gr.up[r])
         with m.If(grad_round):
+            m.d.sync += [gr.valid.eq(1), gr.shift.eq(g_shift)]
+        with m.Elif(step_take):
+            m.d.sync += gr.valid.eq(0)
+        with m.If(step_take):
             m.d.sync += upd_stage.valid.eq(1)
         with m.Elif(grad_move):
             m.d.sync += upd_stage.valid.eq(0)
@@ -671,8 +693,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fwd.valid & ~sc.valid
-                      & ~bk.valid & ~upd_stage.valid)
+        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid & ~fwd.at.valid
+                      & ~sc.valid & ~bk.valid & ~gr.valid & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
