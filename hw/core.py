@@ -69,7 +69,7 @@ class TrainingCore(wiring.Component):
         batch, early_exit, threshold), taken when ``start`` is high and the core is idle;
         ``busy``, and ``done`` pulsing when a command finishes; ``load_*`` writes a pixel (or,
         with ``load_label``, a label) of the input mini-batch (idle only); ``res_*`` the layer
-        predictions and exit layer of a sample of the last command (combinational);
+        predictions and exit layer of a sample of the last command (a cycle after the address);
         ``correct`` the correct predictions per layer of the last ``TRAIN``.
     mac_busy : Out
         High in cycles where the MAC array takes a beat.
@@ -115,7 +115,7 @@ class TrainingCore(wiring.Component):
         # ---- registers: a memory, plus a copy of each global register ---------------------
         regmem = Memory(shape=32, depth=self.nregs, init=[])
         m.submodules.registers = regmem
-        reg_wr, reg_rd = regmem.write_port(), regmem.read_port(domain="comb")
+        reg_wr, reg_rd = regmem.write_port(), regmem.read_port()
         m.d.comb += [reg_wr.en.eq(self.control.reg_we), reg_wr.addr.eq(self.control.reg_addr),
                      reg_wr.data.eq(self.control.reg_data)]
         shadow = {name: Signal(32, name=f"reg_{name}") for name in GLOBAL}
@@ -183,20 +183,20 @@ class TrainingCore(wiring.Component):
         d_rd, d_wr = dmem.read_port(), dmem.write_port()
         amem = Memory(shape=unsigned(P * Q), depth=1 << (gbits + tbits), init=[])
         m.submodules.active = amem
-        a_rd, a_wr = amem.read_port(domain="comb"), amem.write_port(granularity=Q)
+        a_rd, a_wr = amem.read_port(), amem.write_port(granularity=Q)
         gb_shape = signed(p.grad_bias_bits)
         gbmem = Memory(shape=unsigned(P * p.grad_bias_bits), depth=1 << tbits, init=[])
         m.submodules.bias_grads = gbmem
-        gb_rd, gb_wr = gbmem.read_port(domain="comb"), gbmem.write_port()
+        gb_rd, gb_wr = gbmem.read_port(), gbmem.write_port()
         lmem = Memory(shape=p.label_shape, depth=1 << bbits_s, init=[])
         m.submodules.labels = lmem
         l_rd, l_wr = lmem.read_port(domain="comb"), lmem.write_port()
         rmem = Memory(shape=p.label_shape, depth=1 << (bbits_s + 4), init=[])
         m.submodules.results = rmem
-        r_rd, r_wr = rmem.read_port(domain="comb"), rmem.write_port()
+        r_rd, r_wr = rmem.read_port(), rmem.write_port()
         xmem = Memory(shape=4, depth=1 << bbits_s, init=[])
         m.submodules.exits = xmem
-        x_rd, x_wr = xmem.read_port(domain="comb"), xmem.write_port()
+        x_rd, x_wr = xmem.read_port(), xmem.write_port()
         m.d.comb += [
             r_rd.addr.eq(Cat(self.control.res_sample[:bbits_s], self.control.res_layer)),
             self.control.res_pred.eq(r_rd.data),
@@ -421,6 +421,10 @@ class TrainingCore(wiring.Component):
         m.d.comb += [pop.eq(mac.o.valid & tags.r_rdy & (~drain_on | drain_end)),
                      mac.o.ready.eq(pop), tags.r_en.eq(pop)]
         advance_row, advance_col = Signal(), Signal()
+        # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
+        pop_o, pop_m = tags.r_data[:16], tags.r_data[16:]
+        m.d.comb += [a_rd.en.eq(pop), a_rd.addr.eq(Cat(pop_m[:gbits], pop_o[:tbits])),
+                     gb_rd.en.eq(pop), gb_rd.addr.eq(pop_o[:tbits])]
         with m.If(pop):
             m.d.sync += [acc[k].eq(mac.o.payload[k]) for k in range(P * Q)]
             m.d.sync += [drain_on.eq(1), tag_o.eq(tags.r_data[:16]), tag_m.eq(tags.r_data[16:])]
@@ -556,7 +560,6 @@ class TrainingCore(wiring.Component):
         # Two stages (for timing): the shift, the rounding bit and the active bits, then the
         # sum, saturation and the writes.
         active = data.View(data.ArrayLayout(unsigned(Q), P), a_rd.data)
-        m.d.comb += a_rd.addr.eq(Cat(tag_m[:gbits], tag_o[:tbits]))
         back_step = (phase == Phase.BACK) & drain_on
         bk = Signal(data.StructLayout({
             "valid": 1, "last": 1, "b": 8, "tile": 16, "active": P,
@@ -590,7 +593,6 @@ class TrainingCore(wiring.Component):
                 m.d.sync += gsum.eq(0)
 
         # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
-        m.d.comb += gb_rd.addr.eq(tag_o[:tbits])
         gb_lanes = data.View(_word(gb_shape, P), gb_rd.data)
         old = data.View(_word(signed(p.weight_bits), P), rfifo.r_data)
         rand = chunks(round_lfsr, p.round_bits, P)
@@ -746,14 +748,14 @@ class TrainingCore(wiring.Component):
                     m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.control.cmd.batch) - 1)
                     m.next = "LAYER"
             with m.State("LAYER"):
-                # Copy the layer's registers, one a cycle.
+                # Copy the layer's registers, one a cycle (each read a cycle ahead).
                 m.d.comb += [self.control.busy.eq(1), reg_rd.addr.eq(Cat(copy_k, layer + 1))]
                 with m.Switch(copy_k):
                     for name, offset in LAYER.items():
-                        with m.Case(offset):
+                        with m.Case(offset + 1):
                             m.d.sync += cur[name].eq(reg_rd.data)
                 m.d.sync += copy_k.eq(copy_k + 1)
-                with m.If(copy_k == len(LAYER) - 1):
+                with m.If(copy_k == len(LAYER)):
                     m.d.sync += copy_k.eq(0)
                     with m.If(skip_en & (alive == 0)):
                         m.next = "SKIP_LAYER"

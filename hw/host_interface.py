@@ -100,6 +100,7 @@ class HostInterface(wiring.Component):
         cmd_view = self.control.cmd
         cmd_reg = Signal(self.core_ref.cmd_layout)
         res_b = Signal(8)
+        res_read = Signal()                  # the core's result for (res_b, cnt_j) is out
         m.d.comb += [
             self.mem.ar.payload.addr.eq(addr), self.mem.ar.payload.len.eq(words_left),
             self.mem.aw.payload.addr.eq(addr), self.mem.aw.payload.len.eq(words_left),
@@ -396,7 +397,8 @@ class HostInterface(wiring.Component):
             with m.State("TX_STATUS"):
                 emit(status, "TX_CRC")
                 with m.If(sent & (reply_len != 1)):
-                    m.d.sync += [cnt_i.eq(0), cnt_j.eq(0), out_left.eq(0), res_b.eq(0)]
+                    m.d.sync += [cnt_i.eq(0), cnt_j.eq(0), out_left.eq(0), res_b.eq(0),
+                                 res_read.eq(0)]
                     m.next = "TX_BODY"
             with m.State("TX_BODY"):
                 # The payload after the status byte; cnt_i counts its bytes.
@@ -414,11 +416,14 @@ class HostInterface(wiring.Component):
                         m.d.comb += [self.tx.valid.eq(1),
                                      tx_byte.eq(value.word_select(cnt_i[:3], 8))]
                     with m.Case(Command.READ_RESULTS):
-                        # cnt_j walks the L + 1 bytes of sample res_b.
-                        m.d.comb += [self.control.res_sample.eq(res_b), self.control.res_layer.eq(cnt_j),
-                                     self.tx.valid.eq(1),
+                        # cnt_j walks the L + 1 bytes of sample res_b; the core answers a
+                        # cycle after each new address.
+                        m.d.comb += [self.control.res_sample.eq(res_b),
+                                     self.control.res_layer.eq(cnt_j),
+                                     self.tx.valid.eq(res_read),
                                      tx_byte.eq(Mux(cnt_j == n_layers, self.control.res_exit,
                                                     self.control.res_pred))]
+                        m.d.sync += res_read.eq(~sent)
                         with m.If(sent):
                             m.d.sync += cnt_j.eq(cnt_j + 1)
                             with m.If(cnt_j == n_layers):
