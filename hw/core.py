@@ -538,9 +538,13 @@ class TrainingCore(wiring.Component):
             m.d.sync += [scores[q].eq(scores[q + 1]) for q in range(Q - 1)]
             with m.If(err_q == Q - 1):
                 m.d.sync += err_busy.eq(0)
-        out_b = Signal(8)
-        out_q = Signal(max(1, qbits))
-        m.d.sync += [out_b.eq(err_b), out_q.eq(err_q)]
+        # The unit never stalls (its output is always taken): a sample's result comes out
+        # two cycles after it goes in.
+        err_tail = Signal()                      # a sample is inside the unit
+        mid_b, out_b = Signal(8), Signal(8)
+        mid_q, out_q = Signal(max(1, qbits)), Signal(max(1, qbits))
+        m.d.sync += [mid_b.eq(err_b), mid_q.eq(err_q), out_b.eq(mid_b), out_q.eq(mid_q),
+                     err_tail.eq(err_busy)]
         out = leu.o.payload
         real = leu.o.valid & (out_b < B)
         e_data = Signal(err_word)
@@ -702,7 +706,7 @@ class TrainingCore(wiring.Component):
             with m.Case(Phase.FWD, Phase.BACK):
                 m.d.comb += phase_done.eq(loops_idle)
             with m.Case(Phase.SCORE):
-                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~leu.o.valid)
+                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~err_tail & ~leu.o.valid)
             with m.Case(Phase.GRAD):
                 m.d.comb += phase_done.eq(loops_idle & w_idle)
             with m.Case(Phase.INIT):

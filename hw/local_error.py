@@ -19,11 +19,13 @@ class LocalErrorUnit(wiring.Component):
     i : In(stream.Signature(StructLayout(scores, label)))
     o : Out(stream.Signature(StructLayout(errors, prediction, correct, margin)))
         ``margin`` is the largest score minus the second largest (0 on a tie; early exit).
-        Registered: a beat accepted on ``i`` appears on the next cycle; ``i`` stalls only while
-        a result waits untaken.
+        Two register stages (for timing; the argmax tree is split between them): a beat
+        accepted on ``i`` appears two cycles later; ``i`` stalls only while both stages hold
+        a result and the output's is not taken.
     correct_count : Out(count_bits)
-        Correct predictions since the last ``clear`` (wraps modulo ``2**count_bits``);
-        ``clear`` zeroes it, and a beat accepted in the same cycle counts after the clear.
+        Correct predictions since the last ``clear`` (wraps modulo ``2**count_bits``), counted
+        as a result enters ``o``; ``clear`` zeroes it, and a result entering in the same cycle
+        counts after the clear.
     """
 
     def __init__(self, classes, score_bits, score_frac, error_bits, count_bits=32):
@@ -56,6 +58,19 @@ class LocalErrorUnit(wiring.Component):
         lo = -(1 << (self.error_shape.width - 1))
         hi = (1 << (self.error_shape.width - 1)) - 1
         wide = signed(self.score_shape.width + 2)
+        label_shape = self.in_layout["label"].shape
+
+        # Stage 1 -> 2 register: the errors, the label and the argmax tree's first levels.
+        # A tree node keeps (best score, its index, runner-up).
+        node = data.StructLayout({"best": self.score_shape, "index": label_shape,
+                                  "second": self.score_shape})
+        levels = (self.classes - 1).bit_length()
+        first_levels = (levels + 1) // 2
+        mid_nodes = -(-self.classes // (1 << first_levels))
+        mid = Signal(data.StructLayout({
+            "valid": 1, "label": label_shape,
+            "errors": data.ArrayLayout(self.error_shape, self.classes),
+            "nodes": data.ArrayLayout(node, mid_nodes)}))
 
         errors = []
         for c in range(self.classes):
@@ -67,45 +82,58 @@ class LocalErrorUnit(wiring.Component):
             m.d.comb += error.eq(Mux(is_label, -hinge, hinge))
             errors.append(Mux(error > hi, hi, Mux(error < lo, lo, error)))
 
-        # A tree of comparisons (depth log2 C, for timing), each node a signal (inline
-        # expressions grow exponentially). A node keeps (best, its index, runner-up); the
-        # right operand wins only if strictly greater, so ties go to the lowest index, and the
-        # runner-up equals the best when the largest score is tied.
-        nodes = [(beat.scores[c], Const(c, self.in_layout["label"].shape),
-                  Const(-(1 << (self.score_shape.width - 1)), self.score_shape))
-                 for c in range(self.classes)]
-        level = 0
-        while len(nodes) > 1:
-            merged = []
-            for k in range(0, len(nodes) - 1, 2):
-                (a, ia, sa), (b, ib, sb) = nodes[k], nodes[k + 1]
-                name = f"{level}_{k // 2}"
-                best_s = Signal(self.score_shape, name=f"best_score_{name}")
-                best_i = Signal.like(self.o.payload.prediction, name=f"best_{name}")
-                second = Signal(self.score_shape, name=f"second_score_{name}")
-                right = b > a
-                m.d.comb += [best_s.eq(Mux(right, b, a)), best_i.eq(Mux(right, ib, ia)),
-                             second.eq(Mux(right, Mux(a > sb, a, sb), Mux(b > sa, b, sa)))]
-                merged.append((best_s, best_i, second))
-            if len(nodes) % 2:
-                merged.append(nodes[-1])
-            nodes, level = merged, level + 1
-        best_score, best, second = nodes[0]
-        prediction = best
-        correct = prediction == beat.label
+        def tree(nodes, count, prefix):
+            """``count`` levels of pairwise maxima, each node a signal (inline expressions
+            grow exponentially). The right operand wins only if strictly greater, so ties go
+            to the lowest index, and the runner-up equals the best when the largest score is
+            tied."""
+            for level in range(count):
+                merged = []
+                for k in range(0, len(nodes) - 1, 2):
+                    (a, ia, sa), (b, ib, sb) = nodes[k], nodes[k + 1]
+                    name = f"{prefix}{level}_{k // 2}"
+                    best_s = Signal(self.score_shape, name=f"best_score_{name}")
+                    best_i = Signal(label_shape, name=f"best_{name}")
+                    second = Signal(self.score_shape, name=f"second_score_{name}")
+                    right = b > a
+                    m.d.comb += [best_s.eq(Mux(right, b, a)), best_i.eq(Mux(right, ib, ia)),
+                                 second.eq(Mux(right, Mux(a > sb, a, sb), Mux(b > sa, b, sa)))]
+                    merged.append((best_s, best_i, second))
+                if len(nodes) % 2:
+                    merged.append(nodes[-1])
+                nodes = merged
+            return nodes
 
+        lowest = Const(-(1 << (self.score_shape.width - 1)), self.score_shape)
+        leaves = [(beat.scores[c], Const(c, label_shape), lowest) for c in range(self.classes)]
+        half = tree(leaves, first_levels, "a")
+        (best_score, prediction, second), = tree(
+            [(n.best, n.index, n.second) for n in mid.nodes], levels - first_levels, "b")
+        correct = prediction == mid.label
+
+        # Stream handshakes: stage 1 moves on when the output register is free.
+        out_free = ~self.o.valid | self.o.ready
+        advance = mid.valid & out_free
         accepted = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(~mid.valid | out_free)
+        with m.If(accepted):
+            m.d.sync += [mid.valid.eq(1), mid.label.eq(beat.label)]
+            m.d.sync += [mid.errors[c].eq(e) for c, e in enumerate(errors)]
+            for k, (b, i, sec) in enumerate(half):
+                m.d.sync += [mid.nodes[k].best.eq(b), mid.nodes[k].index.eq(i),
+                             mid.nodes[k].second.eq(sec)]
+        with m.Elif(advance):
+            m.d.sync += mid.valid.eq(0)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(accepted):
+        with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(1),
+                self.o.payload.errors.eq(mid.errors),
                 self.o.payload.prediction.eq(prediction),
                 self.o.payload.correct.eq(correct),
                 self.o.payload.margin.eq(best_score - second),
             ]
-            m.d.sync += [self.o.payload.errors[c].eq(e) for c, e in enumerate(errors)]
         base = Mux(self.clear, 0, self.correct_count)
-        m.d.sync += self.correct_count.eq(base + (accepted & correct))
+        m.d.sync += self.correct_count.eq(base + (advance & correct))
         return m

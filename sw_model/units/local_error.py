@@ -10,8 +10,11 @@ __all__ = ["LocalErrorModel"]
 
 
 class LocalErrorModel(RegisteredStage):
+    """Two register stages; ``correct_count`` counts a result as it enters the output."""
+
     def __init__(self, classes, score_frac, error_bits, count_bits=32):
-        super().__init__({"errors": [0] * classes, "prediction": 0, "correct": 0, "margin": 0})
+        super().__init__({"errors": [0] * classes, "prediction": 0, "correct": 0, "margin": 0},
+                         latency=2)
         self.score_frac, self.error_bits, self.count_bits = score_frac, error_bits, count_bits
         self.count = 0
 
@@ -26,8 +29,12 @@ class LocalErrorModel(RegisteredStage):
     def outputs(self, inputs):
         return {**super().outputs(inputs), "correct_count": self.count}
 
+    def entered(self, result):
+        self.correct_entered = result["correct"]
+
     def step(self, inputs):
+        self.correct_entered = 0
         accepted = super().step(inputs)
-        correct = self.out["correct"] if accepted is not None else 0
         base = 0 if inputs["clear"] else self.count
-        self.count = (base + correct) % (1 << self.count_bits)
+        self.count = (base + self.correct_entered) % (1 << self.count_bits)
+        return accepted
