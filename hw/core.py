@@ -386,8 +386,9 @@ class TrainingCore(wiring.Component):
             with m.If(kf_row == P - 1):
                 m.d.sync += [knext_full.eq(1), knext_tile.eq(kf_tile), kf_tile.eq(kf_tile + 1),
                              kf_row.eq(0)]
+        # The swap waits while a frozen beat of the old tile still reads ``kcur`` in stage 1.
         with m.If((phase == Phase.BACK) & running & ~(kcur_valid & (kcur_tile == go))
-                  & knext_full & (knext_tile == go)):
+                  & knext_full & (knext_tile == go) & ~freeze):
             m.d.sync += [kcur.eq(knext), kcur_tile.eq(knext_tile), kcur_valid.eq(1),
                          knext_full.eq(0)]
 

@@ -42,12 +42,11 @@ CASES = {
 STALLS = dict(read_latency=9, stall=0.3, rx_stall=0.3, tx_stall=0.3)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_training_matches_golden_at_every_write(harness, tmp_path, case):
-    cfg = HARDWARE.replace(**CASES[case])
-    log = tmp_path / "writes.bin"
-    rng = np.random.default_rng(len(case))
-    with open_accelerator(harness, seed=len(case), write_log=log, **STALLS) as link:
+def check_training(harness, cfg, seed, log):
+    """Train four mini-batches, then infer (early exit too): every external write, every
+    reply and the final weights equal the golden model's."""
+    rng = np.random.default_rng(seed)
+    with open_accelerator(harness, seed=seed, write_log=log, **STALLS) as link:
         acc = Accelerator(link)
         acc.configure(cfg)
         acc.init_weights()
@@ -72,6 +71,25 @@ def test_training_matches_golden_at_every_write(harness, tmp_path, case):
             gold_pred, gold_exit = net.infer_early_exit(x, threshold)
             assert np.array_equal(exits, gold_exit)
             assert np.array_equal(preds[exits, np.arange(len(x))], gold_pred)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_training_matches_golden_at_every_write(harness, tmp_path, case):
+    check_training(harness, HARDWARE.replace(**CASES[case]), len(case), tmp_path / "writes.bin")
+
+
+#: Fewer classes than array columns: a back-projection sum (one beat per class) ends before
+#: the drain has taken the previous one, so the array stalls its last beat (a frozen beat
+#: must keep its tile's classifier weights).
+FEW_CLASSES = NetConfig(arch=(20, 24, 16), classes=2, batch=8, array_rows=4, array_cols=4,
+                        lr_shift=4)
+
+
+def test_fewer_classes_than_columns(tmp_path_factory, tmp_path):
+    root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
+    harness = build_accelerator(FEW_CLASSES, os.path.join(root, "accelerator_few_classes"),
+                                frame_timeout=TIMEOUT)
+    check_training(harness, FEW_CLASSES, 0, tmp_path / "writes.bin")
 
 
 def test_early_exit_saves_beats(harness):
