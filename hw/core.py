@@ -12,8 +12,8 @@ phase        outer               mid                     inner (one beat)      r
 ``GRAD``     output tile ``t``   input tile              sample ``b``          neurons x inputs
 ===========  ==================  ======================  ====================  ===============
 
-A beat generator walks the nest and reads the operands (stage 0 -> 1); the MAC array sums; a
-drain per phase turns each finished sum into activations, scores and errors, deltas, or weight
+A beat generator walks the nest and reads the operands (stage 0 -> 1), which are selected and
+registered (stage 2) on their way into the MAC array; the array sums; a drain per phase turns each finished sum into activations, scores and errors, deltas, or weight
 updates while the array already sums the next. Weights stream over the weight bus
 (hw/weight_bus.py): read once into a ping-pong slab for the forward pass, then read, updated in
 place and written back in the gradient phase.
@@ -246,7 +246,8 @@ class TrainingCore(wiring.Component):
         s1_chunks = Signal(C * p.classifier_bits)
         mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
         m.submodules.mac = mac
-        freeze = s1.valid & ~mac.i.ready
+        s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
+        freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
         tags = SyncFIFO(width=32, depth=4)
         m.submodules.tags = tags
 
@@ -317,7 +318,7 @@ class TrainingCore(wiring.Component):
                 s1_chunks.eq(cls_lfsr.o.payload),
             ]
 
-        # Stage 1: the MAC beat.
+        # Stage 1: the MAC beat's operands, registered (stage 2) on their way into the array.
         x_data = Mux(xsel, bufs[1].rd_data.as_value(), bufs[0].rd_data.as_value())
         y_data = Mux(xsel, bufs[0].rd_data.as_value(), bufs[1].rd_data.as_value())
         x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
@@ -325,8 +326,11 @@ class TrainingCore(wiring.Component):
         slab_lanes = data.View(_word(signed(p.weight_bits), P), slab_rd.data)
         e_lanes = data.View(data.ArrayLayout(err_word, Q), e_rd.data)
         d_lanes = data.View(_word(signed(p.delta_bits), P), d_rd.data)
-        beat = mac.i.payload
-        m.d.comb += [mac.i.valid.eq(s1.valid), beat.first.eq(s1.first), beat.last.eq(s1.last)]
+        beat = Signal(mac.in_layout)
+        m.d.comb += [beat.first.eq(s1.first), beat.last.eq(s1.last),
+                     mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
+        with m.If(~freeze):
+            m.d.sync += [s2.valid.eq(s1.valid), s2.beat.eq(beat)]
         s1_chunk = [s1_chunks[c * p.classifier_bits:(c + 1) * p.classifier_bits]
                     for c in range(C)]
         with m.Switch(phase):
@@ -700,8 +704,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = (~gen & ~s1.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid & ~fwd.at.valid
-                      & ~sc.valid & ~bk.valid & ~gr.valid & ~upd_stage.valid)
+        loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
+                      & ~fwd.at.valid & ~sc.valid & ~bk.valid & ~gr.valid & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
