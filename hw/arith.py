@@ -3,7 +3,8 @@
 from amaranth.hdl import Cat, Const, Mux, Shape
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "stochastic_shift_var_sum", "saturate", "classifier_weight"]
+           "stochastic_shift_var", "stochastic_shift_var_sum",
+           "stochastic_alignment", "saturate", "classifier_weight"]
 
 
 def as_signed(value):
@@ -72,16 +73,23 @@ def rne_shift_var(value, shift):
     return q + up
 
 
-def stochastic_shift_var_sum(value, shift, rand, rand_bits):
-    """:func:`stochastic_shift_var` before its final shift: the sum whose ``>> shift`` is the
-    result, for a register between the two."""
-    v = as_signed(value)
+def stochastic_alignment(shift, rand_bits):
+    """``(left, right)``: the random draw is added as ``(rand << left) >> right``, its top bit
+    one place below the quotient's lowest (``shift`` at most 31)."""
     shift = shift[:5]
     left_bits = max(1, max(0, 31 - rand_bits).bit_length())
     left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:left_bits]
     right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:6]
+    return left, right
+
+
+def stochastic_shift_var_sum(value, shift, rand, rand_bits, alignment=None):
+    """:func:`stochastic_shift_var` before its final shift: the sum whose ``>> shift`` is the
+    result, for a register between the two. ``alignment`` is :func:`stochastic_alignment` of
+    ``shift``, if already computed (e.g. registered)."""
+    left, right = alignment if alignment is not None else stochastic_alignment(shift, rand_bits)
     aligned = (rand.as_unsigned() << left) >> right
-    return v + as_signed(aligned)
+    return as_signed(value) + as_signed(aligned)
 
 
 def stochastic_shift_var(value, shift, rand, rand_bits):

@@ -31,7 +31,8 @@ from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
 from .arith import (as_signed, classifier_weight, rne_shift,
-                    rne_shift_var_parts, saturate, stochastic_shift_var_sum)
+                    rne_shift_var_parts, saturate, stochastic_alignment,
+                    stochastic_shift_var_sum)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
@@ -607,14 +608,20 @@ class TrainingCore(wiring.Component):
         rand = chunks(round_lfsr, p.round_bits, P)
         grad_col = Signal(16)
         m.d.comb += grad_col.eq(Cat(step[:qbits], tag_m) if qbits else tag_m)
-        is_bias = step == Q
+        # `is_bias` (step == Q), the column's shift and its stochastic alignment are registers,
+        # set as `step` moves: no comparison or subtraction sits before the rounding shifters.
+        is_bias = Signal()
         col_real = ~is_bias & (grad_col < J)
         grad_step = (phase == Phase.GRAD) & drain_on
         # Three stages (for timing): the rounding sum (stochastic) or the rounding bit
         # (nearest-even) of a column, its shift to the update step, then the read-modify-write
         # of its weight word as it arrives from the bus.
         g_shift = Signal(5)
-        m.d.comb += g_shift.eq(Mux(is_bias, bias_shift, cur["update_shift"][:5]))
+        bias_next, shift_next = Signal(), Signal(5)
+        left_next, right_next = stochastic_alignment(shift_next, p.round_bits)
+        g_align = Signal(len(left_next)), Signal(len(right_next))
+        m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next),
+                     g_align[0].eq(left_next), g_align[1].eq(right_next)]
         g_width = max(len(acc[0]), p.grad_bias_bits) + 1
         step_shape = signed(g_width + 2)
         gr = Signal(data.StructLayout({"valid": 1, "shift": 5,
@@ -638,7 +645,7 @@ class TrainingCore(wiring.Component):
             with m.If(grad_round):
                 m.d.sync += [
                     gr.v[r].eq(Mux(stochastic, stochastic_shift_var_sum(
-                        g, g_shift, rand[r], p.round_bits), g)),
+                        g, g_shift, rand[r], p.round_bits, g_align), g)),
                     gr.up[r].eq(~stochastic & up),
                 ]
             with m.If(step_take):
@@ -653,6 +660,10 @@ class TrainingCore(wiring.Component):
             m.d.sync += upd_stage.valid.eq(0)
         grad_last = Mux(tag_m == JT - 1, is_bias, step == Q - 1)
         grad_advance = grad_step & (grad_round | ~(col_real | is_bias))
+        m.d.comb += [
+            bias_next.eq(Mux(drain_end, 0, Mux(grad_advance, step == Q - 1, is_bias))),
+            shift_next.eq(Mux(bias_next, bias_shift, cur["update_shift"][:5])),
+        ]
 
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
         init_t, init_j = Signal(16), Signal(16)
@@ -720,7 +731,7 @@ class TrainingCore(wiring.Component):
         def setup(ph):
             """Start phase ``ph`` of the current layer."""
             m.d.sync += [phase.eq(ph), gen.eq(ph != Phase.INIT), go.eq(0), gm.eq(0), gk.eq(0),
-                         step.eq(0)]
+                         step.eq(0), is_bias.eq(0)]
             if ph == Phase.FWD:
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(J),
                              skip_beats.eq(J + 1),
