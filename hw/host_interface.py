@@ -100,6 +100,7 @@ class HostInterface(wiring.Component):
         cmd_view = self.control.cmd
         cmd_reg = Signal(self.core_ref.cmd_layout)
         res_b = Signal(8)
+        first = Signal(8)                    # payload byte 0 of the frame being dispatched
         res_read = Signal()                  # the core's result for (res_b, cnt_j) is out
         m.d.comb += [
             self.mem.ar.payload.addr.eq(addr), self.mem.ar.payload.len.eq(words_left),
@@ -178,14 +179,19 @@ class HostInterface(wiring.Component):
                             m.d.sync += batch_bad.eq(1)
                         reply(Status.BAD_CRC)
                     with m.Else():
-                        m.next = "DISPATCH"
+                        m.next = "FIRST"
                 with m.Elif(timer == p.frame_timeout):
                     with m.If(is_load):
                         m.d.sync += batch_bad.eq(1)
                     reply(Status.TIMEOUT)
 
+            with m.State("FIRST"):
+                # fb_rd now presents payload byte 0 (ptr = 0): registered, for timing.
+                m.d.sync += first.eq(fb_rd.data)
+                m.next = "DISPATCH"
+
             with m.State("DISPATCH"):
-                # fb_rd now presents payload byte 0; ptr = 0.
+                # `first` holds payload byte 0; ptr = 0.
                 with m.Switch(command):
                     with m.Case(Command.RESET):
                         with m.If(length != 0):
@@ -198,10 +204,10 @@ class HostInterface(wiring.Component):
                     with m.Case(Command.WRITE_CONFIG):
                         n_words = (length - 1) >> 2
                         with m.If((length == 0) | (length[:2] != 1)
-                                  | (fb_rd.data + n_words > self.nregs)):
+                                  | (first + n_words > self.nregs)):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [reg_index.eq(fb_rd.data), ptr.eq(1), nbytes.eq(0),
+                            m.d.sync += [reg_index.eq(first), ptr.eq(1), nbytes.eq(0),
                                          words_left.eq(n_words)]
                             m.next = "CONFIG"
                     with m.Case(Command.WRITE_WEIGHTS):
@@ -250,16 +256,16 @@ class HostInterface(wiring.Component):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~config_ok | ~batch_loaded | batch_bad):
                             reply(Status.OUT_OF_ORDER)
-                        with m.Elif((fb_rd.data == 0) | (fb_rd.data > loaded_hi)):
+                        with m.Elif((first == 0) | (first > loaded_hi)):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [cmd_reg.batch.eq(fb_rd.data), ptr.eq(1)]
+                            m.d.sync += [cmd_reg.batch.eq(first), ptr.eq(1)]
                             m.next = "TRAIN_ARGS"
                     with m.Case(Command.READ_RESULTS):
-                        with m.If((length != 1) | (fb_rd.data > p.max_batch)):
+                        with m.If((length != 1) | (first > p.max_batch)):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            reply(Status.OK, fb_rd.data * (n_layers + 1))
+                            reply(Status.OK, first * (n_layers + 1))
                     with m.Case(Command.READ_COUNTERS):
                         with m.If(length != 0):
                             reply(Status.BAD_LENGTH)
