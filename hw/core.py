@@ -442,9 +442,9 @@ class TrainingCore(wiring.Component):
             m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
                          for r in range(P) for q in range(Q - 1)]
 
-        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Three stages (for
+        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Four stages (for
         # timing): the shift and the rounding bit; the sum, saturation and the clipped-ReLU
-        # test; then dropout and the buffer writes.
+        # test; dropout; the buffer writes.
         fwd_drop = training & (dropout != 0)
         fwd_step = (phase == Phase.FWD) & drain_on
         drop_chunks = chunks(drop_lfsr, 8, Q)
@@ -456,12 +456,14 @@ class TrainingCore(wiring.Component):
         fwd = Signal(data.StructLayout({
             "at": where, "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q,
             "keep": Q}))
+        fo = Signal(data.StructLayout({
+            "at": where, "write": 1, "y": data.ArrayLayout(unsigned(p.act_bits), Q),
+            "active": Q}))
         m.d.sync += [fr.at.valid.eq(fwd_step),
                      fr.at.n.eq(Cat(step[:pbits], tag_o) if pbits else tag_o),
                      fr.at.group.eq(tag_m), fr.at.tile.eq(tag_o),
-                     fr.at.row.eq(step[:max(1, pbits)]), fwd.at.eq(fr.at)]
-        y_out = Signal(_word(unsigned(p.act_bits), Q))
-        act_out = Signal(Q)
+                     fr.at.row.eq(step[:max(1, pbits)]), fwd.at.eq(fr.at), fo.at.eq(fwd.at),
+                     fo.write.eq(fwd.at.valid & (fwd.at.n < N))]
         for q in range(Q):
             fq, up = rne_shift_var_parts(acc[q], cur["forward_shift"])
             v = Signal(signed(len(fq) + 1), name=f"fwd_round_{q}")
@@ -474,31 +476,27 @@ class TrainingCore(wiring.Component):
                 fwd.positive[q].eq(fr.positive[q] & (v <= (1 << p.act_bits) - 1)),
                 fwd.keep[q].eq(fr.keep[q]),
             ]
-            m.d.comb += [
-                yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
-                                             unsigned(p.act_bits)), fwd.y[q])),
-                y_out[q].eq(Mux(fwd.keep[q], yd, 0)),
-                act_out[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.at.n < N)),
-            ]
-        ybuf_we = Signal()
-        m.d.comb += ybuf_we.eq(fwd.at.valid & (fwd.at.n < N))
+            m.d.comb += yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
+                                                     unsigned(p.act_bits)), fwd.y[q]))
+            m.d.sync += [fo.y[q].eq(Mux(fwd.keep[q], yd, 0)),
+                         fo.active[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.at.n < N))]
         ctl = self.control
         for k, buf in enumerate(bufs):
             is_y = xsel == (1 - k)
             m.d.comb += [
-                buf.wr_en.eq(Mux(ctl.busy, ybuf_we & is_y,
+                buf.wr_en.eq(Mux(ctl.busy, fo.write & is_y,
                                  ctl.load_en & ~ctl.load_label & (k == 0))),
-                buf.wr_group.eq(Mux(ctl.busy, fwd.at.group, ctl.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(ctl.busy, fwd.at.n, ctl.load_col)),
+                buf.wr_group.eq(Mux(ctl.busy, fo.at.group, ctl.load_sample >> qbits)),
+                buf.wr_col.eq(Mux(ctl.busy, fo.at.n, ctl.load_col)),
                 buf.wr_mask.eq(Mux(ctl.busy, (1 << Q) - 1,
                                    Const(1, Q) << (ctl.load_sample[:qbits] if qbits else 0))),
             ]
             for q in range(Q):
-                m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, y_out[q], ctl.load_data))
+                m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, fo.y[q], ctl.load_data))
         m.d.comb += [
-            a_wr.addr.eq(Cat(fwd.at.group[:gbits], fwd.at.tile[:tbits])),
-            a_wr.data.eq(act_out.replicate(P)),
-            a_wr.en.eq(Mux(fwd.at.valid, Const(1, P) << fwd.at.row, 0)),
+            a_wr.addr.eq(Cat(fo.at.group[:gbits], fo.at.tile[:tbits])),
+            a_wr.data.eq(fo.active.replicate(P)),
+            a_wr.en.eq(Mux(fo.at.valid, Const(1, P) << fo.at.row, 0)),
             drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
             l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
             l_wr.addr.eq(ctl.load_sample), l_wr.data.eq(ctl.load_data),
@@ -716,7 +714,8 @@ class TrainingCore(wiring.Component):
 
         # ---- phase and layer control -----------------------------------------------------
         loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
-                      & ~fwd.at.valid & ~sc.valid & ~bk.valid & ~gr.valid & ~upd_stage.valid)
+                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.valid & ~gr.valid
+                      & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
