@@ -604,12 +604,19 @@ class TrainingCore(wiring.Component):
         gb_lanes = data.View(_word(gb_shape, P), gb_rd.data)
         old = data.View(_word(signed(p.weight_bits), P), rfifo.r_data)
         rand = chunks(round_lfsr, p.round_bits, P)
-        grad_col = Signal(16)
-        m.d.comb += grad_col.eq(Cat(step[:qbits], tag_m) if qbits else tag_m)
+        # Set as a sum pops (for timing): whether it is the last input tile, and how many of
+        # its Q columns are real inputs.
+        tag_last = Signal()
+        cols_real = Signal(range(Q + 1))
+        cols_rest = Signal(17)
+        m.d.comb += cols_rest.eq(J - (pop_m << qbits))
+        with m.If(pop):
+            m.d.sync += [tag_last.eq(pop_m == m_last),
+                         cols_real.eq(Mux(cols_rest >= Q, Q, cols_rest))]
         # `is_bias` (step == Q), the column's shift and its stochastic alignment are registers,
         # set as `step` moves: no comparison or subtraction sits before the rounding shifters.
         is_bias = Signal()
-        col_real = ~is_bias & (grad_col < J)
+        col_real = ~is_bias & (step[:qbits + 1] < cols_real)
         grad_step = (phase == Phase.GRAD) & drain_on
         # Three stages (for timing): the rounding sum (stochastic) or the rounding bit
         # (nearest-even) of a column, its shift to the update step, then the read-modify-write
@@ -656,7 +663,7 @@ class TrainingCore(wiring.Component):
             m.d.sync += upd_stage.valid.eq(1)
         with m.Elif(grad_move):
             m.d.sync += upd_stage.valid.eq(0)
-        grad_last = Mux(tag_m == JT - 1, is_bias, step == Q - 1)
+        grad_last = Mux(tag_last, is_bias, step == Q - 1)
         grad_advance = grad_step & (grad_round | ~(col_real | is_bias))
         m.d.comb += [
             bias_next.eq(Mux(drain_end, 0, Mux(grad_advance, step == Q - 1, is_bias))),
