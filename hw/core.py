@@ -234,8 +234,10 @@ class TrainingCore(wiring.Component):
         alive = Signal(p.max_batch)
         skip_en = (cmd.op == Op.INFER) & cmd.early_exit
 
+        alive_groups = Cat(alive, Const(0, p.groups * Q - p.max_batch))
+
         def group_alive(g):
-            return (alive >> (g << qbits))[:Q] != 0
+            return alive_groups.word_select(g[:gbits], Q) != 0
 
         # ---- beat generator (stage 0) ------------------------------------------------------
         gen = Signal()
