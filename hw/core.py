@@ -417,7 +417,7 @@ class TrainingCore(wiring.Component):
         m.d.sync += full.eq((full & ~clear_full) | set_full)
 
         # ---- drains -------------------------------------------------------------------------
-        # A finished sum moves into the drain register at once (the array sums on); each
+        # A finished sum moves into the drain register when it is free (the array sums on); each
         # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up.
         # One signal per element (a simulator keeps each in a machine word).
         acc = [Signal(mac.acc_shape, name=f"drain_{k}") for k in range(P * Q)]
@@ -426,7 +426,9 @@ class TrainingCore(wiring.Component):
         step = Signal(16)
         drain_end = Signal()
         pop = Signal()
-        m.d.comb += [pop.eq(mac.o.valid & tags.r_rdy & (~drain_on | drain_end)),
+        # A sum moves in once the drain register is empty (registers only: the pop fans out
+        # to every element); the drain's last step and the next pop are a cycle apart.
+        m.d.comb += [pop.eq(mac.o.valid & tags.r_rdy & ~drain_on),
                      mac.o.ready.eq(pop), tags.r_en.eq(pop)]
         advance_row, advance_col = Signal(), Signal()
         # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
