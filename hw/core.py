@@ -13,8 +13,9 @@ phase        outer               mid                     inner (one beat)      r
 ===========  ==================  ======================  ====================  ===============
 
 A beat generator walks the nest and reads the operands (stage 0 -> 1), which are selected and
-registered (stage 2) on their way into the MAC array; the array sums; a drain per phase turns each finished sum into activations, scores and errors, deltas, or weight
-updates while the array already sums the next. Weights stream over the weight bus
+registered (stage 2) on their way into the MAC array; the array sums; a drain per phase turns
+each finished sum into activations, scores and errors, deltas, or weight updates while the
+array already sums the next. Weights stream over the weight bus
 (hw/weight_bus.py): read once into a ping-pong slab for the forward pass, then read, updated in
 place and written back in the gradient phase.
 """
