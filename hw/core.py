@@ -178,7 +178,7 @@ class TrainingCore(wiring.Component):
         err_word = _word(signed(p.error_bits), C)
         emem = Memory(shape=unsigned(Q * err_word.size), depth=1 << gbits, init=[])
         m.submodules.errors = emem
-        e_rd, e_wr = emem.read_port(), emem.write_port(granularity=err_word.size)
+        e_rd, e_wr = emem.read_port(), emem.write_port(granularity=p.error_bits)
         bbits_s = bits_for(p.max_batch)
         dmem = Memory(shape=unsigned(P * p.delta_bits), depth=1 << (bbits_s + tbits), init=[])
         m.submodules.deltas = dmem
@@ -535,38 +535,44 @@ class TrainingCore(wiring.Component):
                             m.d.sync += scores[q][c].eq(s)
             with m.If(sc.last):
                 m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(sc.group)]
+        # The error stage: sample by sample, one class a cycle, through the local-error unit
+        # (which never stalls: its output is always taken, a cycle after its input).
         err_b = Signal(8)
-        m.d.comb += err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g)
+        err_c = Signal(range(C))
+        err_score = Signal(signed(p.score_bits))
+        err_last_c = err_c == C - 1
+        m.d.comb += [err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g),
+                     err_score.eq(scores[0].as_value().word_select(err_c, p.score_bits))]
         m.d.comb += [
             leu.i.valid.eq(err_busy), leu.o.ready.eq(1),
-            leu.i.payload.scores.eq(scores[0]),
+            leu.i.payload.score.eq(err_score),
             leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(err_b),
         ]
         with m.If(err_busy):
-            m.d.sync += err_q.eq(err_q + 1)
-            m.d.sync += [scores[q].eq(scores[q + 1]) for q in range(Q - 1)]
-            with m.If(err_q == Q - 1):
-                m.d.sync += err_busy.eq(0)
-        # The unit never stalls (its output is always taken): a sample's result comes out
-        # two cycles after it goes in.
-        err_tail = Signal()                      # a sample is inside the unit
-        mid_b, out_b = Signal(8), Signal(8)
-        mid_q, out_q = Signal(max(1, qbits)), Signal(max(1, qbits))
-        m.d.sync += [mid_b.eq(err_b), mid_q.eq(err_q), out_b.eq(mid_b), out_q.eq(mid_q),
-                     err_tail.eq(err_busy)]
+            m.d.sync += err_c.eq(Mux(err_last_c, 0, err_c + 1))
+            with m.If(err_last_c):
+                m.d.sync += err_q.eq(err_q + 1)
+                m.d.sync += [scores[q].eq(scores[q + 1]) for q in range(Q - 1)]
+                with m.If(err_q == Q - 1):
+                    m.d.sync += err_busy.eq(0)
+        out_b = Signal(8)
+        out_lane = Signal(range(Q * C))
+        m.d.sync += [out_b.eq(err_b), out_lane.eq(err_q[:max(1, qbits)] * C + err_c
+                                                  if qbits else err_c)]
         out = leu.o.payload
         real = leu.o.valid & (out_b < B)
-        e_data = Signal(err_word)
-        m.d.comb += [e_data.eq(Mux(real, out.errors.as_value(), 0)),
-                     e_wr.addr.eq(out_b >> qbits), e_wr.data.eq(e_data.as_value().replicate(Q)),
-                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q) << out_q, 0))]
-        m.d.comb += [r_wr.en.eq(real), r_wr.addr.eq(Cat(out_b[:bbits_s], layer)),
+        sample_done = real & out.last
+        m.d.comb += [e_wr.addr.eq(out_b >> qbits),
+                     e_wr.data.eq(Mux(real, out.error, 0).replicate(Q * C)),
+                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q * C) << out_lane, 0))]
+        m.d.comb += [r_wr.en.eq(sample_done), r_wr.addr.eq(Cat(out_b[:bbits_s], layer)),
                      r_wr.data.eq(out.prediction),
                      x_wr.addr.eq(out_b[:bbits_s]), x_wr.data.eq(layer),
-                     x_wr.en.eq(real & alive.bit_select(out_b[:bbits_s], 1))]
-        with m.If(real & out.correct & training):
+                     x_wr.en.eq(sample_done & alive.bit_select(out_b[:bbits_s], 1))]
+        with m.If(sample_done & out.correct & training):
             m.d.sync += self.control.correct[layer].eq(self.control.correct[layer] + 1)
-        with m.If(real & skip_en & (out.margin >= cmd.threshold) & (layer != n_layers - 1)):
+        with m.If(sample_done & skip_en & (out.margin >= cmd.threshold)
+                  & (layer != n_layers - 1)):
             m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
 
         # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
@@ -733,7 +739,7 @@ class TrainingCore(wiring.Component):
             with m.Case(Phase.FWD, Phase.BACK):
                 m.d.comb += phase_done.eq(loops_idle)
             with m.Case(Phase.SCORE):
-                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~err_tail & ~leu.o.valid)
+                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~leu.o.valid)
             with m.Case(Phase.GRAD):
                 m.d.comb += phase_done.eq(loops_idle & w_idle)
             with m.Case(Phase.INIT):

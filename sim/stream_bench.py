@@ -59,7 +59,12 @@ class Monitor:
         self.handles = {name: getattr(dut, name) for name in names}
 
     def sample(self):
-        return {name: int(h.value) for name, h in self.handles.items()}
+        values = {name: h.value for name, h in self.handles.items()}
+        unknown = [name for name, v in values.items() if not v.is_resolvable]
+        if unknown:
+            raise Mismatch(f"{', '.join(unknown)} not 0/1: "
+                           + ", ".join(f"{n} = {values[n]}" for n in unknown))
+        return {name: int(v) for name, v in values.items()}
 
 
 class Checker:

@@ -34,17 +34,27 @@ async def local_error_matches_model(dut):
             return 0
         return rng.randint(-smax - 1, smax)
 
-    def source():
-        scores = [score() for _ in range(p["classes"])]
-        if rng.random() < 0.2:            # ties for the largest score
-            scores[rng.randrange(p["classes"])] = max(scores)
+    def samples():
+        """Each sample's beats, one class a beat, all with the sample's label (which may lie
+        outside the classes: it then marks none)."""
         label_max = (1 << max(1, (p["classes"] - 1).bit_length())) - 1
-        return pack({"scores": scores, "label": rng.randint(0, label_max)}, unit.in_layout)
+        while True:
+            scores = [score() for _ in range(p["classes"])]
+            if rng.random() < 0.2:            # ties for the largest score
+                scores[rng.randrange(p["classes"])] = max(scores)
+            label = rng.randint(0, label_max)
+            for s in scores:
+                yield pack({"score": s, "label": label}, unit.in_layout)
+
+    beats = samples()
+
+    def source():
+        return next(beats)
 
     driver = StreamDriver("i", source, idle=p["idle"], rng=rng)
     sink = StreamSink("o", stall=p["stall"], rng=rng)
-    model = LocalErrorModel(p["classes"], p["score_frac"] + (1 if p.get("mutate") else 0),
-                            p["error_bits"])
+    model = LocalErrorModel(p["classes"], p["score_bits"],
+                            p["score_frac"] + (1 if p.get("mutate") else 0), p["error_bits"])
     await check_stream_unit(dut, p, model, unit.in_layout, unit.out_layout, driver, sink,
                             extra_outputs=["correct_count"],
                             extra_inputs=lambda: {"clear": int(rng.random() < 0.02)})
