@@ -65,8 +65,10 @@ class Accelerator(wiring.Component):
 
         # Counters.
         n = len(COUNTERS) + p.max_layers
-        counters = Signal(data.ArrayLayout(64, n))
-        m.d.comb += host.counters.eq(counters)
+        # Kept ``counter_bits`` wide (a small FPGA saves the adders), read as 64 bits.
+        counters = Signal(data.ArrayLayout(p.counter_bits, n))
+        for k in range(n):
+            m.d.comb += host.counters[k].eq(counters[k])
         index = {name: k for k, name in enumerate(COUNTERS)}
         op = Signal(2)
         with m.If(core.control.start):

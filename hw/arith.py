@@ -52,15 +52,17 @@ def classifier_weight(chunk, bits):
 
 def rne_shift_var_parts(value, shift):
     """:func:`rne_shift_var` before its final addition: ``(q, up)`` with the result ``q + up``
-    (``q`` the floor of the quotient, ``up`` one bit), for a register between the two."""
+    (``q`` the floor of the quotient, ``up`` one bit), for a register between the two.
+
+    One shifter gives both the quotient and the rounding bit (``2 * value >> shift``); the bits
+    below it are or-ed under a mask decoded from ``shift``. No comparison of remainders."""
     value = as_signed(value)
     shift = shift[:5]
-    q = value >> shift
-    low = value.as_unsigned()[:min(32, len(value))]
-    one = Const(1, 33) << shift
-    rem = low & (one - 1)[:len(low)]
-    half = (one >> 1)[:len(low)]
-    up = (shift != 0) & ((rem > half) | ((rem == half) & q[0]))
+    r = Cat(Const(0, 1), value).as_signed() >> shift
+    q = r[1:].as_signed()
+    low = value.as_unsigned()[:min(30, len(value))]          # below bit shift - 1 <= 30
+    sticky = Cat(*(low[i] & (shift > i + 1) for i in range(len(low)))).any()
+    up = r[0] & (sticky | q[0])
     return q, up
 
 

@@ -113,6 +113,9 @@ class TrainingCore(wiring.Component):
         qbits = (Q - 1).bit_length()
         CT = p.class_tiles
         acc_w = p.weight_bits
+        # Loop counters and sizes: wide enough for the largest loop of any phase.
+        cw = bits_for(max(p.columns, p.depth, p.tiles, p.groups, CT,
+                          -(-p.max_inputs // Q)) + 2)
 
         # ---- registers: a memory, plus a copy of each global register ---------------------
         regmem = Memory(shape=32, depth=self.nregs, init=[])
@@ -137,8 +140,8 @@ class TrainingCore(wiring.Component):
         cmd = Signal(self.cmd_layout)
         layer = Signal(4)
         cur = {name: Signal(32, name=f"cur_{name}") for name in LAYER}
-        N, J = cur["neurons"][:16], cur["fan_in"][:16]
-        T, JT = cur["tiles"][:16], cur["in_tiles"][:16]
+        N, J = cur["neurons"][:cw], cur["fan_in"][:cw]
+        T, JT = cur["tiles"][:cw], cur["in_tiles"][:cw]
         B = cmd.batch
         G = Signal(8)
         m.d.comb += G.eq((B + Q - 1) >> qbits)
@@ -215,7 +218,7 @@ class TrainingCore(wiring.Component):
             self.mem.w.payload.eq(wfifo.r_data), self.mem.w.valid.eq(wfifo.r_rdy),
             wfifo.r_en.eq(self.mem.w.ready),
         ]
-        ar_left, aw_left = Signal(16), Signal(16)
+        ar_left, aw_left = Signal(cw), Signal(cw)
         ar_addr, aw_addr = Signal(p.addr_bits), Signal(p.addr_bits)
         m.d.comb += [
             self.mem.ar.valid.eq(ar_left != 0), self.mem.ar.payload.addr.eq(ar_addr),
@@ -242,22 +245,22 @@ class TrainingCore(wiring.Component):
 
         # ---- beat generator (stage 0) ------------------------------------------------------
         gen = Signal()
-        go, gm, gk = Signal(16), Signal(16), Signal(16)
-        o_last, m_last, k_last = Signal(16), Signal(16), Signal(16)     # loop limits - 1
+        go, gm, gk = Signal(cw), Signal(cw), Signal(cw)
+        o_last, m_last, k_last = Signal(cw), Signal(cw), Signal(cw)     # loop limits - 1
         k_wrap, m_wrap, o_wrap = gk == k_last, gm == m_last, go == o_last
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
-                                       "k": 16, "m": 16}))
+                                       "k": cw, "m": cw}))
         s1_chunks = Signal(C * p.classifier_bits)
         mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
         m.submodules.mac = mac
         s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
         freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
-        tags = SyncFIFO(width=32, depth=4)
+        tags = SyncFIFO(width=2 * cw, depth=4)
         m.submodules.tags = tags
 
         full = Signal(2)                     # slab banks loaded (FWD)
         kcur_valid, knext_full = Signal(), Signal()
-        kcur_tile, knext_tile = Signal(16), Signal(16)
+        kcur_tile, knext_tile = Signal(cw), Signal(cw)
         kshape = signed(p.classifier_bits + 2)
         kcur = Signal(data.ArrayLayout(data.ArrayLayout(kshape, C), P))
         knext = Signal.like(kcur)
@@ -372,7 +375,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
 
         # ---- classifier PRNG use: SCORE replays it per pass; BACK fills the K registers -----
-        kf_tile, kf_row = Signal(16), Signal(max(1, pbits))
+        kf_tile, kf_row = Signal(cw), Signal(max(1, pbits))
         kf_go = (phase == Phase.BACK) & running & ~knext_full & (kf_tile < T)
         with m.If(phase == Phase.SCORE):
             m.d.comb += cls_lfsr.o.ready.eq(issue)
@@ -401,7 +404,7 @@ class TrainingCore(wiring.Component):
                          knext_full.eq(0)]
 
         # ---- slab filler (FWD) --------------------------------------------------------------
-        fill_left, fill_j = Signal(16), Signal(16)
+        fill_left, fill_j = Signal(cw), Signal(cw)
         fill_bank = Signal()
         fill_go = (phase == Phase.FWD) & running & (fill_left != 0) & rfifo.r_rdy \
             & ~full.bit_select(fill_bank, 1)
@@ -423,8 +426,8 @@ class TrainingCore(wiring.Component):
         # One signal per element (a simulator keeps each in a machine word).
         acc = [Signal(mac.acc_shape, name=f"drain_{k}") for k in range(P * Q)]
         drain_on = Signal()
-        tag_o, tag_m = Signal(16), Signal(16)
-        step = Signal(16)
+        tag_o, tag_m = Signal(cw), Signal(cw)
+        step = Signal(cw)
         drain_end = Signal()
         pop = Signal()
         # A sum moves in once the drain register is empty (registers only: the pop fans out
@@ -433,12 +436,12 @@ class TrainingCore(wiring.Component):
                      mac.o.ready.eq(pop), tags.r_en.eq(pop)]
         advance_row, advance_col = Signal(), Signal()
         # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
-        pop_o, pop_m = tags.r_data[:16], tags.r_data[16:]
+        pop_o, pop_m = tags.r_data[:cw], tags.r_data[cw:]
         m.d.comb += [a_rd.en.eq(pop), a_rd.addr.eq(Cat(pop_m[:gbits], pop_o[:tbits])),
                      gb_rd.en.eq(pop), gb_rd.addr.eq(pop_o[:tbits])]
         with m.If(pop):
             m.d.sync += [acc[k].eq(mac.o.payload[k]) for k in range(P * Q)]
-            m.d.sync += [drain_on.eq(1), tag_o.eq(tags.r_data[:16]), tag_m.eq(tags.r_data[16:])]
+            m.d.sync += [drain_on.eq(1), tag_o.eq(pop_o), tag_m.eq(pop_m)]
         with m.Elif(drain_end):
             m.d.sync += drain_on.eq(0)
         with m.Elif(advance_row):
@@ -447,17 +450,35 @@ class TrainingCore(wiring.Component):
             m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
                          for r in range(P) for q in range(Q - 1)]
 
+        # The first drain stage of FWD, SCORE and BACK (one runs at a time): each lane's sum
+        # shifted by the phase's shift (``drain_shift``, set with the phase), with its rounding
+        # bit; the next stage adds the two. Lane k is row 0's sum k (FWD, SCORE) or column 0's
+        # sum k (BACK).
+        lanes = max(P, Q)
+        drain_shift = Signal(5)
+        rq = Signal(data.StructLayout({"q": data.ArrayLayout(signed(len(acc[0]) + 1), lanes),
+                                       "up": lanes}))
+        rounded = [Signal(signed(len(acc[0]) + 2), name=f"rounded_{k}") for k in range(lanes)]
+        for k in range(lanes):
+            row_sum = acc[k] if k < Q else acc[k * Q]
+            col_sum = acc[k * Q] if k < P else acc[k]
+            lane_in = Signal(mac.acc_shape, name=f"round_in_{k}")
+            m.d.comb += lane_in.eq(row_sum if row_sum is col_sum
+                                   else Mux(phase == Phase.BACK, col_sum, row_sum))
+            lq, lup = rne_shift_var_parts(lane_in, drain_shift)
+            m.d.sync += [rq.q[k].eq(lq), rq.up[k].eq(lup)]
+            m.d.comb += rounded[k].eq(rq.q[k] + rq.up[k])
+
         # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Four stages (for
         # timing): the shift and the rounding bit; the sum, saturation and the clipped-ReLU
         # test; dropout; the buffer writes.
         fwd_drop = training & (dropout != 0)
         fwd_step = (phase == Phase.FWD) & drain_on
         drop_chunks = chunks(drop_lfsr, 8, Q)
-        where = data.StructLayout({"valid": 1, "n": 16, "group": 16, "tile": 16,
+        where = data.StructLayout({"valid": 1, "n": cw + pbits, "group": cw, "tile": cw,
                                    "row": max(1, pbits)})
         fr = Signal(data.StructLayout({
-            "at": where, "q": data.ArrayLayout(signed(len(acc[0]) + 1), Q), "up": Q,
-            "positive": Q, "keep": Q}))
+            "at": where, "positive": Q, "keep": Q}))
         fwd = Signal(data.StructLayout({
             "at": where, "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q,
             "keep": Q}))
@@ -470,12 +491,10 @@ class TrainingCore(wiring.Component):
                      fr.at.row.eq(step[:max(1, pbits)]), fwd.at.eq(fr.at), fo.at.eq(fwd.at),
                      fo.write.eq(fwd.at.valid & (fwd.at.n < N))]
         for q in range(Q):
-            fq, up = rne_shift_var_parts(acc[q], cur["forward_shift"])
-            v = Signal(signed(len(fq) + 1), name=f"fwd_round_{q}")
+            v = rounded[q]
             yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
-            m.d.comb += v.eq(fr.q[q] + fr.up[q])
             m.d.sync += [
-                fr.q[q].eq(fq), fr.up[q].eq(up), fr.positive[q].eq(acc[q] > 0),
+                fr.positive[q].eq(acc[q] > 0),
                 fr.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
                 fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
                 fwd.positive[q].eq(fr.positive[q] & (v <= (1 << p.act_bits) - 1)),
@@ -515,20 +534,16 @@ class TrainingCore(wiring.Component):
         leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
         m.submodules.local_error = leu
         sc = Signal(data.StructLayout({
-            "valid": 1, "last": 1, "cls": bits_for(CT * P), "group": 8,
-            "q": data.ArrayLayout(signed(len(acc[0]) + 1), Q), "up": Q}))
+            "valid": 1, "last": 1, "cls": bits_for(CT * P), "group": 8}))
         score_step = (phase == Phase.SCORE) & drain_on & ~err_busy & ~(sc.valid & sc.last)
         m.d.sync += sc.valid.eq(score_step)
         with m.If(score_step):
             m.d.sync += [sc.cls.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
                          sc.last.eq((step == P - 1) & (tag_m == CT - 1)), sc.group.eq(tag_o)]
-            for q in range(Q):
-                sq, up = rne_shift_var_parts(acc[q], cur["score_shift"])
-                m.d.sync += [sc.q[q].eq(sq), sc.up[q].eq(up)]
         with m.If(sc.valid):
             for q in range(Q):
                 s = Signal(signed(p.score_bits), name=f"score_{q}")
-                m.d.comb += s.eq(saturate(sc.q[q] + sc.up[q], signed(p.score_bits)))
+                m.d.comb += s.eq(saturate(rounded[q], signed(p.score_bits)))
                 with m.Switch(sc.cls):
                     for c in range(C):
                         with m.Case(c):
@@ -581,16 +596,13 @@ class TrainingCore(wiring.Component):
         active = data.View(data.ArrayLayout(unsigned(Q), P), a_rd.data)
         back_step = (phase == Phase.BACK) & drain_on
         bk = Signal(data.StructLayout({
-            "valid": 1, "last": 1, "b": 8, "tile": 16, "active": P,
-            "q": data.ArrayLayout(signed(len(acc[0]) + 1), P), "up": P}))
+            "valid": 1, "last": 1, "b": 8, "tile": cw, "active": P}))
         m.d.sync += bk.valid.eq(back_step)
         with m.If(back_step):
             m.d.sync += [bk.b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
                          bk.tile.eq(tag_o), bk.last.eq((step == Q - 1) & (tag_m == G - 1))]
             for r in range(P):
-                dq, up = rne_shift_var_parts(acc[r * Q], cur["delta_shift"])
-                m.d.sync += [bk.q[r].eq(dq), bk.up[r].eq(up),
-                             bk.active[r].eq(active[r].bit_select(step[:max(1, qbits)], 1)
+                m.d.sync += [bk.active[r].eq(active[r].bit_select(step[:max(1, qbits)], 1)
                                              if qbits else active[r][0])]
         gsum = Signal(_word(gb_shape, P))
         gsum_next = Signal(_word(gb_shape, P))
@@ -598,7 +610,7 @@ class TrainingCore(wiring.Component):
         for r in range(P):
             dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
             m.d.comb += [
-                dv.eq(saturate(bk.q[r] + bk.up[r], signed(p.delta_bits))),
+                dv.eq(saturate(rounded[r], signed(p.delta_bits))),
                 d_out[r].eq(Mux(bk.active[r], dv, 0)),
                 gsum_next[r].eq(gsum[r] + d_out[r]),
             ]
@@ -629,9 +641,9 @@ class TrainingCore(wiring.Component):
         is_bias = Signal()
         col_real = ~is_bias & (step[:qbits + 1] < cols_real)
         grad_step = (phase == Phase.GRAD) & drain_on
-        # Three stages (for timing): the rounding sum (stochastic) or the rounding bit
-        # (nearest-even) of a column, its shift to the update step, then the read-modify-write
-        # of its weight word as it arrives from the bus.
+        # Three stages (for timing): the rounding sum of a column (stochastic; nearest-even
+        # passes the gradient on), its shift to the update step with nearest-even's rounding
+        # bit, then the read-modify-write of its weight word as it arrives from the bus.
         g_shift = Signal(5)
         bias_next, shift_next = Signal(), Signal(5)
         left_next, right_next = stochastic_alignment(shift_next, p.round_bits)
@@ -641,8 +653,7 @@ class TrainingCore(wiring.Component):
         g_width = max(len(acc[0]), p.grad_bias_bits) + 1
         step_shape = signed(g_width + 2)
         gr = Signal(data.StructLayout({"valid": 1, "shift": 5,
-                                       "v": data.ArrayLayout(signed(max(g_width, 32) + 1), P),
-                                       "up": P}))
+                                       "v": data.ArrayLayout(signed(max(g_width, 32) + 1), P)}))
         upd_stage = Signal(data.StructLayout({"valid": 1,
                                               "step": data.ArrayLayout(step_shape, P)}))
         grad_move = upd_stage.valid & rfifo.r_rdy & wfifo.w_rdy
@@ -652,20 +663,19 @@ class TrainingCore(wiring.Component):
         for r in range(P):
             g = Signal(signed(g_width), name=f"grad_{r}")
             upd = Signal(signed(step_shape.width + 2), name=f"updated_{r}")
-            _, up = rne_shift_var_parts(g, g_shift)
             m.d.comb += [
                 g.eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
                 upd.eq(old[r] - upd_stage.step[r]),
                 new[r].eq(saturate(upd, signed(p.weight_bits))),
             ]
             with m.If(grad_round):
-                m.d.sync += [
-                    gr.v[r].eq(Mux(stochastic, stochastic_shift_var_sum(
-                        g, g_shift, rand[r], p.round_bits, g_align), g)),
-                    gr.up[r].eq(~stochastic & up),
-                ]
+                m.d.sync += gr.v[r].eq(Mux(stochastic, stochastic_shift_var_sum(
+                    g, g_shift, rand[r], p.round_bits, g_align), g))
+            # The shift to the update step; nearest-even rounds here (stochastic rounding
+            # already added its draw).
+            step_q, step_up = rne_shift_var_parts(gr.v[r], gr.shift)
             with m.If(step_take):
-                m.d.sync += upd_stage.step[r].eq((gr.v[r] >> gr.shift) + gr.up[r])
+                m.d.sync += upd_stage.step[r].eq(step_q + (~stochastic & step_up))
         with m.If(grad_round):
             m.d.sync += [gr.valid.eq(1), gr.shift.eq(g_shift)]
         with m.Elif(step_take):
@@ -682,7 +692,7 @@ class TrainingCore(wiring.Component):
         ]
 
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
-        init_t, init_j = Signal(16), Signal(16)
+        init_t, init_j = Signal(cw), Signal(cw)
         init_on = (phase == Phase.INIT) & running & (init_t < T)
         init_push = init_on & wfifo.w_rdy
         init_word = Signal(_word(signed(p.weight_bits), P))
@@ -750,16 +760,19 @@ class TrainingCore(wiring.Component):
             m.d.sync += [phase.eq(ph), gen.eq(ph != Phase.INIT), go.eq(0), gm.eq(0), gk.eq(0),
                          step.eq(0), is_bias.eq(0)]
             if ph == Phase.FWD:
+                m.d.sync += drain_shift.eq(cur["forward_shift"][:5])
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(J),
                              skip_beats.eq(J + 1),
                              ar_left.eq(T),
                              ar_addr.eq(cur["weight_base"]), fill_left.eq(T), fill_j.eq(0),
                              fill_bank.eq(0), full.eq(0)]
             elif ph == Phase.SCORE:
+                m.d.sync += drain_shift.eq(cur["score_shift"][:5])
                 m.d.sync += [o_last.eq(G - 1), m_last.eq(CT - 1), k_last.eq(N - 1),
                              skip_beats.eq(N * CT)]
                 m.d.comb += cls_lfsr.load.eq(1)
             elif ph == Phase.BACK:
+                m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
                              kf_tile.eq(0), kf_row.eq(0),
                              knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]

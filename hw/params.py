@@ -46,6 +46,7 @@ class CoreParams:
     lfsr_width: int = 31
     addr_bits: int = 24
     frame_timeout: int = 1 << 20
+    counter_bits: int = 64            # the counters wrap modulo 2**counter_bits
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -73,6 +74,9 @@ class CoreParams:
         if self.weight_bits not in (8, 16, 32):
             raise ConfigError("field 'weight_bits': the training core's bus carries 8, 16 or "
                               "32-bit weights")
+        if not 16 <= self.counter_bits <= 64:
+            raise ConfigError("the counters are 16 to 64 bits wide, not "
+                              f"{self.counter_bits}")
         if self.max_layers > 15:
             raise ConfigError("field 'arch': the training core takes at most 15 hidden layers")
 

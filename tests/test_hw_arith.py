@@ -73,6 +73,24 @@ def test_rne_shift_var_exhaustive_8_bit():
     assert [g[0] for g in got] == want
 
 
+def test_rne_shift_var_wide_values_all_shifts():
+    """40-bit values at every shift 0..31: ties, the bit below the half and the sticky bits
+    at every position (the rounding mask is decoded from the shift)."""
+    rng = np.random.default_rng(7)
+    x, s = Signal(signed(40)), Signal(unsigned(5))
+    y = Signal(signed(41))
+    values = [int(v) for v in rng.integers(-(1 << 39), 1 << 39, 200)]
+    for k in range(1, 32):
+        half = 1 << (k - 1)
+        for base in (0, 3 << k, -(5 << k), (1 << 38) - (1 << k)):
+            values += [base + half, base + half + 1, base + half - 1, base - half,
+                       base + half + (1 << max(0, k - 2)), base + 1]
+    cases = [(v, k) for v in values for k in range(32) if -(1 << 39) <= v < (1 << 39)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(rne_shift_var(x, s))), [x, s], [y], cases)
+    want = [int(shift_rne(np.array([float(v)]), k)[0]) for v, k in cases]
+    assert [g[0] for g in got] == want
+
+
 def test_stochastic_shift_var_exhaustive():
     rbits = 3
     x, s, r = Signal(signed(7)), Signal(unsigned(3)), Signal(unsigned(rbits))

@@ -65,4 +65,5 @@ ICEBREAKER = IceBreakerBoard(
     clock_hz=24_000_000,
     reset_button=("button", 0),
     leds=(("led_g", 0), ("led_r", 0)),          # heartbeat (green), busy (red)
+    counter_bits=32,                            # the cycle counter wraps after 179 s
 )
