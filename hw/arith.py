@@ -3,8 +3,7 @@
 from amaranth.hdl import Cat, Const, Mux, Shape
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "stochastic_shift_var_sum",
-           "stochastic_alignment", "saturate", "classifier_weight"]
+           "stochastic_shift_var", "shift_round_parts", "saturate", "classifier_weight"]
 
 
 def as_signed(value):
@@ -50,20 +49,26 @@ def classifier_weight(chunk, bits):
     return (as_signed(chunk.as_unsigned()) << 1) - ((1 << bits) - 1)
 
 
+def _shift_parts(value, shift, frac_bits):
+    """``value >> shift`` (floor) and the ``frac_bits`` bits below it (the remainder's top,
+    zero-filled below bit 0), from one shifter; and the sticky bit: whether any bit below
+    ``shift - 1`` is set (``shift`` at most 31)."""
+    value = as_signed(value)
+    shift = shift[:5]
+    wide = Cat(Const(0, frac_bits), value).as_signed() >> shift
+    low = value.as_unsigned()[:min(30, len(value))]          # below bit shift - 1 <= 30
+    sticky = Cat(*(low[i] & (shift > i + 1) for i in range(len(low)))).any()
+    return wide[frac_bits:].as_signed(), wide[:frac_bits], sticky
+
+
 def rne_shift_var_parts(value, shift):
     """:func:`rne_shift_var` before its final addition: ``(q, up)`` with the result ``q + up``
     (``q`` the floor of the quotient, ``up`` one bit), for a register between the two.
 
-    One shifter gives both the quotient and the rounding bit (``2 * value >> shift``); the bits
-    below it are or-ed under a mask decoded from ``shift``. No comparison of remainders."""
-    value = as_signed(value)
-    shift = shift[:5]
-    r = Cat(Const(0, 1), value).as_signed() >> shift
-    q = r[1:].as_signed()
-    low = value.as_unsigned()[:min(30, len(value))]          # below bit shift - 1 <= 30
-    sticky = Cat(*(low[i] & (shift > i + 1) for i in range(len(low)))).any()
-    up = r[0] & (sticky | q[0])
-    return q, up
+    One shifter gives both the quotient and the rounding bit; the bits below it are or-ed
+    under a mask decoded from ``shift``. No comparison of remainders."""
+    q, rnd, sticky = _shift_parts(value, shift, 1)
+    return q, rnd[0] & (sticky | q[0])
 
 
 def rne_shift_var(value, shift):
@@ -75,25 +80,21 @@ def rne_shift_var(value, shift):
     return q + up
 
 
-def stochastic_alignment(shift, rand_bits):
-    """``(left, right)``: the random draw is added as ``(rand << left) >> right``, its top bit
-    one place below the quotient's lowest (``shift`` at most 31)."""
-    shift = shift[:5]
-    left_bits = max(1, max(0, 31 - rand_bits).bit_length())
-    left = Mux(shift >= rand_bits, shift - rand_bits, 0)[:left_bits]
-    right = Mux(shift >= rand_bits, 0, rand_bits - shift)[:6]
-    return left, right
+def shift_round_parts(value, shift, rand, rand_bits, stochastic):
+    """``(q, up)``: ``value >> shift`` (floor) and the bit that rounds it, stochastically
+    (``stochastic`` high: :func:`stochastic_shift` by a run-time amount) or to nearest-even
+    (:func:`rne_shift_var`); the result is ``q + up``.
 
-
-def stochastic_shift_var_sum(value, shift, rand, rand_bits, alignment=None):
-    """:func:`stochastic_shift_var` before its final shift: the sum whose ``>> shift`` is the
-    result, for a register between the two. ``alignment`` is :func:`stochastic_alignment` of
-    ``shift``, if already computed (e.g. registered)."""
-    left, right = alignment if alignment is not None else stochastic_alignment(shift, rand_bits)
-    aligned = (rand.as_unsigned() << left) >> right
-    return as_signed(value) + as_signed(aligned)
+    ``floor(v / 2**s + r / 2**R)`` is ``q`` plus the carry out of the remainder's top ``R``
+    bits plus ``r``: the draw is added only below the quotient, so the carry is all that reaches
+    it. One shifter serves both roundings."""
+    q, top, sticky = _shift_parts(value, shift, rand_bits)
+    carry = (top + rand.as_unsigned())[rand_bits]
+    nearest = top[rand_bits - 1] & (sticky | q[0])
+    return q, Mux(stochastic, carry, nearest)
 
 
 def stochastic_shift_var(value, shift, rand, rand_bits):
     """:func:`stochastic_shift` by a run-time amount ``shift`` (at most 31)."""
-    return stochastic_shift_var_sum(value, shift, rand, rand_bits) >> shift[:5]
+    q, up = shift_round_parts(value, shift, rand, rand_bits, 1)
+    return q + up

@@ -32,8 +32,7 @@ from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
 from .arith import (as_signed, classifier_weight, rne_shift,
-                    rne_shift_var_parts, saturate, stochastic_alignment,
-                    stochastic_shift_var_sum)
+                    rne_shift_var_parts, saturate, shift_round_parts)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
@@ -178,8 +177,9 @@ class TrainingCore(wiring.Component):
         slab = Memory(shape=unsigned(p.word_bits), depth=2 << sbits, init=[])
         m.submodules.slab = slab
         slab_rd, slab_wr = slab.read_port(), slab.write_port()
-        err_word = _word(signed(p.error_bits), C)
-        emem = Memory(shape=unsigned(Q * err_word.size), depth=1 << gbits, init=[])
+        # Errors: a word per (group, class), a lane per sample of the group.
+        cbits = bits_for(C)
+        emem = Memory(shape=unsigned(Q * p.error_bits), depth=1 << (gbits + cbits), init=[])
         m.submodules.errors = emem
         e_rd, e_wr = emem.read_port(), emem.write_port(granularity=p.error_bits)
         bbits_s = bits_for(p.max_batch)
@@ -315,7 +315,7 @@ class TrainingCore(wiring.Component):
             ]
         m.d.comb += [
             slab_rd.en.eq(~freeze), slab_rd.addr.eq(Cat(gk[:sbits], go[0])),
-            e_rd.en.eq(~freeze), e_rd.addr.eq(gm),
+            e_rd.en.eq(~freeze), e_rd.addr.eq(Cat(gk[:cbits], gm[:gbits])),
             d_rd.en.eq(~freeze), d_rd.addr.eq(Cat(gk[:bbits_s], go[:tbits])),
         ]
         with m.If(~freeze):
@@ -331,7 +331,7 @@ class TrainingCore(wiring.Component):
         x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
         y_lanes = data.View(_word(unsigned(p.act_bits), Q), y_data)
         slab_lanes = data.View(_word(signed(p.weight_bits), P), slab_rd.data)
-        e_lanes = data.View(data.ArrayLayout(err_word, Q), e_rd.data)
+        e_lanes = data.View(_word(signed(p.error_bits), Q), e_rd.data)
         d_lanes = data.View(_word(signed(p.delta_bits), P), d_rd.data)
         beat = Signal(mac.in_layout)
         m.d.comb += [beat.first.eq(s1.first), beat.last.eq(s1.last),
@@ -364,8 +364,8 @@ class TrainingCore(wiring.Component):
                         with m.Case(c):
                             for r in range(P):
                                 m.d.comb += beat.a[r].eq(kcur[r][c])
-                            for q in range(Q):
-                                m.d.comb += beat.b[q].eq(e_lanes[q][c])
+                for q in range(Q):
+                    m.d.comb += beat.b[q].eq(e_lanes[q])
             with m.Case(Phase.GRAD):
                 for r in range(P):
                     m.d.comb += beat.a[r].eq(d_lanes[r])
@@ -571,15 +571,15 @@ class TrainingCore(wiring.Component):
                 with m.If(err_q == Q - 1):
                     m.d.sync += err_busy.eq(0)
         out_b = Signal(8)
-        out_lane = Signal(range(Q * C))
-        m.d.sync += [out_b.eq(err_b), out_lane.eq(err_q[:max(1, qbits)] * C + err_c
-                                                  if qbits else err_c)]
+        out_c = Signal.like(err_c)
+        m.d.sync += [out_b.eq(err_b), out_c.eq(err_c)]
         out = leu.o.payload
         real = leu.o.valid & (out_b < B)
         sample_done = real & out.last
-        m.d.comb += [e_wr.addr.eq(out_b >> qbits),
-                     e_wr.data.eq(Mux(real, out.error, 0).replicate(Q * C)),
-                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q * C) << out_lane, 0))]
+        m.d.comb += [e_wr.addr.eq(Cat(out_c[:cbits], (out_b >> qbits)[:gbits])),
+                     e_wr.data.eq(Mux(real, out.error, 0).replicate(Q)),
+                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q) << out_b[:qbits], 0)
+                                if qbits else leu.o.valid)]
         m.d.comb += [r_wr.en.eq(sample_done), r_wr.addr.eq(Cat(out_b[:bbits_s], layer)),
                      r_wr.data.eq(out.prediction),
                      x_wr.addr.eq(out_b[:bbits_s]), x_wr.data.eq(layer),
@@ -636,24 +636,21 @@ class TrainingCore(wiring.Component):
         with m.If(pop):
             m.d.sync += [tag_last.eq(pop_m == m_last),
                          cols_real.eq(Mux(cols_rest >= Q, Q, cols_rest))]
-        # `is_bias` (step == Q), the column's shift and its stochastic alignment are registers,
-        # set as `step` moves: no comparison or subtraction sits before the rounding shifters.
+        # `is_bias` (step == Q) and the column's shift are registers, set as `step` moves: no
+        # comparison sits before the rounding shifter.
         is_bias = Signal()
         col_real = ~is_bias & (step[:qbits + 1] < cols_real)
         grad_step = (phase == Phase.GRAD) & drain_on
-        # Three stages (for timing): the rounding sum of a column (stochastic; nearest-even
-        # passes the gradient on), its shift to the update step with nearest-even's rounding
-        # bit, then the read-modify-write of its weight word as it arrives from the bus.
+        # Three stages (for timing): a column's shift to the update step and its rounding bit
+        # (stochastic or nearest-even), their sum, then the read-modify-write of its weight
+        # word as it arrives from the bus.
         g_shift = Signal(5)
         bias_next, shift_next = Signal(), Signal(5)
-        left_next, right_next = stochastic_alignment(shift_next, p.round_bits)
-        g_align = Signal(len(left_next)), Signal(len(right_next))
-        m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next),
-                     g_align[0].eq(left_next), g_align[1].eq(right_next)]
+        m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next)]
         g_width = max(len(acc[0]), p.grad_bias_bits) + 1
         step_shape = signed(g_width + 2)
-        gr = Signal(data.StructLayout({"valid": 1, "shift": 5,
-                                       "v": data.ArrayLayout(signed(max(g_width, 32) + 1), P)}))
+        gr = Signal(data.StructLayout({"valid": 1, "q": data.ArrayLayout(signed(g_width), P),
+                                       "up": P}))
         upd_stage = Signal(data.StructLayout({"valid": 1,
                                               "step": data.ArrayLayout(step_shape, P)}))
         grad_move = upd_stage.valid & rfifo.r_rdy & wfifo.w_rdy
@@ -668,16 +665,13 @@ class TrainingCore(wiring.Component):
                 upd.eq(old[r] - upd_stage.step[r]),
                 new[r].eq(saturate(upd, signed(p.weight_bits))),
             ]
+            gq, gup = shift_round_parts(g, g_shift, rand[r], p.round_bits, stochastic)
             with m.If(grad_round):
-                m.d.sync += gr.v[r].eq(Mux(stochastic, stochastic_shift_var_sum(
-                    g, g_shift, rand[r], p.round_bits, g_align), g))
-            # The shift to the update step; nearest-even rounds here (stochastic rounding
-            # already added its draw).
-            step_q, step_up = rne_shift_var_parts(gr.v[r], gr.shift)
+                m.d.sync += [gr.q[r].eq(gq), gr.up[r].eq(gup)]
             with m.If(step_take):
-                m.d.sync += upd_stage.step[r].eq(step_q + (~stochastic & step_up))
+                m.d.sync += upd_stage.step[r].eq(gr.q[r] + gr.up[r])
         with m.If(grad_round):
-            m.d.sync += [gr.valid.eq(1), gr.shift.eq(g_shift)]
+            m.d.sync += gr.valid.eq(1)
         with m.Elif(step_take):
             m.d.sync += gr.valid.eq(0)
         with m.If(step_take):

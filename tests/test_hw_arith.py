@@ -101,3 +101,25 @@ def test_stochastic_shift_var_exhaustive():
     want = [int(shift_stochastic(np.array([float(v)]), k, np.array([u]), rbits)[0])
             for v, k, u in cases]
     assert [g[0] for g in got] == want
+
+
+def test_stochastic_shift_var_wide_values_all_shifts():
+    """37-bit values (the golden model is exact for them at every shift), a 16-bit draw,
+    every shift 0..31 (shorter and longer than the draw): the carry of the remainder's top
+    bits plus the draw is the whole effect of rounding."""
+    rng = np.random.default_rng(11)
+    rbits = 16
+    x, s, r = Signal(signed(40)), Signal(unsigned(5)), Signal(unsigned(rbits))
+    y = Signal(signed(41))
+    cases = []
+    for k in range(32):
+        for v in rng.integers(-(1 << 36), 1 << 36, 60):
+            cases.append((int(v), k, int(rng.integers(0, 1 << rbits))))
+        for u in (0, 1, (1 << rbits) - 1, 1 << (rbits - 1)):       # draws at the edges
+            for v in (0, -1, 1 << k, (1 << k) - 1, -(1 << k), (12345 << k) % (1 << 36)):
+                cases.append((v, k, u))
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(stochastic_shift_var(x, s, r, rbits))),
+                   [x, s, r], [y], cases)
+    want = [int(shift_stochastic(np.array([float(v)]), k, np.array([u]), rbits)[0])
+            for v, k, u in cases]
+    assert [g[0] for g in got] == want
