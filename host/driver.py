@@ -29,6 +29,9 @@ class DeviceError(RuntimeError):
     def __init__(self, command, status, detail=""):
         self.command, self.status = command, status
         name = Status(status).name if status in Status._value2member_map_ else f"{status:#04x}"
+        if status == Status.UNSUPPORTED and not detail:
+            detail = (" (this core was built without a feature the request needs: dropout, "
+                      "sign-concordant feedback or early exit)")
         super().__init__(f"device refused {Command(command).name}: {name}{detail}")
 
 

@@ -44,6 +44,7 @@ class Status(enum.IntEnum):
     OUT_OF_ORDER = 0x05        # e.g. TRAIN before WRITE_CONFIG or LOAD_BATCH
     BUSY = 0x06
     TIMEOUT = 0x07             # a frame stopped arriving part-way; it was dropped
+    UNSUPPORTED = 0x08         # needs a feature the core was built without (dropout, ...)
 
 
 class FrameError(ValueError):

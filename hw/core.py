@@ -131,9 +131,13 @@ class TrainingCore(wiring.Component):
             return shadow[name]
 
         n_layers = greg("layers")[:4]
-        dropout, keep_scale = greg("dropout")[:8], greg("keep_scale")[:17]
+        # A feature the core is built without is off (the host interface refuses to turn it on).
+        if p.dropout:
+            dropout, keep_scale = greg("dropout")[:8], greg("keep_scale")[:17]
+        else:
+            dropout, keep_scale = Const(0, 8), Const(0, 17)
         stochastic = greg("rounding")[0] == 0
-        sign_mode = greg("feedback")[0]
+        sign_mode = greg("feedback")[0] if p.sign_feedback else Const(0, 1)
         bias_shift = greg("bias_shift")[:5]
 
         cmd = Signal(self.cmd_layout)
@@ -149,22 +153,24 @@ class TrainingCore(wiring.Component):
 
         # ---- PRNGs ----------------------------------------------------------------------
         cls_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
-        fb_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
         init_lfsr = LfsrPrng(p.lfsr_width, 16, P)
         round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
-        drop_lfsr = LfsrPrng(p.lfsr_width, 8, Q)
         m.submodules.classifier_prng = cls_lfsr
-        m.submodules.feedback_prng = fb_lfsr
         m.submodules.init_prng = init_lfsr
         m.submodules.round_prng = round_lfsr
-        m.submodules.dropout_prng = drop_lfsr
         m.d.comb += [
-            cls_lfsr.seed.eq(cur["classifier_seed"]), fb_lfsr.seed.eq(cur["feedback_seed"]),
-            init_lfsr.seed.eq(cur["init_seed"]),
-            round_lfsr.seed.eq(self.control.reg_data), drop_lfsr.seed.eq(self.control.reg_data),
+            cls_lfsr.seed.eq(cur["classifier_seed"]), init_lfsr.seed.eq(cur["init_seed"]),
+            round_lfsr.seed.eq(self.control.reg_data),
             round_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["round_seed"])),
-            drop_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["dropout_seed"])),
         ]
+        if p.sign_feedback:
+            m.submodules.feedback_prng = fb_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
+            m.d.comb += fb_lfsr.seed.eq(cur["feedback_seed"])
+        if p.dropout:
+            m.submodules.dropout_prng = drop_lfsr = LfsrPrng(p.lfsr_width, 8, Q)
+            m.d.comb += [drop_lfsr.seed.eq(self.control.reg_data),
+                         drop_lfsr.load.eq(self.control.reg_we
+                                           & (self.control.reg_addr == GLOBAL["dropout_seed"]))]
 
         def chunks(lfsr, bits, lanes):
             return [lfsr.o.payload[k * bits:(k + 1) * bits] for k in range(lanes)]
@@ -236,7 +242,7 @@ class TrainingCore(wiring.Component):
         phase = Signal(Phase)
         running = Signal()                  # the phase's loops are live
         alive = Signal(p.max_batch)
-        skip_en = (cmd.op == Op.INFER) & cmd.early_exit
+        skip_en = (cmd.op == Op.INFER) & cmd.early_exit if p.early_exit else Const(0, 1)
 
         alive_groups = Cat(alive, Const(0, p.groups * Q - p.max_batch))
 
@@ -381,18 +387,23 @@ class TrainingCore(wiring.Component):
             m.d.comb += cls_lfsr.o.ready.eq(issue)
             m.d.comb += cls_lfsr.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
         with m.Elif(phase == Phase.BACK):
-            m.d.comb += [cls_lfsr.o.ready.eq(kf_go), fb_lfsr.o.ready.eq(kf_go)]
+            m.d.comb += cls_lfsr.o.ready.eq(kf_go)
+            if p.sign_feedback:
+                m.d.comb += fb_lfsr.o.ready.eq(kf_go)
         cls_now = chunks(cls_lfsr, p.classifier_bits, C)
-        fb_now = chunks(fb_lfsr, p.classifier_bits, C)
+        fb_now = chunks(fb_lfsr, p.classifier_bits, C) if p.sign_feedback else None
         with m.If(kf_go):
             for c in range(C):
                 w = Signal(kshape, name=f"kfill_m_{c}")
-                f = Signal(kshape, name=f"kfill_f_{c}")
-                mag = Signal(kshape, name=f"kfill_mag_{c}")
-                m.d.comb += [w.eq(classifier_weight(cls_now[c], p.classifier_bits)),
-                             f.eq(classifier_weight(fb_now[c], p.classifier_bits)),
-                             mag.eq(Mux(f < 0, -f, f))]
-                m.d.sync += knext[kf_row][c].eq(Mux(sign_mode, Mux(w < 0, -mag, mag), w))
+                m.d.comb += w.eq(classifier_weight(cls_now[c], p.classifier_bits))
+                if p.sign_feedback:
+                    f = Signal(kshape, name=f"kfill_f_{c}")
+                    mag = Signal(kshape, name=f"kfill_mag_{c}")
+                    m.d.comb += [f.eq(classifier_weight(fb_now[c], p.classifier_bits)),
+                                 mag.eq(Mux(f < 0, -f, f))]
+                    m.d.sync += knext[kf_row][c].eq(Mux(sign_mode, Mux(w < 0, -mag, mag), w))
+                else:
+                    m.d.sync += knext[kf_row][c].eq(w)
             m.d.sync += kf_row.eq(kf_row + 1)
             with m.If(kf_row == P - 1):
                 m.d.sync += [knext_full.eq(1), knext_tile.eq(kf_tile), kf_tile.eq(kf_tile + 1),
@@ -474,7 +485,7 @@ class TrainingCore(wiring.Component):
         # test; dropout; the buffer writes.
         fwd_drop = training & (dropout != 0)
         fwd_step = (phase == Phase.FWD) & drain_on
-        drop_chunks = chunks(drop_lfsr, 8, Q)
+        drop_chunks = chunks(drop_lfsr, 8, Q) if p.dropout else [Const(0, 8)] * Q
         where = data.StructLayout({"valid": 1, "n": cw + pbits, "group": cw, "tile": cw,
                                    "row": max(1, pbits)})
         fr = Signal(data.StructLayout({
@@ -521,10 +532,11 @@ class TrainingCore(wiring.Component):
             a_wr.addr.eq(Cat(fo.at.group[:gbits], fo.at.tile[:tbits])),
             a_wr.data.eq(fo.active.replicate(P)),
             a_wr.en.eq(Mux(fo.at.valid, Const(1, P) << fo.at.row, 0)),
-            drop_lfsr.o.ready.eq(fwd_step & fwd_drop),
             l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
             l_wr.addr.eq(ctl.load_sample), l_wr.data.eq(ctl.load_data),
         ]
+        if p.dropout:
+            m.d.comb += drop_lfsr.o.ready.eq(fwd_step & fwd_drop)
 
         # SCORE: row `step` = class tile*P + step; the error stage follows each group. Two
         # stages (for timing): the shift and the rounding bit, then the sum, saturation and the
@@ -770,7 +782,9 @@ class TrainingCore(wiring.Component):
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
                              kf_tile.eq(0), kf_row.eq(0),
                              knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]
-                m.d.comb += [cls_lfsr.load.eq(1), fb_lfsr.load.eq(1)]
+                m.d.comb += cls_lfsr.load.eq(1)
+                if p.sign_feedback:
+                    m.d.comb += fb_lfsr.load.eq(1)
             elif ph == Phase.GRAD:
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1),
                              ar_left.eq(T),

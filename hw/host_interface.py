@@ -292,10 +292,23 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.next = "CONFIG_WAIT"
             with m.State("CONFIG_WRITE"):
-                m.d.comb += [self.control.reg_we.eq(1), self.control.reg_addr.eq(reg_index),
-                             self.control.reg_data.eq(word[:32])]
-                m.d.sync += [reg_index.eq(reg_index + 1), words_left.eq(words_left - 1)]
-                m.next = "CONFIG"
+                # A register that turns on a feature the core was built without is refused
+                # (the configuration stays unwritten: TRAIN and INFER are then out of order).
+                missing = [GLOBAL[name] for name, built in (("dropout", p.dropout),
+                                                            ("feedback", p.sign_feedback))
+                           if not built]
+                needs_missing = Signal()
+                for index in missing:
+                    with m.If((reg_index == index) & (word[:32] != 0)):
+                        m.d.comb += needs_missing.eq(1)
+                with m.If(needs_missing):
+                    m.d.sync += config_ok.eq(0)
+                    reply(Status.UNSUPPORTED)
+                with m.Else():
+                    m.d.comb += [self.control.reg_we.eq(1), self.control.reg_addr.eq(reg_index),
+                                 self.control.reg_data.eq(word[:32])]
+                    m.d.sync += [reg_index.eq(reg_index + 1), words_left.eq(words_left - 1)]
+                    m.next = "CONFIG"
 
             with m.State("ADDR"):
                 m.next = "ADDR_BYTE"
@@ -370,13 +383,27 @@ class HostInterface(wiring.Component):
                     m.next = "TRAIN_ARGS"
             with m.State("START"):
                 reg = cmd_reg
-                m.d.comb += [self.control.start.eq(1),
-                             cmd_view.batch.eq(reg.batch),
-                             cmd_view.op.eq(Mux(command == Command.TRAIN, Op.TRAIN, Op.INFER)),
-                             cmd_view.early_exit.eq((command == Command.INFER) & reg.early_exit),
-                             cmd_view.threshold.eq(reg.threshold)]
-                m.d.sync += [batch_loaded.eq(0), reg.early_exit.eq(0)]
-                m.next = "WAIT_CORE"
+                early_exit = (command == Command.INFER) & reg.early_exit
+
+                def start():
+                    m.d.comb += [self.control.start.eq(1),
+                                 cmd_view.batch.eq(reg.batch),
+                                 cmd_view.op.eq(Mux(command == Command.TRAIN, Op.TRAIN,
+                                                    Op.INFER)),
+                                 cmd_view.early_exit.eq(early_exit),
+                                 cmd_view.threshold.eq(reg.threshold)]
+                    m.d.sync += [batch_loaded.eq(0), reg.early_exit.eq(0)]
+                    m.next = "WAIT_CORE"
+
+                if p.early_exit:
+                    start()
+                else:
+                    with m.If(early_exit):
+                        # The core was built without early exit; the batch stays loaded.
+                        m.d.sync += reg.early_exit.eq(0)
+                        reply(Status.UNSUPPORTED)
+                    with m.Else():
+                        start()
             with m.State("WAIT_CORE"):
                 with m.If(self.control.done):
                     with m.If(command == Command.TRAIN):

@@ -47,6 +47,11 @@ class CoreParams:
     addr_bits: int = 24
     frame_timeout: int = 1 << 20
     counter_bits: int = 64            # the counters wrap modulo 2**counter_bits
+    # Features a small core can be built without (the host interface then refuses a
+    # configuration or command that needs one, with Status.UNSUPPORTED).
+    dropout: bool = True
+    sign_feedback: bool = True
+    early_exit: bool = True
 
     @classmethod
     def from_config(cls, cfg, **overrides):

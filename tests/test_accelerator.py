@@ -42,9 +42,9 @@ CASES = {
 STALLS = dict(read_latency=9, stall=0.3, rx_stall=0.3, tx_stall=0.3)
 
 
-def check_training(harness, cfg, seed, log):
-    """Train four mini-batches, then infer (early exit too): every external write, every
-    reply and the final weights equal the golden model's."""
+def check_training(harness, cfg, seed, log, early_exit=True):
+    """Train four mini-batches, then infer (early exit too, if the core has it): every
+    external write, every reply and the final weights equal the golden model's."""
     rng = np.random.default_rng(seed)
     with open_accelerator(harness, seed=seed, write_log=log, **STALLS) as link:
         acc = Accelerator(link)
@@ -66,7 +66,7 @@ def check_training(harness, cfg, seed, log):
         x = rng.integers(0, 256, size=(13, cfg.arch[0]))
         preds, _ = acc.infer(x)
         assert np.array_equal(preds, np.array(net.predict(x)))
-        for threshold in (0, 200, 1500):
+        for threshold in (0, 200, 1500) if early_exit else ():
             preds, exits = acc.infer(x, exit_threshold=threshold)
             gold_pred, gold_exit = net.infer_early_exit(x, threshold)
             assert np.array_equal(exits, gold_exit)
@@ -80,16 +80,52 @@ def test_training_matches_golden_at_every_write(harness, tmp_path, case):
 
 #: Fewer classes than array columns: a back-projection sum (one beat per class) ends before
 #: the drain has taken the previous one, so the array stalls its last beat (a frozen beat
-#: must keep its tile's classifier weights).
+#: must keep its tile's classifier weights). Built as a lean core, as on a small FPGA: 16-bit
+#: counters, no dropout, no sign-concordant feedback, no early exit.
 FEW_CLASSES = NetConfig(arch=(20, 24, 16), classes=2, batch=8, array_rows=4, array_cols=4,
                         lr_shift=4)
+LEAN = dict(counter_bits=16, dropout=False, sign_feedback=False, early_exit=False)
 
 
-def test_fewer_classes_than_columns(tmp_path_factory, tmp_path):
+@pytest.fixture(scope="module")
+def lean_harness(tmp_path_factory):
     root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
-    harness = build_accelerator(FEW_CLASSES, os.path.join(root, "accelerator_few_classes"),
-                                frame_timeout=TIMEOUT)
-    check_training(harness, FEW_CLASSES, 0, tmp_path / "writes.bin")
+    return build_accelerator(FEW_CLASSES, os.path.join(root, "accelerator_lean"),
+                             frame_timeout=TIMEOUT, **LEAN)
+
+
+def test_fewer_classes_than_columns_on_a_lean_core(lean_harness, tmp_path):
+    check_training(lean_harness, FEW_CLASSES, 0, tmp_path / "writes.bin", early_exit=False)
+
+
+def test_lean_core_refuses_what_it_lacks_and_stays_usable(lean_harness):
+    cfg = FEW_CLASSES
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+    y = rng.integers(0, cfg.classes, size=8)
+    with open_accelerator(lean_harness, **STALLS) as link:
+        acc = Accelerator(link)
+        for lacking in (dict(dropout=32), dict(feedback="sign")):
+            acc.configure(cfg)
+            with pytest.raises(DeviceError, match="UNSUPPORTED"):
+                acc.configure(cfg.replace(**lacking))
+            with pytest.raises(DeviceError, match="OUT_OF_ORDER"):   # left unconfigured
+                acc.load_batch(x, y)
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        assert acc.train_batch(x, y) == net.train_batch(x, y)
+        acc.load_batch(x, y)
+        with pytest.raises(DeviceError, match="UNSUPPORTED"):
+            acc.command(Command.INFER, bytes([8, 1, 0, 0]))
+        preds, _ = acc.infer(x)                                     # still usable
+        assert np.array_equal(preds, np.array(net.predict(x)))
+        for w_dev, w_net in zip(acc.read_weights(), zip(net.weights, net.biases)):
+            assert all(np.array_equal(a, b) for a, b in zip(w_dev, w_net))
+        counters = acc.counters()
+    # 16-bit counters, read as 64 bits: nothing above bit 15.
+    assert all(v < 1 << 16 for v in counters.values())
+    assert counters["train_commands"] == 1 and counters["infer_commands"] == 1
 
 
 def test_early_exit_saves_beats(harness):
