@@ -1,9 +1,10 @@
 """Rounding and saturation of docs/ARITHMETIC.md as Amaranth expressions."""
 
-from amaranth.hdl import Cat, Const, Mux, Shape
+from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "shift_round_parts", "saturate", "classifier_weight"]
+           "stochastic_shift_var", "shift_round_parts", "saturate", "is_positive",
+           "classifier_weight"]
 
 
 def as_signed(value):
@@ -35,13 +36,33 @@ def stochastic_shift(value, shift, rand, rand_bits):
 
 
 def saturate(value, shape):
-    """Clamp ``value`` into ``shape``'s range."""
+    """Clamp ``value`` into ``shape``'s range (a value of ``shape``).
+
+    Decided from the bits above the range (all equal to the sign: it fits), not by comparing
+    with the bounds: or- and and-trees, no carry chain."""
     shape = Shape.cast(shape)
+    value = Value.cast(value)
+    w, n = shape.width, len(value)
+    negative = value[-1] if value.shape().signed else Const(0, 1)
     if shape.signed:
-        lo, hi = -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    else:
-        lo, hi = 0, (1 << shape.width) - 1
-    return Mux(value > hi, hi, Mux(value < lo, lo, value))
+        lo, hi = Const(-(1 << (w - 1)), shape), Const((1 << (w - 1)) - 1, shape)
+        if n < w + value.shape().signed:          # always in range
+            return value if value.shape().signed else Cat(value, Const(0, 1)).as_signed()
+        top = value[w - 1:]                       # the target's sign bit and everything above
+        fits = ~top.any() | (top.all() if value.shape().signed else Const(0, 1))
+        return Mux(fits, value[:w].as_signed(), Mux(negative, lo, hi))
+    hi = Const((1 << w) - 1, shape)
+    if n <= w and not value.shape().signed:
+        return value
+    top = n - 1 if value.shape().signed else n            # the magnitude bits end here
+    over = value[w:top].any() if top > w else Const(0, 1)
+    return Mux(negative, Const(0, shape), Mux(over, hi, value[:w]))
+
+
+def is_positive(value):
+    """``value > 0`` for a signed ``value``, without a comparator."""
+    value = Value.cast(value)
+    return ~value[-1] & value.any()
 
 
 def classifier_weight(chunk, bits):

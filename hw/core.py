@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
-from .arith import (as_signed, classifier_weight, rne_shift,
+from .arith import (as_signed, classifier_weight, is_positive, rne_shift,
                     rne_shift_var_parts, saturate, shift_round_parts)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
@@ -505,10 +505,11 @@ class TrainingCore(wiring.Component):
             v = rounded[q]
             yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
             m.d.sync += [
-                fr.positive[q].eq(acc[q] > 0),
+                fr.positive[q].eq(is_positive(acc[q])),
                 fr.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
                 fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
-                fwd.positive[q].eq(fr.positive[q] & (v <= (1 << p.act_bits) - 1)),
+                # v <= 2**act_bits - 1, from the bits above the range
+                fwd.positive[q].eq(fr.positive[q] & (v[-1] | ~v[p.act_bits:-1].any())),
                 fwd.keep[q].eq(fr.keep[q]),
             ]
             m.d.comb += yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),

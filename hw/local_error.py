@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import saturate
+
 __all__ = ["LocalErrorUnit"]
 
 
@@ -61,8 +63,6 @@ class LocalErrorUnit(wiring.Component):
         beat = self.i.payload
         out = self.o.payload
         one = 1 << self.score_frac
-        lo = -(1 << (self.error_shape.width - 1))
-        hi = (1 << (self.error_shape.width - 1)) - 1
         wide = signed(self.score_shape.width + 2)
         lowest = -(1 << (self.score_shape.width - 1))
 
@@ -74,7 +74,7 @@ class LocalErrorUnit(wiring.Component):
         m.d.comb += [
             is_label.eq(beat.label == cls),
             margin.eq(Mux(is_label, one - beat.score, one + beat.score)),
-            hinge.eq(Mux(margin > 0, margin, 0)),
+            hinge.eq(Mux(margin[-1], 0, margin)),                 # max(0, margin)
             error.eq(Mux(is_label, -hinge, hinge)),
         ]
 
@@ -104,7 +104,7 @@ class LocalErrorUnit(wiring.Component):
                 cls.eq(Mux(last, 0, cls + 1)),
                 best.eq(best_next), best_cls.eq(best_cls_next), second.eq(second_next),
                 self.o.valid.eq(1),
-                out.error.eq(Mux(error > hi, hi, Mux(error < lo, lo, error))),
+                out.error.eq(saturate(error, self.error_shape)),
                 out.last.eq(last),
                 out.prediction.eq(best_cls_next),
                 out.correct.eq(correct),

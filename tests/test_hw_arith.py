@@ -5,8 +5,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from hw.arith import (classifier_weight, rne_shift, rne_shift_var, saturate, stochastic_shift,
-                     stochastic_shift_var)
+from hw.arith import (classifier_weight, is_positive, rne_shift, rne_shift_var, saturate,
+                     stochastic_shift, stochastic_shift_var)
 from sw_model.fixedpoint import saturate_signed, shift_rne, shift_stochastic
 
 
@@ -49,6 +49,29 @@ def test_stochastic_shift_exhaustive(shift, rbits):
     want = shift_stochastic(np.array([c[0] for c in cases], dtype=float), shift,
                             np.array([c[1] for c in cases]), rbits)
     assert [g[0] for g in got] == want.tolist()
+
+
+@pytest.mark.parametrize("src,dst", [(signed(10), signed(6)), (signed(10), unsigned(6)),
+                                     (unsigned(10), signed(6)), (unsigned(10), unsigned(6)),
+                                     (signed(5), signed(6)), (unsigned(5), signed(6)),
+                                     (signed(6), unsigned(6)), (unsigned(6), unsigned(6)),
+                                     (unsigned(6), signed(6)), (signed(6), signed(6))])
+def test_saturate_every_value(src, dst):
+    x, y = Signal(src), Signal(dst)
+    lo = -(1 << (src.width - 1)) if src.signed else 0
+    values = range(lo, lo + (1 << src.width))
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(saturate(x, dst))), [x], [y],
+                   [(v,) for v in values])
+    dlo = -(1 << (dst.width - 1)) if dst.signed else 0
+    dhi = dlo + (1 << dst.width) - 1
+    assert [g[0] for g in got] == [min(max(v, dlo), dhi) for v in values]
+
+
+def test_is_positive():
+    x, y = Signal(signed(7)), Signal()
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(is_positive(x))), [x], [y],
+                   [(v,) for v in range(-64, 64)])
+    assert [g[0] for g in got] == [int(v > 0) for v in range(-64, 64)]
 
 
 def test_saturate_and_classifier_weight():

@@ -44,7 +44,7 @@ class Board:
     rx_fifo_depth: int = 16
     frame_timeout_s: float = 0.5         # a frame that stops arriving for this long is dropped
     reset_s: float = 20e-6               # power-on reset after the PLL locks (iCE40 BRAMs need 3 us)
-    counter_bits: int = 64               # the counters' width (they wrap modulo 2**counter_bits)
+    core_options: tuple = ()             # (CoreParams field, value) pairs: a leaner core
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -66,7 +66,7 @@ class Board:
     def core_params(self, cfg, **overrides):
         words = self.weight_words(cfg)
         fields = dict(frame_timeout=int(self.frame_timeout_s * self.clock_hz),
-                      addr_bits=bits_for(words), counter_bits=self.counter_bits)
+                      addr_bits=bits_for(words), **dict(self.core_options))
         fields.update(overrides)
         return CoreParams.from_config(cfg, **fields)
 
