@@ -231,7 +231,8 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
         log_path = os.path.join(out_dir, f"{NAME}.tim")
         log = open(log_path).read() if os.path.exists(log_path) else ""
         found = re.search(r"^ERROR: (.*(no BELs remaining|not enough|too many|"
-                          r"failed to place|Unable to place).*)$", log, re.M | re.I)
+                          r"failed to place|Unable to place|Failed to expand region).*)$",
+                          log, re.M | re.I)
         if not found:
             raise
         error = found.group(1)

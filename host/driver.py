@@ -35,6 +35,12 @@ class DeviceError(RuntimeError):
         super().__init__(f"device refused {Command(command).name}: {name}{detail}")
 
 
+def counter_delta(before, after, name):
+    """How much counter ``name`` moved between two reads, for a move under ``2**16``: exact
+    whatever the device's counter width (at least 16 bits; the counters wrap)."""
+    return (after[name] - before[name]) % (1 << 16)
+
+
 class ReplyLost(RuntimeError):
     """No valid reply arrived (line noise or a timeout): the command may or may not have run."""
 
@@ -109,7 +115,7 @@ class Accelerator:
                 return self.command(command, payload, repeatable=False)
             except ReplyLost:
                 after = self.counters()
-                if after[counter] > before[counter]:
+                if counter_delta(before, after, counter):
                     self._lost_counters = (before, after)
                     return None
                 self.resends += 1
@@ -230,7 +236,7 @@ class Accelerator:
         body = self._run_once(Command.TRAIN, bytes([len(x)]), "train_commands")
         if body is None:            # it ran; its reply was lost: the counters hold the result
             before, after = self._lost_counters
-            return [after[f"correct_{i}"] - before[f"correct_{i}"]
+            return [counter_delta(before, after, f"correct_{i}")
                     for i in range(self.cfg.layers)]
         return [int(v) for v in np.frombuffer(body, dtype="<u2")]
 

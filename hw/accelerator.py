@@ -11,7 +11,10 @@ from .core import Op, TrainingCore
 from .host_interface import HostInterface
 from .weight_bus import weight_bus_signature
 
-__all__ = ["Accelerator"]
+__all__ = ["Accelerator", "DRIVER_COUNTERS"]
+
+#: The counters the host driver reads to recover a lost reply (host/driver.py).
+DRIVER_COUNTERS = ("train_commands", "infer_commands")
 
 
 class Accelerator(wiring.Component):
@@ -86,13 +89,18 @@ class Accelerator(wiring.Component):
             "train_commands": core.control.done & (op == Op.TRAIN),
             "infer_commands": core.control.done & (op == Op.INFER),
         }
+        # A core without ``all_counters`` keeps only those the driver needs to recover a lost
+        # reply (the commands and the correct predictions); the others read 0.
+        kept = [k for name, k in index.items() if p.all_counters or name in DRIVER_COUNTERS]
         for name, inc in increments.items():
             k = index[name]
-            m.d.sync += counters[k].eq(counters[k] + inc)
+            if k in kept:
+                m.d.sync += counters[k].eq(counters[k] + inc)
         for layer in range(p.max_layers):
             k = len(COUNTERS) + layer
+            kept.append(k)
             with m.If(core.control.done & (op == Op.TRAIN)):
                 m.d.sync += counters[k].eq(counters[k] + core.control.correct[layer])
         with m.If(host.clear):
-            m.d.sync += counters.eq(0)
+            m.d.sync += [counters[k].eq(0) for k in kept]
         return m

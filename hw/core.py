@@ -303,7 +303,8 @@ class TrainingCore(wiring.Component):
         # the phase, so no multiplier sits on the loop counters' path. ``skipped`` is
         # registered: the counters see a skip a cycle late.
         skip_beats = Signal(32)
-        m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
+        if p.early_exit:
+            m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
         # The MAC beat's tag: which sum it ends.
         with m.If(issue & k_wrap):
             m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(Cat(go, gm))]
@@ -816,23 +817,24 @@ class TrainingCore(wiring.Component):
                 m.d.sync += copy_k.eq(copy_k + 1)
                 with m.If(copy_k == len(LAYER)):
                     m.d.sync += copy_k.eq(0)
-                    with m.If(skip_en & (alive == 0)):
-                        m.next = "SKIP_LAYER"
-                    with m.Else():
-                        m.next = "SETUP"
-            with m.State("SKIP_LAYER"):
-                # Every sample has exited: the layer's forward and score beats are saved,
-                # G * (T * (J + 1) + CT * N), multiplied over three cycles.
-                m.d.comb += self.control.busy.eq(1)
-                m.d.sync += copy_k.eq(copy_k + 1)
-                with m.Switch(copy_k):
-                    with m.Case(0):
-                        m.d.sync += [skip_fwd.eq(T * (J + 1)), skip_beats.eq(N * CT)]
-                    with m.Case(1):
-                        m.d.sync += skip_beats.eq(skip_beats + skip_fwd)
-                    with m.Default():
-                        m.d.sync += [self.skipped.eq(skip_beats * G), copy_k.eq(0)]
-                        m.next = "NEXT"
+                    m.next = "SETUP"
+                    if p.early_exit:
+                        with m.If(skip_en & (alive == 0)):
+                            m.next = "SKIP_LAYER"
+            if p.early_exit:
+                with m.State("SKIP_LAYER"):
+                    # Every sample has exited: the layer's forward and score beats are saved,
+                    # G * (T * (J + 1) + CT * N), multiplied over three cycles.
+                    m.d.comb += self.control.busy.eq(1)
+                    m.d.sync += copy_k.eq(copy_k + 1)
+                    with m.Switch(copy_k):
+                        with m.Case(0):
+                            m.d.sync += [skip_fwd.eq(T * (J + 1)), skip_beats.eq(N * CT)]
+                        with m.Case(1):
+                            m.d.sync += skip_beats.eq(skip_beats + skip_fwd)
+                        with m.Default():
+                            m.d.sync += [self.skipped.eq(skip_beats * G), copy_k.eq(0)]
+                            m.next = "NEXT"
             with m.State("SETUP"):
                 m.d.comb += self.control.busy.eq(1)
                 with m.If(cmd.op == Op.INIT):

@@ -47,6 +47,7 @@ class CoreParams:
     addr_bits: int = 24
     frame_timeout: int = 1 << 20
     counter_bits: int = 64            # the counters wrap modulo 2**counter_bits
+    all_counters: bool = True         # else only the driver's (commands, correct predictions)
     # Features a small core can be built without (the host interface then refuses a
     # configuration or command that needs one, with Status.UNSUPPORTED).
     dropout: bool = True
