@@ -542,8 +542,10 @@ class TrainingCore(wiring.Component):
 
         # SCORE: row `step` = class tile*P + step; the error stage follows each group. Two
         # stages (for timing): the shift and the rounding bit, then the sum, saturation and the
-        # score registers.
-        scores = Signal(data.ArrayLayout(data.ArrayLayout(signed(p.score_bits), C), Q))
+        # write of the class's scores (a word per class, a lane per sample of the group).
+        smem = Memory(shape=unsigned(Q * p.score_bits), depth=1 << cbits, init=[])
+        m.submodules.scores = smem
+        s_rd, s_wr = smem.read_port(), smem.write_port()
         err_busy, err_q, err_g = Signal(), Signal(max(1, qbits + 1)), Signal(8)
         leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
         m.submodules.local_error = leu
@@ -554,39 +556,38 @@ class TrainingCore(wiring.Component):
         with m.If(score_step):
             m.d.sync += [sc.cls.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
                          sc.last.eq((step == P - 1) & (tag_m == CT - 1)), sc.group.eq(tag_o)]
-        with m.If(sc.valid):
-            for q in range(Q):
-                s = Signal(signed(p.score_bits), name=f"score_{q}")
-                m.d.comb += s.eq(saturate(rounded[q], signed(p.score_bits)))
-                with m.Switch(sc.cls):
-                    for c in range(C):
-                        with m.Case(c):
-                            m.d.sync += scores[q][c].eq(s)
-            with m.If(sc.last):
-                m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(sc.group)]
-        # The error stage: sample by sample, one class a cycle, through the local-error unit
-        # (which never stalls: its output is always taken, a cycle after its input).
+        score_word = Signal(_word(signed(p.score_bits), Q))
+        for q in range(Q):
+            m.d.comb += score_word[q].eq(saturate(rounded[q], signed(p.score_bits)))
+        m.d.comb += [s_wr.en.eq(sc.valid & (sc.cls < C)), s_wr.addr.eq(sc.cls[:cbits]),
+                     s_wr.data.eq(score_word.as_value())]
+        with m.If(sc.valid & sc.last):
+            m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(sc.group)]
+        # The error stage: sample by sample, one class a cycle: the class's scores are read
+        # (stage e1 has them), then the sample's goes through the local-error unit (which never
+        # stalls: its output is always taken, a cycle after its input).
         err_b = Signal(8)
         err_c = Signal(range(C))
-        err_score = Signal(signed(p.score_bits))
         err_last_c = err_c == C - 1
+        e1 = Signal(data.StructLayout({"valid": 1, "b": 8, "c": len(err_c)}))
         m.d.comb += [err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g),
-                     err_score.eq(scores[0].as_value().word_select(err_c, p.score_bits))]
+                     s_rd.addr.eq(err_c)]
+        m.d.sync += [e1.valid.eq(err_busy), e1.b.eq(err_b), e1.c.eq(err_c)]
+        s_lanes = data.View(_word(signed(p.score_bits), Q), s_rd.data)
         m.d.comb += [
-            leu.i.valid.eq(err_busy), leu.o.ready.eq(1),
-            leu.i.payload.score.eq(err_score),
-            leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(err_b),
+            leu.i.valid.eq(e1.valid), leu.o.ready.eq(1),
+            leu.i.payload.score.eq(s_lanes[e1.b[:qbits]] if qbits else s_lanes[0]),
+            leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(e1.b),
         ]
         with m.If(err_busy):
             m.d.sync += err_c.eq(Mux(err_last_c, 0, err_c + 1))
             with m.If(err_last_c):
                 m.d.sync += err_q.eq(err_q + 1)
-                m.d.sync += [scores[q].eq(scores[q + 1]) for q in range(Q - 1)]
                 with m.If(err_q == Q - 1):
                     m.d.sync += err_busy.eq(0)
         out_b = Signal(8)
         out_c = Signal.like(err_c)
-        m.d.sync += [out_b.eq(err_b), out_c.eq(err_c)]
+        m.d.sync += [out_b.eq(e1.b), out_c.eq(e1.c)]
         out = leu.o.payload
         real = leu.o.valid & (out_b < B)
         sample_done = real & out.last
@@ -757,7 +758,7 @@ class TrainingCore(wiring.Component):
             with m.Case(Phase.FWD, Phase.BACK):
                 m.d.comb += phase_done.eq(loops_idle)
             with m.Case(Phase.SCORE):
-                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~leu.o.valid)
+                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~e1.valid & ~leu.o.valid)
             with m.Case(Phase.GRAD):
                 m.d.comb += phase_done.eq(loops_idle & w_idle)
             with m.Case(Phase.INIT):
