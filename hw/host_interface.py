@@ -74,6 +74,10 @@ class HostInterface(wiring.Component):
         lb_first, lb_count = Signal(8), Signal(8)
         lb_sample, lb_pos = Signal(9), Signal(16)
         is_load = command == Command.LOAD_BATCH
+        # The length a LOAD_BATCH frame must have, registered (for timing): its count arrives
+        # with payload byte 1, at least two cycles before the frame is dispatched.
+        lb_expect = Signal(17)
+        m.d.sync += lb_expect.eq(2 + lb_count * (inputs + 1))
         m.d.comb += [self.control.load_sample.eq(lb_sample), self.control.load_data.eq(byte),
                      self.control.load_label.eq(lb_pos == 0), self.control.load_col.eq(lb_pos - 1)]
 
@@ -234,11 +238,10 @@ class HostInterface(wiring.Component):
                             m.d.comb += [self.control.start.eq(1), cmd_view.op.eq(Op.INIT)]
                             m.next = "WAIT_CORE"
                     with m.Case(Command.LOAD_BATCH):
-                        expect = 2 + lb_count * (inputs + 1)
                         with m.If(~config_ok):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.OUT_OF_ORDER)
-                        with m.Elif((length < 2) | (length != expect)
+                        with m.Elif((length < 2) | (length != lb_expect)
                                     | (lb_first + lb_count > p.max_batch)):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
