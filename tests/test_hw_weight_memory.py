@@ -2,15 +2,29 @@
 
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
-from hw.weight_memory import OnChipWeightMemory
+from hw.weight_memory import OnChipWeightMemory, SinglePortWeightMemory
+
+MEMORIES = [OnChipWeightMemory, SinglePortWeightMemory]
 
 
-def test_bursts_with_stalls():
+async def command(ctx, stream, addr, n):
+    ctx.set(stream.payload.addr, addr)
+    ctx.set(stream.payload.len, n)
+    ctx.set(stream.valid, 1)
+    while not ctx.get(stream.ready):
+        await ctx.tick()
+    await ctx.tick()
+    ctx.set(stream.valid, 0)
+
+
+@pytest.mark.parametrize("memory", MEMORIES, ids=lambda c: c.__name__)
+def test_bursts_with_stalls(memory):
     rng = random.Random(5)
     depth, word_bits = 64, 24
-    dut = OnChipWeightMemory(8, word_bits, depth)
+    dut = memory(8, word_bits, depth)
     model = [0] * depth
     errors = []
 
@@ -63,3 +77,68 @@ def test_bursts_with_stalls():
     sim.add_testbench(tb)
     sim.run()
     assert not errors, errors[:3]
+
+
+@pytest.mark.parametrize("memory", MEMORIES, ids=lambda c: c.__name__)
+def test_read_modify_write_bursts_run_concurrently(memory):
+    """The gradient phase's pattern: a read burst and a write burst over the same words in
+    flight together, each word written (its value + 1) after it was read, with random stalls
+    on both sides; then everything reads back."""
+    rng = random.Random(9)
+    depth, word_bits, n = 48, 16, 40
+    dut = memory(6, word_bits, depth)
+    bus = dut.bus
+    read_values, errors = [], []
+
+    async def writer(ctx):
+        for k in range(depth):                               # initial contents: 3k
+            await command(ctx, bus.aw, k, 1)
+            ctx.set(bus.w.payload, 3 * k)
+            ctx.set(bus.w.valid, 1)
+            while not ctx.get(bus.w.ready):
+                await ctx.tick()
+            await ctx.tick()
+            ctx.set(bus.w.valid, 0)
+        await command(ctx, bus.aw, 4, n)
+        for k in range(n):
+            while len(read_values) <= k or rng.random() < 0.3:
+                ctx.set(bus.w.valid, 0)
+                await ctx.tick()
+            ctx.set(bus.w.payload, read_values[k] + 1)
+            ctx.set(bus.w.valid, 1)
+            while not ctx.get(bus.w.ready):
+                await ctx.tick()
+            await ctx.tick()
+        ctx.set(bus.w.valid, 0)
+        for _ in range(8):
+            await ctx.tick()
+        await command(ctx, bus.ar, 0, depth)
+        got = []
+        while len(got) < depth:
+            ctx.set(bus.r.ready, 1)
+            if ctx.get(bus.r.valid):
+                got.append(ctx.get(bus.r.payload))
+            await ctx.tick()
+        want = [3 * k + (1 if 4 <= k < 4 + n else 0) for k in range(depth)]
+        if got != want:
+            errors.append((got, want))
+
+    async def reader(ctx):
+        while ctx.get(bus.aw.payload.len) != n:              # the update's bursts start
+            await ctx.tick()
+        await command(ctx, bus.ar, 4, n)
+        while len(read_values) < n:
+            ready = rng.random() < 0.7
+            ctx.set(bus.r.ready, ready)
+            if ready and ctx.get(bus.r.valid):
+                read_values.append(ctx.get(bus.r.payload))
+            await ctx.tick()
+        ctx.set(bus.r.ready, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(writer)
+    sim.add_testbench(reader)
+    sim.run()
+    assert read_values == [3 * k for k in range(4, 4 + n)]
+    assert not errors, errors[0]
