@@ -1,14 +1,14 @@
 """On-chip weight memories: the weight bus served from block RAM, or from one single-port RAM
 (the iCE40UP5K's SPRAM) shared by the bus's read and write sides."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from .weight_bus import BURST_LEN_BITS, weight_bus_signature
 
-__all__ = ["OnChipWeightMemory", "SinglePortWeightMemory"]
+__all__ = ["OnChipWeightMemory", "SinglePortRam", "SinglePortWeightMemory"]
 
 
 def _burst(m, command, step):
@@ -58,11 +58,54 @@ class OnChipWeightMemory(wiring.Component):
         return m
 
 
+class SinglePortRam(wiring.Component):
+    """One port: a read (``re``; ``rdata`` has the word a cycle later) or a write (``we``) a
+    cycle. A write leaves ``rdata`` undefined: the iCE40UP5K's SPRAM does, and the simulation
+    model scrambles it. On an iCE40 platform these are ``SB_SPRAM256KA`` primitives (16 bits by
+    16 Ki words each); elsewhere (simulation, Verilog) a :class:`Memory`.
+
+    Members
+    -------
+    addr, wdata, we, re : In
+    rdata : Out
+    """
+
+    SPRAM_WIDTH, SPRAM_DEPTH = 16, 1 << 14
+
+    def __init__(self, width, depth):
+        self.width, self.depth = width, depth
+        super().__init__({"addr": In(range(max(depth, 2))), "wdata": In(width), "we": In(1),
+                          "re": In(1), "rdata": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        if getattr(platform, "family", None) == "iCE40":
+            if self.width % self.SPRAM_WIDTH or self.depth > self.SPRAM_DEPTH:
+                raise ValueError(f"a {self.width}-bit x {self.depth} RAM is not whole iCE40 "
+                                 f"SPRAMs ({self.SPRAM_WIDTH} bits x {self.SPRAM_DEPTH})")
+            for k in range(self.width // self.SPRAM_WIDTH):
+                lanes = slice(k * self.SPRAM_WIDTH, (k + 1) * self.SPRAM_WIDTH)
+                m.submodules[f"spram_{k}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=self.addr, i_DATAIN=self.wdata[lanes], i_MASKWREN=0b1111,
+                    i_WREN=self.we, i_CHIPSELECT=1, i_CLOCK=ClockSignal(), i_STANDBY=0,
+                    i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=self.rdata[lanes])
+            return m
+        m.submodules.memory = mem = Memory(shape=self.width, depth=self.depth, init=[])
+        rd, wr = mem.read_port(), mem.write_port()
+        wrote = Signal()
+        m.d.sync += wrote.eq(self.we)
+        m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.re), wr.addr.eq(self.addr),
+                     wr.en.eq(self.we), wr.data.eq(self.wdata),
+                     self.rdata.eq(Mux(wrote, ~rd.data, rd.data))]
+        return m
+
+
 class SinglePortWeightMemory(wiring.Component):
-    """The weight bus served from one single-port RAM: one access a cycle, a write before a
-    read (the writes of an update trail its reads, so neither side starves the other). Its
-    one address and exclusive enables let Yosys map it to the iCE40UP5K's SPRAM
-    (``synth_ice40 -spram``).
+    """The weight bus served from one :class:`SinglePortRam` (on the iCE40UP5K, its SPRAM):
+    one access a cycle, a write before a read (the writes of an update trail its reads, so
+    neither side starves the other). A word read is kept in a register as it arrives, since a
+    later write disturbs the RAM's output.
 
     Members
     -------
@@ -77,8 +120,7 @@ class SinglePortWeightMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        m.submodules.memory = mem = Memory(shape=len(bus.r.payload), depth=self.depth, init=[])
-        rd, wr = mem.read_port(), mem.write_port()
+        m.submodules.ram = ram = SinglePortRam(len(bus.r.payload), self.depth)
 
         issue, take = Signal(), Signal()
         rd_addr, rd_left = _burst(m, bus.ar, issue)
@@ -86,10 +128,14 @@ class SinglePortWeightMemory(wiring.Component):
         m.d.comb += [
             bus.w.ready.eq(wr_left != 0), take.eq(bus.w.valid & bus.w.ready),
             issue.eq(~take & (~bus.r.valid | bus.r.ready) & (rd_left != 0)),
-            rd.addr.eq(Mux(take, wr_addr, rd_addr)), wr.addr.eq(rd.addr),
-            rd.en.eq(issue), wr.en.eq(take), wr.data.eq(bus.w.payload),
-            bus.r.payload.eq(rd.data),
+            ram.addr.eq(Mux(take, wr_addr, rd_addr)), ram.wdata.eq(bus.w.payload),
+            ram.we.eq(take), ram.re.eq(issue),
         ]
+        fresh, held = Signal(), Signal.like(bus.r.payload)
+        m.d.sync += fresh.eq(issue)
+        with m.If(fresh):
+            m.d.sync += held.eq(ram.rdata)
+        m.d.comb += bus.r.payload.eq(Mux(fresh, ram.rdata, held))
         with m.If(issue):
             m.d.sync += bus.r.valid.eq(1)
         with m.Elif(bus.r.ready):

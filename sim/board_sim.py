@@ -21,14 +21,20 @@ BOARD_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness",
                          "board_harness.cpp")
 
 
-def build_board(cfg, build_dir, divisor=16, trace=False, **overrides):
+def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides):
     """Verilog of a :class:`UartAccelerator` for ``cfg`` (``divisor`` cycles per bit) and its
-    pseudo-terminal harness; returns the executable."""
+    pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
+    options and its weight memory."""
     words = weight_bases(cfg)[1]
     fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor)
+    if board is not None:
+        fields.update(board.core_options)
     fields.update(overrides)
     params = CoreParams.from_config(cfg, **fields)
-    memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
+    if board is not None:
+        memory = board.weight_memory(params, words)
+    else:
+        memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
     source = write_verilog(UartAccelerator(params, divisor, memory), "lela_board", build_dir)
     return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h",
                            f"#define DIVISOR {divisor}\n", "lela_board_harness", build_dir,

@@ -24,9 +24,9 @@ def board(tmp_path_factory):
     path = small_config(root / "board.toml")
     cfg = load_config(path)
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
-    # The iCEBreaker's lean core: its few counters must still recover a lost reply.
-    return path, cfg, build_board(cfg, os.path.join(cache, "board_sim"),
-                                  **dict(ICEBREAKER.core_options))
+    # The iCEBreaker's lean core (its few counters must still recover a lost reply) and its
+    # single-port weight memory.
+    return path, cfg, build_board(cfg, os.path.join(cache, "board_sim"), board=ICEBREAKER)
 
 
 @pytest.mark.parametrize("noise", [{}, {"flip": 200}, {"drop": 333}, {"flip": 1500}])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Instance, Signal
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
+from ..weight_memory import SinglePortWeightMemory
 from .top import Board
 
 __all__ = ["ICEBREAKER", "IceBreakerBoard", "ice40_pll_params"]
@@ -42,6 +43,10 @@ def ice40_pll_params(f_in, f_out):
 
 @dataclass(frozen=True)
 class IceBreakerBoard(Board):
+    def weight_memory(self, params, words):
+        """The weights in SPRAM (single-port RAM primitives behind the bus)."""
+        return SinglePortWeightMemory(params.addr_bits, params.word_bits, words)
+
     def clock(self, m, platform):
         divr, divf, divq, filt, f = ice40_pll_params(CLOCK_IN_HZ, self.clock_hz)
         if abs(f - self.clock_hz) > 1e3:
