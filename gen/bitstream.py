@@ -29,14 +29,19 @@ TOOLS = {
 
 NAME = "top"
 
+#: Marks a block-RAM word read as it is written undefined (hw/ram_collisions.py): the iCE40's
+#: RAMs then need no flip-flops and LUTs beside each read port to return the old word.
+COLLISIONS_UNDEFINED = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
+
 #: Per family: Yosys synthesis options, and the resources the report names.
 FAMILY = {
     "iCE40": dict(
-        synth_opts="-dsp", nextpnr_opts="",
+        synth_opts="-dsp", nextpnr_opts="", script_after_read=COLLISIONS_UNDEFINED,
         logic="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM",
         ff_cells=r"SB_DFF\w*", lut_cells=r"SB_LUT4"),
     "ecp5": dict(
         synth_opts="", nextpnr_opts="--router router2",     # router1: hours on this design
+        script_after_read="",
         logic="TRELLIS_COMB", dsp="MULT18X18D", bram="DP16KD", spram=None,
         ff_cells=r"TRELLIS_FF", lut_cells=r"LUT4"),
 }
@@ -102,7 +107,7 @@ def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
     with _builtin_yosys():
         plan = platform.build(
             top, name=NAME, do_build=False, debug_verilog=debug_verilog,
-            synth_opts=family["synth_opts"],
+            synth_opts=family["synth_opts"], script_after_read=family["script_after_read"],
             script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
             nextpnr_opts=nextpnr_opts)
     return board, cfg, platform, plan

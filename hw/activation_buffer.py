@@ -3,6 +3,8 @@
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
+
+from .ram_collisions import read_data
 from amaranth.lib.wiring import In, Out
 
 from .params import bits_for
@@ -31,8 +33,9 @@ class ActivationBuffer(wiring.Component):
         where ``wr_mask`` bit ``q`` is set.
     """
 
-    def __init__(self, lanes, groups, columns, width):
+    def __init__(self, lanes, groups, columns, width, scramble_collisions=False):
         self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
+        self.scramble_collisions = scramble_collisions
         self.qbits = bits_for(lanes) if lanes > 1 else 0
         columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
         gbits, cbits = bits_for(groups), bits_for(columns)
@@ -77,7 +80,7 @@ class ActivationBuffer(wiring.Component):
             m.d.comb += [
                 rd.en.eq(self.rd_en),
                 rd.addr.eq(Cat(Mux(self.rd_row, row_col, self.rd_col), self.rd_group)),
-                bank_out[k].eq(rd.data),
+                bank_out[k].eq(read_data(m, rd, wr, self.scramble_collisions)),
                 wr.en.eq(self.wr_en & self.wr_mask.bit_select(lane_in, 1)),
                 wr.addr.eq(Cat(self.wr_col, self.wr_group)),
                 wr.data.eq(self.wr_data[lane_in]),

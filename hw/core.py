@@ -37,6 +37,7 @@ from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
 from .params import bits_for
+from .ram_collisions import read_data
 from .weight_bus import weight_bus_signature
 
 __all__ = ["TrainingCore", "Op"]
@@ -120,6 +121,11 @@ class TrainingCore(wiring.Component):
         regmem = Memory(shape=32, depth=self.nregs, init=[])
         m.submodules.registers = regmem
         reg_wr, reg_rd = regmem.write_port(), regmem.read_port()
+
+        def safe(rd, wr):
+            return read_data(m, rd, wr, p.scramble_collisions)
+
+        reg_data = safe(reg_rd, reg_wr)
         m.d.comb += [reg_wr.en.eq(self.control.reg_we), reg_wr.addr.eq(self.control.reg_addr),
                      reg_wr.data.eq(self.control.reg_data)]
         shadow = {name: Signal(32, name=f"reg_{name}") for name in GLOBAL}
@@ -176,7 +182,8 @@ class TrainingCore(wiring.Component):
             return [lfsr.o.payload[k * bits:(k + 1) * bits] for k in range(lanes)]
 
         # ---- memories -------------------------------------------------------------------
-        bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits) for _ in range(2)]
+        bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits,
+                                 p.scramble_collisions) for _ in range(2)]
         m.submodules.buffer_0, m.submodules.buffer_1 = bufs
         tbits, gbits = bits_for(p.tiles), bits_for(p.groups)
         sbits = bits_for(p.max_inputs + 1)
@@ -210,8 +217,8 @@ class TrainingCore(wiring.Component):
         x_rd, x_wr = xmem.read_port(), xmem.write_port()
         m.d.comb += [
             r_rd.addr.eq(Cat(self.control.res_sample[:bbits_s], self.control.res_layer)),
-            self.control.res_pred.eq(r_rd.data),
-            x_rd.addr.eq(self.control.res_sample[:bbits_s]), self.control.res_exit.eq(x_rd.data),
+            self.control.res_pred.eq(safe(r_rd, r_wr)),
+            x_rd.addr.eq(self.control.res_sample[:bbits_s]), self.control.res_exit.eq(safe(x_rd, x_wr)),
         ]
 
         # ---- bus ------------------------------------------------------------------------
@@ -337,9 +344,9 @@ class TrainingCore(wiring.Component):
         y_data = Mux(xsel, bufs[0].rd_data.as_value(), bufs[1].rd_data.as_value())
         x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
         y_lanes = data.View(_word(unsigned(p.act_bits), Q), y_data)
-        slab_lanes = data.View(_word(signed(p.weight_bits), P), slab_rd.data)
-        e_lanes = data.View(_word(signed(p.error_bits), Q), e_rd.data)
-        d_lanes = data.View(_word(signed(p.delta_bits), P), d_rd.data)
+        slab_lanes = data.View(_word(signed(p.weight_bits), P), safe(slab_rd, slab_wr))
+        e_lanes = data.View(_word(signed(p.error_bits), Q), safe(e_rd, e_wr))
+        d_lanes = data.View(_word(signed(p.delta_bits), P), safe(d_rd, d_wr))
         beat = Signal(mac.in_layout)
         m.d.comb += [beat.first.eq(s1.first), beat.last.eq(s1.last),
                      mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
@@ -573,7 +580,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += [err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g),
                      s_rd.addr.eq(err_c)]
         m.d.sync += [e1.valid.eq(err_busy), e1.b.eq(err_b), e1.c.eq(err_c)]
-        s_lanes = data.View(_word(signed(p.score_bits), Q), s_rd.data)
+        s_lanes = data.View(_word(signed(p.score_bits), Q), safe(s_rd, s_wr))
         m.d.comb += [
             leu.i.valid.eq(e1.valid), leu.o.ready.eq(1),
             leu.i.payload.score.eq(s_lanes[e1.b[:qbits]] if qbits else s_lanes[0]),
@@ -608,7 +615,7 @@ class TrainingCore(wiring.Component):
         # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
         # Two stages (for timing): the shift, the rounding bit and the active bits, then the
         # sum, saturation and the writes.
-        active = data.View(data.ArrayLayout(unsigned(Q), P), a_rd.data)
+        active = data.View(data.ArrayLayout(unsigned(Q), P), safe(a_rd, a_wr))
         back_step = (phase == Phase.BACK) & drain_on
         bk = Signal(data.StructLayout({
             "valid": 1, "last": 1, "b": 8, "tile": cw, "active": P}))
@@ -639,7 +646,7 @@ class TrainingCore(wiring.Component):
                 m.d.sync += gsum.eq(0)
 
         # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
-        gb_lanes = data.View(_word(gb_shape, P), gb_rd.data)
+        gb_lanes = data.View(_word(gb_shape, P), safe(gb_rd, gb_wr))
         old = data.View(_word(signed(p.weight_bits), P), rfifo.r_data)
         rand = chunks(round_lfsr, p.round_bits, P)
         # Set as a sum pops (for timing): whether it is the last input tile, and how many of
@@ -814,7 +821,7 @@ class TrainingCore(wiring.Component):
                 with m.Switch(copy_k):
                     for name, offset in LAYER.items():
                         with m.Case(offset + 1):
-                            m.d.sync += cur[name].eq(reg_rd.data)
+                            m.d.sync += cur[name].eq(reg_data)
                 m.d.sync += copy_k.eq(copy_k + 1)
                 with m.If(copy_k == len(LAYER)):
                     m.d.sync += copy_k.eq(0)

@@ -10,6 +10,7 @@ from host.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from .core import Op
 from .params import bits_for
+from .ram_collisions import read_data
 from .weight_bus import weight_bus_signature
 
 __all__ = ["HostInterface", "crc8_next"]
@@ -59,6 +60,7 @@ class HostInterface(wiring.Component):
         fbuf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
         m.submodules.frame_buffer = fbuf
         fb_wr, fb_rd = fbuf.write_port(), fbuf.read_port()
+        fb_data = read_data(m, fb_rd, fb_wr, p.scramble_collisions)
         byte = self.rx.payload
         got = self.rx.valid & self.rx.ready
 
@@ -191,7 +193,7 @@ class HostInterface(wiring.Component):
 
             with m.State("FIRST"):
                 # fb_rd now presents payload byte 0 (ptr = 0): registered, for timing.
-                m.d.sync += first.eq(fb_rd.data)
+                m.d.sync += first.eq(fb_data)
                 m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
@@ -287,7 +289,7 @@ class HostInterface(wiring.Component):
                 m.next = "CONFIG_BYTE"
             with m.State("CONFIG_BYTE"):
                 # fb_rd presents the byte at ptr (set two states ago): one byte per 2 cycles.
-                m.d.sync += [word[:32].eq(Cat(word[8:32], fb_rd.data)), ptr.eq(ptr + 1),
+                m.d.sync += [word[:32].eq(Cat(word[8:32], fb_data)), ptr.eq(ptr + 1),
                              nbytes.eq(nbytes + 1)]
                 with m.If(nbytes == 3):
                     m.d.sync += nbytes.eq(0)
@@ -316,7 +318,7 @@ class HostInterface(wiring.Component):
             with m.State("ADDR"):
                 m.next = "ADDR_BYTE"
             with m.State("ADDR_BYTE"):
-                m.d.sync += [addr.eq(Cat(addr[8:32], fb_rd.data)), ptr.eq(ptr + 1),
+                m.d.sync += [addr.eq(Cat(addr[8:32], fb_data)), ptr.eq(ptr + 1),
                              nbytes.eq(nbytes + 1)]
                 with m.If(nbytes == 3):
                     m.d.sync += nbytes.eq(0)
@@ -329,7 +331,7 @@ class HostInterface(wiring.Component):
             with m.State("RW_COUNT"):
                 m.next = "RW_COUNT_BYTE"
             with m.State("RW_COUNT_BYTE"):
-                m.d.sync += [words_left.eq(Cat(words_left[8:], fb_rd.data)), ptr.eq(ptr + 1),
+                m.d.sync += [words_left.eq(Cat(words_left[8:], fb_data)), ptr.eq(ptr + 1),
                              nbytes.eq(nbytes + 1)]
                 with m.If(nbytes == 1):
                     m.next = "RW_CHECK"
@@ -354,7 +356,7 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.next = "WW_BYTE"
             with m.State("WW_BYTE"):
-                m.d.sync += [word.eq(Cat(word[8:], fb_rd.data)), ptr.eq(ptr + 1),
+                m.d.sync += [word.eq(Cat(word[8:], fb_data)), ptr.eq(ptr + 1),
                              nbytes.eq(nbytes + 1)]
                 with m.If(nbytes == wb - 1):
                     m.d.sync += nbytes.eq(0)
@@ -374,11 +376,11 @@ class HostInterface(wiring.Component):
                 reg = cmd_reg
                 with m.Switch(ptr):
                     with m.Case(1):
-                        m.d.sync += reg.early_exit.eq(fb_rd.data != 0)
+                        m.d.sync += reg.early_exit.eq(fb_data != 0)
                     with m.Case(2):
-                        m.d.sync += reg.threshold[:8].eq(fb_rd.data)
+                        m.d.sync += reg.threshold[:8].eq(fb_data)
                     with m.Case(3):
-                        m.d.sync += reg.threshold[8:].eq(fb_rd.data)
+                        m.d.sync += reg.threshold[8:].eq(fb_data)
                 m.d.sync += ptr.eq(ptr + 1)
                 with m.If((command == Command.TRAIN) | (ptr == 3)):
                     m.next = "START"

@@ -53,6 +53,8 @@ class CoreParams:
     dropout: bool = True
     sign_feedback: bool = True
     early_exit: bool = True
+    # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
+    scramble_collisions: bool = False
 
     @classmethod
     def from_config(cls, cfg, **overrides):

@@ -16,7 +16,7 @@ def build_accelerator(cfg, build_dir, trace=False, **overrides):
     """Generate ``lela_accelerator`` for ``cfg`` and compile its Verilator harness (cached).
 
     Returns the harness executable."""
-    params = CoreParams.from_config(cfg, **overrides)
+    params = CoreParams.from_config(cfg, **{"scramble_collisions": True, **overrides})
     os.makedirs(build_dir, exist_ok=True)
     source = write_verilog(Accelerator(params), "lela_accelerator", build_dir)
     _, words = weight_bases(cfg)

@@ -26,7 +26,8 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
     pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
     options and its weight memory."""
     words = weight_bases(cfg)[1]
-    fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor)
+    fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor,
+                  scramble_collisions=True)
     if board is not None:
         fields.update(board.core_options)
     fields.update(overrides)

@@ -55,7 +55,7 @@ CASES = {
 def run(tmp_path_factory, name):
     config, sim, variants, bus, error_frames, _ = CASES[name]
     cfg = NetConfig(**config)
-    core = CoreParams.from_config(cfg, frame_timeout=FRAME_TIMEOUT)
+    core = CoreParams.from_config(cfg, frame_timeout=FRAME_TIMEOUT, scramble_collisions=True)
     batches = [8, 5, 8, 3, 8, 1, 8, 7] if REGRESS else [8, 5, 8, 3]
     params = dict(config=config, variants=variants, batches=batches, infer_samples=11, seed=7,
                   frame_timeout=FRAME_TIMEOUT, addr_bits=core.addr_bits,

@@ -70,8 +70,9 @@ ICEBREAKER = IceBreakerBoard(
     clock_hz=24_000_000,
     reset_button=("button", 0),
     leds=(("led_g", 0), ("led_r", 0)),          # heartbeat (green), busy (red)
-    # A lean core: only the driver's counters (commands, correct predictions), 32 bits; no
-    # dropout, sign-concordant feedback or early exit (the device refuses them: UNSUPPORTED).
-    core_options=(("counter_bits", 32), ("all_counters", False), ("dropout", False),
+    # A lean core: only the driver's counters (commands, correct predictions), 16 bits (the
+    # driver reads their moves modulo 2**16); no dropout, sign-concordant feedback or early
+    # exit (the device refuses them: UNSUPPORTED).
+    core_options=(("counter_bits", 16), ("all_counters", False), ("dropout", False),
                   ("sign_feedback", False), ("early_exit", False)),
 )

@@ -146,15 +146,20 @@ class BoardTop(Elaboratable):
         # ---- LEDs -----------------------------------------------------------------------
         beat = Signal(max(1, (board.clock_hz // 2).bit_length()))   # ~1 Hz
         m.d.por += beat.eq(beat + 1)
-        stretch = max(1, (board.clock_hz // 30).bit_length())       # ~30 ms flashes
+        # Flashes last from one to two periods of a ~20-40 ms tick taken from the heartbeat
+        # counter: two flip-flops each, no counter of their own.
+        tick_bit = max(0, (board.clock_hz // 40).bit_length() - 1)
+        tick_prev, tick = Signal(), Signal()
+        m.d.sync += tick_prev.eq(beat[tick_bit])
+        m.d.comb += tick.eq(beat[tick_bit] & ~tick_prev)
 
         def flash(event, name):
-            left = Signal(stretch, name=f"{name}_flash")
-            with m.If(event):
-                m.d.sync += left.eq(-1)
-            with m.Elif(left != 0):
-                m.d.sync += left.eq(left - 1)
-            return left != 0
+            held, shown = Signal(name=f"{name}_held"), Signal(name=f"{name}_shown")
+            with m.If(tick):
+                m.d.sync += [shown.eq(held), held.eq(event)]
+            with m.Elif(event):
+                m.d.sync += held.eq(1)
+            return held | shown
 
         def sticky(event, name):
             seen = Signal(name=f"{name}_seen")
