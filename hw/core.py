@@ -613,35 +613,37 @@ class TrainingCore(wiring.Component):
             m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
 
         # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
-        # Two stages (for timing): the shift, the rounding bit and the active bits, then the
-        # sum, saturation and the writes.
+        # Three stages (for timing): the shift, the rounding bit and the active bits; the sum,
+        # saturation and the active mask; the writes and the bias-gradient sums.
         active = data.View(data.ArrayLayout(unsigned(Q), P), safe(a_rd, a_wr))
         back_step = (phase == Phase.BACK) & drain_on
-        bk = Signal(data.StructLayout({
-            "valid": 1, "last": 1, "b": 8, "tile": cw, "active": P}))
-        m.d.sync += bk.valid.eq(back_step)
+        at_back = data.StructLayout({"valid": 1, "last": 1, "b": 8, "tile": cw})
+        bk = Signal(data.StructLayout({"at": at_back, "active": P}))
+        bd = Signal(data.StructLayout({"at": at_back,
+                                       "d": _word(signed(p.delta_bits), P)}))
+        m.d.sync += [bk.at.valid.eq(back_step), bd.at.eq(bk.at)]
         with m.If(back_step):
-            m.d.sync += [bk.b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
-                         bk.tile.eq(tag_o), bk.last.eq((step == Q - 1) & (tag_m == G - 1))]
+            m.d.sync += [bk.at.b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
+                         bk.at.tile.eq(tag_o), bk.at.last.eq((step == Q - 1) & (tag_m == G - 1))]
             for r in range(P):
                 m.d.sync += [bk.active[r].eq(active[r].bit_select(step[:max(1, qbits)], 1)
                                              if qbits else active[r][0])]
         gsum = Signal(_word(gb_shape, P))
         gsum_next = Signal(_word(gb_shape, P))
-        d_out = Signal(_word(signed(p.delta_bits), P))
         for r in range(P):
             dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
             m.d.comb += [
                 dv.eq(saturate(rounded[r], signed(p.delta_bits))),
-                d_out[r].eq(Mux(bk.active[r], dv, 0)),
-                gsum_next[r].eq(gsum[r] + d_out[r]),
+                gsum_next[r].eq(gsum[r] + bd.d[r]),
             ]
-        m.d.comb += [d_wr.en.eq(bk.valid), d_wr.addr.eq(Cat(bk.b[:bbits_s], bk.tile[:tbits])),
-                     d_wr.data.eq(d_out.as_value()),
-                     gb_wr.addr.eq(bk.tile[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
-        with m.If(bk.valid):
+            m.d.sync += bd.d[r].eq(Mux(bk.active[r], dv, 0))
+        m.d.comb += [d_wr.en.eq(bd.at.valid),
+                     d_wr.addr.eq(Cat(bd.at.b[:bbits_s], bd.at.tile[:tbits])),
+                     d_wr.data.eq(bd.d.as_value()),
+                     gb_wr.addr.eq(bd.at.tile[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
+        with m.If(bd.at.valid):
             m.d.sync += gsum.eq(gsum_next)
-            with m.If(bk.last):
+            with m.If(bd.at.last):
                 m.d.comb += gb_wr.en.eq(1)
                 m.d.sync += gsum.eq(0)
 
@@ -670,7 +672,9 @@ class TrainingCore(wiring.Component):
         bias_next, shift_next = Signal(), Signal(5)
         m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next)]
         g_width = max(len(acc[0]), p.grad_bias_bits) + 1
-        step_shape = signed(g_width + 2)
+        # The update step, clamped to two bits beyond a weight: any step outside saturates
+        # the weight the same way (|old| < 2**(w-1)), and the subtraction stays short.
+        step_shape = signed(p.weight_bits + 2)
         gr = Signal(data.StructLayout({"valid": 1, "q": data.ArrayLayout(signed(g_width), P),
                                        "up": P}))
         upd_stage = Signal(data.StructLayout({"valid": 1,
@@ -681,7 +685,7 @@ class TrainingCore(wiring.Component):
         new = Signal(_word(signed(p.weight_bits), P))
         for r in range(P):
             g = Signal(signed(g_width), name=f"grad_{r}")
-            upd = Signal(signed(step_shape.width + 2), name=f"updated_{r}")
+            upd = Signal(signed(step_shape.width + 1), name=f"updated_{r}")
             m.d.comb += [
                 g.eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
                 upd.eq(old[r] - upd_stage.step[r]),
@@ -691,7 +695,7 @@ class TrainingCore(wiring.Component):
             with m.If(grad_round):
                 m.d.sync += [gr.q[r].eq(gq), gr.up[r].eq(gup)]
             with m.If(step_take):
-                m.d.sync += upd_stage.step[r].eq(gr.q[r] + gr.up[r])
+                m.d.sync += upd_stage.step[r].eq(saturate(gr.q[r] + gr.up[r], step_shape))
         with m.If(grad_round):
             m.d.sync += gr.valid.eq(1)
         with m.Elif(step_take):
@@ -758,7 +762,8 @@ class TrainingCore(wiring.Component):
 
         # ---- phase and layer control -----------------------------------------------------
         loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
-                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.valid & ~gr.valid
+                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.at.valid & ~bd.at.valid
+                      & ~gr.valid
                       & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):

