@@ -93,6 +93,8 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
 
     if os.path.exists(stamp):
         os.remove(stamp)
+    # A build of another design leaves objects and dependency files make would trust.
+    shutil.rmtree(obj_dir, ignore_errors=True)
     header_path = os.path.join(build_dir, header_name)
     if not os.path.exists(header_path) or open(header_path).read() != header:
         with open(header_path, "w") as f:
@@ -107,12 +109,11 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
         with open(log_path, "w") as log:
             result = subprocess.run([verilator, *args], cwd=build_dir, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
-        with open(log_path, errors="replace") as f:
-            crashed = "internal compiler error" in f.read()
-        if not crashed:
+        if result.returncode == 0 and os.path.exists(exe):
             break
-        # The C++ compiler crashes now and then on Verilator's precompiled header when two
-        # builds run at once (seen under pytest-xdist): build once more from scratch.
+        # Verilator's precompiled header goes wrong now and then: the C++ compiler crashes on
+        # it when two builds run at once (seen under pytest-xdist), or a stale one from an
+        # earlier design is refused. Build once more from scratch.
         shutil.rmtree(obj_dir, ignore_errors=True)
     if result.returncode != 0 or not os.path.exists(exe):
         with open(log_path, errors="replace") as f:
