@@ -23,9 +23,9 @@ def _burst(m, command, step):
     return addr, left
 
 
-class OnChipWeightMemory(wiring.Component):
+class _WeightBusSlave(wiring.Component):
     """A slave of the weight bus (docs/HOST_INTERFACE.md, "The weight bus") holding ``depth``
-    words: one read burst and one write burst in flight, one word a cycle each way.
+    words.
 
     Members
     -------
@@ -36,6 +36,11 @@ class OnChipWeightMemory(wiring.Component):
     def __init__(self, addr_bits, word_bits, depth):
         self.depth = depth
         super().__init__({"bus": In(weight_bus_signature(addr_bits, word_bits))})
+
+
+class OnChipWeightMemory(_WeightBusSlave):
+    """The weight bus from block RAM: one read burst and one write burst in flight, one word
+    a cycle each way."""
 
     def elaborate(self, platform):
         m = Module()
@@ -101,21 +106,11 @@ class SinglePortRam(wiring.Component):
         return m
 
 
-class SinglePortWeightMemory(wiring.Component):
+class SinglePortWeightMemory(_WeightBusSlave):
     """The weight bus served from one :class:`SinglePortRam` (on the iCE40UP5K, its SPRAM):
     one access a cycle, a write before a read (the writes of an update trail its reads, so
     neither side starves the other). A word read is kept in a register as it arrives, since a
-    later write disturbs the RAM's output.
-
-    Members
-    -------
-    bus : In(weight_bus_signature)
-        Connect the accelerator's ``mem`` here.
-    """
-
-    def __init__(self, addr_bits, word_bits, depth):
-        self.depth = depth
-        super().__init__({"bus": In(weight_bus_signature(addr_bits, word_bits))})
+    later write disturbs the RAM's output."""
 
     def elaborate(self, platform):
         m = Module()

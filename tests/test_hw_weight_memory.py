@@ -20,6 +20,17 @@ async def command(ctx, stream, addr, n):
     ctx.set(stream.valid, 0)
 
 
+async def read_words(ctx, bus, n, rng, ready_p, out):
+    """Take ``n`` words from ``bus.r`` into ``out``, ready with probability ``ready_p``."""
+    while len(out) < n:
+        ready = rng.random() < ready_p
+        ctx.set(bus.r.ready, ready)
+        if ready and ctx.get(bus.r.valid):
+            out.append(ctx.get(bus.r.payload))
+        await ctx.tick()
+    ctx.set(bus.r.ready, 0)
+
+
 @pytest.mark.parametrize("memory", MEMORIES, ids=lambda c: c.__name__)
 def test_bursts_with_stalls(memory):
     rng = random.Random(5)
@@ -54,21 +65,9 @@ def test_bursts_with_stalls(memory):
                     model[addr + k] = value
                 ctx.set(bus.w.valid, 0)
             else:
-                ctx.set(bus.ar.payload.addr, addr)
-                ctx.set(bus.ar.payload.len, n)
-                ctx.set(bus.ar.valid, 1)
-                while not ctx.get(bus.ar.ready):
-                    await ctx.tick()
-                await ctx.tick()
-                ctx.set(bus.ar.valid, 0)
+                await command(ctx, bus.ar, addr, n)
                 got = []
-                while len(got) < n:
-                    ready = rng.random() < 0.6
-                    ctx.set(bus.r.ready, ready)
-                    if ready and ctx.get(bus.r.valid):
-                        got.append(ctx.get(bus.r.payload))
-                    await ctx.tick()
-                ctx.set(bus.r.ready, 0)
+                await read_words(ctx, bus, n, rng, 0.6, got)
                 if got != model[addr:addr + n]:
                     errors.append((addr, n, got, model[addr:addr + n]))
 
@@ -127,13 +126,7 @@ def test_read_modify_write_bursts_run_concurrently(memory):
         while ctx.get(bus.aw.payload.len) != n:              # the update's bursts start
             await ctx.tick()
         await command(ctx, bus.ar, 4, n)
-        while len(read_values) < n:
-            ready = rng.random() < 0.7
-            ctx.set(bus.r.ready, ready)
-            if ready and ctx.get(bus.r.valid):
-                read_values.append(ctx.get(bus.r.payload))
-            await ctx.tick()
-        ctx.set(bus.r.ready, 0)
+        await read_words(ctx, bus, n, rng, 0.7, read_values)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
