@@ -3,8 +3,8 @@
 from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "shift_round_parts", "saturate", "is_positive",
-           "classifier_weight"]
+           "stochastic_shift_var", "shift_round_parts", "saturate", "magnitude_above",
+           "is_positive", "classifier_weight"]
 
 
 def as_signed(value):
@@ -54,9 +54,15 @@ def saturate(value, shape):
     hi = Const((1 << w) - 1, shape)
     if n <= w and not value.shape().signed:
         return value
-    top = n - 1 if value.shape().signed else n            # the magnitude bits end here
-    over = value[w:top].any() if top > w else Const(0, 1)
-    return Mux(negative, Const(0, shape), Mux(over, hi, value[:w]))
+    return Mux(negative, Const(0, shape), Mux(magnitude_above(value, w), hi, value[:w]))
+
+
+def magnitude_above(value, width):
+    """Whether any magnitude bit of ``value`` (its sign bit excluded) lies at ``width`` or
+    above: for a non-negative ``value``, ``value > 2**width - 1``."""
+    value = Value.cast(value)
+    top = len(value) - 1 if value.shape().signed else len(value)
+    return value[width:top].any() if top > width else Const(0, 1)
 
 
 def is_positive(value):

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
-from .arith import (as_signed, classifier_weight, is_positive, rne_shift,
+from .arith import (as_signed, classifier_weight, is_positive, magnitude_above, rne_shift,
                     rne_shift_var_parts, saturate, shift_round_parts)
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
@@ -516,8 +516,8 @@ class TrainingCore(wiring.Component):
                 fr.positive[q].eq(is_positive(acc[q])),
                 fr.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
                 fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
-                # v <= 2**act_bits - 1, from the bits above the range
-                fwd.positive[q].eq(fr.positive[q] & (v[-1] | ~v[p.act_bits:-1].any())),
+                fwd.positive[q].eq(fr.positive[q]                    # v <= 2**act_bits - 1
+                                   & (v[-1] | ~magnitude_above(v, p.act_bits))),
                 fwd.keep[q].eq(fr.keep[q]),
             ]
             m.d.comb += yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
@@ -763,8 +763,7 @@ class TrainingCore(wiring.Component):
         # ---- phase and layer control -----------------------------------------------------
         loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
                       & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.at.valid & ~bd.at.valid
-                      & ~gr.valid
-                      & ~upd_stage.valid)
+                      & ~gr.valid & ~upd_stage.valid)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):

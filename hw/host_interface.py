@@ -320,8 +320,8 @@ class HostInterface(wiring.Component):
                                                             ("feedback", p.sign_feedback))
                            if not built]
                 needs_missing = Signal()
-                for index in missing:
-                    with m.If((reg_index == index) & (word[:32] != 0)):
+                for missing_index in missing:
+                    with m.If((reg_index == missing_index) & (word[:32] != 0)):
                         m.d.comb += needs_missing.eq(1)
                 with m.If(needs_missing):
                     m.d.sync += config_ok.eq(0)
