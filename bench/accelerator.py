@@ -1,4 +1,4 @@
-"""Benchmarks of the whole accelerator in Verilator (issue 4), from its own counters.
+"""Benchmarks of the whole accelerator in Verilator, from its own counters.
 
     python bench/accelerator.py utilisation   ->  bench/results/accelerator_digits.json
     python bench/accelerator.py traffic       ->  bench/results/accelerator_traffic.json
@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 
 from bench.machine import describe                                  # noqa: E402
 from host.driver import Accelerator                                   # noqa: E402
-from lela.config import load_config                                  # noqa: E402
+from contract.config import load_config                                  # noqa: E402
 from lela.rtl_backend import build_dir_for                            # noqa: E402
 from sim.accelerator_sim import build_accelerator, open_accelerator  # noqa: E402
 from sw_model.data import load_dataset                                # noqa: E402

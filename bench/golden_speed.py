@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.machine import describe         # noqa: E402
-from lela.config import NetConfig            # noqa: E402
+from contract.config import NetConfig            # noqa: E402
 from sw_model.float_ref import FloatNet      # noqa: E402
 from sw_model.golden import FixedPointNet    # noqa: E402
 

@@ -30,7 +30,7 @@ from gen.units import UNITS, build_unit                       # noqa: E402
 from gen.verilog import to_verilog, verilator_waiver_args     # noqa: E402
 from hw.lfsr_prng import LfsrPrng                             # noqa: E402
 from hw.mac_array import MacArray                             # noqa: E402
-from lela.config import load_config                           # noqa: E402
+from contract.config import load_config                           # noqa: E402
 
 MAIN_CPP = r"""
 #include "Vtop.h"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from lela.config import NetConfig, load_config
+from contract.config import NetConfig, load_config
 
 __all__ = ["build_bitstream", "prepare", "tool_env", "module_stats", "TOOLS"]
 

@@ -3,8 +3,8 @@
 import json
 import os
 
-from host.protocol import MAX_PAYLOAD, SYNC, Command, Status
-from host.registers import (COUNTERS, GLOBAL, LAYER, register_index, register_values,
+from contract.protocol import MAX_PAYLOAD, SYNC, Command, Status
+from contract.registers import (COUNTERS, GLOBAL, LAYER, register_index, register_values,
                             weight_bases)
 
 __all__ = ["register_map", "write_register_map"]

@@ -8,7 +8,7 @@ from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
 from hw.mac_array import MacArray
 from hw.weight_updater import WeightUpdater
-from lela.config import ConfigError
+from contract.config import ConfigError
 
 __all__ = ["UNITS", "build_unit", "check_rtl_config"]
 

@@ -1,1 +1,1 @@
-"""Host side: the protocol definition and (issue 4) the driver with its transports."""
+"""Host side: the driver and its transports (simulation, serial port)."""

@@ -7,7 +7,7 @@
         correct = acc.train_batch(x, labels)
         predictions, exits = acc.infer(x, exit_threshold=512)
 
-The driver knows the protocol (host/protocol.py), the registers (host/registers.py) and the
+The driver knows the protocol (contract/protocol.py), the registers (contract/registers.py) and the
 weight layout (docs/HOST_INTERFACE.md); it knows nothing of the RTL.
 """
 
@@ -15,9 +15,9 @@ import hashlib
 
 import numpy as np
 
-from .protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
+from contract.protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
 from .transport import TransportTimeout
-from .registers import (counter_names, layer_words, register_index, register_values,
+from contract.registers import (counter_names, layer_words, register_index, register_values,
                         weight_bases)
 
 __all__ = ["Accelerator", "DeviceError", "ReplyLost"]

@@ -2,7 +2,7 @@
 
 import time
 
-from .protocol import Frame, FrameDecoder
+from contract.protocol import Frame, FrameDecoder
 from .transport import Transport, TransportTimeout
 
 __all__ = ["SerialTransport"]

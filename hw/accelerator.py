@@ -5,7 +5,7 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from host.registers import COUNTERS
+from contract.registers import COUNTERS
 
 from .core import Op, TrainingCore
 from .host_interface import HostInterface

@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from .ram_collisions import read_data
 from amaranth.lib.wiring import In, Out
 
-from .params import bits_for
+from .params import index_bits
 
 __all__ = ["ActivationBuffer"]
 
@@ -36,9 +36,9 @@ class ActivationBuffer(wiring.Component):
     def __init__(self, lanes, groups, columns, width, scramble_collisions=False):
         self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
         self.scramble_collisions = scramble_collisions
-        self.qbits = bits_for(lanes) if lanes > 1 else 0
+        self.qbits = index_bits(lanes) if lanes > 1 else 0
         columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
-        gbits, cbits = bits_for(groups), bits_for(columns)
+        gbits, cbits = index_bits(groups), index_bits(columns)
         self.gbits, self.cbits = gbits, cbits
         lane_data = data.ArrayLayout(unsigned(width), lanes)
         super().__init__({

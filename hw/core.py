@@ -28,7 +28,7 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from host.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
+from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from .activation_buffer import ActivationBuffer
 from .arith import (as_signed, classifier_weight, is_positive, magnitude_above, rne_shift,
@@ -36,7 +36,7 @@ from .arith import (as_signed, classifier_weight, is_positive, magnitude_above, 
 from .lfsr_prng import LfsrPrng
 from .local_error import LocalErrorUnit
 from .mac_array import MacArray
-from .params import bits_for
+from .params import index_bits
 from .ram_collisions import read_data
 from .weight_bus import weight_bus_signature
 
@@ -67,7 +67,7 @@ class TrainingCore(wiring.Component):
     Members
     -------
     control : In(control_signature)
-        From the host interface: register writes (``reg_*``, host/registers.py); ``cmd`` (op,
+        From the host interface: register writes (``reg_*``, contract/registers.py); ``cmd`` (op,
         batch, early_exit, threshold), taken when ``start`` is high and the core is idle;
         ``busy``, and ``done`` pulsing when a command finishes; ``load_*`` writes a pixel (or,
         with ``load_label``, a label) of the input mini-batch (idle only); ``res_*`` the layer
@@ -84,8 +84,8 @@ class TrainingCore(wiring.Component):
     def __init__(self, params):
         p = self.params = params
         self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
-        self.bbits = bits_for(p.max_batch + 1)
-        self.lbits = bits_for(p.max_layers + 1)
+        self.bbits = index_bits(p.max_batch + 1)
+        self.lbits = index_bits(p.max_layers + 1)
         self.cmd_layout = data.StructLayout({"op": 2, "batch": 8, "early_exit": 1,
                                              "threshold": 16})
         self.buffer_cols = max(p.columns, 1)
@@ -94,7 +94,7 @@ class TrainingCore(wiring.Component):
             "start": Out(1), "cmd": Out(self.cmd_layout),
             "busy": In(1), "done": In(1),
             "load_en": Out(1), "load_label": Out(1), "load_sample": Out(8),
-            "load_col": Out(bits_for(self.buffer_cols)), "load_data": Out(8),
+            "load_col": Out(index_bits(self.buffer_cols)), "load_data": Out(8),
             "res_sample": Out(8), "res_layer": Out(4),
             "res_pred": In(p.label_shape), "res_exit": In(4),
             "correct": In(data.ArrayLayout(16, p.max_layers)),
@@ -114,7 +114,7 @@ class TrainingCore(wiring.Component):
         CT = p.class_tiles
         acc_w = p.weight_bits
         # Loop counters and sizes: wide enough for the largest loop of any phase.
-        cw = bits_for(max(p.columns, p.depth, p.tiles, p.groups, CT,
+        cw = index_bits(max(p.columns, p.depth, p.tiles, p.groups, CT,
                           -(-p.max_inputs // Q)) + 2)
 
         # ---- registers: a memory, plus a copy of each global register ---------------------
@@ -185,17 +185,17 @@ class TrainingCore(wiring.Component):
         bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits,
                                  p.scramble_collisions) for _ in range(2)]
         m.submodules.buffer_0, m.submodules.buffer_1 = bufs
-        tbits, gbits = bits_for(p.tiles), bits_for(p.groups)
-        sbits = bits_for(p.max_inputs + 1)
+        tbits, gbits = index_bits(p.tiles), index_bits(p.groups)
+        sbits = index_bits(p.max_inputs + 1)
         slab = Memory(shape=unsigned(p.word_bits), depth=2 << sbits, init=[])
         m.submodules.slab = slab
         slab_rd, slab_wr = slab.read_port(), slab.write_port()
         # Errors: a word per (group, class), a lane per sample of the group.
-        cbits = bits_for(C)
+        cbits = index_bits(C)
         emem = Memory(shape=unsigned(Q * p.error_bits), depth=1 << (gbits + cbits), init=[])
         m.submodules.errors = emem
         e_rd, e_wr = emem.read_port(), emem.write_port(granularity=p.error_bits)
-        bbits_s = bits_for(p.max_batch)
+        bbits_s = index_bits(p.max_batch)
         dmem = Memory(shape=unsigned(P * p.delta_bits), depth=1 << (bbits_s + tbits), init=[])
         m.submodules.deltas = dmem
         d_rd, d_wr = dmem.read_port(), dmem.write_port()
@@ -557,7 +557,7 @@ class TrainingCore(wiring.Component):
         leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
         m.submodules.local_error = leu
         sc = Signal(data.StructLayout({
-            "valid": 1, "last": 1, "cls": bits_for(CT * P), "group": 8}))
+            "valid": 1, "last": 1, "cls": index_bits(CT * P), "group": 8}))
         score_step = (phase == Phase.SCORE) & drain_on & ~err_busy & ~(sc.valid & sc.last)
         m.d.sync += sc.valid.eq(score_step)
         with m.If(score_step):

@@ -5,11 +5,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from host.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Status
-from host.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
+from contract.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Status
+from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from .core import Op
-from .params import bits_for
+from .params import index_bits
 from .ram_collisions import read_data
 from .weight_bus import weight_bus_signature
 
@@ -54,7 +54,7 @@ class HostInterface(wiring.Component):
         wbits = (wb - 1).bit_length()
 
         # ---- receive ---------------------------------------------------------------------
-        pbits = bits_for(MAX_PAYLOAD + 1)          # a position in a frame's payload
+        pbits = index_bits(MAX_PAYLOAD + 1)          # a position in a frame's payload
         command, length, index = Signal(8), Signal(16), Signal(pbits)
         crc = Signal(8)
         timer = Signal(range(p.frame_timeout + 1))

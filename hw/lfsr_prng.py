@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from lela.lfsr_taps import TAPS
+from contract.lfsr_taps import TAPS
 
 __all__ = ["LfsrPrng", "leap_forward"]
 
@@ -31,7 +31,7 @@ class LfsrPrng(wiring.Component):
     Parameters
     ----------
     width : int
-        Register width; its recurrence comes from :data:`lela.lfsr_taps.TAPS`.
+        Register width; its recurrence comes from :data:`contract.lfsr_taps.TAPS`.
     chunk_bits : int
         Bits per chunk.
     lanes : int

@@ -5,13 +5,14 @@ from math import ceil, log2
 
 from amaranth.hdl import signed, unsigned
 
-from lela.config import ConfigError
+from contract.config import ConfigError
 
-__all__ = ["CoreParams", "bits_for"]
+__all__ = ["CoreParams", "index_bits"]
 
 
-def bits_for(n):
-    """Bits of an index ``0 .. n-1`` (at least 1)."""
+def index_bits(n):
+    """Bits of an index ``0 .. n-1`` (at least 1). Not ``amaranth.utils.bits_for``, which
+    counts the bits of the value ``n`` itself (``bits_for(4) == 3``, ``index_bits(4) == 2``)."""
     return max(1, (n - 1).bit_length())
 
 
@@ -23,7 +24,7 @@ def _pow2(n):
 class CoreParams:
     """What the Verilog fixes: the array, the widths, the classes and the buffer sizes.
 
-    Sizes, shifts, seeds and modes are run-time registers (host/registers.py); one core runs
+    Sizes, shifts, seeds and modes are run-time registers (contract/registers.py); one core runs
     any network within ``max_layers``, ``max_inputs`` (the widest layer input, pixels
     included), ``max_neurons`` and ``max_batch``.
     """
@@ -132,4 +133,4 @@ class CoreParams:
 
     @property
     def label_shape(self):
-        return unsigned(bits_for(self.classes + 1))
+        return unsigned(index_bits(self.classes + 1))

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from lela.config import ConfigError
+from contract.config import ConfigError
 from sw_model.data import DATASETS, DataError
 
 ALGOS = ("lel", "lel-sign", "lel-train", "bp", "fa")
@@ -51,7 +51,7 @@ _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 def build_parser():
     parser = _Parser(prog="lela", description="Local Error Learning Accelerator: golden model, "
-                     "references and (in later releases) RTL generation and deployment.")
+                     "float references, RTL generation, simulation of the RTL, bitstreams and training on a board.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -146,7 +146,7 @@ def build_parser():
 
 
 def _verilog(args):
-    from lela.config import load_config
+    from contract.config import load_config
     cfg = load_config(args.config)
     from gen.units import UNITS, build_unit
     from gen.verilog import write_verilog

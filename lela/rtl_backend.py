@@ -8,8 +8,8 @@ import os
 import numpy as np
 
 from host.driver import Accelerator
-from host.protocol import Command
-from host.registers import GLOBAL
+from contract.protocol import Command
+from contract.registers import GLOBAL
 from sw_model.golden import FixedPointNet
 
 __all__ = ["RtlNet", "MismatchError", "build_dir_for"]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lela.config import ConfigError, NetConfig, load_config
+from contract.config import ConfigError, NetConfig, load_config
 from sw_model.data import load_dataset
 
 __all__ = ["RunSpec", "UserError", "DEFAULT_LR", "run", "build_model", "atomic_write"]

@@ -5,7 +5,7 @@ import os
 from gen.verilog import write_verilog
 from hw.accelerator import Accelerator
 from hw.params import CoreParams
-from host.registers import weight_bases
+from contract.registers import weight_bases
 
 from .harness import VerilatorTransport, build_harness
 

@@ -8,8 +8,8 @@ import os
 import subprocess
 
 from gen.verilog import write_verilog
-from host.registers import weight_bases
-from hw.params import CoreParams, bits_for
+from contract.registers import weight_bases
+from hw.params import CoreParams, index_bits
 from hw.uart_accelerator import UartAccelerator
 from hw.weight_memory import OnChipWeightMemory
 
@@ -26,7 +26,7 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
     pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
     options and its weight memory."""
     words = weight_bases(cfg)[1]
-    fields = dict(addr_bits=bits_for(words), frame_timeout=64 * 10 * divisor,
+    fields = dict(addr_bits=index_bits(words), frame_timeout=64 * 10 * divisor,
                   scramble_collisions=True)
     if board is not None:
         fields.update(board.core_options)

@@ -29,7 +29,7 @@ import cocotb
 from cocotb.task import resume
 from cocotb.triggers import Event, ReadOnly, RisingEdge
 
-from host.protocol import SYNC
+from contract.protocol import SYNC
 from host.transport import Transport, TransportTimeout
 
 __all__ = ["CocotbTransport"]

@@ -30,9 +30,9 @@ from cocotb.task import bridge
 from cocotb.triggers import RisingEdge, Timer
 
 from host.driver import Accelerator
-from host.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder, Status, encode
-from host.registers import layer_words, weight_bases
-from lela.config import NetConfig
+from contract.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder, Status, encode
+from contract.registers import layer_words, weight_bases
+from contract.config import NetConfig
 from sim import params as tb_params
 from sim.cocotb_transport import CocotbTransport
 from sim.memory_model import MemoryModel

@@ -5,7 +5,7 @@ import random
 import cocotb
 from cocotb.clock import Clock
 
-from lela.lfsr_taps import TAPS
+from contract.lfsr_taps import TAPS
 from sim import params as tb_params
 from sim.stream_bench import Checker, Monitor, StreamSink, reset, run_checked
 from sw_model.units.lfsr_prng import LfsrPrngModel

@@ -45,7 +45,7 @@ class FloatNet:
 
     Parameters
     ----------
-    cfg : lela.config.NetConfig
+    cfg : contract.config.NetConfig
         Sizes and seeds (the number formats only set the initial scale of the weights).
     algo : str
     lr : float

@@ -6,7 +6,7 @@ Each function here is one step of docs/ARITHMETIC.md, named as there. Integers a
 
 import numpy as np
 
-from lela.config import softmax_table
+from contract.config import softmax_table
 
 from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
                          signed_range)
@@ -56,7 +56,7 @@ class FixedPointNet:
 
     Parameters
     ----------
-    cfg : lela.config.NetConfig
+    cfg : contract.config.NetConfig
         Sizes, formats, shifts and seeds.
     """
 
@@ -148,15 +148,11 @@ class FixedPointNet:
         u = self.dropout_stream.draw(tiles * groups * p * q).reshape(tiles, groups, p, q)
         u = u.transpose(1, 3, 0, 2).reshape(groups * q, tiles * p)[:samples, :neurons]
         keep = u >= cfg.dropout
-        scale = float(self.keep_scale(cfg))
+        scale = float(cfg.keep_scale())
         yd = shift_rne(y * scale, 8)
         saturate_unsigned(yd, cfg.act_bits, out=yd)
         yd *= keep
         return yd, keep
-
-    @staticmethod
-    def keep_scale(cfg):
-        return int(np.rint((1 << 16) / (256 - cfg.dropout)))
 
     def update(self, i, x, d):
         """In-place update of layer i from the batch gradient ``G = d.T @ x``:

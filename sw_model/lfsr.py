@@ -16,7 +16,7 @@ of an ``R``-bit stream (``R`` a power of two) obeys ``c[m] = XOR_t c[m - t * 2**
 
 import numpy as np
 
-from lela.lfsr_taps import TAPS
+from contract.lfsr_taps import TAPS
 
 __all__ = ["TAPS", "lfsr_bits_reference", "LfsrStream", "chunks", "classifier_weights",
            "feedback_weights"]

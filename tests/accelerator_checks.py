@@ -3,7 +3,7 @@ Verilator and cocotb test paths)."""
 
 import numpy as np
 
-from host.registers import weight_bases
+from contract.registers import weight_bases
 
 __all__ = ["memory_words", "expected_writes", "read_write_log", "small_config"]
 

@@ -4,8 +4,8 @@ Independent of the vectorised golden model: its own bit recurrence, loops instea
 integer shifts instead of float64. Tests compare the two bit for bit.
 """
 
-from lela.lfsr_taps import TAPS
-from lela.config import softmax_table
+from contract.lfsr_taps import TAPS
+from contract.config import softmax_table
 
 
 class Bits:

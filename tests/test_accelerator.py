@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from host.driver import Accelerator, DeviceError
-from host.protocol import SYNC, Command, FrameDecoder, Status, encode
-from host.registers import layer_words
-from lela.config import NetConfig
+from contract.protocol import SYNC, Command, FrameDecoder, Status, encode
+from contract.registers import layer_words
+from contract.config import NetConfig
 from sim.accelerator_sim import build_accelerator, open_accelerator
 from sw_model.golden import FixedPointNet
 from sw_model.traffic import local_error_traffic

@@ -12,8 +12,8 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from gen.bitstream import build_bitstream, prepare
-from host.protocol import Command, FrameDecoder, Status, encode
-from host.registers import COUNTERS
+from contract.protocol import Command, FrameDecoder, Status, encode
+from contract.registers import COUNTERS
 from hw.boards import BOARDS
 from hw.boards.icebreaker import ice40_pll_params
 from hw.uart_accelerator import UartAccelerator
@@ -21,7 +21,7 @@ from hw.boards.ulx3s import ecp5_pll_params
 from hw.params import CoreParams
 from hw.uart import UartRx, UartTx
 from hw.weight_memory import OnChipWeightMemory
-from lela.config import NetConfig, load_config
+from contract.config import NetConfig, load_config
 
 REPORT_KEYS = {"board", "device", "fits", "over", "clock_mhz", "fmax_mhz", "timing_met",
                "logic_cells", "luts", "ffs", "dsps", "block_rams", "build_seconds",

@@ -11,7 +11,7 @@ from host.driver import Accelerator
 from hw.boards.icebreaker import ICEBREAKER
 from host.serial_transport import SerialTransport
 from lela.cli import main
-from lela.config import load_config
+from contract.config import load_config
 from sim.board_sim import SimulatedBoard, build_board
 from sw_model.golden import FixedPointNet
 from tests.accelerator_checks import small_config

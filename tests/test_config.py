@@ -1,6 +1,6 @@
 import pytest
 
-from lela.config import ConfigError, NetConfig, load_config
+from contract.config import ConfigError, NetConfig, load_config
 
 
 def make(**kw):

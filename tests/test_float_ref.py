@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lela.config import NetConfig
+from contract.config import NetConfig
 from sw_model.float_ref import FloatNet, softmax_ce, square_hinge
 from sw_model.golden import FixedPointNet
 

@@ -56,8 +56,8 @@ def test_bad_configs_are_refused_before_elaboration(tmp_path, capsys, body, fiel
 
 def test_register_map_with_the_accelerator(tmp_path, capsys):
     import json
-    from host.registers import register_index
-    from lela.config import load_config
+    from contract.registers import register_index
+    from contract.config import load_config
     assert main(["verilog", "--config", CONFIG, "-o", str(tmp_path)]) == 0
     capsys.readouterr()
     regmap = json.loads((tmp_path / "lela_registers.json").read_text())

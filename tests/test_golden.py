@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lela.config import NetConfig
+from contract.config import NetConfig
 from sw_model.golden import FixedPointNet
 from sw_model.lfsr import chunks
 from tests.scalar_reference import ScalarNet, sr

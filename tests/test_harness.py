@@ -17,7 +17,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.verilog import write_verilog
-from host.protocol import Frame, FrameDecoder, encode
+from contract.protocol import Frame, FrameDecoder, encode
 from host.transport import TransportTimeout
 from sim.harness import VerilatorTransport, build_harness
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lela.lfsr_taps import TAPS
+from contract.lfsr_taps import TAPS
 from sw_model.lfsr import (LfsrStream, chunks, classifier_weights, feedback_weights,
                            lfsr_bits_reference)
 from tests.gf2 import is_primitive

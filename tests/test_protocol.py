@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from host.protocol import (MAX_PAYLOAD, SYNC, Command, Frame, FrameDecoder, FrameError, Status,
+from contract.protocol import (MAX_PAYLOAD, SYNC, Command, Frame, FrameDecoder, FrameError, Status,
                            crc8, encode, reply)
 
 
@@ -75,13 +75,13 @@ def test_encode_refuses_what_cannot_be_framed():
 
 
 def test_rtl_crc8_matches_protocol():
-    """hw/host_interface.crc8_next, byte by byte, equals host.protocol.crc8."""
+    """hw/host_interface.crc8_next, byte by byte, equals contract.protocol.crc8."""
     import random
 
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from host.protocol import crc8
+    from contract.protocol import crc8
     from hw.host_interface import crc8_next
 
     crc, byte, out = Signal(8), Signal(8), Signal(8)

@@ -1,9 +1,9 @@
-"""host/registers.py: the register values a network needs, and what has no register."""
+"""contract/registers.py: the register values a network needs, and what has no register."""
 
 import pytest
 
-from host.registers import LAYER, register_index, register_values, weight_bases
-from lela.config import ConfigError, NetConfig
+from contract.registers import LAYER, register_index, register_values, weight_bases
+from contract.config import ConfigError, NetConfig
 
 
 def test_values_follow_the_config():

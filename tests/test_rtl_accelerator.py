@@ -12,7 +12,7 @@ import pytest
 
 from hw.accelerator import Accelerator
 from hw.params import CoreParams
-from lela.config import NetConfig
+from contract.config import NetConfig
 from sim.runner import run_unit
 from tests.rtl_sweep import REGRESS
 

@@ -13,9 +13,9 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSi
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
-from host.registers import weight_bases
+from contract.registers import weight_bases
 
-from ..params import CoreParams, bits_for
+from ..params import CoreParams, index_bits
 from ..uart_accelerator import UartAccelerator
 from ..weight_memory import OnChipWeightMemory
 
@@ -66,7 +66,7 @@ class Board:
     def core_params(self, cfg, **overrides):
         words = self.weight_words(cfg)
         fields = dict(frame_timeout=int(self.frame_timeout_s * self.clock_hz),
-                      addr_bits=bits_for(words), **dict(self.core_options))
+                      addr_bits=index_bits(words), **dict(self.core_options))
         fields.update(overrides)
         return CoreParams.from_config(cfg, **fields)
 

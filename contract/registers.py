@@ -1,7 +1,7 @@
 """The accelerator's configuration registers and counters (docs/HOST_INTERFACE.md).
 
 Shared by the RTL (which decodes the indices) and the host driver (which computes the values
-from a :class:`lela.config.NetConfig`), like :mod:`host.protocol`.
+from a :class:`contract.config.NetConfig`), like :mod:`contract.protocol`.
 """
 
 __all__ = ["GLOBAL", "LAYER", "LAYER_BASE", "LAYER_STRIDE", "COUNTERS", "register_index",
@@ -49,8 +49,7 @@ def weight_bases(cfg):
 
 def register_values(cfg):
     """``{index: value}`` for every register a network needs."""
-    from lela.config import ConfigError
-    from sw_model.golden import FixedPointNet   # keep_scale's rule lives with the spec
+    from contract.config import ConfigError
     if cfg.loss != "square-hinge":
         raise ConfigError("field 'loss': the accelerator has no register for it; its local "
                           "error is the square hinge")
@@ -61,7 +60,7 @@ def register_values(cfg):
         GLOBAL["feedback"]: {"symmetric": 0, "sign": 1}[cfg.feedback],
         GLOBAL["rounding"]: {"stochastic": 0, "nearest-even": 1}[cfg.rounding],
         GLOBAL["dropout"]: cfg.dropout,
-        GLOBAL["keep_scale"]: FixedPointNet.keep_scale(cfg) if cfg.dropout else 0,
+        GLOBAL["keep_scale"]: cfg.keep_scale() if cfg.dropout else 0,
         GLOBAL["bias_shift"]: cfg.bias_update_shift(),
         GLOBAL["round_seed"]: cfg.stream_seed("round"),
         GLOBAL["dropout_seed"]: cfg.stream_seed("dropout"),

@@ -1,4 +1,4 @@
-"""The host protocol: framed commands to the accelerator and its replies (issue 4, first part).
+"""The host protocol: framed commands to the accelerator and its replies.
 
 Shared by the host driver and the RTL's frame parser as a definition, like the configuration.
 A frame on the wire::

@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 
-from lela.lfsr_taps import TAPS
+from contract.lfsr_taps import TAPS
 
 __all__ = ["ConfigError", "NetConfig", "load_config", "SOFTMAX_ONE_BITS", "softmax_table"]
 
@@ -254,6 +254,14 @@ class NetConfig:
     def grad_bits(self):
         """Signed width of a weight gradient summed over a full mini-batch."""
         return self.delta_bits + self.act_bits + math.ceil(math.log2(self.batch + 1))
+
+    def keep_scale(self):
+        """The inverted-dropout scale ``rne(2**16 / (256 - dropout))`` (ARITHMETIC.md,
+        "Dropout"), in integers: ties go to the even quotient."""
+        quotient, remainder = divmod(1 << 16, 256 - self.dropout)
+        twice = 2 * remainder
+        up = twice > 256 - self.dropout or (twice == 256 - self.dropout and quotient & 1)
+        return quotient + up
 
     def stream_seed(self, purpose, layer=0):
         """Seed of one LFSR stream, derived from the base seed (ARITHMETIC.md, "Seeds")."""
