@@ -6,7 +6,7 @@ The core runs from the PLL (SB_PLL40_PAD on the 12 MHz pad).
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Instance, Signal
+from amaranth.hdl import Instance
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
 from ..weight_memory import SinglePortWeightMemory
@@ -47,21 +47,18 @@ class IceBreakerBoard(Board):
         """The weights in SPRAM (single-port RAM primitives behind the bus)."""
         return SinglePortWeightMemory(params.addr_bits, params.word_bits, words)
 
-    def clock(self, m, platform):
-        divr, divf, divq, filt, f = ice40_pll_params(CLOCK_IN_HZ, self.clock_hz)
-        if abs(f - self.clock_hz) > 1e3:
-            raise ValueError(f"iCEBreaker: the PLL makes {f / 1e6:.4f} MHz, not "
-                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
-        pad = platform.request("clk12", dir="-")
-        clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
+    def pll_settings(self):
+        *dividers, made_hz = ice40_pll_params(CLOCK_IN_HZ, self.clock_hz)
+        return dividers, made_hz
+
+    def add_pll(self, m, platform, settings, clk, locked):
+        divr, divf, divq, filter_range = settings
         m.submodules.pll = Instance(
             "SB_PLL40_PAD",
             p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq,
-            p_FILTER_RANGE=filt,
-            i_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
+            p_FILTER_RANGE=filter_range,
+            i_PACKAGEPIN=platform.request("clk12", dir="-").io, i_RESETB=1, i_BYPASS=0,
             o_PLLOUTGLOBAL=clk, o_LOCK=locked)
-        return clk, locked
-
 
 ICEBREAKER = IceBreakerBoard(
     name="icebreaker",

@@ -73,9 +73,25 @@ class Board:
     def top(self, cfg, **overrides):
         return BoardTop(self.core_params(cfg, **overrides), self, self.weight_words(cfg))
 
-    # ---- per board --------------------------------------------------------------------
     def clock(self, m, platform):
         """Add the PLL to ``m``; return ``(clk, locked)``, ``clk`` at :attr:`clock_hz`."""
+        settings, made_hz = self.pll_settings()
+        if abs(made_hz - self.clock_hz) > 1e3:
+            raise ValueError(f"{self.name}: the PLL makes {made_hz / 1e6:.4f} MHz, not "
+                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
+        clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
+        self.add_pll(m, platform, settings, clk, locked)
+        return clk, locked
+
+    # ---- per board --------------------------------------------------------------------
+    def pll_settings(self):
+        """``(settings, made_hz)``: the PLL's dividers for :attr:`clock_hz` and the clock they
+        make."""
+        raise NotImplementedError
+
+    def add_pll(self, m, platform, settings, clk, locked):
+        """Add the PLL primitive (``m.submodules.pll``) with ``settings`` to ``m``, driving
+        ``clk`` and ``locked``."""
         raise NotImplementedError
 
     def weight_memory(self, params, words):

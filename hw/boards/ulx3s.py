@@ -7,7 +7,7 @@ busy, rx, tx, executing, framing error seen, overrun seen, reset.
 from dataclasses import dataclass
 from math import ceil, floor
 
-from amaranth.hdl import Instance, Signal
+from amaranth.hdl import Instance
 from amaranth.lib import io
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
@@ -40,14 +40,13 @@ def ecp5_pll_params(f_in, f_out):
 
 @dataclass(frozen=True)
 class Ulx3sBoard(Board):
-    def clock(self, m, platform):
-        clki_div, clkfb_div, clkop_div, f = ecp5_pll_params(CLOCK_IN_HZ, self.clock_hz)
-        if abs(f - self.clock_hz) > 1e3:
-            raise ValueError(f"ULX3S: the PLL makes {f / 1e6:.4f} MHz, not "
-                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
+    def pll_settings(self):
+        *dividers, made_hz = ecp5_pll_params(CLOCK_IN_HZ, self.clock_hz)
+        return dividers, made_hz
+
+    def add_pll(self, m, platform, settings, clk, locked):
+        clki_div, clkfb_div, clkop_div = settings
         m.submodules.clk25 = clk25 = io.Buffer("i", platform.request("clk25", dir="-"))
-        clk_in = clk25.i
-        clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
         m.submodules.pll = Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI=str(CLOCK_IN_HZ / 1e6),
@@ -60,11 +59,10 @@ class Ulx3sBoard(Board):
             p_CLKI_DIV=clki_div, p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=clkop_div,
             p_CLKOP_CPHASE=(clkop_div - 1) // 2, p_CLKOP_FPHASE=0,
             p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=clkfb_div,
-            i_RST=0, i_STDBY=0, i_CLKI=clk_in, i_CLKFB=clk,
+            i_RST=0, i_STDBY=0, i_CLKI=clk25.i, i_CLKFB=clk,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0,
             o_CLKOP=clk, o_LOCK=locked)
-        return clk, locked
 
 
 ULX3S = Ulx3sBoard(
