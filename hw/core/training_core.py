@@ -30,15 +30,15 @@ from amaranth.lib.wiring import In, Out
 
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
-from .activation_buffer import ActivationBuffer
-from .arith import (as_signed, classifier_weight, is_positive, magnitude_above, rne_shift,
+from ..activation_buffer import ActivationBuffer
+from ..arith import (as_signed, classifier_weight, is_positive, magnitude_above, rne_shift,
                     rne_shift_var_parts, saturate, shift_round_parts)
-from .lfsr_prng import LfsrPrng
-from .local_error import LocalErrorUnit
-from .mac_array import MacArray
-from .params import index_bits
-from .ram_collisions import read_data
-from .weight_bus import weight_bus_signature
+from ..lfsr_prng import LfsrPrng
+from ..local_error import LocalErrorUnit
+from ..mac_array import MacArray
+from ..params import index_bits
+from ..ram_collisions import read_data
+from ..weight_bus import weight_bus_signature
 
 __all__ = ["TrainingCore", "Op"]
 
