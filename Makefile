@@ -6,7 +6,7 @@ JOBS  ?= 2
 
 BOARD ?= icebreaker
 
-.PHONY: setup demo test regress bench bench-fashion bitstream program clean help
+.PHONY: setup demo test regress bench bench-fashion bitstream program clean help mutate
 
 help:
 	@echo "make demo     set everything up, generate the Verilog and train digits on it in Verilator"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
 	@echo "make bitstream BOARD=icebreaker|ulx3s  build/<board>/top.bin|bit and report.json"
 	@echo "make program BOARD=icebreaker|ulx3s    load it into the board"
+	@echo "make mutate   sampled mutants of hw/ against make test's selection (REGRESS=1: make"
+	@echo "              regress's); SEED, COUNT, MUTATE_FILES -> bench/results/mutation.json"
 
 setup:
 	@tools/setup.sh
@@ -45,6 +47,18 @@ bitstream: setup
 
 program: setup
 	$(BIN)/lela program --board $(BOARD)
+
+# The units whose RTL is stable: core, host_interface, classifier_weights, backproject and
+# weight_updater were being rewritten when this target was added (tools/mutate.py takes any hw/
+# file: MUTATE_FILES="hw/core.py ..." or MUTATE_FILES= for all of them).
+SEED  ?= 1
+COUNT ?= 50
+MUTATE_FILES ?= hw/arith.py hw/mac_array.py hw/lfsr_prng.py hw/local_error.py hw/uart.py \
+	hw/activation_buffer.py hw/weight_memory.py hw/ram_collisions.py
+
+mutate: setup
+	$(BIN)/python tools/mutate.py --seed $(SEED) --count $(COUNT) \
+		$(if $(strip $(MUTATE_FILES)),--files $(MUTATE_FILES)) $(if $(REGRESS),--regress)
 
 clean:
 	rm -rf build runs/demo .pytest_cache
