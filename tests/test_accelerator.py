@@ -2,7 +2,9 @@
 
 One hardware build serves every case: networks, feedback modes, rounding, dropout and seeds
 are run-time registers. Every external-memory write is compared (the harness logs them) with
-random latency and stalls on the memory port and both host streams.
+random latency and stalls on the memory port and both host streams. The training, error-frame
+and perturbed-model scenarios and their checks are sim/scenarios.py's, which the cocotb bench
+(sim/tb_accelerator.py) runs too.
 """
 
 import os
@@ -11,13 +13,13 @@ import numpy as np
 import pytest
 
 from host.driver import Accelerator, DeviceError
-from contract.protocol import SYNC, Command, FrameDecoder, Status, encode
+from contract.protocol import Command
 from contract.registers import layer_words
 from contract.config import NetConfig
-from sim.accelerator_sim import build_accelerator, open_accelerator
+from sim.accelerator_sim import HarnessBench, build_accelerator, open_accelerator
+from sim.scenarios import error_frames_scenario, perturbed_scenario, training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.traffic import local_error_traffic
-from tests.accelerator_checks import expected_writes, read_write_log
 
 pytestmark = pytest.mark.xdist_group("accelerator")
 
@@ -42,35 +44,13 @@ CASES = {
 STALLS = dict(read_latency=9, stall=0.3, rx_stall=0.3, tx_stall=0.3)
 
 
-def check_training(harness, cfg, seed, log, early_exit=True):
+def check_training(harness, cfg, seed, log, **core):
     """Train four mini-batches, then infer (early exit too, if the core has it): every
-    external write, every reply and the final weights equal the golden model's."""
+    external write, every reply, the weights after every command and the counters equal the
+    golden model's (sim/scenarios.py, the checks of the cocotb bench)."""
     rng = np.random.default_rng(seed)
-    with open_accelerator(harness, seed=seed, write_log=log, **STALLS) as link:
-        acc = Accelerator(link)
-        acc.configure(cfg)
-        acc.init_weights()
-        net = FixedPointNet(cfg)
-        want = expected_writes(cfg, net)
-        for batch in (8, 5, 8, 1):
-            x = rng.integers(0, 256, size=(batch, cfg.arch[0]))
-            y = rng.integers(0, cfg.classes, size=batch)
-            assert acc.train_batch(x, y) == net.train_batch(x, y)
-            want += expected_writes(cfg, net)
-        got = read_write_log(log, cfg)
-        assert len(got) == len(want)
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert g == w, f"external write {k}: accelerator {g}, golden {w}"
-        for i, (w, b) in enumerate(acc.read_weights()):
-            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
-        x = rng.integers(0, 256, size=(13, cfg.arch[0]))
-        preds, _ = acc.infer(x)
-        assert np.array_equal(preds, np.array(net.predict(x)))
-        for threshold in (0, 200, 1500) if early_exit else ():
-            preds, exits = acc.infer(x, exit_threshold=threshold)
-            gold_pred, gold_exit = net.infer_early_exit(x, threshold)
-            assert np.array_equal(exits, gold_exit)
-            assert np.array_equal(preds[exits, np.arange(len(x))], gold_pred)
+    with HarnessBench(harness, cfg, log, seed=seed, **STALLS) as bench:
+        training_scenario(bench, cfg, rng, (8, 5, 8, 1), 13, f"seed {seed}", **core)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -96,7 +76,8 @@ def lean_harness(tmp_path_factory):
 
 
 def test_fewer_classes_than_columns_on_a_lean_core(lean_harness, tmp_path):
-    check_training(lean_harness, FEW_CLASSES, 0, tmp_path / "writes.bin", early_exit=False)
+    check_training(lean_harness, FEW_CLASSES, 0, tmp_path / "writes.bin", early_exit=False,
+                   all_counters=False, counter_bits=LEAN["counter_bits"])
 
 
 def test_lean_core_refuses_what_it_lacks_and_stays_usable(lean_harness):
@@ -184,54 +165,19 @@ def test_traffic_counters_equal_the_model(harness):
     assert loaded["ext_read_words"] == before["ext_read_words"]     # loading moves no weights
 
 
-def _reply(link, data, timeout=100000):
-    events = FrameDecoder().feed(link.exchange(data, frames=1, max_cycles=timeout))
-    assert len(events) == 1, events
-    frame = events[0]
-    return frame.command, frame.payload[0]
+def test_error_replies_then_training(harness, tmp_path):
+    """Every refusal of the host interface, then bit-exact training (sim/scenarios.py)."""
+    with HarnessBench(harness, HARDWARE, tmp_path / "writes.bin", seed=4, **STALLS) as bench:
+        error_frames_scenario(bench, HARDWARE, np.random.default_rng(3), TIMEOUT)
 
 
-def test_error_replies_then_training(harness):
-    cfg = HARDWARE
-    rng = np.random.default_rng(3)
-    with open_accelerator(harness, seed=4, **STALLS) as link:
-        acc = Accelerator(link)
-        # Before WRITE_CONFIG, a mini-batch is out of order.
-        assert _reply(link, encode(Command.TRAIN, b"\x01")) == (0x87, Status.OUT_OF_ORDER)
-        assert _reply(link, encode(Command.INIT_WEIGHTS)) == (0x85, Status.OUT_OF_ORDER)
-        # Garbage before a frame is skipped; a bad checksum is refused.
-        good = encode(Command.READ_COUNTERS)
-        bad = bytearray(encode(Command.RESET))
-        bad[-1] ^= 0x5A
-        assert _reply(link, b"\x00\x13\x37" + bytes(bad)) == (0x81, Status.BAD_CRC)
-        assert _reply(link, good) == (0x8A, Status.OK)     # counters need no config
-        # A truncated frame times out; an oversized length is refused at once.
-        assert _reply(link, bytes([SYNC, Command.WRITE_CONFIG, 10, 0, 1, 2])) \
-            == (0x82, Status.TIMEOUT)
-        assert _reply(link, bytes([SYNC, Command.WRITE_WEIGHTS, 0x01, 0x10])) \
-            == (0x83, Status.OVERSIZED)
-        assert _reply(link, encode(0x42, b"xyz")) == (0xC2, Status.UNKNOWN_COMMAND)
-        assert _reply(link, encode(Command.WRITE_CONFIG, b"\x00\x01\x02")) \
-            == (0x82, Status.BAD_LENGTH)
-        assert _reply(link, encode(Command.READ_WEIGHTS, b"\x00" * 4 + b"\x00\x00")) \
-            == (0x84, Status.BAD_LENGTH)
-        with pytest.raises(DeviceError, match="OUT_OF_ORDER"):
-            acc.command(Command.TRAIN, b"\x01")
-        # The device takes the next valid frames: configure, initialise, train bit-exactly.
-        acc.configure(cfg)
-        acc.init_weights()
-        net = FixedPointNet(cfg)
-        x = rng.integers(0, 256, size=(8, cfg.arch[0]))
-        y = rng.integers(0, 4, size=8)
-        assert _reply(link, encode(Command.TRAIN, b"\x08")) == (0x87, Status.OUT_OF_ORDER)
-        broken = bytearray(encode(Command.LOAD_BATCH, bytes([0, 8]) + bytes(
-            np.concatenate([y.reshape(-1, 1), x], axis=1).astype(np.uint8).tobytes())))
-        broken[-1] ^= 1
-        assert _reply(link, bytes(broken)) == (0x86, Status.BAD_CRC)
-        assert _reply(link, encode(Command.TRAIN, b"\x08")) == (0x87, Status.OUT_OF_ORDER)
-        assert acc.train_batch(x, y) == net.train_batch(x, y)
-        for i, (w, b) in enumerate(acc.read_weights()):
-            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+def test_perturbed_golden_model_is_caught(harness, tmp_path):
+    """The device rounds stochastically, this golden model to nearest even: the write check
+    after the first TRAIN must fail and name layer, word and lane."""
+    with HarnessBench(harness, HARDWARE, tmp_path / "writes.bin", seed=6, **STALLS) as bench:
+        message = perturbed_scenario(bench, HARDWARE, HARDWARE.replace(rounding="nearest-even"),
+                                     np.random.default_rng(6))
+    assert "device wrote" in message
 
 
 def test_init_weights_from_another_seed(harness):

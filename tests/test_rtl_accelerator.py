@@ -1,5 +1,6 @@
 """The whole accelerator (lela_accelerator) under cocotb, driven by the host driver, bit-exact
-with the golden model (sim/tb_accelerator.py).
+with the golden model (sim/tb_accelerator.py, running the scenarios of sim/scenarios.py that
+tests/test_accelerator.py runs on the fast Verilator harness).
 
 ``make test`` runs one tiny network on Verilator with 0.3 stalls on every channel: three mode
 variants, the error-frame test and a perturbed golden model that must be caught, all in one
@@ -65,10 +66,8 @@ def run(tmp_path_factory, name):
         # catch it (a third cocotb test in the same simulation).
         params["perturbed"] = dict(rounding="nearest-even")
     build = tmp_path_factory.mktemp(f"accelerator-{name}")
-    # cocotb's runner makes every signal VPI-visible, and gcc then spends over 12 minutes on
-    # the symbol table of the whole design; the testbench only needs the top-level ports.
-    run_unit(Accelerator(core), "lela_accelerator", "tb_accelerator", params, sim, str(build),
-             verilator_args=["--no-public-flat-rw", "--public-depth", "1"])
+    # run_unit makes only the top level's ports VPI-visible: the testbench needs no more.
+    run_unit(Accelerator(core), "lela_accelerator", "tb_accelerator", params, sim, str(build))
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow if c[-1] else ())
