@@ -31,6 +31,7 @@ from gen.verilog import to_verilog, verilator_waiver_args     # noqa: E402
 from hw.lfsr_prng import LfsrPrng                             # noqa: E402
 from hw.mac_array import MacArray                             # noqa: E402
 from contract.config import load_config                           # noqa: E402
+from sim.verilator_env import verilator_env                   # noqa: E402
 
 MAIN_CPP = r"""
 #include "Vtop.h"
@@ -101,9 +102,8 @@ def verilator_speed(cycles):
         f.write(to_verilog(StreamingMacArray(), "top"))
     with open(os.path.join(exe_dir, "main.cpp"), "w") as f:
         f.write(MAIN_CPP)
-    venv_bin = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"],
-               MAKEFLAGS="CFG_CXXFLAGS_PCH_I=-include")
+    env = verilator_env()
+    env.pop("OBJCACHE", None)       # build_seconds reports a build without ccache
     t0 = time.perf_counter()
     built = subprocess.run(["verilator", "--cc", "--exe", "--build", "-O3", "-CFLAGS", "-O2",
                     *verilator_waiver_args(),

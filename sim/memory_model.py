@@ -1,7 +1,7 @@
 """A cocotb model of the weight memory on ``lela_accelerator``'s ``mem__*`` ports.
 
 It follows docs/HOST_INTERFACE.md ("The weight bus") and behaves like the C++ harness's model
-(sim/harness/harness.cpp): the read and write sides are independent; read commands are served
+(sim/harness/memory_model.h): the read and write sides are independent; read commands are served
 in order, each burst waiting a random ``0 .. read_latency`` cycles before its first beat; write
 beats go to the accepted write commands in order (``w.ready`` is high only while one has beats
 left). Each cycle a channel the memory drives is withheld with probability ``stall``

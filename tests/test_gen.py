@@ -1,12 +1,11 @@
-import shutil
 import subprocess
-import sys
 import os
 
 import pytest
 
 from gen.units import UNITS
 from gen.verilog import verilator_waiver_args
+from sim.verilator_env import find_verilator, verilator_env
 from lela.cli import main
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "digits.toml")
@@ -27,10 +26,8 @@ def test_verilog_is_byte_identical_and_has_no_paths(tmp_path, capsys):
 def test_verilog_lints_clean_with_the_waiver_list(tmp_path, capsys, unit):
     assert main(["verilog", "--config", CONFIG, "--unit", unit, "-o", str(tmp_path)]) == 0
     capsys.readouterr()
-    venv_bin = os.path.dirname(sys.executable)
-    verilator = shutil.which("verilator", path=venv_bin + os.pathsep + os.environ["PATH"])
-    assert verilator, "verilator missing: run make setup"
-    env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"])
+    env = verilator_env()
+    verilator = find_verilator(env)
     p = subprocess.run([verilator, "--lint-only", "-Wall", *verilator_waiver_args(),
                         str(tmp_path / f"lela_{unit}.v")], capture_output=True, text=True,
                        env=env)
