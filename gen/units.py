@@ -3,7 +3,7 @@
 from amaranth.hdl import signed, unsigned
 
 from hw.backproject import BackProjection
-from hw.classifier_weights import ClassifierWeights
+from hw.core.classifier_weights import ClassifierWeights
 from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
 from hw.mac_array import MacArray
@@ -20,7 +20,8 @@ def _lfsr(cfg):
 
 def _classifier(cfg):
     """The local classifier (or its sign-concordant feedback) regenerated a column a cycle."""
-    return ClassifierWeights(cfg.lfsr_width, cfg.classes, cfg.classifier_bits, cfg.feedback)
+    return ClassifierWeights(cfg.lfsr_width, cfg.classes, cfg.classifier_bits,
+                             sign_feedback=cfg.feedback == "sign")
 
 
 def _mac_array(cfg):

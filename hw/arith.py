@@ -72,8 +72,13 @@ def is_positive(value):
 
 
 def classifier_weight(chunk, bits):
-    """A ``bits``-bit LFSR chunk ``u`` as the odd, zero-mean weight ``2u - (2**bits - 1)``."""
-    return (as_signed(chunk.as_unsigned()) << 1) - ((1 << bits) - 1)
+    """A ``bits``-bit LFSR chunk ``u`` as the odd, zero-mean weight ``2u - (2**bits - 1)``
+    (``signed(bits + 1)``).
+
+    Wiring and one inverter, no adder: ``2u + 1`` is ``u`` above a one, and subtracting
+    ``2**bits`` in ``bits + 1`` bits flips the top bit."""
+    chunk = Value.cast(chunk).as_unsigned()[:bits]
+    return Cat(Const(1, 1), chunk[:bits - 1], ~chunk[bits - 1]).as_signed()
 
 
 def _shift_parts(value, shift, frac_bits):

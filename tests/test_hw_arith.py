@@ -80,11 +80,12 @@ def test_saturate_and_classifier_weight():
     got = simulate(lambda m: m.d.comb.__iadd__(y.eq(saturate(x, signed(6)))), [x], [y],
                    [(v,) for v in range(-512, 512)])
     assert [g[0] for g in got] == saturate_signed(np.arange(-512.0, 512), 6).tolist()
-    u = Signal(unsigned(4))
-    w = Signal(signed(6))
-    got = simulate(lambda m: m.d.comb.__iadd__(w.eq(classifier_weight(u, 4))), [u], [w],
-                   [(v,) for v in range(16)])
-    assert [g[0] for g in got] == [2 * v - 15 for v in range(16)]
+    for bits in range(1, 7):
+        u = Signal(unsigned(bits))
+        w = Signal(signed(bits + 3))
+        got = simulate(lambda m: m.d.comb.__iadd__(w.eq(classifier_weight(u, bits))), [u],
+                       [w], [(v,) for v in range(1 << bits)])
+        assert [g[0] for g in got] == [2 * v - (1 << bits) + 1 for v in range(1 << bits)]
 
 
 def test_rne_shift_var_exhaustive_8_bit():

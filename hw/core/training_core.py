@@ -31,14 +31,15 @@ from amaranth.lib.wiring import In, Out
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
-from ..arith import (as_signed, classifier_weight, is_positive, magnitude_above, rne_shift,
-                    rne_shift_var_parts, saturate, shift_round_parts)
+from ..arith import (as_signed, is_positive, magnitude_above, rne_shift, rne_shift_var_parts,
+                    saturate, shift_round_parts)
 from ..lfsr_prng import LfsrPrng
 from ..local_error import LocalErrorUnit
 from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
+from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
 
 __all__ = ["TrainingCore", "Op"]
 
@@ -158,20 +159,22 @@ class TrainingCore(wiring.Component):
         xsel = layer[0]                      # buffer holding this layer's input
 
         # ---- PRNGs ----------------------------------------------------------------------
-        cls_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
+        # The local classifier M (SCORE) and its feedback K (BACK's K registers), replayed
+        # from the layer's seeds.
+        cls_gen = ClassifierWeights(p.lfsr_width, C, p.classifier_bits, p.sign_feedback)
         init_lfsr = LfsrPrng(p.lfsr_width, 16, P)
         round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
-        m.submodules.classifier_prng = cls_lfsr
+        m.submodules.classifier_weights = cls_gen
         m.submodules.init_prng = init_lfsr
         m.submodules.round_prng = round_lfsr
         m.d.comb += [
-            cls_lfsr.seed.eq(cur["classifier_seed"]), init_lfsr.seed.eq(cur["init_seed"]),
+            cls_gen.seed.eq(cur["classifier_seed"]), init_lfsr.seed.eq(cur["init_seed"]),
             round_lfsr.seed.eq(self.control.reg_data),
             round_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["round_seed"])),
         ]
         if p.sign_feedback:
-            m.submodules.feedback_prng = fb_lfsr = LfsrPrng(p.lfsr_width, p.classifier_bits, C)
-            m.d.comb += fb_lfsr.seed.eq(cur["feedback_seed"])
+            m.d.comb += [cls_gen.feedback_seed.eq(cur["feedback_seed"]),
+                         cls_gen.sign.eq(sign_mode)]
         if p.dropout:
             m.submodules.dropout_prng = drop_lfsr = LfsrPrng(p.lfsr_width, 8, Q)
             m.d.comb += [drop_lfsr.seed.eq(self.control.reg_data),
@@ -263,7 +266,8 @@ class TrainingCore(wiring.Component):
         k_wrap, m_wrap, o_wrap = gk == k_last, gm == m_last, go == o_last
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
                                        "k": cw, "m": cw}))
-        s1_chunks = Signal(C * p.classifier_bits)
+        # The beat's classifier weights (SCORE), registered without their constant low bit.
+        s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
         mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
         m.submodules.mac = mac
         s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
@@ -336,8 +340,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += [
                 s1.valid.eq(issue), s1.first.eq(gk == 0), s1.last.eq(k_wrap),
                 s1.bias.eq(gk == J), s1.k.eq(gk), s1.m.eq(gm),
-                s1_chunks.eq(cls_lfsr.o.payload),
             ]
+            m.d.sync += [s1_weights[c].eq(odd_part(cls_gen.o.payload.m[c])) for c in range(C)]
 
         # Stage 1: the MAC beat's operands, registered (stage 2) on their way into the array.
         x_data = Mux(xsel, bufs[1].rd_data.as_value(), bufs[0].rd_data.as_value())
@@ -352,8 +356,6 @@ class TrainingCore(wiring.Component):
                      mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
         with m.If(~freeze):
             m.d.sync += [s2.valid.eq(s1.valid), s2.beat.eq(beat)]
-        s1_chunk = [s1_chunks[c * p.classifier_bits:(c + 1) * p.classifier_bits]
-                    for c in range(C)]
         with m.Switch(phase):
             with m.Case(Phase.FWD):
                 for r in range(P):
@@ -368,8 +370,7 @@ class TrainingCore(wiring.Component):
                             with m.Case(ct):
                                 c = ct * P + r
                                 if c < C:
-                                    m.d.comb += beat.a[r].eq(
-                                        classifier_weight(s1_chunk[c], p.classifier_bits))
+                                    m.d.comb += beat.a[r].eq(from_odd_part(s1_weights[c]))
                 for q in range(Q):
                     m.d.comb += beat.b[q].eq(y_lanes[q])
             with m.Case(Phase.BACK):
@@ -388,30 +389,16 @@ class TrainingCore(wiring.Component):
                     m.d.comb += beat.b[q].eq(Mux(col < J, x_lanes[q], 0))
         m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
 
-        # ---- classifier PRNG use: SCORE replays it per pass; BACK fills the K registers -----
+        # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
         kf_tile, kf_row = Signal(cw), Signal(max(1, pbits))
         kf_go = (phase == Phase.BACK) & running & ~knext_full & (kf_tile < T)
         with m.If(phase == Phase.SCORE):
-            m.d.comb += cls_lfsr.o.ready.eq(issue)
-            m.d.comb += cls_lfsr.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
+            m.d.comb += cls_gen.o.ready.eq(issue)
+            m.d.comb += cls_gen.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
         with m.Elif(phase == Phase.BACK):
-            m.d.comb += cls_lfsr.o.ready.eq(kf_go)
-            if p.sign_feedback:
-                m.d.comb += fb_lfsr.o.ready.eq(kf_go)
-        cls_now = chunks(cls_lfsr, p.classifier_bits, C)
-        fb_now = chunks(fb_lfsr, p.classifier_bits, C) if p.sign_feedback else None
+            m.d.comb += cls_gen.o.ready.eq(kf_go)
         with m.If(kf_go):
-            for c in range(C):
-                w = Signal(kshape, name=f"kfill_m_{c}")
-                m.d.comb += w.eq(classifier_weight(cls_now[c], p.classifier_bits))
-                if p.sign_feedback:
-                    f = Signal(kshape, name=f"kfill_f_{c}")
-                    mag = Signal(kshape, name=f"kfill_mag_{c}")
-                    m.d.comb += [f.eq(classifier_weight(fb_now[c], p.classifier_bits)),
-                                 mag.eq(Mux(f < 0, -f, f))]
-                    m.d.sync += knext[kf_row][c].eq(Mux(sign_mode, Mux(w < 0, -mag, mag), w))
-                else:
-                    m.d.sync += knext[kf_row][c].eq(w)
+            m.d.sync += [knext[kf_row][c].eq(cls_gen.o.payload.k[c]) for c in range(C)]
             m.d.sync += kf_row.eq(kf_row + 1)
             with m.If(kf_row == P - 1):
                 m.d.sync += [knext_full.eq(1), knext_tile.eq(kf_tile), kf_tile.eq(kf_tile + 1),
@@ -790,15 +777,13 @@ class TrainingCore(wiring.Component):
                 m.d.sync += drain_shift.eq(cur["score_shift"][:5])
                 m.d.sync += [o_last.eq(G - 1), m_last.eq(CT - 1), k_last.eq(N - 1),
                              skip_beats.eq(N * CT)]
-                m.d.comb += cls_lfsr.load.eq(1)
+                m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.BACK:
                 m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
                              kf_tile.eq(0), kf_row.eq(0),
                              knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]
-                m.d.comb += cls_lfsr.load.eq(1)
-                if p.sign_feedback:
-                    m.d.comb += fb_lfsr.load.eq(1)
+                m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.GRAD:
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1),
                              ar_left.eq(T),
