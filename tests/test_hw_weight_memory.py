@@ -3,9 +3,10 @@
 import random
 
 import pytest
+from amaranth.hdl import Const, Fragment
 from amaranth.sim import Simulator
 
-from hw.weight_memory import OnChipWeightMemory, SinglePortWeightMemory
+from hw.weight_memory import OnChipWeightMemory, SinglePortRam, SinglePortWeightMemory
 
 MEMORIES = [OnChipWeightMemory, SinglePortWeightMemory]
 
@@ -135,3 +136,42 @@ def test_read_modify_write_bursts_run_concurrently(memory):
     sim.run()
     assert read_values == [3 * k for k in range(4, 4 + n)]
     assert not errors, errors[0]
+
+
+class _Ice40:
+    family = "iCE40"
+
+
+def test_single_port_ram_is_spram_primitives_on_ice40():
+    """On an iCE40 the RAM is SB_SPRAM256KA primitives, 16 bits of the word each: always
+    selected, awake and powered (POWEROFF is active low), every nibble written (MASKWREN has a
+    bit a nibble). The Amaranth simulation never builds them (no platform): check the
+    instances' ports."""
+    ram = SinglePortRam(32, 1 << 14)
+    parts = {name: sub for sub, name, *_ in Fragment.get(ram, _Ice40()).subfragments}
+    assert sorted(parts) == ["spram_0", "spram_1"]
+    for k in range(2):
+        spram = parts[f"spram_{k}"]
+        assert spram.type == "SB_SPRAM256KA"
+        ports = {name: value for name, (value, _) in spram.ports.items()}
+        constants = {name: Const.cast(ports[name]).value
+                     for name in ("MASKWREN", "CHIPSELECT", "STANDBY", "SLEEP", "POWEROFF")}
+        assert constants == {"MASKWREN": 0b1111, "CHIPSELECT": 1, "STANDBY": 0, "SLEEP": 0,
+                             "POWEROFF": 1}
+        assert ports["ADDRESS"] is ram.addr and ports["WREN"] is ram.we
+        for name, word in (("DATAIN", ram.wdata), ("DATAOUT", ram.rdata)):
+            lanes = ports[name]
+            assert (lanes.value, lanes.start, lanes.stop) == (word, 16 * k, 16 * k + 16)
+
+
+# A refused size raises inside elaborate(), leaving its half-built Module unused.
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("width,depth,fits", [(32, 1 << 14, True), (16, 100, True),
+                                              (24, 16, False), (16, (1 << 14) + 1, False)])
+def test_single_port_ram_on_ice40_takes_whole_sprams_only(width, depth, fits):
+    ram = SinglePortRam(width, depth)
+    if fits:
+        Fragment.get(ram, _Ice40())
+    else:
+        with pytest.raises(ValueError, match="SPRAM"):
+            Fragment.get(ram, _Ice40())
