@@ -195,6 +195,35 @@ def test_tx_idles_high_and_frames_8n1():
     assert sum(b << k for k, b in enumerate(bits[1:9])) == 0xB4
 
 
+def test_tx_busy_exactly_while_a_byte_is_on_the_line():
+    """``busy`` from the cycle after the byte is taken to the end of its stop bit, and
+    ``i.ready`` its complement."""
+    divisor = 4
+    dut = UartTx(divisor)
+    busy, ready = [], []
+
+    async def tb(ctx):
+        for _ in range(5):
+            busy.append(ctx.get(dut.busy))
+            ready.append(ctx.get(dut.i.ready))
+            await ctx.tick()
+        ctx.set(dut.i.payload, 0x3C)
+        ctx.set(dut.i.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        for _ in range(10 * divisor + 5):
+            busy.append(ctx.get(dut.busy))
+            ready.append(ctx.get(dut.i.ready))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert busy == [0] * 5 + [1] * (10 * divisor) + [0] * 5
+    assert ready == [1 - b for b in busy]
+
+
 def test_divisor_checked():
     with pytest.raises(ValueError, match="divisor"):
         UartTx(2)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from contract.lfsr_taps import TAPS
+from hw.lfsr_prng import leap_forward
 from sw_model.lfsr import (LfsrStream, chunks, classifier_weights, feedback_weights,
                            lfsr_bits_reference)
 from tests.gf2 import is_primitive
@@ -133,3 +134,18 @@ def test_register_continues_the_stream():
         a.draw(37)
         b = LfsrStream(31, a.register(), chunk)
         assert list(b.draw(500)) == list(a.draw(500))
+
+
+@pytest.mark.parametrize("width,step", [(3, 1), (3, 7), (16, 40), (31, 64), (64, 5)])
+def test_leap_forward_masks_give_the_next_bits_and_register(width, step):
+    """hw/lfsr_prng.py's leap-forward: exactly ``step`` output masks and ``width`` register masks
+    (the RTL only uses as many as its port is wide, so the unit's bench cannot count them); as
+    parities of the register they are the sequence's next ``step`` bits, then the register
+    ``step`` bits on."""
+    out, nxt = leap_forward(width, step)
+    assert (len(out), len(nxt)) == (step, width)
+    rng = np.random.default_rng(width * 1000 + step)
+    for seed in (1, (1 << width) - 1, int(rng.integers(1, 1 << min(width, 62)))):
+        bits = lfsr_bits_reference(width, seed, step + width)
+        parities = [[(mask & seed).bit_count() & 1 for mask in masks] for masks in (out, nxt)]
+        assert parities == [bits[:step], bits[step:]]

@@ -1,6 +1,9 @@
 """hw/local_error.py against its per-cycle model, on Verilator and Icarus."""
 
+import gc
+
 import pytest
+from amaranth.hdl import Fragment, Value
 
 from hw.local_error import LocalErrorUnit
 from tests.rtl_sweep import cycles, run_case, sweep
@@ -30,3 +33,27 @@ def test_local_error(tmp_path_factory, name, sim):
 
 def test_perturbed_margin_is_caught(tmp_path_factory):
     run(tmp_path_factory, "c10-s16f10-e16", "verilator", cycles=2_000, mutate="margin")
+
+
+@pytest.mark.parametrize("classes,label_bits", [(2, 1), (3, 2), (4, 2), (5, 3), (10, 4),
+                                                (16, 4), (17, 5)])
+def test_port_widths(classes, label_bits):
+    """A label or prediction port is exactly as wide as a class index (the bench drives labels
+    in range, where a wider port behaves the same); score, error and margin as configured."""
+    unit = LocalErrorUnit(classes, 12, 6, 9, count_bits=20)
+    widths = {"label": unit.i.payload.label, "score": unit.i.payload.score,
+              "prediction": unit.o.payload.prediction, "error": unit.o.payload.error,
+              "margin": unit.o.payload.margin, "correct_count": unit.correct_count}
+    assert {k: len(Value.cast(v)) for k, v in widths.items()} == {
+        "label": label_bits, "score": 12, "prediction": label_bits, "error": 9, "margin": 12,
+        "correct_count": 20}
+    Fragment.get(unit, None)
+
+
+# A refused constructor leaves a half-built component, collected here under the filter.
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_one_class_is_refused():
+    with pytest.raises(ValueError, match="2 classes") as refused:
+        LocalErrorUnit(1, 8, 4, 8)
+    del refused
+    gc.collect()
