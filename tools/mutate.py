@@ -41,8 +41,9 @@ Kill rate = (killed + timeout) / (killed + timeout + survived).
 
 Modes: the default runs `make test`'s selection (-m "not slow"); --regress runs everything with
 LELA_REGRESS=1 (`make regress`'s selection). Results go to --out (bench/results/mutation.json),
-one entry per mode; --ids re-runs given mutants and updates their records in place (after a test
-was added). --summary prints the stored summary without running anything.
+one entry per mode; --rerun-survivors (or --ids) runs mutants again and updates their records,
+found by their text (after a test was added; each record keeps its commit). --summary prints the
+stored summary without running anything.
 
 Run with the project's venv from the repository root, e.g.
     .venv/bin/python tools/mutate.py --seed 1 --count 50 --files hw/arith.py hw/uart.py
@@ -431,6 +432,10 @@ def main(argv=None):
     parser.add_argument("--ids", nargs="+", metavar="ID",
                         help="run these mutant ids (from a listing or an earlier run) instead of "
                              "a sample, and update their records in --out")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="run again the survivors (and equivalents) stored in --out for the "
+                             "mode, found by their text (ids move when a file changes), and "
+                             "update their records: after adding a test")
     parser.add_argument("--regress", action="store_true",
                         help="`make regress`'s selection (LELA_REGRESS=1, slow tests included)")
     parser.add_argument("--scope", choices=("direct", "import"), default="direct",
@@ -465,6 +470,13 @@ def main(argv=None):
     tree = os.path.join(work, "tree")
     try:
         commit = unpack(args.root, tree)
+        rerun_keys = None
+        if args.rerun_survivors:
+            if mode not in stored:
+                parser.error(f"{args.out} has no {mode} run")
+            rerun_keys = [r["key"] for r in stored[mode]["mutants"]
+                          if r["outcome"] in ("survived", "equivalent")]
+            args.files = sorted({k.split("::", 1)[0] for k in rerun_keys})
         files = args.files or sorted(
             os.path.relpath(os.path.join(d, f), tree)
             for d, _, fs in os.walk(os.path.join(tree, "hw")) for f in fs
@@ -478,7 +490,13 @@ def main(argv=None):
             with open(os.path.join(tree, path), "rb") as f:
                 sources[path] = f.read()
             everything[path] = enumerate_mutants(path, sources[path])
-        if args.ids:
+        if rerun_keys is not None:
+            by_key = {m.key: m for ms in everything.values() for m in ms}
+            gone = [k for k in rerun_keys if k not in by_key]
+            if gone:
+                print("no longer in the source (not re-run):\n  " + "\n  ".join(gone))
+            chosen = [by_key[k] for k in rerun_keys if k in by_key]
+        elif args.ids:
             by_id = {m.id: m for ms in everything.values() for m in ms}
             missing = [i for i in args.ids if i not in by_id]
             if missing:
@@ -549,12 +567,12 @@ def main(argv=None):
             print(f"[{n}/{len(chosen)}] {m.id:22} {rec['outcome']:11} {rec['seconds']:6.1f} s  "
                   f"{m.path}:{m.line} {m.original!r} -> {m.mutated!r}", flush=True)
 
-        if args.ids and mode in stored:
+        if (args.ids or rerun_keys is not None) and mode in stored:
             run = stored[mode]
-            done = {r["id"] for r in records}
-            run["mutants"] = [r for r in run["mutants"] if r["id"] not in done] + records
-            run["mutants"].sort(key=lambda r: r["id"])
-            run["commit"] = commit
+            done = {r["key"] for r in records}
+            run["mutants"] = [r for r in run["mutants"] if r["key"] not in done] + records
+            run["mutants"].sort(key=lambda r: (r["file"], r["line"], r["id"]))
+            run.setdefault("reruns", []).append(commit)
         else:
             run = {"mode": mode, "scope": args.scope, "seed": args.seed, "count": args.count,
                    "commit": commit, "files": files,
