@@ -4,10 +4,11 @@ from amaranth.hdl import signed, unsigned
 
 from hw.backproject import BackProjection
 from hw.core.classifier_weights import ClassifierWeights
+from hw.core.weight_updater import WeightUpdater
 from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
-from hw.mac_array import MacArray
-from hw.weight_updater import WeightUpdater
+from hw.mac_array import MacArray, accumulator_shape
+from hw.params import CoreParams
 from contract.config import ConfigError
 
 __all__ = ["UNITS", "build_unit", "check_rtl_config"]
@@ -43,16 +44,16 @@ def _backproject(cfg):
 
 
 def _updater(cfg):
-    """Memory for the largest layer; shifts of the first hidden layer."""
-    depth = max(cfg.fan_in(i) * cfg.neurons(i) for i in range(cfg.layers))
-    return WeightUpdater(depth, cfg.weight_bits, cfg.grad_bits(), cfg.update_shift(0),
-                         cfg.bias_update_shift(), cfg.round_bits, cfg.rounding)
+    """The training core's weight update: a lane per MAC-array row (a weight of a bus word)."""
+    p = CoreParams.from_config(cfg)
+    sums = accumulator_shape(p.a_shape, p.b_shape, p.depth)
+    return WeightUpdater(p.rows, signed(max(sums.width, p.grad_bias_bits) + 1), p.weight_bits,
+                         p.round_bits)
 
 
 def _accelerator(cfg):
     """The whole accelerator: host interface, training core, counters (hw/accelerator.py)."""
     from hw.accelerator import Accelerator
-    from hw.params import CoreParams
     return Accelerator(CoreParams.from_config(cfg))
 
 

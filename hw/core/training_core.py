@@ -32,7 +32,7 @@ from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
 from ..arith import (as_signed, is_positive, magnitude_above, rne_shift, rne_shift_var_parts,
-                    saturate, shift_round_parts)
+                    saturate)
 from ..lfsr_prng import LfsrPrng
 from ..local_error import LocalErrorUnit
 from ..mac_array import MacArray
@@ -40,6 +40,7 @@ from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
+from .weight_updater import WeightUpdater
 
 __all__ = ["TrainingCore", "Op"]
 
@@ -652,45 +653,26 @@ class TrainingCore(wiring.Component):
         is_bias = Signal()
         col_real = ~is_bias & (step[:qbits + 1] < cols_real)
         grad_step = (phase == Phase.GRAD) & drain_on
-        # Three stages (for timing): a column's shift to the update step and its rounding bit
-        # (stochastic or nearest-even), their sum, then the read-modify-write of its weight
-        # word as it arrives from the bus.
+        # A column's update (hw/core/weight_updater.py), its weight word read-modified-written
+        # as it arrives from the bus.
         g_shift = Signal(5)
         bias_next, shift_next = Signal(), Signal(5)
         m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next)]
         g_width = max(len(acc[0]), p.grad_bias_bits) + 1
-        # The update step, clamped to two bits beyond a weight: any step outside saturates
-        # the weight the same way (|old| < 2**(w-1)), and the subtraction stays short.
-        step_shape = signed(p.weight_bits + 2)
-        gr = Signal(data.StructLayout({"valid": 1, "q": data.ArrayLayout(signed(g_width), P),
-                                       "up": P}))
-        upd_stage = Signal(data.StructLayout({"valid": 1,
-                                              "step": data.ArrayLayout(step_shape, P)}))
-        grad_move = upd_stage.valid & rfifo.r_rdy & wfifo.w_rdy
-        step_take = gr.valid & (~upd_stage.valid | grad_move)
-        grad_round = grad_step & (col_real | is_bias) & (~gr.valid | step_take)
-        new = Signal(_word(signed(p.weight_bits), P))
+        updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits)
+        m.submodules.weight_updater = updater
+        m.d.comb += [
+            updater.i.valid.eq(grad_step & (col_real | is_bias)),
+            updater.i.payload.shift.eq(g_shift),
+            updater.stochastic.eq(stochastic),
+            updater.old.valid.eq(rfifo.r_rdy), updater.old.payload.eq(old),
+            updater.new.ready.eq(wfifo.w_rdy),
+        ]
         for r in range(P):
-            g = Signal(signed(g_width), name=f"grad_{r}")
-            upd = Signal(signed(step_shape.width + 1), name=f"updated_{r}")
-            m.d.comb += [
-                g.eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
-                upd.eq(old[r] - upd_stage.step[r]),
-                new[r].eq(saturate(upd, signed(p.weight_bits))),
-            ]
-            gq, gup = shift_round_parts(g, g_shift, rand[r], p.round_bits, stochastic)
-            with m.If(grad_round):
-                m.d.sync += [gr.q[r].eq(gq), gr.up[r].eq(gup)]
-            with m.If(step_take):
-                m.d.sync += upd_stage.step[r].eq(saturate(gr.q[r] + gr.up[r], step_shape))
-        with m.If(grad_round):
-            m.d.sync += gr.valid.eq(1)
-        with m.Elif(step_take):
-            m.d.sync += gr.valid.eq(0)
-        with m.If(step_take):
-            m.d.sync += upd_stage.valid.eq(1)
-        with m.Elif(grad_move):
-            m.d.sync += upd_stage.valid.eq(0)
+            m.d.comb += [updater.i.payload.grad[r].eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
+                         updater.i.payload.rand[r].eq(rand[r])]
+        grad_round = updater.i.valid & updater.i.ready
+        grad_move = updater.new.valid & updater.new.ready
         grad_last = Mux(tag_last, is_bias, step == Q - 1)
         grad_advance = grad_step & (grad_round | ~(col_real | is_bias))
         m.d.comb += [
@@ -718,7 +700,8 @@ class TrainingCore(wiring.Component):
 
         m.d.comb += [
             wfifo.w_en.eq(grad_move | init_push),
-            wfifo.w_data.eq(Mux(phase == Phase.INIT, init_word.as_value(), new.as_value())),
+            wfifo.w_data.eq(Mux(phase == Phase.INIT, init_word.as_value(),
+                                updater.new.payload.as_value())),
             rfifo.r_en.eq(fill_go | grad_move),
             round_lfsr.o.ready.eq(grad_round & stochastic),
         ]
@@ -750,7 +733,7 @@ class TrainingCore(wiring.Component):
         # ---- phase and layer control -----------------------------------------------------
         loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
                       & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.at.valid & ~bd.at.valid
-                      & ~gr.valid & ~upd_stage.valid)
+                      & ~updater.busy)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):

@@ -1,4 +1,4 @@
-"""Per-cycle model of hw/weight_updater.py; the arithmetic is the golden model's."""
+"""Per-cycle model of hw/core/weight_updater.py; the arithmetic is the golden model's."""
 
 import numpy as np
 
@@ -8,41 +8,72 @@ __all__ = ["WeightUpdaterModel"]
 
 
 class WeightUpdaterModel:
-    """Memory contents plus the beat accepted at the last edge, written during this cycle."""
+    """Two stages: a taken beat's update steps (a lane each), then the steps waiting for their
+    old word. ``new`` is the old word minus the last steps to enter the second stage (zero
+    after reset), saturated, whether valid or not.
 
-    def __init__(self, init, weight_bits, weight_shift, bias_shift, round_bits, rounding):
-        self.memory = list(init)
-        self.weight_bits, self.round_bits, self.rounding = weight_bits, round_bits, rounding
-        self.shifts = (weight_shift, bias_shift)
-        self.pending = None
-        self.coverage = {"saturated_low": 0, "saturated_high": 0, "ties": 0}
+    ``rounding`` replaces the contract's choice (``"stochastic"``/``"nearest-even"`` from the
+    ``stochastic`` input) only to show that the bench notices."""
 
-    def _write(self):
-        beat = self.pending
-        g = np.array([float(beat["grad"])])
-        shift = self.shifts[beat["bias"]]
-        if self.rounding == "stochastic":
-            step = shift_stochastic(g, shift, np.array([beat["rand"]]), self.round_bits)
+    def __init__(self, lanes, weight_bits, round_bits, rounding=None):
+        self.lanes, self.weight_bits, self.round_bits = lanes, weight_bits, round_bits
+        self.rounding = rounding
+        self.first = None                     # the steps of the first stage, or None: empty
+        self.second_valid, self.steps = 0, [0] * lanes
+        self.coverage = {"saturated_low": 0, "saturated_high": 0, "ties": 0, "stochastic": 0,
+                         "nearest": 0, "stalled": 0}
+
+    def _steps(self, beat, stochastic):
+        if self.rounding is not None:
+            stochastic = self.rounding == "stochastic"
+        g = np.array(beat["grad"], dtype=np.float64)
+        if stochastic:
+            steps = shift_stochastic(g, beat["shift"], np.array(beat["rand"], dtype=np.float64),
+                                     self.round_bits)
         else:
-            step = shift_rne(g, shift)
-        new = saturate_signed(self.memory[beat["addr"]] - step, self.weight_bits)
-        return beat["addr"], int(new[0])
+            steps = shift_rne(g, beat["shift"])
+        self.coverage["stochastic" if stochastic else "nearest"] += 1
+        shift = beat["shift"]
+        self.coverage["ties"] += sum(shift > 0 and v % (1 << shift) == 1 << (shift - 1)
+                                     for v in beat["grad"])
+        return [int(v) for v in steps]
+
+    def _new(self, old):
+        return [int(v) for v in saturate_signed(np.array(old, dtype=np.float64)
+                                                - np.array(self.steps, dtype=np.float64),
+                                                self.weight_bits)]
+
+    def _handshakes(self, inputs):
+        move = self.second_valid and inputs["old__valid"] and inputs["new__ready"]
+        step_take = self.first is not None and (not self.second_valid or move)
+        return move, step_take
 
     def outputs(self, inputs):
-        if self.pending is None:
-            return {"wr_en": 0, "i__ready": 1}
-        addr, value = self._write()
-        return {"wr_en": 1, "wr_addr": addr, "wr_data": value & ((1 << self.weight_bits) - 1),
-                "i__ready": 1}
+        move, step_take = self._handshakes(inputs)
+        return {
+            "i__ready": int(self.first is None or step_take),
+            "old__ready": int(self.second_valid and inputs["new__ready"]),
+            "new__valid": int(self.second_valid and inputs["old__valid"]),
+            "new__payload": self._new(inputs["old__beat"]),
+            "busy": int(self.first is not None or self.second_valid),
+        }
 
     def step(self, inputs):
-        if self.pending is not None:
-            addr, value = self._write()
-            beat, shift = self.pending, self.shifts[self.pending["bias"]]
+        move, step_take = self._handshakes(inputs)
+        taken = inputs["i__valid"] and (self.first is None or step_take)
+        if move:
             lo, hi = -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
-            exact = self.memory[addr] - beat["grad"] / 2 ** shift
-            self.coverage["saturated_low"] += value == lo and exact < lo
-            self.coverage["saturated_high"] += value == hi and exact > hi
-            self.coverage["ties"] += shift > 0 and beat["grad"] % (1 << shift) == 1 << (shift - 1)
-            self.memory[addr] = value
-        self.pending = inputs["i__beat"] if inputs["i__valid"] else None
+            for old, step, new in zip(inputs["old__beat"], self.steps,
+                                      self._new(inputs["old__beat"])):
+                self.coverage["saturated_low"] += new == lo and old - step < lo
+                self.coverage["saturated_high"] += new == hi and old - step > hi
+        elif self.second_valid:
+            self.coverage["stalled"] += 1
+        if step_take:
+            self.steps, self.second_valid = self.first, 1
+        elif move:
+            self.second_valid = 0
+        if taken:
+            self.first = self._steps(inputs["i__beat"], inputs["stochastic"])
+        elif step_take:
+            self.first = None

@@ -1,0 +1,103 @@
+"""The weight update of the gradient phase: a lane per weight of a bus word."""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import saturate, shift_round_parts
+
+__all__ = ["WeightUpdater"]
+
+
+class WeightUpdater(wiring.Component):
+    """``new = sat(old - R(grad, shift), weight_bits)`` for every lane of a weight word.
+
+    ``R`` rounds ``grad / 2**shift`` stochastically with the beat's ``rand`` chunks while
+    ``stochastic`` is high, else to nearest-even (docs/ARITHMETIC.md, "Rounding"). Two
+    registered stages: the shifted gradient and its rounding bit (one shifter serves both
+    roundings); their sum, the update step, clamped to ``weight_bits + 2`` bits (any step
+    beyond saturates a weight the same way: ``|old| < 2**(weight_bits - 1)``, and the
+    subtraction stays short). The subtraction and saturation are combinational, as the old
+    word arrives.
+
+    Parameters
+    ----------
+    lanes : int
+        Weights per word.
+    grad_shape : signed shape
+        A gradient lane.
+    weight_bits, round_bits : int
+        A weight's width; the bits of a stochastic-rounding draw.
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout(grad, shift, rand)))
+        A gradient per lane, its shift (at most 31) and a draw per lane. Taken while the first
+        stage is empty or passes its step on.
+    stochastic : In(1)
+        The rounding of a beat, sampled as it is taken.
+    old : In(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
+        The weight word the oldest step applies to; taken with the new word.
+    new : Out(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
+        Valid while a step and an old word are both there; the payload is the update of
+        whatever ``old`` carries by the last step (valid or not).
+    busy : Out(1)
+        A step is in either stage.
+    """
+
+    def __init__(self, lanes, grad_shape, weight_bits, round_bits):
+        self.lanes, self.grad_shape = lanes, signed(grad_shape.width)
+        self.weight_bits, self.round_bits = weight_bits, round_bits
+        self.word_layout = data.ArrayLayout(signed(weight_bits), lanes)
+        self.in_layout = data.StructLayout({
+            "grad": data.ArrayLayout(self.grad_shape, lanes),
+            "shift": unsigned(5),
+            "rand": data.ArrayLayout(unsigned(round_bits), lanes),
+        })
+        super().__init__({
+            "i": In(stream.Signature(self.in_layout)),
+            "stochastic": In(1),
+            "old": In(stream.Signature(self.word_layout)),
+            "new": Out(stream.Signature(self.word_layout)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, beat = self.lanes, self.i.payload
+        step_shape = signed(self.weight_bits + 2)
+        rounding = Signal(data.StructLayout({
+            "valid": 1, "q": data.ArrayLayout(self.grad_shape, lanes), "up": lanes}))
+        update = Signal(data.StructLayout({
+            "valid": 1, "step": data.ArrayLayout(step_shape, lanes)}))
+        move = update.valid & self.old.valid & self.new.ready
+        step_take = rounding.valid & (~update.valid | move)
+        take = self.i.valid & self.i.ready
+        m.d.comb += [
+            self.i.ready.eq(~rounding.valid | step_take),
+            self.old.ready.eq(update.valid & self.new.ready),
+            self.new.valid.eq(update.valid & self.old.valid),
+            self.busy.eq(rounding.valid | update.valid),
+        ]
+        for r in range(lanes):
+            updated = Signal(signed(step_shape.width + 1), name=f"updated_{r}")
+            m.d.comb += [
+                updated.eq(self.old.payload[r] - update.step[r]),
+                self.new.payload[r].eq(saturate(updated, signed(self.weight_bits))),
+            ]
+            q, up = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], self.round_bits,
+                                      self.stochastic)
+            with m.If(take):
+                m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up)]
+            with m.If(step_take):
+                m.d.sync += update.step[r].eq(saturate(rounding.q[r] + rounding.up[r],
+                                                       step_shape))
+        with m.If(take):
+            m.d.sync += rounding.valid.eq(1)
+        with m.Elif(step_take):
+            m.d.sync += rounding.valid.eq(0)
+        with m.If(step_take):
+            m.d.sync += update.valid.eq(1)
+        with m.Elif(move):
+            m.d.sync += update.valid.eq(0)
+        return m
