@@ -386,8 +386,9 @@ def load_equivalents(path):
 def summarise(run):
     """The counts and the readable summary of one mode's records."""
     records = run["mutants"]
+    reruns = "".join(f", re-run at {c[:10]}" for c in run.get("reruns", []))
     lines = [f"mode {run['mode']} (scope {run['scope']}, seed {run['seed']}, "
-             f"commit {run['commit'][:10]}): {len(records)} mutants"]
+             f"commit {run['commit'][:10]}{reruns}): {len(records)} mutants"]
     per_file = {}
     for r in records:
         per_file.setdefault(r["file"], []).append(r)
