@@ -135,13 +135,9 @@ def yosys_resources(cfg_path):
                 f.write(to_verilog(build_unit(cfg, name), "unit"))
             rows = {}
             # Word-level cells after Yosys' coarse synthesis, and gates after the full generic
-            # flow (not for the updater, whose 8192-word memory would become flip-flops, nor
-            # the backward projection, whose 80 multipliers took Yosys over 10 minutes).
-            # No FPGA mapping: YoWASP's ABC exited silently on the MAC array for ECP5 and
-            # iCE40 (FPGA resources come with the board builds).
-            flows = [("coarse", "synth -top unit -run begin:fine")]
-            if name not in ("updater", "backproject"):
-                flows.append(("gates", "synth -top unit"))
+            # flow. No FPGA mapping: YoWASP's ABC exited silently on the MAC array for ECP5
+            # and iCE40 (FPGA resources come with the board builds).
+            flows = [("coarse", "synth -top unit -run begin:fine"), ("gates", "synth -top unit")]
             for target, script in flows:
                 stat = f"{target}.json"
                 done = subprocess.run([yosys, "-q", "-p", f"read_verilog unit.v; {script}; "

@@ -2,13 +2,13 @@
 
 from amaranth.hdl import signed, unsigned
 
-from hw.backproject import BackProjection
+from hw.core.back_projection import BackProjection
 from hw.core.classifier_weights import ClassifierWeights
 from hw.core.weight_updater import WeightUpdater
 from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
 from hw.mac_array import MacArray, accumulator_shape
-from hw.params import CoreParams
+from hw.params import CoreParams, index_bits
 from contract.config import ConfigError
 
 __all__ = ["UNITS", "build_unit", "check_rtl_config"]
@@ -37,10 +37,12 @@ def _local_error(cfg):
     return LocalErrorUnit(cfg.classes, cfg.score_bits, cfg.score_frac, cfg.error_bits)
 
 
-def _backproject(cfg):
-    """One neuron per MAC-array row each cycle; shift of the first hidden layer."""
-    return BackProjection(cfg.classes, cfg.array_rows, cfg.error_bits, cfg.classifier_bits,
-                          cfg.delta_shift(0), cfg.delta_bits, cfg.feedback)
+def _back_projection(cfg):
+    """The back projection's drain: a neuron per MAC-array row, a sample per column."""
+    p = CoreParams.from_config(cfg)
+    sums = accumulator_shape(p.a_shape, p.b_shape, p.depth)
+    return BackProjection(p.rows, p.cols, signed(sums.width + 2), p.delta_bits,
+                          p.grad_bias_bits, index_bits(max(p.tiles, 2)))
 
 
 def _updater(cfg):
@@ -58,7 +60,7 @@ def _accelerator(cfg):
 
 
 UNITS = {"accelerator": _accelerator, "lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
-         "backproject": _backproject, "updater": _updater}
+         "back_projection": _back_projection, "updater": _updater}
 
 
 def check_rtl_config(cfg):

@@ -122,7 +122,7 @@ def build_parser():
     v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
     v.add_argument("--unit", action="append", default=None,
                    choices=("accelerator", "lfsr", "classifier", "mac_array", "local_error",
-                            "backproject", "updater"),
+                            "back_projection", "updater"),
                    help="unit to generate (repeatable; default: the whole accelerator, "
                    "lela_accelerator.v)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")

@@ -39,6 +39,7 @@ from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
+from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
 from .weight_updater import WeightUpdater
 
@@ -600,40 +601,24 @@ class TrainingCore(wiring.Component):
                   & (layer != n_layers - 1)):
             m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
 
-        # BACK: column `step` = sample g*Q + step; P deltas a cycle; bias gradients summed.
-        # Three stages (for timing): the shift, the rounding bit and the active bits; the sum,
-        # saturation and the active mask; the writes and the bias-gradient sums.
-        active = data.View(data.ArrayLayout(unsigned(Q), P), safe(a_rd, a_wr))
+        # BACK: column `step` = sample g*Q + step; P deltas a cycle and the bias gradients
+        # (hw/core/back_projection.py), with the shared rounding stage as its first stage.
         back_step = (phase == Phase.BACK) & drain_on
-        at_back = data.StructLayout({"valid": 1, "last": 1, "b": 8, "tile": cw})
-        bk = Signal(data.StructLayout({"at": at_back, "active": P}))
-        bd = Signal(data.StructLayout({"at": at_back,
-                                       "d": _word(signed(p.delta_bits), P)}))
-        m.d.sync += [bk.at.valid.eq(back_step), bd.at.eq(bk.at)]
-        with m.If(back_step):
-            m.d.sync += [bk.at.b.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
-                         bk.at.tile.eq(tag_o), bk.at.last.eq((step == Q - 1) & (tag_m == G - 1))]
-            for r in range(P):
-                m.d.sync += [bk.active[r].eq(active[r].bit_select(step[:max(1, qbits)], 1)
-                                             if qbits else active[r][0])]
-        gsum = Signal(_word(gb_shape, P))
-        gsum_next = Signal(_word(gb_shape, P))
-        for r in range(P):
-            dv = Signal(signed(p.delta_bits), name=f"delta_{r}")
-            m.d.comb += [
-                dv.eq(saturate(rounded[r], signed(p.delta_bits))),
-                gsum_next[r].eq(gsum[r] + bd.d[r]),
-            ]
-            m.d.sync += bd.d[r].eq(Mux(bk.active[r], dv, 0))
-        m.d.comb += [d_wr.en.eq(bd.at.valid),
-                     d_wr.addr.eq(Cat(bd.at.b[:bbits_s], bd.at.tile[:tbits])),
-                     d_wr.data.eq(bd.d.as_value()),
-                     gb_wr.addr.eq(bd.at.tile[:tbits]), gb_wr.data.eq(gsum_next.as_value())]
-        with m.If(bd.at.valid):
-            m.d.sync += gsum.eq(gsum_next)
-            with m.If(bd.at.last):
-                m.d.comb += gb_wr.en.eq(1)
-                m.d.sync += gsum.eq(0)
+        back = BackProjection(P, Q, signed(len(rounded[0])), p.delta_bits, p.grad_bias_bits, cw)
+        m.submodules.back_projection = back
+        m.d.comb += [
+            back.i.valid.eq(back_step),
+            back.i.payload.sample.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
+            back.i.payload.tile.eq(tag_o),
+            back.i.payload.last.eq((step == Q - 1) & (tag_m == G - 1)),
+            back.active.eq(safe(a_rd, a_wr)),
+            d_wr.en.eq(back.delta.en),
+            d_wr.addr.eq(Cat(back.delta.sample[:bbits_s], back.delta.tile[:tbits])),
+            d_wr.data.eq(back.delta.data.as_value()),
+            gb_wr.en.eq(back.bias_grad.en), gb_wr.addr.eq(back.bias_grad.tile[:tbits]),
+            gb_wr.data.eq(back.bias_grad.data.as_value()),
+        ]
+        m.d.comb += [back.rounded[r].eq(rounded[r]) for r in range(P)]
 
         # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
         gb_lanes = data.View(_word(gb_shape, P), safe(gb_rd, gb_wr))
@@ -732,7 +717,7 @@ class TrainingCore(wiring.Component):
 
         # ---- phase and layer control -----------------------------------------------------
         loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
-                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~bk.at.valid & ~bd.at.valid
+                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~back.busy
                       & ~updater.busy)
         phase_done = Signal()
         with m.Switch(phase):
@@ -765,7 +750,8 @@ class TrainingCore(wiring.Component):
                 m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
                              kf_tile.eq(0), kf_row.eq(0),
-                             knext_full.eq(0), kcur_valid.eq(0), gsum.eq(0)]
+                             knext_full.eq(0), kcur_valid.eq(0)]
+                m.d.comb += back.clear.eq(1)
                 m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.GRAD:
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1),
