@@ -1,5 +1,6 @@
 """tools/mutate.py on a tiny repository: the mutants it makes, and a killed, a surviving, an
-equivalent and an incompetent mutant classified as such, without touching the tree it copies."""
+equivalent and an incompetent mutant classified as such, a test failing before any mutation left
+out, and the tree it copies untouched."""
 
 import json
 import os
@@ -40,6 +41,10 @@ def test_add():
 
 def test_clamp_small():
     assert clamp(5) == 5
+
+
+def test_broken_before_any_mutation():
+    assert add(1, 1) == 3
 '''
 
 
@@ -105,6 +110,8 @@ def test_classifies_killed_survived_equivalent_and_incompetent(tiny_repo, tmp_pa
     assert outcome[equivalent.id] == "equivalent"
     assert outcome[incompetent.id] == "incompetent"
     assert run["totals"]["rate"] == pytest.approx(1 / 2)
+    # A test failing unmutated would "kill" every mutant: it is left out, and said so.
+    assert list(run["deselected"]) == ["tests/test_hw_tiny.py::test_broken_before_any_mutation"]
     record = next(r for r in run["mutants"] if r["id"] == killed.id)
     assert (record["file"], record["line"], record["original"], record["mutated"]) == \
         ("hw/tiny.py", 8, "+", "-")

@@ -22,8 +22,9 @@ Which tests see a file (--scope):
           bound for the whole selection.
   import  every test file whose imports reach the module, through any chain of modules of the
           repository (the accelerator's tests see nearly every file: slow).
-Test files run cheapest first (timed on the unmutated copy, which must pass: else the tool
-stops). A mutant's timeout is 3x the baseline time of its tests plus 60 s.
+Test files run cheapest first (timed on the unmutated copy). A test that fails on the unmutated
+copy cannot judge a mutant: it is deselected and listed in the results (a test file that does
+not collect stops the tool). A mutant's timeout is 3x the baseline time of its tests plus 60 s.
 
 Outcomes:
   killed       a test failed (an assertion, pytest.fail, "DID NOT RAISE", or an error raised in
@@ -333,15 +334,18 @@ def check_imports_resolve_to(tree):
     return where
 
 
-def run_tests(tree, tests, regress, timeout, log):
+def run_tests(tree, tests, regress, timeout, log, stop_first=True, deselect=()):
     """Run ``tests`` in ``tree``: ``(exit code or None on timeout, seconds, failures)``."""
     report = os.path.join(os.path.dirname(tree), "failures.jsonl")
     if os.path.exists(report):
         os.remove(report)
     basetemp = os.path.join(os.path.dirname(tree), "pytest-tmp")
     env = test_env(tree, regress, report)
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
            "no:xdist", "-p", "mutate", f"--basetemp={basetemp}"]
+    cmd += ["-x"] if stop_first else []
+    for nodeid in deselect:
+        cmd += ["--deselect", nodeid]
     if not regress:
         cmd += ["-m", "not slow"]
     cmd += tests
@@ -389,6 +393,8 @@ def summarise(run):
     reruns = "".join(f", re-run at {c[:10]}" for c in run.get("reruns", []))
     lines = [f"mode {run['mode']} (scope {run['scope']}, seed {run['seed']}, "
              f"commit {run['commit'][:10]}{reruns}): {len(records)} mutants"]
+    for nodeid, why in run.get("deselected", {}).items():
+        lines.append(f"deselected (fails unmutated): {nodeid}: {why[:120]}")
     per_file = {}
     for r in records:
         per_file.setdefault(r["file"], []).append(r)
@@ -516,17 +522,26 @@ def main(argv=None):
 
         print(f"hw imports from {check_imports_resolve_to(tree)}")
         # The unmutated copy must pass; its times order the tests and set the timeouts.
-        baseline = {}
+        # A test that fails unmutated cannot judge a mutant: it is deselected and reported
+        # (a file that does not even collect stops the tool).
+        baseline, broken = {}, {}
         for t in sorted({t for m in chosen for t in tests[m.path]}):
-            code, seconds, _ = run_tests(tree, [t], args.regress, None,
-                                         os.path.join(work, "baseline.log"))
-            if code not in (0, 5):          # 5: every test of the file deselected
+            code, seconds, failures = run_tests(tree, [t], args.regress, None,
+                                                os.path.join(work, "baseline.log"),
+                                                stop_first=False)
+            failing = {f["nodeid"]: f"{f['type']}: {f['message']}" for f in failures
+                       if f["when"] in ("setup", "call", "teardown")}
+            if code not in (0, 5) and not (code == 1 and failing and
+                                           len(failing) == len(failures)):
                 with open(os.path.join(work, "baseline.log")) as f:
                     sys.stdout.write(f.read()[-3000:])
                 print(f"the unmutated {t} fails: nothing to measure against", file=sys.stderr)
                 return 2
+            broken.update(failing)
             baseline[t] = seconds
             print(f"baseline {t}: {seconds:.1f} s")
+            for nodeid, why in failing.items():
+                print(f"  FAILS UNMUTATED, deselected: {nodeid} ({why[:150]})")
 
         equivalents = load_equivalents(args.equivalents)
         records = []
@@ -544,7 +559,8 @@ def main(argv=None):
                     f.write(apply(sources[m.path], m.edits))
                 try:
                     code, seconds, failures = run_tests(tree, ts, args.regress, timeout,
-                                                        os.path.join(work, f"{m.id}.log"))
+                                                        os.path.join(work, f"{m.id}.log"),
+                                                        deselect=sorted(broken))
                 finally:
                     with open(target, "wb") as f:
                         f.write(sources[m.path])
@@ -574,10 +590,12 @@ def main(argv=None):
             run["mutants"] = [r for r in run["mutants"] if r["key"] not in done] + records
             run["mutants"].sort(key=lambda r: (r["file"], r["line"], r["id"]))
             run.setdefault("reruns", []).append(commit)
+            run.setdefault("deselected", {}).update(broken)
         else:
             run = {"mode": mode, "scope": args.scope, "seed": args.seed, "count": args.count,
                    "commit": commit, "files": files,
                    "candidates": {p: len(ms) for p, ms in everything.items()},
+                   "deselected": broken,
                    "mutants": records}
         run["totals"], text = summarise(run)
         stored[mode] = run
