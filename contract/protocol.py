@@ -5,8 +5,10 @@ A frame on the wire::
 
     SYNC (0xA5) | command (1) | length (2, little endian) | payload (length) | crc (1)
 
-``crc`` is CRC-8 (polynomial 0x07, initial value 0) over command, length and payload. A reply
-is a frame whose command byte is the request's command with bit 7 set, and whose payload starts
+``crc`` is CRC-8/SMBUS (polynomial 0x07, initial value 0, no reflection, no final XOR) over
+command, length and payload: :data:`FRAME_CRC`, ``amaranth.lib.crc``'s catalogue entry, whose
+software model the host uses and whose hardware the RTL instantiates, so the CRC is written
+once. A reply is a frame whose command byte is the request's command with bit 7 set, and whose payload starts
 with a :class:`Status` byte. The receiver resynchronises after garbage, a bad CRC or an
 oversized length by dropping one byte and searching for the next SYNC.
 """
@@ -14,8 +16,10 @@ oversized length by dropping one byte and searching for the next SYNC.
 import enum
 from dataclasses import dataclass
 
-__all__ = ["SYNC", "MAX_PAYLOAD", "Command", "Status", "Frame", "FrameError", "crc8", "encode",
-           "FrameDecoder", "reply"]
+from amaranth.lib.crc.catalog import CRC8_SMBUS
+
+__all__ = ["SYNC", "MAX_PAYLOAD", "Command", "Status", "Frame", "FrameError", "FRAME_CRC", "crc8",
+           "encode", "FrameDecoder", "reply"]
 
 SYNC = 0xA5
 MAX_PAYLOAD = 4096
@@ -42,7 +46,8 @@ class Status(enum.IntEnum):
     OVERSIZED = 0x03
     BAD_LENGTH = 0x04          # payload length wrong for the command
     OUT_OF_ORDER = 0x05        # e.g. TRAIN before WRITE_CONFIG or LOAD_BATCH
-    BUSY = 0x06
+    # 0x06 is reserved: it was BUSY, never sent. The device takes no byte while a command
+    # executes (rx not ready), so no frame ever arrives that it would have to refuse as busy.
     TIMEOUT = 0x07             # a frame stopped arriving part-way; it was dropped
     UNSUPPORTED = 0x08         # needs a feature the core was built without (dropout, ...)
 
@@ -57,13 +62,15 @@ class Frame:
     payload: bytes = b""
 
 
-def crc8(data, crc=0):
-    """CRC-8, polynomial x^8 + x^2 + x + 1 (0x07), MSB first, no reflection, no final XOR."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+#: The frame check over bytes: CRC-8/SMBUS, polynomial x^8 + x^2 + x + 1 (0x07), initial value
+#: 0, MSB first, no reflection, no final XOR (check value 0xF4). ``FRAME_CRC.create()`` is the
+#: RTL's CRC processor (hw/host_link/framing.py).
+FRAME_CRC = CRC8_SMBUS(data_width=8)
+
+
+def crc8(data):
+    """The frame CRC of ``data`` (bytes), by :data:`FRAME_CRC`'s software model."""
+    return FRAME_CRC.compute(data)
 
 
 def encode(command, payload=b""):

@@ -21,7 +21,8 @@ def register_map(cfg):
                        "value": values[register_index(name, i)]} for name in LAYER]
     bases, words = weight_bases(cfg)
     return {
-        "frame": {"sync": SYNC, "max_payload": MAX_PAYLOAD, "crc": "CRC-8, poly 0x07, init 0"},
+        "frame": {"sync": SYNC, "max_payload": MAX_PAYLOAD,
+                  "crc": "CRC-8/SMBUS: poly 0x07, init 0, no reflection, no xor-out"},
         "commands": {c.name: int(c) for c in Command},
         "statuses": {s.name: int(s) for s in Status},
         "registers": registers,

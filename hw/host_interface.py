@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from contract.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Status
+from contract.protocol import FRAME_CRC, MAX_PAYLOAD, REPLY, SYNC, Command, Status
 from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from .core import Op
@@ -13,16 +13,7 @@ from .params import index_bits
 from .ram_collisions import read_data
 from .weight_bus import weight_bus_signature
 
-__all__ = ["HostInterface", "crc8_next"]
-
-
-def crc8_next(crc, byte):
-    """CRC-8 (polynomial 0x07, MSB first) of ``crc`` after one more ``byte``."""
-    bits = [crc[i] ^ byte[i] for i in range(8)]
-    for _ in range(8):
-        top = bits[7]
-        bits = [top, bits[0] ^ top, bits[1] ^ top] + bits[2:7]
-    return Cat(*bits)
+__all__ = ["HostInterface"]
 
 
 class HostInterface(wiring.Component):
@@ -56,7 +47,9 @@ class HostInterface(wiring.Component):
         # ---- receive ---------------------------------------------------------------------
         pbits = index_bits(MAX_PAYLOAD + 1)          # a position in a frame's payload
         command, length, index = Signal(8), Signal(16), Signal(pbits)
-        crc = Signal(8)
+        m.submodules.rx_crc = rx_crc = FRAME_CRC.create()
+        crc = rx_crc.crc
+        m.d.comb += rx_crc.data.eq(self.rx.payload)
         timer = Signal(range(p.frame_timeout + 1))
         fbuf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
         m.submodules.frame_buffer = fbuf
@@ -87,9 +80,10 @@ class HostInterface(wiring.Component):
         # ---- reply -------------------------------------------------------------------------
         status = Signal(8)
         reply_len = Signal(16)
-        tx_crc = Signal(8)
+        m.submodules.tx_crc = tx_crc_unit = FRAME_CRC.create()
+        tx_crc = tx_crc_unit.crc
         tx_byte = Signal(8)
-        m.d.comb += self.tx.payload.eq(tx_byte)
+        m.d.comb += [self.tx.payload.eq(tx_byte), tx_crc_unit.data.eq(tx_byte)]
         sent = self.tx.valid & self.tx.ready
 
         # Execution state.
@@ -120,21 +114,22 @@ class HostInterface(wiring.Component):
 
         def reply(code, payload_len=0):
             m.d.sync += [status.eq(code), reply_len.eq(1 + payload_len), cnt_i.eq(0),
-                         cnt_j.eq(0), tx_crc.eq(0)]
+                         cnt_j.eq(0)]
             m.next = "TX_SYNC"
 
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += self.rx.ready.eq(1)
+                m.d.comb += rx_crc.start.eq(1)
                 with m.If(got & (byte == SYNC)):
-                    m.d.sync += [crc.eq(0), timer.eq(0)]
+                    m.d.sync += timer.eq(0)
                     m.next = "CMD"
             for name, nxt in (("CMD", "LEN0"), ("LEN0", "LEN1")):
                 with m.State(name):
                     m.d.comb += self.rx.ready.eq(1)
                     m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                    m.d.comb += rx_crc.valid.eq(got)
                     with m.If(got):
-                        m.d.sync += crc.eq(crc8_next(crc, byte))
                         if name == "CMD":
                             m.d.sync += command.eq(byte)
                         else:
@@ -145,8 +140,9 @@ class HostInterface(wiring.Component):
             with m.State("LEN1"):
                 m.d.comb += self.rx.ready.eq(1)
                 m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+                m.d.comb += rx_crc.valid.eq(got)
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc8_next(crc, byte)), length[8:].eq(byte), index.eq(0),
+                    m.d.sync += [length[8:].eq(byte), index.eq(0),
                                  lb_pos.eq(0), ptr.eq(0)]
                     full_len = Cat(length[:8], byte)
                     with m.If(full_len > MAX_PAYLOAD):
@@ -161,8 +157,9 @@ class HostInterface(wiring.Component):
                 m.d.comb += self.rx.ready.eq(1)
                 m.d.sync += timer.eq(Mux(got, 0, timer + 1))
                 m.d.comb += [fb_wr.en.eq(got), fb_wr.addr.eq(index), fb_wr.data.eq(byte)]
+                m.d.comb += rx_crc.valid.eq(got)
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc8_next(crc, byte)), index.eq(index + 1)]
+                    m.d.sync += index.eq(index + 1)
                     with m.If(is_load):
                         with m.If(index == 0):
                             m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte)]
@@ -441,11 +438,12 @@ class HostInterface(wiring.Component):
             def emit(value, nxt, crc_on=True):
                 m.d.comb += [self.tx.valid.eq(1), tx_byte.eq(value)]
                 with m.If(sent):
-                    if crc_on:
-                        m.d.sync += tx_crc.eq(crc8_next(tx_crc, tx_byte))
                     m.next = nxt
+                if crc_on:
+                    m.d.comb += tx_crc_unit.valid.eq(sent)
 
             with m.State("TX_SYNC"):
+                m.d.comb += tx_crc_unit.start.eq(1)
                 emit(SYNC, "TX_CMD", crc_on=False)
             with m.State("TX_CMD"):
                 emit(command | REPLY, "TX_LEN0")
@@ -494,8 +492,9 @@ class HostInterface(wiring.Component):
                         m.d.comb += [self.tx.valid.eq(out_left != 0), tx_byte.eq(out_word[:8])]
                         with m.If(sent):
                             m.d.sync += [out_word.eq(out_word >> 8), out_left.eq(out_left - 1)]
+                m.d.comb += tx_crc_unit.valid.eq(sent)
                 with m.If(sent):
-                    m.d.sync += [cnt_i.eq(cnt_i + 1), tx_crc.eq(crc8_next(tx_crc, tx_byte))]
+                    m.d.sync += cnt_i.eq(cnt_i + 1)
                     with m.If(cnt_i == reply_len - 2):
                         m.next = "TX_CRC"
             with m.State("TX_CRC"):

@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from contract.protocol import (MAX_PAYLOAD, SYNC, Command, Frame, FrameDecoder, FrameError, Status,
-                           crc8, encode, reply)
+from contract.protocol import (FRAME_CRC, MAX_PAYLOAD, SYNC, Command, Frame, FrameDecoder,
+                               FrameError, Status, crc8, encode, reply)
 
 
 def test_crc8_check_value():
@@ -74,31 +74,63 @@ def test_encode_refuses_what_cannot_be_framed():
         encode(300)
 
 
-def test_rtl_crc8_matches_protocol():
-    """hw/host_interface.crc8_next, byte by byte, equals contract.protocol.crc8."""
-    import random
+def bitwise_crc8_oracle(data, crc=0):
+    """Test oracle only, independent of amaranth.lib.crc: CRC-8 with polynomial 0x07, MSB first,
+    no reflection, no final XOR, one bit at a time from its definition."""
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
 
-    from amaranth.hdl import Module, Signal
+
+def test_frame_crc_is_the_catalogued_crc8_smbus():
+    """The catalogue entry the host and the RTL share is the CRC the wire format names."""
+    assert (FRAME_CRC.algorithm.crc_width, FRAME_CRC.algorithm.polynomial,
+            FRAME_CRC.algorithm.initial_crc, FRAME_CRC.algorithm.reflect_input,
+            FRAME_CRC.algorithm.reflect_output, FRAME_CRC.algorithm.xor_output,
+            FRAME_CRC.data_width) == (8, 0x07, 0, False, False, 0, 8)
+    rng = random.Random(3)
+    for n in [0, 1, 2, 5, 64, 300]:
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert crc8(data) == bitwise_crc8_oracle(data)
+
+
+def test_rtl_frame_crc_matches_the_oracle():
+    """The RTL's CRC processor (FRAME_CRC.create()), fed a byte per cycle with gaps and
+    restarts, holds the oracle's CRC of the bytes since its last start."""
     from amaranth.sim import Simulator
 
-    from contract.protocol import crc8
-    from hw.host_interface import crc8_next
-
-    crc, byte, out = Signal(8), Signal(8), Signal(8)
-    m = Module()
-    m.d.comb += out.eq(crc8_next(crc, byte))
+    dut = FRAME_CRC.create()
     rng = random.Random(7)
-    cases = [(rng.randrange(256), rng.randrange(256)) for _ in range(300)]
-    cases += [(0, b) for b in range(256)]
-    got = []
+    frames = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40))) for _ in range(30)]
+    frames += [bytes([b]) for b in range(256)]
+    got, want = [], []
 
     async def tb(ctx):
-        for c, b in cases:
-            ctx.set(crc, c)
-            ctx.set(byte, b)
-            got.append(ctx.get(out))
+        for frame in frames:
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for byte in frame:
+                while rng.random() < 0.3:               # an idle cycle must not change the CRC
+                    await ctx.tick()
+                ctx.set(dut.data, byte)
+                ctx.set(dut.valid, 1)
+                await ctx.tick()
+                ctx.set(dut.valid, 0)
+            got.append(ctx.get(dut.crc))
+            want.append(bitwise_crc8_oracle(frame))
 
-    sim = Simulator(m)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert got == [crc8(bytes([b]), c) for c, b in cases]
+    assert got == want
+
+
+def test_busy_is_retired_and_its_code_reserved():
+    """Status 0x06 was BUSY, never sent: no status may take the code (an old host reading it
+    must not mistake it for something else)."""
+    assert "BUSY" not in Status.__members__
+    assert 0x06 not in {int(s) for s in Status}
