@@ -41,6 +41,7 @@ from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
+from .register_file import RegisterFile
 from .weight_updater import WeightUpdater
 
 __all__ = ["TrainingCore", "Op"]
@@ -120,24 +121,19 @@ class TrainingCore(wiring.Component):
         cw = index_bits(max(p.columns, p.depth, p.tiles, p.groups, CT,
                           -(-p.max_inputs // Q)) + 2)
 
-        # ---- registers: a memory, plus a copy of each global register ---------------------
-        regmem = Memory(shape=32, depth=self.nregs, init=[])
-        m.submodules.registers = regmem
-        reg_wr, reg_rd = regmem.write_port(), regmem.read_port()
-
         def safe(rd, wr):
             return read_data(m, rd, wr, p.scramble_collisions)
 
-        reg_data = safe(reg_rd, reg_wr)
-        m.d.comb += [reg_wr.en.eq(self.control.reg_we), reg_wr.addr.eq(self.control.reg_addr),
-                     reg_wr.data.eq(self.control.reg_data)]
-        shadow = {name: Signal(32, name=f"reg_{name}") for name in GLOBAL}
-        for name, index in GLOBAL.items():
-            with m.If(self.control.reg_we & (self.control.reg_addr == index)):
-                m.d.sync += shadow[name].eq(self.control.reg_data)
+        # ---- registers: a memory, plus a copy of each global register ---------------------
+        regs = RegisterFile(p.max_layers, p.scramble_collisions)
+        m.submodules.registers = regs
+        reg_data = regs.read_data
+        m.d.comb += [regs.write.en.eq(self.control.reg_we),
+                     regs.write.addr.eq(self.control.reg_addr),
+                     regs.write.data.eq(self.control.reg_data)]
 
         def greg(name):
-            return shadow[name]
+            return regs.globals[name]
 
         n_layers = greg("layers")[:4]
         # A feature the core is built without is off (the host interface refuses to turn it on).
@@ -775,7 +771,7 @@ class TrainingCore(wiring.Component):
                     m.next = "LAYER"
             with m.State("LAYER"):
                 # Copy the layer's registers, one a cycle (each read a cycle ahead).
-                m.d.comb += [self.control.busy.eq(1), reg_rd.addr.eq(Cat(copy_k, layer + 1))]
+                m.d.comb += [self.control.busy.eq(1), regs.read_addr.eq(Cat(copy_k, layer + 1))]
                 with m.Switch(copy_k):
                     for name, offset in LAYER.items():
                         with m.Case(offset + 1):
