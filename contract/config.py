@@ -7,23 +7,72 @@ anything uses it; every refusal is a :class:`ConfigError` whose message names th
 """
 
 import dataclasses
-import math
 import tomllib
 from dataclasses import dataclass
 
 from contract.lfsr_taps import TAPS
 
-__all__ = ["ConfigError", "NetConfig", "load_config", "SOFTMAX_ONE_BITS", "softmax_table"]
+__all__ = ["ConfigError", "NetConfig", "load_config", "SOFTMAX_ONE_BITS", "softmax_table",
+           "INIT_CHUNK_BITS", "init_bits", "auto_classifier_exponent", "ceil_log2"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
 
+#: Width of one chunk of the initial-weight stream; an initial weight is its top ``I`` bits, so
+#: a config whose ``I`` exceeds it is refused (ARITHMETIC.md, "What is drawn").
+INIT_CHUNK_BITS = 16
+
 
 def softmax_table(lut_bits):
-    """``rne(2**16 * 2**(-u / 2**lut_bits))`` for ``u`` in ``0 .. 2**lut_bits - 1``: part of the
-    contract, evaluated the same way by both implementations."""
+    """The integer nearest ``2**16 * 2**(-u / 2**lut_bits)`` for ``u`` in
+    ``0 .. 2**lut_bits - 1`` (ARITHMETIC.md, step 4). No entry is a tie (the value is irrational
+    for ``u > 0``) and every entry lies at least 2.8e-4 away from a half-integer for
+    ``lut_bits <= 12``, so float64 evaluation gives the exact nearest integer
+    (tests/test_config.py checks it at 50 digits)."""
     return [int(round(2.0 ** (SOFTMAX_ONE_BITS - u / (1 << lut_bits))))
             for u in range(1 << lut_bits)]
+
+
+def ceil_log2(n):
+    """``ceil(log2(n))`` of a positive integer, in integers: the least ``c`` with ``2**c >= n``."""
+    return (n - 1).bit_length()
+
+
+def _nearest_sqrt_exponent(n):
+    """For a positive integer ``n``: ``(a, tie)`` with ``a`` the integer such that
+    ``2**(2a-1) <= n < 2**(2a+1)`` (``a = bit_length(n) // 2``), the rounded ``log2(sqrt(n))``,
+    and ``tie`` true when ``n == 2**(2a-1)`` exactly, where ``log2(sqrt(n)) = a - 1/2``."""
+    a = n.bit_length() // 2
+    return a, a > 0 and n == 1 << (2 * a - 1)
+
+
+def init_bits(weight_frac, weight_bits, fan_in):
+    """Bits ``I`` of an initial weight (ARITHMETIC.md, "Derived per-layer constants"):
+    ``clamp(rne(weight_frac - log2(sqrt(fan_in))) + 1, 2, weight_bits)`` in integers.
+
+    ``weight_frac - log2(sqrt(fan_in))`` is a tie exactly when ``fan_in`` is an odd power of two
+    (``2**(2a-1)``: the value is ``weight_frac - a + 1/2``); the tie goes to the even integer.
+    """
+    a, tie = _nearest_sqrt_exponent(fan_in)
+    r = weight_frac - a
+    if tie and r % 2:                  # tie between r and r + 1: the even one
+        r += 1
+    return max(2, min(weight_bits, r + 1))
+
+
+def auto_classifier_exponent(classifier_bits, neurons):
+    """The automatic classifier exponent ``E`` (ARITHMETIC.md, "Derived per-layer constants"):
+    ``rne(log2(sqrt(V * neurons)))`` with ``V = (4**k - 1) / 3`` (an integer: the mean square of
+    the odd weights ``-(2**k - 1) .. 2**k - 1``), in integers.
+
+    ``V * neurons`` is an odd power of two (a tie) only for ``k = 1`` (``V = 1``) and ``neurons``
+    an odd power of two; the tie goes to the even integer. ``E >= 0`` always.
+    """
+    v = ((1 << 2 * classifier_bits) - 1) // 3 * neurons
+    a, tie = _nearest_sqrt_exponent(v)
+    if tie and a % 2:                  # tie between a - 1 and a: the even one
+        a -= 1
+    return a
 
 
 class ConfigError(ValueError):
@@ -165,6 +214,10 @@ class NetConfig:
         if self.classifier_exp and len(self.classifier_exp) != self.layers:
             fail("classifier_exp", f"must list one exponent per hidden layer ({self.layers})")
         for i in range(self.layers):
+            if self.init_bits(i) > INIT_CHUNK_BITS:
+                fail("weight_frac", f"layer {i}: initial weights would be {self.init_bits(i)} "
+                     f"bits wide (fan-in {self.fan_in(i)}), more than the {INIT_CHUNK_BITS}-bit "
+                     "chunk of the init stream")
             if self.forward_shift(i) < 0:
                 fail("act_frac", f"layer {i}: forward shift would be negative (act_frac > "
                      "weight_frac + input fraction)")
@@ -198,9 +251,7 @@ class NetConfig:
     def classifier_exponent(self, i):
         if self.classifier_exp:
             return self.classifier_exp[i]
-        k = self.classifier_bits
-        std = math.sqrt(((1 << k) ** 2 - 1) / 3)
-        return max(0, round(math.log2(std * math.sqrt(self.neurons(i)))))
+        return auto_classifier_exponent(self.classifier_bits, self.neurons(i))
 
     def in_frac(self, i):
         """Fraction bits of layer i's input: pixels for the first layer, else activations."""
@@ -226,23 +277,20 @@ class NetConfig:
         return self.init_bits_for(self.fan_in(i))
 
     def init_bits_for(self, fan_in):
-        scale = (1 << self.weight_frac) / math.sqrt(fan_in)
-        return max(2, min(self.weight_bits, round(math.log2(scale)) + 1))
+        return init_bits(self.weight_frac, self.weight_bits, fan_in)
 
     def acc_bits(self, i):
         """Signed accumulator width of layer i's forward sum, so that no sum can overflow."""
         terms = self.fan_in(i) + (1 << self.in_frac(i))   # bias enters as b << in_frac
-        return self.weight_bits + self.act_bits + 1 + math.ceil(math.log2(terms))
+        return self.weight_bits + self.act_bits + 1 + ceil_log2(terms)
 
     def max_abs_bits(self):
         """log2 bound of the largest integer the golden model forms (see ARITHMETIC.md)."""
         worst = 0
         for i in range(self.layers):
             worst = max(worst, self.acc_bits(i),
-                        self.classifier_bits + 1 + self.act_bits + math.ceil(
-                            math.log2(self.neurons(i))),
-                        self.classifier_bits + 1 + self.error_bits + math.ceil(
-                            math.log2(self.classes)))
+                        self.classifier_bits + 1 + self.act_bits + ceil_log2(self.neurons(i)),
+                        self.classifier_bits + 1 + self.error_bits + ceil_log2(self.classes))
             # w - (G / 2**shift + r / 2**R) is formed exactly before rounding (golden model).
             shift = self.update_shift(i)
             worst = max(worst, max(self.weight_bits, self.grad_bits() - shift)
@@ -253,11 +301,12 @@ class NetConfig:
 
     def grad_bits(self):
         """Signed width of a weight gradient summed over a full mini-batch."""
-        return self.delta_bits + self.act_bits + math.ceil(math.log2(self.batch + 1))
+        return self.delta_bits + self.act_bits + ceil_log2(self.batch + 1)
 
     def keep_scale(self):
-        """The inverted-dropout scale ``rne(2**16 / (256 - dropout))`` (ARITHMETIC.md,
-        "Dropout"), in integers: ties go to the even quotient."""
+        """The inverted-dropout scale, ``2**16 / (256 - dropout)`` rounded to the nearest
+        integer (ARITHMETIC.md, step 2), in integers. The tie rule (to the even quotient) never
+        acts: ``2**16 / d`` is never an odd multiple of 1/2 for ``d`` in 1..256."""
         quotient, remainder = divmod(1 << 16, 256 - self.dropout)
         twice = 2 * remainder
         up = twice > 256 - self.dropout or (twice == 256 - self.dropout and quotient & 1)

@@ -6,7 +6,7 @@ Each function here is one step of docs/ARITHMETIC.md, named as there. Integers a
 
 import numpy as np
 
-from contract.config import softmax_table
+from contract.config import INIT_CHUNK_BITS, ConfigError, softmax_table
 
 from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
                          signed_range)
@@ -27,13 +27,19 @@ def initial_integers(cfg, index, rows, cols):
     ``(u >> (16 - I)) - 2**(I - 1)`` with ``I = init_bits_for(cols)``.
 
     With ``P = cfg.array_rows``, chunk ``(t*cols + j)*P + p`` is for ``[t*P + p, j]``; rows past
-    ``rows`` are drawn and discarded.
+    ``rows`` are drawn and discarded. ``I`` above the 16-bit chunk is refused: such weights are
+    undefined (the config refuses it for its layers; this also covers the float references'
+    extra matrices, whose fan-in is no layer's).
     """
     bits = cfg.init_bits_for(cols)
-    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), 16,
+    if bits > INIT_CHUNK_BITS:
+        raise ConfigError(f"config: field 'weight_frac' makes initial weights of fan-in {cols} "
+                          f"{bits} bits wide, more than the {INIT_CHUNK_BITS}-bit chunk of the "
+                          "init stream")
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", index), INIT_CHUNK_BITS,
                tile_rows(rows, cfg.array_rows) * cols).astype(np.int64)
     u = memory_order(u, rows, cols, cfg.array_rows)
-    return (u >> (16 - bits)) - (1 << (bits - 1))
+    return (u >> (INIT_CHUNK_BITS - bits)) - (1 << (bits - 1))
 
 
 def tile_rows(rows, p):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from contract.config import NetConfig
-from sw_model.golden import FixedPointNet
+from contract.config import ConfigError, NetConfig
+from sw_model.golden import FixedPointNet, initial_integers, initial_weights
 from sw_model.lfsr import chunks
 from tests.scalar_reference import ScalarNet, sr
 
@@ -152,6 +152,23 @@ def test_unexact_config_is_refused_by_the_model():
     object.__setattr__(cfg, "round_bits", 32)
     object.__setattr__(cfg, "batch", 4096)
     with pytest.raises(ValueError, match="2\\*\\*53|exact"):
+        FixedPointNet(cfg)
+
+
+def test_initial_weights_wider_than_the_init_chunk_are_refused_by_the_model():
+    """I = 16 takes the whole 16-bit chunk; I = 17 would need bits the chunk does not have: the
+    model refuses it for a matrix the config does not cover (the float references' extra
+    matrices) and for a config that bypassed validation."""
+    cfg = tiny(weight_bits=24, weight_frac=16, lr_shift=8)        # fan-in 7 and 6: a = 1, I = 16
+    assert [cfg.init_bits(0), cfg.init_bits(1)] == [16, 16]
+    u = chunks(cfg.lfsr_width, cfg.stream_seed("init", 0), 16, 2 * 7 * 4).astype(np.int64)
+    want = u.reshape(2, 7, 4).transpose(0, 2, 1).reshape(8, 7)[:6] - (1 << 15)
+    assert (initial_weights(cfg, 0) == want).all()
+    assert initial_weights(cfg, 0).min() < -(1 << 14) and initial_weights(cfg, 0).max() >= 1 << 14
+    with pytest.raises(ConfigError, match="'weight_frac'.*fan-in 1 17 bits"):
+        initial_integers(cfg, 100, 3, 1)                          # fan-in 1: I = 17
+    object.__setattr__(cfg, "weight_frac", 17)                    # past validation: I = 17
+    with pytest.raises(ConfigError, match="'weight_frac'"):
         FixedPointNet(cfg)
 
 
