@@ -8,9 +8,9 @@ A frame on the wire::
 ``crc`` is CRC-8/SMBUS (polynomial 0x07, initial value 0, no reflection, no final XOR) over
 command, length and payload: :data:`FRAME_CRC`, ``amaranth.lib.crc``'s catalogue entry, whose
 software model the host uses and whose hardware the RTL instantiates, so the CRC is written
-once. A reply is a frame whose command byte is the request's command with bit 7 set, and whose payload starts
-with a :class:`Status` byte. The receiver resynchronises after garbage, a bad CRC or an
-oversized length by dropping one byte and searching for the next SYNC.
+once. A reply is a frame whose command byte is the request's command with bit 7 set, and
+whose payload starts with a :class:`Status` byte. The receiver resynchronises after garbage, a
+bad CRC or an oversized length by dropping one byte and searching for the next SYNC.
 """
 
 import enum

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out, connect
 from contract.registers import COUNTERS
 
 from .core import Op, TrainingCore
-from .host_interface import HostInterface
+from .host_link import HostInterface
 from .weight_bus import weight_bus_signature
 
 __all__ = ["Accelerator", "DRIVER_COUNTERS"]

@@ -26,7 +26,7 @@ from contract.config import load_config  # noqa: E402
 from hw.accelerator import Accelerator  # noqa: E402
 from hw.boards.icebreaker import ICEBREAKER  # noqa: E402
 from hw.core import TrainingCore  # noqa: E402
-from hw.host_interface import HostInterface  # noqa: E402
+from hw.host_link import HostInterface  # noqa: E402
 
 
 def main(argv=None):

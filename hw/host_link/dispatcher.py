@@ -1,0 +1,350 @@
+"""The command dispatcher: checks a received frame, writes configuration registers, decodes
+``LOAD_BATCH`` as it arrives, starts the core, and supplies the bodies of the replies that come
+from the core (``TRAIN``, ``READ_RESULTS``, ``READ_COUNTERS``). docs/HOST_INTERFACE.md."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from contract.protocol import Command, Status
+from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
+
+from ..core import Op
+from .framing import PAYLOAD_INDEX_BITS, cursor_signature, reply_layout
+
+__all__ = ["CommandDispatcher"]
+
+
+class CommandDispatcher(wiring.Component):
+    """Executes every command but the weight port's, one held frame at a time.
+
+    Members
+    -------
+    command, length : In
+        The held frame's command byte and payload length (the receiver's).
+    payload : In(stream.Signature({data, index}, always_ready=True))
+        Payload bytes as they arrive (only ``LOAD_BATCH`` uses them).
+    received, dropped : In(1)
+        The receiver's: a frame passed its CRC; a frame was dropped part-way through its payload.
+    cursor : In(cursor_signature())
+        Reads the held frame's payload.
+    reply : Out(stream.Signature(reply_layout, always_ready=True))
+        The reply to send (the transmitter is idle whenever a frame is held); its payload is
+        0 while not valid, so the host interface ORs the parts' requests.
+    body : Out(stream.Signature(8)), body_index : In, body_active : In(1)
+        The reply body of ``TRAIN``, ``READ_RESULTS`` and ``READ_COUNTERS``, byte
+        ``body_index``, while the transmitter sends it.
+    weights : Out(1)
+        Pulses to hand a well-formed ``WRITE_WEIGHTS`` or ``READ_WEIGHTS`` to the weight port.
+    control : Out(core.control_signature)
+        Register writes, batch loading, command start and results, to the core.
+    counters : In(data.ArrayLayout(64, n))
+        The counters ``READ_COUNTERS`` returns.
+    clear : Out(1)
+        Pulses on ``RESET``: the counters clear.
+    """
+
+    def __init__(self, params, core):
+        p = self.params = params
+        self.n_counters = len(COUNTERS) + p.max_layers
+        self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
+        self.cmd_layout = core.cmd_layout
+        super().__init__({
+            "command": In(8),
+            "length": In(16),
+            "payload": In(stream.Signature(
+                data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
+            "received": In(1),
+            "dropped": In(1),
+            "cursor": In(cursor_signature()),
+            "reply": Out(stream.Signature(reply_layout, always_ready=True)),
+            "body": Out(stream.Signature(8)),
+            "body_index": In(PAYLOAD_INDEX_BITS),
+            "body_active": In(1),
+            "weights": Out(1),
+            "control": Out(core.control_signature),
+            "counters": In(data.ArrayLayout(64, self.n_counters)),
+            "clear": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        wb = p.word_bytes
+        wbits = (wb - 1).bit_length()
+        command, length = self.command, self.length
+        ctl = self.control
+        cursor = self.cursor
+
+        config_ok, batch_loaded, batch_bad = Signal(), Signal(), Signal()
+        loaded_hi = Signal(9)
+        inputs, n_layers = Signal(16), Signal(4)
+        with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["inputs"])):
+            m.d.sync += inputs.eq(ctl.reg_data)
+        with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["layers"])):
+            m.d.sync += n_layers.eq(ctl.reg_data)
+
+        def reply(code, body_length=0):
+            m.d.comb += [self.reply.valid.eq(1), self.reply.payload.status.eq(code),
+                         self.reply.payload.length.eq(body_length)]
+            m.next = "IDLE"
+
+        # ---- LOAD_BATCH, decoded as it arrives ------------------------------------------------
+        lb_first, lb_count = Signal(8), Signal(8)
+        lb_sample, lb_pos = Signal(9), Signal(16)
+        is_load = command == Command.LOAD_BATCH
+        # The length a LOAD_BATCH frame must have, registered (for timing): its count arrives
+        # with payload byte 1, at least two cycles before the frame is dispatched.
+        lb_expect = Signal(17)
+        m.d.sync += lb_expect.eq(2 + lb_count * (inputs + 1))
+        byte, index = self.payload.payload.data, self.payload.payload.index
+        m.d.comb += [ctl.load_sample.eq(lb_sample), ctl.load_data.eq(byte),
+                     ctl.load_label.eq(lb_pos == 0), ctl.load_col.eq(lb_pos - 1)]
+        with m.If(self.payload.valid & is_load):
+            with m.If(index == 0):
+                m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte), lb_pos.eq(0)]
+            with m.Elif(index == 1):
+                m.d.sync += lb_count.eq(byte)
+            with m.Else():
+                m.d.comb += ctl.load_en.eq(config_ok & (lb_sample < p.max_batch)
+                                           & (lb_pos <= inputs))
+                m.d.sync += lb_pos.eq(lb_pos + 1)
+                with m.If(lb_pos == inputs):
+                    m.d.sync += [lb_pos.eq(0), lb_sample.eq(lb_sample + 1)]
+        with m.If(self.dropped & is_load):
+            m.d.sync += batch_bad.eq(1)
+
+        # ---- execution ----------------------------------------------------------------------
+        first = Signal(8)                    # payload byte 0 of the frame being dispatched
+        chk = Signal(data.StructLayout({
+            "len_zero": 1, "cfg_bad": 1, "ww_bad": 1, "rw_len_bad": 1, "lb_bad": 1,
+            "lb_grows": 1, "tr_len_bad": 1, "tr_first_bad": 1, "rr_bad": 1, "rr_len": 16}))
+        cmd_reg = Signal(self.cmd_layout)
+        reg_index = Signal(9)
+        # A configuration value's bytes 0..2 (newest at the top); byte 3 is read as it is written.
+        config_low = Signal(24)
+        res_b, res_layer = Signal(8), Signal(8)
+        res_read = Signal()                  # the core's result for (res_b, res_layer) is out
+        cmd_view = ctl.cmd
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.received):
+                    m.next = "FIRST"
+
+            with m.State("FIRST"):
+                # The cursor presents payload byte 0: registered, for timing.
+                m.d.sync += first.eq(cursor.data)
+                m.next = "CHECK"
+
+            with m.State("CHECK"):
+                # Every command's length and argument checks, registered (for timing).
+                body = length - 4
+                m.d.sync += [
+                    chk.len_zero.eq(length == 0),
+                    chk.cfg_bad.eq((length == 0) | (length[:2] != 1)
+                                   | (first + ((length - 1) >> 2) > self.nregs)),
+                    chk.ww_bad.eq((length < 4 + wb) | ((body[:wbits] != 0) if wbits else 0)),
+                    chk.rw_len_bad.eq(length != 6),
+                    chk.lb_bad.eq((length < 2) | (length != lb_expect)
+                                  | (lb_first + lb_count > p.max_batch)),
+                    chk.lb_grows.eq(lb_first + lb_count > loaded_hi),
+                    chk.tr_len_bad.eq(length != Mux(command == Command.TRAIN, 1, 4)),
+                    chk.tr_first_bad.eq((first == 0) | (first > loaded_hi)),
+                    chk.rr_bad.eq((length != 1) | (first > p.max_batch)),
+                    chk.rr_len.eq(first * (n_layers + 1)),
+                ]
+                m.next = "DISPATCH"
+
+            with m.State("DISPATCH"):
+                # `first` holds payload byte 0; the cursor is at byte 0.
+                with m.Switch(command):
+                    with m.Case(Command.RESET):
+                        with m.If(~chk.len_zero):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += self.clear.eq(1)
+                            m.d.sync += [config_ok.eq(0), batch_loaded.eq(0), batch_bad.eq(0),
+                                         loaded_hi.eq(0)]
+                            reply(Status.OK)
+                    with m.Case(Command.WRITE_CONFIG):
+                        with m.If(chk.cfg_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += cursor.advance.eq(1)
+                            m.d.sync += reg_index.eq(first)
+                            m.next = "CONFIG"
+                    with m.Case(Command.WRITE_WEIGHTS):
+                        with m.If(chk.ww_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += self.weights.eq(1)
+                            m.next = "IDLE"
+                    with m.Case(Command.READ_WEIGHTS):
+                        with m.If(chk.rw_len_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += self.weights.eq(1)
+                            m.next = "IDLE"
+                    with m.Case(Command.INIT_WEIGHTS):
+                        with m.If(~chk.len_zero):
+                            reply(Status.BAD_LENGTH)
+                        with m.Elif(~config_ok):
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Else():
+                            m.d.comb += [ctl.start.eq(1), cmd_view.op.eq(Op.INIT)]
+                            m.next = "WAIT_CORE"
+                    with m.Case(Command.LOAD_BATCH):
+                        with m.If(~config_ok):
+                            m.d.sync += batch_bad.eq(1)
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Elif(chk.lb_bad):
+                            m.d.sync += batch_bad.eq(1)
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            # Sample 0 starts a new mini-batch (forgetting a failed load).
+                            m.d.sync += batch_loaded.eq(1)
+                            with m.If(lb_first == 0):
+                                m.d.sync += [batch_bad.eq(0), loaded_hi.eq(lb_count)]
+                            with m.Elif(chk.lb_grows):
+                                m.d.sync += loaded_hi.eq(lb_first + lb_count)
+                            reply(Status.OK)
+                    with m.Case(Command.TRAIN, Command.INFER):
+                        with m.If(chk.tr_len_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Elif(~config_ok | ~batch_loaded | batch_bad):
+                            reply(Status.OUT_OF_ORDER)
+                        with m.Elif(chk.tr_first_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.comb += cursor.advance.eq(1)
+                            m.d.sync += cmd_reg.batch.eq(first)
+                            m.next = "TRAIN_ARGS"
+                    with m.Case(Command.READ_RESULTS):
+                        with m.If(chk.rr_bad):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [res_b.eq(0), res_layer.eq(0), res_read.eq(0)]
+                            reply(Status.OK, chk.rr_len)
+                    with m.Case(Command.READ_COUNTERS):
+                        with m.If(~chk.len_zero):
+                            reply(Status.BAD_LENGTH)
+                        with m.Else():
+                            reply(Status.OK, (len(COUNTERS) + n_layers) << 3)
+                    with m.Default():
+                        reply(Status.UNKNOWN_COMMAND)
+
+            # WRITE_CONFIG: a register per 4 payload bytes (little endian), a byte per 2 cycles.
+            with m.State("CONFIG"):
+                with m.If(cursor.at_end):
+                    m.d.sync += config_ok.eq(1)
+                    reply(Status.OK)
+                with m.Else():
+                    m.next = "CONFIG_WAIT"
+            with m.State("CONFIG_WAIT"):
+                m.next = "CONFIG_BYTE"
+            with m.State("CONFIG_BYTE"):
+                # The cursor presents the byte at its position (moved two states ago). Byte 3
+                # (position 4k + 4 after the first register's index) stays under the cursor
+                # for CONFIG_WRITE.
+                with m.If(cursor.position[:2] == 0):
+                    m.next = "CONFIG_WRITE"
+                with m.Else():
+                    m.d.comb += cursor.advance.eq(1)
+                    m.d.sync += config_low.eq(Cat(config_low[8:], cursor.data))
+                    m.next = "CONFIG_WAIT"
+            with m.State("CONFIG_WRITE"):
+                value = Cat(config_low, cursor.data)
+                # A register that turns on a feature the core was built without is refused
+                # (the configuration stays unwritten: TRAIN and INFER are then out of order).
+                missing = [GLOBAL[name] for name, built in (("dropout", p.dropout),
+                                                            ("feedback", p.sign_feedback))
+                           if not built]
+                needs_missing = Signal()
+                for missing_index in missing:
+                    with m.If((reg_index == missing_index) & (value != 0)):
+                        m.d.comb += needs_missing.eq(1)
+                with m.If(needs_missing):
+                    m.d.sync += config_ok.eq(0)
+                    reply(Status.UNSUPPORTED)
+                with m.Else():
+                    m.d.comb += [ctl.reg_we.eq(1), ctl.reg_addr.eq(reg_index),
+                                 ctl.reg_data.eq(value), cursor.advance.eq(1)]
+                    m.d.sync += reg_index.eq(reg_index + 1)
+                    m.next = "CONFIG"
+
+            with m.State("TRAIN_ARGS"):
+                m.next = "TRAIN_ARG_BYTE"
+            with m.State("TRAIN_ARG_BYTE"):
+                # INFER: early_exit at byte 1, threshold at bytes 2..3.
+                with m.Switch(cursor.position):
+                    with m.Case(1):
+                        m.d.sync += cmd_reg.early_exit.eq(cursor.data != 0)
+                    with m.Case(2):
+                        m.d.sync += cmd_reg.threshold[:8].eq(cursor.data)
+                    with m.Case(3):
+                        m.d.sync += cmd_reg.threshold[8:].eq(cursor.data)
+                m.d.comb += cursor.advance.eq(1)
+                with m.If((command == Command.TRAIN) | (cursor.position == 3)):
+                    m.next = "START"
+                with m.Else():
+                    m.next = "TRAIN_ARGS"
+            with m.State("START"):
+                early_exit = (command == Command.INFER) & cmd_reg.early_exit
+
+                def start():
+                    m.d.comb += [ctl.start.eq(1),
+                                 cmd_view.batch.eq(cmd_reg.batch),
+                                 cmd_view.op.eq(Mux(command == Command.TRAIN, Op.TRAIN,
+                                                    Op.INFER)),
+                                 cmd_view.early_exit.eq(early_exit),
+                                 cmd_view.threshold.eq(cmd_reg.threshold)]
+                    m.d.sync += [batch_loaded.eq(0), cmd_reg.early_exit.eq(0)]
+                    m.next = "WAIT_CORE"
+
+                if p.early_exit:
+                    start()
+                else:
+                    with m.If(early_exit):
+                        # The core was built without early exit; the batch stays loaded.
+                        m.d.sync += cmd_reg.early_exit.eq(0)
+                        reply(Status.UNSUPPORTED)
+                    with m.Else():
+                        start()
+            with m.State("WAIT_CORE"):
+                with m.If(ctl.done):
+                    with m.If(command == Command.TRAIN):
+                        reply(Status.OK, n_layers << 1)
+                    with m.Else():
+                        reply(Status.OK)
+
+        # ---- reply bodies from the core ------------------------------------------------------
+        at = self.body_index
+        taken = self.body.valid & self.body.ready
+        with m.Switch(command):
+            with m.Case(Command.TRAIN):
+                value = ctl.correct[at[1:5]]
+                m.d.comb += [self.body.valid.eq(1),
+                             self.body.payload.eq(Mux(at[0], value[8:16], value[:8]))]
+            with m.Case(Command.READ_COUNTERS):
+                value = Signal(64)
+                with m.Switch(at[3:11]):
+                    for k in range(self.n_counters):
+                        with m.Case(k):
+                            m.d.comb += value.eq(self.counters[k])
+                m.d.comb += [self.body.valid.eq(1),
+                             self.body.payload.eq(value.word_select(at[:3], 8))]
+            with m.Case(Command.READ_RESULTS):
+                # res_layer walks the L + 1 bytes of sample res_b; the core answers a cycle
+                # after each new address.
+                with m.If(self.body_active):
+                    m.d.comb += [ctl.res_sample.eq(res_b), ctl.res_layer.eq(res_layer),
+                                 self.body.valid.eq(res_read),
+                                 self.body.payload.eq(Mux(res_layer == n_layers, ctl.res_exit,
+                                                          ctl.res_pred))]
+                    m.d.sync += res_read.eq(~taken)
+                with m.If(taken):
+                    m.d.sync += res_layer.eq(res_layer + 1)
+                    with m.If(res_layer == n_layers):
+                        m.d.sync += [res_layer.eq(0), res_b.eq(res_b + 1)]
+        return m

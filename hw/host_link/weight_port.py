@@ -1,0 +1,164 @@
+"""The host's weight port: ``WRITE_WEIGHTS`` and ``READ_WEIGHTS`` over the weight bus
+(docs/HOST_INTERFACE.md, the command table and "Weight layout")."""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from contract.protocol import MAX_PAYLOAD, Command, Status
+
+from ..weight_bus import BURST_LEN_BITS, weight_bus_signature
+from .framing import PAYLOAD_INDEX_BITS, cursor_signature, reply_layout
+
+__all__ = ["WeightPort"]
+
+ADDRESS_BYTES = 4        # the payload's u32 word address
+COUNT_BYTES = 2          # READ_WEIGHTS' u16 word count
+
+
+class WeightPort(wiring.Component):
+    """Moves the held frame's weight words to the bus, or the bus's words into the reply.
+
+    The dispatcher has checked the frame's length. ``WRITE_WEIGHTS``: the address, one write
+    burst of all the payload's words, ``OK`` once the last word is taken. ``READ_WEIGHTS``: the
+    address and count, ``BAD_LENGTH`` for a count of 0 or one that does not fit a reply, else
+    one read burst and ``OK`` with the words as the reply body (bytes of each word little
+    endian), fetched from the bus as the transmitter sends them.
+
+    Members
+    -------
+    command, length : In
+        The held frame's command byte and payload length.
+    start : In(1)
+        Pulses to execute the held ``WRITE_WEIGHTS`` or ``READ_WEIGHTS``.
+    cursor : In(cursor_signature())
+        Reads the held frame's payload (at byte 0 on ``start``).
+    reply : Out(stream.Signature(reply_layout, always_ready=True))
+        The reply to send; its payload is 0 while not valid.
+    body : Out(stream.Signature(8)), body_index : In, body_active : In(1)
+        ``READ_WEIGHTS``' reply body, byte ``body_index``, while the transmitter sends it.
+    mem : Out(weight_bus_signature)
+        The weight bus (the host's side of it).
+    """
+
+    def __init__(self, params):
+        self.params = params
+        wb = params.word_bytes
+        if wb < 1 or wb & (wb - 1):
+            raise ValueError(f"the weight port needs a power-of-two number of bytes per word, "
+                             f"not {wb}")
+        super().__init__({
+            "command": In(8),
+            "length": In(16),
+            "start": In(1),
+            "cursor": In(cursor_signature()),
+            "reply": Out(stream.Signature(reply_layout, always_ready=True)),
+            "body": Out(stream.Signature(8)),
+            "body_index": In(PAYLOAD_INDEX_BITS),
+            "body_active": In(1),
+            "mem": Out(weight_bus_signature(params.addr_bits, params.word_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        wb = p.word_bytes
+        wbits = (wb - 1).bit_length()
+        cursor, mem = self.cursor, self.mem
+
+        addr = Signal(p.addr_bits)                 # the u32 address's low bits
+        # Payload bytes shift in at the top: a write's word, then (READ_WEIGHTS) the count in
+        # the top 16 bits; while a read's reply is sent, the word being sent.
+        word = Signal(max(BURST_LEN_BITS, p.word_bits))
+        weight_word = word[len(word) - p.word_bits:]
+        count = word[len(word) - BURST_LEN_BITS:]
+        have_word = Signal()                       # weight_word holds bytes yet to be sent
+        write_words = (self.length - ADDRESS_BYTES) >> wbits
+
+        def reply(code, body_length=0):
+            m.d.comb += [self.reply.valid.eq(1), self.reply.payload.status.eq(code),
+                         self.reply.payload.length.eq(body_length)]
+            m.next = "IDLE"
+
+        def take_byte():
+            m.d.comb += cursor.advance.eq(1)
+            m.d.sync += word.eq(Cat(word[8:], cursor.data))
+
+        m.d.comb += [
+            mem.ar.payload.addr.eq(addr), mem.ar.payload.len.eq(count),
+            mem.aw.payload.addr.eq(addr), mem.aw.payload.len.eq(write_words),
+            mem.w.payload.eq(weight_word),
+        ]
+
+        # Each payload byte takes two states: one while the cursor's read is under way, one
+        # that uses its byte and moves the cursor on.
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += addr.eq(0)
+                    m.next = "ADDR"
+            with m.State("ADDR"):
+                m.next = "ADDR_BYTE"
+            with m.State("ADDR_BYTE"):
+                with m.Switch(cursor.position):            # little endian, byte by byte
+                    for k in range(-(-p.addr_bits // 8)):
+                        with m.Case(k):
+                            m.d.sync += addr[8 * k:8 * k + 8].eq(cursor.data)
+                m.d.comb += cursor.advance.eq(1)
+                with m.If(cursor.position == ADDRESS_BYTES - 1):
+                    with m.If(self.command == Command.WRITE_WEIGHTS):
+                        m.next = "WRITE_COMMAND"
+                    with m.Else():
+                        m.next = "COUNT"
+                with m.Else():
+                    m.next = "ADDR"
+
+            with m.State("COUNT"):
+                m.next = "COUNT_BYTE"
+            with m.State("COUNT_BYTE"):
+                take_byte()
+                with m.If(cursor.position == ADDRESS_BYTES + COUNT_BYTES - 1):
+                    m.next = "READ_COMMAND"
+                with m.Else():
+                    m.next = "COUNT"
+            with m.State("READ_COMMAND"):
+                with m.If((count == 0) | (count > (MAX_PAYLOAD - 1) // wb)):
+                    reply(Status.BAD_LENGTH)
+                with m.Else():
+                    m.d.comb += mem.ar.valid.eq(1)
+                    with m.If(mem.ar.ready):
+                        reply(Status.OK, count << wbits)
+
+            with m.State("WRITE_COMMAND"):
+                m.d.comb += mem.aw.valid.eq(1)
+                with m.If(mem.aw.ready):
+                    m.next = "WRITE_WAIT"
+            with m.State("WRITE_WAIT"):
+                with m.If(cursor.at_end):
+                    reply(Status.OK)
+                with m.Else():
+                    m.next = "WRITE_BYTE"
+            with m.State("WRITE_BYTE"):
+                take_byte()
+                # The word's last byte: (position - ADDRESS_BYTES) % wb == wb - 1.
+                last = (cursor.position[:wbits] == (wb - 1 + ADDRESS_BYTES) % wb) if wbits else 1
+                with m.If(last):
+                    m.next = "WRITE_PUSH"
+                with m.Else():
+                    m.next = "WRITE_WAIT"
+            with m.State("WRITE_PUSH"):
+                m.d.comb += mem.w.valid.eq(1)
+                with m.If(mem.w.ready):
+                    m.next = "WRITE_WAIT"
+
+        # READ_WEIGHTS' reply body: a word from the bus whenever the last one is sent.
+        sending = self.body_active & (self.command == Command.READ_WEIGHTS)
+        m.d.comb += [mem.r.ready.eq(sending & ~have_word),
+                     self.body.valid.eq(have_word), self.body.payload.eq(weight_word[:8])]
+        with m.If(mem.r.valid & mem.r.ready):
+            m.d.sync += [weight_word.eq(mem.r.payload), have_word.eq(1)]
+        with m.If(self.body.valid & self.body.ready):
+            m.d.sync += weight_word.eq(weight_word >> 8)
+            with m.If((self.body_index[:wbits] == wb - 1) if wbits else 1):
+                m.d.sync += have_word.eq(0)
+        return m
