@@ -20,6 +20,7 @@ from gen.verilog import write_verilog
 from contract.protocol import Frame, FrameDecoder, encode
 from host.transport import TransportTimeout
 from sim.harness import VerilatorTransport, build_harness
+from sim.verilator_env import FAST, public_ports_file, top_ports, verilator_env
 
 MEM_CMD = 0x03
 BUF_BYTES = 512
@@ -358,3 +359,29 @@ def test_trace_build_writes_vcd(tmp_path):
             [Frame(0x83, (3).to_bytes(8, "little"))]
     text = (tmp_path / "w.vcd").read_text()
     assert "mem__ar__valid" in text and "#" in text
+
+
+def test_public_ports_file_lists_the_top_level_ports_only(tmp_path):
+    v = write_verilog(EchoMemDut(WORD_BITS, ADDR_BITS), "lela_accelerator", tmp_path)
+    ports = top_ports(v, "lela_accelerator")
+    assert sorted(ports) == sorted(
+        ["clk", "rst"] + [f"{s}__{f}" for s in ("rx", "tx") for f in ("valid", "ready", "payload")]
+        + [f"mem__{c}__{f}" for c in ("ar", "r", "aw", "w") for f in ("valid", "ready", "payload")])
+    text = open(public_ports_file(v, "lela_accelerator", tmp_path)).read()
+    assert text.startswith("`verilator_config\n")
+    rules = [line for line in text.splitlines() if line.startswith("public")]
+    assert rules == [f'public_flat_rw -module "lela_accelerator" -var "{p}"' for p in ports]
+    with pytest.raises(ValueError, match="no module nowhere"):
+        top_ports(v, "nowhere")
+
+
+def test_verilator_env_sets_make_variables_once():
+    env = verilator_env(FAST, base={"PATH": "/usr/bin", "MAKEFLAGS": "s -- OPT_FAST=-O3 X=1"})
+    words = env["MAKEFLAGS"].split()
+    assert words[:3] == ["s", "--", "X=1"]
+    assert sorted(words[3:]) == sorted(["CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2",
+                                        "OPT_GLOBAL=-O2", "OPT_SLOW="])
+    assert env["PATH"].split(os.pathsep)[-1] == "/usr/bin"
+    assert "verilator" in os.listdir(env["PATH"].split(os.pathsep)[0])
+    with pytest.raises(ValueError, match="one flag only"):
+        verilator_env({"OPT_FAST": "-O2 -g"})
