@@ -20,10 +20,8 @@ array already sums the next. Weights stream over the weight bus
 place and written back in the gradient phase.
 """
 
-import enum
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,13 +45,15 @@ from .weight_updater import WeightUpdater
 __all__ = ["TrainingCore", "Op"]
 
 
-class Op(enum.IntEnum):
+class Op(enum.Enum, shape=2):
+    """A command's operation (the ``op`` field of ``control.cmd``)."""
     INIT = 0
     TRAIN = 1
     INFER = 2
 
 
-class Phase(enum.IntEnum):
+class Phase(enum.Enum, shape=3):
+    """What the core's loops do (the table above; INIT: the weight initialisation)."""
     FWD = 0
     SCORE = 1
     BACK = 2
