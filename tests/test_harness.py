@@ -20,7 +20,7 @@ from gen.verilog import write_verilog
 from contract.protocol import Frame, FrameDecoder, encode
 from host.transport import TransportTimeout
 from sim.harness import VerilatorTransport, build_harness
-from sim.verilator_env import FAST, public_ports_file, top_ports, verilator_env
+from sim.verilator_env import COCOTB, FAST, public_ports_file, top_ports, verilator_env
 
 MEM_CMD = 0x03
 BUF_BYTES = 512
@@ -380,8 +380,9 @@ def test_verilator_env_sets_make_variables_once():
     words = env["MAKEFLAGS"].split()
     assert words[:3] == ["s", "--", "X=1"]
     assert sorted(words[3:]) == sorted(["CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2",
-                                        "OPT_GLOBAL=-O2", "OPT_SLOW="])
+                                        "OPT_GLOBAL=-O2", "OPT_SLOW=-O2"])
     assert env["PATH"].split(os.pathsep)[-1] == "/usr/bin"
     assert "verilator" in os.listdir(env["PATH"].split(os.pathsep)[0])
+    assert "OPT_SLOW=" in verilator_env(COCOTB, base={"PATH": "/usr/bin"})["MAKEFLAGS"].split()
     with pytest.raises(ValueError, match="one flag only"):
         verilator_env({"OPT_FAST": "-O2 -g"})
