@@ -1,7 +1,7 @@
 """Frames on the byte streams: the receiver (sync hunt, header, payload into the frame buffer, CRC,
 frame timeout) and the transmitter (reply header, body, CRC). docs/HOST_INTERFACE.md, "Frames"."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
