@@ -1,6 +1,6 @@
 """The core's registers: a memory of every register the host writes, and copies of the globals."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

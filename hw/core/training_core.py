@@ -22,7 +22,7 @@ place and written back in the gradient phase.
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -40,6 +40,7 @@ from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
 from .register_file import RegisterFile
+from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
 
 __all__ = ["TrainingCore", "Op"]
@@ -223,28 +224,14 @@ class TrainingCore(wiring.Component):
         ]
 
         # ---- bus ------------------------------------------------------------------------
-        rfifo = SyncFIFOBuffered(width=p.word_bits, depth=16)
-        wfifo = SyncFIFOBuffered(width=p.word_bits, depth=16)
-        m.submodules.read_fifo, m.submodules.write_fifo = rfifo, wfifo
-        m.d.comb += [
-            rfifo.w_data.eq(self.mem.r.payload), rfifo.w_en.eq(self.mem.r.valid),
-            self.mem.r.ready.eq(rfifo.w_rdy),
-            self.mem.w.payload.eq(wfifo.r_data), self.mem.w.valid.eq(wfifo.r_rdy),
-            wfifo.r_en.eq(self.mem.w.ready),
-        ]
-        ar_left, aw_left = Signal(cw), Signal(cw)
-        ar_addr, aw_addr = Signal(p.addr_bits), Signal(p.addr_bits)
-        m.d.comb += [
-            self.mem.ar.valid.eq(ar_left != 0), self.mem.ar.payload.addr.eq(ar_addr),
-            self.mem.ar.payload.len.eq(J + 1),
-            self.mem.aw.valid.eq(aw_left != 0), self.mem.aw.payload.addr.eq(aw_addr),
-            self.mem.aw.payload.len.eq(J + 1),
-        ]
-        with m.If(self.mem.ar.valid & self.mem.ar.ready):
-            m.d.sync += [ar_left.eq(ar_left - 1), ar_addr.eq(ar_addr + J + 1)]
-        with m.If(self.mem.aw.valid & self.mem.aw.ready):
-            m.d.sync += [aw_left.eq(aw_left - 1), aw_addr.eq(aw_addr + J + 1)]
-        w_idle = ~wfifo.r_rdy & (wfifo.level == 0) & (aw_left == 0)
+        # The layer's weights: FWD reads them, GRAD reads and writes them, INIT writes them.
+        weights = WeightStream(p.addr_bits, p.word_bits, cw)
+        m.submodules.weight_stream = weights
+        wiring.connect(m, weights.mem, wiring.flipped(self.mem))
+        m.d.comb += [weights.fan_in.eq(J), weights.start.bursts.eq(T),
+                     weights.start.base.eq(cur["weight_base"])]
+        rd, wr = weights.rd, weights.wr
+        w_idle = weights.write_idle
 
         # ---- sequencer state --------------------------------------------------------------
         phase = Signal(Phase)
@@ -410,10 +397,10 @@ class TrainingCore(wiring.Component):
         # ---- slab filler (FWD) --------------------------------------------------------------
         fill_left, fill_j = Signal(cw), Signal(cw)
         fill_bank = Signal()
-        fill_go = (phase == Phase.FWD) & running & (fill_left != 0) & rfifo.r_rdy \
+        fill_go = (phase == Phase.FWD) & running & (fill_left != 0) & rd.valid \
             & ~full.bit_select(fill_bank, 1)
         m.d.comb += [slab_wr.addr.eq(Cat(fill_j[:sbits], fill_bank)),
-                     slab_wr.data.eq(rfifo.r_data), slab_wr.en.eq(fill_go)]
+                     slab_wr.data.eq(rd.payload), slab_wr.en.eq(fill_go)]
         set_full, clear_full = Signal(2), Signal(2)
         with m.If(fill_go):
             m.d.sync += fill_j.eq(fill_j + 1)
@@ -618,7 +605,7 @@ class TrainingCore(wiring.Component):
 
         # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
         gb_lanes = data.View(_word(gb_shape, P), safe(gb_rd, gb_wr))
-        old = data.View(_word(signed(p.weight_bits), P), rfifo.r_data)
+        old = data.View(_word(signed(p.weight_bits), P), rd.payload)
         rand = chunks(round_lfsr, p.round_bits, P)
         # Set as a sum pops (for timing): whether it is the last input tile, and how many of
         # its Q columns are real inputs.
@@ -646,8 +633,8 @@ class TrainingCore(wiring.Component):
             updater.i.valid.eq(grad_step & (col_real | is_bias)),
             updater.i.payload.shift.eq(g_shift),
             updater.stochastic.eq(stochastic),
-            updater.old.valid.eq(rfifo.r_rdy), updater.old.payload.eq(old),
-            updater.new.ready.eq(wfifo.w_rdy),
+            updater.old.valid.eq(rd.valid), updater.old.payload.eq(old),
+            updater.new.ready.eq(wr.ready),
         ]
         for r in range(P):
             m.d.comb += [updater.i.payload.grad[r].eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
@@ -664,7 +651,7 @@ class TrainingCore(wiring.Component):
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
         init_t, init_j = Signal(cw), Signal(cw)
         init_on = (phase == Phase.INIT) & running & (init_t < T)
-        init_push = init_on & wfifo.w_rdy
+        init_push = init_on & wr.ready
         init_word = Signal(_word(signed(p.weight_bits), P))
         ibits, ishift, ihalf = Signal(5), Signal(5), Signal(5)
         m.d.comb += [ibits.eq(cur["init_bits"][:5]), ishift.eq(16 - ibits), ihalf.eq(ibits - 1)]
@@ -680,10 +667,10 @@ class TrainingCore(wiring.Component):
                 m.d.sync += [init_j.eq(0), init_t.eq(init_t + 1)]
 
         m.d.comb += [
-            wfifo.w_en.eq(grad_move | init_push),
-            wfifo.w_data.eq(Mux(phase == Phase.INIT, init_word.as_value(),
+            wr.valid.eq(grad_move | init_push),
+            wr.payload.eq(Mux(phase == Phase.INIT, init_word.as_value(),
                                 updater.new.payload.as_value())),
-            rfifo.r_en.eq(fill_go | grad_move),
+            rd.ready.eq(fill_go | grad_move),
             round_lfsr.o.ready.eq(grad_round & stochastic),
         ]
 
@@ -734,9 +721,9 @@ class TrainingCore(wiring.Component):
                 m.d.sync += drain_shift.eq(cur["forward_shift"][:5])
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(J),
                              skip_beats.eq(J + 1),
-                             ar_left.eq(T),
-                             ar_addr.eq(cur["weight_base"]), fill_left.eq(T), fill_j.eq(0),
+                             fill_left.eq(T), fill_j.eq(0),
                              fill_bank.eq(0), full.eq(0)]
+                m.d.comb += weights.start.read.eq(1)
             elif ph == Phase.SCORE:
                 m.d.sync += drain_shift.eq(cur["score_shift"][:5])
                 m.d.sync += [o_last.eq(G - 1), m_last.eq(CT - 1), k_last.eq(N - 1),
@@ -750,13 +737,11 @@ class TrainingCore(wiring.Component):
                 m.d.comb += back.clear.eq(1)
                 m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.GRAD:
-                m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1),
-                             ar_left.eq(T),
-                             ar_addr.eq(cur["weight_base"]), aw_left.eq(T),
-                             aw_addr.eq(cur["weight_base"])]
+                m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1)]
+                m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1)]
             elif ph == Phase.INIT:
-                m.d.sync += [init_t.eq(0), init_j.eq(0), aw_left.eq(T),
-                             aw_addr.eq(cur["weight_base"])]
+                m.d.sync += [init_t.eq(0), init_j.eq(0)]
+                m.d.comb += weights.start.write.eq(1)
                 m.d.comb += init_lfsr.load.eq(1)
 
         copy_k = Signal(4)

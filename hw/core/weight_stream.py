@@ -1,0 +1,73 @@
+"""The core's weight-bus master: a layer's weights streamed in and out as bursts."""
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..weight_bus import weight_bus_signature
+
+__all__ = ["WeightStream"]
+
+
+class WeightStream(wiring.Component):
+    """Reads and writes ``bursts`` bursts of ``fan_in + 1`` words (a tile's weight words, then
+    its bias word) from ``base`` on, through a 16-word FIFO each way.
+
+    Members
+    -------
+    mem : Out(weight_bus_signature(addr_bits, word_bits))
+        The weight bus.
+    start : In(read, write, base, bursts)
+        ``read`` (``write``) high for a cycle restarts the read (write) commands: ``bursts``
+        bursts from ``base``. Commands already issued are not taken back.
+    fan_in : In(count_bits)
+        A burst's length - 1; held while commands are issued.
+    rd : Out(stream.Signature(unsigned(word_bits)))
+        The words read, in order.
+    wr : In(stream.Signature(unsigned(word_bits)))
+        The words to write, in order.
+    write_idle : Out(1)
+        Every write command issued and every word taken by the bus.
+    """
+
+    def __init__(self, addr_bits, word_bits, count_bits, fifo_depth=16):
+        self.addr_bits, self.word_bits = addr_bits, word_bits
+        self.count_bits, self.fifo_depth = count_bits, fifo_depth
+        super().__init__({
+            "mem": Out(weight_bus_signature(addr_bits, word_bits)),
+            "start": In(wiring.Signature({"read": Out(1), "write": Out(1),
+                                          "base": Out(addr_bits), "bursts": Out(count_bits)})),
+            "fan_in": In(count_bits),
+            "rd": Out(stream.Signature(unsigned(word_bits))),
+            "wr": In(stream.Signature(unsigned(word_bits))),
+            "write_idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        read_fifo = SyncFIFOBuffered(width=self.word_bits, depth=self.fifo_depth)
+        write_fifo = SyncFIFOBuffered(width=self.word_bits, depth=self.fifo_depth)
+        m.submodules.read_fifo, m.submodules.write_fifo = read_fifo, write_fifo
+        wiring.connect(m, wiring.flipped(self.mem.r), read_fifo.w_stream)
+        wiring.connect(m, read_fifo.r_stream, wiring.flipped(self.rd))
+        wiring.connect(m, wiring.flipped(self.wr), write_fifo.w_stream)
+        wiring.connect(m, write_fifo.r_stream, wiring.flipped(self.mem.w))
+
+        self._commands(m, self.mem.ar, self.start.read)
+        writes_left = self._commands(m, self.mem.aw, self.start.write)
+        m.d.comb += self.write_idle.eq(~write_fifo.r_rdy & (write_fifo.level == 0)
+                                       & (writes_left == 0))
+        return m
+
+    def _commands(self, m, command, restart):
+        """Issue the bursts of one direction; returns how many are left."""
+        left = Signal(self.count_bits)
+        addr = Signal(self.addr_bits)
+        m.d.comb += [command.valid.eq(left != 0), command.payload.addr.eq(addr),
+                     command.payload.len.eq(self.fan_in + 1)]
+        with m.If(command.valid & command.ready):
+            m.d.sync += [left.eq(left - 1), addr.eq(addr + self.fan_in + 1)]
+        with m.If(restart):                  # a restart wins over an issued command
+            m.d.sync += [left.eq(self.start.bursts), addr.eq(self.start.base)]
+        return left
