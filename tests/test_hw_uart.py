@@ -195,6 +195,36 @@ def test_tx_idles_high_and_frames_8n1():
     assert sum(b << k for k, b in enumerate(bits[1:9])) == 0xB4
 
 
+@pytest.mark.parametrize("divisor,fifo_depth,out_cycles", [(4, 0, 1), (5, 0, 1), (13, 0, 1),
+                                                          (8, 4, 2)])
+def test_rx_latency_is_two_synchroniser_stages_and_the_output(divisor, fifo_depth, out_cycles):
+    """A byte reaches ``o`` a fixed time after its start edge: the stop bit's middle
+    (``divisor // 2 + 9 * divisor`` cycles), plus the two synchroniser flip-flops of the
+    module's docstring, plus ``o.valid``'s register (1 cycle) or the FIFO (2). The loopback
+    tests cannot see a stage more or less: every byte is just later or earlier."""
+    dut = UartRx(divisor, fifo_depth=fifo_depth)
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(5)
+        cycle = 0
+        for level in [0] + [(0xA6 >> k) & 1 for k in range(8)] + [1] * 4:
+            ctx.set(dut.rx, level)
+            for _ in range(divisor):
+                await ctx.tick()
+                cycle += 1
+                if ctx.get(dut.o.valid):
+                    seen.append((cycle, ctx.get(dut.o.payload)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert seen[0] == (divisor // 2 + 9 * divisor + 2 + out_cycles, 0xA6)
+
+
 def test_tx_busy_exactly_while_a_byte_is_on_the_line():
     """``busy`` from the cycle after the byte is taken to the end of its stop bit, and
     ``i.ready`` its complement."""
