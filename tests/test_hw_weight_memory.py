@@ -139,6 +139,16 @@ def test_read_modify_write_bursts_run_concurrently(memory):
     assert not errors, errors[0]
 
 
+@pytest.mark.parametrize("depth,addr_bits", [(1, 1), (2, 1), (3, 2), (64, 6), (1 << 14, 14)])
+def test_single_port_ram_ports(depth, addr_bits):
+    """The address is exactly a word index wide (a bit at least, for one word): the
+    simulations, driving it in range, cannot tell a wider port."""
+    ram = SinglePortRam(24, depth)
+    assert [len(p) for p in (ram.addr, ram.wdata, ram.we, ram.re, ram.rdata)] == \
+        [addr_bits, 24, 1, 1, 24]
+    Fragment.get(ram, None)
+
+
 class _Ice40:
     family = "iCE40"
 
