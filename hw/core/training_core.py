@@ -29,8 +29,7 @@ from amaranth.lib.wiring import In, Out
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
-from ..arith import (as_signed, is_positive, magnitude_above, rne_shift, rne_shift_var_parts,
-                    saturate)
+from ..arith import as_signed, is_positive, magnitude_above, rne_shift, saturate
 from ..lfsr_prng import LfsrPrng
 from ..local_error import LocalErrorUnit
 from ..mac_array import MacArray
@@ -39,6 +38,7 @@ from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
+from .drain_rounding import DrainRounding
 from .register_file import RegisterFile
 from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
@@ -442,23 +442,20 @@ class TrainingCore(wiring.Component):
                          for r in range(P) for q in range(Q - 1)]
 
         # The first drain stage of FWD, SCORE and BACK (one runs at a time): each lane's sum
-        # shifted by the phase's shift (``drain_shift``, set with the phase), with its rounding
-        # bit; the next stage adds the two. Lane k is row 0's sum k (FWD, SCORE) or column 0's
-        # sum k (BACK).
+        # rounded by the phase's shift (``drain_shift``, set with the phase), a cycle later
+        # (hw/core/drain_rounding.py). Lane k is row 0's sum k (FWD, SCORE) or column 0's sum
+        # k (BACK).
         lanes = max(P, Q)
         drain_shift = Signal(5)
-        rq = Signal(data.StructLayout({"q": data.ArrayLayout(signed(len(acc[0]) + 1), lanes),
-                                       "up": lanes}))
-        rounded = [Signal(signed(len(acc[0]) + 2), name=f"rounded_{k}") for k in range(lanes)]
+        rounding = DrainRounding(lanes, mac.acc_shape)
+        m.submodules.drain_rounding = rounding
+        m.d.comb += rounding.shift.eq(drain_shift)
         for k in range(lanes):
             row_sum = acc[k] if k < Q else acc[k * Q]
             col_sum = acc[k * Q] if k < P else acc[k]
-            lane_in = Signal(mac.acc_shape, name=f"round_in_{k}")
-            m.d.comb += lane_in.eq(row_sum if row_sum is col_sum
-                                   else Mux(phase == Phase.BACK, col_sum, row_sum))
-            lq, lup = rne_shift_var_parts(lane_in, drain_shift)
-            m.d.sync += [rq.q[k].eq(lq), rq.up[k].eq(lup)]
-            m.d.comb += rounded[k].eq(rq.q[k] + rq.up[k])
+            m.d.comb += rounding.sums[k].eq(row_sum if row_sum is col_sum
+                                            else Mux(phase == Phase.BACK, col_sum, row_sum))
+        rounded = rounding.rounded
 
         # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Four stages (for
         # timing): the shift and the rounding bit; the sum, saturation and the clipped-ReLU

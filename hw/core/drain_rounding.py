@@ -1,0 +1,45 @@
+"""The rounding stage the forward, score and back-projection drains share."""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import rne_shift_var_parts
+
+__all__ = ["DrainRounding"]
+
+
+class DrainRounding(wiring.Component):
+    """``rounded = rne(sums / 2**shift)`` per lane, a cycle later (docs/ARITHMETIC.md,
+    "Rounding"). The quotient and its rounding bit are registered (one shifter gives both);
+    their sum is combinational after the register. One drain runs at a time: it chooses
+    ``sums`` and ``shift``.
+
+    Members
+    -------
+    sums : In(ArrayLayout(sum_shape, lanes))
+        The sums to round, every cycle.
+    shift : In(unsigned(5))
+        The shift of this cycle's sums (0 passes them through).
+    rounded : Out(ArrayLayout(signed(sum_shape.width + 2), lanes))
+        Last cycle's sums, rounded (zero after reset).
+    """
+
+    def __init__(self, lanes, sum_shape):
+        self.lanes, self.sum_shape = lanes, signed(sum_shape.width)
+        super().__init__({
+            "sums": In(data.ArrayLayout(self.sum_shape, lanes)),
+            "shift": In(unsigned(5)),
+            "rounded": Out(data.ArrayLayout(signed(sum_shape.width + 2), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        parts = Signal(data.StructLayout({
+            "q": data.ArrayLayout(signed(self.sum_shape.width + 1), self.lanes),
+            "up": self.lanes}))
+        for k in range(self.lanes):
+            q, up = rne_shift_var_parts(self.sums[k], self.shift)
+            m.d.sync += [parts.q[k].eq(q), parts.up[k].eq(up)]
+            m.d.comb += self.rounded[k].eq(parts.q[k] + parts.up[k])
+        return m

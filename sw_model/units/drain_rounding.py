@@ -1,0 +1,29 @@
+"""Per-cycle model of hw/core/drain_rounding.py; the arithmetic is the golden model's."""
+
+import numpy as np
+
+from sw_model.fixedpoint import shift_rne
+
+__all__ = ["DrainRoundingModel"]
+
+
+class DrainRoundingModel:
+    """``rounded`` is last cycle's ``sums`` shifted by last cycle's ``shift``, rounded to
+    nearest-even (zero after reset). ``rounding`` replaces the contract's rounding only to show
+    that the bench notices."""
+
+    def __init__(self, lanes, rounding=shift_rne):
+        self.rounding = rounding
+        self.rounded = [0] * lanes
+        self.coverage = {"ties": 0, "negative": 0, "pass_through": 0}
+
+    def outputs(self, inputs):
+        return {"rounded": self.rounded}
+
+    def step(self, inputs):
+        sums, shift = inputs["sums"], inputs["shift"]
+        self.rounded = [int(v) for v in self.rounding(np.array(sums, dtype=np.float64), shift)]
+        self.coverage["ties"] += sum(shift > 0 and v % (1 << shift) == 1 << (shift - 1)
+                                     for v in sums)
+        self.coverage["negative"] += sum(v < 0 for v in sums)
+        self.coverage["pass_through"] += shift == 0
