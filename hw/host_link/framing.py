@@ -24,6 +24,8 @@ def cursor_signature():
     ``position`` starts at payload byte 0 when a frame's length arrives and moves on by one in
     the cycle after ``advance``; ``data`` is the payload byte at ``position`` one cycle after
     ``position`` took its value (a block RAM read). ``at_end`` is ``position == length``.
+    Not a stream: the parts read fields by position (an address byte, a ``TRAIN`` argument) and
+    pace themselves, a byte per two cycles.
     """
     return wiring.Signature({
         "data": Out(8),
