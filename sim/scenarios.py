@@ -35,7 +35,7 @@ from sw_model.golden import FixedPointNet
 
 __all__ = ["word_lanes", "expected_writes", "check_writes", "check_weights", "check_bus_errors",
            "configure_and_init", "train_and_check", "check_inference", "check_counters",
-           "training_scenario", "error_frames_scenario", "perturbed_scenario",
+           "expect_reply", "training_scenario", "error_frames_scenario", "perturbed_scenario",
            "FIXED_EXIT_THRESHOLDS"]
 
 #: Early-exit thresholds (score units) every early-exit core is tried with, beside one that

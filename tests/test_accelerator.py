@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from host.driver import Accelerator, DeviceError
-from contract.protocol import Command
+from contract.protocol import Command, Status, encode
 from contract.registers import layer_words
 from contract.config import NetConfig
 from sim.accelerator_sim import HarnessBench, build_accelerator, open_accelerator
-from sim.scenarios import error_frames_scenario, perturbed_scenario, training_scenario
+from sim.scenarios import check_counters, check_inference, check_weights, check_writes, \
+    error_frames_scenario, expect_reply, perturbed_scenario, training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.traffic import local_error_traffic
 
@@ -244,3 +245,28 @@ def test_driver_recovers_from_line_noise(harness, noise):
     assert not noisy.plan and noisy.damaged == 5
     assert acc.resends >= 5 - (noise == "garble") * 2
     assert counters["train_commands"] == 4
+
+
+def test_scenario_checks_can_fail(harness, tmp_path):
+    """Each check of sim/scenarios.py fails on a wrong expectation and says what differs."""
+    cfg = HARDWARE
+    other = FixedPointNet(cfg.replace(seed=9))      # not the device's initial weights
+    with HarnessBench(harness, cfg, tmp_path / "writes.bin") as bench:
+        with pytest.raises(AssertionError, match="status OUT_OF_ORDER, expected OK"):
+            expect_reply(bench, "TRAIN before WRITE_CONFIG", encode(Command.TRAIN, b"\x01"),
+                         Status.OK, Command.TRAIN)
+        acc = Accelerator(bench.link)
+        acc.configure(cfg)
+        acc.init_weights()
+        writes = bench.take_writes()
+        with pytest.raises(AssertionError, match=r"INIT: weight-memory writes differ .*layer 0 "
+                                                 r"word \d+ .*lane \d+ \(neuron \d+\)"):
+            check_writes("INIT", writes, cfg, other)
+        with pytest.raises(AssertionError, match=r"words written, golden model expects"):
+            check_writes("INIT", writes[:-1], cfg, FixedPointNet(cfg))
+        with pytest.raises(AssertionError, match="read_weights layer 0: .* weights differ"):
+            check_weights("INIT", acc.read_weights(), other)
+        with pytest.raises(AssertionError, match="INFER: .* predictions differ"):
+            check_inference(bench, acc, cfg, other, np.random.default_rng(0), 16, "other")
+        with pytest.raises(AssertionError, match="train_commands = 0, expected 1"):
+            check_counters(bench, acc, cfg, np.zeros(cfg.layers, dtype=int), 1, "wrong")
