@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
-from ..arith import as_signed, is_positive, magnitude_above, rne_shift, saturate
+from ..arith import is_positive, magnitude_above, rne_shift, saturate
 from ..lfsr_prng import LfsrPrng
 from ..local_error import LocalErrorUnit
 from ..mac_array import MacArray
@@ -40,6 +40,7 @@ from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
 from .drain_rounding import DrainRounding
 from .register_file import RegisterFile
+from .weight_init import WeightInit
 from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
 
@@ -161,13 +162,11 @@ class TrainingCore(wiring.Component):
         # The local classifier M (SCORE) and its feedback K (BACK's K registers), replayed
         # from the layer's seeds.
         cls_gen = ClassifierWeights(p.lfsr_width, C, p.classifier_bits, p.sign_feedback)
-        init_lfsr = LfsrPrng(p.lfsr_width, 16, P)
         round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
         m.submodules.classifier_weights = cls_gen
-        m.submodules.init_prng = init_lfsr
         m.submodules.round_prng = round_lfsr
         m.d.comb += [
-            cls_gen.seed.eq(cur["classifier_seed"]), init_lfsr.seed.eq(cur["init_seed"]),
+            cls_gen.seed.eq(cur["classifier_seed"]),
             round_lfsr.seed.eq(self.control.reg_data),
             round_lfsr.load.eq(self.control.reg_we & (self.control.reg_addr == GLOBAL["round_seed"])),
         ]
@@ -646,26 +645,18 @@ class TrainingCore(wiring.Component):
         ]
 
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
-        init_t, init_j = Signal(cw), Signal(cw)
-        init_on = (phase == Phase.INIT) & running & (init_t < T)
-        init_push = init_on & wr.ready
-        init_word = Signal(_word(signed(p.weight_bits), P))
-        ibits, ishift, ihalf = Signal(5), Signal(5), Signal(5)
-        m.d.comb += [ibits.eq(cur["init_bits"][:5]), ishift.eq(16 - ibits), ihalf.eq(ibits - 1)]
-        for r, u in enumerate(chunks(init_lfsr, 16, P)):
-            row = Cat(Const(r, max(1, pbits)), init_t) if pbits else init_t
-            m.d.comb += init_word[r].eq(Mux((init_j < J) & (row < N),
-                                            as_signed(u >> ishift)
-                                            - (Const(1, 17) << ihalf), 0))
-        m.d.comb += init_lfsr.o.ready.eq(init_push & (init_j < J))
-        with m.If(init_push):
-            m.d.sync += init_j.eq(init_j + 1)
-            with m.If(init_j == J):
-                m.d.sync += [init_j.eq(0), init_t.eq(init_t + 1)]
+        init = WeightInit(P, p.weight_bits, p.lfsr_width, cw)
+        m.submodules.weight_init = init
+        m.d.comb += [
+            init.seed.eq(cur["init_seed"]), init.tiles.eq(T), init.fan_in.eq(J),
+            init.neurons.eq(N), init.init_bits.eq(cur["init_bits"][:5]),
+            init.enable.eq((phase == Phase.INIT) & running), init.o.ready.eq(wr.ready),
+        ]
+        init_push = init.o.valid & init.o.ready
 
         m.d.comb += [
             wr.valid.eq(grad_move | init_push),
-            wr.payload.eq(Mux(phase == Phase.INIT, init_word.as_value(),
+            wr.payload.eq(Mux(phase == Phase.INIT, init.o.payload.as_value(),
                                 updater.new.payload.as_value())),
             rd.ready.eq(fill_go | grad_move),
             round_lfsr.o.ready.eq(grad_round & stochastic),
@@ -708,7 +699,7 @@ class TrainingCore(wiring.Component):
             with m.Case(Phase.GRAD):
                 m.d.comb += phase_done.eq(loops_idle & w_idle)
             with m.Case(Phase.INIT):
-                m.d.comb += phase_done.eq((init_t >= T) & w_idle)
+                m.d.comb += phase_done.eq(init.done & w_idle)
 
         def setup(ph):
             """Start phase ``ph`` of the current layer."""
@@ -737,9 +728,8 @@ class TrainingCore(wiring.Component):
                 m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1)]
                 m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1)]
             elif ph == Phase.INIT:
-                m.d.sync += [init_t.eq(0), init_j.eq(0)]
                 m.d.comb += weights.start.write.eq(1)
-                m.d.comb += init_lfsr.load.eq(1)
+                m.d.comb += init.start.eq(1)
 
         copy_k = Signal(4)
         skip_fwd = Signal(32)

@@ -1,0 +1,78 @@
+"""A layer's initial weights, drawn word by word from its init stream."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..arith import as_signed
+from ..lfsr_prng import LfsrPrng
+
+__all__ = ["WeightInit"]
+
+
+class WeightInit(wiring.Component):
+    """For each output tile of ``lanes`` rows: ``fan_in`` weight words, lane ``r`` of column
+    ``j`` the weight ``(u >> (16 - I)) - 2**(I - 1)`` of a 16-bit chunk ``u`` of the init
+    stream (``I = init_bits``; zero in rows past ``neurons``), then a zero bias word
+    (docs/ARITHMETIC.md, "What is drawn"). Only weight words draw from the stream.
+
+    Members
+    -------
+    start : In(1)
+        Restart: tile and column zero, the stream reloaded from ``seed``.
+    seed : In(width)
+        The layer's init seed.
+    tiles, fan_in, neurons : In(count_bits)
+        The layer's sizes (held from ``start`` to ``done``).
+    init_bits : In(5)
+        ``I``, 1 to 16.
+    enable : In(1)
+        Words are offered while high.
+    o : Out(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
+        The words, in weight-memory order; the payload is combinational.
+    done : Out(1)
+        Every tile's words taken.
+    """
+
+    def __init__(self, lanes, weight_bits, width, count_bits):
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two (a row index is the tile's above "
+                             f"the lane's), not {lanes}")
+        self.lanes, self.weight_bits, self.width = lanes, weight_bits, width
+        self.count_bits = count_bits
+        self.word_layout = data.ArrayLayout(signed(weight_bits), lanes)
+        super().__init__({
+            "start": In(1), "seed": In(width),
+            "tiles": In(count_bits), "fan_in": In(count_bits), "neurons": In(count_bits),
+            "init_bits": In(unsigned(5)), "enable": In(1),
+            "o": Out(stream.Signature(self.word_layout)),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.prng = prng = LfsrPrng(self.width, 16, self.lanes)
+        tile, column = Signal(self.count_bits), Signal(self.count_bits)
+        push = self.o.valid & self.o.ready
+        row_bits = (self.lanes - 1).bit_length()
+        shift, half = Signal(5), Signal(5)
+        m.d.comb += [
+            prng.seed.eq(self.seed), prng.load.eq(self.start),
+            prng.o.ready.eq(push & (column < self.fan_in)),
+            self.o.valid.eq(self.enable & (tile < self.tiles)),
+            self.done.eq(tile >= self.tiles),
+            shift.eq(16 - self.init_bits), half.eq(self.init_bits - 1),
+        ]
+        for r in range(self.lanes):
+            u = prng.o.payload[r * 16:(r + 1) * 16]
+            row = Cat(Const(r, row_bits), tile) if row_bits else tile
+            m.d.comb += self.o.payload[r].eq(Mux((column < self.fan_in) & (row < self.neurons),
+                                                 as_signed(u >> shift)
+                                                 - (Const(1, 17) << half), 0))
+        with m.If(push):
+            m.d.sync += column.eq(column + 1)
+            with m.If(column == self.fan_in):
+                m.d.sync += [column.eq(0), tile.eq(tile + 1)]
+        with m.If(self.start):
+            m.d.sync += [tile.eq(0), column.eq(0)]
+        return m
