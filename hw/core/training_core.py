@@ -18,6 +18,12 @@ each finished sum into activations, scores and errors, deltas, or weight updates
 array already sums the next. Weights stream over the weight bus
 (hw/weight_bus.py): read once into a ping-pong slab for the forward pass, then read, updated in
 place and written back in the gradient phase.
+
+The components of this package carry the rest: the register file (register_file.py), the
+weight-bus master (weight_stream.py), the local classifier and its feedback
+(classifier_weights.py), the drains' rounding stage (drain_rounding.py), the back projection's
+drain (back_projection.py), the weight update (weight_updater.py) and the weight
+initialisation (weight_init.py).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
