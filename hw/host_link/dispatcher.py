@@ -10,7 +10,7 @@ from contract.protocol import Command, Status
 from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from ..core import Op
-from .framing import PAYLOAD_INDEX_BITS, cursor_signature, reply_layout
+from .framing import PAYLOAD_INDEX_BITS, executor_members
 
 __all__ = ["CommandDispatcher"]
 
@@ -50,17 +50,11 @@ class CommandDispatcher(wiring.Component):
         self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
         self.cmd_layout = core.cmd_layout
         super().__init__({
-            "command": In(8),
-            "length": In(16),
+            **executor_members(),
             "payload": In(stream.Signature(
                 data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
             "received": In(1),
             "dropped": In(1),
-            "cursor": In(cursor_signature()),
-            "reply": Out(stream.Signature(reply_layout, always_ready=True)),
-            "body": Out(stream.Signature(8)),
-            "body_index": In(PAYLOAD_INDEX_BITS),
-            "body_active": In(1),
             "weights": Out(1),
             "control": Out(core.control_signature),
             "counters": In(data.ArrayLayout(64, self.n_counters)),
@@ -174,18 +168,15 @@ class CommandDispatcher(wiring.Component):
                             m.d.comb += cursor.advance.eq(1)
                             m.d.sync += reg_index.eq(first)
                             m.next = "CONFIG"
-                    with m.Case(Command.WRITE_WEIGHTS):
-                        with m.If(chk.ww_bad):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.d.comb += self.weights.eq(1)
-                            m.next = "IDLE"
-                    with m.Case(Command.READ_WEIGHTS):
-                        with m.If(chk.rw_len_bad):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.d.comb += self.weights.eq(1)
-                            m.next = "IDLE"
+                    # The weight port executes both weight commands once their length holds.
+                    for weight_command, length_bad in ((Command.WRITE_WEIGHTS, chk.ww_bad),
+                                                       (Command.READ_WEIGHTS, chk.rw_len_bad)):
+                        with m.Case(weight_command):
+                            with m.If(length_bad):
+                                reply(Status.BAD_LENGTH)
+                            with m.Else():
+                                m.d.comb += self.weights.eq(1)
+                                m.next = "IDLE"
                     with m.Case(Command.INIT_WEIGHTS):
                         with m.If(~chk.len_zero):
                             reply(Status.BAD_LENGTH)

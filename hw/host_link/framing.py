@@ -11,8 +11,8 @@ from contract.protocol import FRAME_CRC, MAX_PAYLOAD, REPLY, SYNC, Status
 from ..params import index_bits
 from ..ram_collisions import read_data
 
-__all__ = ["PAYLOAD_INDEX_BITS", "cursor_signature", "reply_layout", "FrameReceiver",
-           "FrameTransmitter"]
+__all__ = ["PAYLOAD_INDEX_BITS", "cursor_signature", "reply_layout", "executor_members",
+           "FrameReceiver", "FrameTransmitter"]
 
 #: Bits of a position in a frame's payload (0 .. MAX_PAYLOAD).
 PAYLOAD_INDEX_BITS = index_bits(MAX_PAYLOAD + 1)
@@ -37,6 +37,21 @@ def cursor_signature():
 
 #: A reply to send: its status byte and how many bytes of body follow the status.
 reply_layout = data.StructLayout({"status": 8, "length": 16})
+
+
+def executor_members():
+    """The members of a part that executes a held frame (the command dispatcher, the weight
+    port): the frame's command and length and its payload cursor in; a reply request and its
+    body out, the body's byte index and activity from the transmitter in."""
+    return {
+        "command": In(8),
+        "length": In(16),
+        "cursor": In(cursor_signature()),
+        "reply": Out(stream.Signature(reply_layout, always_ready=True)),
+        "body": Out(stream.Signature(8)),
+        "body_index": In(PAYLOAD_INDEX_BITS),
+        "body_active": In(1),
+    }
 
 
 class FrameReceiver(wiring.Component):
@@ -119,20 +134,15 @@ class FrameReceiver(wiring.Component):
                 with m.If(got & (byte == SYNC)):
                     m.d.sync += timer.eq(0)
                     m.next = "CMD"
-            with m.State("CMD"):
-                receiving()
-                with m.If(got):
-                    m.d.sync += command.eq(byte)
-                    m.next = "LEN0"
-                with m.Elif(timer == p.frame_timeout):
-                    drop(Status.TIMEOUT)
-            with m.State("LEN0"):
-                receiving()
-                with m.If(got):
-                    m.d.sync += length[:8].eq(byte)
-                    m.next = "LEN1"
-                with m.Elif(timer == p.frame_timeout):
-                    drop(Status.TIMEOUT)
+            # The command byte and the length's low byte: stored as they arrive.
+            for state, field, nxt in (("CMD", command, "LEN0"), ("LEN0", length[:8], "LEN1")):
+                with m.State(state):
+                    receiving()
+                    with m.If(got):
+                        m.d.sync += field.eq(byte)
+                        m.next = nxt
+                    with m.Elif(timer == p.frame_timeout):
+                        drop(Status.TIMEOUT)
             with m.State("LEN1"):
                 receiving()
                 with m.If(got):

@@ -2,13 +2,13 @@
 (docs/HOST_INTERFACE.md, the command table and "Weight layout")."""
 
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from contract.protocol import MAX_PAYLOAD, Command, Status
 
 from ..weight_bus import BURST_LEN_BITS, weight_bus_signature
-from .framing import PAYLOAD_INDEX_BITS, cursor_signature, reply_layout
+from .framing import executor_members
 
 __all__ = ["WeightPort"]
 
@@ -48,14 +48,8 @@ class WeightPort(wiring.Component):
             raise ValueError(f"the weight port needs a power-of-two number of bytes per word, "
                              f"not {wb}")
         super().__init__({
-            "command": In(8),
-            "length": In(16),
+            **executor_members(),
             "start": In(1),
-            "cursor": In(cursor_signature()),
-            "reply": Out(stream.Signature(reply_layout, always_ready=True)),
-            "body": Out(stream.Signature(8)),
-            "body_index": In(PAYLOAD_INDEX_BITS),
-            "body_active": In(1),
             "mem": Out(weight_bus_signature(params.addr_bits, params.word_bits)),
         })
 
