@@ -262,8 +262,12 @@ class TrainingCore(wiring.Component):
         m.submodules.mac = mac
         s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
         freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
-        tags = SyncFIFO(width=2 * cw, depth=4)
+        # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
+        tag_layout = data.StructLayout({"outer": cw, "mid": cw})
+        tags = SyncFIFO(width=tag_layout.size, depth=4)
         m.submodules.tags = tags
+        beat_tag = Signal(tag_layout)
+        m.d.comb += [beat_tag.outer.eq(go), beat_tag.mid.eq(gm)]
 
         full = Signal(2)                     # slab banks loaded (FWD)
         kcur_valid, knext_full = Signal(), Signal()
@@ -308,7 +312,7 @@ class TrainingCore(wiring.Component):
             m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
         # The MAC beat's tag: which sum it ends.
         with m.If(issue & k_wrap):
-            m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(Cat(go, gm))]
+            m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(beat_tag)]
 
         # Stage-0 reads.
         grad_phase = phase == Phase.GRAD
@@ -432,7 +436,8 @@ class TrainingCore(wiring.Component):
                      mac.o.ready.eq(pop), tags.r_en.eq(pop)]
         advance_row, advance_col = Signal(), Signal()
         # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
-        pop_o, pop_m = tags.r_data[:cw], tags.r_data[cw:]
+        popped = data.View(tag_layout, tags.r_data)
+        pop_o, pop_m = popped.outer, popped.mid
         m.d.comb += [a_rd.en.eq(pop), a_rd.addr.eq(Cat(pop_m[:gbits], pop_o[:tbits])),
                      gb_rd.en.eq(pop), gb_rd.addr.eq(pop_o[:tbits])]
         with m.If(pop):
