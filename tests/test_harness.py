@@ -17,35 +17,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from gen.verilog import write_verilog
-from contract.protocol import Frame, FrameDecoder, encode
+from contract.protocol import FRAME_CRC, Frame, FrameDecoder, encode
 from host.transport import TransportTimeout
 from sim.harness import VerilatorTransport, build_harness
 from sim.verilator_env import COCOTB, FAST, public_ports_file, top_ports, verilator_env
 
 MEM_CMD = 0x03
 BUF_BYTES = 512
-
-
-def _crc_matrix():
-    """CRC-8 (poly 0x07) of one byte is linear in ``crc ^ byte``: output bit i is the XOR of the
-    input bits in row i (a nested Mux per bit would grow the Verilog exponentially)."""
-    rows = [0] * 8
-    for j in range(8):
-        c = 1 << j
-        for _ in range(8):
-            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
-        for i in range(8):
-            if c >> i & 1:
-                rows[i] |= 1 << j
-    return rows
-
-
-CRC_ROWS = _crc_matrix()
-
-
-def crc_next(crc, byte):
-    x = (crc ^ byte)[:8]
-    return Cat(*[(x & mask).xor() for mask in CRC_ROWS])
 
 
 class EchoMemDut(wiring.Component):
@@ -72,7 +50,11 @@ class EchoMemDut(wiring.Component):
         wr = buf.write_port()
         rx, tx, mem = self.rx, self.tx, self.mem
 
-        cmd, length, cnt, crc = Signal(8), Signal(16), Signal(16), Signal(8)
+        cmd, length, cnt = Signal(8), Signal(16), Signal(16)
+        # The frame CRC of contract.protocol, one processor per direction.
+        m.submodules.rx_crc = rx_crc = FRAME_CRC.create()
+        m.submodules.tx_crc = tx_crc = FRAME_CRC.create()
+        m.d.comb += [rx_crc.data.eq(rx.payload), tx_crc.data.eq(tx.payload)]
         addr, nwords, wb, k = Signal(32), Signal(16), Signal(range(wb_n + 1)), Signal(16)
         ptr, word = Signal(16), Signal(self.word_bits)
         rcmd, rstart, rlen = Signal(8), Signal(16), Signal(16)
@@ -84,32 +66,31 @@ class EchoMemDut(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += rx.ready.eq(1)
+                m.d.comb += [rx.ready.eq(1), rx_crc.start.eq(1)]
                 with m.If(rx.valid & (b == 0xA5)):
                     m.next = "CMD"
             with m.State("CMD"):
-                m.d.comb += rx.ready.eq(1)
+                m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
-                    m.d.sync += [cmd.eq(b), crc.eq(crc_next(0, b))]
+                    m.d.sync += cmd.eq(b)
                     m.next = "LEN0"
             with m.State("LEN0"):
-                m.d.comb += rx.ready.eq(1)
+                m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
-                    m.d.sync += [length[:8].eq(b), crc.eq(crc_next(crc, b))]
+                    m.d.sync += length[:8].eq(b)
                     m.next = "LEN1"
             with m.State("LEN1"):
-                m.d.comb += rx.ready.eq(1)
+                m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
-                    m.d.sync += [length[8:].eq(b), crc.eq(crc_next(crc, b)), cnt.eq(0),
-                                 nwords.eq(0), wb.eq(0)]
+                    m.d.sync += [length[8:].eq(b), cnt.eq(0), nwords.eq(0), wb.eq(0)]
                     m.next = "PAYLOAD"
                     with m.If(Cat(length[:8], b) == 0):
                         m.next = "CRC"
             with m.State("PAYLOAD"):
-                m.d.comb += rx.ready.eq(1)
+                m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
                     m.d.comb += [wr.addr.eq(cnt), wr.data.eq(b), wr.en.eq(1)]
-                    m.d.sync += [crc.eq(crc_next(crc, b)), cnt.eq(cnt + 1)]
+                    m.d.sync += cnt.eq(cnt + 1)
                     with m.If(cnt < 4):
                         m.d.sync += addr.eq(Cat(addr[8:], b))
                     with m.Else():
@@ -121,7 +102,7 @@ class EchoMemDut(wiring.Component):
             with m.State("CRC"):
                 m.d.comb += rx.ready.eq(1)
                 with m.If(rx.valid):
-                    with m.If(b != crc):
+                    with m.If(b != rx_crc.crc):
                         m.next = "IDLE"
                     with m.Elif((cmd == MEM_CMD) & (nwords != 0)):
                         m.d.sync += k.eq(0)
@@ -169,34 +150,33 @@ class EchoMemDut(wiring.Component):
                     with m.If(k == nwords - 1):
                         start_reply(cmd | 0x80, 4, length - 4)
             with m.State("TX_SYNC"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(0xA5)]
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(0xA5), tx_crc.start.eq(1)]
                 with m.If(tx.ready):
                     m.next = "TX_CMD"
             with m.State("TX_CMD"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(rcmd)]
+                m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(rcmd)]
                 with m.If(tx.ready):
-                    m.d.sync += crc.eq(crc_next(0, rcmd))
                     m.next = "TX_LEN0"
             with m.State("TX_LEN0"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(rlen[:8])]
+                m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(rlen[:8])]
                 with m.If(tx.ready):
-                    m.d.sync += crc.eq(crc_next(crc, rlen[:8]))
                     m.next = "TX_LEN1"
             with m.State("TX_LEN1"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(rlen[8:])]
+                m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(rlen[8:])]
                 with m.If(tx.ready):
-                    m.d.sync += [crc.eq(crc_next(crc, rlen[8:])), ptr.eq(rstart), cnt.eq(0)]
+                    m.d.sync += [ptr.eq(rstart), cnt.eq(0)]
                     m.next = "TX_DATA"
                     with m.If(rlen == 0):
                         m.next = "TX_CRC"
             with m.State("TX_DATA"):
-                m.d.comb += [rd.addr.eq(ptr), tx.valid.eq(1), tx.payload.eq(rd.data)]
+                m.d.comb += [tx_crc.valid.eq(tx.ready), rd.addr.eq(ptr), tx.valid.eq(1),
+                             tx.payload.eq(rd.data)]
                 with m.If(tx.ready):
-                    m.d.sync += [crc.eq(crc_next(crc, rd.data)), ptr.eq(ptr + 1), cnt.eq(cnt + 1)]
+                    m.d.sync += [ptr.eq(ptr + 1), cnt.eq(cnt + 1)]
                     with m.If(cnt == rlen - 1):
                         m.next = "TX_CRC"
             with m.State("TX_CRC"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(crc)]
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(tx_crc.crc)]
                 with m.If(tx.ready):
                     m.next = "IDLE"
         return m
