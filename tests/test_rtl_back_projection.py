@@ -1,7 +1,7 @@
 """hw/core/back_projection.py against its per-cycle model, on Verilator and Icarus."""
 
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import Shape, signed
 
 from hw.core.back_projection import BackProjection
 from tests.rtl_sweep import cycles, run_case, sweep
@@ -37,3 +37,17 @@ def test_back_projection(tmp_path_factory, name, sim):
 def test_perturbed_saturation_is_caught(tmp_path_factory):
     """The model saturates one bit narrower than the deltas: the checker must notice."""
     run(tmp_path_factory, "l4-c4-d16", "verilator", cycles=2_000, mutate="saturate")
+
+
+def test_port_widths():
+    """The ports the core wires to: the beat's fields and ``clear`` exactly as wide as the core
+    drives them (a wider field would pass every bench that drives only 0 and 1)."""
+    unit = BackProjection(4, 4, signed(20), 16, 20, 3)
+    members = unit.signature.members
+    beat = members["i"].signature.members["payload"].shape
+    assert [(name, Shape.cast(field.shape).width) for name, field in beat] == [
+        ("sample", 8), ("tile", 3), ("last", 1)]
+    assert Shape.cast(members["clear"].shape).width == 1
+    assert Shape.cast(members["rounded"].shape.elem_shape).width == 20
+    assert members["delta"].signature.members["data"].shape.elem_shape == signed(16)
+    assert members["bias_grad"].signature.members["data"].shape.elem_shape == signed(20)

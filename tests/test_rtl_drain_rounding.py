@@ -32,3 +32,11 @@ def test_drain_rounding(tmp_path_factory, name, sim):
 def test_perturbed_rounding_is_caught(tmp_path_factory):
     """The model rounds half up instead of half to even: the checker must notice."""
     run(tmp_path_factory, "l4-s27", "verilator", cycles=2_000, mutate="half-up")
+
+
+def test_rounded_is_two_bits_wider_than_the_sums():
+    """A rounded sum needs one bit for the shift's rounding carry and one more for the sign of
+    the quotient plus the rounding bit; the drains saturate from exactly this width."""
+    unit = DrainRounding(4, signed(20))
+    rounded = unit.signature.members["rounded"].shape
+    assert (rounded.length, rounded.elem_shape) == (4, signed(22))
