@@ -1,7 +1,7 @@
 """hw/core/back_projection.py against its per-cycle model, on Verilator and Icarus."""
 
 import pytest
-from amaranth.hdl import Shape, signed
+from amaranth.hdl import Fragment, Shape, signed
 
 from hw.core.back_projection import BackProjection
 from tests.rtl_sweep import cycles, run_case, sweep
@@ -51,3 +51,4 @@ def test_port_widths():
     assert Shape.cast(members["rounded"].shape.elem_shape).width == 20
     assert members["delta"].signature.members["data"].shape.elem_shape == signed(16)
     assert members["bias_grad"].signature.members["data"].shape.elem_shape == signed(20)
+    Fragment.get(unit, None)                 # and it elaborates with them

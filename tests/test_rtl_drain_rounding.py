@@ -1,7 +1,7 @@
 """hw/core/drain_rounding.py against its per-cycle model, on Verilator and Icarus."""
 
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import Fragment, signed
 
 from hw.core.drain_rounding import DrainRounding
 from tests.rtl_sweep import cycles, run_case, sweep
@@ -40,3 +40,4 @@ def test_rounded_is_two_bits_wider_than_the_sums():
     unit = DrainRounding(4, signed(20))
     rounded = unit.signature.members["rounded"].shape
     assert (rounded.length, rounded.elem_shape) == (4, signed(22))
+    Fragment.get(unit, None)                 # and it elaborates with it
