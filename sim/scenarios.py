@@ -107,26 +107,28 @@ def check_writes(when, got, cfg, net):
                              + "; ".join(problems[:8]))
 
 
+def check_equal(what, noun, got, want, name):
+    """``got`` equals the golden ``want`` element for element, or an AssertionError says how
+    many ``noun`` differ and names the first (``name(*index)``) with both values."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: {noun} of shape {got.shape}, golden {want.shape}")
+    bad = np.argwhere(got != want)
+    if len(bad):
+        at = tuple(int(k) for k in bad[0])
+        raise AssertionError(f"{what}: {len(bad)} {noun} differ, first {name(*at)} = "
+                             f"{got[at]}, golden {want[at]}")
+
+
 def check_weights(when, layers, net):
     """What READ_WEIGHTS returned equals the golden model's weights and biases."""
     if len(layers) != len(net.weights):
         raise AssertionError(f"{when}: read_weights returned {len(layers)} layers, golden "
                              f"{len(net.weights)}")
     for i, (w, b) in enumerate(layers):
-        gw, gb = net.weights[i].astype(np.int64), net.biases[i].astype(np.int64)
-        if np.shape(w) != gw.shape or np.shape(b) != gb.shape:
-            raise AssertionError(f"{when}: read_weights layer {i}: shapes {np.shape(w)}, "
-                                 f"{np.shape(b)}, golden {gw.shape}, {gb.shape}")
-        bad = np.argwhere(w != gw)
-        if len(bad):
-            r, c = bad[0]
-            raise AssertionError(f"{when}: read_weights layer {i}: {len(bad)} weights differ, "
-                                 f"first w[{r}, {c}] = {w[r, c]}, golden {gw[r, c]}")
-        bad = np.flatnonzero(b != gb)
-        if len(bad):
-            r = bad[0]
-            raise AssertionError(f"{when}: read_weights layer {i}: {len(bad)} biases differ, "
-                                 f"first b[{r}] = {b[r]}, golden {gb[r]}")
+        what = f"{when}: read_weights layer {i}"
+        check_equal(what, "weights", w, net.weights[i], lambda r, c: f"w[{r}, {c}]")
+        check_equal(what, "biases", b, net.biases[i], lambda r: f"b[{r}]")
 
 
 def check_bus_errors(bench, when):
@@ -185,14 +187,8 @@ def check_inference(bench, acc, cfg, net, rng, samples, label, early_exit=True,
     x = rng.integers(0, 256, size=(samples, cfg.arch[0]))
     preds, exits = acc.infer(x)
     gold = np.array(net.predict(x))
-    if preds.shape != gold.shape:
-        raise AssertionError(f"{label} INFER: predictions of shape {preds.shape}, golden "
-                             f"{gold.shape}")
-    bad = np.argwhere(preds != gold)
-    if len(bad):
-        i, s = bad[0]
-        raise AssertionError(f"{label} INFER: {len(bad)} predictions differ, first layer {i} "
-                             f"sample {s}: {preds[i, s]}, golden {gold[i, s]}")
+    check_equal(f"{label} INFER", "predictions", preds, gold,
+                lambda i, s: f"layer {i} sample {s}")
     if not np.all(exits == cfg.layers - 1):
         raise AssertionError(f"{label} INFER without early exit: exit layers {list(exits)}, "
                              f"expected {cfg.layers - 1} for every sample")
