@@ -28,25 +28,29 @@ initialisation (weight_init.py).
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
-from ..arith import is_positive, magnitude_above, rne_shift, saturate
+from ..arith import saturate
 from ..lfsr_prng import LfsrPrng
-from ..local_error import LocalErrorUnit
 from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
 from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
+from .drain_register import DrainRegister
 from .drain_rounding import DrainRounding
+from .error_stage import ErrorStage
+from .feedback_registers import FeedbackRegisters
+from .forward_drain import ForwardDrain
+from .loop_nest import LoopNest
 from .register_file import RegisterFile
 from .weight_init import WeightInit
+from .weight_slab import WeightSlab
 from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
 
@@ -194,9 +198,8 @@ class TrainingCore(wiring.Component):
         m.submodules.buffer_0, m.submodules.buffer_1 = bufs
         tbits, gbits = index_bits(p.tiles), index_bits(p.groups)
         sbits = index_bits(p.max_inputs + 1)
-        slab = Memory(shape=unsigned(p.word_bits), depth=2 << sbits, init=[])
-        m.submodules.slab = slab
-        slab_rd, slab_wr = slab.read_port(), slab.write_port()
+        slab = WeightSlab(p.word_bits, sbits, cw, p.scramble_collisions)
+        m.submodules.weight_slab = slab
         # Errors: a word per (group, class), a lane per sample of the group.
         cbits = index_bits(C)
         emem = Memory(shape=unsigned(Q * p.error_bits), depth=1 << (gbits + cbits), init=[])
@@ -250,10 +253,10 @@ class TrainingCore(wiring.Component):
             return alive_groups.word_select(g[:gbits], Q) != 0
 
         # ---- beat generator (stage 0) ------------------------------------------------------
-        gen = Signal()
-        go, gm, gk = Signal(cw), Signal(cw), Signal(cw)
-        o_last, m_last, k_last = Signal(cw), Signal(cw), Signal(cw)     # loop limits - 1
-        k_wrap, m_wrap, o_wrap = gk == k_last, gm == m_last, go == o_last
+        nest = LoopNest(cw)
+        m.submodules.loop_nest = nest
+        go, gm, gk = nest.outer, nest.mid, nest.inner
+        k_wrap, gen = nest.inner_last, nest.active
         s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
                                        "k": cw, "m": cw}))
         # The beat's classifier weights (SCORE), registered without their constant low bit.
@@ -264,17 +267,12 @@ class TrainingCore(wiring.Component):
         freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
         # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
         tag_layout = data.StructLayout({"outer": cw, "mid": cw})
-        tags = SyncFIFO(width=tag_layout.size, depth=4)
-        m.submodules.tags = tags
-        beat_tag = Signal(tag_layout)
-        m.d.comb += [beat_tag.outer.eq(go), beat_tag.mid.eq(gm)]
+        drain = DrainRegister(P, Q, mac.acc_shape, tag_layout)
+        m.submodules.drain_register = drain
+        wiring.connect(m, mac.o, drain.sums)
 
-        full = Signal(2)                     # slab banks loaded (FWD)
-        kcur_valid, knext_full = Signal(), Signal()
-        kcur_tile, knext_tile = Signal(cw), Signal(cw)
-        kshape = signed(p.classifier_bits + 2)
-        kcur = Signal(data.ArrayLayout(data.ArrayLayout(kshape, C), P))
-        knext = Signal.like(kcur)
+        feedback = FeedbackRegisters(P, C, cls_gen.o_layout["k"].shape.elem_shape, cw)
+        m.submodules.feedback_registers = feedback
 
         dead = Signal()
         m.d.comb += dead.eq(skip_en & (((phase == Phase.FWD) & ~group_alive(gm)) |
@@ -282,28 +280,14 @@ class TrainingCore(wiring.Component):
         ready = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD):
-                m.d.comb += ready.eq(full.bit_select(go[0], 1))
+                m.d.comb += ready.eq(slab.read_ready)
             with m.Case(Phase.BACK):
-                m.d.comb += ready.eq(kcur_valid & (kcur_tile == go))
+                m.d.comb += ready.eq(feedback.ready)
             with m.Default():
                 m.d.comb += ready.eq(1)
-        issue = gen & running & ~freeze & ~dead & ready & (phase != Phase.INIT)
-        skip = gen & running & ~freeze & dead
-        adv_m, adv_o = Signal(), Signal()
-        m.d.comb += [
-            adv_m.eq((issue & k_wrap) | (skip & (phase == Phase.FWD))),
-            adv_o.eq((adv_m & m_wrap) | (skip & (phase == Phase.SCORE))),
-        ]
-        with m.If(issue):
-            m.d.sync += gk.eq(Mux(k_wrap, 0, gk + 1))
-        with m.If(adv_m):
-            m.d.sync += gm.eq(Mux(m_wrap, 0, gm + 1))
-        with m.If(skip & (phase == Phase.SCORE)):
-            m.d.sync += gm.eq(0)
-        with m.If(adv_o):
-            m.d.sync += go.eq(go + 1)
-            with m.If(o_wrap):
-                m.d.sync += gen.eq(0)
+        m.d.comb += [nest.stall.eq(freeze), nest.ready.eq(ready), nest.dead.eq(dead),
+                     nest.skip_outer.eq(phase == Phase.SCORE)]
+        issue, skip, adv_o = nest.issue, nest.skip, nest.outer_done
         # Beats a skip saves (a group of the forward pass, or a group's scores): set up with
         # the phase, so no multiplier sits on the loop counters' path. ``skipped`` is
         # registered: the counters see a skip a cycle late.
@@ -311,8 +295,8 @@ class TrainingCore(wiring.Component):
         if p.early_exit:
             m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
         # The MAC beat's tag: which sum it ends.
-        with m.If(issue & k_wrap):
-            m.d.comb += [tags.w_en.eq(1), tags.w_data.eq(beat_tag)]
+        m.d.comb += [drain.tags.valid.eq(issue & k_wrap),
+                     drain.tags.payload.outer.eq(go), drain.tags.payload.mid.eq(gm)]
 
         # Stage-0 reads.
         grad_phase = phase == Phase.GRAD
@@ -326,7 +310,7 @@ class TrainingCore(wiring.Component):
                 buf.rd_col.eq(Mux(grad_phase, gm << qbits, gk)),
             ]
         m.d.comb += [
-            slab_rd.en.eq(~freeze), slab_rd.addr.eq(Cat(gk[:sbits], go[0])),
+            slab.read_en.eq(~freeze), slab.read_addr.eq(gk[:sbits]), slab.read_bank.eq(go[0]),
             e_rd.en.eq(~freeze), e_rd.addr.eq(Cat(gk[:cbits], gm[:gbits])),
             d_rd.en.eq(~freeze), d_rd.addr.eq(Cat(gk[:bbits_s], go[:tbits])),
         ]
@@ -342,7 +326,7 @@ class TrainingCore(wiring.Component):
         y_data = Mux(xsel, bufs[0].rd_data.as_value(), bufs[1].rd_data.as_value())
         x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
         y_lanes = data.View(_word(unsigned(p.act_bits), Q), y_data)
-        slab_lanes = data.View(_word(signed(p.weight_bits), P), safe(slab_rd, slab_wr))
+        slab_lanes = data.View(_word(signed(p.weight_bits), P), slab.read_data)
         e_lanes = data.View(_word(signed(p.error_bits), Q), safe(e_rd, e_wr))
         d_lanes = data.View(_word(signed(p.delta_bits), P), safe(d_rd, d_wr))
         beat = Signal(mac.in_layout)
@@ -368,11 +352,9 @@ class TrainingCore(wiring.Component):
                 for q in range(Q):
                     m.d.comb += beat.b[q].eq(y_lanes[q])
             with m.Case(Phase.BACK):
-                with m.Switch(s1.k):
-                    for c in range(C):
-                        with m.Case(c):
-                            for r in range(P):
-                                m.d.comb += beat.a[r].eq(kcur[r][c])
+                m.d.comb += feedback.class_index.eq(s1.k)
+                for r in range(P):
+                    m.d.comb += beat.a[r].eq(feedback.column[r])
                 for q in range(Q):
                     m.d.comb += beat.b[q].eq(e_lanes[q])
             with m.Case(Phase.GRAD):
@@ -384,72 +366,41 @@ class TrainingCore(wiring.Component):
         m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
 
         # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
-        kf_tile, kf_row = Signal(cw), Signal(max(1, pbits))
-        kf_go = (phase == Phase.BACK) & running & ~knext_full & (kf_tile < T)
+        m.d.comb += [feedback.enable.eq((phase == Phase.BACK) & running),
+                     feedback.tile.eq(go), feedback.stall.eq(freeze),
+                     feedback.tiles.eq(T)]
+        m.d.comb += [feedback.weights.valid.eq(cls_gen.o.valid),
+                     feedback.weights.payload.eq(cls_gen.o.payload.k)]
         with m.If(phase == Phase.SCORE):
             m.d.comb += cls_gen.o.ready.eq(issue)
             m.d.comb += cls_gen.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
         with m.Elif(phase == Phase.BACK):
-            m.d.comb += cls_gen.o.ready.eq(kf_go)
-        with m.If(kf_go):
-            m.d.sync += [knext[kf_row][c].eq(cls_gen.o.payload.k[c]) for c in range(C)]
-            m.d.sync += kf_row.eq(kf_row + 1)
-            with m.If(kf_row == P - 1):
-                m.d.sync += [knext_full.eq(1), knext_tile.eq(kf_tile), kf_tile.eq(kf_tile + 1),
-                             kf_row.eq(0)]
-        # The swap waits while a frozen beat of the old tile still reads ``kcur`` in stage 1.
-        with m.If((phase == Phase.BACK) & running & ~(kcur_valid & (kcur_tile == go))
-                  & knext_full & (knext_tile == go) & ~freeze):
-            m.d.sync += [kcur.eq(knext), kcur_tile.eq(knext_tile), kcur_valid.eq(1),
-                         knext_full.eq(0)]
+            m.d.comb += cls_gen.o.ready.eq(feedback.weights.ready)
 
-        # ---- slab filler (FWD) --------------------------------------------------------------
-        fill_left, fill_j = Signal(cw), Signal(cw)
-        fill_bank = Signal()
-        fill_go = (phase == Phase.FWD) & running & (fill_left != 0) & rd.valid \
-            & ~full.bit_select(fill_bank, 1)
-        m.d.comb += [slab_wr.addr.eq(Cat(fill_j[:sbits], fill_bank)),
-                     slab_wr.data.eq(rd.payload), slab_wr.en.eq(fill_go)]
-        set_full, clear_full = Signal(2), Signal(2)
-        with m.If(fill_go):
-            m.d.sync += fill_j.eq(fill_j + 1)
-            with m.If(fill_j == J):
-                m.d.sync += [fill_j.eq(0), fill_left.eq(fill_left - 1), fill_bank.eq(~fill_bank)]
-                m.d.comb += set_full.eq(Mux(fill_bank, 2, 1))
-        with m.If((phase == Phase.FWD) & adv_o):
-            m.d.comb += clear_full.eq(Mux(go[0], 2, 1))
-        m.d.sync += full.eq((full & ~clear_full) | set_full)
+        # ---- the weight slab (FWD) ---------------------------------------------------------
+        m.d.comb += [slab.tiles.eq(T), slab.fan_in.eq(J),
+                     slab.words.valid.eq((phase == Phase.FWD) & running & rd.valid),
+                     slab.words.payload.eq(rd.payload),
+                     slab.release.eq((phase == Phase.FWD) & adv_o)]
+        fill_go = slab.words.valid & slab.words.ready
 
         # ---- drains -------------------------------------------------------------------------
         # A finished sum moves into the drain register when it is free (the array sums on); each
-        # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up.
-        # One signal per element (a simulator keeps each in a machine word).
-        acc = [Signal(mac.acc_shape, name=f"drain_{k}") for k in range(P * Q)]
-        drain_on = Signal()
-        tag_o, tag_m = Signal(cw), Signal(cw)
+        # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up
+        # (hw/core/drain_register.py).
+        drain_on = drain.holding
+        tag_o, tag_m = drain.tag.outer, drain.tag.mid
         step = Signal(cw)
-        drain_end = Signal()
-        pop = Signal()
-        # A sum moves in once the drain register is empty (registers only: the pop fans out
-        # to every element); the drain's last step and the next pop are a cycle apart.
-        m.d.comb += [pop.eq(mac.o.valid & tags.r_rdy & ~drain_on),
-                     mac.o.ready.eq(pop), tags.r_en.eq(pop)]
-        advance_row, advance_col = Signal(), Signal()
+        drain_end, advance_row, advance_col = drain.end, drain.advance_row, drain.advance_col
         # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
-        popped = data.View(tag_layout, tags.r_data)
-        pop_o, pop_m = popped.outer, popped.mid
+        pop = drain.popped.valid
+        pop_o, pop_m = drain.popped.tag.outer, drain.popped.tag.mid
         m.d.comb += [a_rd.en.eq(pop), a_rd.addr.eq(Cat(pop_m[:gbits], pop_o[:tbits])),
                      gb_rd.en.eq(pop), gb_rd.addr.eq(pop_o[:tbits])]
-        with m.If(pop):
-            m.d.sync += [acc[k].eq(mac.o.payload[k]) for k in range(P * Q)]
-            m.d.sync += [drain_on.eq(1), tag_o.eq(pop_o), tag_m.eq(pop_m)]
-        with m.Elif(drain_end):
-            m.d.sync += drain_on.eq(0)
-        with m.Elif(advance_row):
-            m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
-        with m.Elif(advance_col):
-            m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
-                         for r in range(P) for q in range(Q - 1)]
+
+        def element(e):
+            """Element ``e`` of the drain register: of row 0 or of column 0."""
+            return drain.row[e] if e < Q else drain.column[e // Q]
 
         # The first drain stage of FWD, SCORE and BACK (one runs at a time): each lane's sum
         # rounded by the phase's shift (``drain_shift``, set with the phase), a cycle later
@@ -461,48 +412,34 @@ class TrainingCore(wiring.Component):
         m.submodules.drain_rounding = rounding
         m.d.comb += rounding.shift.eq(drain_shift)
         for k in range(lanes):
-            row_sum = acc[k] if k < Q else acc[k * Q]
-            col_sum = acc[k * Q] if k < P else acc[k]
-            m.d.comb += rounding.sums[k].eq(row_sum if row_sum is col_sum
-                                            else Mux(phase == Phase.BACK, col_sum, row_sum))
+            row_sum = k if k < Q else k * Q
+            col_sum = k * Q if k < P else k
+            m.d.comb += rounding.sums[k].eq(
+                element(row_sum) if row_sum == col_sum
+                else Mux(phase == Phase.BACK, element(col_sum), element(row_sum)))
         rounded = rounding.rounded
 
-        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q. Four stages (for
-        # timing): the shift and the rounding bit; the sum, saturation and the clipped-ReLU
-        # test; dropout; the buffer writes.
+        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
+        # (hw/core/forward_drain.py), with the shared rounding stage as its first stage.
         fwd_drop = training & (dropout != 0)
         fwd_step = (phase == Phase.FWD) & drain_on
-        drop_chunks = chunks(drop_lfsr, 8, Q) if p.dropout else [Const(0, 8)] * Q
-        where = data.StructLayout({"valid": 1, "n": cw + pbits, "group": cw, "tile": cw,
-                                   "row": max(1, pbits)})
-        fr = Signal(data.StructLayout({
-            "at": where, "positive": Q, "keep": Q}))
-        fwd = Signal(data.StructLayout({
-            "at": where, "y": data.ArrayLayout(unsigned(p.act_bits), Q), "positive": Q,
-            "keep": Q}))
-        fo = Signal(data.StructLayout({
-            "at": where, "write": 1, "y": data.ArrayLayout(unsigned(p.act_bits), Q),
-            "active": Q}))
-        m.d.sync += [fr.at.valid.eq(fwd_step),
-                     fr.at.n.eq(Cat(step[:pbits], tag_o) if pbits else tag_o),
-                     fr.at.group.eq(tag_m), fr.at.tile.eq(tag_o),
-                     fr.at.row.eq(step[:max(1, pbits)]), fwd.at.eq(fr.at), fo.at.eq(fwd.at),
-                     fo.write.eq(fwd.at.valid & (fwd.at.n < N))]
+        forward = ForwardDrain(Q, mac.acc_shape, rounding.rounded.shape().elem_shape,
+                               p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout)
+        m.submodules.forward_drain = forward
+        m.d.comb += [
+            forward.i.at.valid.eq(fwd_step),
+            forward.i.at.n.eq(Cat(step[:pbits], tag_o) if pbits else tag_o),
+            forward.i.at.group.eq(tag_m), forward.i.at.tile.eq(tag_o),
+            forward.i.at.row.eq(step[:max(1, pbits)]),
+            forward.neurons.eq(N),
+        ]
         for q in range(Q):
-            v = rounded[q]
-            yd = Signal(unsigned(p.act_bits), name=f"fwd_drop_{q}")
-            m.d.sync += [
-                fr.positive[q].eq(is_positive(acc[q])),
-                fr.keep[q].eq(~fwd_drop | (drop_chunks[q] >= dropout)),
-                fwd.y[q].eq(saturate(v, unsigned(p.act_bits))),
-                fwd.positive[q].eq(fr.positive[q]                    # v <= 2**act_bits - 1
-                                   & (v[-1] | ~magnitude_above(v, p.act_bits))),
-                fwd.keep[q].eq(fr.keep[q]),
-            ]
-            m.d.comb += yd.eq(Mux(fwd_drop, saturate(rne_shift(fwd.y[q] * keep_scale, 8),
-                                                     unsigned(p.act_bits)), fwd.y[q]))
-            m.d.sync += [fo.y[q].eq(Mux(fwd.keep[q], yd, 0)),
-                         fo.active[q].eq(fwd.positive[q] & fwd.keep[q] & (fwd.at.n < N))]
+            m.d.comb += [forward.i.sums[q].eq(drain.row[q]), forward.rounded[q].eq(rounded[q])]
+        if p.dropout:
+            m.d.comb += [forward.drop.eq(fwd_drop), forward.dropout.eq(dropout),
+                         forward.keep_scale.eq(keep_scale)]
+            m.d.comb += [forward.i.draws[q].eq(d) for q, d in enumerate(chunks(drop_lfsr, 8, Q))]
+        fo = forward.o
         ctl = self.control
         for k, buf in enumerate(bufs):
             is_y = xsel == (1 - k)
@@ -526,70 +463,36 @@ class TrainingCore(wiring.Component):
         if p.dropout:
             m.d.comb += drop_lfsr.o.ready.eq(fwd_step & fwd_drop)
 
-        # SCORE: row `step` = class tile*P + step; the error stage follows each group. Two
-        # stages (for timing): the shift and the rounding bit, then the sum, saturation and the
-        # write of the class's scores (a word per class, a lane per sample of the group).
-        smem = Memory(shape=unsigned(Q * p.score_bits), depth=1 << cbits, init=[])
-        m.submodules.scores = smem
-        s_rd, s_wr = smem.read_port(), smem.write_port()
-        err_busy, err_q, err_g = Signal(), Signal(max(1, qbits + 1)), Signal(8)
-        leu = LocalErrorUnit(C, p.score_bits, p.score_frac, p.error_bits)
-        m.submodules.local_error = leu
-        sc = Signal(data.StructLayout({
-            "valid": 1, "last": 1, "cls": index_bits(CT * P), "group": 8}))
-        score_step = (phase == Phase.SCORE) & drain_on & ~err_busy & ~(sc.valid & sc.last)
-        m.d.sync += sc.valid.eq(score_step)
-        with m.If(score_step):
-            m.d.sync += [sc.cls.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
-                         sc.last.eq((step == P - 1) & (tag_m == CT - 1)), sc.group.eq(tag_o)]
-        score_word = Signal(_word(signed(p.score_bits), Q))
-        for q in range(Q):
-            m.d.comb += score_word[q].eq(saturate(rounded[q], signed(p.score_bits)))
-        m.d.comb += [s_wr.en.eq(sc.valid & (sc.cls < C)), s_wr.addr.eq(sc.cls[:cbits]),
-                     s_wr.data.eq(score_word.as_value())]
-        with m.If(sc.valid & sc.last):
-            m.d.sync += [err_busy.eq(1), err_q.eq(0), err_g.eq(sc.group)]
-        # The error stage: sample by sample, one class a cycle: the class's scores are read
-        # (stage e1 has them), then the sample's goes through the local-error unit (which never
-        # stalls: its output is always taken, a cycle after its input).
-        err_b = Signal(8)
-        err_c = Signal(range(C))
-        err_last_c = err_c == C - 1
-        e1 = Signal(data.StructLayout({"valid": 1, "b": 8, "c": len(err_c)}))
-        m.d.comb += [err_b.eq(Cat(err_q[:qbits], err_g) if qbits else err_g),
-                     s_rd.addr.eq(err_c)]
-        m.d.sync += [e1.valid.eq(err_busy), e1.b.eq(err_b), e1.c.eq(err_c)]
-        s_lanes = data.View(_word(signed(p.score_bits), Q), safe(s_rd, s_wr))
+        # SCORE: row `step` = class tile*P + step, then the group's errors
+        # (hw/core/error_stage.py), with the shared rounding stage as the drain's first stage.
+        errors = ErrorStage(Q, C, rounding.rounded.shape().elem_shape, p.score_bits,
+                            p.score_frac, p.error_bits, index_bits(CT * P),
+                            p.scramble_collisions)
+        m.submodules.error_stage = errors
+        score_step = (phase == Phase.SCORE) & drain_on & errors.row_ready
         m.d.comb += [
-            leu.i.valid.eq(e1.valid), leu.o.ready.eq(1),
-            leu.i.payload.score.eq(s_lanes[e1.b[:qbits]] if qbits else s_lanes[0]),
-            leu.i.payload.label.eq(l_rd.data), l_rd.addr.eq(e1.b),
+            errors.row.valid.eq((phase == Phase.SCORE) & drain_on),
+            errors.row.class_index.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
+            errors.row.last.eq((step == P - 1) & (tag_m == CT - 1)),
+            errors.row.group.eq(tag_o),
+            errors.batch.eq(B), l_rd.addr.eq(errors.label_addr), errors.label.eq(l_rd.data),
         ]
-        with m.If(err_busy):
-            m.d.sync += err_c.eq(Mux(err_last_c, 0, err_c + 1))
-            with m.If(err_last_c):
-                m.d.sync += err_q.eq(err_q + 1)
-                with m.If(err_q == Q - 1):
-                    m.d.sync += err_busy.eq(0)
-        out_b = Signal(8)
-        out_c = Signal.like(err_c)
-        m.d.sync += [out_b.eq(e1.b), out_c.eq(e1.c)]
-        out = leu.o.payload
-        real = leu.o.valid & (out_b < B)
-        sample_done = real & out.last
-        m.d.comb += [e_wr.addr.eq(Cat(out_c[:cbits], (out_b >> qbits)[:gbits])),
-                     e_wr.data.eq(Mux(real, out.error, 0).replicate(Q)),
-                     e_wr.en.eq(Mux(leu.o.valid, Const(1, Q) << out_b[:qbits], 0)
-                                if qbits else leu.o.valid)]
-        m.d.comb += [r_wr.en.eq(sample_done), r_wr.addr.eq(Cat(out_b[:bbits_s], layer)),
-                     r_wr.data.eq(out.prediction),
-                     x_wr.addr.eq(out_b[:bbits_s]), x_wr.data.eq(layer),
-                     x_wr.en.eq(sample_done & alive.bit_select(out_b[:bbits_s], 1))]
-        with m.If(sample_done & out.correct & training):
+        m.d.comb += [errors.rounded[q].eq(rounded[q]) for q in range(Q)]
+        error, result = errors.error, errors.result
+        m.d.comb += [e_wr.addr.eq(Cat(error.class_index[:cbits],
+                                      (error.sample >> qbits)[:gbits])),
+                     e_wr.data.eq(error.value.replicate(Q)),
+                     e_wr.en.eq(Mux(error.valid, Const(1, Q) << error.sample[:qbits], 0)
+                                if qbits else error.valid)]
+        m.d.comb += [r_wr.en.eq(result.valid), r_wr.addr.eq(Cat(result.sample[:bbits_s], layer)),
+                     r_wr.data.eq(result.prediction),
+                     x_wr.addr.eq(result.sample[:bbits_s]), x_wr.data.eq(layer),
+                     x_wr.en.eq(result.valid & alive.bit_select(result.sample[:bbits_s], 1))]
+        with m.If(result.valid & result.correct & training):
             m.d.sync += self.control.correct[layer].eq(self.control.correct[layer] + 1)
-        with m.If(sample_done & skip_en & (out.margin >= cmd.threshold)
+        with m.If(result.valid & skip_en & (result.margin >= cmd.threshold)
                   & (layer != n_layers - 1)):
-            m.d.sync += alive.bit_select(out_b[:bbits_s], 1).eq(0)
+            m.d.sync += alive.bit_select(result.sample[:bbits_s], 1).eq(0)
 
         # BACK: column `step` = sample g*Q + step; P deltas a cycle and the bias gradients
         # (hw/core/back_projection.py), with the shared rounding stage as its first stage.
@@ -621,7 +524,7 @@ class TrainingCore(wiring.Component):
         cols_rest = Signal(17)
         m.d.comb += cols_rest.eq(J - (pop_m << qbits))
         with m.If(pop):
-            m.d.sync += [tag_last.eq(pop_m == m_last),
+            m.d.sync += [tag_last.eq(pop_m == nest.last.mid),
                          cols_real.eq(Mux(cols_rest >= Q, Q, cols_rest))]
         # `is_bias` (step == Q) and the column's shift are registers, set as `step` moves: no
         # comparison sits before the rounding shifter.
@@ -633,7 +536,7 @@ class TrainingCore(wiring.Component):
         g_shift = Signal(5)
         bias_next, shift_next = Signal(), Signal(5)
         m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next)]
-        g_width = max(len(acc[0]), p.grad_bias_bits) + 1
+        g_width = max(mac.acc_shape.width, p.grad_bias_bits) + 1
         updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits)
         m.submodules.weight_updater = updater
         m.d.comb += [
@@ -644,7 +547,7 @@ class TrainingCore(wiring.Component):
             updater.new.ready.eq(wr.ready),
         ]
         for r in range(P):
-            m.d.comb += [updater.i.payload.grad[r].eq(Mux(is_bias, gb_lanes[r], acc[r * Q])),
+            m.d.comb += [updater.i.payload.grad[r].eq(Mux(is_bias, gb_lanes[r], drain.column[r])),
                          updater.i.payload.rand[r].eq(rand[r])]
         grad_round = updater.i.valid & updater.i.ready
         grad_move = updater.new.valid & updater.new.ready
@@ -698,15 +601,14 @@ class TrainingCore(wiring.Component):
             m.d.sync += step.eq(0)
 
         # ---- phase and layer control -----------------------------------------------------
-        loops_idle = (~gen & ~s1.valid & ~s2.valid & ~tags.r_rdy & ~drain_on & ~fr.at.valid
-                      & ~fwd.at.valid & ~fo.at.valid & ~sc.valid & ~back.busy
-                      & ~updater.busy)
+        loops_idle = (~gen & ~s1.valid & ~s2.valid & ~drain.busy & ~forward.busy
+                      & ~back.busy & ~updater.busy)
         phase_done = Signal()
         with m.Switch(phase):
             with m.Case(Phase.FWD, Phase.BACK):
                 m.d.comb += phase_done.eq(loops_idle)
             with m.Case(Phase.SCORE):
-                m.d.comb += phase_done.eq(loops_idle & ~err_busy & ~e1.valid & ~leu.o.valid)
+                m.d.comb += phase_done.eq(loops_idle & ~errors.busy)
             with m.Case(Phase.GRAD):
                 m.d.comb += phase_done.eq(loops_idle & w_idle)
             with m.Case(Phase.INIT):
@@ -714,29 +616,31 @@ class TrainingCore(wiring.Component):
 
         def setup(ph):
             """Start phase ``ph`` of the current layer."""
-            m.d.sync += [phase.eq(ph), gen.eq(ph != Phase.INIT), go.eq(0), gm.eq(0), gk.eq(0),
-                         step.eq(0), is_bias.eq(0)]
+            m.d.sync += [phase.eq(ph), step.eq(0), is_bias.eq(0)]
+            limits = nest.limits
             if ph == Phase.FWD:
                 m.d.sync += drain_shift.eq(cur["forward_shift"][:5])
-                m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(J),
-                             skip_beats.eq(J + 1),
-                             fill_left.eq(T), fill_j.eq(0),
-                             fill_bank.eq(0), full.eq(0)]
+                m.d.comb += slab.start.eq(1)
+                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(G - 1),
+                             limits.inner.eq(J)]
+                m.d.sync += skip_beats.eq(J + 1)
                 m.d.comb += weights.start.read.eq(1)
             elif ph == Phase.SCORE:
                 m.d.sync += drain_shift.eq(cur["score_shift"][:5])
-                m.d.sync += [o_last.eq(G - 1), m_last.eq(CT - 1), k_last.eq(N - 1),
-                             skip_beats.eq(N * CT)]
+                m.d.comb += [nest.start.eq(1), limits.outer.eq(G - 1), limits.mid.eq(CT - 1),
+                             limits.inner.eq(N - 1)]
+                m.d.sync += skip_beats.eq(N * CT)
                 m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.BACK:
                 m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
-                m.d.sync += [o_last.eq(T - 1), m_last.eq(G - 1), k_last.eq(C - 1),
-                             kf_tile.eq(0), kf_row.eq(0),
-                             knext_full.eq(0), kcur_valid.eq(0)]
+                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(G - 1),
+                             limits.inner.eq(C - 1)]
+                m.d.comb += feedback.start.eq(1)
                 m.d.comb += back.clear.eq(1)
                 m.d.comb += cls_gen.load.eq(1)
             elif ph == Phase.GRAD:
-                m.d.sync += [o_last.eq(T - 1), m_last.eq(JT - 1), k_last.eq(B - 1)]
+                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(JT - 1),
+                             limits.inner.eq(B - 1)]
                 m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1)]
             elif ph == Phase.INIT:
                 m.d.comb += weights.start.write.eq(1)

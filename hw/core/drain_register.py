@@ -1,0 +1,93 @@
+"""The drain register: a finished sum of the MAC array, taken apart a row or a column at a
+time while the array sums the next."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["DrainRegister"]
+
+
+class DrainRegister(wiring.Component):
+    """Holds one ``rows x cols`` sum of the MAC array and the tag of the beat that ended it
+    (which output tile and group it belongs to).
+
+    A sum moves in when the register is empty and its tag has arrived; each ``advance_row``
+    shifts the rows up (row 0 leaves), each ``advance_col`` the columns left (column 0
+    leaves); ``end`` empties the register. The next sum moves in a cycle after ``end`` at the
+    earliest: the move is decided from registers only, since it fans out to every element.
+
+    Tags are written when the beat ending a sum issues, before the sum leaves the array; a
+    FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
+    sum, and the pipe in front of it two beats).
+
+    Parameters
+    ----------
+    rows, cols : int
+        The MAC array's shape.
+    sum_shape : signed shape
+        A sum.
+    tag_layout : Layout
+        A sum's tag.
+
+    Members
+    -------
+    sums : In(stream.Signature(ArrayLayout(sum_shape, rows * cols)))
+        The MAC array's finished sums (element ``r * cols + c``).
+    tags : In(stream.Signature(tag_layout))
+        The tags of the sums, in order (always taken).
+    popped : Out(StructLayout(valid, tag))
+        A sum moves in this cycle, with its tag.
+    holding : Out(1); tag : Out(tag_layout)
+        A sum is in the register, and its tag.
+    row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
+        Row 0 and column 0 of the sum in the register.
+    advance_row, advance_col, end : In(1)
+        Shift the rows; shift the columns; empty the register (in that priority).
+    busy : Out(1)
+        A sum is in the register or a tag waits for its sum.
+    """
+
+    def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4):
+        self.rows, self.cols, self.tag_depth = rows, cols, tag_depth
+        self.tag_layout = tag_layout
+        super().__init__({
+            "sums": In(stream.Signature(data.ArrayLayout(sum_shape, rows * cols))),
+            "tags": In(stream.Signature(tag_layout)),
+            "popped": Out(data.StructLayout({"valid": 1, "tag": tag_layout})),
+            "holding": Out(1), "tag": Out(tag_layout),
+            "row": Out(data.ArrayLayout(sum_shape, cols)),
+            "column": Out(data.ArrayLayout(sum_shape, rows)),
+            "advance_row": In(1), "advance_col": In(1), "end": In(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        P, Q = self.rows, self.cols
+        tags = SyncFIFO(width=self.tag_layout.size, depth=self.tag_depth)
+        m.submodules.tags = tags
+        m.d.comb += [tags.w_en.eq(self.tags.valid), tags.w_data.eq(self.tags.payload),
+                     self.tags.ready.eq(tags.w_rdy)]
+        # One signal per element (a simulator keeps each in a machine word).
+        shape = self.sums.payload.shape().elem_shape
+        acc = [Signal(shape, name=f"drain_{k}") for k in range(P * Q)]
+        pop = self.popped.valid
+        m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
+                     self.sums.ready.eq(pop), tags.r_en.eq(pop),
+                     self.popped.tag.eq(tags.r_data)]
+        with m.If(pop):
+            m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
+            m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
+        with m.Elif(self.end):
+            m.d.sync += self.holding.eq(0)
+        with m.Elif(self.advance_row):
+            m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
+        with m.Elif(self.advance_col):
+            m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
+                         for r in range(P) for q in range(Q - 1)]
+        m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
+        m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
+        m.d.comb += self.busy.eq(self.holding | tags.r_rdy)
+        return m
