@@ -4,6 +4,11 @@ from amaranth.hdl import signed, unsigned
 
 from hw.core.back_projection import BackProjection
 from hw.core.classifier_weights import ClassifierWeights
+from hw.core.drain_rounding import DrainRounding
+from hw.core.error_stage import ErrorStage
+from hw.core.forward_drain import ForwardDrain
+from hw.core.training_core import TrainingCore
+from hw.core.weight_init import WeightInit
 from hw.core.weight_updater import WeightUpdater
 from hw.lfsr_prng import LfsrPrng
 from hw.local_error import LocalErrorUnit
@@ -53,6 +58,43 @@ def _updater(cfg):
                          p.round_bits)
 
 
+def _core_params(cfg):
+    p = CoreParams.from_config(cfg)
+    return p, accumulator_shape(p.a_shape, p.b_shape, p.depth)
+
+
+def _drain_rounding(cfg):
+    """The rounding stage the forward, score and back-projection drains share."""
+    p, sums = _core_params(cfg)
+    return DrainRounding(max(p.rows, p.cols), sums)
+
+
+def _forward_drain(cfg):
+    """The forward pass's drain: activations, the ReLU's derivative, dropout."""
+    p, sums = _core_params(cfg)
+    cw, pbits = TrainingCore(p).count_bits, (p.rows - 1).bit_length()
+    return ForwardDrain(p.cols, sums, signed(sums.width + 2), p.act_bits, cw + pbits, cw,
+                        max(1, pbits), p.dropout)
+
+
+def _error_stage(cfg):
+    """The score drain and the local errors of each sample."""
+    p, sums = _core_params(cfg)
+    return ErrorStage(p.cols, p.classes, signed(sums.width + 2), p.score_bits, p.score_frac,
+                      p.error_bits, index_bits(p.class_tiles * p.rows))
+
+
+def _weight_init(cfg):
+    """The initial weights of a layer, a bus word a cycle."""
+    p = CoreParams.from_config(cfg)
+    return WeightInit(p.rows, p.weight_bits, p.lfsr_width, TrainingCore(p).count_bits)
+
+
+def _training_core(cfg):
+    """The training core without the host interface (hw/core/training_core.py)."""
+    return TrainingCore(CoreParams.from_config(cfg))
+
+
 def _accelerator(cfg):
     """The whole accelerator: host interface, training core, counters (hw/accelerator.py)."""
     from hw.accelerator import Accelerator
@@ -60,7 +102,10 @@ def _accelerator(cfg):
 
 
 UNITS = {"accelerator": _accelerator, "lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
-         "back_projection": _back_projection, "updater": _updater}
+         "back_projection": _back_projection, "updater": _updater,
+         "drain_rounding": _drain_rounding, "forward_drain": _forward_drain,
+         "error_stage": _error_stage, "weight_init": _weight_init,
+         "training_core": _training_core}
 
 
 def check_rtl_config(cfg):

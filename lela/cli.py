@@ -121,8 +121,9 @@ def build_parser():
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     v.add_argument("--config", required=True, help="TOML configuration (configs/*.toml)")
     v.add_argument("--unit", action="append", default=None,
-                   choices=("accelerator", "lfsr", "classifier", "mac_array", "local_error",
-                            "back_projection", "updater"),
+                   choices=("accelerator", "training_core", "lfsr", "classifier", "mac_array",
+                            "drain_rounding", "forward_drain", "error_stage", "local_error",
+                            "back_projection", "updater", "weight_init"),
                    help="unit to generate (repeatable; default: the whole accelerator, "
                    "lela_accelerator.v)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")

@@ -27,7 +27,7 @@ initialisation (weight_init.py).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -45,32 +45,19 @@ from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
 from .drain_register import DrainRegister
 from .drain_rounding import DrainRounding
 from .error_stage import ErrorStage
+from .exit_savings import ExitSavings
 from .feedback_registers import FeedbackRegisters
 from .forward_drain import ForwardDrain
+from .layer_registers import LayerRegisters
 from .loop_nest import LoopNest
 from .register_file import RegisterFile
+from .sequencer import Op, Phase, Sequencer, command_layout
 from .weight_init import WeightInit
 from .weight_slab import WeightSlab
 from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
 
 __all__ = ["TrainingCore", "Op"]
-
-
-class Op(enum.Enum, shape=2):
-    """A command's operation (the ``op`` field of ``control.cmd``)."""
-    INIT = 0
-    TRAIN = 1
-    INFER = 2
-
-
-class Phase(enum.Enum, shape=3):
-    """What the core's loops do (the table above; INIT: the weight initialisation)."""
-    FWD = 0
-    SCORE = 1
-    BACK = 2
-    GRAD = 3
-    INIT = 4
 
 
 def _word(layout_shape, lanes):
@@ -102,8 +89,10 @@ class TrainingCore(wiring.Component):
         self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
         self.bbits = index_bits(p.max_batch + 1)
         self.lbits = index_bits(p.max_layers + 1)
-        self.cmd_layout = data.StructLayout({"op": 2, "batch": 8, "early_exit": 1,
-                                             "threshold": 16})
+        self.cmd_layout = command_layout
+        # Loop counters and sizes: wide enough for the largest loop of any phase.
+        self.count_bits = index_bits(max(p.columns, p.depth, p.tiles, p.groups, p.class_tiles,
+                                         -(-p.max_inputs // p.cols)) + 2)
         self.buffer_cols = max(p.columns, 1)
         self.control_signature = wiring.Signature({
             "reg_we": Out(1), "reg_addr": Out(8), "reg_data": Out(32),
@@ -129,9 +118,7 @@ class TrainingCore(wiring.Component):
         qbits = (Q - 1).bit_length()
         CT = p.class_tiles
         acc_w = p.weight_bits
-        # Loop counters and sizes: wide enough for the largest loop of any phase.
-        cw = index_bits(max(p.columns, p.depth, p.tiles, p.groups, CT,
-                          -(-p.max_inputs // Q)) + 2)
+        cw = self.count_bits
 
         def safe(rd, wr):
             return read_data(m, rd, wr, p.scramble_collisions)
@@ -157,9 +144,18 @@ class TrainingCore(wiring.Component):
         sign_mode = greg("feedback")[0] if p.sign_feedback else Const(0, 1)
         bias_shift = greg("bias_shift")[:5]
 
-        cmd = Signal(self.cmd_layout)
-        layer = Signal(4)
-        cur = {name: Signal(32, name=f"cur_{name}") for name in LAYER}
+        sequencer = Sequencer(p.early_exit)
+        m.submodules.sequencer = sequencer
+        m.d.comb += [sequencer.start.eq(self.control.start),
+                     sequencer.command.eq(self.control.cmd), sequencer.layers.eq(n_layers),
+                     self.control.busy.eq(sequencer.busy), self.control.done.eq(sequencer.done)]
+        cmd, layer = sequencer.cmd, sequencer.layer
+        current = LayerRegisters()
+        m.submodules.layer_registers = current
+        m.d.comb += [current.copy.eq(sequencer.copy), current.layer.eq(layer),
+                     regs.read_addr.eq(current.read_addr), current.read_data.eq(reg_data),
+                     sequencer.copied.eq(current.copied)]
+        cur = {name: current.current[name] for name in LAYER}
         N, J = cur["neurons"][:cw], cur["fan_in"][:cw]
         T, JT = cur["tiles"][:cw], cur["in_tiles"][:cw]
         B = cmd.batch
@@ -242,8 +238,7 @@ class TrainingCore(wiring.Component):
         w_idle = weights.write_idle
 
         # ---- sequencer state --------------------------------------------------------------
-        phase = Signal(Phase)
-        running = Signal()                  # the phase's loops are live
+        phase, running = sequencer.phase, sequencer.running
         alive = Signal(p.max_batch)
         skip_en = (cmd.op == Op.INFER) & cmd.early_exit if p.early_exit else Const(0, 1)
 
@@ -288,12 +283,19 @@ class TrainingCore(wiring.Component):
         m.d.comb += [nest.stall.eq(freeze), nest.ready.eq(ready), nest.dead.eq(dead),
                      nest.skip_outer.eq(phase == Phase.SCORE)]
         issue, skip, adv_o = nest.issue, nest.skip, nest.outer_done
-        # Beats a skip saves (a group of the forward pass, or a group's scores): set up with
-        # the phase, so no multiplier sits on the loop counters' path. ``skipped`` is
-        # registered: the counters see a skip a cycle late.
-        skip_beats = Signal(32)
+        # The beats early exit saves (``skipped`` is registered: the counters see a skip a
+        # cycle late).
         if p.early_exit:
-            m.d.sync += self.skipped.eq(Mux(skip, skip_beats, 0))
+            savings = ExitSavings(cw, CT)
+            m.submodules.exit_savings = savings
+            m.d.comb += [savings.begin.eq(sequencer.begin),
+                         savings.begin_phase.eq(sequencer.begin_phase),
+                         savings.tiles.eq(T), savings.fan_in.eq(J), savings.neurons.eq(N),
+                         savings.groups.eq(G), savings.skip.eq(skip),
+                         savings.skip_layer.eq(sequencer.skip_layer),
+                         sequencer.skipped.eq(savings.skipped_layer),
+                         sequencer.all_exited.eq(skip_en & (alive == 0)),
+                         self.skipped.eq(savings.skipped)]
         # The MAC beat's tag: which sum it ends.
         m.d.comb += [drain.tags.valid.eq(issue & k_wrap),
                      drain.tags.payload.outer.eq(go), drain.tags.payload.mid.eq(gm)]
@@ -614,109 +616,41 @@ class TrainingCore(wiring.Component):
             with m.Case(Phase.INIT):
                 m.d.comb += phase_done.eq(init.done & w_idle)
 
-        def setup(ph):
-            """Start phase ``ph`` of the current layer."""
-            m.d.sync += [phase.eq(ph), step.eq(0), is_bias.eq(0)]
-            limits = nest.limits
-            if ph == Phase.FWD:
-                m.d.sync += drain_shift.eq(cur["forward_shift"][:5])
-                m.d.comb += slab.start.eq(1)
-                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(G - 1),
-                             limits.inner.eq(J)]
-                m.d.sync += skip_beats.eq(J + 1)
-                m.d.comb += weights.start.read.eq(1)
-            elif ph == Phase.SCORE:
-                m.d.sync += drain_shift.eq(cur["score_shift"][:5])
-                m.d.comb += [nest.start.eq(1), limits.outer.eq(G - 1), limits.mid.eq(CT - 1),
-                             limits.inner.eq(N - 1)]
-                m.d.sync += skip_beats.eq(N * CT)
-                m.d.comb += cls_gen.load.eq(1)
-            elif ph == Phase.BACK:
-                m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
-                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(G - 1),
-                             limits.inner.eq(C - 1)]
-                m.d.comb += feedback.start.eq(1)
-                m.d.comb += back.clear.eq(1)
-                m.d.comb += cls_gen.load.eq(1)
-            elif ph == Phase.GRAD:
-                m.d.comb += [nest.start.eq(1), limits.outer.eq(T - 1), limits.mid.eq(JT - 1),
-                             limits.inner.eq(B - 1)]
-                m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1)]
-            elif ph == Phase.INIT:
-                m.d.comb += weights.start.write.eq(1)
-                m.d.comb += init.start.eq(1)
+        m.d.comb += sequencer.phase_done.eq(phase_done)
 
-        copy_k = Signal(4)
-        skip_fwd = Signal(32)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.control.start):
-                    m.d.sync += [cmd.eq(self.control.cmd), layer.eq(0)]
-                    with m.If(self.control.cmd.op == Op.TRAIN):
-                        m.d.sync += self.control.correct.eq(0)
-                    m.d.sync += alive.eq((Const(1, p.max_batch + 1) << self.control.cmd.batch) - 1)
-                    m.next = "LAYER"
-            with m.State("LAYER"):
-                # Copy the layer's registers, one a cycle (each read a cycle ahead).
-                m.d.comb += [self.control.busy.eq(1), regs.read_addr.eq(Cat(copy_k, layer + 1))]
-                with m.Switch(copy_k):
-                    for name, offset in LAYER.items():
-                        with m.Case(offset + 1):
-                            m.d.sync += cur[name].eq(reg_data)
-                m.d.sync += copy_k.eq(copy_k + 1)
-                with m.If(copy_k == len(LAYER)):
-                    m.d.sync += copy_k.eq(0)
-                    m.next = "SETUP"
-                    if p.early_exit:
-                        with m.If(skip_en & (alive == 0)):
-                            m.next = "SKIP_LAYER"
-            if p.early_exit:
-                with m.State("SKIP_LAYER"):
-                    # Every sample has exited: the layer's forward and score beats are saved,
-                    # G * (T * (J + 1) + CT * N), multiplied over three cycles.
-                    m.d.comb += self.control.busy.eq(1)
-                    m.d.sync += copy_k.eq(copy_k + 1)
-                    with m.Switch(copy_k):
-                        with m.Case(0):
-                            m.d.sync += [skip_fwd.eq(T * (J + 1)), skip_beats.eq(N * CT)]
-                        with m.Case(1):
-                            m.d.sync += skip_beats.eq(skip_beats + skip_fwd)
-                        with m.Default():
-                            m.d.sync += [self.skipped.eq(skip_beats * G), copy_k.eq(0)]
-                            m.next = "NEXT"
-            with m.State("SETUP"):
-                m.d.comb += self.control.busy.eq(1)
-                with m.If(cmd.op == Op.INIT):
-                    setup(Phase.INIT)
-                with m.Else():
-                    setup(Phase.FWD)
-                m.d.sync += running.eq(1)
-                m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.control.busy.eq(1)
-                with m.If(phase_done):
-                    with m.Switch(phase):
-                        with m.Case(Phase.FWD):
-                            setup(Phase.SCORE)
-                        with m.Case(Phase.SCORE):
-                            with m.If(training):
-                                setup(Phase.BACK)
-                            with m.Else():
-                                m.d.sync += running.eq(0)
-                                m.next = "NEXT"
-                        with m.Case(Phase.BACK):
-                            setup(Phase.GRAD)
-                        with m.Default():
-                            m.d.sync += running.eq(0)
-                            m.next = "NEXT"
-            with m.State("NEXT"):
-                m.d.comb += self.control.busy.eq(1)
-                m.d.sync += layer.eq(layer + 1)
-                with m.If(layer + 1 >= n_layers):
-                    m.next = "FINISH"
-                with m.Else():
-                    m.next = "LAYER"
-            with m.State("FINISH"):
-                m.d.comb += [self.control.busy.eq(1), self.control.done.eq(1)]
-                m.next = "IDLE"
+        # A phase begins: the loops, the drains and the streams it uses start.
+        begin = sequencer.begin
+        with m.If(begin):
+            m.d.sync += [step.eq(0), is_bias.eq(0)]
+        limits = nest.limits
+        with m.If(begin):
+            with m.Switch(sequencer.begin_phase):
+                with m.Case(Phase.FWD):
+                    m.d.sync += drain_shift.eq(cur["forward_shift"][:5])
+                    m.d.comb += [slab.start.eq(1), weights.start.read.eq(1),
+                                 nest.start.eq(1), limits.outer.eq(T - 1),
+                                 limits.mid.eq(G - 1), limits.inner.eq(J)]
+                with m.Case(Phase.SCORE):
+                    m.d.sync += drain_shift.eq(cur["score_shift"][:5])
+                    m.d.comb += [cls_gen.load.eq(1),
+                                 nest.start.eq(1), limits.outer.eq(G - 1),
+                                 limits.mid.eq(CT - 1), limits.inner.eq(N - 1)]
+                with m.Case(Phase.BACK):
+                    m.d.sync += drain_shift.eq(cur["delta_shift"][:5])
+                    m.d.comb += [feedback.start.eq(1), back.clear.eq(1), cls_gen.load.eq(1),
+                                 nest.start.eq(1), limits.outer.eq(T - 1),
+                                 limits.mid.eq(G - 1), limits.inner.eq(C - 1)]
+                with m.Case(Phase.GRAD):
+                    m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1),
+                                 nest.start.eq(1), limits.outer.eq(T - 1),
+                                 limits.mid.eq(JT - 1), limits.inner.eq(B - 1)]
+                with m.Case(Phase.INIT):
+                    m.d.comb += [weights.start.write.eq(1), init.start.eq(1)]
+
+        # A command starts: the samples all alive, the training counts cleared.
+        ctl = self.control
+        with m.If(sequencer.accept):
+            with m.If(ctl.cmd.op == Op.TRAIN):
+                m.d.sync += ctl.correct.eq(0)
+            m.d.sync += alive.eq((Const(1, p.max_batch + 1) << ctl.cmd.batch) - 1)
         return m

@@ -1,0 +1,62 @@
+"""What early exit saves: the MAC beats of skipped groups and layers."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .sequencer import Phase
+
+__all__ = ["ExitSavings"]
+
+
+class ExitSavings(wiring.Component):
+    """Counts the MAC beats early exit saves, for the ``exit_skipped_beats`` counter: a
+    skipped group of the forward pass saves ``fan_in + 1`` beats per tile it skips, a skipped
+    group of the scores ``neurons * class_tiles``, and a skipped layer ``groups * (tiles *
+    (fan_in + 1) + neurons * class_tiles)``. The per-skip amount is set when a phase begins, so
+    no multiplier sits on the loop counters' path; the layer's is multiplied over three cycles.
+
+    Members
+    -------
+    begin : In(1); begin_phase : In(Phase)
+        A phase begins (the layer's sizes are valid).
+    tiles, fan_in, neurons, groups : In(width)
+        The layer's sizes and the mini-batch's sample groups.
+    skip : In(1)
+        The loop nest skips an iteration this cycle.
+    skip_layer : In(1); skipped_layer : Out(1)
+        Account for a skipped layer; done (the savings are out in the next cycle).
+    skipped : Out(32)
+        Beats saved by the skips of the cycle before.
+    """
+
+    def __init__(self, width, class_tiles):
+        self.class_tiles = class_tiles
+        super().__init__({
+            "begin": In(1), "begin_phase": In(Phase),
+            "tiles": In(width), "fan_in": In(width), "neurons": In(width), "groups": In(8),
+            "skip": In(1), "skip_layer": In(1), "skipped_layer": Out(1),
+            "skipped": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        per_skip, forward = Signal(32), Signal(32)
+        step = Signal(2)
+        m.d.sync += self.skipped.eq(Mux(self.skip, per_skip, 0))
+        with m.If(self.begin & (self.begin_phase == Phase.FWD)):
+            m.d.sync += per_skip.eq(self.fan_in + 1)
+        with m.If(self.begin & (self.begin_phase == Phase.SCORE)):
+            m.d.sync += per_skip.eq(self.neurons * self.class_tiles)
+        m.d.comb += self.skipped_layer.eq(self.skip_layer & (step == 2))
+        with m.If(self.skip_layer):
+            m.d.sync += step.eq(Mux(self.skipped_layer, 0, step + 1))
+            with m.Switch(step):
+                with m.Case(0):
+                    m.d.sync += [forward.eq(self.tiles * (self.fan_in + 1)),
+                                 per_skip.eq(self.neurons * self.class_tiles)]
+                with m.Case(1):
+                    m.d.sync += per_skip.eq(per_skip + forward)
+                with m.Default():
+                    m.d.sync += self.skipped.eq(per_skip * self.groups)
+        return m

@@ -1,0 +1,51 @@
+"""The current layer's registers, copied out of the register file."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from contract.registers import LAYER
+
+__all__ = ["LayerRegisters"]
+
+
+class LayerRegisters(wiring.Component):
+    """The registers of the layer being run (contract/registers.py ``LAYER``), in flip-flops:
+    the datapath reads them every cycle, and the register file's memory has one read port.
+
+    While ``copy`` is high, one register a cycle is read from the register file (each a cycle
+    ahead of its copy); ``copied`` rises in the cycle after the last, ``len(LAYER) + 1``
+    cycles after ``copy`` rose, and the count starts again.
+
+    Members
+    -------
+    copy : In(1); layer : In(4)
+        Copy layer ``layer``'s registers.
+    read_addr : Out(8); read_data : In(32)
+        The register file's read port (its data a cycle after the address).
+    current : Out(StructLayout({name: 32 for name in LAYER}))
+        The copied registers.
+    copied : Out(1)
+        The copy is complete this cycle.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "copy": In(1), "layer": In(4),
+            "read_addr": Out(8), "read_data": In(32),
+            "current": Out(data.StructLayout({name: 32 for name in LAYER})),
+            "copied": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        index = Signal(4)
+        m.d.comb += [self.read_addr.eq(Cat(index, self.layer + 1)),
+                     self.copied.eq(self.copy & (index == len(LAYER)))]
+        with m.If(self.copy):
+            with m.Switch(index):
+                for name, offset in LAYER.items():
+                    with m.Case(offset + 1):
+                        m.d.sync += self.current[name].eq(self.read_data)
+            m.d.sync += index.eq(Mux(self.copied, 0, index + 1))
+        return m

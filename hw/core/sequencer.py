@@ -1,0 +1,138 @@
+"""The sequencer: which layer and which phase the core runs."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Op", "Phase", "Sequencer", "command_layout"]
+
+
+class Op(enum.Enum, shape=2):
+    """A command's operation (the ``op`` field of ``command_layout``)."""
+    INIT = 0
+    TRAIN = 1
+    INFER = 2
+
+
+class Phase(enum.Enum, shape=3):
+    """What the core's loops do (hw/core/training_core.py; INIT: the weight initialisation)."""
+    FWD = 0
+    SCORE = 1
+    BACK = 2
+    GRAD = 3
+    INIT = 4
+
+
+#: A command from the host interface: the operation (an :class:`Op` value; a plain field, so
+#: the dispatcher can choose it with a ``Mux``), the samples in the mini-batch, and inference's
+#: early exit with its margin threshold.
+command_layout = data.StructLayout({"op": Op.as_shape(), "batch": 8, "early_exit": 1,
+                                    "threshold": 16})
+
+
+class Sequencer(wiring.Component):
+    """Runs a command layer by layer: copy the layer's registers, then its phases in order
+    (``INIT``; or ``FWD``, ``SCORE`` and, training, ``BACK`` and ``GRAD``), each until the
+    datapath reports it done; a layer whose samples have all exited early is skipped.
+
+    Members
+    -------
+    start : In(1); command : In(command_layout)
+        Take ``command`` when idle.
+    accept : Out(1)
+        The command is taken this cycle.
+    cmd : Out(command_layout); layer : Out(4)
+        The running command and layer.
+    layers : In(4)
+        Layers in the network.
+    copy : Out(1); copied : In(1)
+        Copy the layer's registers, until ``copied``.
+    all_exited : In(1)
+        (Early exit) no sample of the mini-batch is left: the layer is skipped.
+    skip_layer : Out(1); skipped : In(1)
+        Account for a skipped layer, until ``skipped``.
+    begin : Out(1); begin_phase : Out(Phase)
+        A phase of the layer starts this cycle.
+    phase : Out(Phase); running : Out(1)
+        The phase (from the cycle after ``begin``), and that its loops are live.
+    phase_done : In(1)
+        The phase's datapath is idle: its work is done.
+    busy, done : Out(1)
+        A command runs; it finishes this cycle.
+    """
+
+    def __init__(self, early_exit=True):
+        self.early_exit = early_exit
+        super().__init__({
+            "start": In(1), "command": In(command_layout), "accept": Out(1),
+            "cmd": Out(command_layout), "layer": Out(4), "layers": In(4),
+            "copy": Out(1), "copied": In(1),
+            "all_exited": In(1), "skip_layer": Out(1), "skipped": In(1),
+            "begin": Out(1), "begin_phase": Out(Phase),
+            "phase": Out(Phase), "running": Out(1), "phase_done": In(1),
+            "busy": Out(1), "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def begin(phase):
+            m.d.comb += [self.begin.eq(1), self.begin_phase.eq(phase)]
+            m.d.sync += self.phase.eq(phase)
+
+        def finish_layer():
+            m.d.sync += self.running.eq(0)
+            m.next = "NEXT"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.accept.eq(self.start)
+                with m.If(self.start):
+                    m.d.sync += [self.cmd.eq(self.command), self.layer.eq(0)]
+                    m.next = "LAYER"
+            with m.State("LAYER"):
+                m.d.comb += [self.busy.eq(1), self.copy.eq(1)]
+                with m.If(self.copied):
+                    m.next = "SETUP"
+                    if self.early_exit:
+                        with m.If(self.all_exited):
+                            m.next = "SKIP_LAYER"
+            if self.early_exit:
+                with m.State("SKIP_LAYER"):
+                    m.d.comb += [self.busy.eq(1), self.skip_layer.eq(1)]
+                    with m.If(self.skipped):
+                        m.next = "NEXT"
+            with m.State("SETUP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.cmd.op == Op.INIT):
+                    begin(Phase.INIT)
+                with m.Else():
+                    begin(Phase.FWD)
+                m.d.sync += self.running.eq(1)
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.phase_done):
+                    with m.Switch(self.phase):
+                        with m.Case(Phase.FWD):
+                            begin(Phase.SCORE)
+                        with m.Case(Phase.SCORE):
+                            with m.If(self.cmd.op == Op.TRAIN):
+                                begin(Phase.BACK)
+                            with m.Else():
+                                finish_layer()
+                        with m.Case(Phase.BACK):
+                            begin(Phase.GRAD)
+                        with m.Default():
+                            finish_layer()
+            with m.State("NEXT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += self.layer.eq(self.layer + 1)
+                with m.If(self.layer + 1 >= self.layers):
+                    m.next = "FINISH"
+                with m.Else():
+                    m.next = "LAYER"
+            with m.State("FINISH"):
+                m.d.comb += [self.busy.eq(1), self.done.eq(1)]
+                m.next = "IDLE"
+        return m
