@@ -1,0 +1,164 @@
+"""hw/core/drain_register.py: sums move in only with their tag and into an empty register,
+row 0 and column 0 through random row and column shifts, ``end`` and the cycle after it,
+tags in order, ``busy`` (Amaranth simulator)."""
+
+import random
+
+import pytest
+from amaranth.hdl import signed
+from amaranth.lib import data
+from amaranth.sim import Simulator
+
+from hw.core.drain_register import DrainRegister
+
+SBITS = 12
+TAG = data.StructLayout({"outer": 4, "mid": 4})
+
+
+def _run(dut, tb):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def _sum(rng, rows, cols):
+    return [[rng.randint(-(1 << (SBITS - 1)), (1 << (SBITS - 1)) - 1) for _ in range(cols)]
+            for _ in range(rows)]
+
+
+def _set_sum(ctx, dut, s):
+    cols = dut.cols
+    for r, row in enumerate(s):
+        for q, v in enumerate(row):
+            ctx.set(dut.sums.payload[r * cols + q], v)
+
+
+@pytest.mark.parametrize("rows,cols,count,seed", [(1, 1, 8, 1), (2, 3, 30, 2), (4, 4, 40, 3),
+                                                  (3, 1, 20, 4)])
+def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, seed):
+    dut = DrainRegister(rows, cols, signed(SBITS), TAG)
+    rng = random.Random(seed)
+    sums = [_sum(rng, rows, cols) for _ in range(count)]
+    tags = [(rng.randrange(16), rng.randrange(16)) for _ in range(count)]
+    got = []
+    stats = {"pops_after_end": 0, "waited_for_tag": 0, "row_and_col": 0}
+
+    async def tb(ctx):
+        written = arrived = 0                       # tags written; of them, readable
+        popped = 0
+        holding, content, tag = False, None, None   # the model
+        ended_last = False                          # ``end`` emptied it last cycle
+        for cycle in range(60 * count + 100):
+            # Tags: at most tag_depth outstanding (as the core guarantees).
+            tag_w = written < count and written - popped < dut.tag_depth and rng.random() < 0.4
+            ctx.set(dut.tags.valid, tag_w)
+            if tag_w:
+                ctx.set(dut.tags.payload.outer, tags[written][0])
+                ctx.set(dut.tags.payload.mid, tags[written][1])
+            # The next sum, sometimes before its tag has arrived.
+            s_valid = popped < count and rng.random() < 0.6
+            ctx.set(dut.sums.valid, s_valid)
+            _set_sum(ctx, dut, sums[popped] if s_valid else _sum(rng, rows, cols))
+            # The drain: one action a cycle (or none), rows and columns at random.
+            action = rng.choice(["none", "none", "row", "col", "both", "end"])
+            ctx.set(dut.advance_row, action in ("row", "both"))
+            ctx.set(dut.advance_col, action in ("col", "both"))
+            ctx.set(dut.end, action == "end")
+            await ctx.delay(0)
+            if tag_w:
+                assert ctx.get(dut.tags.ready)      # always taken
+            assert ctx.get(dut.holding) == holding
+            pop_want = s_valid and not holding and arrived > popped
+            stats["waited_for_tag"] += s_valid and not holding and arrived == popped
+            pop = ctx.get(dut.popped.valid)
+            assert pop == pop_want, (cycle, holding, arrived, popped)
+            assert ctx.get(dut.sums.ready) == pop
+            if pop:
+                assert (ctx.get(dut.popped.tag.outer), ctx.get(dut.popped.tag.mid)) == \
+                    tags[popped]
+                stats["pops_after_end"] += ended_last
+            if holding:
+                assert (ctx.get(dut.tag.outer), ctx.get(dut.tag.mid)) == tag
+                for q in range(cols):
+                    if content[0][q] is not None:
+                        assert ctx.get(dut.row[q]) == content[0][q], (cycle, q)
+                for r in range(rows):
+                    if content[r][0] is not None:
+                        assert ctx.get(dut.column[r]) == content[r][0], (cycle, r)
+            # A sum is in, or a tag waits for its sum.
+            if holding or arrived > popped:
+                assert ctx.get(dut.busy)
+            elif not tag_w:
+                assert not ctx.get(dut.busy)
+            await ctx.tick()
+            ended_last = False
+            if pop:
+                holding, content, tag = True, [list(r) for r in sums[popped]], tags[popped]
+                got.append((content[0][0], tag))
+                popped += 1
+            elif holding and action == "end":
+                holding, ended_last = False, True
+            elif holding and action in ("row", "both"):
+                stats["row_and_col"] += action == "both"
+                content = content[1:] + [[None] * cols]
+            elif holding and action == "col":
+                content = [row[1:] + [None] for row in content]
+            written += tag_w
+            arrived = written                       # a tag is readable the cycle after
+            if popped == count and not holding:
+                break
+        assert popped == count
+
+    _run(dut, tb)
+    assert got == [(s[0][0], t) for s, t in zip(sums, tags)]
+    assert stats["pops_after_end"] and stats["waited_for_tag"]
+
+
+def test_next_sum_a_cycle_after_end_at_the_earliest():
+    dut = DrainRegister(2, 2, signed(SBITS), TAG)
+    log = []
+
+    async def tb(ctx):
+        for k, (o, m) in enumerate(((1, 2), (3, 4))):
+            ctx.set(dut.tags.valid, 1)
+            ctx.set(dut.tags.payload.outer, o)
+            ctx.set(dut.tags.payload.mid, m)
+            await ctx.tick()
+        ctx.set(dut.tags.valid, 0)
+        ctx.set(dut.sums.valid, 1)
+        _set_sum(ctx, dut, [[1, 2], [3, 4]])
+        await ctx.delay(0)
+        log.append(ctx.get(dut.popped.valid))        # empty, tag present: moves in
+        await ctx.tick()
+        _set_sum(ctx, dut, [[5, 6], [7, 8]])
+        ctx.set(dut.advance_col, 1)
+        ctx.set(dut.advance_row, 1)                  # rows first
+        await ctx.delay(0)
+        log.append((ctx.get(dut.popped.valid), ctx.get(dut.holding), ctx.get(dut.busy)))
+        await ctx.tick()
+        ctx.set(dut.advance_row, 0)
+        await ctx.delay(0)
+        log.append([ctx.get(dut.row[q]) for q in range(2)])   # [3, 4]
+        ctx.set(dut.advance_col, 0)
+        ctx.set(dut.end, 1)
+        await ctx.delay(0)
+        log.append(ctx.get(dut.popped.valid))        # not while ending
+        await ctx.tick()
+        ctx.set(dut.end, 0)
+        await ctx.delay(0)
+        log.append((ctx.get(dut.holding), ctx.get(dut.popped.valid)))
+        await ctx.tick()
+        await ctx.delay(0)
+        log.append([ctx.get(dut.row[q]) for q in range(2)] +
+                   [ctx.get(dut.column[r]) for r in range(2)] +
+                   [ctx.get(dut.tag.outer), ctx.get(dut.tag.mid)])
+        ctx.set(dut.sums.valid, 0)
+        ctx.set(dut.end, 1)
+        await ctx.tick()
+        ctx.set(dut.end, 0)
+        await ctx.delay(0)
+        log.append((ctx.get(dut.holding), ctx.get(dut.busy)))
+
+    _run(dut, tb)
+    assert log == [1, (0, 1, 1), [3, 4], 0, (0, 1), [5, 6, 5, 7, 3, 4], (0, 0)]
