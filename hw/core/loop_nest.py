@@ -1,6 +1,6 @@
 """The loop nest of a phase: which MAC-array beat comes next."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

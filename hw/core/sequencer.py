@@ -1,6 +1,6 @@
 """The sequencer: which layer and which phase the core runs."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 

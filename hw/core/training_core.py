@@ -34,20 +34,21 @@ from amaranth.lib.wiring import In, Out
 from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..activation_buffer import ActivationBuffer
-from ..arith import saturate
 from ..lfsr_prng import LfsrPrng
 from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
-from .classifier_weights import ClassifierWeights, from_odd_part, odd_part
+from .beat_operands import BeatOperands
+from .classifier_weights import ClassifierWeights, odd_part
 from .drain_register import DrainRegister
 from .drain_rounding import DrainRounding
 from .error_stage import ErrorStage
 from .exit_savings import ExitSavings
 from .feedback_registers import FeedbackRegisters
 from .forward_drain import ForwardDrain
+from .gradient_columns import GradientColumns
 from .layer_registers import LayerRegisters
 from .loop_nest import LoopNest
 from .register_file import RegisterFile
@@ -117,7 +118,6 @@ class TrainingCore(wiring.Component):
         pbits = (P - 1).bit_length()
         qbits = (Q - 1).bit_length()
         CT = p.class_tiles
-        acc_w = p.weight_bits
         cw = self.count_bits
 
         def safe(rd, wr):
@@ -331,40 +331,23 @@ class TrainingCore(wiring.Component):
         slab_lanes = data.View(_word(signed(p.weight_bits), P), slab.read_data)
         e_lanes = data.View(_word(signed(p.error_bits), Q), safe(e_rd, e_wr))
         d_lanes = data.View(_word(signed(p.delta_bits), P), safe(d_rd, d_wr))
-        beat = Signal(mac.in_layout)
-        m.d.comb += [beat.first.eq(s1.first), beat.last.eq(s1.last),
-                     mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
+        operands = BeatOperands(P, Q, C, mac.in_layout, p.act_bits, p.weight_bits,
+                                p.error_bits, p.delta_bits, p.classifier_bits,
+                                feedback.column.shape().elem_shape, cw)
+        m.submodules.beat_operands = operands
+        m.d.comb += [
+            operands.phase.eq(phase), operands.beat.first.eq(s1.first),
+            operands.beat.last.eq(s1.last), operands.beat.bias.eq(s1.bias),
+            operands.beat.k.eq(s1.k), operands.beat.m.eq(s1.m),
+            operands.weights.eq(slab_lanes), operands.deltas.eq(d_lanes),
+            operands.inputs.eq(x_lanes), operands.outputs.eq(y_lanes),
+            operands.errors.eq(e_lanes), operands.classifier.eq(s1_weights),
+            feedback.class_index.eq(s1.k), operands.feedback.eq(feedback.column),
+            operands.in_frac.eq(cur["in_frac"][:4]), operands.fan_in.eq(J),
+            mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat),
+        ]
         with m.If(~freeze):
-            m.d.sync += [s2.valid.eq(s1.valid), s2.beat.eq(beat)]
-        with m.Switch(phase):
-            with m.Case(Phase.FWD):
-                for r in range(P):
-                    m.d.comb += beat.a[r].eq(slab_lanes[r])
-                for q in range(Q):
-                    m.d.comb += beat.b[q].eq(Mux(s1.bias, Const(1, 10) << cur["in_frac"][:4],
-                                                 x_lanes[q]))
-            with m.Case(Phase.SCORE):
-                for r in range(P):
-                    with m.Switch(s1.m):
-                        for ct in range(CT):
-                            with m.Case(ct):
-                                c = ct * P + r
-                                if c < C:
-                                    m.d.comb += beat.a[r].eq(from_odd_part(s1_weights[c]))
-                for q in range(Q):
-                    m.d.comb += beat.b[q].eq(y_lanes[q])
-            with m.Case(Phase.BACK):
-                m.d.comb += feedback.class_index.eq(s1.k)
-                for r in range(P):
-                    m.d.comb += beat.a[r].eq(feedback.column[r])
-                for q in range(Q):
-                    m.d.comb += beat.b[q].eq(e_lanes[q])
-            with m.Case(Phase.GRAD):
-                for r in range(P):
-                    m.d.comb += beat.a[r].eq(d_lanes[r])
-                for q in range(Q):
-                    col = Cat(Const(q, qbits), s1.m) if qbits else s1.m
-                    m.d.comb += beat.b[q].eq(Mux(col < J, x_lanes[q], 0))
+            m.d.sync += [s2.valid.eq(s1.valid), s2.beat.eq(operands.o)]
         m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
 
         # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
@@ -519,31 +502,24 @@ class TrainingCore(wiring.Component):
         gb_lanes = data.View(_word(gb_shape, P), safe(gb_rd, gb_wr))
         old = data.View(_word(signed(p.weight_bits), P), rd.payload)
         rand = chunks(round_lfsr, p.round_bits, P)
-        # Set as a sum pops (for timing): whether it is the last input tile, and how many of
-        # its Q columns are real inputs.
-        tag_last = Signal()
-        cols_real = Signal(range(Q + 1))
-        cols_rest = Signal(17)
-        m.d.comb += cols_rest.eq(J - (pop_m << qbits))
-        with m.If(pop):
-            m.d.sync += [tag_last.eq(pop_m == nest.last.mid),
-                         cols_real.eq(Mux(cols_rest >= Q, Q, cols_rest))]
-        # `is_bias` (step == Q) and the column's shift are registers, set as `step` moves: no
-        # comparison sits before the rounding shifter.
-        is_bias = Signal()
-        col_real = ~is_bias & (step[:qbits + 1] < cols_real)
         grad_step = (phase == Phase.GRAD) & drain_on
+        columns = GradientColumns(Q, cw)
+        m.submodules.gradient_columns = columns
+        m.d.comb += [columns.popped.eq(pop), columns.popped_tile.eq(pop_m),
+                     columns.last_tile.eq(nest.last.mid), columns.fan_in.eq(J),
+                     columns.step.eq(step), columns.active.eq(grad_step),
+                     columns.begin.eq(sequencer.begin), columns.end.eq(drain_end),
+                     columns.bias_shift.eq(bias_shift),
+                     columns.update_shift.eq(cur["update_shift"][:5])]
+        is_bias = columns.bias
         # A column's update (hw/core/weight_updater.py), its weight word read-modified-written
         # as it arrives from the bus.
-        g_shift = Signal(5)
-        bias_next, shift_next = Signal(), Signal(5)
-        m.d.sync += [is_bias.eq(bias_next), g_shift.eq(shift_next)]
         g_width = max(mac.acc_shape.width, p.grad_bias_bits) + 1
         updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits)
         m.submodules.weight_updater = updater
         m.d.comb += [
-            updater.i.valid.eq(grad_step & (col_real | is_bias)),
-            updater.i.payload.shift.eq(g_shift),
+            updater.i.valid.eq(grad_step & columns.update),
+            updater.i.payload.shift.eq(columns.shift),
             updater.stochastic.eq(stochastic),
             updater.old.valid.eq(rd.valid), updater.old.payload.eq(old),
             updater.new.ready.eq(wr.ready),
@@ -553,12 +529,8 @@ class TrainingCore(wiring.Component):
                          updater.i.payload.rand[r].eq(rand[r])]
         grad_round = updater.i.valid & updater.i.ready
         grad_move = updater.new.valid & updater.new.ready
-        grad_last = Mux(tag_last, is_bias, step == Q - 1)
-        grad_advance = grad_step & (grad_round | ~(col_real | is_bias))
-        m.d.comb += [
-            bias_next.eq(Mux(drain_end, 0, Mux(grad_advance, step == Q - 1, is_bias))),
-            shift_next.eq(Mux(bias_next, bias_shift, cur["update_shift"][:5])),
-        ]
+        m.d.comb += columns.taken.eq(grad_round)
+        grad_last, grad_advance = columns.last, columns.advance
 
         # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
         init = WeightInit(P, p.weight_bits, p.lfsr_width, cw)
@@ -621,7 +593,7 @@ class TrainingCore(wiring.Component):
         # A phase begins: the loops, the drains and the streams it uses start.
         begin = sequencer.begin
         with m.If(begin):
-            m.d.sync += [step.eq(0), is_bias.eq(0)]
+            m.d.sync += step.eq(0)
         limits = nest.limits
         with m.If(begin):
             with m.Switch(sequencer.begin_phase):

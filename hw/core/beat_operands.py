@@ -1,0 +1,110 @@
+"""The operands of a MAC-array beat, chosen by the phase."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .classifier_weights import from_odd_part
+from .sequencer import Phase
+
+__all__ = ["BeatOperands"]
+
+
+class BeatOperands(wiring.Component):
+    """What each phase multiplies (hw/core/training_core.py's table), combinationally from the
+    words the beat generator read for the beat:
+
+    ===========  ===================================  =========================================
+    phase        ``a`` (a lane per row)               ``b`` (a lane per column)
+    ===========  ===================================  =========================================
+    ``FWD``      the weight word (neurons of a tile)  the inputs of the sample group; for the
+                                                      bias beat the constant 1 (``2**in_frac``)
+    ``SCORE``    the classifier weights of class      the layer's outputs of the sample group
+                 tile ``m`` (0 past the last class)
+    ``BACK``     the feedback weights of class ``k``  the errors of class ``k`` of the group
+    ``GRAD``     the deltas of sample ``k``           sample ``k``'s inputs of input tile ``m``
+                                                      (0 past the layer's last input)
+    ===========  ===================================  =========================================
+
+    Parameters
+    ----------
+    rows, cols, classes : int
+        The MAC array's shape; classes.
+    beat_layout : StructLayout
+        The MAC array's input beat (``a``, ``b``, ``first``, ``last``).
+    act_bits, weight_bits, error_bits, delta_bits, classifier_bits : int
+        Operand widths (``classifier_bits`` + 1 is a classifier weight).
+    feedback_shape : signed shape
+        A feedback weight.
+    width : int
+        Width of the loop counters.
+
+    Members
+    -------
+    phase : In(Phase)
+    beat : In(StructLayout(first, last, bias, k, m))
+        The beat: first and last of its sum, the bias beat (FWD), the inner and mid counters.
+    weights, deltas : In(ArrayLayout(..., rows))
+    inputs, outputs, errors : In(ArrayLayout(..., cols))
+    classifier : In(ArrayLayout(unsigned(classifier_bits), classes))
+        The classifier weights of the beat's neuron, without their constant low bit.
+    feedback : In(ArrayLayout(feedback_shape, rows))
+        The feedback weights of class ``k``.
+    in_frac : In(4); fan_in : In(width)
+        The layer's input fraction bits and inputs.
+    o : Out(beat_layout)
+    """
+
+    def __init__(self, rows, cols, classes, beat_layout, act_bits, weight_bits, error_bits,
+                 delta_bits, classifier_bits, feedback_shape, width):
+        self.rows, self.cols, self.classes = rows, cols, classes
+        super().__init__({
+            "phase": In(Phase),
+            "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
+                                          "m": width})),
+            "weights": In(data.ArrayLayout(signed(weight_bits), rows)),
+            "deltas": In(data.ArrayLayout(signed(delta_bits), rows)),
+            "inputs": In(data.ArrayLayout(unsigned(act_bits), cols)),
+            "outputs": In(data.ArrayLayout(unsigned(act_bits), cols)),
+            "errors": In(data.ArrayLayout(signed(error_bits), cols)),
+            "classifier": In(data.ArrayLayout(unsigned(classifier_bits), classes)),
+            "feedback": In(data.ArrayLayout(feedback_shape, rows)),
+            "in_frac": In(4), "fan_in": In(width),
+            "o": Out(beat_layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        P, Q, C = self.rows, self.cols, self.classes
+        qbits = (Q - 1).bit_length()
+        beat, o = self.beat, self.o
+        m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]
+        with m.Switch(self.phase):
+            with m.Case(Phase.FWD):
+                for r in range(P):
+                    m.d.comb += o.a[r].eq(self.weights[r])
+                for q in range(Q):
+                    m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 10) << self.in_frac,
+                                              self.inputs[q]))
+            with m.Case(Phase.SCORE):
+                for r in range(P):
+                    with m.Switch(beat.m):
+                        for tile in range(-(-C // P)):
+                            with m.Case(tile):
+                                if tile * P + r < C:
+                                    m.d.comb += o.a[r].eq(
+                                        from_odd_part(self.classifier[tile * P + r]))
+                for q in range(Q):
+                    m.d.comb += o.b[q].eq(self.outputs[q])
+            with m.Case(Phase.BACK):
+                for r in range(P):
+                    m.d.comb += o.a[r].eq(self.feedback[r])
+                for q in range(Q):
+                    m.d.comb += o.b[q].eq(self.errors[q])
+            with m.Case(Phase.GRAD):
+                for r in range(P):
+                    m.d.comb += o.a[r].eq(self.deltas[r])
+                for q in range(Q):
+                    column = Cat(Const(q, qbits), beat.m) if qbits else beat.m
+                    m.d.comb += o.b[q].eq(Mux(column < self.fan_in, self.inputs[q], 0))
+        return m

@@ -1,0 +1,93 @@
+"""The gradient drain's walk over a sum's columns: which go through the weight update."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["GradientColumns"]
+
+
+class GradientColumns(wiring.Component):
+    """The gradient phase drains a sum of the MAC array column by column: column ``step`` is
+    input ``tile * cols + step`` of the layer, its ``rows`` weight gradients one weight word's
+    update (hw/core/weight_updater.py). Columns past the layer's last input are passed over
+    without an update; after the last input tile's columns, one more step updates the bias
+    word from the bias gradients. The drain's ``step`` counter (shared with the other drains)
+    moves on ``advance``.
+
+    Whether a sum is of the last input tile, and how many of its columns are real inputs, are
+    registered as the sum moves into the drain register; ``bias`` (the bias step) and the
+    step's ``shift`` are registers set as ``step`` moves: no comparison sits in front of the
+    update's rounding shifter.
+
+    Parameters
+    ----------
+    cols : int
+        Columns of the MAC array.
+    width : int
+        Width of the input-tile index and of ``fan_in``.
+
+    Members
+    -------
+    popped, popped_tile : In(1), In(width)
+        A sum moves into the drain register, and its input tile.
+    last_tile : In(width)
+        The layer's last input tile.
+    fan_in : In(width)
+        The layer's inputs.
+    step : In(width)
+        The drain's step counter.
+    active : In(1)
+        The drain holds a sum of the gradient phase.
+    begin, end : In(1)
+        A phase begins; the drain's last step (both clear ``bias``).
+    taken : In(1)
+        The weight update takes this step's gradients.
+    bias_shift, update_shift : In(5)
+        The shift of the bias update and of the weights' update.
+    update : Out(1)
+        This step's column goes through the weight update (a real input, or the biases).
+    bias, shift : Out(1), Out(5)
+        This step is the bias step; its update's shift.
+    advance : Out(1)
+        The drain moves to the next step.
+    last : Out(1)
+        This step is the sum's last.
+    """
+
+    def __init__(self, cols, width):
+        self.cols = cols
+        super().__init__({
+            "popped": In(1), "popped_tile": In(width), "last_tile": In(width),
+            "fan_in": In(width), "step": In(width), "active": In(1),
+            "begin": In(1), "end": In(1), "taken": In(1),
+            "bias_shift": In(5), "update_shift": In(5),
+            "update": Out(1), "bias": Out(1), "shift": Out(5), "advance": Out(1),
+            "last": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        Q = self.cols
+        qbits = (Q - 1).bit_length()
+        last_tile = Signal()
+        real_columns = Signal(range(Q + 1))
+        columns_left = Signal(17)
+        m.d.comb += columns_left.eq(self.fan_in - (self.popped_tile << qbits))
+        with m.If(self.popped):
+            m.d.sync += [last_tile.eq(self.popped_tile == self.last_tile),
+                         real_columns.eq(Mux(columns_left >= Q, Q, columns_left))]
+        step_last = self.step == Q - 1
+        real = ~self.bias & (self.step[:qbits + 1] < real_columns)
+        bias_next, shift_next = Signal(), Signal(5)
+        m.d.comb += [
+            self.update.eq(real | self.bias),
+            self.advance.eq(self.active & (self.taken | ~self.update)),
+            self.last.eq(Mux(last_tile, self.bias, step_last)),
+            bias_next.eq(Mux(self.end, 0, Mux(self.advance, step_last, self.bias))),
+            shift_next.eq(Mux(bias_next, self.bias_shift, self.update_shift)),
+        ]
+        m.d.sync += [self.bias.eq(bias_next), self.shift.eq(shift_next)]
+        with m.If(self.begin):
+            m.d.sync += self.bias.eq(0)
+        return m
