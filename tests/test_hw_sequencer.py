@@ -1,0 +1,175 @@
+"""hw/core/sequencer.py: the (layer, phase) events of INIT, TRAIN and INFER commands of 1..3
+layers against their documented order, with the register copy, the datapath's ``phase_done``
+and the skipped-layer accounting answered after random delays; ``busy``, ``done``, early exit,
+and starts that come while busy (Amaranth simulator)."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from hw.core.sequencer import Op, Phase, Sequencer
+
+PHASES = {Op.INIT: [Phase.INIT],
+          Op.TRAIN: [Phase.FWD, Phase.SCORE, Phase.BACK, Phase.GRAD],
+          Op.INFER: [Phase.FWD, Phase.SCORE]}
+
+
+def _expected(op, layers, exited):
+    return [(layer, phase) for layer in range(layers) if not exited[layer]
+            for phase in PHASES[op]]
+
+
+def _set_command(ctx, dut, op, batch, early_exit, threshold):
+    ctx.set(dut.command.op, op)
+    ctx.set(dut.command.batch, batch)
+    ctx.set(dut.command.early_exit, early_exit)
+    ctx.set(dut.command.threshold, threshold)
+
+
+def _run_commands(dut, rng, commands):
+    """Runs ``commands`` ((op, layers, exited) each) one after another with a random
+    environment; returns per command what the sequencer did."""
+    results = []
+
+    async def tb(ctx):
+        for op, layers, exited in commands:
+            res = {"events": [], "copies": [], "skips": [], "done": 0}
+            results.append(res)
+            ctx.set(dut.layers, layers)
+            batch, threshold = rng.randrange(256), rng.randrange(1 << 16)
+            # Idle for a while first: nothing starts, with every input at random.
+            for _ in range(rng.randrange(1, 5)):
+                ctx.set(dut.phase_done, rng.random() < 0.5)
+                ctx.set(dut.all_exited, rng.random() < 0.5)
+                await ctx.delay(0)
+                assert not ctx.get(dut.busy) and not ctx.get(dut.copy)
+                ctx.set(dut.copied, rng.random() < 0.5)
+                ctx.set(dut.skipped, rng.random() < 0.5)
+                await ctx.delay(0)
+                assert not ctx.get(dut.begin) and not ctx.get(dut.done)
+                assert not ctx.get(dut.skip_layer) and not ctx.get(dut.running)
+                await ctx.tick()
+            ctx.set(dut.copied, 0)
+            ctx.set(dut.skipped, 0)
+            ctx.set(dut.start, 1)
+            _set_command(ctx, dut, op, batch, 1, threshold)
+            await ctx.delay(0)
+            assert ctx.get(dut.accept)
+            await ctx.tick()
+            copy_wait = skip_wait = None
+            done_phase = 0                          # cycles left of the datapath's work
+            first_begin_seen = False
+            for cycle in range(2000):
+                # A start while busy, with another command, is ignored.
+                other = rng.random() < 0.2
+                ctx.set(dut.start, other)
+                _set_command(ctx, dut, rng.choice(list(Op)), rng.randrange(256), 0, 0)
+                ctx.set(dut.phase_done, done_phase == 0)
+                ctx.set(dut.all_exited, rng.random() < 0.5)
+                ctx.set(dut.copied, 0)
+                ctx.set(dut.skipped, 0)
+                await ctx.delay(0)
+                assert ctx.get(dut.busy), cycle
+                assert not ctx.get(dut.accept)
+                assert ctx.get(dut.cmd.op) == op.value and ctx.get(dut.cmd.batch) == batch
+                assert ctx.get(dut.cmd.threshold) == threshold
+                layer = ctx.get(dut.layer)
+                copy, skip_layer = ctx.get(dut.copy), ctx.get(dut.skip_layer)
+                assert not (copy and skip_layer)
+                if copy or skip_layer:
+                    assert not ctx.get(dut.running)
+                # The copy: answered after a random delay; all_exited at its end.
+                copied = False
+                if copy:
+                    if copy_wait is None:
+                        copy_wait = rng.randrange(4)
+                    if copy_wait == 0:
+                        ctx.set(dut.copied, 1)
+                        ctx.set(dut.all_exited, exited[layer])
+                        res["copies"].append(layer)
+                        copied, copy_wait = True, None
+                    else:
+                        copy_wait -= 1
+                else:
+                    assert copy_wait is None, "copy dropped before copied"
+                skipped = False
+                if skip_layer:
+                    if skip_wait is None:
+                        skip_wait = rng.randrange(4)
+                    if skip_wait == 0:
+                        ctx.set(dut.skipped, 1)
+                        res["skips"].append(layer)
+                        skipped, skip_wait = True, None
+                    else:
+                        skip_wait -= 1
+                else:
+                    assert skip_wait is None, "skip_layer dropped before skipped"
+                await ctx.delay(0)
+                begin, done = ctx.get(dut.begin), ctx.get(dut.done)
+                assert not (begin and (copy or skip_layer or done))
+                if begin:
+                    phase = Phase(ctx.get(dut.begin_phase))
+                    res["events"].append((layer, phase))
+                done_phase = max(0, done_phase - 1)
+                await ctx.tick()
+                if begin:
+                    done_phase = rng.randrange(5)   # the datapath works a while
+                    await ctx.delay(0)
+                    assert Phase(ctx.get(dut.phase)) == phase and ctx.get(dut.running)
+                if done:
+                    res["done"] += 1
+                    break
+            ctx.set(dut.start, 0)
+            # busy low from the cycle after done; done was one cycle.
+            await ctx.delay(0)
+            assert not ctx.get(dut.busy) and not ctx.get(dut.done)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return results
+
+
+@pytest.mark.parametrize("op", list(Op))
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_phases_in_documented_order(op, layers):
+    dut = Sequencer(early_exit=True)
+    rng = random.Random(layers * 7 + op.value)
+    commands = [(op, layers, [False] * layers), (op, layers, [False] * layers)]
+    results = _run_commands(dut, rng, commands)
+    for res in results:
+        assert res["events"] == _expected(op, layers, [False] * layers)
+        assert res["copies"] == list(range(layers)) and res["skips"] == []
+        assert res["done"] == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mixed_commands_back_to_back(seed):
+    dut = Sequencer(early_exit=False)
+    rng = random.Random(100 + seed)
+    commands = []
+    for _ in range(4):
+        layers = rng.randint(1, 3)
+        # Without early exit all_exited is ignored.
+        commands.append((rng.choice(list(Op)), layers, [rng.random() < 0.5] * layers))
+    results = _run_commands(dut, rng, commands)
+    for (op, layers, _), res in zip(commands, results):
+        assert res["events"] == _expected(op, layers, [False] * layers)
+        assert res["copies"] == list(range(layers)) and res["skips"] == []
+
+
+@pytest.mark.parametrize("exited", [[True], [False, True], [True, False, True],
+                                    [True, True, True], [False, True, False]])
+def test_exited_layers_are_skipped(exited):
+    dut = Sequencer(early_exit=True)
+    rng = random.Random(len(exited) + 10 * sum(exited))
+    layers = len(exited)
+    results = _run_commands(dut, rng, [(Op.INFER, layers, exited), (Op.TRAIN, layers, exited)])
+    for op, res in zip((Op.INFER, Op.TRAIN), results):
+        assert res["events"] == _expected(op, layers, exited)
+        assert res["copies"] == list(range(layers))
+        assert res["skips"] == [k for k in range(layers) if exited[k]]
+        assert res["done"] == 1
+
