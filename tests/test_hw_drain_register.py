@@ -162,3 +162,32 @@ def test_next_sum_a_cycle_after_end_at_the_earliest():
 
     _run(dut, tb)
     assert log == [1, (0, 1, 1), [3, 4], 0, (0, 1), [5, 6, 5, 7, 3, 4], (0, 0)]
+
+
+@pytest.mark.parametrize("shift", ["advance_row", "advance_col"])
+def test_end_wins_over_a_shift_in_the_same_cycle(shift):
+    """A drain's last step raises ``end`` together with its shift: the register empties (the
+    elements are not shifted) and the next sum may move in."""
+    dut = DrainRegister(2, 2, signed(12), data.StructLayout({"outer": 4, "mid": 4}))
+    log = []
+
+    async def tb(ctx):
+        ctx.set(dut.tags.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.tags.valid, 0)
+        ctx.set(dut.sums.valid, 1)
+        for k, v in enumerate((1, 2, 3, 4)):
+            ctx.set(dut.sums.payload[k], v)
+        await ctx.tick()
+        ctx.set(dut.sums.valid, 0)
+        ctx.set(getattr(dut, shift), 1)
+        ctx.set(dut.end, 1)
+        await ctx.tick()
+        log.append((ctx.get(dut.holding), ctx.get(dut.row[0]), ctx.get(dut.row[1]),
+                    ctx.get(dut.column[1])))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert log == [(0, 1, 2, 3)]           # emptied, the elements as they were

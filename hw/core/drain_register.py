@@ -15,7 +15,7 @@ class DrainRegister(wiring.Component):
 
     A sum moves in when the register is empty and its tag has arrived; each ``advance_row``
     shifts the rows up (row 0 leaves), each ``advance_col`` the columns left (column 0
-    leaves); ``end`` empties the register. The next sum moves in a cycle after ``end`` at the
+    leaves); ``end`` empties the register instead. The next sum moves in a cycle after ``end`` at the
     earliest: the move is decided from registers only, since it fans out to every element.
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
@@ -43,8 +43,9 @@ class DrainRegister(wiring.Component):
         A sum is in the register, and its tag.
     row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
         Row 0 and column 0 of the sum in the register.
-    advance_row, advance_col, end : In(1)
-        Shift the rows; shift the columns; empty the register (in that priority).
+    end, advance_row, advance_col : In(1)
+        Empty the register; shift the rows; shift the columns (the first that is high acts:
+        a drain's last step raises ``end`` with its shift).
     busy : Out(1)
         A sum is in the register or a tag waits for its sum.
     """

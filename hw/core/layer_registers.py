@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.registers import LAYER
+from contract.registers import LAYER, LAYER_BASE, LAYER_STRIDE
 
 __all__ = ["LayerRegisters"]
 
@@ -14,8 +14,8 @@ class LayerRegisters(wiring.Component):
     the datapath reads them every cycle, and the register file's memory has one read port.
 
     While ``copy`` is high, one register a cycle is read from the register file (each a cycle
-    ahead of its copy); ``copied`` rises in the cycle after the last, ``len(LAYER) + 1``
-    cycles after ``copy`` rose, and the count starts again.
+    ahead of its copy); ``copied`` is high in the cycle after the last read, the
+    ``len(LAYER) + 1``-th cycle of ``copy`` counting from 0, and the count starts again.
 
     Members
     -------
@@ -30,6 +30,11 @@ class LayerRegisters(wiring.Component):
     """
 
     def __init__(self):
+        # The read address is the index above the layer's number: that is the register map
+        # while layer i's block starts at 16 * (i + 1) and the count (up to len(LAYER)) fits
+        # in 4 bits.
+        if not (LAYER_BASE == LAYER_STRIDE == 16 and len(LAYER) < 16):
+            raise ValueError("LayerRegisters assumes 16-register layer blocks from 16 on")
         super().__init__({
             "copy": In(1), "layer": In(4),
             "read_addr": Out(8), "read_data": In(32),

@@ -41,7 +41,8 @@ class LoopNest(wiring.Component):
     inner_last : Out(1)
         ``inner`` is at its limit (the beat ends a sum).
     mid_done, outer_done : Out(1)
-        A ``mid`` (``outer``) iteration ends this cycle, by its last beat or a skip.
+        A ``mid`` (``outer``) iteration ends this cycle, by its last beat or a skip of that
+        iteration (an ``outer`` skip does not raise ``mid_done``).
     """
 
     def __init__(self, width):
