@@ -38,8 +38,8 @@ def test_savings_follow_the_formulas(class_tiles, seed):
             nonlocal expect
             ctx.set(dut.skip, skip)
             ctx.set(dut.skip_layer, skip_layer)
-            ctx.set(dut.begin, begin is not None)
-            ctx.set(dut.begin_phase, begin if begin is not None else rng.choice(list(Phase)))
+            ctx.set(dut.begin_forward, begin == Phase.FWD)
+            ctx.set(dut.begin_scores, begin == Phase.SCORE)
             await ctx.delay(0)
             assert ctx.get(dut.skipped) == expect
             done = ctx.get(dut.skipped_layer)

@@ -108,6 +108,9 @@ def _run_commands(dut, rng, commands):
                 await ctx.delay(0)
                 begin, done = ctx.get(dut.begin), ctx.get(dut.done)
                 assert not (begin and (copy or skip_layer or done))
+                # One strobe per phase, the begun phase's only.
+                assert {ph for ph in Phase if ctx.get(dut.begins[ph.name.lower()])} == (
+                    {Phase(ctx.get(dut.begin_phase))} if begin else set())
                 if begin:
                     phase = Phase(ctx.get(dut.begin_phase))
                     res["events"].append((layer, phase))

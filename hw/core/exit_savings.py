@@ -4,7 +4,6 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .sequencer import Phase
 
 __all__ = ["ExitSavings"]
 
@@ -18,8 +17,8 @@ class ExitSavings(wiring.Component):
 
     Members
     -------
-    begin : In(1); begin_phase : In(Phase)
-        A phase begins (the layer's sizes are valid).
+    begin_forward, begin_scores : In(1)
+        The forward pass, or the scores, begin (the layer's sizes are valid).
     tiles, fan_in, neurons, groups : In(width)
         The layer's sizes and the mini-batch's sample groups.
     skip : In(1)
@@ -33,7 +32,7 @@ class ExitSavings(wiring.Component):
     def __init__(self, width, class_tiles):
         self.class_tiles = class_tiles
         super().__init__({
-            "begin": In(1), "begin_phase": In(Phase),
+            "begin_forward": In(1), "begin_scores": In(1),
             "tiles": In(width), "fan_in": In(width), "neurons": In(width), "groups": In(8),
             "skip": In(1), "skip_layer": In(1), "skipped_layer": Out(1),
             "skipped": Out(32),
@@ -44,9 +43,9 @@ class ExitSavings(wiring.Component):
         per_skip, forward = Signal(32), Signal(32)
         step = Signal(2)
         m.d.sync += self.skipped.eq(Mux(self.skip, per_skip, 0))
-        with m.If(self.begin & (self.begin_phase == Phase.FWD)):
+        with m.If(self.begin_forward):
             m.d.sync += per_skip.eq(self.fan_in + 1)
-        with m.If(self.begin & (self.begin_phase == Phase.SCORE)):
+        with m.If(self.begin_scores):
             m.d.sync += per_skip.eq(self.neurons * self.class_tiles)
         m.d.comb += self.skipped_layer.eq(self.skip_layer & (step == 2))
         with m.If(self.skip_layer):

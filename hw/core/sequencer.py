@@ -53,6 +53,10 @@ class Sequencer(wiring.Component):
         Account for a skipped layer, until ``skipped``.
     begin : Out(1); begin_phase : Out(Phase)
         A phase of the layer starts this cycle.
+    begins : Out(StructLayout(fwd, score, back, grad, init))
+        The same, one bit per phase, decoded from the state: what the datapath starts with
+        (a phase number encoded and decoded again would put logic levels on the path from
+        ``phase_done``).
     phase : Out(Phase); running : Out(1)
         The phase (from the cycle after ``begin``), and that its loops are live.
     phase_done : In(1)
@@ -69,6 +73,7 @@ class Sequencer(wiring.Component):
             "copy": Out(1), "copied": In(1),
             "all_exited": In(1), "skip_layer": Out(1), "skipped": In(1),
             "begin": Out(1), "begin_phase": Out(Phase),
+            "begins": Out(data.StructLayout({phase.name.lower(): 1 for phase in Phase})),
             "phase": Out(Phase), "running": Out(1), "phase_done": In(1),
             "busy": Out(1), "done": Out(1),
         })
@@ -77,7 +82,8 @@ class Sequencer(wiring.Component):
         m = Module()
 
         def begin(phase):
-            m.d.comb += [self.begin.eq(1), self.begin_phase.eq(phase)]
+            m.d.comb += [self.begin.eq(1), self.begin_phase.eq(phase),
+                         self.begins[phase.name.lower()].eq(1)]
             m.d.sync += self.phase.eq(phase)
 
         def finish_layer():

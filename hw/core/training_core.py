@@ -319,8 +319,8 @@ class TrainingCore(wiring.Component):
             savings = ExitSavings(cw, CT)
             m.submodules.exit_savings = savings
             sequencer = k.sequencer
-            m.d.comb += [savings.begin.eq(sequencer.begin),
-                         savings.begin_phase.eq(sequencer.begin_phase),
+            m.d.comb += [savings.begin_forward.eq(sequencer.begins.fwd),
+                         savings.begin_scores.eq(sequencer.begins.score),
                          savings.tiles.eq(k.T), savings.fan_in.eq(k.J), savings.neurons.eq(k.N),
                          savings.groups.eq(k.G), savings.skip.eq(skip),
                          savings.skip_layer.eq(sequencer.skip_layer),
@@ -655,30 +655,28 @@ class TrainingCore(wiring.Component):
         with m.If(sequencer.begin):
             m.d.sync += step.eq(0)
         limits = nest.limits
-        with m.If(sequencer.begin):
-            with m.Switch(sequencer.begin_phase):
-                with m.Case(Phase.FWD):
-                    m.d.sync += k.drain_shift.eq(cur["forward_shift"][:5])
-                    m.d.comb += [k.slab.start.eq(1), weights.start.read.eq(1),
-                                 nest.start.eq(1), limits.outer.eq(T - 1),
-                                 limits.mid.eq(G - 1), limits.inner.eq(J)]
-                with m.Case(Phase.SCORE):
-                    m.d.sync += k.drain_shift.eq(cur["score_shift"][:5])
-                    m.d.comb += [k.cls_gen.load.eq(1),
-                                 nest.start.eq(1), limits.outer.eq(G - 1),
-                                 limits.mid.eq(CT - 1), limits.inner.eq(N - 1)]
-                with m.Case(Phase.BACK):
-                    m.d.sync += k.drain_shift.eq(cur["delta_shift"][:5])
-                    m.d.comb += [k.feedback.start.eq(1), k.back.clear.eq(1),
-                                 k.cls_gen.load.eq(1),
-                                 nest.start.eq(1), limits.outer.eq(T - 1),
-                                 limits.mid.eq(G - 1), limits.inner.eq(C - 1)]
-                with m.Case(Phase.GRAD):
-                    m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1),
-                                 nest.start.eq(1), limits.outer.eq(T - 1),
-                                 limits.mid.eq(JT - 1), limits.inner.eq(B - 1)]
-                with m.Case(Phase.INIT):
-                    m.d.comb += [weights.start.write.eq(1), k.init.start.eq(1)]
+        begins = sequencer.begins
+        with m.If(begins.fwd):
+            m.d.sync += k.drain_shift.eq(cur["forward_shift"][:5])
+            m.d.comb += [k.slab.start.eq(1), weights.start.read.eq(1),
+                         nest.start.eq(1), limits.outer.eq(T - 1),
+                         limits.mid.eq(G - 1), limits.inner.eq(J)]
+        with m.If(begins.score):
+            m.d.sync += k.drain_shift.eq(cur["score_shift"][:5])
+            m.d.comb += [k.cls_gen.load.eq(1),
+                         nest.start.eq(1), limits.outer.eq(G - 1),
+                         limits.mid.eq(CT - 1), limits.inner.eq(N - 1)]
+        with m.If(begins.back):
+            m.d.sync += k.drain_shift.eq(cur["delta_shift"][:5])
+            m.d.comb += [k.feedback.start.eq(1), k.back.clear.eq(1), k.cls_gen.load.eq(1),
+                         nest.start.eq(1), limits.outer.eq(T - 1),
+                         limits.mid.eq(G - 1), limits.inner.eq(C - 1)]
+        with m.If(begins.grad):
+            m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1),
+                         nest.start.eq(1), limits.outer.eq(T - 1),
+                         limits.mid.eq(JT - 1), limits.inner.eq(B - 1)]
+        with m.If(begins.init):
+            m.d.comb += [weights.start.write.eq(1), k.init.start.eq(1)]
 
         # A command starts: the samples all alive, the training counts cleared.
         with m.If(sequencer.accept):
