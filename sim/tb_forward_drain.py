@@ -1,0 +1,175 @@
+"""cocotb testbench of hw/core/forward_drain.py against sw_model/units/forward_drain.py: rows on
+random cycles, rounded sums consistent with them or anything the port holds (beyond the
+activations' range, negative, zero, the ReLU's edges), dropout settings changed on random
+cycles (realistic keep scales from the contract and random 17-bit ones), rows past the layer's
+last neuron; every output field compared every cycle."""
+
+import random
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+
+from amaranth.hdl import signed
+from amaranth.lib import data
+
+from contract.config import NetConfig
+from hw.core.forward_drain import ForwardDrain
+from sim import params as tb_params
+from sim.packing import pack, unpack
+from sim.stream_bench import Checker, Monitor, reset, run_checked
+from sw_model.fixedpoint import shift_rne
+from sw_model.units.forward_drain import ForwardDrainModel
+
+
+def build(p):
+    return ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
+                        p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
+                        p["dropout"])
+
+
+def fields(value, layout, prefix):
+    """A port's value as its scalar struct fields (``o.at.n``...); arrays stay packed."""
+    if isinstance(layout, data.StructLayout):
+        out = {}
+        for name, field in layout:
+            out.update(fields(value[name], field.shape, f"{prefix}.{name}"))
+        return out
+    return {prefix: pack(value, layout)}
+
+
+class FieldMonitor(Monitor):
+    """Samples the ports and splits ``o`` into its fields (a mismatch names the field)."""
+
+    def __init__(self, dut, layouts):
+        super().__init__(dut, list(layouts))
+        self.layouts = layouts
+
+    def sample(self):
+        got = {}
+        for name, value in super().sample().items():
+            layout = self.layouts[name]
+            got.update(fields(unpack(value, layout), layout, name) if layout else {name: value})
+        return got
+
+
+def keep_scale(dropout):
+    """The contract's keep scale of a dropout value (``NetConfig.keep_scale``)."""
+    return NetConfig(arch=(2, 2), dropout=dropout).keep_scale()
+
+
+@cocotb.test()
+async def forward_drain_matches_model(dut):
+    p = tb_params.load()
+    rng = random.Random(p["seed"])
+    unit = build(p)
+    Q, act = p["lanes"], p["act_bits"]
+    in_layout, rounded_layout = unit.in_layout, unit.rounded.shape()
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    inputs_now = ["i", "rounded", "neurons"] + (["drop", "dropout", "keep_scale"]
+                                                if p["dropout"] else [])
+    for name in inputs_now:
+        getattr(dut, name).value = 0
+    await reset(dut)
+    smax = (1 << (p["sum_bits"] - 1)) - 1
+    rmax = (1 << (p["rounded_bits"] - 1)) - 1
+    top = (1 << act) - 1
+    nmax = (1 << p["neuron_bits"]) - 1
+    edges = [0, 1, -1, top - 1, top, top + 1, top + 2, 1 << (act - 1)]
+    state = {"settings": None, "neurons": rng.randint(0, nmax), "last_sums": ([0] * Q, 0)}
+
+    def settings():
+        """Dropout settings, held for stretches and changed on random cycles."""
+        dropout = rng.choice([0, 1, 64, 128, 255, rng.randint(0, 255)])
+        r = rng.random()
+        if r < 0.6:
+            scale = keep_scale(dropout)                 # realistic: the setting's own scale
+        elif r < 0.8:
+            scale = keep_scale(rng.randint(0, 255))
+        else:
+            scale = rng.choice([0, 1, (1 << 17) - 1, rng.randrange(1 << 17)])
+        return {"drop": int(rng.random() < 0.7), "dropout": dropout, "keep_scale": scale}
+
+    def row_sums():
+        """Sums and a shift that gives rounded sums near the activations' edges."""
+        shift = rng.choice([0, 0, 1, 3, 8, rng.randint(0, 12)])
+        sums = []
+        for _ in range(Q):
+            r = rng.random()
+            if r < 0.1:
+                v = rng.choice([-smax - 1, smax, 0, 1, -1])
+            elif r < 0.6:
+                half = 1 << shift >> 1
+                v = (rng.choice(edges) << shift) + rng.randint(-half, half)
+            else:
+                v = rng.randint(-smax - 1, smax)
+            sums.append(max(-smax - 1, min(smax, v)))
+        return sums, shift
+
+    def rounded_for(sums, shift):
+        r = rng.random()
+        if r < 0.5:                                   # consistent with the row's sums
+            v = shift_rne(np.array(sums, dtype=np.float64), shift)
+            return [max(-rmax - 1, min(rmax, int(x))) for x in v]
+        return [rng.choice([rng.choice(edges), -rmax - 1, rmax, rng.randint(-rmax - 1, rmax),
+                            rng.randint(-2 * top, 2 * top)]) for _ in range(Q)]
+
+    def n_for():
+        """Mostly a real neuron; sometimes at the layer's edge or anywhere."""
+        neurons, r = state["neurons"], rng.random()
+        if r < 0.6 and neurons:
+            return rng.randrange(neurons)
+        if r < 0.85:
+            return max(0, min(nmax, neurons + rng.randint(-2, 1)))
+        return rng.randint(0, nmax)
+
+    def inputs():
+        if state["settings"] is None or rng.random() < p["change"]:
+            state["settings"] = settings()
+        if rng.random() < 0.02:
+            state["neurons"] = rng.choice([0, nmax] + [rng.randint(1, nmax)] * 3)
+        valid = int(rng.random() >= p["idle"])
+        sums, shift = row_sums()
+        row = {"at": {"valid": valid, "n": n_for(),
+                      "group": rng.randrange(1 << p["index_bits"]),
+                      "tile": rng.randrange(1 << p["index_bits"]),
+                      "row": rng.randrange(1 << p["row_bits"])},
+               "sums": sums}
+        if p["dropout"]:
+            row["draws"] = [rng.choice([rng.randint(0, 255), state["settings"]["dropout"],
+                                        max(0, state["settings"]["dropout"] - 1)])
+                            for _ in range(Q)]
+        rounded = rounded_for(*state["last_sums"])   # the previous cycle's row's sums
+        state["last_sums"] = (sums, shift)
+        values = {"i": pack(row, in_layout), "rounded": pack(rounded, rounded_layout),
+                  "neurons": state["neurons"]}
+        if p["dropout"]:
+            values.update(state["settings"])
+        return values
+
+    options = {}
+    if p.get("mutate") == "half-up":
+        options["rounding"] = lambda x, s: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
+    elif p.get("mutate") == "relu-edge":
+        options["relu_top"] = 1 << act                # rounded <= 2**act_bits stays active
+    model = ForwardDrainModel(Q, act, dropout=p["dropout"], **options)
+    out_layout = unit.out_layout
+
+    class Unpacking:
+        def outputs(self, values):
+            want = model.outputs(values)
+            return {**fields(want["o"], out_layout, "o"), "busy": want["busy"]}
+
+        def step(self, values):
+            model.step({**values, "i": unpack(values["i"], in_layout),
+                        "rounded": unpack(values["rounded"], rounded_layout)})
+
+    monitor = FieldMonitor(dut, {"o": out_layout, "busy": None})
+    await run_checked(dut, p, inputs, Unpacking(), monitor, Checker())
+    if not p.get("mutate"):            # a perturbed run stops at its first mismatch
+        dut._log.info(f"coverage: {model.coverage}")
+        wanted = dict(model.coverage)
+        if not p["dropout"]:
+            for name in ("dropped", "kept_scaled", "scale_saturated"):
+                assert wanted.pop(name) == 0, model.coverage
+        assert all(wanted.values()), model.coverage
