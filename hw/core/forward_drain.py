@@ -13,9 +13,9 @@ class ForwardDrain(wiring.Component):
     """Row by row of the MAC array's ``W x + b`` sums (a lane per sample of a group, a row per
     neuron of a tile): ``y = clip(rounded, 0, 2**act_bits - 1)``, dropped to 0 where the
     dropout draw is below ``dropout`` and scaled by ``keep_scale / 2**8`` (rounded to nearest
-    even, saturated) where kept; ``active`` is the clipped ReLU's derivative (``0 < rounded <=
-    2**act_bits - 1``) and the keep bit, 0 for neurons past the layer's last (docs/ARITHMETIC.md,
-    "One training step").
+    even, saturated) where kept; ``active`` is the clipped ReLU's derivative (the sum, before
+    rounding, is positive and ``rounded <= 2**act_bits - 1``) and the keep bit, 0 for neurons
+    past the layer's last (docs/ARITHMETIC.md, "One training step").
 
     Three registered stages, for timing: the row's place, the sign of its sums and the keep
     bits (the rounded sums arrive a cycle after the row, from the drains' shared rounding
@@ -47,7 +47,8 @@ class ForwardDrain(wiring.Component):
     rounded : In(ArrayLayout(rounded_shape, lanes))
         The row's rounded sums, in the cycle after the row.
     drop : In(1)
-        Dropout is on (training with a non-zero ``dropout``).
+        Dropout is on (training with a non-zero ``dropout``). ``drop``, ``dropout``,
+        ``keep_scale`` and ``neurons`` are read in different stages: hold them through a phase.
     dropout : In(unsigned(8))
         A lane is kept where its draw is at least ``dropout``.
     keep_scale : In(unsigned(17))
@@ -55,8 +56,8 @@ class ForwardDrain(wiring.Component):
     neurons : In(unsigned(neuron_bits))
         The layer's neurons: rows from ``neurons`` on are not written.
     o : Out(StructLayout(valid, n, group, tile, row, write, y, active))
-        The row after three cycles: ``write`` (a real neuron), the activations and the active
-        bits.
+        The row after three cycles: ``write`` (a valid row of a real neuron), the activations
+        and the active bits (not masked: use them where ``at.valid`` or ``write``).
     busy : Out(1)
         A row is in a stage.
     """

@@ -1,6 +1,6 @@
 """The sequencer: which layer and which phase the core runs."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,11 +52,12 @@ class Sequencer(wiring.Component):
     skip_layer : Out(1); skipped : In(1)
         Account for a skipped layer, until ``skipped``.
     begin : Out(1); begin_phase : Out(Phase)
-        A phase of the layer starts this cycle.
+        A phase of the layer starts this cycle: ``begin_phase``, which is decided from
+        registers only (the state, the phase, the command), so that what the datapath loads
+        for the phase is chosen before ``phase_done`` arrives and ``begin`` only enables it.
+        ``begin_phase`` means nothing while ``begin`` is low.
     begins : Out(StructLayout(fwd, score, back, grad, init))
-        The same, one bit per phase, decoded from the state: what the datapath starts with
-        (a phase number encoded and decoded again would put logic levels on the path from
-        ``phase_done``).
+        ``begin`` for each phase.
     phase : Out(Phase); running : Out(1)
         The phase (from the cycle after ``begin``), and that its loops are live.
     phase_done : In(1)
@@ -81,14 +82,20 @@ class Sequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        def begin(phase):
-            m.d.comb += [self.begin.eq(1), self.begin_phase.eq(phase),
-                         self.begins[phase.name.lower()].eq(1)]
-            m.d.sync += self.phase.eq(phase)
-
-        def finish_layer():
-            m.d.sync += self.running.eq(0)
-            m.next = "NEXT"
+        # The phase that follows this one in the layer, if any.
+        follower, has_follower = Signal(Phase), Signal()
+        with m.Switch(self.phase):
+            with m.Case(Phase.FWD):
+                m.d.comb += [follower.eq(Phase.SCORE), has_follower.eq(1)]
+            with m.Case(Phase.SCORE):
+                m.d.comb += [follower.eq(Phase.BACK), has_follower.eq(self.cmd.op == Op.TRAIN)]
+            with m.Case(Phase.BACK):
+                m.d.comb += [follower.eq(Phase.GRAD), has_follower.eq(1)]
+        for phase in Phase:
+            m.d.comb += self.begins[phase.name.lower()].eq(self.begin
+                                                           & (self.begin_phase == phase))
+        with m.If(self.begin):
+            m.d.sync += self.phase.eq(self.begin_phase)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -109,28 +116,17 @@ class Sequencer(wiring.Component):
                     with m.If(self.skipped):
                         m.next = "NEXT"
             with m.State("SETUP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(self.cmd.op == Op.INIT):
-                    begin(Phase.INIT)
-                with m.Else():
-                    begin(Phase.FWD)
+                m.d.comb += [self.busy.eq(1), self.begin.eq(1),
+                             self.begin_phase.eq(Mux(self.cmd.op == Op.INIT, Phase.INIT,
+                                                     Phase.FWD))]
                 m.d.sync += self.running.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(self.phase_done):
-                    with m.Switch(self.phase):
-                        with m.Case(Phase.FWD):
-                            begin(Phase.SCORE)
-                        with m.Case(Phase.SCORE):
-                            with m.If(self.cmd.op == Op.TRAIN):
-                                begin(Phase.BACK)
-                            with m.Else():
-                                finish_layer()
-                        with m.Case(Phase.BACK):
-                            begin(Phase.GRAD)
-                        with m.Default():
-                            finish_layer()
+                m.d.comb += [self.busy.eq(1), self.begin_phase.eq(follower),
+                             self.begin.eq(self.phase_done & has_follower)]
+                with m.If(self.phase_done & ~has_follower):
+                    m.d.sync += self.running.eq(0)
+                    m.next = "NEXT"
             with m.State("NEXT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += self.layer.eq(self.layer + 1)

@@ -649,34 +649,39 @@ class TrainingCore(wiring.Component):
         sequencer = k.sequencer
         m.d.comb += sequencer.phase_done.eq(phase_done)
 
-        # A phase begins: the loops, the drains and the streams it uses start.
+        # A phase begins: the loops, the drains and the streams it uses start. What they load
+        # is chosen by ``begin_phase`` (registers only); ``begin`` enables it.
         cur, nest, weights = k.cur, k.nest, k.weights
         T, G, N, J, JT, B = k.T, k.G, k.N, k.J, k.JT, k.B
+        begins, limits = sequencer.begins, nest.limits
+        shift = Signal(5)
+        with m.Switch(sequencer.begin_phase):
+            with m.Case(Phase.FWD):
+                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(G - 1), limits.inner.eq(J),
+                             shift.eq(cur["forward_shift"][:5])]
+            with m.Case(Phase.SCORE):
+                m.d.comb += [limits.outer.eq(G - 1), limits.mid.eq(CT - 1),
+                             limits.inner.eq(N - 1), shift.eq(cur["score_shift"][:5])]
+            with m.Case(Phase.BACK):
+                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(G - 1),
+                             limits.inner.eq(C - 1), shift.eq(cur["delta_shift"][:5])]
+            with m.Case(Phase.GRAD):
+                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(JT - 1),
+                             limits.inner.eq(B - 1)]
         with m.If(sequencer.begin):
             m.d.sync += step.eq(0)
-        limits = nest.limits
-        begins = sequencer.begins
-        with m.If(begins.fwd):
-            m.d.sync += k.drain_shift.eq(cur["forward_shift"][:5])
-            m.d.comb += [k.slab.start.eq(1), weights.start.read.eq(1),
-                         nest.start.eq(1), limits.outer.eq(T - 1),
-                         limits.mid.eq(G - 1), limits.inner.eq(J)]
-        with m.If(begins.score):
-            m.d.sync += k.drain_shift.eq(cur["score_shift"][:5])
-            m.d.comb += [k.cls_gen.load.eq(1),
-                         nest.start.eq(1), limits.outer.eq(G - 1),
-                         limits.mid.eq(CT - 1), limits.inner.eq(N - 1)]
-        with m.If(begins.back):
-            m.d.sync += k.drain_shift.eq(cur["delta_shift"][:5])
-            m.d.comb += [k.feedback.start.eq(1), k.back.clear.eq(1), k.cls_gen.load.eq(1),
-                         nest.start.eq(1), limits.outer.eq(T - 1),
-                         limits.mid.eq(G - 1), limits.inner.eq(C - 1)]
-        with m.If(begins.grad):
-            m.d.comb += [weights.start.read.eq(1), weights.start.write.eq(1),
-                         nest.start.eq(1), limits.outer.eq(T - 1),
-                         limits.mid.eq(JT - 1), limits.inner.eq(B - 1)]
-        with m.If(begins.init):
-            m.d.comb += [weights.start.write.eq(1), k.init.start.eq(1)]
+        with m.If(begins.fwd | begins.score | begins.back):
+            m.d.sync += k.drain_shift.eq(shift)
+        m.d.comb += [
+            nest.start.eq(begins.fwd | begins.score | begins.back | begins.grad),
+            k.slab.start.eq(begins.fwd),
+            weights.start.read.eq(begins.fwd | begins.grad),
+            weights.start.write.eq(begins.grad | begins.init),
+            k.feedback.start.eq(begins.back), k.back.clear.eq(begins.back),
+            k.init.start.eq(begins.init),
+        ]
+        with m.If(begins.score | begins.back):
+            m.d.comb += k.cls_gen.load.eq(1)
 
         # A command starts: the samples all alive, the training counts cleared.
         with m.If(sequencer.accept):
