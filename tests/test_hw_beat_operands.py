@@ -81,7 +81,7 @@ def _vector(rng, p, phase):
         "class_weights": weights,
         "classifier": [_odd_part(w, k) for w in weights],
         "feedback": [_signed(rng, k + 1) for _ in range(P)],
-        "in_frac": rng.randrange(min(p.act_bits, 15) + 1),
+        "in_frac": rng.randrange(p.act_bits + 1),    # up to act_bits (16 at most)
         "fan_in": fan_in,
     }
 
@@ -147,6 +147,7 @@ SHAPES = [
     (4, 4, 7, {"act_bits": 12, "weight_bits": 8, "error_bits": 20, "delta_bits": 10,
                "classifier_bits": 8}),
     (8, 8, 10, {}),
+    (2, 2, 4, {"act_bits": 16, "error_bits": 16}),   # in_frac up to 16: a 5-bit shift
 ]
 
 
@@ -194,7 +195,7 @@ def test_every_classifier_weight_and_edge_value(rows, cols, classes, widths):
         v["inputs"] = [(1 << p.act_bits) - 1] * cols
         v["outputs"] = [(1 << p.act_bits) - 1] * cols
         if phase == Phase.FWD and u % 2:
-            v["bias"], v["in_frac"] = 1, min(p.act_bits, 15)
+            v["bias"], v["in_frac"] = 1, p.act_bits
         vectors.append(v)
     _check(p, vectors)
 

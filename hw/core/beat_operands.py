@@ -50,8 +50,8 @@ class BeatOperands(wiring.Component):
         The classifier weights of the beat's neuron, without their constant low bit.
     feedback : In(ArrayLayout(feedback_shape, rows))
         The feedback weights of class ``k``.
-    in_frac : In(4); fan_in : In(width)
-        The layer's input fraction bits and inputs.
+    in_frac : In(5); fan_in : In(width)
+        The layer's input fraction bits (up to 16: ``act_bits`` can be 16) and inputs.
     o : Out(beat_layout)
     """
 
@@ -69,7 +69,7 @@ class BeatOperands(wiring.Component):
             "errors": In(data.ArrayLayout(signed(error_bits), cols)),
             "classifier": In(data.ArrayLayout(unsigned(classifier_bits), classes)),
             "feedback": In(data.ArrayLayout(feedback_shape, rows)),
-            "in_frac": In(4), "fan_in": In(width),
+            "in_frac": In(5), "fan_in": In(width),
             "o": Out(beat_layout),
         })
 
@@ -84,7 +84,7 @@ class BeatOperands(wiring.Component):
                 for r in range(P):
                     m.d.comb += o.a[r].eq(self.weights[r])
                 for q in range(Q):
-                    m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 10) << self.in_frac,
+                    m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 17) << self.in_frac,
                                               self.inputs[q]))
             with m.Case(Phase.SCORE):
                 for r in range(P):

@@ -48,7 +48,8 @@ class GradientColumns(wiring.Component):
     update : Out(1)
         This step's column goes through the weight update (a real input, or the biases).
     bias, shift : Out(1), Out(5)
-        This step is the bias step; its update's shift.
+        This step is the bias step; its update's shift (valid while ``active``: a ``begin``
+        arrives only with the drain idle, and clears ``bias`` but not the shift chosen with it).
     advance : Out(1)
         The drain moves to the next step.
     last : Out(1)

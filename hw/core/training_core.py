@@ -377,7 +377,7 @@ class TrainingCore(wiring.Component):
             operands.inputs.eq(x_lanes), operands.outputs.eq(y_lanes),
             operands.errors.eq(e_lanes), operands.classifier.eq(s1_weights),
             feedback.class_index.eq(s1.k), operands.feedback.eq(feedback.column),
-            operands.in_frac.eq(k.cur["in_frac"][:4]), operands.fan_in.eq(k.J),
+            operands.in_frac.eq(k.cur["in_frac"][:5]), operands.fan_in.eq(k.J),
             mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat),
         ]
         with m.If(~freeze):
