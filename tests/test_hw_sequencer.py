@@ -107,7 +107,10 @@ def _run_commands(dut, rng, commands):
                     assert skip_wait is None, "skip_layer dropped before skipped"
                 await ctx.delay(0)
                 begin, done = ctx.get(dut.begin), ctx.get(dut.done)
-                assert not (begin and (copy or skip_layer or done))
+                assert not (begin and (skip_layer or done))
+                # The layer's first phase begins with the copy's last cycle, unless exited.
+                if copy:
+                    assert begin == (copied and not (dut.early_exit and exited[layer])), cycle
                 # One strobe per phase, the begun phase's only.
                 assert {ph for ph in Phase if ctx.get(dut.begins[ph.name.lower()])} == (
                     {Phase(ctx.get(dut.begin_phase))} if begin else set())

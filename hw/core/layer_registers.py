@@ -35,6 +35,11 @@ class LayerRegisters(wiring.Component):
         # in 4 bits.
         if not (LAYER_BASE == LAYER_STRIDE == 16 and len(LAYER) < 16):
             raise ValueError("LayerRegisters assumes 16-register layer blocks from 16 on")
+        # The sequencer begins a layer's first phase in the cycle ``copied`` is high, while
+        # the last register is still being written: it must be one the first phase (INIT or
+        # FWD) does not read.
+        if max(LAYER, key=LAYER.get) != "in_tiles":
+            raise ValueError("the register copied last must be in_tiles (hw/core/sequencer.py)")
         super().__init__({
             "copy": In(1), "layer": In(4),
             "read_addr": Out(8), "read_data": In(32),

@@ -46,7 +46,9 @@ class Sequencer(wiring.Component):
     layers : In(4)
         Layers in the network.
     copy : Out(1); copied : In(1)
-        Copy the layer's registers, until ``copied``.
+        Copy the layer's registers, until ``copied``; the layer's first phase begins in that
+        cycle (hw/core/layer_registers.py: the register still being copied is not read
+        before the gradient phase).
     all_exited : In(1)
         (Early exit) no sample of the mini-batch is left: the layer is skipped.
     skip_layer : Out(1); skipped : In(1)
@@ -97,6 +99,13 @@ class Sequencer(wiring.Component):
         with m.If(self.begin):
             m.d.sync += self.phase.eq(self.begin_phase)
 
+        def next_layer():
+            m.d.sync += self.layer.eq(self.layer + 1)
+            with m.If(self.layer + 1 >= self.layers):
+                m.next = "FINISH"
+            with m.Else():
+                m.next = "LAYER"
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.accept.eq(self.start)
@@ -104,36 +113,30 @@ class Sequencer(wiring.Component):
                     m.d.sync += [self.cmd.eq(self.command), self.layer.eq(0)]
                     m.next = "LAYER"
             with m.State("LAYER"):
-                m.d.comb += [self.busy.eq(1), self.copy.eq(1)]
+                # The layer's first phase begins with the copy's last cycle, whose register
+                # (``in_tiles``) is written at its end: only the gradient phase reads it.
+                skip = self.all_exited if self.early_exit else 0
+                m.d.comb += [self.busy.eq(1), self.copy.eq(1),
+                             self.begin.eq(self.copied & ~skip),
+                             self.begin_phase.eq(Mux(self.cmd.op == Op.INIT, Phase.INIT,
+                                                     Phase.FWD))]
                 with m.If(self.copied):
-                    m.next = "SETUP"
+                    m.d.sync += self.running.eq(~skip)
+                    m.next = "RUN"
                     if self.early_exit:
-                        with m.If(self.all_exited):
+                        with m.If(skip):
                             m.next = "SKIP_LAYER"
             if self.early_exit:
                 with m.State("SKIP_LAYER"):
                     m.d.comb += [self.busy.eq(1), self.skip_layer.eq(1)]
                     with m.If(self.skipped):
-                        m.next = "NEXT"
-            with m.State("SETUP"):
-                m.d.comb += [self.busy.eq(1), self.begin.eq(1),
-                             self.begin_phase.eq(Mux(self.cmd.op == Op.INIT, Phase.INIT,
-                                                     Phase.FWD))]
-                m.d.sync += self.running.eq(1)
-                m.next = "RUN"
+                        next_layer()
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), self.begin_phase.eq(follower),
                              self.begin.eq(self.phase_done & has_follower)]
                 with m.If(self.phase_done & ~has_follower):
                     m.d.sync += self.running.eq(0)
-                    m.next = "NEXT"
-            with m.State("NEXT"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += self.layer.eq(self.layer + 1)
-                with m.If(self.layer + 1 >= self.layers):
-                    m.next = "FINISH"
-                with m.Else():
-                    m.next = "LAYER"
+                    next_layer()
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1)]
                 m.next = "IDLE"
