@@ -8,10 +8,13 @@ the model steps.
 
 import random
 
+from amaranth.lib import data
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["StreamDriver", "StreamSink", "Monitor", "Checker", "Mismatch", "run_cycles",
-           "run_checked", "check_stream_unit", "reset"]
+from sim.packing import pack, unpack
+
+__all__ = ["StreamDriver", "StreamSink", "Monitor", "FieldMonitor", "struct_fields", "Checker",
+           "Mismatch", "run_cycles", "run_checked", "check_stream_unit", "reset"]
 
 
 class Mismatch(AssertionError):
@@ -65,6 +68,34 @@ class Monitor:
             raise Mismatch(f"{', '.join(unknown)} not 0/1: "
                            + ", ".join(f"{n} = {values[n]}" for n in unknown))
         return {name: int(v) for name, v in values.items()}
+
+
+def struct_fields(value, layout, prefix):
+    """A port's value (unpacked, sim/packing.py) as its scalar struct fields, named
+    ``prefix.field.subfield``; arrays stay packed."""
+    if isinstance(layout, data.StructLayout):
+        out = {}
+        for name, field in layout:
+            out.update(struct_fields(value[name], field.shape, f"{prefix}.{name}"))
+        return out
+    return {prefix: pack(value, layout)}
+
+
+class FieldMonitor(Monitor):
+    """A :class:`Monitor` that splits the struct ports (``layouts[name]``, None for a plain
+    port) into their fields, so that a mismatch names the field."""
+
+    def __init__(self, dut, layouts):
+        super().__init__(dut, list(layouts))
+        self.layouts = layouts
+
+    def sample(self):
+        got = {}
+        for name, value in super().sample().items():
+            layout = self.layouts[name]
+            got.update(struct_fields(unpack(value, layout), layout, name) if layout
+                       else {name: value})
+        return got
 
 
 class Checker:

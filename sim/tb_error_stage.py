@@ -11,13 +11,12 @@ import numpy as np
 from cocotb.clock import Clock
 
 from amaranth.hdl import signed
-from amaranth.lib import data
 
 from hw.core.error_stage import ErrorStage
 from hw.params import index_bits
 from sim import params as tb_params
 from sim.packing import pack, unpack
-from sim.stream_bench import Checker, Monitor, reset, run_checked
+from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.units.error_stage import ErrorStageModel
 from sw_model.units.local_error import LocalErrorModel
 
@@ -30,32 +29,6 @@ def build(p):
     return ErrorStage(p["lanes"], p["classes"], signed(p["rounded_bits"]), p["score_bits"],
                       p["score_frac"], p["error_bits"], index_bits(class_tiles(p) * p["rows"]),
                       p["scramble"])
-
-
-def fields(value, layout, prefix):
-    """A port's value as its scalar struct fields (``error.value``...); arrays stay packed."""
-    if isinstance(layout, data.StructLayout):
-        out = {}
-        for name, field in layout:
-            out.update(fields(value[name], field.shape, f"{prefix}.{name}"))
-        return out
-    return {prefix: pack(value, layout)}
-
-
-class FieldMonitor(Monitor):
-    """Samples the ports and splits the struct ones into their fields (a mismatch names the
-    field)."""
-
-    def __init__(self, dut, layouts):
-        super().__init__(dut, list(layouts))
-        self.layouts = layouts
-
-    def sample(self):
-        got = {}
-        for name, value in super().sample().items():
-            layout = self.layouts[name]
-            got.update(fields(unpack(value, layout), layout, name) if layout else {name: value})
-        return got
 
 
 class TiesToTheLastClass(LocalErrorModel):
@@ -158,7 +131,7 @@ async def error_stage_matches_model(dut):
             want = model.outputs(values)
             flat = {}
             for name, layout in layouts.items():
-                flat.update(fields(want[name], layout, name) if layout else {name: want[name]})
+                flat.update(struct_fields(want[name], layout, name) if layout else {name: want[name]})
             return flat
 
         def step(self, values):

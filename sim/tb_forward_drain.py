@@ -11,13 +11,12 @@ import numpy as np
 from cocotb.clock import Clock
 
 from amaranth.hdl import signed
-from amaranth.lib import data
 
 from contract.config import NetConfig
 from hw.core.forward_drain import ForwardDrain
 from sim import params as tb_params
 from sim.packing import pack, unpack
-from sim.stream_bench import Checker, Monitor, reset, run_checked
+from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.fixedpoint import shift_rne
 from sw_model.units.forward_drain import ForwardDrainModel
 
@@ -26,31 +25,6 @@ def build(p):
     return ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
                         p["dropout"])
-
-
-def fields(value, layout, prefix):
-    """A port's value as its scalar struct fields (``o.at.n``...); arrays stay packed."""
-    if isinstance(layout, data.StructLayout):
-        out = {}
-        for name, field in layout:
-            out.update(fields(value[name], field.shape, f"{prefix}.{name}"))
-        return out
-    return {prefix: pack(value, layout)}
-
-
-class FieldMonitor(Monitor):
-    """Samples the ports and splits ``o`` into its fields (a mismatch names the field)."""
-
-    def __init__(self, dut, layouts):
-        super().__init__(dut, list(layouts))
-        self.layouts = layouts
-
-    def sample(self):
-        got = {}
-        for name, value in super().sample().items():
-            layout = self.layouts[name]
-            got.update(fields(unpack(value, layout), layout, name) if layout else {name: value})
-        return got
 
 
 def keep_scale(dropout):
@@ -158,7 +132,7 @@ async def forward_drain_matches_model(dut):
     class Unpacking:
         def outputs(self, values):
             want = model.outputs(values)
-            return {**fields(want["o"], out_layout, "o"), "busy": want["busy"]}
+            return {**struct_fields(want["o"], out_layout, "o"), "busy": want["busy"]}
 
         def step(self, values):
             model.step({**values, "i": unpack(values["i"], in_layout),

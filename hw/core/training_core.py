@@ -607,23 +607,17 @@ class TrainingCore(wiring.Component):
         p, ctl = self.params, self.control
         P, Q, C, _, _, CT, _ = self._sizes()
         phase, drain, step, columns = k.phase, k.drain, k.step, k.columns
-        # Drain step counters.
+        # Drain step counters: in FWD, SCORE and BACK a step moves a row or a column out each
+        # time the phase's drain takes one; in GRAD, as the column walk advances.
+        row_or_column_drains = [(Phase.FWD, k.fwd_step, P, drain.advance_row),
+                                (Phase.SCORE, k.score_step, P, drain.advance_row),
+                                (Phase.BACK, k.back_step, Q, drain.advance_col)]
         with m.Switch(phase):
-            with m.Case(Phase.FWD):
-                m.d.comb += [drain.end.eq(k.fwd_step & (step == P - 1)),
-                             drain.advance_row.eq(k.fwd_step)]
-                with m.If(k.fwd_step):
-                    m.d.sync += step.eq(step + 1)
-            with m.Case(Phase.SCORE):
-                m.d.comb += [drain.end.eq(k.score_step & (step == P - 1)),
-                             drain.advance_row.eq(k.score_step)]
-                with m.If(k.score_step):
-                    m.d.sync += step.eq(step + 1)
-            with m.Case(Phase.BACK):
-                m.d.comb += [drain.end.eq(k.back_step & (step == Q - 1)),
-                             drain.advance_col.eq(k.back_step)]
-                with m.If(k.back_step):
-                    m.d.sync += step.eq(step + 1)
+            for drain_phase, moves, steps, shift in row_or_column_drains:
+                with m.Case(drain_phase):
+                    m.d.comb += [drain.end.eq(moves & (step == steps - 1)), shift.eq(moves)]
+                    with m.If(moves):
+                        m.d.sync += step.eq(step + 1)
             with m.Case(Phase.GRAD):
                 m.d.comb += [drain.end.eq(columns.advance & columns.last),
                              drain.advance_col.eq(columns.advance & ~columns.bias)]
