@@ -73,7 +73,7 @@ class GradientColumns(wiring.Component):
         qbits = (Q - 1).bit_length()
         last_tile = Signal()
         real_columns = Signal(range(Q + 1))
-        columns_left = Signal(17)
+        columns_left = Signal.like(self.fan_in)     # 1 .. fan_in: the tile starts below it
         m.d.comb += columns_left.eq(self.fan_in - (self.popped_tile << qbits))
         with m.If(self.popped):
             m.d.sync += [last_tile.eq(self.popped_tile == self.last_tile),
