@@ -129,9 +129,12 @@ class CommandDispatcher(wiring.Component):
             "lb_grows": 1, "tr_len_bad": 1, "tr_first_bad": 1, "rr_bad": 1, "rr_len": 16}))
         cmd_reg = Signal(self.cmd_layout)
         reg_index = Signal(9)
-        # A configuration value's bytes, shifted in at the top (little endian).
-        config_value = Signal(32)
-        m.d.comb += [check.index.eq(reg_index), check.value.eq(config_value)]
+        # A configuration value's bytes 0..2 (newest at the top); byte 3 stays under the cursor
+        # until the value is written.
+        config_low = Signal(24)
+        config_value = Cat(config_low, cursor.data)
+        m.d.comb += [check.index.eq(reg_index), check.value.eq(config_value),
+                     check.byte.eq(cursor.data), check.byte_at.eq(cursor.position[:2] - 1)]
         res_b, res_layer = Signal(8), Signal(8)
         res_read = Signal()                  # the core's result for (res_b, res_layer) is out
         cmd_view = ctl.cmd
@@ -262,12 +265,13 @@ class CommandDispatcher(wiring.Component):
             with m.State("CONFIG_BYTE"):
                 # The cursor presents the byte at its position (moved two states ago). Byte 3
                 # (position 4k + 4 after the first register's index) stays under the cursor
-                # until the register is written.
-                m.d.sync += config_value.eq(Cat(config_value[8:], cursor.data))
+                # until the register is written. The range check takes each byte.
+                m.d.comb += check.byte_valid.eq(1)
                 with m.If(cursor.position[:2] == 0):
                     m.next = "CONFIG_JUDGE"
                 with m.Else():
                     m.d.comb += cursor.advance.eq(1)
+                    m.d.sync += config_low.eq(Cat(config_low[8:], cursor.data))
                     m.next = "CONFIG_WAIT"
             with m.State("CONFIG_JUDGE"):
                 value = config_value

@@ -1,7 +1,7 @@
 """The host's weight port: ``WRITE_WEIGHTS`` and ``READ_WEIGHTS`` over the weight bus
 (docs/HOST_INTERFACE.md, the command table and "Weight layout")."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -125,9 +125,9 @@ class WeightPort(wiring.Component):
                     m.next = "READ_RANGE"
                 with m.Else():
                     m.next = "COUNT"
-            # The range, registered (for timing) before the command acts.
-            for name, words, after in (("READ_RANGE", count, "READ_COMMAND"),
-                                       ("WRITE_RANGE", write_words, "WRITE_COMMAND")):
+            # The range, registered (for timing) before the command acts; one adder for both.
+            words = Mux(self.command == Command.WRITE_WEIGHTS, write_words, count)
+            for name, after in (("READ_RANGE", "READ_COMMAND"), ("WRITE_RANGE", "WRITE_COMMAND")):
                 with m.State(name):
                     m.d.sync += outside.eq(addr_high | (addr + words > weight_words))
                     m.next = after
