@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from contract.limits import Limits, register_limits
-from contract.protocol import Command, Status
+from contract.protocol import REPLY, Command, FrameDecoder, Status, encode
 from contract.registers import GLOBAL, LAYER, register_index, register_values
 from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import open_accelerator
@@ -172,3 +172,43 @@ def test_a_label_outside_the_classes_is_refused(device):
         with pytest.raises(DeviceError, match="OUT_OF_ORDER"):  # the batch is unusable
             device.command(Command.TRAIN, bytes([8]))
     trains_bit_exactly(device, rng)
+
+
+#: Cycles from the end of the longest command to RESET's reply: the receiver takes RESET's
+#: 5 bytes, the dispatcher answers, the transmitter sends 6 (measured: 14).
+RESET_AFTER_COMMAND = 100
+
+
+def test_reset_answers_once_the_longest_command_ends_then_the_device_trains(tiny_harness):
+    """The device takes no byte while a command runs; every command ends (the range checks
+    bound its loops), so RESET sent behind the longest one HARDWARE accepts (all of its layers
+    at their sizes, a full batch, the whole weight memory) is answered within that command's
+    cycles and a few more. The issue's hang first: TRAIN and RESET both answer."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, size=(8, 20))
+    y = rng.integers(0, 4, size=8)
+    with open_accelerator(tiny_harness) as link:
+        acc = Accelerator(link)
+        acc.configure(HARDWARE)
+        assert refused(acc, GLOBAL["layers"], 200) == bad(GLOBAL["layers"])
+        assert Status(acc.request(Command.TRAIN, bytes([8]))[0]) == Status.OUT_OF_ORDER
+        acc.reset()
+        acc.configure(HARDWARE)
+        acc.init_weights()
+        acc.load_batch(x, y)
+        start = link.cycle
+        acc.command(Command.TRAIN, bytes([8]))
+        train_cycles = link.cycle - start
+        acc.load_batch(x, y)
+        start = link.cycle
+        out = link.exchange(encode(Command.TRAIN, bytes([8])) + encode(Command.RESET),
+                            frames=2, max_cycles=train_cycles + RESET_AFTER_COMMAND)
+        reset_cycles = link.cycle - start
+        replies = [f for f in FrameDecoder().feed(out)]
+        assert [(f.command, f.payload[0]) for f in replies] == [
+            (Command.TRAIN | REPLY, Status.OK), (Command.RESET | REPLY, Status.OK)]
+        assert train_cycles < reset_cycles <= train_cycles + RESET_AFTER_COMMAND
+        print(f"TRAIN {train_cycles} cycles; RESET sent behind it answered after "
+              f"{reset_cycles}")
+        assert acc.counters()["train_commands"] == 0           # RESET cleared them
+        trains_bit_exactly(acc, rng)
