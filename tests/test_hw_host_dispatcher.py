@@ -201,3 +201,35 @@ def test_host_interface_writes_32_bit_registers_on_a_16_bit_word_core(value):
     assert writes == [(GLOBAL["round_seed"], value), (GLOBAL["round_seed"] + 1, 3)]
     assert FrameDecoder().feed(bytes(replies)) == [
         Frame(Command.WRITE_CONFIG | 0x80, bytes([Status.OK]))]
+
+
+@pytest.mark.parametrize("act_bits,sample,label,pixel", [
+    (8, 1, 4, 255),             # a label of 4 with 4 classes
+    (8, 0, 200, 0),
+    (6, 1, 3, 64),              # a pixel beyond 6 bits
+    (6, 0, 0, 255),
+])
+def test_a_batch_with_a_value_out_of_range_is_refused(act_bits, sample, label, pixel):
+    """BAD_VALUE names the first such sample; the batch cannot be trained until reloaded."""
+    good = bytes([3, 10, 11, 12])
+    bad = bytes([label, 1, pixel, 2])
+    samples = bad + good if sample == 0 else good + bad
+    events = dispatch([
+        (Command.WRITE_CONFIG, bytes([0]) + u32s(2, 3)),
+        (Command.LOAD_BATCH, bytes([0, 2]) + samples),
+        (Command.TRAIN, b"\x02"),
+        (Command.LOAD_BATCH, bytes([0, 2]) + good + good),
+        (Command.TRAIN, b"\x02"),
+    ], p=params(act_bits=act_bits))
+    assert events[1][-1] == ("reply", Status.BAD_VALUE, 1)
+    assert events[2] == [("reply", Status.OUT_OF_ORDER, 0)]
+    assert events[3][-1] == ("reply", Status.OK, 0)
+    assert events[4] == [("start", Op.TRAIN, 2, 0, 0), ("reply", Status.OK, 2 * 2)]
+
+
+def test_a_pixel_of_the_full_width_is_taken():
+    events = dispatch([
+        (Command.WRITE_CONFIG, bytes([0]) + u32s(1, 3)),
+        (Command.LOAD_BATCH, bytes([0, 1]) + bytes([3, 63, 0, 63])),
+    ], p=params(act_bits=6))
+    assert events[1][-1] == ("reply", Status.OK, 0)
