@@ -5,7 +5,7 @@ naming the value."""
 import numpy as np
 
 from contract.limits import layer_extent, register_limits, register_name, tiles_for
-from contract.registers import GLOBAL, LAYER_BASE, LAYER_STRIDE, register_index, register_values
+from contract.registers import GLOBAL, register_index, register_values
 
 __all__ = ["check_config", "check_words", "check_batch"]
 
@@ -28,12 +28,12 @@ def check_config(cfg, limits):
         raise ValueError(f"config field 'batch' is {cfg.batch}; the device holds at most "
                          f"{limits.max_batch} samples")
     table = register_limits(limits)
-    for index, value in sorted(register_values(cfg).items()):
+    values = register_values(cfg)
+    for index, value in sorted(values.items()):
         lo, hi = table[index]
         if not lo <= value <= hi:
             raise ValueError(f"register '{register_name(index)}' would be {value}, outside the "
                              f"{lo}..{hi} the device accepts")
-    values = register_values(cfg)
     for i in range(cfg.layers):
         def reg(name):
             return values[register_index(name, i)]
@@ -46,7 +46,7 @@ def check_config(cfg, limits):
         if end > limits.weight_words:
             raise ValueError(f"register 'weight_base of layer {i}': the layer's weights would "
                              f"end at word {end}, past the device's {limits.weight_words}")
-    if values[GLOBAL["inputs"]] != values[LAYER_BASE + LAYER_STRIDE * 0 + 1]:
+    if values[GLOBAL["inputs"]] != values[register_index("fan_in", 0)]:
         raise ValueError("register 'inputs' differs from layer 0's fan_in")
 
 
