@@ -18,8 +18,8 @@ __all__ = ["SHIFT_BITS", "IN_FRAC_BITS", "GEOMETRY", "Limits", "register_limits"
 #: The core reads each shift register's low 5 bits (its rounding shifters' width); a larger
 #: value would silently shift by less.
 SHIFT_BITS = 5
-#: The core reads ``in_frac``'s low 4 bits (the bias input ``1 << in_frac``).
-IN_FRAC_BITS = 4
+#: The core reads ``in_frac``'s low 5 bits (the bias input ``1 << in_frac``, 17 bits wide).
+IN_FRAC_BITS = 5
 #: A layer's geometry: written together (in this order) in one ``WRITE_CONFIG`` frame, and
 #: checked together when its last register, ``in_tiles``, is written.
 GEOMETRY = ("neurons", "fan_in", "weight_base", "tiles", "in_tiles")

@@ -7,6 +7,7 @@ import pytest
 from contract.config import NetConfig, load_config
 from contract.limits import Limits, minimum_values, register_limits
 from contract.registers import GLOBAL, register_index
+from host.checks import check_config
 from host.driver import Accelerator
 from hw.boards.icebreaker import ICEBREAKER
 
@@ -117,3 +118,12 @@ def test_pixels_beyond_a_narrow_act_bits_are_refused():
     acc.cfg = SMALL.replace(act_bits=6, input_frac=6, act_frac=5)
     with pytest.raises(ValueError, match=r"^sample 0: pixel 64 outside 0\.\.63$"):
         acc.load_batch(np.full((1, 20), 64), [0])
+
+
+def test_a_16_bit_input_fraction_is_taken():
+    """act_bits 16 with input_frac 16 (which the config allows): the core's bias input takes a
+    5-bit in_frac, so the driver and the device take 16."""
+    cfg = SMALL.replace(act_bits=16, input_frac=16, act_frac=7, weight_bits=16, lr_shift=4)
+    lim = Limits.for_config(cfg)
+    assert register_limits(lim)[register_index("in_frac", 0)] == (0, 16)
+    check_config(cfg, lim)
