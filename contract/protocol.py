@@ -50,6 +50,9 @@ class Status(enum.IntEnum):
     # executes (rx not ready), so no frame ever arrives that it would have to refuse as busy.
     TIMEOUT = 0x07             # a frame stopped arriving part-way; it was dropped
     UNSUPPORTED = 0x08         # needs a feature the core was built without (dropout, ...)
+    BAD_VALUE = 0x09           # a value outside the core's limits (contract/limits.py); the
+    #                            body names it: WRITE_CONFIG the register index, LOAD_BATCH
+    #                            the sample, the weight commands nothing (their address range)
 
 
 class FrameError(ValueError):

@@ -15,10 +15,12 @@ import hashlib
 
 import numpy as np
 
+from contract.limits import Limits, register_name
 from contract.protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
-from .transport import TransportTimeout
 from contract.registers import (counter_names, layer_words, register_index, register_values,
-                        weight_bases)
+                                weight_bases)
+from .checks import check_batch, check_config, check_words
+from .transport import TransportTimeout
 
 __all__ = ["Accelerator", "DeviceError", "ReplyLost"]
 
@@ -33,6 +35,17 @@ class DeviceError(RuntimeError):
             detail = (" (this core was built without a feature the request needs: dropout, "
                       "sign-concordant feedback or early exit)")
         super().__init__(f"device refused {Command(command).name}: {name}{detail}")
+
+
+def bad_value_detail(command, body):
+    """What a ``BAD_VALUE`` reply's body names (docs/HOST_INTERFACE.md, "Range checks")."""
+    if command == Command.WRITE_CONFIG and body:
+        return f" (register '{register_name(body[0])}', index {body[0]}, out of range)"
+    if command == Command.LOAD_BATCH and body:
+        return f" (sample {body[0]}: a label beyond the classes or a pixel beyond act_bits)"
+    if command in (Command.WRITE_WEIGHTS, Command.READ_WEIGHTS):
+        return " (the words run past the weight memory)"
+    return ""
 
 
 def counter_delta(before, after, name):
@@ -58,8 +71,12 @@ class Accelerator:
     show that it did not run (``TRAIN`` and ``INFER`` are not repeatable).
     """
 
-    def __init__(self, transport, retries=0):
+    def __init__(self, transport, retries=0, limits=None):
         self.transport = transport
+        # The device's limits (contract/limits.py): given, or those of a core built for the
+        # configuration that configure() writes.
+        self.given_limits = limits
+        self.limits = limits
         self.retries = retries
         self.resends = 0
         self.cfg = None
@@ -99,6 +116,8 @@ class Accelerator:
 
     def command(self, command, payload=b"", repeatable=True):
         status, body = self.request(command, payload, repeatable)
+        if status == Status.BAD_VALUE:
+            raise DeviceError(command, status, bad_value_detail(command, body))
         if status != Status.OK:
             raise DeviceError(command, status)
         return body
@@ -127,6 +146,8 @@ class Accelerator:
 
     def configure(self, cfg):
         """Write every register of network ``cfg`` (sizes, shifts, seeds, modes)."""
+        limits = self.given_limits or Limits.for_config(cfg)
+        check_config(cfg, limits)
         values = register_values(cfg)
         indices = sorted(values)
         runs, start = [], None
@@ -140,7 +161,7 @@ class Accelerator:
             payload = bytes([first]) + b"".join(values[k].to_bytes(4, "little")
                                                 for k in range(first, last + 1))
             self.command(Command.WRITE_CONFIG, payload)
-        self.cfg = cfg
+        self.cfg, self.limits = cfg, limits
         self.word_bytes = cfg.array_rows * cfg.weight_bits // 8
         self.bases, self.total_words = weight_bases(cfg)
 
@@ -162,6 +183,7 @@ class Accelerator:
     def write_words(self, address, words):
         """Write raw bus words (``n x P`` integers) from ``address``."""
         words = np.asarray(words, dtype=np.int64)
+        check_words(address, len(words), self.limits)
         per = self._words_per_frame()
         wbits = self.cfg.weight_bits
         for at in range(0, len(words), per):
@@ -170,6 +192,7 @@ class Accelerator:
             self.command(Command.WRITE_WEIGHTS, (address + at).to_bytes(4, "little") + raw)
 
     def read_words(self, address, count):
+        check_words(address, count, self.limits)
         per = (MAX_PAYLOAD - 1) // self.word_bytes
         wbits, p = self.cfg.weight_bits, self.cfg.array_rows
         out = []
@@ -220,9 +243,7 @@ class Accelerator:
         """Load pixels ``x`` (``B x N[0]`` bytes) and ``labels`` as the input mini-batch."""
         x = np.asarray(x)
         labels = np.asarray(labels)
-        if len(x) > self.cfg.batch or len(x) != len(labels) or len(x) == 0:
-            raise ValueError(f"a mini-batch holds 1..{self.cfg.batch} samples with one label "
-                             f"each, not {len(x)} samples and {len(labels)} labels")
+        check_batch(x, labels, self.cfg)
         per_sample = 1 + x.shape[1]
         per = max(1, (MAX_PAYLOAD - 2) // per_sample)
         rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)

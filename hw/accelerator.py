@@ -1,7 +1,7 @@
 """The accelerator: host interface, training core and counters behind one byte stream and one
 weight bus (docs/HOST_INTERFACE.md). ``lela verilog`` writes it as ``lela_accelerator``."""
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Module, Mux, ResetInserter, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -41,8 +41,11 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        m.submodules.core = core = TrainingCore(p)
+        core = TrainingCore(p)
         m.submodules.host = host = HostInterface(p, core)
+        # RESET returns the core to its idle state whatever it was doing (its registers to
+        # their least values: contract/limits.py); the host interface is never reset by it.
+        m.submodules.core = ResetInserter(host.clear)(core)
         connect(m, wiring.flipped(self.rx), host.rx)
         connect(m, host.tx, wiring.flipped(self.tx))
         connect(m, host.control, core.control)

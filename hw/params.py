@@ -6,6 +6,7 @@ from math import ceil, log2
 from amaranth.hdl import signed, unsigned
 
 from contract.config import ConfigError
+from contract.registers import weight_bases
 
 __all__ = ["CoreParams", "index_bits"]
 
@@ -46,6 +47,9 @@ class CoreParams:
     round_bits: int = 16
     lfsr_width: int = 31
     addr_bits: int = 24
+    # Words of weight memory behind the bus (0: the whole address space); the host interface
+    # refuses weight addresses and layer extents beyond it (contract/limits.py).
+    weight_words: int = 0
     frame_timeout: int = 1 << 20
     counter_bits: int = 64            # the counters wrap modulo 2**counter_bits
     all_counters: bool = True         # else only the driver's (commands, correct predictions)
@@ -66,7 +70,7 @@ class CoreParams:
             act_bits=cfg.act_bits, weight_bits=cfg.weight_bits, score_bits=cfg.score_bits,
             score_frac=cfg.score_frac, error_bits=cfg.error_bits, delta_bits=cfg.delta_bits,
             classifier_bits=cfg.classifier_bits, round_bits=cfg.round_bits,
-            lfsr_width=cfg.lfsr_width)
+            lfsr_width=cfg.lfsr_width, weight_words=max(1, weight_bases(cfg)[1]))
         fields.update(overrides)
         params = cls(**fields)
         params.check()
@@ -86,6 +90,9 @@ class CoreParams:
         if not 16 <= self.counter_bits <= 64:
             raise ConfigError("the counters are 16 to 64 bits wide, not "
                               f"{self.counter_bits}")
+        if not 0 <= self.weight_words <= 1 << self.addr_bits:
+            raise ConfigError(f"{self.weight_words} words of weight memory do not fit "
+                              f"{self.addr_bits} address bits")
         if self.max_layers > 15:
             raise ConfigError("field 'arch': the training core takes at most 15 hidden layers")
 

@@ -21,19 +21,15 @@ from sim.scenarios import check_counters, check_inference, check_weights, check_
     error_frames_scenario, expect_reply, perturbed_scenario, training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.traffic import local_error_traffic
+from tests.accelerator_checks import HARDWARE, TIMEOUT
 
 pytestmark = pytest.mark.xdist_group("accelerator")
 
-HARDWARE = NetConfig(arch=(20, 24, 24, 16), classes=4, batch=8, array_rows=4, array_cols=4,
-                     lr_shift=4)
-TIMEOUT = 3000
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
-    return build_accelerator(HARDWARE, os.path.join(root, "accelerator_tiny"),
-                             frame_timeout=TIMEOUT)
+def harness(tiny_harness):
+    return tiny_harness                     # HARDWARE's build (tests/conftest.py)
 
 
 CASES = {

@@ -96,10 +96,10 @@ def test_write_weights_bursts_the_payloads_words(rows, seed):
     p = params(rows)
     rng = random.Random(seed)
     words = [rng.randrange(1 << p.word_bits) for _ in range(rng.randrange(1, 6))]
-    address = 0xABC00000 | rng.randrange(1 << 20)
+    address = rng.randrange((1 << 20) - len(words))
     events, reply, body = execute(p, Command.WRITE_WEIGHTS,
                                   address.to_bytes(4, "little") + lanes(words, p), seed=seed)
-    assert events == [("aw", address & 0xFFFFF, len(words))] + [("w", w) for w in words]
+    assert events == [("aw", address, len(words))] + [("w", w) for w in words]
     assert reply == (Status.OK, 0) and body == b""
 
 
@@ -132,3 +132,32 @@ def test_the_largest_read_fits():
     events, reply, body = execute(p, Command.READ_WEIGHTS, payload, memory=range(count))
     assert events == [("ar", 5, count)] and reply == (Status.OK, 8 * count)
     assert body == lanes(range(count), p)
+
+
+@pytest.mark.parametrize("command", [Command.WRITE_WEIGHTS, Command.READ_WEIGHTS])
+@pytest.mark.parametrize("address,words", [
+    ((1 << 20) - 2, 3),            # runs one word past the end
+    (1 << 20, 1),                  # a bit above the address bits (once taken modulo)
+    (10**6 | 1 << 31, 1),          # the top bit
+    (0xABC00000, 2),
+])
+def test_weight_words_outside_the_memory_are_refused(command, address, words):
+    """Nothing reaches the bus: the range is judged on all 32 address bits."""
+    p = params(2)
+    if command == Command.WRITE_WEIGHTS:
+        payload = address.to_bytes(4, "little") + lanes(list(range(words)), p)
+    else:
+        payload = address.to_bytes(4, "little") + words.to_bytes(2, "little")
+    events, reply, body = execute(p, command, payload)
+    assert events == [] and reply == (Status.BAD_VALUE, 0) and body == b""
+
+
+def test_the_last_words_of_a_smaller_memory_are_accepted():
+    p = CoreParams(rows=2, cols=2, classes=4, max_batch=4, max_layers=2, max_inputs=8,
+                   max_neurons=8, addr_bits=20, weight_words=100)
+    events, reply, _ = execute(p, Command.WRITE_WEIGHTS, (98).to_bytes(4, "little")
+                               + lanes([5, 6], p))
+    assert events == [("aw", 98, 2), ("w", 5), ("w", 6)] and reply == (Status.OK, 0)
+    events, reply, _ = execute(p, Command.READ_WEIGHTS, (98).to_bytes(4, "little")
+                               + (3).to_bytes(2, "little"))
+    assert events == [] and reply == (Status.BAD_VALUE, 0)

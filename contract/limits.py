@@ -1,0 +1,157 @@
+"""What a core accepts: every register's range and the rules that tie a layer's geometry
+together, derived once from the core's build parameters (docs/HOST_INTERFACE.md, "Range checks").
+
+The RTL's host interface (hw/host_link/) builds its table of per-register limits from
+:func:`register_limits`; the host driver (host/checks.py) checks the same before it sends, so a
+value the driver lets through is one the device accepts, and one the device refuses the driver
+refuses first, naming the same register.
+"""
+
+from dataclasses import dataclass
+
+from contract.config import INIT_CHUNK_BITS
+from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE, weight_bases
+
+__all__ = ["SHIFT_BITS", "IN_FRAC_BITS", "GEOMETRY", "Limits", "register_limits",
+           "register_name", "tiles_for", "layer_extent", "minimum_values"]
+
+#: The core reads each shift register's low 5 bits (its rounding shifters' width); a larger
+#: value would silently shift by less.
+SHIFT_BITS = 5
+#: The core reads ``in_frac``'s low 5 bits (the bias input ``1 << in_frac``, 17 bits wide).
+IN_FRAC_BITS = 5
+#: A layer's geometry: written together (in this order) in one ``WRITE_CONFIG`` frame, and
+#: checked together when its last register, ``in_tiles``, is written.
+GEOMETRY = ("neurons", "fan_in", "weight_base", "tiles", "in_tiles")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The build parameters the range checks derive from (a core's :class:`hw.params.
+    CoreParams` has them all; :meth:`for_config` gives those of a core built for a config)."""
+
+    rows: int
+    cols: int
+    classes: int
+    max_batch: int
+    max_layers: int
+    max_inputs: int
+    max_neurons: int
+    act_bits: int
+    weight_bits: int
+    lfsr_width: int
+    weight_words: int        # words of weight memory behind the bus
+
+    @classmethod
+    def of(cls, params):
+        """The limits of a core with build parameters ``params`` (hw.params.CoreParams)."""
+        return cls(rows=params.rows, cols=params.cols, classes=params.classes,
+                   max_batch=params.max_batch, max_layers=params.max_layers,
+                   max_inputs=params.max_inputs, max_neurons=params.max_neurons,
+                   act_bits=params.act_bits, weight_bits=params.weight_bits,
+                   lfsr_width=params.lfsr_width,
+                   weight_words=params.weight_words or 1 << params.addr_bits)
+
+    @classmethod
+    def for_config(cls, cfg):
+        """The limits of a core built for ``cfg`` (``CoreParams.from_config(cfg)``)."""
+        return cls(rows=cfg.array_rows, cols=cfg.array_cols, classes=cfg.classes,
+                   max_batch=cfg.batch, max_layers=cfg.layers, max_inputs=max(cfg.arch),
+                   max_neurons=max(cfg.arch[1:]), act_bits=cfg.act_bits,
+                   weight_bits=cfg.weight_bits, lfsr_width=cfg.lfsr_width,
+                   weight_words=max(1, weight_bases(cfg)[1]))
+
+    @property
+    def max_tiles(self):
+        return tiles_for(self.max_neurons, self.rows)
+
+    @property
+    def max_in_tiles(self):
+        return tiles_for(self.max_inputs, self.cols)
+
+    @property
+    def registers(self):
+        return LAYER_BASE + LAYER_STRIDE * self.max_layers
+
+
+def tiles_for(n, size):
+    """Tiles of ``size`` that cover ``n``: ``ceil(n / size)``."""
+    return -(-n // size)
+
+
+def layer_extent(tiles, fan_in):
+    """Words of a layer's weights: ``tiles`` tiles of ``fan_in + 1`` words (bias last)."""
+    return tiles * (fan_in + 1)
+
+
+def _global_ranges(lim):
+    seed = (1, (1 << lim.lfsr_width) - 1)       # an LFSR seeded with 0 stays at 0
+    shift = (0, (1 << SHIFT_BITS) - 1)
+    return {
+        "layers": (1, lim.max_layers), "inputs": (1, lim.max_inputs),
+        "feedback": (0, 1), "rounding": (0, 1), "dropout": (0, 255),
+        "keep_scale": (0, 1 << 16),             # 2**16 / (256 - dropout), at most 2**16
+        "bias_shift": shift, "round_seed": seed, "dropout_seed": seed,
+    }
+
+
+def _layer_ranges(lim):
+    seed = (1, (1 << lim.lfsr_width) - 1)
+    shift = (0, (1 << SHIFT_BITS) - 1)
+    return {
+        "neurons": (1, lim.max_neurons), "fan_in": (1, lim.max_inputs),
+        "weight_base": (0, lim.weight_words - 1),
+        "in_frac": (0, min(lim.act_bits, (1 << IN_FRAC_BITS) - 1)),
+        "forward_shift": shift, "score_shift": shift, "delta_shift": shift,
+        "update_shift": shift,
+        # The top ``init_bits`` bits of a 16-bit chunk; the config's rule gives at least 2.
+        "init_bits": (2, min(lim.weight_bits, INIT_CHUNK_BITS)),
+        "init_seed": seed, "classifier_seed": seed, "feedback_seed": seed,
+        "tiles": (1, lim.max_tiles), "in_tiles": (1, lim.max_in_tiles),
+    }
+
+
+def register_limits(lim):
+    """``[(lo, hi)]`` for every register index ``0 .. registers - 1``: the values a write may
+    carry. Unused indices take only 0. A layer's geometry must also satisfy the rules of
+    :data:`GEOMETRY` (``tiles == ceil(neurons / rows)``, ``in_tiles == ceil(fan_in / cols)``,
+    ``weight_base + tiles * (fan_in + 1) <= weight_words``)."""
+    table = [(0, 0)] * lim.registers
+    for name, bounds in _global_ranges(lim).items():
+        table[GLOBAL[name]] = bounds
+    for layer in range(lim.max_layers):
+        for name, bounds in _layer_ranges(lim).items():
+            table[LAYER_BASE + LAYER_STRIDE * layer + LAYER[name]] = bounds
+    for index, (lo, hi) in enumerate(table):
+        if lo > hi:
+            raise ValueError(f"register {register_name(index)}: empty range {lo}..{hi}")
+    return table
+
+
+def register_name(index):
+    """``'fan_in of layer 1'`` for a register index (contract/registers.py)."""
+    if index < LAYER_BASE:
+        names = {v: k for k, v in GLOBAL.items()}
+        return names.get(index, f"unused register {index}")
+    layer, offset = divmod(index - LAYER_BASE, LAYER_STRIDE)
+    names = {v: k for k, v in LAYER.items()}
+    if offset not in names:
+        return f"unused register {index}"
+    return f"{names[offset]} of layer {layer}"
+
+
+def minimum_values(registers):
+    """Every register's least value (the same for every build): the register file's contents
+    at power-on and its globals after ``RESET``, so that no register ever holds a value the
+    checks would refuse (the least geometry, one neuron of one input, fits any memory of two
+    words or more)."""
+    lows = {GLOBAL["layers"]: 1, GLOBAL["inputs"]: 1, GLOBAL["round_seed"]: 1,
+            GLOBAL["dropout_seed"]: 1}
+    layer_lows = {"neurons": 1, "fan_in": 1, "tiles": 1, "in_tiles": 1, "init_bits": 2,
+                  "init_seed": 1, "classifier_seed": 1, "feedback_seed": 1}
+    values = [lows.get(index, 0) for index in range(min(registers, LAYER_BASE))]
+    for index in range(LAYER_BASE, registers):
+        offset = (index - LAYER_BASE) % LAYER_STRIDE
+        name = next((k for k, v in LAYER.items() if v == offset), None)
+        values.append(layer_lows.get(name, 0))
+    return values

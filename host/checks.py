@@ -1,0 +1,77 @@
+"""The driver's range checks: what the device would refuse with ``BAD_VALUE``, refused before it
+is sent, by the same limits (contract/limits.py). Each raises :class:`ValueError` with one line
+naming the value."""
+
+import numpy as np
+
+from contract.limits import layer_extent, register_limits, register_name, tiles_for
+from contract.registers import GLOBAL, register_index, register_values
+
+__all__ = ["check_config", "check_words", "check_batch"]
+
+#: Fields a core fixes when it is built: a configuration must have the device's.
+_BUILT = (("classes", "classes"), ("act_bits", "act_bits"), ("weight_bits", "weight_bits"),
+          ("array_rows", "rows"), ("array_cols", "cols"), ("lfsr_width", "lfsr_width"))
+
+
+def check_config(cfg, limits):
+    """Every register value of network ``cfg`` within ``limits``, and each layer's geometry
+    (tiles, input tiles, weight extent) as the device checks it."""
+    for field, built in _BUILT:
+        if getattr(cfg, field) != getattr(limits, built):
+            raise ValueError(f"config field '{field}' is {getattr(cfg, field)}; the device is "
+                             f"built for {getattr(limits, built)}")
+    if not 1 <= cfg.layers <= limits.max_layers:
+        raise ValueError(f"config has {cfg.layers} hidden layers; the device takes 1.."
+                         f"{limits.max_layers}")
+    if cfg.batch > limits.max_batch:
+        raise ValueError(f"config field 'batch' is {cfg.batch}; the device holds at most "
+                         f"{limits.max_batch} samples")
+    table = register_limits(limits)
+    values = register_values(cfg)
+    for index, value in sorted(values.items()):
+        lo, hi = table[index]
+        if not lo <= value <= hi:
+            raise ValueError(f"register '{register_name(index)}' would be {value}, outside the "
+                             f"{lo}..{hi} the device accepts")
+    for i in range(cfg.layers):
+        def reg(name):
+            return values[register_index(name, i)]
+        for name, want in (("tiles", tiles_for(reg("neurons"), limits.rows)),
+                           ("in_tiles", tiles_for(reg("fan_in"), limits.cols))):
+            if reg(name) != want:
+                raise ValueError(f"register '{name} of layer {i}' would be {reg(name)}, not "
+                                 f"the {want} its size needs")
+        end = reg("weight_base") + layer_extent(reg("tiles"), reg("fan_in"))
+        if end > limits.weight_words:
+            raise ValueError(f"register 'weight_base of layer {i}': the layer's weights would "
+                             f"end at word {end}, past the device's {limits.weight_words}")
+    if values[GLOBAL["inputs"]] != values[register_index("fan_in", 0)]:
+        raise ValueError("register 'inputs' differs from layer 0's fan_in")
+
+
+def check_words(address, count, limits):
+    """Weight words ``address .. address + count - 1`` inside the device's weight memory."""
+    if address < 0 or count < 0 or address + count > limits.weight_words:
+        raise ValueError(f"weight words {address}..{address + count - 1} are outside the "
+                         f"device's weight memory of {limits.weight_words} words")
+
+
+def check_batch(x, labels, cfg):
+    """A mini-batch the device takes: ``N[0]`` pixels a sample, each within ``act_bits``
+    (and a byte), one label a sample below ``classes``."""
+    x, labels = np.asarray(x), np.asarray(labels)
+    if not 1 <= len(x) <= cfg.batch or len(x) != len(labels):
+        raise ValueError(f"a mini-batch holds 1..{cfg.batch} samples with one label each, "
+                         f"not {len(x)} samples and {len(labels)} labels")
+    if x.ndim != 2 or x.shape[1] != cfg.arch[0]:
+        raise ValueError(f"a sample has {cfg.arch[0]} pixels, not shape {x.shape[1:]}")
+    top = min(255, (1 << cfg.act_bits) - 1)
+    for what, values, hi in (("pixel", x, top), ("label", labels, cfg.classes - 1)):
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"{what}s must be integers, not {values.dtype}")
+        bad = np.argwhere((values < 0) | (values > hi))
+        if len(bad):
+            sample = int(bad[0][0])
+            raise ValueError(f"sample {sample}: {what} {int(values[tuple(bad[0])])} outside "
+                             f"0..{hi}")

@@ -1,0 +1,155 @@
+"""The range check of a register write: the register's limits from a small table in a block
+RAM, compared a byte at a time as the value arrives, and a layer's geometry checked as one
+transaction (contract/limits.py, docs/HOST_INTERFACE.md, "Range checks")."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from contract.limits import GEOMETRY, Limits, register_limits
+from contract.registers import LAYER, LAYER_BASE, LAYER_STRIDE
+
+from ..params import index_bits
+
+__all__ = ["ConfigCheck", "limit_table"]
+
+_OFFSET = [LAYER[name] for name in GEOMETRY]
+
+
+def _bits(n):
+    return max(1, n.bit_length())
+
+
+def limit_table(lim):
+    """The table's words, at ``(byte << 5) | (is_layer << 4) | offset``: byte ``k`` of the
+    register's largest value, and (in byte 0's word, bits 8..9) its least value (0, 1 or 2).
+    One layer's limits serve every layer."""
+    table = register_limits(lim)
+    words = [0] * 128
+    for k in range(2 * LAYER_STRIDE):
+        at = k if k < LAYER_STRIDE else LAYER_BASE + k - LAYER_STRIDE
+        lo, hi = table[at] if at < len(table) else (0, 0)
+        assert lo <= 2, "a least value the check's flags cannot express"
+        for byte in range(4):
+            words[(byte << 5) | k] = (hi >> (8 * byte)) & 0xFF | (lo << 8 if byte == 0 else 0)
+    return words
+
+
+class ConfigCheck(wiring.Component):
+    """Judges a register write: its bytes arrive one by one (``byte_valid``, least significant
+    first, at ``byte_at`` 0..3, for register ``index``); ``start`` then pulses with the whole
+    ``value`` and, a cycle later, ``done`` pulses with ``bad`` and ``name`` (the register the
+    refusal names). A write judged good is taken to be written.
+
+    A layer's geometry (:data:`contract.limits.GEOMETRY`) is written in that order: ``neurons``
+    opens the layer's transaction and marks the layer unusable; ``fan_in``, ``weight_base``,
+    ``tiles`` must follow in turn (``weight_base + ceil(neurons / P) * (fan_in + 1) <=
+    weight_words``, ``tiles == ceil(neurons / P)``); ``in_tiles == ceil(fan_in / Q)`` closes it
+    and makes the layer usable again.
+
+    Members
+    -------
+    index : In(8), value : In(32), byte : In(8), byte_at : In(2), byte_valid : In(1)
+    start : In(1), done : Out(1), bad : Out(1), name : Out(8)
+    frame_end : In(1)
+        Pulses as a ``WRITE_CONFIG`` frame ends; ``open`` (in that cycle) says a transaction is
+        unfinished (it is abandoned), ``open_name`` its ``in_tiles``.
+    layers : In(4), usable : Out(1)
+        Every layer below ``layers`` has a checked geometry.
+    """
+
+    def __init__(self, params):
+        self.limits = Limits.of(params)
+        super().__init__({
+            "index": In(8), "value": In(32),
+            "byte": In(8), "byte_at": In(2), "byte_valid": In(1),
+            "start": In(1), "done": Out(1), "bad": Out(1), "name": Out(8),
+            "frame_end": In(1), "open": Out(1), "open_name": Out(8),
+            "layers": In(4), "usable": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lim = self.limits
+        pbits, qbits = (lim.rows - 1).bit_length(), (lim.cols - 1).bit_length()
+        index, value = self.index, self.value
+        is_layer = index[4:] != 0
+        offset = index[:4]
+        layer = Signal(index_bits(lim.max_layers))
+        m.d.comb += layer.eq(index[4:] - 1)
+
+        # ---- the limits, a byte at a time --------------------------------------------------
+        m.submodules.table = table = Memory(shape=10, depth=128, init=limit_table(lim))
+        row = table.read_port()
+        m.d.comb += row.addr.eq(Cat(offset, is_layer, self.byte_at))
+        above = Signal()             # the bytes so far exceed the largest value's
+        upper = Signal()             # a byte above byte 0 is not zero
+        low = Signal(2)              # byte 0, if below 2 (else 3)
+        least = Signal(2)
+        byte, top = self.byte, row.data[:8]
+        with m.If(self.byte_valid):
+            m.d.sync += above.eq((byte > top) | ((byte == top) & above & (self.byte_at != 0)))
+            with m.If(self.byte_at == 0):
+                m.d.sync += [low.eq(Mux(byte < 2, byte, 3)), least.eq(row.data[8:]), upper.eq(0)]
+            with m.Elif(byte != 0):
+                m.d.sync += upper.eq(1)
+        out_of_range = above | (~upper & (low < least))
+
+        # ---- the open geometry transaction --------------------------------------------------
+        step = Signal(range(len(GEOMETRY) + 1))      # its next register; 0: none open
+        tag = Signal.like(layer)                     # its layer
+        want_tiles = Signal(_bits(lim.max_tiles))    # ceil(neurons / P)
+        fan_in = Signal(_bits(lim.max_inputs))
+        # The layer's words, registered (on an iCE40 with DSPs, in a multiplier): set as the
+        # transaction reaches its weight_base.
+        extent = Signal(_bits(lim.max_tiles * (lim.max_inputs + 1)))
+        m.d.sync += extent.eq(want_tiles * (fan_in + 1))
+        unusable = Signal(lim.max_layers)
+        geometry = Signal()
+        at_step = Signal(range(len(GEOMETRY)))
+        for k, off in enumerate(_OFFSET):
+            with m.If(is_layer & (offset == off)):
+                m.d.comb += [geometry.eq(1), at_step.eq(k)]
+        in_turn = (step == at_step) & (tag == layer)
+        wrong = Signal()
+        with m.Switch(at_step):
+            with m.Case(1, 4):
+                m.d.comb += wrong.eq(~in_turn | ((at_step == 4) & (
+                    value[:_bits(lim.max_in_tiles)] != (fan_in + lim.cols - 1) >> qbits)))
+            with m.Case(2):
+                # (a larger base is out of range: its low bits suffice)
+                base = value[:_bits(lim.weight_words)]
+                m.d.comb += wrong.eq(~in_turn | (base + extent > lim.weight_words))
+            with m.Case(3):
+                m.d.comb += wrong.eq(~in_turn | (value[:len(want_tiles)] != want_tiles))
+        m.d.comb += [self.open.eq(step != 0),
+                     self.open_name.eq(LAYER_BASE + LAYER_STRIDE * tag + LAYER["in_tiles"])]
+        with m.If(self.frame_end):
+            m.d.sync += step.eq(0)
+        m.d.comb += self.usable.eq(
+            (unusable & ((Const(1, lim.max_layers + 1) << self.layers) - 1)) == 0)
+
+        verdict = Signal()
+        m.d.comb += self.name.eq(index)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    # Registered on their way to the verdict (for timing).
+                    m.d.sync += verdict.eq(out_of_range | (geometry & wrong))
+                    m.next = "VERDICT"
+            with m.State("VERDICT"):
+                m.d.comb += [self.done.eq(1), self.bad.eq(verdict)]
+                m.next = "IDLE"
+                with m.If(~verdict & geometry):
+                    m.d.sync += step.eq(Mux(at_step == len(GEOMETRY) - 1, 0, at_step + 1))
+                    with m.Switch(at_step):
+                        with m.Case(0):
+                            m.d.sync += [tag.eq(layer), unusable.bit_select(layer, 1).eq(1),
+                                         want_tiles.eq((value[:_bits(lim.max_neurons)]
+                                                        + lim.rows - 1) >> pbits)]
+                        with m.Case(1):
+                            m.d.sync += fan_in.eq(value)
+                        with m.Case(len(GEOMETRY) - 1):
+                            m.d.sync += unusable.bit_select(layer, 1).eq(0)
+        return m
