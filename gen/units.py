@@ -7,7 +7,7 @@ from hw.core.classifier_weights import ClassifierWeights
 from hw.core.drain_rounding import DrainRounding
 from hw.core.error_stage import ErrorStage
 from hw.core.forward_drain import ForwardDrain
-from hw.core.training_core import TrainingCore
+from hw.core.training_core import TrainingCore, loop_count_bits
 from hw.core.weight_init import WeightInit
 from hw.core.weight_updater import WeightUpdater
 from hw.lfsr_prng import LfsrPrng
@@ -72,7 +72,7 @@ def _drain_rounding(cfg):
 def _forward_drain(cfg):
     """The forward pass's drain: activations, the ReLU's derivative, dropout."""
     p, sums = _core_params(cfg)
-    cw, pbits = TrainingCore(p).count_bits, (p.rows - 1).bit_length()
+    cw, pbits = loop_count_bits(p), (p.rows - 1).bit_length()
     return ForwardDrain(p.cols, sums, signed(sums.width + 2), p.act_bits, cw + pbits, cw,
                         max(1, pbits), p.dropout)
 
@@ -87,7 +87,7 @@ def _error_stage(cfg):
 def _weight_init(cfg):
     """The initial weights of a layer, a bus word a cycle."""
     p = CoreParams.from_config(cfg)
-    return WeightInit(p.rows, p.weight_bits, p.lfsr_width, TrainingCore(p).count_bits)
+    return WeightInit(p.rows, p.weight_bits, p.lfsr_width, loop_count_bits(p))
 
 
 def _training_core(cfg):

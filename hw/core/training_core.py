@@ -66,7 +66,14 @@ from .weight_slab import WeightSlab
 from .weight_stream import WeightStream
 from .weight_updater import WeightUpdater
 
-__all__ = ["TrainingCore", "Op"]
+__all__ = ["TrainingCore", "Op", "loop_count_bits"]
+
+
+def loop_count_bits(params):
+    """Width of the loop counters and sizes: wide enough for the largest loop of any phase."""
+    p = params
+    return index_bits(max(p.columns, p.depth, p.tiles, p.groups, p.class_tiles,
+                          -(-p.max_inputs // p.cols)) + 2)
 
 
 def _word(layout_shape, lanes):
@@ -99,9 +106,7 @@ class TrainingCore(wiring.Component):
         self.bbits = index_bits(p.max_batch + 1)
         self.lbits = index_bits(p.max_layers + 1)
         self.cmd_layout = command_layout
-        # Loop counters and sizes: wide enough for the largest loop of any phase.
-        self.count_bits = index_bits(max(p.columns, p.depth, p.tiles, p.groups, p.class_tiles,
-                                         -(-p.max_inputs // p.cols)) + 2)
+        self.count_bits = loop_count_bits(p)
         self.buffer_cols = max(p.columns, 1)
         self.control_signature = wiring.Signature({
             "reg_we": Out(1), "reg_addr": Out(8), "reg_data": Out(32),
