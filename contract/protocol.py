@@ -3,14 +3,16 @@
 Shared by the host driver and the RTL's frame parser as a definition, like the configuration.
 A frame on the wire::
 
-    SYNC (0xA5) | command (1) | length (2, little endian) | payload (length) | crc (1)
+    SYNC (0xA5) | command (1) | tag (1) | length (2, little endian) | payload (length) | crc (1)
 
 ``crc`` is CRC-8/SMBUS (polynomial 0x07, initial value 0, no reflection, no final XOR) over
-command, length and payload: :data:`FRAME_CRC`, ``amaranth.lib.crc``'s catalogue entry, whose
-software model the host uses and whose hardware the RTL instantiates, so the CRC is written
-once. A reply is a frame whose command byte is the request's command with bit 7 set, and
-whose payload starts with a :class:`Status` byte. The receiver resynchronises after garbage, a
-bad CRC or an oversized length by dropping one byte and searching for the next SYNC.
+command, tag, length and payload: :data:`FRAME_CRC`, ``amaranth.lib.crc``'s catalogue entry,
+whose software model the host uses and whose hardware the RTL instantiates, so the CRC is
+written once. A reply is a frame whose command byte is the request's command with bit 7 set,
+whose tag is the request's tag, and whose payload starts with a :class:`Status` byte. The tag
+is the host's request number: it matches a reply to its request (see :func:`is_answer` for the
+rule). The receiver resynchronises after garbage, a bad CRC or an oversized length by dropping
+one byte and searching for the next SYNC.
 """
 
 import enum
@@ -18,12 +20,14 @@ from dataclasses import dataclass
 
 from amaranth.lib.crc.catalog import CRC8_SMBUS
 
-__all__ = ["SYNC", "MAX_PAYLOAD", "Command", "Status", "Frame", "FrameError", "FRAME_CRC", "crc8",
-           "encode", "FrameDecoder", "reply"]
+__all__ = ["SYNC", "MAX_PAYLOAD", "FRAME_OVERHEAD", "Command", "Status", "DAMAGED", "Frame",
+           "FrameError", "FRAME_CRC", "crc8", "encode", "FrameDecoder", "reply", "is_answer"]
 
 SYNC = 0xA5
 MAX_PAYLOAD = 4096
 REPLY = 0x80
+#: Bytes of a frame besides its payload: SYNC, command, tag, two of length, CRC.
+FRAME_OVERHEAD = 6
 
 
 class Command(enum.IntEnum):
@@ -55,6 +59,12 @@ class Status(enum.IntEnum):
     #                            the sample, the weight commands nothing (their address range)
 
 
+#: Statuses of a reply to a frame the device dropped as it arrived (checksum wrong, length over
+#: the maximum, bytes stopped coming): that frame never ran, and its command and tag may be
+#: line noise, so such a reply answers no request (:func:`is_answer`).
+DAMAGED = frozenset({Status.BAD_CRC, Status.OVERSIZED, Status.TIMEOUT})
+
+
 class FrameError(ValueError):
     """A frame that cannot be encoded (the message names the problem)."""
 
@@ -63,6 +73,7 @@ class FrameError(ValueError):
 class Frame:
     command: int
     payload: bytes = b""
+    tag: int = 0
 
 
 #: The frame check over bytes: CRC-8/SMBUS, polynomial x^8 + x^2 + x + 1 (0x07), initial value
@@ -76,20 +87,35 @@ def crc8(data):
     return FRAME_CRC.compute(data)
 
 
-def encode(command, payload=b""):
+def encode(command, payload=b"", tag=0):
     """The bytes of one frame."""
     payload = bytes(payload)
-    if not 0 <= int(command) <= 0xFF:
-        raise FrameError(f"command {command} does not fit in a byte")
+    for name, value in (("command", command), ("tag", tag)):
+        if not 0 <= int(value) <= 0xFF:
+            raise FrameError(f"{name} {value} does not fit in a byte")
     if len(payload) > MAX_PAYLOAD:
         raise FrameError(f"payload of {len(payload)} bytes exceeds the maximum {MAX_PAYLOAD}")
-    body = bytes([int(command)]) + len(payload).to_bytes(2, "little") + payload
+    body = bytes([int(command), int(tag)]) + len(payload).to_bytes(2, "little") + payload
     return bytes([SYNC]) + body + bytes([crc8(body)])
 
 
-def reply(command, status, payload=b""):
-    """The bytes of the reply to ``command``."""
-    return encode(int(command) | REPLY, bytes([int(status)]) + bytes(payload))
+def reply(command, status, payload=b"", tag=0):
+    """The bytes of the reply to ``command`` (a request with ``tag``)."""
+    return encode(int(command) | REPLY, bytes([int(status)]) + bytes(payload), tag)
+
+
+def is_answer(frame, command, tag):
+    """Whether ``frame`` (a decoded :class:`Frame`) answers the request ``command`` with ``tag``.
+
+    It must be a reply to that command with that tag and carry a status, and the status must
+    not be one of :data:`DAMAGED`: a dropped frame's reply echoes whatever command and tag
+    bytes the device took, which may be noise, or (when the frame was cut before its tag) the
+    tag of the frame before, so it never answers anything. The host treats it as "some frame
+    was lost on the way", possibly its own.
+    """
+    return (isinstance(frame, Frame) and frame.command == int(command) | REPLY
+            and frame.tag == tag and len(frame.payload) >= 1
+            and frame.payload[0] not in DAMAGED)
 
 
 class FrameDecoder:
@@ -116,22 +142,22 @@ class FrameDecoder:
                 return events
             self.skipped += start
             del self.buffer[:start]
-            if len(self.buffer) < 4:
+            if len(self.buffer) < FRAME_OVERHEAD - 1:
                 return events
-            length = int.from_bytes(self.buffer[2:4], "little")
+            length = int.from_bytes(self.buffer[3:5], "little")
             if length > self.max_payload:
                 events.append((Status.OVERSIZED, f"length {length} > {self.max_payload}"))
                 self._drop_one()
                 continue
-            if len(self.buffer) < 5 + length:
+            if len(self.buffer) < FRAME_OVERHEAD + length:
                 return events
-            body = bytes(self.buffer[1:4 + length])
-            if crc8(body) != self.buffer[4 + length]:
+            body = bytes(self.buffer[1:FRAME_OVERHEAD - 1 + length])
+            if crc8(body) != self.buffer[FRAME_OVERHEAD - 1 + length]:
                 events.append((Status.BAD_CRC, f"command {body[0]:#04x}, {length} bytes"))
                 self._drop_one()
                 continue
-            events.append(Frame(body[0], body[3:]))
-            del self.buffer[:5 + length]
+            events.append(Frame(body[0], body[4:], body[1]))
+            del self.buffer[:FRAME_OVERHEAD + length]
 
     def _drop_one(self):
         del self.buffer[:1]

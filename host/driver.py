@@ -16,13 +16,20 @@ import hashlib
 import numpy as np
 
 from contract.limits import Limits, register_name
-from contract.protocol import MAX_PAYLOAD, REPLY, Command, Frame, FrameDecoder, Status, encode
+from contract.protocol import (DAMAGED, MAX_PAYLOAD, Command, Frame, FrameDecoder, Status, encode,
+                               is_answer)
 from contract.registers import (counter_names, layer_words, register_index, register_values,
                                 weight_bases)
 from .checks import check_batch, check_config, check_words
 from .transport import TransportTimeout
 
 __all__ = ["Accelerator", "DeviceError", "ReplyLost"]
+
+
+def command_name(command):
+    """``command``'s name, or its number when it is none of :class:`Command`."""
+    known = command in Command._value2member_map_
+    return Command(command).name if known else f"{int(command):#04x}"
 
 
 class DeviceError(RuntimeError):
@@ -34,7 +41,7 @@ class DeviceError(RuntimeError):
         if status == Status.UNSUPPORTED and not detail:
             detail = (" (this core was built without a feature the request needs: dropout, "
                       "sign-concordant feedback or early exit)")
-        super().__init__(f"device refused {Command(command).name}: {name}{detail}")
+        super().__init__(f"device refused {command_name(command)}: {name}{detail}")
 
 
 def bad_value_detail(command, body):
@@ -58,17 +65,23 @@ class ReplyLost(RuntimeError):
     """No valid reply arrived (line noise or a timeout): the command may or may not have run."""
 
 
-#: Statuses that mean the frame was damaged on the way and not executed: safe to resend
-#: (an oversized length is judged before the checksum, so noise in a length byte gives it).
-DAMAGED = (Status.BAD_CRC, Status.TIMEOUT, Status.OVERSIZED)
+#: How many replies that answer an earlier request (late, after that request was given up and
+#: re-sent) one request skips before it gives up: each lost reply leaves at most one behind.
+STALE_LIMIT = 16
 
 
 class Accelerator:
     """Commands to one accelerator over ``transport`` (see :class:`host.transport.Transport`).
 
-    With ``retries > 0`` (links that can lose bytes, such as a UART), a damaged request is sent
-    again, and a command whose reply was lost is re-sent only if the device's command counters
-    show that it did not run (``TRAIN`` and ``INFER`` are not repeatable).
+    Every request carries a new tag (0..255, wrapping) and only a reply with the request's
+    command and tag and an undamaged status answers it (``contract.protocol.is_answer``;
+    docs/HOST_INTERFACE.md, "Matching replies to requests"): a late reply to an earlier
+    request is skipped, and a reply the device sent for a dropped frame, or a reply damaged on
+    the way back, means the request may be lost. With ``retries > 0`` (links that can lose
+    bytes, such as a UART) such a request is sent again with a new tag, and a command whose
+    answer was lost is re-sent only if the device's command counters show that it did not run
+    (``TRAIN`` and ``INFER`` are not repeatable). Without retries, or when the retries run
+    out, the call raises :class:`ReplyLost`: a value the driver returns is always an answer.
     """
 
     def __init__(self, transport, retries=0, limits=None):
@@ -79,39 +92,59 @@ class Accelerator:
         self.limits = limits
         self.retries = retries
         self.resends = 0
+        self.stale_replies = 0        # late replies to earlier requests, skipped
         self.cfg = None
         self.decoder = FrameDecoder()
+        self.tag = 0                  # the tag of the last request sent
 
     # ---- frames -----------------------------------------------------------------------------
     def _once(self, command, payload):
-        try:
-            data = self.transport.exchange(encode(command, payload), frames=1)
-        except TransportTimeout as e:
-            self.decoder = FrameDecoder()
-            raise ReplyLost(f"{Command(command).name}: {e}") from None
-        frames = [e for e in self.decoder.feed(data) if isinstance(e, Frame)]
-        good = [f for f in frames if f.command == (int(command) | REPLY) and f.payload]
-        if len(good) != 1:
-            self.decoder = FrameDecoder()
-            raise ReplyLost(f"{Command(command).name}: expected one reply, got "
-                            f"{len(frames)} frames from {len(data)} bytes")
-        return good[0].payload[0], good[0].payload[1:]
+        """Send ``command`` once, with a new tag; return the answer's ``(status, body)``.
+
+        Raises :class:`ReplyLost` when no answer came, or when anything shows that a frame was
+        lost on the way (a dropped frame's reply, a reply that fails its CRC, bytes that make no
+        frame): the answer may then never come, and waiting for it would take the transport's
+        whole timeout."""
+        name = command_name(command)
+        self.tag = tag = (self.tag + 1) & 0xFF
+        # Bytes left over from an earlier request are never looked at again.
+        self.decoder = FrameDecoder()
+        send = encode(command, payload, tag)
+        for _ in range(STALE_LIMIT + 1):
+            try:
+                data = self.transport.exchange(send, frames=1)
+            except TransportTimeout as e:
+                raise ReplyLost(f"{name}: {e}") from None
+            send = b""
+            lost, skipped = [], self.decoder.skipped
+            for event in self.decoder.feed(data):
+                if is_answer(event, command, tag):
+                    return event.payload[0], event.payload[1:]
+                if not isinstance(event, Frame):
+                    lost.append(f"a reply failing its check ({event[0].name})")
+                elif event.payload[:1] and event.payload[0] in DAMAGED:
+                    lost.append(f"a dropped frame's reply ({Status(event.payload[0]).name})")
+                else:
+                    self.stale_replies += 1
+            junk = self.decoder.skipped - skipped + len(self.decoder.buffer)
+            if junk:
+                lost.append(f"{junk} bytes that make no frame")
+            if lost:
+                raise ReplyLost(f"{name}: no answer; got {', '.join(lost)}")
+            # Only late replies to earlier requests: this one's answer is behind them.
+        raise ReplyLost(f"{name}: no answer among {STALE_LIMIT + 1} replies to earlier requests")
 
     def request(self, command, payload=b"", repeatable=True):
-        """Send one frame; return ``(status, reply payload after the status byte)``."""
+        """Send one frame; return ``(status, reply payload after the status byte)`` of its
+        answer. A repeatable command is re-sent (up to ``retries`` times) when its answer is
+        lost."""
         for attempt in range(self.retries + 1):
-            last = attempt == self.retries
             try:
-                status, body = self._once(command, payload)
+                return self._once(command, payload)
             except ReplyLost:
-                if last or not repeatable:
+                if attempt == self.retries or not repeatable:
                     raise
                 self.resends += 1
-                continue
-            if status in DAMAGED and not last:
-                self.resends += 1
-                continue
-            return status, body
         raise AssertionError("unreachable")
 
     def command(self, command, payload=b"", repeatable=True):
@@ -138,7 +171,7 @@ class Accelerator:
                     self._lost_counters = (before, after)
                     return None
                 self.resends += 1
-        raise ReplyLost(f"{Command(command).name}: no reply after {self.retries} resends")
+        raise ReplyLost(f"{command_name(command)}: no reply after {self.retries} resends")
 
     # ---- configuration and weights ---------------------------------------------------------
     def reset(self):

@@ -29,7 +29,7 @@ import cocotb
 from cocotb.task import resume
 from cocotb.triggers import Event, ReadOnly, RisingEdge
 
-from contract.protocol import SYNC
+from contract.protocol import FRAME_OVERHEAD, SYNC
 from host.transport import Transport, TransportTimeout
 
 __all__ = ["CocotbTransport"]
@@ -79,12 +79,13 @@ class CocotbTransport(Transport):
             if b == SYNC:
                 self._frame_pos = 1
             return
-        if i == 2:
+        # SYNC, command, tag, length (2), payload, CRC: FRAME_OVERHEAD bytes besides the payload.
+        if i == 3:
             self._frame_len = b
-        elif i == 3:
+        elif i == 4:
             self._frame_len |= b << 8
         self._frame_pos = i + 1
-        if self._frame_pos >= 4 and self._frame_pos == 5 + self._frame_len:
+        if self._frame_pos >= 5 and self._frame_pos == FRAME_OVERHEAD + self._frame_len:
             self.frames += 1
             self._frame_pos = 0
 

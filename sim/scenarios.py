@@ -28,7 +28,8 @@ import re
 
 import numpy as np
 
-from contract.protocol import MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder, Status, encode
+from contract.protocol import (DAMAGED, MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder,
+                               Status, encode)
 from contract.registers import layer_words, weight_bases
 from host.driver import Accelerator, DeviceError
 from sw_model.golden import FixedPointNet
@@ -262,9 +263,10 @@ def training_scenario(bench, cfg, rng, batches, infer_samples, label, early_exit
     return net
 
 
-def expect_reply(bench, what, data, status, command, cycles=None):
+def expect_reply(bench, what, data, status, command, cycles=None, tag=0):
     """Send ``data``: exactly one frame must come back, the reply to ``command`` with
-    ``status``. Returns the cycles it took."""
+    ``status`` (and, unless the status is a dropped frame's, ``tag``). Returns the cycles it
+    took."""
     before = bench.link.cycle
     out = bench.exchange(data, frames=1, cycles=cycles)
     events = FrameDecoder().feed(out)
@@ -282,6 +284,8 @@ def expect_reply(bench, what, data, status, command, cycles=None):
     if reply.command != command | REPLY:
         raise AssertionError(f"{what}: reply command {reply.command:#04x}, expected "
                              f"{command | REPLY:#04x}")
+    if got not in DAMAGED and reply.tag != tag:
+        raise AssertionError(f"{what}: reply tag {reply.tag:#04x}, expected {tag:#04x}")
     bench.log(f"{what}: {name} after {bench.link.cycle - before} cycles")
     return bench.link.cycle - before
 
@@ -291,8 +295,8 @@ def error_frames_scenario(bench, cfg, rng, frame_timeout, label="error frames"):
     oversized length, unknown command, bad lengths), each answered with exactly one reply
     frame of the right status, nothing written to the weight memory; then the device takes the
     next valid frames and trains bit-exactly."""
-    def expect(what, data, status, command, cycles=None):
-        return expect_reply(bench, what, data, status, command, cycles)
+    def expect(what, data, status, command, cycles=None, tag=0):
+        return expect_reply(bench, what, data, status, command, cycles, tag)
 
     expect("TRAIN before WRITE_CONFIG", encode(Command.TRAIN, b"\x01"),
            Status.OUT_OF_ORDER, Command.TRAIN)
@@ -317,13 +321,17 @@ def error_frames_scenario(bench, cfg, rng, frame_timeout, label="error frames"):
                              f"{frame_timeout}")
     expect("truncated frame", b"", Status.TIMEOUT, Command.WRITE_CONFIG, cycles=frame_timeout)
     expect("truncated frame, length 10 of which 2 sent",
-           bytes([SYNC, Command.WRITE_CONFIG, 10, 0, 1, 2]), Status.TIMEOUT,
+           bytes([SYNC, Command.WRITE_CONFIG, 0, 10, 0, 1, 2]), Status.TIMEOUT,
            Command.WRITE_CONFIG)
 
-    oversized = bytes([SYNC, Command.WRITE_WEIGHTS]) + (MAX_PAYLOAD + 1).to_bytes(2, "little")
+    oversized = bytes([SYNC, Command.WRITE_WEIGHTS, 0]) + (MAX_PAYLOAD + 1).to_bytes(2, "little")
     expect("oversized length", oversized, Status.OVERSIZED, Command.WRITE_WEIGHTS)
     expect("unknown command 0x55", encode(0x55, b"\x00"), Status.UNKNOWN_COMMAND, 0x55)
     expect("unknown command 0x42", encode(0x42, b"xyz"), Status.UNKNOWN_COMMAND, 0x42)
+    # Bit 7 of a command byte is part of it: 0x80 | RESET is no command, not RESET.
+    for high in (Command.RESET, Command.WRITE_CONFIG, Command.READ_COUNTERS):
+        expect(f"unknown command {0x80 | high:#04x}", encode(0x80 | high, tag=0xC3),
+               Status.UNKNOWN_COMMAND, 0x80 | high, tag=0xC3)
     expect("WRITE_CONFIG of 3 bytes", encode(Command.WRITE_CONFIG, b"\x00\x01\x02"),
            Status.BAD_LENGTH, Command.WRITE_CONFIG)
     expect("WRITE_CONFIG past the last register",

@@ -201,7 +201,7 @@ class NoisyLink:
         self.damaged = 0
 
     def exchange(self, data, frames=1, timeout=None):
-        command = data[1]
+        command = data[1] if data else None         # b"": the driver waits for more replies
         n = self.seen[command] = self.seen.get(command, 0) + 1
         what = self.plan.pop((command, n), None)
         self.damaged += what is not None

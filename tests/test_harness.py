@@ -1,8 +1,8 @@
 """The Verilator harness (sim/harness) around a small test design with the accelerator's ports.
 
-The design echoes each frame as a reply frame (command | 0x80, same payload); a frame with
-command 0x03 (``u32 word address``, then words) is written to memory through aw/w, read back
-through ar/r, and the reply carries the words read.
+The design echoes each frame as a reply frame (command | 0x80, same tag and payload); a frame
+with command 0x03 (``u32 word address``, then words) is written to memory through aw/w, read
+back through ar/r, and the reply carries the words read.
 """
 
 import os
@@ -50,7 +50,7 @@ class EchoMemDut(wiring.Component):
         wr = buf.write_port()
         rx, tx, mem = self.rx, self.tx, self.mem
 
-        cmd, length, cnt = Signal(8), Signal(16), Signal(16)
+        cmd, tag, length, cnt = Signal(8), Signal(8), Signal(16), Signal(16)
         # The frame CRC of contract.protocol, one processor per direction.
         m.submodules.rx_crc = rx_crc = FRAME_CRC.create()
         m.submodules.tx_crc = tx_crc = FRAME_CRC.create()
@@ -73,6 +73,11 @@ class EchoMemDut(wiring.Component):
                 m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
                     m.d.sync += cmd.eq(b)
+                    m.next = "TAG"
+            with m.State("TAG"):
+                m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
+                with m.If(rx.valid):
+                    m.d.sync += tag.eq(b)
                     m.next = "LEN0"
             with m.State("LEN0"):
                 m.d.comb += [rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
@@ -156,6 +161,10 @@ class EchoMemDut(wiring.Component):
             with m.State("TX_CMD"):
                 m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(rcmd)]
                 with m.If(tx.ready):
+                    m.next = "TX_TAG"
+            with m.State("TX_TAG"):
+                m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(tag)]
+                with m.If(tx.ready):
                     m.next = "TX_LEN0"
             with m.State("TX_LEN0"):
                 m.d.comb += [tx_crc.valid.eq(tx.ready), tx.valid.eq(1), tx.payload.eq(rlen[:8])]
@@ -212,8 +221,8 @@ def mem_frame(addr, words, word_bits):
 
 def test_echo(harness):
     with VerilatorTransport(harness) as t:
-        raw = t.exchange(encode(0x11, b"hello"))
-        assert decode(raw) == [Frame(0x91, b"hello")]
+        raw = t.exchange(encode(0x11, b"hello", tag=0x3C))
+        assert decode(raw) == [Frame(0x91, b"hello", 0x3C)]
         assert t.cycle > 0
         # garbage before the SYNC is skipped; an empty payload works
         assert decode(t.exchange(b"\x00\x42" + encode(0x12))) == [Frame(0x92, b"")]

@@ -177,7 +177,8 @@ def test_host_interface_writes_32_bit_registers_on_a_16_bit_word_core(value):
     core = TrainingCore(p)
     core._MustUse__silence = True
     dut = HostInterface(p, core)
-    frame = encode(Command.WRITE_CONFIG, bytes([GLOBAL["round_seed"]]) + u32s(value, 3))
+    frame = encode(Command.WRITE_CONFIG, bytes([GLOBAL["round_seed"]]) + u32s(value, 3),
+                   tag=0x6B)
     writes, replies = [], bytearray()
 
     async def tb(ctx):
@@ -200,7 +201,7 @@ def test_host_interface_writes_32_bit_registers_on_a_16_bit_word_core(value):
     sim.run()
     assert writes == [(GLOBAL["round_seed"], value), (GLOBAL["round_seed"] + 1, 3)]
     assert FrameDecoder().feed(bytes(replies)) == [
-        Frame(Command.WRITE_CONFIG | 0x80, bytes([Status.OK]))]
+        Frame(Command.WRITE_CONFIG | 0x80, bytes([Status.OK]), 0x6B)]     # the tag echoed
 
 
 @pytest.mark.parametrize("act_bits,sample,label,pixel", [

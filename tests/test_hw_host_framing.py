@@ -38,7 +38,8 @@ def receive(chunks, seed=0, read_back=True):
     async def tb(ctx):
         async def cycle():
             if ctx.get(dut.received):
-                events.append(("received", ctx.get(dut.command), ctx.get(dut.length)))
+                events.append(("received", ctx.get(dut.command), ctx.get(dut.tag),
+                               ctx.get(dut.length)))
             if ctx.get(dut.error.valid):
                 events.append(("error", Status(ctx.get(dut.error.payload)),
                                ctx.get(dut.dropped)))
@@ -53,7 +54,7 @@ def receive(chunks, seed=0, read_back=True):
         async def serve():
             """The frame is held: rx stays not ready; read the payload, then release it."""
             if read_back and events[-1][0] == "received":
-                length, payload = events[-1][2], []
+                length, payload = events[-1][3], []
                 assert ctx.get(dut.cursor.position) == 0
                 for k in range(length):
                     assert not ctx.get(dut.cursor.at_end) and not ctx.get(dut.rx.ready)
@@ -96,31 +97,31 @@ def receive(chunks, seed=0, read_back=True):
 
 def test_a_good_frame_is_held_streamed_and_read_back():
     payload = bytes([7, SYNC, 0, 255, 3])
-    events = receive([b"\x13\x37", encode(Command.LOAD_BATCH, payload),
-                      encode(Command.RESET)])
+    events = receive([b"\x13\x37", encode(Command.LOAD_BATCH, payload, tag=0xA5),
+                      encode(Command.RESET, tag=0x81)])
     assert events == ([("byte", b, k) for k, b in enumerate(payload)]
-                      + [("received", Command.LOAD_BATCH, 5), ("read", payload),
-                         ("received", Command.RESET, 0), ("read", b"")])
+                      + [("received", Command.LOAD_BATCH, 0xA5, 5), ("read", payload),
+                         ("received", Command.RESET, 0x81, 0), ("read", b"")])
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_errors_drop_the_frame_and_the_next_frame_is_taken(seed):
     bad = bytearray(encode(Command.TRAIN, b"\x01"))
     bad[-1] ^= 0x10
-    events = receive([bytes(bad), encode(Command.TRAIN, b"\x02"),
+    events = receive([bytes(bad), encode(Command.TRAIN, b"\x02", tag=3),
                       bytes([SYNC, Command.WRITE_CONFIG]), TIMEOUT + 3,          # header cut
                       encode(Command.INFER, b"\x01\x02\x03\x04")[:6], TIMEOUT + 3,  # payload cut
                       encode(Command.READ_COUNTERS)[:-1], TIMEOUT + 3,          # CRC byte cut
-                      bytes([SYNC, 0x0A]) + (MAX_PAYLOAD + 1).to_bytes(2, "little"),
+                      bytes([SYNC, 0x0A, 0]) + (MAX_PAYLOAD + 1).to_bytes(2, "little"),
                       encode(Command.READ_COUNTERS)], seed=seed)
     assert [e for e in events if e[0] != "byte"] == [
         ("error", Status.BAD_CRC, 1),
-        ("received", Command.TRAIN, 1), ("read", b"\x02"),
+        ("received", Command.TRAIN, 3, 1), ("read", b"\x02"),
         ("error", Status.TIMEOUT, 0),
         ("error", Status.TIMEOUT, 1),
         ("error", Status.TIMEOUT, 1),
         ("error", Status.OVERSIZED, 0),
-        ("received", Command.READ_COUNTERS, 0), ("read", b"")]
+        ("received", Command.READ_COUNTERS, 0, 0), ("read", b"")]
 
 
 def test_no_timeout_while_bytes_keep_coming_slowly():
@@ -130,10 +131,10 @@ def test_no_timeout_while_bytes_keep_coming_slowly():
         chunks += [bytes([byte]), TIMEOUT - 2]
     events = receive(chunks)
     assert [e for e in events if e[0] != "byte"] == [
-        ("received", Command.WRITE_CONFIG, 9), ("read", bytes(range(9)))]
+        ("received", Command.WRITE_CONFIG, 0, 9), ("read", bytes(range(9)))]
 
 
-def transmit(command, status, body, seed):
+def transmit(command, status, body, seed, tag=0):
     """A transmitter's output for one reply, the body offered with gaps and the output
     back-pressured at random. Returns (bytes, body_index seen per body byte, sent pulses)."""
     rng = random.Random(seed)
@@ -142,6 +143,7 @@ def transmit(command, status, body, seed):
 
     async def tb(ctx):
         ctx.set(dut.command, command)
+        ctx.set(dut.tag, tag)
         ctx.set(dut.reply.valid, 1)
         ctx.set(dut.reply.payload.status, status)
         ctx.set(dut.reply.payload.length, len(body))
@@ -175,8 +177,9 @@ def transmit(command, status, body, seed):
 @pytest.mark.parametrize("body_length", [0, 1, 2, 17, 300])
 def test_the_reply_frame_is_the_contracts_under_backpressure(body_length):
     body = bytes((37 * k + 11) & 0xFF for k in range(body_length))
-    out, indices, sent = transmit(Command.READ_WEIGHTS, Status.OK, body, seed=body_length)
-    assert out == reply(Command.READ_WEIGHTS, Status.OK, body)
+    tag = (body_length * 77) & 0xFF
+    out, indices, sent = transmit(Command.READ_WEIGHTS, Status.OK, body, body_length, tag)
+    assert out == reply(Command.READ_WEIGHTS, Status.OK, body, tag)
     assert indices == list(range(body_length))
     assert sent == [len(out)]                       # one pulse, with the CRC byte
 

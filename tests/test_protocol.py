@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from contract.protocol import (FRAME_CRC, MAX_PAYLOAD, SYNC, Command, Frame, FrameDecoder,
-                               FrameError, Status, crc8, encode, reply)
+from contract.protocol import (FRAME_CRC, FRAME_OVERHEAD, MAX_PAYLOAD, SYNC, Command, Frame,
+                               FrameDecoder, FrameError, Status, crc8, encode, is_answer, reply)
 
 
 def test_crc8_check_value():
@@ -13,18 +13,40 @@ def test_crc8_check_value():
 
 
 def test_frame_layout():
-    raw = encode(Command.TRAIN, b"\x01\x02")
-    assert raw[0] == SYNC and raw[1] == Command.TRAIN
-    assert raw[2:4] == (2).to_bytes(2, "little") and raw[4:6] == b"\x01\x02"
-    assert raw[6] == crc8(raw[1:6])
-    r = reply(Command.TRAIN, Status.OUT_OF_ORDER)
-    assert r[1] == 0x80 | Command.TRAIN and r[4] == Status.OUT_OF_ORDER
+    raw = encode(Command.TRAIN, b"\x01\x02", tag=0x5C)
+    assert raw[0] == SYNC and raw[1] == Command.TRAIN and raw[2] == 0x5C
+    assert raw[3:5] == (2).to_bytes(2, "little") and raw[5:7] == b"\x01\x02"
+    assert raw[7] == crc8(raw[1:7]) and len(raw) == FRAME_OVERHEAD + 2
+    r = reply(Command.TRAIN, Status.OUT_OF_ORDER, tag=0x5C)
+    assert r[1] == 0x80 | Command.TRAIN and r[2] == 0x5C and r[5] == Status.OUT_OF_ORDER
+    assert FrameDecoder().feed(r) == [Frame(0x80 | Command.TRAIN, bytes([Status.OUT_OF_ORDER]),
+                                            0x5C)]
+
+
+def test_the_tag_is_covered_by_the_crc():
+    raw = bytearray(encode(Command.READ_COUNTERS, tag=7))
+    raw[2] ^= 0x01
+    assert FrameDecoder().feed(bytes(raw))[0][0] == Status.BAD_CRC
+
+
+def test_an_answer_has_the_requests_command_and_tag_and_an_undamaged_status():
+    ok = bytes([Status.OK])
+    assert is_answer(Frame(0x80 | Command.TRAIN, ok + b"\x01\x00", 9), Command.TRAIN, 9)
+    assert is_answer(Frame(0x80 | Command.TRAIN, bytes([Status.OUT_OF_ORDER]), 9),
+                     Command.TRAIN, 9)
+    assert not is_answer(Frame(0x80 | Command.TRAIN, ok, 8), Command.TRAIN, 9)        # stale
+    assert not is_answer(Frame(0x80 | Command.INFER, ok, 9), Command.TRAIN, 9)        # other
+    assert not is_answer(Frame(Command.TRAIN, ok, 9), Command.TRAIN, 9)               # a request
+    assert not is_answer(Frame(0x80 | Command.TRAIN, b"", 9), Command.TRAIN, 9)       # no status
+    assert not is_answer((Status.BAD_CRC, "noise"), Command.TRAIN, 9)
+    for damaged in (Status.BAD_CRC, Status.OVERSIZED, Status.TIMEOUT):
+        assert not is_answer(Frame(0x80 | Command.TRAIN, bytes([damaged]), 9), Command.TRAIN, 9)
 
 
 def test_roundtrip_byte_by_byte():
-    frames = [Frame(Command.LOAD_BATCH, bytes(range(256)) * 3), Frame(Command.RESET, b""),
+    frames = [Frame(Command.LOAD_BATCH, bytes(range(256)) * 3, 0xFF), Frame(Command.RESET, b""),
               Frame(Command.READ_COUNTERS, bytes([SYNC]) * 5)]
-    stream = b"".join(encode(f.command, f.payload) for f in frames)
+    stream = b"".join(encode(f.command, f.payload, f.tag) for f in frames)
     d = FrameDecoder()
     events = []
     for byte in stream:
@@ -35,9 +57,9 @@ def test_roundtrip_byte_by_byte():
 def test_resynchronises_after_garbage_bad_crc_and_dropped_byte():
     good = encode(Command.INFER, b"abc")
     corrupt = bytearray(encode(Command.TRAIN, b"xyz"))
-    corrupt[5] ^= 0x40
+    corrupt[6] ^= 0x40
     dropped = encode(Command.WRITE_CONFIG, b"0123456789")
-    dropped = dropped[:6] + dropped[7:]
+    dropped = dropped[:7] + dropped[8:]
     d = FrameDecoder()
     events = d.feed(b"\x00\xff garbage" + good + bytes(corrupt) + good + dropped + good + good)
     frames = [e for e in events if isinstance(e, Frame)]
@@ -49,7 +71,7 @@ def test_resynchronises_after_garbage_bad_crc_and_dropped_byte():
 
 def test_oversized_length_is_rejected_at_once():
     d = FrameDecoder(max_payload=16)
-    bogus = bytes([SYNC, Command.LOAD_BATCH]) + (17).to_bytes(2, "little")
+    bogus = bytes([SYNC, Command.LOAD_BATCH, 0]) + (17).to_bytes(2, "little")
     events = d.feed(bogus + encode(Command.RESET))
     assert events[0][0] == Status.OVERSIZED and events[-1] == Frame(Command.RESET, b"")
 
@@ -70,8 +92,10 @@ def test_noise_between_frames_is_skipped():
 def test_encode_refuses_what_cannot_be_framed():
     with pytest.raises(FrameError, match="exceeds"):
         encode(Command.LOAD_BATCH, bytes(MAX_PAYLOAD + 1))
-    with pytest.raises(FrameError, match="byte"):
+    with pytest.raises(FrameError, match="command 300 does not fit in a byte"):
         encode(300)
+    with pytest.raises(FrameError, match="tag 256 does not fit in a byte"):
+        encode(Command.RESET, tag=256)
 
 
 def bitwise_crc8_oracle(data, crc=0):

@@ -70,6 +70,7 @@ class HostInterface(wiring.Component):
         # The held frame, to the parts that execute it; its payload bytes as they arrive.
         for part in (dispatcher, weight_port, transmitter):
             m.d.comb += part.command.eq(receiver.command)
+        m.d.comb += transmitter.tag.eq(receiver.tag)
         for part in (dispatcher, weight_port):
             m.d.comb += [part.length.eq(receiver.length),
                          part.cursor.data.eq(receiver.cursor.data),

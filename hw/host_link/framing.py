@@ -61,8 +61,11 @@ class FrameReceiver(wiring.Component):
     -------
     rx : In(stream.Signature(8))
         Bytes from the host; ready while a frame is being received (not while one executes).
-    command, length : Out
-        The frame's command byte and payload length (valid from the cycle after each arrives).
+    command, tag, length : Out
+        The frame's command byte, tag and payload length (valid from the cycle after each
+        arrives). The tag is only echoed in the reply: after a frame dropped before its tag
+        arrived it still holds the frame before's, which is why a dropped frame's reply answers
+        nothing (``contract.protocol.is_answer``).
     payload : Out(stream.Signature({data, index}, always_ready=True))
         Each payload byte, with its index, as it arrives (``LOAD_BATCH`` is decoded on the fly).
     received : Out(1)
@@ -84,6 +87,7 @@ class FrameReceiver(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "command": Out(8),
+            "tag": Out(8),
             "length": Out(16),
             "payload": Out(stream.Signature(
                 data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
@@ -134,8 +138,9 @@ class FrameReceiver(wiring.Component):
                 with m.If(got & (byte == SYNC)):
                     m.d.sync += timer.eq(0)
                     m.next = "CMD"
-            # The command byte and the length's low byte: stored as they arrive.
-            for state, field, nxt in (("CMD", command, "LEN0"), ("LEN0", length[:8], "LEN1")):
+            # The command byte, the tag and the length's low byte: stored as they arrive.
+            for state, field, nxt in (("CMD", command, "TAG"), ("TAG", self.tag, "LEN0"),
+                                      ("LEN0", length[:8], "LEN1")):
                 with m.State(state):
                     receiving()
                     with m.If(got):
@@ -188,14 +193,14 @@ class FrameReceiver(wiring.Component):
 
 
 class FrameTransmitter(wiring.Component):
-    """Sends one reply frame: ``SYNC``, ``command | REPLY``, length, status, body, CRC.
+    """Sends one reply frame: ``SYNC``, ``command | REPLY``, tag, length, status, body, CRC.
 
     Members
     -------
     tx : Out(stream.Signature(8))
         Bytes to the host.
-    command : In(8)
-        The request's command byte.
+    command, tag : In(8)
+        The request's command byte and tag (the receiver's, held until the reply is sent).
     reply : In(stream.Signature(reply_layout, always_ready=True))
         Starts a reply. Only requested while no reply is being sent (the receiver holds each
         frame until its reply is out).
@@ -214,6 +219,7 @@ class FrameTransmitter(wiring.Component):
         super().__init__({
             "tx": Out(stream.Signature(8)),
             "command": In(8),
+            "tag": In(8),
             "reply": In(stream.Signature(reply_layout, always_ready=True)),
             "body": In(stream.Signature(8)),
             "body_index": Out(PAYLOAD_INDEX_BITS),
@@ -248,7 +254,9 @@ class FrameTransmitter(wiring.Component):
                 m.d.comb += crc.start.eq(1)
                 emit(SYNC, "CMD", crc_on=False)
             with m.State("CMD"):
-                emit(self.command | REPLY, "LEN0")
+                emit(self.command | REPLY, "TAG")
+            with m.State("TAG"):
+                emit(self.tag, "LEN0")
             with m.State("LEN0"):
                 emit(frame_length[:8], "LEN1")
             with m.State("LEN1"):

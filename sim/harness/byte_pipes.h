@@ -4,7 +4,7 @@
 // order, raising valid at random (probability of holding back: rx_stall) and keeping it, with
 // its payload, until taken, as a stream source must; tx.ready is low in a cycle with
 // probability tx_stall. Bytes that leave tx are collected and counted into frames (SYNC 0xA5,
-// cmd, u16 len, payload, crc: 5+len bytes from the SYNC; bytes before a SYNC skipped).
+// cmd, tag, u16 len, payload, crc: 6+len bytes from the SYNC; bytes before a SYNC skipped).
 // Per cycle: drive() before the design settles, sample() after, update() after the edge.
 #pragma once
 
@@ -31,10 +31,10 @@ class FrameCounter {
             if (b == FRAME_SYNC) pos_ = 1;
             return;
         }
-        if (i == 2) len_ = b;
-        else if (i == 3) len_ |= (uint32_t)b << 8;
+        if (i == 3) len_ = b;
+        else if (i == 4) len_ |= (uint32_t)b << 8;
         pos_ = i + 1;
-        if (pos_ >= 4 && pos_ == 5 + len_) {
+        if (pos_ >= 5 && pos_ == 6 + len_) {
             frames++;
             pos_ = 0;
         }
