@@ -287,10 +287,12 @@ def check_recovers(link, cfg, rng, frame_timeout, max_cycles, what):
 
 
 def run_fuzz(link, cfg, seed, episodes, frame_timeout, max_cycles, raw_items=24, batches=2,
-             junk=0.15, fault=0.15, log=None):
+             max_junk=0.3, max_fault=0.3, log=None):
     """``episodes`` episodes, raw and driver in turn, each followed by :func:`check_recovers`.
-    Episode ``e`` draws from ``numpy.random.default_rng([seed, e])``. Returns the
-    :class:`FuzzStats`; raises on the first silent wrong result or failure to recover."""
+    Episode ``e`` draws from ``numpy.random.default_rng([seed, e])``; a driver episode's
+    junk and fault probabilities are drawn from ``[0, max_junk)`` and ``[0, max_fault)``
+    (a clean line to one where most frames fail). Returns the :class:`FuzzStats`; raises on
+    the first silent wrong result or failure to recover."""
     _, words = weight_bases(cfg)
     stats = FuzzStats()
     for e in range(episodes):
@@ -301,6 +303,7 @@ def run_fuzz(link, cfg, seed, episodes, frame_timeout, max_cycles, raw_items=24,
             if kind == "raw":
                 raw_episode(link, rng, cfg, words, frame_timeout, max_cycles, raw_items, stats)
             else:
+                junk, fault = rng.uniform(0, max_junk), rng.uniform(0, max_fault)
                 faulty = FaultyLink(link, rng, junk, fault, max_cycles, stats)
                 ended = driver_episode(faulty, rng, cfg, batches, stats)
                 if log is not None and ended is not None:

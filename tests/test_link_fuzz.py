@@ -1,0 +1,106 @@
+"""The host link under a hostile line (sim/link_fuzzer.py): the device answers every valid frame
+with its command and tag, recovers after anything, and the driver never returns a value that
+differs from the golden model's. ``LELA_REGRESS=1`` runs ten times the episodes."""
+
+import os
+
+import numpy as np
+import pytest
+
+from contract.config import NetConfig
+from contract.protocol import REPLY, Frame
+from host.driver import Accelerator
+from sim.accelerator_sim import build_accelerator, open_accelerator
+from sim.link_fuzzer import FaultyLink, FuzzStats, SilentWrongResult, driver_episode, run_fuzz
+from sw_model.golden import FixedPointNet
+
+pytestmark = pytest.mark.xdist_group("link_fuzz")
+
+REGRESS = bool(os.environ.get("LELA_REGRESS"))
+#: A small core with every feature (dropout, sign feedback, early exit: more states to reach).
+CFG = NetConfig(arch=(20, 24, 16), classes=4, batch=8, array_rows=4, array_cols=4, lr_shift=4)
+FRAME_TIMEOUT = 1000
+#: Longer than any command of CFG takes (a TRAIN is about 1 400 cycles): an exchange that
+#: reaches it was never answered.
+MAX_CYCLES = 200_000
+STALLS = dict(read_latency=5, stall=0.2, rx_stall=0.3, tx_stall=0.3)
+EPISODES = 2000 if REGRESS else 200
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("link_fuzz"))
+    return build_accelerator(CFG, os.path.join(root, "accelerator_fuzz"),
+                             frame_timeout=FRAME_TIMEOUT)
+
+
+class JunkBefore:
+    """A link that puts ``junk`` before the ``at``-th request (counting from 1)."""
+
+    def __init__(self, link, junk, at):
+        self.link, self.junk, self.at, self.sent = link, junk, at, 0
+
+    def exchange(self, data, frames=1, timeout=None):
+        if data:
+            self.sent += 1
+            if self.sent == self.at:
+                data = self.junk + data
+        return self.link.exchange(data, frames=frames, max_cycles=MAX_CYCLES)
+
+
+@pytest.mark.parametrize("junk", ["a503ffffff", "a502000500", "a5"])
+def test_junk_before_a_request_does_not_put_the_driver_a_reply_behind(harness, junk):
+    """The issue's case: noise shaped like a header (an oversized length; a short one that
+    swallows the request; a lone SYNC) before a request. The device answers the noise; the
+    driver must not take that for the answer, nor any later reply for the next request's."""
+    rng = np.random.default_rng(2)
+    with open_accelerator(harness, **STALLS) as link:
+        noisy = JunkBefore(link, bytes.fromhex(junk), at=4)
+        acc = Accelerator(noisy, retries=2)
+        acc.configure(CFG)
+        acc.init_weights()
+        net = FixedPointNet(CFG)
+        for _ in range(2):
+            x = rng.integers(0, 256, size=(CFG.batch, CFG.arch[0]))
+            y = rng.integers(0, CFG.classes, size=CFG.batch)
+            assert acc.train_batch(x, y) == net.train_batch(x, y)
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+        assert acc.counters()["train_commands"] == 2
+        assert noisy.sent >= 4 and acc.resends >= 1
+
+
+def test_link_fuzz(harness):
+    with open_accelerator(harness, **STALLS) as link:
+        stats = run_fuzz(link, CFG, seed=12, episodes=EPISODES, frame_timeout=FRAME_TIMEOUT,
+                         max_cycles=MAX_CYCLES)
+    print(f"link fuzz: {stats}")
+    assert stats.silent_wrong == 0
+    # The run did what it claims: frames by the thousand, faults, answers checked, and both
+    # endings of a driver episode (completed, and stopped by an exception).
+    assert stats.episodes == EPISODES and stats.frames > 20 * EPISODES
+    assert stats.faults > 5 * EPISODES and stats.returned > 2 * EPISODES
+    assert stats.raised
+
+
+def test_the_fuzzer_catches_a_driver_that_ignores_tags(harness, monkeypatch):
+    """The check can fail: a driver that takes any reply to its command as the answer (as
+    before the tag) returns wrong values, or fails, under the fuzzer's junk."""
+    def any_reply(frame, command, tag):
+        return isinstance(frame, Frame) and frame.command == command | REPLY \
+            and len(frame.payload) >= 1
+
+    monkeypatch.setattr("host.driver.is_answer", any_reply)
+    stats = FuzzStats()
+    caught = None
+    with open_accelerator(harness, **STALLS) as link:
+        for episode in range(40):
+            rng = np.random.default_rng([7, episode])
+            faulty = FaultyLink(link, rng, junk=0.5, fault=0.0, max_cycles=MAX_CYCLES,
+                                stats=stats)
+            try:
+                driver_episode(faulty, rng, CFG, 2, stats)
+            except (SilentWrongResult, ValueError) as e:
+                caught = e
+                break
+    assert caught is not None, f"a driver ignoring tags went unnoticed: {stats}"
