@@ -47,12 +47,15 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
 class SimulatedBoard:
     """Runs the harness; :attr:`port` is the pseudo-terminal to open with pyserial.
 
-    ``flip``/``drop``: index of a host byte to damage (line noise)."""
+    ``flip``/``drop``: index of a host byte to damage (line noise): bit ``flip_bit`` of it
+    flipped, or the byte dropped."""
 
-    def __init__(self, executable, flip=None, drop=None, vcd=None):
+    def __init__(self, executable, flip=None, drop=None, vcd=None, flip_bit=4):
         cmd = [executable]
         if flip is not None:
-            cmd += ["--flip", str(flip)]
+            if not 0 <= flip_bit <= 7:
+                raise ValueError(f"flip_bit {flip_bit} outside 0..7")
+            cmd += ["--flip", str(flip), "--flip-bit", str(flip_bit)]
         if drop is not None:
             cmd += ["--drop", str(drop)]
         if vcd is not None:

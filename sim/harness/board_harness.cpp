@@ -3,10 +3,11 @@
 // pseudo-terminal so that the host's serial transport (pyserial) talks to it exactly as to a
 // board. Built by sim/board_sim.py (`build_board`), which writes board_config.h (DIVISOR).
 //
-//   lela_board_harness [--flip N] [--drop N] [--vcd FILE]
+//   lela_board_harness [--flip N] [--flip-bit B] [--drop N] [--vcd FILE]
 //
 // prints the pseudo-terminal's path on stdout, then runs until killed or until stdin closes.
-// --flip N flips bit 4 of the N-th byte (0-based) the host sends; --drop N drops it.
+// --flip N flips bit B (--flip-bit, 0..7, default 4) of the N-th byte (0-based) the host sends;
+// --drop N drops it.
 #include "board_config.h"  // DIVISOR
 
 #include <cerrno>
@@ -46,11 +47,15 @@ static int open_pty() {
 int main(int argc, char** argv) {
     name() = "lela_board_harness";
     long long flip_at = -1, drop_at = -1;
+    int flip_bit = 4;
     const char* vcd = nullptr;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--flip" && i + 1 < argc) flip_at = atoll(argv[++i]);
-        else if (a == "--drop" && i + 1 < argc) drop_at = atoll(argv[++i]);
+        else if (a == "--flip-bit" && i + 1 < argc) {
+            flip_bit = atoi(argv[++i]);
+            if (flip_bit < 0 || flip_bit > 7) die("--flip-bit %d outside 0..7", flip_bit);
+        } else if (a == "--drop" && i + 1 < argc) drop_at = atoll(argv[++i]);
         else if (a == "--vcd" && i + 1 < argc) vcd = argv[++i];
         else die("unknown option %s", a.c_str());
     }
@@ -77,7 +82,7 @@ int main(int argc, char** argv) {
                 unsigned char b = buf[i];
                 long long k = host_bytes++;
                 if (k == drop_at) continue;
-                if (k == flip_at) b ^= 0x10;
+                if (k == flip_at) b ^= (unsigned char)(1u << flip_bit);
                 to_device.queue.push_back(b);
             }
             std::vector<unsigned char>& out = from_device.out;
