@@ -15,8 +15,9 @@ Two kinds of episode, each from its own seed:
 
 After every episode the device must answer ``RESET`` and train a mini-batch bit-exactly (the
 correct counts and every weight read back) on a clean link. At most one fault hits a frame in
-each direction: CRC-8 catches every single-bit error, but two flipped bits in a long frame get
-through one time in 128, the limit of an 8-bit check that no framing can lift.
+each direction: CRC-8 catches every single-bit error, but two flipped bits a multiple of 127
+bits apart get through (one random pair in 127 in a long frame), the limit of an 8-bit check
+that no framing can lift.
 """
 
 from dataclasses import dataclass, field
