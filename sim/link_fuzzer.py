@@ -162,16 +162,17 @@ def random_frame(rng, cfg, words, tag):
 
 
 def settle(link, frame_timeout, limit=50):
-    """Run the device until it has been silent for two frame timeouts (a cut frame times out
-    and is answered); returns what it sent. Raises AssertionError if it never goes quiet."""
-    out = bytearray()
+    """Run the device until it has sent nothing for a frame timeout: a frame cut short has
+    then timed out and been answered, and the receiver hunts for the next SYNC. Returns what
+    it sent; raises AssertionError if it never goes quiet."""
+    out, window = bytearray(), frame_timeout + 100
     for _ in range(limit):
-        more = link.run(2 * frame_timeout + 100)
+        more = link.run(window)
         if not more:
             return bytes(out)
         out += more
-    raise AssertionError(f"the device kept sending for {limit} x {2 * frame_timeout + 100} "
-                         f"cycles after a damaged frame")
+    raise AssertionError(f"the device kept sending for {limit} x {window} cycles after a "
+                         f"damaged frame")
 
 
 def _expect_answer(link, frame, max_cycles, what):
@@ -262,8 +263,8 @@ def driver_episode(faulty, rng, cfg, batches, stats, retries=3):
 
 
 def check_recovers(link, cfg, rng, frame_timeout, max_cycles, what):
-    """On a clean link: the device answers ``RESET`` (after the line has been quiet for two
-    frame timeouts) and trains a mini-batch bit-exactly, correct counts and weights; each
+    """On a clean link: the device answers ``RESET`` (after the line has been quiet for a
+    frame timeout) and trains a mini-batch bit-exactly, correct counts and weights; each
     exchange within ``max_cycles``."""
     settle(link, frame_timeout)
     bounded = FaultyLink(link, rng, junk=0, fault=0, max_cycles=max_cycles)

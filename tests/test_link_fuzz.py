@@ -7,31 +7,30 @@ import os
 import numpy as np
 import pytest
 
-from contract.config import NetConfig
 from contract.protocol import REPLY, Frame
 from host.driver import Accelerator
-from sim.accelerator_sim import build_accelerator, open_accelerator
+from sim.accelerator_sim import open_accelerator
 from sim.link_fuzzer import FaultyLink, FuzzStats, SilentWrongResult, driver_episode, run_fuzz
 from sw_model.golden import FixedPointNet
+from tests.accelerator_checks import HARDWARE, TIMEOUT
 
-pytestmark = pytest.mark.xdist_group("link_fuzz")
+pytestmark = pytest.mark.xdist_group("accelerator")      # tests/conftest.py's tiny_harness
 
 REGRESS = bool(os.environ.get("LELA_REGRESS"))
-#: A small core with every feature (dropout, sign feedback, early exit: more states to reach).
-CFG = NetConfig(arch=(20, 24, 16), classes=4, batch=8, array_rows=4, array_cols=4, lr_shift=4)
-FRAME_TIMEOUT = 1000
-#: Longer than any command of CFG takes (a TRAIN is about 1 400 cycles): an exchange that
-#: reaches it was never answered.
+#: The shared whole-accelerator build: a small core with every feature (dropout, sign
+#: feedback, early exit: more states to reach).
+CFG = HARDWARE
+FRAME_TIMEOUT = TIMEOUT
+#: Far longer than any command of CFG takes (a TRAIN is a few thousand cycles): an exchange
+#: that reaches it was never answered.
 MAX_CYCLES = 200_000
 STALLS = dict(read_latency=5, stall=0.2, rx_stall=0.3, tx_stall=0.3)
-EPISODES = 2000 if REGRESS else 200
+EPISODES = 1000 if REGRESS else 100
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("link_fuzz"))
-    return build_accelerator(CFG, os.path.join(root, "accelerator_fuzz"),
-                             frame_timeout=FRAME_TIMEOUT)
+def harness(tiny_harness):
+    return tiny_harness
 
 
 class JunkBefore:
