@@ -3,7 +3,7 @@
 import json
 import os
 
-from contract.protocol import MAX_PAYLOAD, SYNC, Command, Status
+from contract.protocol import FRAME_OVERHEAD, MAX_PAYLOAD, SYNC, Command, Status
 from contract.registers import (COUNTERS, GLOBAL, LAYER, register_index, register_values,
                             weight_bases)
 
@@ -21,8 +21,11 @@ def register_map(cfg):
                        "value": values[register_index(name, i)]} for name in LAYER]
     bases, words = weight_bases(cfg)
     return {
-        "frame": {"sync": SYNC, "max_payload": MAX_PAYLOAD,
-                  "crc": "CRC-8/SMBUS: poly 0x07, init 0, no reflection, no xor-out"},
+        "frame": {"sync": SYNC, "max_payload": MAX_PAYLOAD, "overhead": FRAME_OVERHEAD,
+                  "layout": "SYNC | command | tag | length LE16 | payload | crc",
+                  "crc": "CRC-8/SMBUS over command..payload: poly 0x07, init 0, no reflection, "
+                         "no xor-out",
+                  "tag": "the request's number, echoed by its reply (docs/HOST_INTERFACE.md)"},
         "commands": {c.name: int(c) for c in Command},
         "statuses": {s.name: int(s) for s in Status},
         "registers": registers,
@@ -42,7 +45,9 @@ def write_register_map(cfg, directory, name="lela_registers"):
         f.write("\n")
     lines = [f"/* {name}.h: written by `lela verilog` (docs/HOST_INTERFACE.md). */",
              "#ifndef LELA_REGISTERS_H", "#define LELA_REGISTERS_H", "",
-             f"#define LELA_SYNC 0x{SYNC:02X}", f"#define LELA_MAX_PAYLOAD {MAX_PAYLOAD}"]
+             f"#define LELA_SYNC 0x{SYNC:02X}", f"#define LELA_MAX_PAYLOAD {MAX_PAYLOAD}",
+             "/* SYNC | command | tag | length LE16 | payload | crc */",
+             f"#define LELA_FRAME_OVERHEAD {FRAME_OVERHEAD}"]
     lines += [f"#define LELA_CMD_{k} 0x{v:02X}" for k, v in regmap["commands"].items()]
     lines += [f"#define LELA_STATUS_{k} 0x{v:02X}" for k, v in regmap["statuses"].items()]
     lines += [f"#define LELA_REG_{r['name'].upper()} {r['index']}" for r in regmap["registers"]]

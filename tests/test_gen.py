@@ -65,4 +65,5 @@ def test_register_map_with_the_accelerator(tmp_path, capsys):
     assert regs["layer0_update_shift"]["value"] == cfg.update_shift(0)
     header = (tmp_path / "lela_registers.h").read_text()
     assert "#define LELA_CMD_TRAIN 0x07" in header
+    assert "#define LELA_FRAME_OVERHEAD 6" in header and regmap["frame"]["overhead"] == 6
     assert f"#define LELA_REG_LAYER0_FORWARD_SHIFT_VALUE {cfg.forward_shift(0)}u" in header
