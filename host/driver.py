@@ -103,8 +103,8 @@ class Accelerator:
 
         Raises :class:`ReplyLost` when no answer came, or when anything shows that a frame was
         lost on the way (a dropped frame's reply, a reply that fails its CRC, bytes that make no
-        frame): the answer may then never come, and waiting for it would take the transport's
-        whole timeout."""
+        frame) and the line then went quiet (the transport's ``drain``) without the answer:
+        waiting longer for it would take the transport's whole timeout."""
         name = command_name(command)
         self.tag = tag = (self.tag + 1) & 0xFF
         # Bytes left over from an earlier request are never looked at again.
@@ -114,25 +114,44 @@ class Accelerator:
             try:
                 data = self.transport.exchange(send, frames=1)
             except TransportTimeout as e:
-                raise ReplyLost(f"{name}: {e}") from None
+                lost = [str(e)]
+                data = b""
+            else:
+                lost = []
             send = b""
-            lost, skipped = [], self.decoder.skipped
-            for event in self.decoder.feed(data):
-                if is_answer(event, command, tag):
-                    return event.payload[0], event.payload[1:]
-                if not isinstance(event, Frame):
-                    lost.append(f"a reply failing its check ({event[0].name})")
-                elif event.payload[:1] and event.payload[0] in DAMAGED:
-                    lost.append(f"a dropped frame's reply ({Status(event.payload[0]).name})")
-                else:
-                    self.stale_replies += 1
-            junk = self.decoder.skipped - skipped + len(self.decoder.buffer)
-            if junk:
-                lost.append(f"{junk} bytes that make no frame")
-            if lost:
-                raise ReplyLost(f"{name}: no answer; got {', '.join(lost)}")
+            answer = self._answer(data, command, tag, lost)
+            if answer is None and lost:
+                # Resynchronise: whatever the device still sends for the damaged bytes (and
+                # perhaps this request's answer, late) comes out before anything is re-sent.
+                answer = self._answer(self._drain(), command, tag, [])
+                if answer is None:
+                    raise ReplyLost(f"{name}: no answer; got {', '.join(lost)}")
+            if answer is not None:
+                return answer
             # Only late replies to earlier requests: this one's answer is behind them.
         raise ReplyLost(f"{name}: no answer among {STALE_LIMIT + 1} replies to earlier requests")
+
+    def _answer(self, data, command, tag, lost):
+        """The answer's ``(status, body)`` among the frames ``data`` completes, or None;
+        appends to ``lost`` what shows that a frame was lost on the way."""
+        skipped = self.decoder.skipped
+        for event in self.decoder.feed(data):
+            if is_answer(event, command, tag):
+                return event.payload[0], event.payload[1:]
+            if not isinstance(event, Frame):
+                lost.append(f"a reply failing its check ({event[0].name})")
+            elif event.payload[:1] and event.payload[0] in DAMAGED:
+                lost.append(f"a dropped frame's reply ({Status(event.payload[0]).name})")
+            else:
+                self.stale_replies += 1
+        junk = self.decoder.skipped - skipped + len(self.decoder.buffer)
+        if junk:
+            lost.append(f"{junk} bytes that make no frame")
+        return None
+
+    def _drain(self):
+        drain = getattr(self.transport, "drain", None)
+        return drain() if drain is not None else b""
 
     def request(self, command, payload=b"", repeatable=True):
         """Send one frame; return ``(status, reply payload after the status byte)`` of its

@@ -1,7 +1,8 @@
 """How the host driver reaches the accelerator: a byte pipe that returns whole reply frames.
 
 Two transports implement :class:`Transport`: the Verilator harness (``sim.harness``) and, later,
-a UART. The driver only calls :meth:`Transport.exchange` and :meth:`Transport.close`.
+a UART. The driver only calls :meth:`Transport.exchange`, :meth:`Transport.drain` and
+:meth:`Transport.close`.
 """
 
 __all__ = ["Transport", "TransportTimeout"]
@@ -20,6 +21,12 @@ class Transport:
         Raises :class:`TransportTimeout` when they do not arrive within ``timeout`` (the
         transport's own unit and default)."""
         raise NotImplementedError
+
+    def drain(self):
+        """Return whatever the device still sends until the line has been quiet for a while
+        (the transport's own measure of it): the host's resynchronisation before it re-sends
+        a request whose answer was lost. This base class has nothing to drain."""
+        return b""
 
     def close(self):
         raise NotImplementedError

@@ -122,12 +122,13 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
 class VerilatorTransport(Transport):
     """Runs a harness executable and exchanges bytes with the simulated accelerator.
 
-    ``cycle`` is the simulated cycle the harness last reported; ``harness_seconds`` the wall time
-    spent waiting on the harness, ``wall_seconds`` the time since start (their ratio is the share
-    of the run spent simulating rather than in Python)."""
+    ``quiet_cycles`` is how long :meth:`drain` waits for silence. ``cycle`` is the simulated
+    cycle the harness last reported; ``harness_seconds`` the wall time spent waiting on the
+    harness, ``wall_seconds`` the time since start (their ratio is the share of the run spent
+    simulating rather than in Python)."""
 
     def __init__(self, executable, seed=0, read_latency=0, stall=0.0, rx_stall=0.0, tx_stall=0.0,
-                 vcd=None, write_log=None):
+                 vcd=None, write_log=None, quiet_cycles=20_000):
         cmd = [executable, "--seed", str(int(seed)), "--read-latency", str(int(read_latency)),
                "--stall", repr(float(stall)), "--rx-stall", repr(float(rx_stall)),
                "--tx-stall", repr(float(tx_stall))]
@@ -136,6 +137,7 @@ class VerilatorTransport(Transport):
         if write_log is not None:
             cmd += ["--write-log", os.fspath(write_log)]
         self.command = cmd
+        self.quiet_cycles = quiet_cycles
         self.cycle = 0
         self.harness_seconds = 0.0
         self._started = time.perf_counter()
@@ -200,6 +202,19 @@ class VerilatorTransport(Transport):
     def run(self, cycles):
         """Run ``cycles`` clock cycles without sending anything; returns the bytes sent on tx."""
         return self._exchange(b"", _NO_FRAME_LIMIT, cycles)[2]
+
+    def drain(self, quiet_cycles=None, limit=64):
+        """Run until the device has sent nothing for ``quiet_cycles`` (the transport's
+        ``quiet_cycles`` by default); return what it sent (after ``limit`` windows that were not
+        quiet, what it sent so far)."""
+        quiet = self.quiet_cycles if quiet_cycles is None else quiet_cycles
+        out = bytearray()
+        for _ in range(limit):
+            more = self.run(quiet)
+            if not more:
+                break
+            out += more
+        return bytes(out)
 
     def _exchange(self, data, frames, max_cycles):
         t0 = time.perf_counter()

@@ -114,6 +114,9 @@ class FaultyLink(Transport):
             raise
         return self._noise(out, outgoing=False)
 
+    def drain(self):
+        return self._noise(self.link.drain(), outgoing=False)
+
     def close(self):
         self.link.close()
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from contract.protocol import REPLY, Frame
+from contract.protocol import DAMAGED, REPLY, Frame
 from host.driver import Accelerator
 from sim.accelerator_sim import open_accelerator
 from sim.link_fuzzer import FaultyLink, FuzzStats, SilentWrongResult, driver_episode, run_fuzz
@@ -24,7 +24,10 @@ FRAME_TIMEOUT = TIMEOUT
 #: Far longer than any command of CFG takes (a TRAIN is a few thousand cycles): an exchange
 #: that reaches it was never answered.
 MAX_CYCLES = 200_000
-STALLS = dict(read_latency=5, stall=0.2, rx_stall=0.3, tx_stall=0.3)
+#: ``quiet_cycles``: the driver's drain waits a frame timeout of silence (the device has then
+#: answered any frame cut short).
+STALLS = dict(read_latency=5, stall=0.2, rx_stall=0.3, tx_stall=0.3,
+              quiet_cycles=FRAME_TIMEOUT + 100)
 EPISODES = 1000 if REGRESS else 100
 
 
@@ -83,13 +86,15 @@ def test_link_fuzz(harness):
 
 
 def test_the_fuzzer_catches_a_driver_that_ignores_tags(harness, monkeypatch):
-    """The check can fail: a driver that takes any reply to its command as the answer (as
-    before the tag) returns wrong values, or fails, under the fuzzer's junk."""
+    """The check can fail: the driver as it was before the tag (any undamaged reply to its
+    command is the answer, nothing drained before a resend) returns wrong values, or fails
+    with an error that is not the driver's, under the fuzzer's junk."""
     def any_reply(frame, command, tag):
         return isinstance(frame, Frame) and frame.command == command | REPLY \
-            and len(frame.payload) >= 1
+            and len(frame.payload) >= 1 and frame.payload[0] not in DAMAGED
 
     monkeypatch.setattr("host.driver.is_answer", any_reply)
+    monkeypatch.setattr(Accelerator, "_drain", lambda self: b"")
     stats = FuzzStats()
     caught = None
     with open_accelerator(harness, **STALLS) as link:
