@@ -2,20 +2,30 @@
 
     with SimulatedBoard(build_board(cfg, "build/board")) as board:
         link = SerialTransport(board.port)      # the exact transport a user runs on a board
+
+:func:`train_through_a_flip` trains through one flipped bit on the line (the single-bit-flip
+sweep of tests/test_board_sim.py and bench/link_integrity.py).
 """
 
 import os
 import subprocess
 
+import numpy as np
+
+from contract.protocol import Command
 from gen.verilog import write_verilog
+from host.driver import Accelerator, DeviceError, ReplyLost
+from host.serial_transport import SerialTransport
 from contract.registers import weight_bases
 from hw.params import CoreParams, index_bits
 from hw.uart_accelerator import UartAccelerator
 from hw.weight_memory import OnChipWeightMemory
+from sw_model.golden import FixedPointNet
 
 from .harness import compile_harness
 
-__all__ = ["build_board", "SimulatedBoard", "BOARD_CPP"]
+__all__ = ["build_board", "SimulatedBoard", "BOARD_CPP", "first_load_batch",
+           "train_through_a_flip"]
 
 BOARD_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness",
                          "board_harness.cpp")
@@ -82,3 +92,71 @@ class SimulatedBoard:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _RecordingLink:
+    """A transport that keeps every request it sends."""
+
+    def __init__(self, link):
+        self.link, self.sent = link, []
+
+    def exchange(self, data, frames=1, timeout=None):
+        if data:
+            self.sent.append(bytes(data))
+        return self.link.exchange(data, frames=frames, timeout=timeout)
+
+
+def first_load_batch(exe, cfg, x, y):
+    """Where the first LOAD_BATCH frame starts in the host's bytes, and its length (one clean
+    run of :func:`train_through_a_flip`'s steps: configure, init, train ``x``, ``y``)."""
+    with SimulatedBoard(exe) as sim:
+        link = SerialTransport(sim.port, timeout=5)
+        rec = _RecordingLink(link)
+        acc = Accelerator(rec, retries=3)
+        acc.configure(cfg)
+        acc.init_weights()
+        acc.train_batch(x, y)
+        link.close()
+    at = next(k for k, frame in enumerate(rec.sent) if frame[1] == Command.LOAD_BATCH)
+    return sum(len(frame) for frame in rec.sent[:at]), len(rec.sent[at])
+
+
+def train_through_a_flip(exe, cfg, batches, byte, bit):
+    """A fresh board with bit ``bit`` of host byte ``byte`` flipped on the line: configure,
+    train ``batches[0]`` (the flip hits it), then ``batches[1]`` and read the weights. Returns
+    ``(outcome, problem)``: ``"right"`` or ``"raised"`` (an exception from the damaged
+    mini-batch is allowed: the device is then reset and configured again), and what went
+    wrong (a silent wrong result, a device that does not train bit-exactly after it) or
+    None."""
+    with SimulatedBoard(exe, flip=byte, flip_bit=bit) as sim:
+        link = SerialTransport(sim.port, timeout=3)
+        try:
+            return _train_and_check(Accelerator(link, retries=3), cfg, batches)
+        finally:
+            link.close()
+
+
+def _train_and_check(acc, cfg, batches):
+    acc.configure(cfg)
+    acc.init_weights()
+    net = FixedPointNet(cfg)
+    (x, y), (x2, y2) = batches
+    outcome = "right"
+    try:
+        got = acc.train_batch(x, y)
+    except (ReplyLost, DeviceError):
+        outcome = "raised"
+        acc.reset()
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+    else:
+        want = net.train_batch(x, y)
+        if got != want:
+            return "wrong", f"silent wrong result {got}, golden {want}"
+    if acc.train_batch(x2, y2) != net.train_batch(x2, y2):
+        return outcome, "the next mini-batch's correct counts differ from the golden model's"
+    for i, (w, b) in enumerate(acc.read_weights()):
+        if not (np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])):
+            return outcome, f"layer {i}'s weights differ from the golden model's"
+    return outcome, None

@@ -7,13 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from contract.protocol import FRAME_OVERHEAD, Command
-from host.driver import Accelerator, DeviceError, ReplyLost
+from contract.protocol import FRAME_OVERHEAD
+from host.driver import Accelerator
 from hw.boards.icebreaker import ICEBREAKER
 from host.serial_transport import SerialTransport
 from lela.cli import main
 from contract.config import load_config
-from sim.board_sim import SimulatedBoard, build_board
+from sim.board_sim import SimulatedBoard, build_board, first_load_batch, train_through_a_flip
 from sw_model.golden import FixedPointNet
 from tests.accelerator_checks import small_config
 
@@ -65,74 +65,6 @@ def test_lela_train_over_the_serial_backend(board, tmp_path, capsys):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["backend"] == "serial" and res["bit_exact"]
     assert res["counters"]["train_commands"] == 8
-
-
-class Recording:
-    """A transport that keeps every request it sends."""
-
-    def __init__(self, link):
-        self.link, self.sent = link, []
-
-    def exchange(self, data, frames=1, timeout=None):
-        if data:
-            self.sent.append(bytes(data))
-        return self.link.exchange(data, frames=frames, timeout=timeout)
-
-
-def first_load_batch(exe, cfg, x, y):
-    """Where the first LOAD_BATCH frame starts in the host's bytes, and its length (one clean
-    run of :func:`train_through_a_flip`'s steps)."""
-    with SimulatedBoard(exe) as sim:
-        link = SerialTransport(sim.port, timeout=5)
-        rec = Recording(link)
-        acc = Accelerator(rec, retries=3)
-        acc.configure(cfg)
-        acc.init_weights()
-        acc.train_batch(x, y)
-        link.close()
-    at = next(k for k, frame in enumerate(rec.sent) if frame[1] == Command.LOAD_BATCH)
-    return sum(len(frame) for frame in rec.sent[:at]), len(rec.sent[at])
-
-
-def train_through_a_flip(exe, cfg, batches, byte, bit):
-    """A fresh board with bit ``bit`` of host byte ``byte`` flipped on the line: configure,
-    train ``batches[0]`` (the flip hits it), then ``batches[1]`` and read the weights. Returns
-    ``(outcome, problem)``: ``"right"`` or ``"raised"`` (an exception from the damaged
-    mini-batch is allowed: the device is then reset and configured again), and what went
-    wrong (a silent wrong result, a device that does not train bit-exactly after it) or
-    None."""
-    with SimulatedBoard(exe, flip=byte, flip_bit=bit) as sim:
-        link = SerialTransport(sim.port, timeout=3)
-        try:
-            return _train_and_check(Accelerator(link, retries=3), cfg, batches)
-        finally:
-            link.close()
-
-
-def _train_and_check(acc, cfg, batches):
-    acc.configure(cfg)
-    acc.init_weights()
-    net = FixedPointNet(cfg)
-    (x, y), (x2, y2) = batches
-    outcome = "right"
-    try:
-        got = acc.train_batch(x, y)
-    except (ReplyLost, DeviceError):
-        outcome = "raised"
-        acc.reset()
-        acc.configure(cfg)
-        acc.init_weights()
-        net = FixedPointNet(cfg)
-    else:
-        want = net.train_batch(x, y)
-        if got != want:
-            return "wrong", f"silent wrong result {got}, golden {want}"
-    if acc.train_batch(x2, y2) != net.train_batch(x2, y2):
-        return outcome, "the next mini-batch's correct counts differ from the golden model's"
-    for i, (w, b) in enumerate(acc.read_weights()):
-        if not (np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])):
-            return outcome, f"layer {i}'s weights differ from the golden model's"
-    return outcome, None
 
 
 def test_every_single_bit_flip_of_a_load_batch_ends_right_or_raises(board):
