@@ -93,6 +93,7 @@ class Accelerator:
         self.retries = retries
         self.resends = 0
         self.stale_replies = 0        # late replies to earlier requests, skipped
+        self.resyncs = 0              # times a frame was lost and the line drained
         self.cfg = None
         self.decoder = FrameDecoder()
         self.tag = 0                  # the tag of the last request sent
@@ -123,6 +124,10 @@ class Accelerator:
             if answer is None and lost:
                 # Resynchronise: whatever the device still sends for the damaged bytes (and
                 # perhaps this request's answer, late) comes out before anything is re-sent.
+                # A fresh decoder: a reply cut short is never completed by the bytes that
+                # follow it (its CRC would pass one time in 256).
+                self.resyncs += 1
+                self.decoder = FrameDecoder()
                 answer = self._answer(self._drain(), command, tag, [])
                 if answer is None:
                     raise ReplyLost(f"{name}: no answer; got {', '.join(lost)}")
@@ -303,10 +308,25 @@ class Accelerator:
             chunk = rows[at:at + per]
             self.command(Command.LOAD_BATCH, bytes([at, len(chunk)]) + chunk.tobytes())
 
+    def _load_and_run(self, x, labels, command, payload, counter):
+        """``LOAD_BATCH``, then ``TRAIN`` or ``INFER`` (:meth:`_run_once`). With retries, a
+        command refused ``OUT_OF_ORDER`` is loaded and run once more: noise shaped like a
+        ``LOAD_BATCH`` header spoils the loaded batch (a ``LOAD_BATCH`` dropped part-way marks it
+        incomplete), and a refused command did not run."""
+        attempts = 2 if self.retries else 1
+        for attempt in range(attempts):
+            self.load_batch(x, labels)
+            try:
+                return self._run_once(command, payload, counter)
+            except DeviceError as e:
+                if e.status != Status.OUT_OF_ORDER or attempt + 1 == attempts:
+                    raise
+                self.resends += 1
+        raise AssertionError("unreachable")
+
     def train_batch(self, x, labels):
         """Train on one mini-batch; returns the correct local predictions per layer."""
-        self.load_batch(x, labels)
-        body = self._run_once(Command.TRAIN, bytes([len(x)]), "train_commands")
+        body = self._load_and_run(x, labels, Command.TRAIN, bytes([len(x)]), "train_commands")
         if body is None:            # it ran; its reply was lost: the counters hold the result
             before, after = self._lost_counters
             return [counter_delta(before, after, f"correct_{i}")
@@ -327,13 +347,13 @@ class Accelerator:
         preds, exits = [], []
         for at in range(0, len(x), cfg.batch):
             chunk = x[at:at + cfg.batch]
-            self.load_batch(chunk, np.zeros(len(chunk), dtype=np.uint8))
             early = exit_threshold is not None
             thr = int(exit_threshold) if early else 0
             if not 0 <= thr < 1 << 16:
                 raise ValueError(f"exit threshold {thr} outside 0..65535 score units")
-            self._run_once(Command.INFER, bytes([len(chunk), int(early)])
-                           + thr.to_bytes(2, "little"), "infer_commands")
+            self._load_and_run(chunk, np.zeros(len(chunk), dtype=np.uint8), Command.INFER,
+                               bytes([len(chunk), int(early)]) + thr.to_bytes(2, "little"),
+                               "infer_commands")
             body = self.command(Command.READ_RESULTS, bytes([len(chunk)]))
             table = np.frombuffer(body, dtype=np.uint8).reshape(len(chunk), cfg.layers + 1)
             preds.append(table[:, :cfg.layers].T.astype(int))
