@@ -6,7 +6,7 @@
                                                            default: about an hour)
     python bench/link_integrity.py cost                    bytes the tag adds per mini-batch
 
--> bench/results/link_integrity.json (each part replaces its own entry). ``fuzz`` runs
+-> bench/results/link_integrity.json (each part replaces its own entry; ``fuzz_<episodes>``). ``fuzz`` runs
 sim/link_fuzzer.py as tests/test_link_fuzz.py does (same build, seed and stalls), ``flips``
 :func:`sim.board_sim.train_through_a_flip` as tests/test_board_sim.py does.
 """
@@ -102,7 +102,8 @@ def main(argv=None):
     else:
         result = cost()
     results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
-    results[args.part] = result
+    key = f"fuzz_{args.episodes}" if args.part == "fuzz" else args.part
+    results[key] = result
     with open(RESULTS, "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
