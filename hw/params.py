@@ -1,12 +1,13 @@
 """Elaboration-time parameters of the training core, derived from a configuration."""
 
+import dataclasses
 from dataclasses import dataclass
 from math import ceil, log2
 
 from amaranth.hdl import signed, unsigned
 
 from contract.config import ConfigError
-from contract.registers import weight_bases
+from contract.limits import Limits
 
 __all__ = ["CoreParams", "index_bits"]
 
@@ -63,14 +64,12 @@ class CoreParams:
 
     @classmethod
     def from_config(cls, cfg, **overrides):
-        fields = dict(
-            rows=cfg.array_rows, cols=cfg.array_cols, classes=cfg.classes,
-            max_batch=cfg.batch, max_layers=cfg.layers,
-            max_inputs=max(cfg.arch), max_neurons=max(cfg.arch[1:]),
-            act_bits=cfg.act_bits, weight_bits=cfg.weight_bits, score_bits=cfg.score_bits,
-            score_frac=cfg.score_frac, error_bits=cfg.error_bits, delta_bits=cfg.delta_bits,
-            classifier_bits=cfg.classifier_bits, round_bits=cfg.round_bits,
-            lfsr_width=cfg.lfsr_width, weight_words=max(1, weight_bases(cfg)[1]))
+        # The sizes the range checks also derive from come from the contract's one mapping.
+        fields = dataclasses.asdict(Limits.for_config(cfg))
+        fields.update(
+            score_bits=cfg.score_bits, score_frac=cfg.score_frac, error_bits=cfg.error_bits,
+            delta_bits=cfg.delta_bits, classifier_bits=cfg.classifier_bits,
+            round_bits=cfg.round_bits)
         fields.update(overrides)
         params = cls(**fields)
         params.check()
