@@ -39,7 +39,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
+from contract.registers import GLOBAL, LAYER
 
 from ..activation_buffer import ActivationBuffer
 from ..lfsr_prng import LfsrPrng
@@ -102,9 +102,6 @@ class TrainingCore(wiring.Component):
 
     def __init__(self, params):
         p = self.params = params
-        self.nregs = LAYER_BASE + LAYER_STRIDE * p.max_layers
-        self.bbits = index_bits(p.max_batch + 1)
-        self.lbits = index_bits(p.max_layers + 1)
         self.cmd_layout = command_layout
         self.count_bits = loop_count_bits(p)
         self.buffer_cols = max(p.columns, 1)
