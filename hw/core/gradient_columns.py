@@ -16,9 +16,11 @@ class GradientColumns(wiring.Component):
     moves on ``advance``.
 
     Whether a sum is of the last input tile, and how many of its columns are real inputs, are
-    registered as the sum moves into the drain register; ``bias`` (the bias step) and the
-    step's ``shift`` are registers set as ``step`` moves: no comparison sits in front of the
-    update's rounding shifter.
+    registered as the sum moves into the drain register (with ``step`` at 0); whether a step is
+    a real input or the last column, ``bias`` (the bias step) and the step's ``shift`` are
+    registers set as ``step`` moves: no comparison sits in front of the update's rounding
+    shifter, nor of ``advance`` and ``last``, which the drain register fans out to every
+    element.
 
     Parameters
     ----------
@@ -36,7 +38,7 @@ class GradientColumns(wiring.Component):
     fan_in : In(width)
         The layer's inputs.
     step : In(width)
-        The drain's step counter.
+        The drain's step counter: 0 as a sum moves in, ``+1`` on each ``advance``.
     active : In(1)
         The drain holds a sum of the gradient phase.
     begin, end : In(1)
@@ -74,18 +76,30 @@ class GradientColumns(wiring.Component):
         last_tile = Signal()
         real_columns = Signal(range(Q + 1))
         columns_left = Signal.like(self.fan_in)     # 1 .. fan_in: the tile starts below it
-        m.d.comb += columns_left.eq(self.fan_in - (self.popped_tile << qbits))
+        popped_columns = Signal(range(Q + 1))
+        m.d.comb += [columns_left.eq(self.fan_in - (self.popped_tile << qbits)),
+                     popped_columns.eq(Mux(columns_left >= Q, Q, columns_left))]
+        # Whether this step is a real input and whether it is the sum's last column are
+        # registers, set as the sum moves in (at step 0) and as ``step`` moves on: ``advance``
+        # and ``last`` fan out to every element of the drain register, so nothing but
+        # ``active`` and ``taken`` may sit in front of them.
+        real_column, last_column = Signal(), Signal()
+        next_step = self.step + 1
         with m.If(self.popped):
             m.d.sync += [last_tile.eq(self.popped_tile == self.last_tile),
-                         real_columns.eq(Mux(columns_left >= Q, Q, columns_left))]
-        step_last = self.step == Q - 1
-        real = ~self.bias & (self.step[:qbits + 1] < real_columns)
+                         real_columns.eq(popped_columns),
+                         real_column.eq(popped_columns != 0),
+                         last_column.eq(Q == 1)]
+        with m.Elif(self.advance):
+            m.d.sync += [real_column.eq(next_step < real_columns),
+                         last_column.eq(next_step == Q - 1)]
+        real = ~self.bias & real_column
         bias_next, shift_next = Signal(), Signal(5)
         m.d.comb += [
             self.update.eq(real | self.bias),
             self.advance.eq(self.active & (self.taken | ~self.update)),
-            self.last.eq(Mux(last_tile, self.bias, step_last)),
-            bias_next.eq(Mux(self.end, 0, Mux(self.advance, step_last, self.bias))),
+            self.last.eq(Mux(last_tile, self.bias, last_column)),
+            bias_next.eq(Mux(self.end, 0, Mux(self.advance, last_column, self.bias))),
             shift_next.eq(Mux(bias_next, self.bias_shift, self.update_shift)),
         ]
         m.d.sync += [self.bias.eq(bias_next), self.shift.eq(shift_next)]
