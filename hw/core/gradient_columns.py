@@ -84,7 +84,8 @@ class GradientColumns(wiring.Component):
         # and ``last`` fan out to every element of the drain register, so nothing but
         # ``active`` and ``taken`` may sit in front of them.
         real_column, last_column = Signal(), Signal()
-        next_step = self.step + 1
+        next_step = Signal(qbits + 2)               # step + 1: at most cols, the bias step
+        m.d.comb += next_step.eq(self.step[:qbits + 1] + 1)
         with m.If(self.popped):
             m.d.sync += [last_tile.eq(self.popped_tile == self.last_tile),
                          real_columns.eq(popped_columns),
