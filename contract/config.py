@@ -109,6 +109,7 @@ class NetConfig:
     classifier_exp: tuple = ()       # per layer: M = m / 2**classifier_exp (auto if empty)
     round_bits: int = 16             # random bits per stochastically rounded value
     lr_shift: int = 7                # learning rate 2**-lr_shift
+    lr_decay_epochs: int = 0         # lr_shift grows by one every this many epochs (0: never)
     feedback: str = "symmetric"      # "symmetric" (K = M) or "sign" (K = sign(M) |M'|)
     loss: str = "square-hinge"       # local loss: "square-hinge" or "softmax-ce" (base 2)
     softmax_lut_bits: int = 6        # softmax: 2**-f looked up from the top bits of f
@@ -192,6 +193,8 @@ class NetConfig:
             fail("classifier_bits", "must be 1, 2, 4 or 8")
         if not 0 <= self.lr_shift <= 40:
             fail("lr_shift", "must be in 0..40")
+        if not 0 <= self.lr_decay_epochs <= 10_000:
+            fail("lr_decay_epochs", "must be in 0..10000 (0: a constant learning rate)")
         if self.feedback not in _FEEDBACK:
             fail("feedback", f"must be one of {', '.join(_FEEDBACK)}, not {self.feedback!r}")
         if self.loss not in _LOSSES:
@@ -265,6 +268,25 @@ class NetConfig:
 
     def forward_shift(self, i):
         return self.weight_frac + self.in_frac(i) - self.act_frac
+
+    def lr_shift_at(self, epoch):
+        """The learning-rate shift of epoch ``epoch`` (counted from 0): ``lr_shift``, one more
+        every ``lr_decay_epochs`` epochs (docs/ARITHMETIC.md, "Learning-rate decay")."""
+        if not self.lr_decay_epochs:
+            return self.lr_shift
+        return self.lr_shift + epoch // self.lr_decay_epochs
+
+    def at_epoch(self, epoch):
+        """This network with epoch ``epoch``'s learning rate (a :class:`ConfigError` if its
+        shifts leave the formats' range)."""
+        shift = self.lr_shift_at(epoch)
+        if shift == self.lr_shift:
+            return self
+        try:
+            return self.replace(lr_shift=shift)
+        except ConfigError as e:
+            raise ConfigError(f"config: field 'lr_decay_epochs' takes lr_shift to {shift} by "
+                              f"epoch {epoch + 1}, which these formats refuse ({e})") from None
 
     def update_shift(self, i):
         return self.delta_frac + self.in_frac(i) + self.lr_shift - self.weight_frac

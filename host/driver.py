@@ -18,8 +18,8 @@ import numpy as np
 from contract.limits import Limits, register_name
 from contract.protocol import (DAMAGED, MAX_PAYLOAD, Command, Frame, FrameDecoder, Status, encode,
                                is_answer)
-from contract.registers import (counter_names, layer_words, register_index, register_values,
-                                weight_bases)
+from contract.registers import (GLOBAL, counter_names, layer_words, register_index,
+                                register_values, weight_bases)
 from .checks import check_batch, check_config, check_words
 from .transport import TransportTimeout
 
@@ -221,6 +221,22 @@ class Accelerator:
         self.cfg, self.limits = cfg, limits
         self.word_bytes = cfg.array_rows * cfg.weight_bits // 8
         self.bases, self.total_words = weight_bases(cfg)
+
+    def set_learning_rate(self, cfg):
+        """Rewrite the registers the learning rate sets (``bias_shift`` and each layer's
+        ``update_shift``) for ``cfg``, the configured network with another ``lr_shift``
+        (ARITHMETIC.md, "Learning-rate decay"). Nothing else is written: the PRNGs run on."""
+        same = {k: v for k, v in cfg.to_dict().items() if k != "lr_shift"}
+        if same != {k: v for k, v in self.cfg.to_dict().items() if k != "lr_shift"}:
+            raise ValueError("set_learning_rate: the network differs from the configured one "
+                             "in more than lr_shift (use configure)")
+        check_config(cfg, self.limits)
+        values = register_values(cfg)
+        for index in [GLOBAL["bias_shift"]] + [register_index("update_shift", i)
+                                               for i in range(cfg.layers)]:
+            self.command(Command.WRITE_CONFIG,
+                         bytes([index]) + values[index].to_bytes(4, "little"))
+        self.cfg = cfg
 
     def init_weights(self, seed=None):
         """Draw every layer's weights on the device from the init streams (biases 0).

@@ -51,6 +51,12 @@ class RtlNet:
                                 f"correct predictions per layer, the golden model {want}")
         return [int(v) for v in got]
 
+    def set_epoch(self, epoch):
+        """Epoch ``epoch``'s learning rate on the device and in the golden twin."""
+        self.golden.set_epoch(epoch)
+        if self.golden.cfg.lr_shift != self.device.cfg.lr_shift:
+            self.device.set_learning_rate(self.golden.cfg)
+
     def predict(self, x):
         preds, _ = self.device.infer(x)
         return [p for p in preds]

@@ -59,6 +59,7 @@ class FloatNet:
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algo!r}")
         self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
+        self.base_lr = lr
         self.loss = _LOSSES[loss]
         w = cfg.lfsr_width
         scale = 2.0 ** -cfg.weight_frac
@@ -171,6 +172,12 @@ class FloatNet:
             g *= lr
             params[name] -= g.astype(self.dtype, copy=False)
         return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
+
+    def set_epoch(self, epoch):
+        """Train with epoch ``epoch``'s learning rate: ``lr`` halved every ``lr_decay_epochs``
+        epochs of the config, as the fixed-point shift grows (ARITHMETIC.md, "Learning-rate
+        decay")."""
+        self.lr = self.base_lr * 2.0 ** (self.cfg.lr_shift - self.cfg.lr_shift_at(epoch))
 
     # ---- state ------------------------------------------------------------------------
     def state(self):

@@ -70,7 +70,7 @@ class FixedPointNet:
         if cfg.max_abs_bits() >= 53:
             raise ValueError(f"integers reach 2**{cfg.max_abs_bits()}: beyond float64's exact "
                              "range (see ARITHMETIC.md, Exactness)")
-        self.cfg = cfg
+        self.cfg = self.base_cfg = cfg
         w = cfg.lfsr_width
         self.weights = [initial_weights(cfg, i).astype(np.float64) for i in range(cfg.layers)]
         self.biases = [np.zeros(cfg.neurons(i)) for i in range(cfg.layers)]
@@ -269,6 +269,11 @@ class FixedPointNet:
             exit_layer[done] = i
             pending &= ~done
         return pred, exit_layer
+
+    def set_epoch(self, epoch):
+        """Train with epoch ``epoch``'s learning rate (ARITHMETIC.md, "Learning-rate decay"):
+        only the update shifts change."""
+        self.cfg = self.base_cfg.at_epoch(epoch)
 
     # ---- state ------------------------------------------------------------------------
     def state(self):
