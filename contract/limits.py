@@ -92,6 +92,7 @@ def _global_ranges(lim):
         "feedback": (0, 1), "rounding": (0, 1), "dropout": (0, 255),
         "keep_scale": (0, 1 << 16),             # 2**16 / (256 - dropout), at most 2**16
         "bias_shift": shift, "round_seed": seed, "dropout_seed": seed,
+        "frozen": (0, (1 << lim.max_layers) - 1),   # a bit per layer
     }
 
 

@@ -9,7 +9,7 @@ __all__ = ["GLOBAL", "LAYER", "LAYER_BASE", "LAYER_STRIDE", "COUNTERS", "registe
 
 #: Global registers and their indices.
 GLOBAL = {"layers": 0, "inputs": 1, "feedback": 2, "rounding": 3, "dropout": 4,
-          "keep_scale": 5, "bias_shift": 6, "round_seed": 7, "dropout_seed": 8}
+          "keep_scale": 5, "bias_shift": 6, "round_seed": 7, "dropout_seed": 8, "frozen": 9}
 #: Per-layer registers, at ``LAYER_BASE + LAYER_STRIDE * i + offset``.
 LAYER = {"neurons": 0, "fan_in": 1, "weight_base": 2, "in_frac": 3, "forward_shift": 4,
          "score_shift": 5, "delta_shift": 6, "update_shift": 7, "init_bits": 8, "init_seed": 9,
@@ -64,6 +64,7 @@ def register_values(cfg):
         GLOBAL["bias_shift"]: cfg.bias_update_shift(),
         GLOBAL["round_seed"]: cfg.stream_seed("round"),
         GLOBAL["dropout_seed"]: cfg.stream_seed("dropout"),
+        GLOBAL["frozen"]: 0,            # layers TRAIN runs forward only: set per stage by the host
     }
     bases, _ = weight_bases(cfg)
     for i in range(cfg.layers):

@@ -238,6 +238,18 @@ class Accelerator:
                          bytes([index]) + values[index].to_bytes(4, "little"))
         self.cfg = cfg
 
+    def set_frozen(self, layers):
+        """Make ``TRAIN`` run the layers in ``layers`` forward only (the ``frozen`` register,
+        a bit per layer; a core built without it answers ``UNSUPPORTED``)."""
+        mask = 0
+        for i in layers:
+            if not 0 <= i < self.cfg.layers:
+                raise ValueError(f"cannot freeze layer {i}: the network has layers 0.."
+                                 f"{self.cfg.layers - 1}")
+            mask |= 1 << i
+        self.command(Command.WRITE_CONFIG,
+                     bytes([GLOBAL["frozen"]]) + mask.to_bytes(4, "little"))
+
     def init_weights(self, seed=None):
         """Draw every layer's weights on the device from the init streams (biases 0).
 

@@ -59,6 +59,7 @@ class CoreParams:
     dropout: bool = True
     sign_feedback: bool = True
     early_exit: bool = True
+    frozen_layers: bool = True        # TRAIN runs the layers of the ``frozen`` mask forward only
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False
 

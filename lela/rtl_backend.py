@@ -51,6 +51,11 @@ class RtlNet:
                                 f"correct predictions per layer, the golden model {want}")
         return [int(v) for v in got]
 
+    def set_frozen(self, layers):
+        """Train ``layers`` forward only, on the device and in the golden twin."""
+        self.device.set_frozen(layers)
+        self.golden.set_frozen(layers)
+
     def set_epoch(self, epoch):
         """Epoch ``epoch``'s learning rate on the device and in the golden twin."""
         self.golden.set_epoch(epoch)

@@ -59,15 +59,18 @@ def word_lanes(word, lanes, lane_bits):
     return out
 
 
-def expected_writes(cfg, net):
+def expected_writes(cfg, net, frozen=()):
     """``(address, lanes, where, first neuron)`` of every layer's words in memory order, layer 0
-    first (docs/HOST_INTERFACE.md, "Weight layout"): what an INIT_WEIGHTS or a TRAIN writes.
+    first (docs/HOST_INTERFACE.md, "Weight layout"): what an INIT_WEIGHTS or a TRAIN writes (a
+    TRAIN nothing of a layer in ``frozen``).
     Tile ``t``, column ``j`` then the bias word; lane ``p`` is neuron ``tP + p``, 0 past the
     last neuron."""
     bases, _ = weight_bases(cfg)
     p = cfg.array_rows
     out = []
     for i in range(cfg.layers):
+        if i in frozen:
+            continue
         n, j = cfg.neurons(i), cfg.fan_in(i)
         tiles = -(-n // p)
         grid = np.zeros((tiles * p, j + 1), dtype=np.int64)
@@ -84,10 +87,10 @@ def expected_writes(cfg, net):
 
 
 # ---- checks -------------------------------------------------------------------------------------
-def check_writes(when, got, cfg, net):
+def check_writes(when, got, cfg, net, frozen=()):
     """``got`` (the writes of one command) equal the golden model's words, address by address
-    and lane by lane, and there are as many."""
-    want = expected_writes(cfg, net)
+    and lane by lane, and there are as many (none of a layer in ``frozen``)."""
+    want = expected_writes(cfg, net, frozen)
     problems = []
     for n, ((addr, lanes), (w_addr, w_lanes, where, row0)) in enumerate(zip(got, want)):
         if addr != w_addr:
@@ -170,7 +173,7 @@ def train_and_check(bench, acc, cfg, net, rng, batches, label):
         if list(c_dev) != list(c_gold):
             raise AssertionError(f"{when}: correct counts per layer {list(c_dev)}, "
                                  f"golden {list(c_gold)}")
-        check_writes(when, bench.take_writes(), cfg, net)
+        check_writes(when, bench.take_writes(), cfg, net, net.frozen)
         check_weights(when, acc.read_weights(), net)
         totals += c_gold
         bench.log(f"{when}: correct {list(c_gold)}, bit-exact ({bench.link.cycle - start} "

@@ -87,6 +87,7 @@ class FixedPointNet:
         self.round_stream = LfsrStream(w, cfg.stream_seed("round"), cfg.round_bits)
         self.dropout_stream = LfsrStream(w, cfg.stream_seed("dropout"), 8)
         self.batches_trained = 0
+        self.frozen = frozenset()       # layers trained forward only (layer-by-layer training)
 
     # ---- the steps of one layer ---------------------------------------------------------
     def forward(self, i, x):
@@ -216,7 +217,8 @@ class FixedPointNet:
     def train_batch(self, x, labels):
         """Train on one mini-batch: pixels ``x`` (``B x arch[0]`` integers), ``labels``.
 
-        Returns the number of correct local predictions per layer (before the update).
+        Returns the number of correct local predictions per layer (before the update); a
+        layer in ``frozen`` runs forward (dropout included) and nothing else, and counts 0.
         """
         x = np.asarray(x, dtype=np.float64)
         labels = np.asarray(labels)
@@ -229,6 +231,10 @@ class FixedPointNet:
             y, keep = self.dropout(y)
             if keep is not None:
                 active &= keep
+            if i in self.frozen:
+                correct.append(0)
+                x = y
+                continue
             s = self.scores(i, y)
             correct.append(int((predict(s) == labels).sum()))
             e = self.errors(s, labels)
@@ -269,6 +275,11 @@ class FixedPointNet:
             exit_layer[done] = i
             pending &= ~done
         return pred, exit_layer
+
+    def set_frozen(self, layers):
+        """Train the layers in ``layers`` forward only from now on (ARITHMETIC.md, "Frozen
+        layers")."""
+        self.frozen = frozenset(int(i) for i in layers)
 
     def set_epoch(self, epoch):
         """Train with epoch ``epoch``'s learning rate (ARITHMETIC.md, "Learning-rate decay"):

@@ -62,7 +62,7 @@ def test_training_matches_golden_at_every_write(harness, tmp_path, case):
 FEW_CLASSES = NetConfig(arch=(20, 24, 16), classes=2, batch=8, array_rows=4, array_cols=4,
                         lr_shift=4)
 LEAN = dict(counter_bits=16, all_counters=False, dropout=False, sign_feedback=False,
-            early_exit=False)
+            early_exit=False, frozen_layers=False)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,12 @@ def test_lean_core_refuses_what_it_lacks_and_stays_usable(lean_harness):
             with pytest.raises(DeviceError, match="OUT_OF_ORDER"):   # left unconfigured
                 acc.load_batch(x, y)
         acc.configure(cfg)
+        with pytest.raises(DeviceError, match="UNSUPPORTED"):
+            acc.set_frozen([0])
+        with pytest.raises(DeviceError, match="OUT_OF_ORDER"):
+            acc.load_batch(x, y)
+        acc.configure(cfg)
+        acc.set_frozen([])                                          # 0: nothing to refuse
         acc.init_weights()
         net = FixedPointNet(cfg)
         assert acc.train_batch(x, y) == net.train_batch(x, y)

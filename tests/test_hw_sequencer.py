@@ -15,9 +15,11 @@ PHASES = {Op.INIT: [Phase.INIT],
           Op.INFER: [Phase.FWD, Phase.SCORE]}
 
 
-def _expected(op, layers, exited):
+def _expected(op, layers, exited, frozen=None):
+    """A frozen layer of a TRAIN runs its forward pass only."""
+    frozen = frozen or [False] * layers
     return [(layer, phase) for layer in range(layers) if not exited[layer]
-            for phase in PHASES[op]]
+            for phase in (PHASES[op][:1] if op == Op.TRAIN and frozen[layer] else PHASES[op])]
 
 
 def _set_command(ctx, dut, op, batch, early_exit, threshold):
@@ -28,12 +30,13 @@ def _set_command(ctx, dut, op, batch, early_exit, threshold):
 
 
 def _run_commands(dut, rng, commands):
-    """Runs ``commands`` ((op, layers, exited) each) one after another with a random
+    """Runs ``commands`` ((op, layers, exited[, frozen]) each) one after another with a random
     environment; returns per command what the sequencer did."""
     results = []
 
     async def tb(ctx):
-        for op, layers, exited in commands:
+        for op, layers, exited, *rest in commands:
+            frozen = rest[0] if rest else [False] * layers
             res = {"events": [], "copies": [], "skips": [], "done": 0}
             results.append(res)
             ctx.set(dut.layers, layers)
@@ -75,6 +78,7 @@ def _run_commands(dut, rng, commands):
                 assert ctx.get(dut.cmd.op) == op.value and ctx.get(dut.cmd.batch) == batch
                 assert ctx.get(dut.cmd.threshold) == threshold
                 layer = ctx.get(dut.layer)
+                ctx.set(dut.frozen, frozen[layer] if layer < layers else rng.random() < 0.5)
                 copy, skip_layer = ctx.get(dut.copy), ctx.get(dut.skip_layer)
                 assert not (copy and skip_layer)
                 if copy or skip_layer:
@@ -179,3 +183,17 @@ def test_exited_layers_are_skipped(exited):
         assert res["skips"] == [k for k in range(layers) if exited[k]]
         assert res["done"] == 1
 
+
+
+@pytest.mark.parametrize("frozen", [[True], [True, False], [False, True, True], [True] * 3])
+def test_frozen_layers_train_forward_only(frozen):
+    """TRAIN runs a frozen layer's FWD and nothing else; INFER and INIT ignore the mask."""
+    dut = Sequencer(early_exit=True)
+    rng = random.Random(sum(2 ** k for k, f in enumerate(frozen)) + 50)
+    layers = len(frozen)
+    commands = [(op, layers, [False] * layers, frozen) for op in (Op.TRAIN, Op.INFER, Op.INIT,
+                                                                  Op.TRAIN)]
+    results = _run_commands(dut, rng, commands)
+    for (op, *_), res in zip(commands, results):
+        assert res["events"] == _expected(op, layers, [False] * layers, frozen)
+        assert res["copies"] == list(range(layers)) and res["done"] == 1

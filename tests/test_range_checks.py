@@ -108,10 +108,18 @@ def test_each_layer_limit_is_exact(device, name, good, wrong):
 
 
 def test_unused_registers_take_only_zero(device):
-    assert refused(device, 9, 0) == (Status.OK, b"")
-    assert refused(device, 9, 1) == bad(9)
+    assert refused(device, 10, 0) == (Status.OK, b"")
+    assert refused(device, 10, 1) == bad(10)
     assert refused(device, register_index("neurons", 1) + 14, 7) == \
         bad(register_index("neurons", 1) + 14)
+
+
+def test_the_frozen_mask_has_a_bit_per_layer(device):
+    """HARDWARE's core holds 3 layers: masks 0..7."""
+    frozen = GLOBAL["frozen"]
+    assert refused(device, frozen, 8) == bad(frozen)
+    assert refused(device, frozen, 7) == (Status.OK, b"")
+    assert refused(device, frozen, 0) == (Status.OK, b"")
 
 
 @pytest.mark.parametrize("change,named", [

@@ -33,7 +33,8 @@ command_layout = data.StructLayout({"op": Op.as_shape(), "batch": 8, "early_exit
 class Sequencer(wiring.Component):
     """Runs a command layer by layer: copy the layer's registers, then its phases in order
     (``INIT``; or ``FWD``, ``SCORE`` and, training, ``BACK`` and ``GRAD``), each until the
-    datapath reports it done; a layer whose samples have all exited early is skipped.
+    datapath reports it done; a layer whose samples have all exited early is skipped; a frozen
+    layer of a ``TRAIN`` runs ``FWD`` only (its local error and update are not needed).
 
     Members
     -------
@@ -45,6 +46,8 @@ class Sequencer(wiring.Component):
         The running command and layer.
     layers : In(4)
         Layers in the network.
+    frozen : In(1)
+        The running layer is frozen (read while its phases run).
     copy : Out(1); copied : In(1)
         Copy the layer's registers, until ``copied``; the layer's first phase begins in that
         cycle (hw/core/layer_registers.py: the register still being copied is not read
@@ -72,7 +75,7 @@ class Sequencer(wiring.Component):
         self.early_exit = early_exit
         super().__init__({
             "start": In(1), "command": In(command_layout), "accept": Out(1),
-            "cmd": Out(command_layout), "layer": Out(4), "layers": In(4),
+            "cmd": Out(command_layout), "layer": Out(4), "layers": In(4), "frozen": In(1),
             "copy": Out(1), "copied": In(1),
             "all_exited": In(1), "skip_layer": Out(1), "skipped": In(1),
             "begin": Out(1), "begin_phase": Out(Phase),
@@ -88,7 +91,8 @@ class Sequencer(wiring.Component):
         follower, has_follower = Signal(Phase), Signal()
         with m.Switch(self.phase):
             with m.Case(Phase.FWD):
-                m.d.comb += [follower.eq(Phase.SCORE), has_follower.eq(1)]
+                m.d.comb += [follower.eq(Phase.SCORE),
+                             has_follower.eq(~((self.cmd.op == Op.TRAIN) & self.frozen))]
             with m.Case(Phase.SCORE):
                 m.d.comb += [follower.eq(Phase.BACK), has_follower.eq(self.cmd.op == Op.TRAIN)]
             with m.Case(Phase.BACK):

@@ -168,6 +168,8 @@ class TrainingCore(wiring.Component):
         m.submodules.sequencer = sequencer
         m.d.comb += [sequencer.start.eq(ctl.start), sequencer.command.eq(ctl.cmd),
                      sequencer.layers.eq(k.n_layers),
+                     sequencer.frozen.eq(greg.frozen.bit_select(sequencer.layer, 1)
+                                         if p.frozen_layers else 0),
                      ctl.busy.eq(sequencer.busy), ctl.done.eq(sequencer.done)]
         k.cmd, k.layer = sequencer.cmd, sequencer.layer
         current = LayerRegisters()
