@@ -41,6 +41,7 @@ class Limits:
     weight_bits: int
     lfsr_width: int
     weight_words: int        # words of weight memory behind the bus
+    frozen_layers: bool = True   # the core can run a layer forward only (the ``frozen`` mask)
 
     @classmethod
     def of(cls, params):
@@ -50,7 +51,8 @@ class Limits:
                    max_inputs=params.max_inputs, max_neurons=params.max_neurons,
                    act_bits=params.act_bits, weight_bits=params.weight_bits,
                    lfsr_width=params.lfsr_width,
-                   weight_words=params.weight_words or 1 << params.addr_bits)
+                   weight_words=params.weight_words or 1 << params.addr_bits,
+                   frozen_layers=params.frozen_layers)
 
     @classmethod
     def for_config(cls, cfg):
@@ -92,7 +94,9 @@ def _global_ranges(lim):
         "feedback": (0, 1), "rounding": (0, 1), "dropout": (0, 255),
         "keep_scale": (0, 1 << 16),             # 2**16 / (256 - dropout), at most 2**16
         "bias_shift": shift, "round_seed": seed, "dropout_seed": seed,
-        "frozen": (0, (1 << lim.max_layers) - 1),   # a bit per layer
+        # A bit per layer; only 0 for a core built without frozen layers (a range, not
+        # UNSUPPORTED: the range check costs the iCEBreaker's lean core no logic).
+        "frozen": (0, (1 << lim.max_layers) - 1 if lim.frozen_layers else 0),
     }
 
 

@@ -69,7 +69,7 @@ ICEBREAKER = IceBreakerBoard(
     leds=(("led_g", 0), ("led_r", 0)),          # heartbeat (green), busy (red)
     # A lean core: only the driver's counters (commands, correct predictions), 16 bits (the
     # driver reads their moves modulo 2**16); no dropout, sign-concordant feedback or early
-    # exit, no frozen layers (the device refuses them: UNSUPPORTED).
+    # exit (the device refuses them: UNSUPPORTED), no frozen layers (BAD_VALUE: range 0..0).
     rx_fifo_depth=1,                            # a register: the host waits for each reply
     core_options=(("counter_bits", 16), ("all_counters", False), ("dropout", False),
                   ("sign_feedback", False), ("early_exit", False), ("frozen_layers", False)),

@@ -278,8 +278,7 @@ class CommandDispatcher(wiring.Component):
                 # A register that turns on a feature the core was built without is refused
                 # (the configuration stays unwritten: TRAIN and INFER are then out of order).
                 missing = [GLOBAL[name] for name, built in (("dropout", p.dropout),
-                                                            ("feedback", p.sign_feedback),
-                                                            ("frozen", p.frozen_layers))
+                                                            ("feedback", p.sign_feedback))
                            if not built]
                 needs_missing = Signal()
                 for missing_index in missing:
