@@ -26,7 +26,7 @@ def test_the_icebreaker_limits_by_hand():
               register_index("neurons", 0): (1, 64), register_index("fan_in", 0): (1, 64),
               register_index("weight_base", 0): (0, 4159), register_index("tiles", 0): (1, 64),
               register_index("in_tiles", 0): (1, 64), register_index("in_frac", 0): (0, 8),
-              register_index("init_bits", 0): (2, 16), GLOBAL["frozen"]: (0, 1), 10: (0, 0)}
+              register_index("init_bits", 0): (2, 16), GLOBAL["frozen"]: (0, 0), 10: (0, 0)}
     for index, bounds in expect.items():
         assert table[index] == bounds, index
     assert len(table) == 32                                    # one layer's registers
