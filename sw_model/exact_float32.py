@@ -105,4 +105,5 @@ def gradient_bound(x, d):
     holds it exactly: it is below the config's ``2**53`` bound). One ``B x N`` pass."""
     if not d.size or not x.size:
         return 0.0
-    return float((np.abs(x).max(axis=1) @ np.abs(d)).max())
+    # Not a BLAS matrix-vector product: that may wake BLAS threads for this small work.
+    return float((np.abs(d) * np.abs(x).max(axis=1)[:, None]).sum(axis=0).max())

@@ -84,7 +84,7 @@ def update_l1_bound(l1, x, d, shift):
     can add: ``|R(G, shift)| <= |G| / 2**shift + 1`` and ``sum_j |G[n, j]| <=
     sum_b |d[b, n]| * sum_j |x[b, j]|``. Saturation only shrinks magnitudes. One ``B x N`` pass.
     """
-    grow = np.abs(x).sum(axis=1) @ np.abs(d)                       # integers: exact
+    grow = (np.abs(d) * np.abs(x).sum(axis=1)[:, None]).sum(axis=0)  # integers: exact
     grow *= 2.0 ** -shift
     np.ceil(grow, out=grow)
     l1 += grow
