@@ -2,6 +2,10 @@
 
 Each function here is one step of docs/ARITHMETIC.md, named as there. Integers are held in
 ``float64`` arrays (see :mod:`sw_model.fixedpoint`), activations are ``batch x neurons``.
+Weights are stored transposed, ``fan_in x neurons``, in float32 when that holds them exactly;
+the two large products use float32 where it is provably exact (:mod:`sw_model.exact_float32`)
+and the update is arranged in :mod:`sw_model.golden_update`, which says why.
+:attr:`FixedPointNet.weights` shows the weights as ``neurons x fan_in``.
 """
 
 import numpy as np
@@ -10,6 +14,8 @@ from contract.config import INIT_CHUNK_BITS, ConfigError, softmax_table
 
 from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
                          signed_range)
+from .exact_float32 import column_l1, forward_product, weight_dtype
+from .golden_update import bias_chunks, saturate_checked, update_l1_bound, update_weights
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
 
 __all__ = ["FixedPointNet", "initial_weights", "initial_integers", "memory_order", "hinge_errors",
@@ -72,9 +78,8 @@ class FixedPointNet:
                              "range (see ARITHMETIC.md, Exactness)")
         self.cfg = self.base_cfg = cfg
         w = cfg.lfsr_width
-        self.weights = [initial_weights(cfg, i).astype(np.float64) for i in range(cfg.layers)]
+        self.weights = [initial_weights(cfg, i) for i in range(cfg.layers)]
         self.biases = [np.zeros(cfg.neurons(i)) for i in range(cfg.layers)]
-        self._wbound = [float(np.abs(w).max()) for w in self.weights]
         self.classifiers = []
         self.feedbacks = []
         for i in range(cfg.layers):
@@ -95,12 +100,29 @@ class FixedPointNet:
         inputs ``x`` and the derivative of that clipped ReLU, ``0 < y_unsaturated < 2**act_bits``
         (1 where the output neither clips at zero nor saturates)."""
         cfg = self.cfg
-        acc = x @ self.weights[i].T
+        acc = self._forward_product(i, x)
         acc += self.biases[i] * float(1 << cfg.in_frac(i))
         active = acc > 0
         y = shift_rne(acc, cfg.forward_shift(i), out=acc)
         active &= y <= (1 << cfg.act_bits) - 1
         return saturate_unsigned(y, cfg.act_bits, out=y), active
+
+    def _forward_product(self, i, x):
+        """``x @ w.T`` exactly, as float64. With float32 weights: the split float32 product
+        when the weight sums allow it (:func:`~sw_model.exact_float32.forward_product`), tried
+        with the running bound on the sums and, when that bound is too loose, with the exact
+        sums; float64 otherwise."""
+        wt = self._wt[i]
+        if wt.dtype == np.float64:
+            return x @ wt
+        bits = (self.cfg.act_bits + 1) // 2
+        if self._l1[i] is None:
+            self._l1[i], self._l1_exact[i] = column_l1(wt), True
+        acc = forward_product(x, wt, bits, float(self._l1[i].max(initial=0.0)))
+        if acc is None and not self._l1_exact[i]:
+            self._l1[i], self._l1_exact[i] = column_l1(wt), True
+            acc = forward_product(x, wt, bits, float(self._l1[i].max(initial=0.0)))
+        return x @ wt.astype(np.float64) if acc is None else acc
 
     def scores(self, i, y):
         """Local scores ``sat(rne(y @ m.T, score_shift))``."""
@@ -163,53 +185,34 @@ class FixedPointNet:
 
     def update(self, i, x, d):
         """In-place update of layer i from the batch gradient ``G = d.T @ x``:
-        ``w = sat(w - R(G, update_shift))``, biases likewise with ``bias_update_shift``."""
+        ``w = sat(w - R(G, update_shift))``, biases likewise with ``bias_update_shift``.
+
+        The weights' rounding chunks are drawn (one per memory position, ``T*P x (J+1)``, biases
+        in column ``J``) and rounded by :func:`~sw_model.golden_update.update_weights`.
+        Saturation is only checked once a cheap bound on ``|w|`` could have crossed the range:
+        ``|w - R(G)| <= |w| + sum_b max|d_b| * max x_b / 2**shift + 1``. The bound on the weight
+        sums that lets the forward product use float32 grows likewise.
+        """
         cfg = self.cfg
-        w, b = self.weights[i], self.biases[i]
-        rows, cols = w.shape
+        wt, b = self._wt[i], self.biases[i]
+        cols, rows = wt.shape
         shift, rbits = cfg.update_shift(i), cfg.round_bits
-        lo, hi = signed_range(cfg.weight_bits)
-        stochastic = cfg.rounding == "stochastic"
-        gbias = d.sum(axis=0)
-        # Saturation is only checked once a cheap bound on |w| could have crossed the range:
-        # |w - R(G)| <= |w| + sum_b max|d_b| * max x_b / 2**shift + 1.
         self._wbound[i] += float(np.abs(d).max(axis=1) @ x.max(axis=1)) * 2.0 ** -shift + 1
-        check = self._wbound[i] > hi
-        # grad = -G * 2**(R - shift) (scaling d first is exact: every value is an integer times
-        # a power of two, within 2**53), so w - floor(G / 2**shift + r / 2**R) is
-        # ceil(w + (grad - r) / 2**R); likewise w - rne(G / 2**shift) = w + rne(-G / 2**shift).
-        scale = -(2.0 ** ((rbits if stochastic else 0) - shift))
-        grad = (d * scale).T @ x
-        p = cfg.array_rows
-        if stochastic:
-            # One random value per memory position: (T*P) x (J+1), biases in column J.
-            rand = self.round_stream.draw(tile_rows(rows, p) * (cols + 1)).reshape(-1, cols + 1, p)
-            rb = rand[:, cols, :].reshape(-1)[:rows]
-        rows_per_block = p if stochastic else 1
-        rows_per_block *= max(1, (1 << 15) // (rows_per_block * cols))   # blocks stay in cache
-        peak = 0.0
-        for r0 in range(0, rows, rows_per_block):
-            r1 = min(rows, r0 + rows_per_block)
-            wb, g = w[r0:r1], grad[r0:r1]
-            if stochastic:
-                block = memory_order(rand[r0 // p:-(-r1 // p)], r1 - r0, cols + 1, p)
-                np.subtract(g, block[:, :cols], out=g)
-                g *= 2.0 ** -rbits
-                wb += g
-                np.ceil(wb, out=wb)
-            else:
-                wb += np.rint(g, out=g)
-            if check:
-                mn, mx = wb.min(), wb.max()
-                if mn < lo or mx > hi:
-                    saturate_signed(wb, cfg.weight_bits, out=wb)
-                peak = max(peak, -max(mn, lo), min(mx, hi))
-        if check:
-            self._wbound[i] = peak
-        if stochastic:
-            db = shift_stochastic(gbias, cfg.bias_update_shift(), rb, rbits)
+        gbias = d.sum(axis=0)
+        if cfg.rounding == "stochastic":
+            p = cfg.array_rows
+            rand = self.round_stream.draw(tile_rows(rows, p) * (cols + 1))
+            update_weights(wt, x, d, shift, rand, rbits, p)
+            db = shift_stochastic(gbias, cfg.bias_update_shift(), bias_chunks(rand, rows, cols, p),
+                                  rbits)
         else:
+            update_weights(wt, x, d, shift)
             db = shift_rne(gbias, cfg.bias_update_shift())
+        if self._l1[i] is not None:
+            update_l1_bound(self._l1[i], x, d, shift)
+            self._l1_exact[i] = False
+        if self._wbound[i] > signed_range(cfg.weight_bits)[1]:
+            self._wbound[i] = saturate_checked(wt, cfg.weight_bits)
         b -= db
         saturate_signed(b, cfg.weight_bits, out=b)
 
@@ -287,16 +290,37 @@ class FixedPointNet:
         self.cfg = self.base_cfg.at_epoch(epoch)
 
     # ---- state ------------------------------------------------------------------------
+    @property
+    def weights(self):
+        """Layer weights as ``neurons x fan_in`` integers (float32 or float64): views of the
+        transposed store, so writing into them writes the weights. Reading this property
+        therefore drops the bounds the model keeps on the weights (for saturation checks and
+        float32 products); the next update and forward pass recompute them from the weights."""
+        self._drop_bounds()
+        return [wt.T for wt in self._wt]
+
+    @weights.setter
+    def weights(self, values):
+        dtype = weight_dtype(self.cfg)
+        self._wt = [np.ascontiguousarray(np.asarray(w).T, dtype=dtype) for w in values]
+        self._drop_bounds()
+
+    def _drop_bounds(self):
+        """Forget the bounds on the weights: the saturation check runs at the next update (and
+        finds the exact peak), the weight sums are recomputed at the next forward pass."""
+        self._wbound = [np.inf] * len(self._wt)
+        self._l1 = [None] * len(self._wt)
+        self._l1_exact = [False] * len(self._wt)
+
     def state(self):
-        return {"weights": [w.astype(np.int64) for w in self.weights],
+        return {"weights": [np.ascontiguousarray(wt.T, dtype=np.int64) for wt in self._wt],
                 "biases": [b.astype(np.int64) for b in self.biases],
                 "round_stream": self.round_stream.state(),
                 "dropout_stream": self.dropout_stream.state(),
                 "batches_trained": self.batches_trained}
 
     def restore(self, state):
-        self.weights = [np.asarray(w, dtype=np.float64) for w in state["weights"]]
-        self._wbound = [float(np.abs(w).max()) for w in self.weights]
+        self.weights = state["weights"]
         self.biases = [np.asarray(b, dtype=np.float64) for b in state["biases"]]
         self.round_stream.restore(state["round_stream"])
         self.dropout_stream.restore(state["dropout_stream"])
@@ -305,8 +329,8 @@ class FixedPointNet:
     def weight_hash(self):
         import hashlib
         h = hashlib.sha256()
-        for w, b in zip(self.weights, self.biases):
-            h.update(w.astype("<i4").tobytes())
+        for wt, b in zip(self._wt, self.biases):
+            h.update(wt.T.astype("<i4").tobytes())
             h.update(b.astype("<i4").tobytes())
         return h.hexdigest()
 

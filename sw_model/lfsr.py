@@ -126,10 +126,18 @@ class LfsrStream:
                 while self.width << (j + 1) <= have:
                     j += 1
                 block = min(self._min_lag << j, end_i - have)
-                acc = buf[have - (self._taps[0] << j):][:block].copy()
-                for t in self._taps[1:]:
-                    np.bitwise_xor(acc, buf[have - (t << j):][:block], out=acc)
-                buf[have:have + block] = acc
+                # The sources end at or before `have` (block <= t << j), so the new words are
+                # XORed straight into place, one pass per tap.
+                new = buf[have:have + block]
+                lag, *rest = self._taps
+                if rest:
+                    np.bitwise_xor(buf[have - (lag << j):][:block],
+                                   buf[have - (rest[0] << j):][:block], out=new)
+                    rest = rest[1:]
+                else:
+                    new[...] = buf[have - (lag << j):][:block]
+                for t in rest:
+                    np.bitwise_xor(new, buf[have - (t << j):][:block], out=new)
                 have += block
         out = buf[first - self._buf_start:end_i]
         keep = min(len(buf), _MAX_HISTORY)
