@@ -33,23 +33,26 @@ class RegisterFile(wiring.Component):
     read_data : Out(32)
         The word at the ``read_addr`` of the cycle before (scrambled, in simulation builds,
         when that read hit the word written in the same cycle: hw/ram_collisions.py).
-    globals : Out(StructLayout({name: 32 for name in GLOBAL}))
-        The last word written to each global register (its least value after reset).
+    globals : Out(StructLayout({name: 32 for name in GLOBAL if name not in absent}))
+        The last word written to each global register (its least value after reset), but
+        those of ``absent``: registers of features the core is built without, which nothing
+        reads (leaving them out keeps a lean core's netlist as it was before the feature).
 
     Every register starts at its least value (contract/limits.py, ``minimum_values``): a
     register the host has not written still holds a value the range checks accept.
     """
 
-    def __init__(self, max_layers, scramble_collisions=False):
+    def __init__(self, max_layers, scramble_collisions=False, absent=()):
         self.depth = LAYER_BASE + LAYER_STRIDE * max_layers
+        self.copies = {name: index for name, index in GLOBAL.items() if name not in absent}
         self.scramble_collisions = scramble_collisions
         self.initial = minimum_values(self.depth)
         super().__init__({
             "write": In(register_write_signature()),
             "read_addr": In(index_bits(self.depth)),
             "read_data": Out(32),
-            "globals": Out(data.StructLayout({name: 32 for name in GLOBAL}),
-                           init={name: self.initial[index] for name, index in GLOBAL.items()}),
+            "globals": Out(data.StructLayout({name: 32 for name in self.copies}),
+                           init={name: self.initial[index] for name, index in self.copies.items()}),
         })
 
     def elaborate(self, platform):
@@ -59,7 +62,7 @@ class RegisterFile(wiring.Component):
         m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr),
                      wr.data.eq(self.write.data), rd.addr.eq(self.read_addr),
                      self.read_data.eq(read_data(m, rd, wr, self.scramble_collisions))]
-        for name, index in GLOBAL.items():
+        for name, index in self.copies.items():
             with m.If(self.write.en & (self.write.addr == index)):
                 m.d.sync += self.globals[name].eq(self.write.data)
         return m

@@ -47,7 +47,7 @@ class Sequencer(wiring.Component):
     layers : In(4)
         Layers in the network.
     frozen : In(1)
-        The running layer is frozen (read while its phases run).
+        The running layer is frozen (read while its phases run); only with ``frozen_layers``.
     copy : Out(1); copied : In(1)
         Copy the layer's registers, until ``copied``; the layer's first phase begins in that
         cycle (hw/core/layer_registers.py: the register still being copied is not read
@@ -71,11 +71,12 @@ class Sequencer(wiring.Component):
         A command runs; it finishes this cycle.
     """
 
-    def __init__(self, early_exit=True):
-        self.early_exit = early_exit
+    def __init__(self, early_exit=True, frozen_layers=True):
+        self.early_exit, self.frozen_layers = early_exit, frozen_layers
         super().__init__({
             "start": In(1), "command": In(command_layout), "accept": Out(1),
-            "cmd": Out(command_layout), "layer": Out(4), "layers": In(4), "frozen": In(1),
+            "cmd": Out(command_layout), "layer": Out(4), "layers": In(4),
+            **({"frozen": In(1)} if frozen_layers else {}),
             "copy": Out(1), "copied": In(1),
             "all_exited": In(1), "skip_layer": Out(1), "skipped": In(1),
             "begin": Out(1), "begin_phase": Out(Phase),
@@ -91,8 +92,11 @@ class Sequencer(wiring.Component):
         follower, has_follower = Signal(Phase), Signal()
         with m.Switch(self.phase):
             with m.Case(Phase.FWD):
-                m.d.comb += [follower.eq(Phase.SCORE),
-                             has_follower.eq(~((self.cmd.op == Op.TRAIN) & self.frozen))]
+                m.d.comb += follower.eq(Phase.SCORE)
+                if self.frozen_layers:
+                    m.d.comb += has_follower.eq(~((self.cmd.op == Op.TRAIN) & self.frozen))
+                else:
+                    m.d.comb += has_follower.eq(1)
             with m.Case(Phase.SCORE):
                 m.d.comb += [follower.eq(Phase.BACK), has_follower.eq(self.cmd.op == Op.TRAIN)]
             with m.Case(Phase.BACK):

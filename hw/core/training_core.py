@@ -149,7 +149,8 @@ class TrainingCore(wiring.Component):
         p, ctl = self.params, self.control
         P, Q, C, _, qbits, _, cw = self._sizes()
         # ---- registers: a memory, plus a copy of each global register ---------------------
-        k.regs = regs = RegisterFile(p.max_layers, p.scramble_collisions)
+        k.regs = regs = RegisterFile(p.max_layers, p.scramble_collisions,
+                                     absent=() if p.frozen_layers else ("frozen",))
         m.submodules.registers = regs
         m.d.comb += [regs.write.en.eq(ctl.reg_we), regs.write.addr.eq(ctl.reg_addr),
                      regs.write.data.eq(ctl.reg_data)]
@@ -164,14 +165,14 @@ class TrainingCore(wiring.Component):
         sign_mode = greg.feedback[0] if p.sign_feedback else Const(0, 1)
         k.bias_shift = greg.bias_shift[:5]
 
-        k.sequencer = sequencer = Sequencer(p.early_exit)
+        k.sequencer = sequencer = Sequencer(p.early_exit, p.frozen_layers)
         m.submodules.sequencer = sequencer
         m.d.comb += [sequencer.start.eq(ctl.start), sequencer.command.eq(ctl.cmd),
                      sequencer.layers.eq(k.n_layers),
-                     sequencer.frozen.eq(greg.frozen.bit_select(sequencer.layer, 1)
-                                         if p.frozen_layers else 0),
                      ctl.busy.eq(sequencer.busy), ctl.done.eq(sequencer.done)]
         k.cmd, k.layer = sequencer.cmd, sequencer.layer
+        if p.frozen_layers:
+            m.d.comb += sequencer.frozen.eq(greg.frozen.bit_select(k.layer, 1))
         current = LayerRegisters()
         m.submodules.layer_registers = current
         m.d.comb += [current.copy.eq(sequencer.copy), current.layer.eq(k.layer),
