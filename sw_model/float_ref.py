@@ -59,6 +59,7 @@ class FloatNet:
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algo!r}")
         self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
+        self.finite = True
         self.loss = _LOSSES[loss]
         w = cfg.lfsr_width
         scale = 2.0 ** -cfg.weight_frac
@@ -161,10 +162,13 @@ class FloatNet:
         return p
 
     def train_batch(self, x, labels):
-        """One step; returns every classifier's correct count (before the update)."""
+        """One step; returns every classifier's correct count (before the update). ``finite``
+        says afterwards whether every score of the step was finite (a diverging run's are
+        not)."""
         labels = np.asarray(labels)
         scores = []
         _, grads = self.gradients(x, labels, scores)
+        self.finite = all(bool(np.isfinite(s).all()) for s in scores)
         params = self.parameters()
         lr = self.dtype(self.lr)
         for name, g in grads.items():
