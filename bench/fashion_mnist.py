@@ -56,9 +56,11 @@ def command(algo, precision, lr, seed, epochs, out, holdout=0):
 
 
 def finished(out, epochs):
+    """The run in ``out`` trained ``epochs`` epochs, or stopped because it diverged."""
     try:
         with open(os.path.join(out, "results.json")) as f:
-            return json.load(f)["epochs"] >= epochs
+            res = json.load(f)
+        return res.get("status") == "diverged" or res["epochs"] >= epochs
     except (OSError, ValueError, KeyError):
         return False
 
@@ -73,8 +75,10 @@ def execute(cmd, out, epochs):
     print(" ".join(cmd), flush=True)
     exe = os.path.join(os.path.dirname(sys.executable), "lela")
     with open(os.path.join(out, "log.txt"), "a") as log:
-        subprocess.run([exe] + cmd[1:], env=env, stdout=log, stderr=subprocess.STDOUT,
-                       check=True)
+        done = subprocess.run([exe] + cmd[1:], env=env, stdout=log, stderr=subprocess.STDOUT)
+    # A run that diverged exits 1 with status "diverged" in its results.json: a result.
+    if done.returncode and not finished(out, epochs):
+        raise subprocess.CalledProcessError(done.returncode, cmd)
 
 
 def tune_jobs(epochs):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from contract.lfsr_taps import TAPS
 
-__all__ = ["ConfigError", "NetConfig", "load_config", "SOFTMAX_ONE_BITS", "softmax_table",
+__all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "SOFTMAX_ONE_BITS", "softmax_table",
            "INIT_CHUNK_BITS", "init_bits", "auto_classifier_exponent", "ceil_log2"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
@@ -345,16 +345,26 @@ class NetConfig:
         return x or 1
 
 
-def load_config(path, **overrides):
-    """Load and validate a TOML config; ``overrides`` replace fields before validation."""
+def read_toml(path):
+    """The table of TOML file ``path``; any problem reading it is one :class:`ConfigError`."""
     try:
         with open(path, "rb") as f:
-            raw = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a TOML config is UTF-8 text)") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    raw = {k: v for k, v in raw.items()}
+
+
+def load_config(path, **overrides):
+    """Load and validate a TOML config; ``overrides`` replace fields before validation."""
+    raw = read_toml(path)
     flat = {}
     for key, value in raw.items():
         if isinstance(value, dict):

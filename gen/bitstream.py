@@ -96,9 +96,12 @@ def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
             **param_overrides):
     """Elaborate ``board``'s top for ``cfg`` (a NetConfig, a TOML path, or None for the
     board's own); return ``(board, cfg, platform, plan)`` without running any tool. The plan's
-    files hold the RTLIL (``top.il``) and, with ``debug_verilog``, Verilog (``top.debug.v``)."""
+    files hold the RTLIL (``top.il``) and, with ``debug_verilog``, Verilog (``top.debug.v``).
+    A config the RTL cannot build raises :class:`ConfigError` first (gen.units.check_buildable)."""
+    from gen.units import check_buildable
     board = _board(board)
     cfg, _ = _config(board, cfg)
+    check_buildable(cfg)            # the checks `lela verilog` runs, before any tool does
     top = board.top(cfg, **param_overrides)
     platform = board.platform()
     family = FAMILY[platform.family]

@@ -15,8 +15,21 @@ from hw.local_error import LocalErrorUnit
 from hw.mac_array import MacArray, accumulator_shape
 from hw.params import CoreParams, index_bits
 from contract.config import ConfigError
+from contract.protocol import MAX_PAYLOAD
 
-__all__ = ["UNITS", "build_unit", "check_rtl_config"]
+__all__ = ["UNITS", "build_unit", "check_rtl_config", "check_buildable", "on_chip_bits",
+           "MAX_ON_CHIP_BITS", "MAX_INPUTS"]
+
+#: The most on-chip memory (bits) a generated core may describe. The Verilog names every word of
+#: every memory (its initial value): a 64-8000 core (11 Mbit) takes 27 s and 0.6 GB to write,
+#: 64-100000 (175 Mbit) minutes and gigabytes (docs/RESULTS.md, issue 13). 2**24 bits is over
+#: four times the block RAM of the largest FPGA the project builds for (ULX3S, ECP5-85F: 3.7
+#: Mbit).
+MAX_ON_CHIP_BITS = 1 << 24
+
+#: The widest input a core can take: a sample (its label and one byte a pixel) travels in one
+#: LOAD_BATCH frame, whose payload also carries two header bytes (docs/HOST_INTERFACE.md).
+MAX_INPUTS = MAX_PAYLOAD - 3
 
 
 def _lfsr(cfg):
@@ -118,6 +131,55 @@ def check_rtl_config(cfg):
     if cfg.loss != "square-hinge":
         raise ConfigError("field 'loss': the RTL local-error unit implements square-hinge only "
                           "(softmax-ce exists in the golden model)")
+
+
+def _buffer_bits(params):
+    """A lower bound on the core's on-chip memory that needs no elaboration: its two activation
+    buffers (``Q`` banks of ``2**(gbits + cbits)`` activations each, hw/activation_buffer.py)."""
+    q = params.cols
+    columns = -(-max(params.columns, 1) // q) * q
+    depth = 1 << (index_bits(params.groups) + index_bits(columns))
+    return 2 * q * depth * params.act_bits
+
+
+def on_chip_bits(params):
+    """Bits of every on-chip memory of the accelerator for ``params`` (buffers, frame buffer,
+    register file), counted in its elaborated design; the weight memory is outside it."""
+    from amaranth.hdl import Fragment, Shape
+    from hw.accelerator import Accelerator
+
+    total = 0
+    pending = [Fragment.get(Accelerator(params), None)]
+    while pending:
+        fragment = pending.pop()
+        pending.extend(sub for sub, _, _ in fragment.subfragments)
+        data = getattr(fragment, "_data", None)      # an amaranth MemoryInstance's MemoryData
+        if data is not None and type(fragment).__name__ == "MemoryInstance":
+            total += data.depth * Shape.cast(data.shape).width
+    return total
+
+
+def check_buildable(cfg):
+    """Everything that refuses a config for the RTL, checked before any generation, synthesis or
+    simulation starts: the core's build parameters (hw.params.CoreParams), what the RTL
+    implements (:func:`check_rtl_config`), the widest input a LOAD_BATCH frame carries and the
+    on-chip memory the generated core would describe. Raises :class:`ConfigError`."""
+    params = CoreParams.from_config(cfg)
+    check_rtl_config(cfg)
+    if cfg.arch[0] > MAX_INPUTS:
+        raise ConfigError(f"field 'arch': {cfg.arch[0]} inputs do not fit the core: a sample "
+                          f"travels in one LOAD_BATCH frame, at most {MAX_INPUTS} pixels")
+    bits, what = _buffer_bits(params), "at least {} (its activation buffers alone)"
+    if bits <= MAX_ON_CHIP_BITS:
+        bits, what = on_chip_bits(params), "{}"
+    if bits > MAX_ON_CHIP_BITS:
+        arch = "-".join(map(str, cfg.arch))
+        size = what.format(f"{bits / 2**20:.1f} Mibit")
+        raise ConfigError(f"field 'arch': a core for {arch} would hold {size} of on-chip "
+                          f"memory, more than the {MAX_ON_CHIP_BITS >> 20} Mibit lela generates "
+                          "(MAX_ON_CHIP_BITS in gen/units.py; the buffers grow with the widest "
+                          "layer)")
+    return params
 
 
 def build_unit(cfg, name):

@@ -1,6 +1,7 @@
 """The ``lela`` command: one entry point, one subcommand per job."""
 
 import argparse
+import math
 import sys
 
 from contract.config import ConfigError
@@ -46,10 +47,21 @@ def _positive(kind):
 
 
 _nonneg_int = _number(int, lambda v: v >= 0, "must not be negative")
+_learning_rate = _number(float, lambda v: math.isfinite(v) and v > 0,
+                         "must be a finite positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
-def build_parser():
+#: ``lela train``'s options that say how a run trains (RunSpec fields) and where it writes: a
+#: resumed run takes them from its checkpoint and refuses any that contradict it.
+RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
+               "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "config",
+               "holdout", "train_limit", "out")
+
+
+def build_parser(explicit_only=False):
+    """The ``lela`` parser; with ``explicit_only``, ``train`` leaves out every RUN_OPTIONS
+    option not given on the command line (to tell a default from a value given)."""
     parser = _Parser(prog="lela", description="Local Error Learning Accelerator: golden model, "
                      "float references, RTL generation, simulation of the RTL, bitstreams and training on a board.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -58,7 +70,9 @@ def build_parser():
     t = sub.add_parser("train", help="train a network with local errors (or a reference)",
                        description="Train a fully connected network and report every layer's "
                        "test error after each epoch. Writes DIR/results.json, DIR/curves.png "
-                       "and an atomic DIR/checkpoint.pkl after every epoch.",
+                       "and an atomic DIR/checkpoint.pkl after every epoch. A run that "
+                       "diverges stops with one line naming the layer and a smaller learning "
+                       "rate, exit status 1 and \"status\": \"diverged\" in results.json.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits (scikit-learn, built in), fashion-mnist (Debian package "
@@ -77,9 +91,11 @@ def build_parser():
                    help="epochs to train (default 10; with --resume, the new total)")
     t.add_argument("--batch", type=_positive(int), default=None,
                    help="mini-batch size (default: the config's, else 32)")
-    t.add_argument("--lr", type=_positive(float), default=None,
+    t.add_argument("--lr", type=_learning_rate, default=None,
                    help="learning rate on the batch-summed gradient (a power of two for fixed "
-                   "point); default: tuned per algorithm (2**-7)")
+                   "point); default: the config's, else the Fashion-MNIST tuning's per "
+                   "algorithm and precision (docs/RESULTS.md): 2**-8; fa 2**-10, on digits "
+                   "2**-7")
     t.add_argument("--seed", type=_positive(int), default=None,
                    help="seeds weights, local classifiers, rounding and shuffling (default: "
                    "the config's, else 1)")
@@ -108,10 +124,14 @@ def build_parser():
                    help="test on the last N training samples instead of the test set (tuning)")
     t.add_argument("--train-limit", type=_nonneg_int, default=0,
                    help="train on the first N training samples only")
-    t.add_argument("--out", default="runs/latest", help="output directory DIR")
+    t.add_argument("--out", default="runs/latest", help="output directory DIR (a new run "
+                   "refuses one that holds another run's checkpoint.pkl or results.json)")
+    t.add_argument("--force", action="store_true", help="let a new run replace the run in "
+                   "--out")
     t.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue the run in DIR from its checkpoint (its own settings; "
-                   "--epochs may extend it)")
+                   help="continue the run in DIR from its checkpoint with its own settings "
+                   "(--epochs may extend it, --port and --baud move its board; any other option "
+                   "that contradicts the checkpoint is refused)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verilog", help="generate Verilog for a configuration",
                        description="Generate byte-identical Verilog for the accelerator (and, on "
@@ -143,13 +163,25 @@ def build_parser():
                        "openfpgaloader.")
     g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
     g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
+    if explicit_only:
+        # Not set_defaults(): argparse would parse a SUPPRESS default with the option's type.
+        for action in t._actions:
+            if action.dest in RUN_OPTIONS:
+                action.default = argparse.SUPPRESS
     return parser
+
+
+def _asked(argv):
+    """The RUN_OPTIONS given on ``lela train``'s command line ``argv``, with their values."""
+    given = vars(build_parser(explicit_only=True).parse_args(argv))
+    return {name: given[name] for name in RUN_OPTIONS if name in given}
 
 
 def _verilog(args):
     from contract.config import load_config
     cfg = load_config(args.config)
-    from gen.units import UNITS, build_unit
+    from gen.units import build_unit, check_buildable
+    check_buildable(cfg)
     from gen.verilog import write_verilog
     for name in args.unit or ["accelerator"]:
         component = build_unit(cfg, name)
@@ -190,28 +222,33 @@ def _program(args):
     return 0
 
 
-def _train(args):
-    from lela.train import RunSpec, UserError, run
+def _run_spec(args, argv):
+    """The RunSpec, the run directory and how to run it (resume, force) of `lela train`."""
+    from lela.train import RunSpec, UserError
     if args.resume:
         spec = RunSpec(epochs=args.epochs or 0)
-        out = args.resume
-    else:
-        if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
-            raise UserError(f"--algo {args.algo} exists in float only (use --precision float)")
-        spec = RunSpec(dataset=args.dataset, arch=args.arch or (), algo=args.algo,
-                       precision=args.precision, epochs=args.epochs or 10, batch=args.batch,
-                       lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,
-                       data_dir=args.data_dir, holdout=args.holdout,
-                       train_limit=args.train_limit, dropout=args.dropout,
-                       rounding=args.rounding, float_dtype=args.float_dtype,
-                       backend=args.backend, port=args.port, baud=args.baud)
-        if args.backend != "golden" and args.precision != "fixed":
-            raise UserError(f"--backend {args.backend} trains the fixed-point accelerator (drop "
-                            "--precision float)")
-        if args.backend == "serial" and not args.port:
-            raise UserError("--backend serial needs --port (e.g. /dev/ttyUSB1)")
-        out = args.out
-    results = run(spec, out, resume=bool(args.resume), progress=not args.quiet)
+        return spec, args.resume, dict(resume=True, asked=_asked(argv))
+    if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
+        raise UserError(f"--algo {args.algo} exists in float only (use --precision float)")
+    if args.backend != "golden" and args.precision != "fixed":
+        raise UserError(f"--backend {args.backend} trains the fixed-point accelerator (drop "
+                        "--precision float)")
+    if args.backend == "serial" and not args.port:
+        raise UserError("--backend serial needs --port (e.g. /dev/ttyUSB1)")
+    spec = RunSpec(dataset=args.dataset, arch=args.arch or (), algo=args.algo,
+                   precision=args.precision, epochs=args.epochs or 10, batch=args.batch,
+                   lr=args.lr or 0.0, seed=args.seed, loss=args.loss, config=args.config,
+                   data_dir=args.data_dir, holdout=args.holdout,
+                   train_limit=args.train_limit, dropout=args.dropout,
+                   rounding=args.rounding, float_dtype=args.float_dtype,
+                   backend=args.backend, port=args.port, baud=args.baud)
+    return spec, args.out, dict(force=args.force)
+
+
+def _train_and_report(args, argv):
+    from lela.train import run
+    spec, out, how = _run_spec(args, argv)
+    results = run(spec, out, progress=not args.quiet, **how)
     acc = results["test_accuracy_per_layer"]
     print("final test accuracy per layer: " + "  ".join(f"{100 * a:.2f}%" for a in acc))
     if results.get("backend") in ("rtl", "serial"):
@@ -226,11 +263,12 @@ def _train(args):
 
 
 def main(argv=None):
-    from lela.train import UserError
+    from lela.train import Interrupted, UserError
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            return _train(args)
+            return _train_and_report(args, argv)
         if args.command == "verilog":
             return _verilog(args)
         if args.command == "bitstream":
@@ -240,8 +278,13 @@ def main(argv=None):
     except (UserError, ConfigError, DataError) as e:
         print(f"lela: error: {e}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        # A newline first: the progress bar or the terminal's ^C may hold the line.
+        print(f"\nlela: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("lela: interrupted (the last completed epoch is checkpointed)", file=sys.stderr)
+        what = " before training started: nothing was written" if args.command == "train" else ""
+        print(f"\nlela: interrupted{what}", file=sys.stderr)
         return 130
     return 0
 

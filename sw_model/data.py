@@ -6,7 +6,9 @@ message names the file and the problem.
 """
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +63,7 @@ def read_idx(path):
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: corrupt gzip data ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path}: not an IDX file (bad magic {raw[:4].hex() or 'empty'})")
@@ -70,7 +72,7 @@ def read_idx(path):
         raise DataError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim))
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(shape)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize
     body = raw[4 + 4 * ndim:]
     if len(body) < need:
         raise DataError(f"{path}: truncated: header promises {need} bytes of data, file has "
@@ -104,6 +106,9 @@ def _load_idx_dataset(name, directory, classes=10):
                             f"{images.ndim}-d {images.dtype}")
         if labels.ndim != 1 or labels.dtype != np.uint8:
             raise DataError(f"{lab_path}: expected 1-d unsigned-byte labels")
+        if images.size == 0:
+            raise DataError(f"{img_path}: holds no samples (its header declares "
+                            f"{' x '.join(map(str, images.shape))} pixels)")
         if len(images) != len(labels):
             raise DataError(f"{lab_path}: {len(labels)} labels for {len(images)} images in "
                             f"{os.path.basename(img_path)}")

@@ -60,6 +60,7 @@ class FloatNet:
             raise ValueError(f"unknown algorithm {algo!r}")
         self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
         self.base_lr = lr
+        self.finite = True
         self.loss = _LOSSES[loss]
         w = cfg.lfsr_width
         scale = 2.0 ** -cfg.weight_frac
@@ -162,10 +163,13 @@ class FloatNet:
         return p
 
     def train_batch(self, x, labels):
-        """One step; returns every classifier's correct count (before the update)."""
+        """One step; returns every classifier's correct count (before the update). ``finite``
+        says afterwards whether every score of the step was finite (a diverging run's are
+        not)."""
         labels = np.asarray(labels)
         scores = []
         _, grads = self.gradients(x, labels, scores)
+        self.finite = all(bool(np.isfinite(s).all()) for s in scores)
         params = self.parameters()
         lr = self.dtype(self.lr)
         for name, g in grads.items():
