@@ -56,7 +56,7 @@ _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
                "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "config",
-               "holdout", "train_limit", "out")
+               "holdout", "train_limit", "out", "lr_decay", "schedule")
 
 
 def build_parser(explicit_only=False):
@@ -96,6 +96,14 @@ def build_parser(explicit_only=False):
                    "point); default: the config's, else the Fashion-MNIST tuning's per "
                    "algorithm and precision (docs/RESULTS.md): 2**-8; fa 2**-10, on digits "
                    "2**-7")
+    t.add_argument("--lr-decay", type=_nonneg_int, default=None, metavar="N",
+                   help="halve the learning rate every N epochs (fixed point: the shift grows "
+                   "by one; on a device the host rewrites it between epochs); 0: constant "
+                   "(default: the config's lr_decay_epochs, else 0)")
+    t.add_argument("--schedule", choices=("simultaneous", "layerwise"), default="simultaneous",
+                   help="simultaneous: every layer trains every epoch; layerwise: the epochs "
+                   "split evenly over the layers, layer 1 first, the others frozen (forward "
+                   "only: on a device their error and update work is skipped)")
     t.add_argument("--seed", type=_positive(int), default=None,
                    help="seeds weights, local classifiers, rounding and shuffling (default: "
                    "the config's, else 1)")
@@ -241,7 +249,8 @@ def _run_spec(args, argv):
                    data_dir=args.data_dir, holdout=args.holdout,
                    train_limit=args.train_limit, dropout=args.dropout,
                    rounding=args.rounding, float_dtype=args.float_dtype,
-                   backend=args.backend, port=args.port, baud=args.baud)
+                   backend=args.backend, port=args.port, baud=args.baud,
+                   lr_decay=args.lr_decay, schedule=args.schedule)
     return spec, args.out, dict(force=args.force)
 
 

@@ -80,6 +80,8 @@ class RunSpec:
     backend: str = "golden"          # "golden" (NumPy), "rtl" (Verilator) or "serial" (a board)
     port: str = ""                   # serial backend: the device
     baud: int = 115200
+    lr_decay: int = None             # halve the rate every N epochs (None: from the config)
+    schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
 
     def to_json(self):
         d = asdict(self)
@@ -105,6 +107,8 @@ def net_config(spec, features, classes):
         overrides["dropout"] = int(round(spec.dropout * 256))
     if spec.lr and spec.precision == "fixed":
         overrides["lr_shift"] = lr_shift(spec.lr)
+    if spec.lr_decay is not None:
+        overrides["lr_decay_epochs"] = spec.lr_decay
     if spec.config:
         cfg = load_config(spec.config, **overrides)
     else:
@@ -240,6 +244,7 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
     except ConfigError as e:
         raise UserError(str(e)) from None
     check_memory(cfg, spec.algo)
+    check_schedule(spec, cfg)
     model = build_model(spec, cfg, log)
     spec = resolved(spec, cfg, model)
     state = {"history": [], "epoch": 0, "train_seconds": 0.0}
@@ -250,6 +255,37 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
     remove_stale_temps(out_dir)
     with _board_answers(spec), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _train(spec, cfg, model, data, out_dir, state, progress, log)
+
+
+def check_schedule(spec, cfg):
+    """The learning rate of the last epoch within what the formats (and a device's shifters)
+    take; layer-by-layer training needs a model that can freeze layers."""
+    try:
+        last = cfg.at_epoch(spec.epochs - 1)
+    except ConfigError as e:
+        raise UserError(f"--lr-decay: {e}") from None
+    if spec.backend in ("rtl", "serial") and last is not cfg:
+        from contract.limits import Limits
+        from host.checks import check_config
+        try:
+            check_config(last, Limits.for_config(cfg))
+        except ValueError as e:
+            raise UserError(f"--lr-decay: by epoch {spec.epochs} {e}") from None
+    if spec.schedule == "layerwise":
+        if spec.precision != "fixed" or spec.algo not in ("lel", "lel-sign"):
+            raise UserError("--schedule layerwise: only local-error learning in fixed point "
+                            "(--algo lel or lel-sign, --precision fixed) freezes layers")
+        if spec.epochs < cfg.layers:
+            raise UserError(f"--schedule layerwise: {spec.epochs} epochs cannot train "
+                            f"{cfg.layers} layers one after another (at least one each)")
+
+
+def stage_of(spec, cfg, epoch):
+    """The layer that epoch ``epoch`` (from 0) trains in a layer-by-layer schedule: the epochs
+    split evenly, layer 0 first (None: every layer trains)."""
+    if spec.schedule != "layerwise":
+        return None
+    return min(cfg.layers - 1, epoch * cfg.layers // spec.epochs)
 
 
 def _restore(model, ck, out_dir):
@@ -268,11 +304,17 @@ def _train(spec, cfg, model, data, out_dir, state, progress, log):
     results = None
     try:
         for epoch in range(state["epoch"], spec.epochs):
+            model.set_epoch(epoch)                              # the learning-rate decay
+            stage = stage_of(spec, cfg, epoch)
+            if stage is not None:
+                model.set_frozen([i for i in range(cfg.layers) if i != stage])
             entry, stopped = _epoch(spec, cfg, model, x_train, y_train, epoch, progress)
             state["train_seconds"] += entry.pop("seconds")
             test_error, shares = evaluate(model, data.x_test, data.y_test, cfg.classes)
             previous = (history[-1]["test_error"], history[-1].get("class_share")) \
                 if history else None
+            if stage is not None and stage < cfg.layers - 1:
+                previous = None     # the top layer is not trained yet: chance is no symptom
             history.append({"epoch": epoch + 1, "test_error": test_error, **entry,
                             "class_share": shares})
             if hasattr(model, "check"):

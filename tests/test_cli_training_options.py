@@ -1,0 +1,74 @@
+"""`lela train --lr-decay N` and `--schedule layerwise` (docs/ARITHMETIC.md, "Learning-rate
+decay" and "Frozen layers"): what a run does with them, and the one-line refusals."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from lela.cli import main
+
+QUICK = ["--quiet"]            # digits, 64-128-128: an epoch is a fraction of a second
+
+
+def _train(tmp_path, capsys, *extra, out="run"):
+    code = main(["train", *QUICK, "--out", str(tmp_path / out), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _weights(tmp_path, out="run"):
+    with open(tmp_path / out / "checkpoint.pkl", "rb") as f:
+        return pickle.load(f)["model"]["weights"]
+
+
+def test_decay_halves_the_rate_every_n_epochs(tmp_path, capsys):
+    """Epochs 1-2 as without decay (the same weights), epoch 3 at half the rate (different)."""
+    assert _train(tmp_path, capsys, "--epochs", "2", "--lr-decay", "2", out="decay2")[0] == 0
+    assert _train(tmp_path, capsys, "--epochs", "2", out="constant2")[0] == 0
+    for a, b in zip(_weights(tmp_path, "decay2"), _weights(tmp_path, "constant2")):
+        assert np.array_equal(a, b)
+    assert _train(tmp_path, capsys, "--epochs", "3", "--lr-decay", "2", out="decay3")[0] == 0
+    assert _train(tmp_path, capsys, "--epochs", "3", out="constant3")[0] == 0
+    assert any(not np.array_equal(a, b) for a, b in zip(_weights(tmp_path, "decay3"),
+                                                        _weights(tmp_path, "constant3")))
+    res = json.loads((tmp_path / "decay3" / "results.json").read_text())
+    assert res["config"]["lr_decay_epochs"] == 2 and res["args"]["lr_decay"] == 2
+
+
+def test_layerwise_trains_one_layer_at_a_time(tmp_path, capsys):
+    """Two epochs, two layers, nearest-even rounding (no random draws to interleave): layer 1
+    ends as after one ordinary epoch (it trained in epoch 1 only, frozen in epoch 2) and
+    layer 2 has moved from its initial weights (trained in epoch 2); the untrained top layer
+    of epoch 1 is not taken for a divergence."""
+    from contract.config import NetConfig
+    from sw_model.golden import FixedPointNet
+    even = ["--rounding", "nearest-even"]
+    assert _train(tmp_path, capsys, "--epochs", "1", *even, out="one")[0] == 0
+    code, out, err = _train(tmp_path, capsys, "--epochs", "2", "--schedule", "layerwise",
+                            *even, out="lw")
+    assert code == 0, err
+    res = json.loads((tmp_path / "lw" / "results.json").read_text())
+    assert res["status"] == "complete" and res["args"]["schedule"] == "layerwise"
+    initial = FixedPointNet(NetConfig.from_dict(res["config"])).weights
+    after, one_epoch = _weights(tmp_path, "lw"), _weights(tmp_path, "one")
+    assert np.array_equal(after[0], one_epoch[0])
+    assert not np.array_equal(after[1], initial[1])
+    assert not np.array_equal(after[1], one_epoch[1])
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--schedule", "layerwise", "--precision", "float"], "only local-error learning"),
+    (["--schedule", "layerwise", "--epochs", "1"], "1 epochs cannot train 2 layers"),
+    (["--lr-decay", "1", "--epochs", "40"], "--lr-decay"),
+    (["--lr-decay", "-1"], "must not be negative"),
+])
+def test_schedule_mistakes_are_one_line(tmp_path, capsys, extra, message):
+    try:
+        code, out, err = _train(tmp_path, capsys, *extra, out="bad")
+    except SystemExit as e:                                     # argparse
+        code, (out, err) = e.code, capsys.readouterr()
+    assert code != 0
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad" / "checkpoint.pkl").exists()
