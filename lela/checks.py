@@ -138,7 +138,7 @@ def available_memory():
 
 
 def _gib(n):
-    return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def check_memory(cfg, algo="lel"):
@@ -148,6 +148,6 @@ def check_memory(cfg, algo="lel"):
     if have is not None and need > have:
         arch = "-".join(map(str, cfg.arch))
         raise UserError(f"--arch {arch}: the model needs about {_gib(need)} of memory "
-                        f"({weights:,} weights and biases at {BYTES_PER_WEIGHT} bytes each: the "
-                        f"weights, their update and the checkpoint's copies), more than the "
-                        f"{_gib(have)} available")
+                        f"({weights:,} weights and biases at {BYTES_PER_WEIGHT} bytes each, and "
+                        f"the activations of {EVAL_CHUNK:,} test samples at a time), more than "
+                        f"the {_gib(have)} available")

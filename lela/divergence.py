@@ -103,12 +103,14 @@ def _at_limits(net):
     return [float(np.mean((w <= lo) | (w >= hi))) for w in net.weights]
 
 
-def _saturated(shares, limit, bits):
-    for i, share in enumerate(shares):
-        if share >= limit:
-            return i + 1, (f"{100 * share:.2f} % of its weights are saturated at ±2**{bits - 1} "
-                           f"(the limit is {100 * limit:g} %)")
-    return None
+def _saturated(shares, limit):
+    """(layer, share) of the lowest layer with at least ``limit`` of its weights at the limits."""
+    return next(((i + 1, share) for i, share in enumerate(shares) if share >= limit), None)
+
+
+def _saturation(share, limit, bits):
+    return f"{100 * share:.2f} % of its weights saturated at ±2**{bits - 1} (the limit is " \
+           f"{100 * limit:g} %)"
 
 
 def _at_chance(net, acts, accuracy, shares, before, saturation, output):
@@ -128,9 +130,11 @@ def _at_chance(net, acts, accuracy, shares, before, saturation, output):
                                f"running) while layer "
                                f"{int(np.argmax(accuracy[:k])) + 1} gets "
                                f"{100 * max(accuracy[:k]):.1f} % right")
-    found = _saturated(saturation, SATURATING, net.cfg.weight_bits)
+    found = _saturated(saturation, SATURATING)
     if found:
-        return found[0], f"{chance} and {found[1]}"
+        layer, share = found
+        return layer, (f"{chance} and layer {layer} has "
+                       f"{_saturation(share, SATURATING, net.cfg.weight_bits)}")
     return None
 
 
@@ -148,8 +152,10 @@ def diagnose(model, test_error, shares, classes, probe, previous=None):
     with np.errstate(all="ignore"):
         acts = _activations(net, probe)
         saturation = _at_limits(net)
-        found = (_nonfinite(net, acts, probe, top, output)
-                 or _saturated(saturation, FLOOD, net.cfg.weight_bits))
+        found = _nonfinite(net, acts, probe, top, output)
+        flood = _saturated(saturation, FLOOD)
+        if found is None and flood is not None:
+            found = flood[0], "it has " + _saturation(flood[1], FLOOD, net.cfg.weight_bits)
         if found is None and previous is not None and accuracy[-1] <= chance \
                 and 1 - previous[0][-1] <= chance:
             before = previous[1] or [0.0] * len(shares)

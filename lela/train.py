@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from contract.config import ConfigError, NetConfig, load_config, read_toml
-from lela.checks import (RESUME_MAY_SET, UserError, check_lr, check_memory, check_out_dir,
-                         check_resume, check_writable, remove_stale_temps)
+from lela.checks import (EVAL_CHUNK, RESUME_MAY_SET, UserError, check_lr, check_memory,
+                         check_out_dir, check_resume, check_writable, remove_stale_temps)
 from lela.divergence import PROBE, Diverged, class_shares, diagnose
 from lela.files import CHECKPOINT, atomic_write, load_checkpoint, plot_curves, save_checkpoint
 from sw_model.data import load_dataset
@@ -211,7 +211,7 @@ def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):
     return spec
 
 
-def evaluate(model, x, y, classes, chunk=2000):
+def evaluate(model, x, y, classes, chunk=EVAL_CHUNK):
     """Every layer's classifier's test error (fraction), and the largest share of the samples
     one class gets (lela.divergence.class_shares)."""
     preds = None

@@ -1,7 +1,6 @@
 """What a new user trips over first (issue 13): every mistake is one line naming the problem, a
 non-zero exit and no traceback, found before any work starts; nothing is lost or overwritten."""
 
-import gzip
 import json
 import os
 import pickle
@@ -16,7 +15,7 @@ from tests.test_data import idx_bytes, write_set
 QUICK = ["--arch", "64-24-16", "--train-limit", "300", "--quiet"]
 
 
-def _run(tmp_path, **extra):
+def _run(tmp_path):
     """A finished one-epoch run in tmp_path/run; returns its directory."""
     out = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(out), "--seed", "2"] + QUICK) == 0
@@ -203,6 +202,20 @@ def test_a_board_that_never_answers_is_one_line_naming_the_port(tmp_path, capsys
         os.close(slave)
     assert f"the board on {port} does not answer" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_the_memory_a_model_needs_is_checked_against_what_is_available(tmp_path, capsys,
+                                                                       monkeypatch):
+    import lela.checks
+    from contract.config import NetConfig
+    need, weights = lela.checks.model_bytes(NetConfig(arch=(64, 128, 128)))
+    assert weights == 65 * 128 + 129 * 128
+    monkeypatch.setattr(lela.checks, "available_memory", lambda: need - 1)
+    _, line = _one_line_error(["train", "--out", str(tmp_path / "o")], capsys)
+    assert "--arch 64-128-128: the model needs about" in line and "available" in line
+    monkeypatch.setattr(lela.checks, "available_memory", lambda: need)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    capsys.readouterr()
 
 
 def test_top_level_help_names_what_exists(capsys):
