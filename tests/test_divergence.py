@@ -25,18 +25,26 @@ UNLEARNED = ([0.6, 0.9], [0.3, 0.95])          # ... and the layer below it righ
 
 
 def _fixed(**changes):
+    """The golden model with ``fill`` of layer ``lN``'s weights at the top of their format."""
     net = FixedPointNet(CFG)
+    weights = [np.array(w, order="C") for w in net.weights]
     for layer, fill in changes.items():
-        w = net.weights[int(layer[1:]) - 1]
+        w = weights[int(layer[1:]) - 1]
         w.reshape(-1)[:int(fill * w.size)] = 2 ** 15 - 1
+    net.weights = weights                       # through the setter: the model's own layout
     return net
 
 
 def _dead_second_layer(net):
     """No unit of layer 2 fires for any input: every weight and bias negative."""
     big = 1.0 if isinstance(net, FloatNet) else 2.0 ** 10
-    net.weights[1][:] = -big
+    weights = [np.array(w, order="C") for w in net.weights]
+    weights[1][:] = -big
     net.biases[1][:] = -big
+    if isinstance(net, FloatNet):
+        net.weights[1][:] = weights[1]
+    else:
+        net.weights = weights
     return net
 
 
