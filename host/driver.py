@@ -240,7 +240,8 @@ class Accelerator:
 
     def set_frozen(self, layers):
         """Make ``TRAIN`` run the layers in ``layers`` forward only (the ``frozen`` register,
-        a bit per layer; a core built without it answers ``UNSUPPORTED``)."""
+        a bit per layer; a core built without frozen layers takes only 0 and answers any
+        other mask ``BAD_VALUE``)."""
         mask = 0
         for i in layers:
             if not 0 <= i < self.cfg.layers:
