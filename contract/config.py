@@ -115,6 +115,9 @@ class NetConfig:
     softmax_lut_bits: int = 6        # softmax: 2**-f looked up from the top bits of f
     rounding: str = "stochastic"     # weight-update rounding: "stochastic" or "nearest-even"
     dropout: int = 0                 # drop probability in 1/256 (0 = off)
+    batch_norm: bool = False         # normalise every hidden layer's output over the mini-batch
+    bn_momentum_shift: int = 3       # running statistics move 2**-shift of the way per batch
+    bn_stat_frac: int = 8            # fraction bits of the running mean and variance
     batch: int = 32                  # largest mini-batch
     lfsr_width: int = 31
     seed: int = 1                    # base seed; every stream's seed derives from it
@@ -207,6 +210,23 @@ class NetConfig:
             fail("dropout", "is a probability in 1/256 and must be in 0..255")
         if not 1 <= self.batch <= 4096:
             fail("batch", "must be in 1..4096")
+        if not isinstance(self.batch_norm, bool):
+            fail("batch_norm", f"must be true or false, not {self.batch_norm!r}")
+        if not 0 <= self.bn_momentum_shift <= 16:
+            fail("bn_momentum_shift", "must be in 0..16")
+        if not 0 <= self.bn_stat_frac <= 16:
+            fail("bn_stat_frac", "must be in 0..16")
+        if self.batch_norm:
+            if self.dropout:
+                fail("batch_norm", "cannot be combined with dropout yet (set dropout = 0): the "
+                     "order of the two and the running statistics under dropout are not "
+                     "defined in ARITHMETIC.md")
+            if self.batch > 256:
+                fail("batch_norm", f"needs batch <= 256 (the statistics' widths), not "
+                     f"{self.batch}")
+            if self.act_bits > 12:
+                fail("batch_norm", f"needs act_bits <= 12 (the statistics' widths), not "
+                     f"{self.act_bits}")
         if self.lfsr_width not in TAPS:
             fail("lfsr_width", f"{self.lfsr_width} has no known maximal-length polynomial "
                  f"(supported {min(TAPS)}..{max(TAPS)})")
@@ -233,6 +253,11 @@ class NetConfig:
                 fail("classifier_exp", f"layer {i}: delta shift would be negative")
         if self.bias_update_shift() < 0:
             fail("lr_shift", "is too small for these formats (negative update shift)")
+        if self.batch_norm:
+            for i in range(self.layers):
+                if self.gamma_shift(i) < 0:
+                    fail("lr_shift", f"layer {i}: is too small for these formats (negative "
+                         "batch-norm scale update shift)")
         # Exactness of the float64 golden model: every integer it forms stays below 2**53.
         if self.max_abs_bits() >= 53:
             culprit = ("round_bits" if self.grad_bits() + self.round_bits >= 53
@@ -293,6 +318,11 @@ class NetConfig:
 
     def bias_update_shift(self):
         return self.delta_frac + self.lr_shift - self.weight_frac
+
+    def gamma_shift(self, i):
+        """The shift of the batch-norm scale's update (ARITHMETIC.md, "Batch normalisation")."""
+        return (self.classifier_exponent(i) + self.score_frac + self.act_frac + self.lr_shift
+                - self.weight_frac)
 
     def init_bits(self, i):
         """Bits of the uniform signed integer each initial weight of layer i is drawn as."""
