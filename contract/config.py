@@ -118,6 +118,7 @@ class NetConfig:
     batch_norm: bool = False         # normalise every hidden layer's output over the mini-batch
     bn_momentum_shift: int = 3       # running statistics move 2**-shift of the way per batch
     bn_stat_frac: int = 8            # fraction bits of the running mean and variance
+    bn_eps_shift: int = 8            # the variance's epsilon is 2**-bn_eps_shift (value units)
     batch: int = 32                  # largest mini-batch
     lfsr_width: int = 31
     seed: int = 1                    # base seed; every stream's seed derives from it
@@ -216,6 +217,9 @@ class NetConfig:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:
             fail("bn_stat_frac", "must be in 0..16")
+        if not 0 <= self.bn_eps_shift <= 2 * self.act_frac:
+            fail("bn_eps_shift", f"must be in 0..2*act_frac ({2 * self.act_frac}): epsilon is "
+                 "at least one activation step squared")
         if self.batch_norm:
             if self.dropout:
                 fail("batch_norm", "cannot be combined with dropout yet (set dropout = 0): the "
@@ -224,6 +228,8 @@ class NetConfig:
             if self.batch > 256:
                 fail("batch_norm", f"needs batch <= 256 (the statistics' widths), not "
                      f"{self.batch}")
+            if self.weight_frac < self.act_frac:
+                fail("batch_norm", "needs weight_frac >= act_frac (the backward scale's shift)")
             if self.act_bits > 12:
                 fail("batch_norm", f"needs act_bits <= 12 (the statistics' widths), not "
                      f"{self.act_bits}")
@@ -319,10 +325,14 @@ class NetConfig:
     def bias_update_shift(self):
         return self.delta_frac + self.lr_shift - self.weight_frac
 
+    def bn_eps(self):
+        """The variance's epsilon in activation integer units squared,
+        ``2**(2 * act_frac - bn_eps_shift)`` (ARITHMETIC.md, "Batch normalisation")."""
+        return 1 << (2 * self.act_frac - self.bn_eps_shift)
+
     def gamma_shift(self, i):
         """The shift of the batch-norm scale's update (ARITHMETIC.md, "Batch normalisation")."""
-        return (self.classifier_exponent(i) + self.score_frac + self.act_frac + self.lr_shift
-                - self.weight_frac)
+        return self.delta_frac + self.act_frac + self.lr_shift - self.weight_frac
 
     def init_bits(self, i):
         """Bits of the uniform signed integer each initial weight of layer i is drawn as."""

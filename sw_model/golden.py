@@ -15,6 +15,7 @@ from contract.config import INIT_CHUNK_BITS, ConfigError, softmax_table
 from .fixedpoint import (saturate_signed, saturate_unsigned, shift_rne, shift_stochastic,
                          signed_range)
 from .exact_float32 import column_l1, forward_product, weight_dtype
+from .golden_batch_norm import BatchNormState, back_deltas, normalise, scale_update
 from .golden_update import bias_chunks, saturate_checked, update_l1_bound, update_weights
 from .lfsr import LfsrStream, chunks, classifier_weights, feedback_weights
 
@@ -93,6 +94,8 @@ class FixedPointNet:
         self.dropout_stream = LfsrStream(w, cfg.stream_seed("dropout"), 8)
         self.batches_trained = 0
         self.frozen = frozenset()       # layers trained forward only (layer-by-layer training)
+        self.batch_norm = ([BatchNormState(cfg, cfg.neurons(i)) for i in range(cfg.layers)]
+                           if cfg.batch_norm else None)
 
     # ---- the steps of one layer ---------------------------------------------------------
     def forward(self, i, x):
@@ -125,8 +128,11 @@ class FixedPointNet:
         return x @ wt.astype(np.float64) if acc is None else acc
 
     def scores(self, i, y):
-        """Local scores ``sat(rne(y @ m.T, score_shift))``."""
+        """Local scores ``sat(rne(y @ m.T, score_shift))``; with batch normalisation ``y`` is
+        the normalised output less its mid-range offset ``2**(act_bits - 1)``."""
         cfg = self.cfg
+        if self.batch_norm is not None:
+            y = y - float(1 << (cfg.act_bits - 1))
         s = shift_rne(y @ self.classifiers[i].T, cfg.score_shift(i))
         return saturate_signed(s, cfg.score_bits, out=s)
 
@@ -183,7 +189,7 @@ class FixedPointNet:
         yd *= keep
         return yd, keep
 
-    def update(self, i, x, d):
+    def update(self, i, x, d, scale_grad=None):
         """In-place update of layer i from the batch gradient ``G = d.T @ x``:
         ``w = sat(w - R(G, update_shift))``, biases likewise with ``bias_update_shift``.
 
@@ -199,9 +205,15 @@ class FixedPointNet:
         shift, rbits = cfg.update_shift(i), cfg.round_bits
         self._wbound[i] += float(np.abs(d).max(axis=1) @ x.max(axis=1)) * 2.0 ** -shift + 1
         gbias = d.sum(axis=0)
+        scale_rand = None
         if cfg.rounding == "stochastic":
             p = cfg.array_rows
-            rand = self.round_stream.draw(tile_rows(rows, p) * (cols + 1))
+            extra = 2 if scale_grad is not None else 1
+            rand = self.round_stream.draw(tile_rows(rows, p) * (cols + extra))
+            if scale_grad is not None:
+                words = rand.reshape(-1, cols + 2, p)
+                scale_rand = words[:, cols + 1].reshape(-1)[:rows]
+                rand = np.ascontiguousarray(words[:, :cols + 1]).reshape(-1)
             update_weights(wt, x, d, shift, rand, rbits, p)
             db = shift_stochastic(gbias, cfg.bias_update_shift(), bias_chunks(rand, rows, cols, p),
                                   rbits)
@@ -215,6 +227,8 @@ class FixedPointNet:
             self._wbound[i] = saturate_checked(wt, cfg.weight_bits)
         b -= db
         saturate_signed(b, cfg.weight_bits, out=b)
+        if scale_grad is not None:
+            scale_update(cfg, i, self.batch_norm[i], scale_grad, rand=scale_rand)
 
     # ---- whole passes ---------------------------------------------------------------------
     def train_batch(self, x, labels):
@@ -234,6 +248,8 @@ class FixedPointNet:
             y, keep = self.dropout(y)
             if keep is not None:
                 active &= keep
+            if self.batch_norm is not None:
+                y, xhat, bn_active, h = normalise(self.cfg, self.batch_norm[i], y, True)
             if i in self.frozen:
                 correct.append(0)
                 x = y
@@ -241,8 +257,12 @@ class FixedPointNet:
             s = self.scores(i, y)
             correct.append(int((predict(s) == labels).sum()))
             e = self.errors(s, labels)
-            d = self.deltas(i, e, active)
-            self.update(i, x, d)
+            if self.batch_norm is None:
+                self.update(i, x, self.deltas(i, e, active))
+            else:
+                d, scale_grad = back_deltas(self.cfg, i, e, self.feedbacks[i], h, active,
+                                            bn_active, xhat)
+                self.update(i, x, d, scale_grad=scale_grad)
             x = y
         self.batches_trained += 1
         return correct
@@ -253,6 +273,8 @@ class FixedPointNet:
         out = []
         for i in range(self.cfg.layers):
             x, _ = self.forward(i, x)
+            if self.batch_norm is not None:
+                x = normalise(self.cfg, self.batch_norm[i], x, False)[0]
             out.append(self.scores(i, x))
         return out
 
@@ -317,7 +339,9 @@ class FixedPointNet:
                 "biases": [b.astype(np.int64) for b in self.biases],
                 "round_stream": self.round_stream.state(),
                 "dropout_stream": self.dropout_stream.state(),
-                "batches_trained": self.batches_trained}
+                "batches_trained": self.batches_trained,
+                **({"batch_norm": [bn.state() for bn in self.batch_norm]}
+                   if self.batch_norm is not None else {})}
 
     def restore(self, state):
         self.weights = state["weights"]
@@ -325,6 +349,9 @@ class FixedPointNet:
         self.round_stream.restore(state["round_stream"])
         self.dropout_stream.restore(state["dropout_stream"])
         self.batches_trained = state["batches_trained"]
+        if self.batch_norm is not None:
+            for bn, saved in zip(self.batch_norm, state["batch_norm"]):
+                bn.restore(saved)
 
     def weight_hash(self):
         import hashlib
@@ -332,6 +359,8 @@ class FixedPointNet:
         for wt, b in zip(self._wt, self.biases):
             h.update(wt.T.astype("<i4").tobytes())
             h.update(b.astype("<i4").tobytes())
+        for bn in self.batch_norm or ():
+            h.update(bn.gamma.astype("<i4").tobytes())
         return h.hexdigest()
 
 
