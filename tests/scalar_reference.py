@@ -6,6 +6,7 @@ integer shifts instead of float64. Tests compare the two bit for bit.
 
 from contract.lfsr_taps import TAPS
 from contract.config import softmax_table
+from math import isqrt
 
 
 class Bits:
@@ -49,6 +50,44 @@ def sr(x, s, r, rbits):
     return (x + (r >> (rbits - s))) >> s
 
 
+def inv_sqrt(a):
+    """``(R[u], j)`` of ARITHMETIC.md, "Batch normalisation": the nearest integer to
+    ``4096 / sqrt(u)`` is ``(floor(8192 / sqrt(u)) + 1) // 2`` (no ties), and
+    ``floor(sqrt(x)) = isqrt(floor(x))``."""
+    j = 0
+    while a.bit_length() - 2 * j > 8:
+        j += 1
+    u = a >> (2 * j)
+    return (isqrt((1 << 26) // u) + 1) // 2, j
+
+
+def normalise(c, g, mean, var, ys, n, training):
+    """Step 1b for neuron n over the samples ys (lists of activations); returns the outputs, the
+    xhat, the bn_active flags and h, and moves mean/var (lists, index n) when training."""
+    B, af, rf = len(ys), c.act_frac, c.bn_stat_frac
+    eps = 1 << (2 * af - c.bn_eps_shift)
+    col = [y[n] for y in ys]
+    if training:
+        s1, s2 = sum(col), sum(v * v for v in col)
+        q = B * s2 - s1 * s1
+        r, j = inv_sqrt(q + B * B * eps)
+        cs = [B * v - s1 for v in col]
+    else:
+        r, j = inv_sqrt((var[n] + (eps << rf)) << rf)
+        cs = [(v << rf) - mean[n] for v in col]
+    xh = [sat_s(rne(cv * r, 12 + j - af), 16) for cv in cs]
+    zz = [rne(g[n] * x, c.weight_frac) + (1 << (c.act_bits - 1)) for x in xh]
+    z = [sat_u(v, c.act_bits) for v in zz]
+    ba = [1 if 0 <= v <= (1 << c.act_bits) - 1 else 0 for v in zz]
+    h = None
+    if training:
+        h = sat_s(rne(g[n] * B * r, 12 + j + c.weight_frac - af - 12), 24)
+        mb, vb = (s1 << rf) // B, (q << rf) // (B * B)
+        mean[n] += (mb - mean[n]) >> c.bn_momentum_shift
+        var[n] += (vb - var[n]) >> c.bn_momentum_shift
+    return z, xh, ba, h
+
+
 class ScalarNet:
     def __init__(self, cfg):
         self.cfg = c = cfg
@@ -86,6 +125,11 @@ class ScalarNet:
                 self.k.append(k)
             else:
                 self.k.append(m)
+        if c.batch_norm:
+            self.g = [[1 << (c.weight_frac - 1)] * c.neurons(i) for i in range(c.layers)]
+            self.mean = [[0] * c.neurons(i) for i in range(c.layers)]
+            self.var = [[1 << (2 * c.act_frac + c.bn_stat_frac)] * c.neurons(i)
+                        for i in range(c.layers)]
         self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
         self.drop = Bits(W, c.stream_seed("dropout"), 8)
 
@@ -102,6 +146,8 @@ class ScalarNet:
 
     def scores(self, i, y):
         c = self.cfg
+        if c.batch_norm:
+            y = [v - (1 << (c.act_bits - 1)) for v in y]
         return [sat_s(rne(sum(self.m[i][cl][n] * y[n] for n in range(len(y))), c.score_shift(i)),
                       c.score_bits) for cl in range(c.classes)]
 
@@ -133,6 +179,14 @@ class ScalarNet:
                                     ys[b][n] = sat_u(rne(ys[b][n] * ks, 8), c.act_bits)
                                 else:
                                     ys[b][n] = acts[b][n] = 0
+            if c.batch_norm:
+                nn = c.neurons(i)
+                cols = [normalise(c, self.g[i], self.mean[i], self.var[i], ys, n, True)
+                        for n in range(nn)]
+                ys = [[cols[n][0][b] for n in range(nn)] for b in range(len(ys))]
+                xhat = [[cols[n][1][b] for n in range(nn)] for b in range(len(ys))]
+                bact = [[cols[n][2][b] for n in range(nn)] for b in range(len(ys))]
+                hs = [cols[n][3] for n in range(nn)]
             ds = []
             for y, act, lab in zip(ys, acts, labels):
                 s = self.scores(i, y)
@@ -156,8 +210,21 @@ class ScalarNet:
                 for n in range(len(y)):
                     v = sat_s(rne(sum(self.k[i][cl][n] * e[cl] for cl in range(c.classes)),
                                   c.delta_shift(i)), c.delta_bits)
-                    d.append(v * act[n])
+                    d.append(v if c.batch_norm else v * act[n])
                 ds.append(d)
+            if c.batch_norm:
+                # Step 5 through the normalisation: ds holds pd; make pz, then d.
+                B, af, nn = len(ys), c.act_frac, c.neurons(i)
+                pz = [[ds[b][n] * bact[b][n] for n in range(nn)] for b in range(B)]
+                p2s = []
+                for n in range(nn):
+                    p1 = sum(pz[b][n] for b in range(B))
+                    p2 = sum(pz[b][n] * xhat[b][n] for b in range(B))
+                    p2s.append(p2)
+                    m1, m2 = (p1 << af) // B, p2 // B
+                    for b in range(B):
+                        u = (pz[b][n] << af) - m1 - rne(xhat[b][n] * m2, af)
+                        ds[b][n] = sat_s(rne(u * hs[n], af + 12), c.delta_bits) * acts[b][n]
             rows, cols = c.neurons(i), c.fan_in(i)
             G = [[sum(ds[b][n] * xs[b][j] for b in range(len(xs))) for j in range(cols)]
                  for n in range(rows)]
@@ -167,13 +234,17 @@ class ScalarNet:
             # Weight-memory order: output tiles of P rows; in each, the columns j < cols and
             # then the bias column (j = cols), each a word of P rows.
             for ot in range(0, rows, P):
-                for j in range(cols + 1):
+                for j in range(cols + (2 if c.batch_norm else 1)):
                     for p in range(P):
                         n = ot + p
                         r = self.rnd.next() if stoch else None
                         if n >= rows:
                             continue
-                        if j < cols:
+                        if j == cols + 1:
+                            gs = c.gamma_shift(i)
+                            dg = (sr(p2s[n], gs, r, c.round_bits) if stoch else rne(p2s[n], gs))
+                            self.g[i][n] = sat_s(self.g[i][n] - dg, c.weight_bits)
+                        elif j < cols:
                             dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
                                   else rne(G[n][j], c.update_shift(i)))
                             self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
@@ -188,6 +259,9 @@ class ScalarNet:
         out = []
         for i in range(self.cfg.layers):
             x, _ = self.forward(i, x)
+            if self.cfg.batch_norm:
+                x = [normalise(self.cfg, self.g[i], self.mean[i], self.var[i], [x], n, False)[0][0]
+                     for n in range(len(x))]
             s = self.scores(i, x)
             out.append(s.index(max(s)))
         return out

@@ -193,3 +193,35 @@ def test_early_exit_inference():
         first = next((i for i, m in enumerate(margins[:-1]) if m >= t), cfg.layers - 1)
         assert layer[n] == first and pred[n] == per_layer[first][n]
     assert 0 < (layer == 0).sum() < len(x)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(batch_norm=True),
+    dict(batch_norm=True, rounding="nearest-even", feedback="sign"),
+    dict(batch_norm=True, arch=(9, 11, 4, 7), classifier_exp=(3, 2, 4), array_rows=5,
+         array_cols=2, round_bits=8, batch=7, bn_momentum_shift=1, bn_stat_frac=3),
+    dict(batch_norm=True, weight_bits=8, weight_frac=6, act_bits=4, input_frac=4, act_frac=4,
+         delta_bits=8, delta_frac=6, round_bits=4, score_bits=10, error_bits=10, score_frac=6,
+         classifier_bits=2, lfsr_width=16, bn_eps_shift=0),
+    dict(batch_norm=True, loss="softmax-ce", bn_eps_shift=14, bn_momentum_shift=0),
+], ids=["bn", "bn-rne-sign", "bn-deep-odd", "bn-narrow", "bn-softmax-eps-lsb"])
+def test_batch_norm_matches_scalar_reference(kw):
+    """Batch normalisation (ARITHMETIC.md): the scales, running statistics, weights and
+    inference with running statistics of the vectorised model against the literal one."""
+    cfg = tiny(**kw)
+    fast, slow = FixedPointNet(cfg), ScalarNet(cfg)
+    moved = False
+    for x, y in batches(cfg, 6):
+        fast.train_batch(x, y)
+        slow.train_batch(x, y)
+        for i in range(cfg.layers):
+            bn = fast.batch_norm[i]
+            assert fast.weights[i].astype(int).tolist() == slow.w[i]
+            assert fast.biases[i].astype(int).tolist() == slow.b[i]
+            assert bn.gamma.tolist() == slow.g[i]
+            assert bn.mean.tolist() == slow.mean[i] and bn.var.tolist() == slow.var[i]
+            moved |= bool((bn.gamma != 1 << (cfg.weight_frac - 1)).any())
+    assert moved, "no scale moved: the test would not see the scale's update"
+    x, _ = next(batches(cfg, 1, seed=9))
+    preds = np.array(fast.predict(x)).T.tolist()
+    assert preds == [slow.predict(row) for row in x]
