@@ -56,7 +56,7 @@ _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
                "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "config",
-               "holdout", "train_limit", "out", "lr_decay", "schedule")
+               "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm")
 
 
 def build_parser(explicit_only=False):
@@ -117,6 +117,10 @@ def build_parser(explicit_only=False):
     t.add_argument("--dropout", type=_fraction, default=None,
                    help="dropout probability on hidden activations during training (default: "
                    "the config's, else 0)")
+    t.add_argument("--batch-norm", action="store_true", default=None,
+                   help="normalise every hidden layer's output over the mini-batch, with a "
+                   "scale trained by the layer's local error (docs/ARITHMETIC.md; golden model "
+                   "and local-error float references; default: the config's, else off)")
     t.add_argument("--backend", choices=("golden", "rtl", "serial"), default="golden",
                    help="golden: the NumPy golden model; rtl: the accelerator's Verilog in "
                    "Verilator; serial: a board running the accelerator, on --port. rtl and "
@@ -238,6 +242,13 @@ def _run_spec(args, argv):
         return spec, args.resume, dict(resume=True, asked=_asked(argv))
     if args.precision == "fixed" and args.algo not in ("lel", "lel-sign"):
         raise UserError(f"--algo {args.algo} exists in float only (use --precision float)")
+    if args.batch_norm and args.algo in ("bp", "fa"):
+        raise UserError(f"--batch-norm is trained by local errors: --algo {args.algo} has no "
+                        "local classifiers (use lel, lel-sign or lel-train)")
+    if args.batch_norm and args.backend != "golden":
+        raise UserError(f"--batch-norm: the RTL core does not implement batch normalisation "
+                        f"yet, so --backend {args.backend} cannot train it (the golden model "
+                        "and the float references can)")
     if args.backend != "golden" and args.precision != "fixed":
         raise UserError(f"--backend {args.backend} trains the fixed-point accelerator (drop "
                         "--precision float)")
@@ -250,7 +261,7 @@ def _run_spec(args, argv):
                    train_limit=args.train_limit, dropout=args.dropout,
                    rounding=args.rounding, float_dtype=args.float_dtype,
                    backend=args.backend, port=args.port, baud=args.baud,
-                   lr_decay=args.lr_decay, schedule=args.schedule)
+                   lr_decay=args.lr_decay, schedule=args.schedule, batch_norm=args.batch_norm)
     return spec, args.out, dict(force=args.force)
 
 

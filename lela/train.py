@@ -82,6 +82,7 @@ class RunSpec:
     baud: int = 115200
     lr_decay: int = None             # halve the rate every N epochs (None: from the config)
     schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
+    batch_norm: bool = None          # None: from the config, else off
 
     def to_json(self):
         d = asdict(self)
@@ -109,6 +110,8 @@ def net_config(spec, features, classes):
         overrides["lr_shift"] = lr_shift(spec.lr)
     if spec.lr_decay is not None:
         overrides["lr_decay_epochs"] = spec.lr_decay
+    if spec.batch_norm is not None:
+        overrides["batch_norm"] = spec.batch_norm
     if spec.config:
         cfg = load_config(spec.config, **overrides)
     else:
@@ -149,8 +152,13 @@ def build_model(spec, cfg, log=print):
     if spec.backend == "rtl":
         return _rtl_model(cfg, log)
     if spec.backend == "serial":
+        from gen.units import check_rtl_config
         from host.serial_transport import SerialTransport
         from lela.rtl_backend import RtlNet
+        try:
+            check_rtl_config(cfg)
+        except ConfigError as e:
+            raise UserError(str(e)) from None
         try:
             link = SerialTransport(spec.port, spec.baud)
         except OSError as e:
@@ -187,7 +195,8 @@ def resolved(spec, cfg, model):
     whatever the defaults become)."""
     lr = 2.0 ** -cfg.lr_shift if spec.precision == "fixed" else float(model.lr)
     return replace(spec, arch=tuple(cfg.arch), lr=lr, batch=cfg.batch, seed=cfg.seed,
-                   loss=cfg.loss, rounding=cfg.rounding, dropout=cfg.dropout / 256)
+                   loss=cfg.loss, rounding=cfg.rounding, dropout=cfg.dropout / 256,
+                   batch_norm=cfg.batch_norm)
 
 
 def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):

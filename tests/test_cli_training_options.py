@@ -63,6 +63,9 @@ def test_layerwise_trains_one_layer_at_a_time(tmp_path, capsys):
     (["--schedule", "layerwise", "--epochs", "1"], "1 epochs cannot train 2 layers"),
     (["--lr-decay", "1", "--epochs", "40"], "--lr-decay"),
     (["--lr-decay", "-1"], "must not be negative"),
+    (["--batch-norm", "--algo", "bp", "--precision", "float"], "trained by local errors"),
+    (["--batch-norm", "--backend", "rtl"], "does not implement batch normalisation"),
+    (["--batch-norm", "--dropout", "0.1"], "field 'batch_norm'"),
 ])
 def test_schedule_mistakes_are_one_line(tmp_path, capsys, extra, message):
     try:
@@ -72,3 +75,29 @@ def test_schedule_mistakes_are_one_line(tmp_path, capsys, extra, message):
     assert code != 0
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "bad" / "checkpoint.pkl").exists()
+
+
+def test_batch_norm_run_resumes_bit_exactly(tmp_path, capsys):
+    """The scales and running statistics are in the checkpoint: 1 + 1 epochs equal 2, and the
+    run's inference uses them (a net without batch normalisation gives other weights)."""
+    assert _train(tmp_path, capsys, "--batch-norm", "--epochs", "2", out="full")[0] == 0
+    assert _train(tmp_path, capsys, "--batch-norm", "--epochs", "1", out="part")[0] == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--epochs", "2", "--quiet"]) == 0
+    assert _train(tmp_path, capsys, "--epochs", "2", out="plain")[0] == 0
+    runs = {name: json.loads((tmp_path / name / "results.json").read_text())
+            for name in ("full", "part", "plain")}
+    assert runs["full"]["weight_hash"] == runs["part"]["weight_hash"]
+    assert runs["full"]["test_error_per_epoch"] == runs["part"]["test_error_per_epoch"]
+    assert runs["full"]["weight_hash"] != runs["plain"]["weight_hash"]
+    assert runs["full"]["config"]["batch_norm"] and runs["part"]["args"]["batch_norm"]
+    with open(tmp_path / "part" / "checkpoint.pkl", "rb") as f:
+        saved = pickle.load(f)["model"]["batch_norm"]
+    assert len(saved) == 2 and (saved[1]["gamma"] != 1 << 13).any()
+
+
+def test_batch_norm_on_a_board_is_refused_before_the_port_is_opened(tmp_path, capsys):
+    config = tmp_path / "bn.toml"
+    config.write_text("[network]\narch = [64, 16]\nbatch_norm = true\n")
+    code, _, err = _train(tmp_path, capsys, "--config", str(config), "--backend", "serial",
+                          "--port", str(tmp_path / "no-such-port"), out="bad")
+    assert code == 1 and "field 'batch_norm'" in err and len(err.strip().splitlines()) == 1
