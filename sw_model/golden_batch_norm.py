@@ -38,7 +38,9 @@ def inv_sqrt_parts(a):
     a = np.asarray(a, dtype=np.int64)
     if (a < 1).any():
         raise ValueError("inverse square root of an argument below 1")
-    bits = np.array([int(v).bit_length() for v in a.ravel()], dtype=np.int64).reshape(a.shape)
+    if (a >= 1 << 53).any():
+        raise ValueError("inverse square root of an argument of 2**53 or more")
+    bits = np.frexp(a.astype(np.float64))[1].astype(np.int64)   # exact below 2**53
     j = np.maximum(0, (bits - TABLE_BITS + 1) // 2)
     return _TABLE[a >> (2 * j)], j
 
