@@ -6,8 +6,8 @@ The inverse square root is a table lookup after normalising the argument by a po
 ``R[u] / 2**(TABLE_FRAC + j)``. Everything here is integer arithmetic.
 """
 
-__all__ = ["TABLE_BITS", "TABLE_FRAC", "XHAT_BITS", "BACK_FRAC", "BACK_BITS", "inv_sqrt_table",
-           "inv_sqrt_split"]
+__all__ = ["TABLE_BITS", "TABLE_FRAC", "XHAT_BITS", "BACK_FRAC", "BACK_BITS", "RECIP_BITS",
+           "batch_reciprocal", "inv_sqrt_table", "inv_sqrt_split"]
 
 #: The table is indexed by the top ``TABLE_BITS`` bits of the argument (an even-aligned
 #: window, so ``u`` is in ``2**(TABLE_BITS-2) .. 2**TABLE_BITS - 1`` once ``j > 0``).
@@ -21,6 +21,16 @@ XHAT_BITS = 16
 #: ``BACK_FRAC`` fraction bits.
 BACK_FRAC = 12
 BACK_BITS = 24
+#: Means over the mini-batch multiply by ``ceil(2**RECIP_BITS / B)`` and shift, so that the
+#: hardware divides once per command, not once per neuron.
+RECIP_BITS = 20
+
+
+def batch_reciprocal(batch):
+    """``ceil(2**RECIP_BITS / batch)`` for a mini-batch of ``batch`` samples (1 .. 256)."""
+    if not 1 <= batch <= 256:
+        raise ValueError(f"a batch-normalised mini-batch has 1..256 samples, not {batch}")
+    return ((1 << RECIP_BITS) + batch - 1) // batch
 
 
 def _nearest_inv_sqrt(u):

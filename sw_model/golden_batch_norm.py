@@ -7,8 +7,8 @@ document writes them, with no float64 exactness argument. Arrays are ``batch x n
 
 import numpy as np
 
-from contract.batch_norm import BACK_BITS, BACK_FRAC, TABLE_BITS, TABLE_FRAC, XHAT_BITS, \
-    inv_sqrt_table
+from contract.batch_norm import BACK_BITS, BACK_FRAC, RECIP_BITS, TABLE_BITS, TABLE_FRAC, \
+    XHAT_BITS, batch_reciprocal, inv_sqrt_table
 
 __all__ = ["BatchNormState", "rne_int", "sat_s_int", "inv_sqrt_parts", "normalise",
            "scale_update"]
@@ -89,8 +89,9 @@ def normalise(cfg, bn, y, training):
         h = sat_s_int(rne_int(bn.gamma * batch * r,
                               TABLE_FRAC + j + cfg.weight_frac - cfg.act_frac - BACK_FRAC),
                       BACK_BITS)
-        mean_b = (s1 << rf) // batch
-        var_b = (q << rf) // (batch * batch)
+        inv_b = batch_reciprocal(batch)
+        mean_b = (s1 * inv_b) >> (RECIP_BITS - rf)
+        var_b = (((q * inv_b) >> RECIP_BITS) * inv_b) >> (RECIP_BITS - rf)
         bn.mean += (mean_b - bn.mean) >> cfg.bn_momentum_shift
         bn.var += (var_b - bn.var) >> cfg.bn_momentum_shift
     return z, xhat, bn_active, h
@@ -101,7 +102,7 @@ def back_deltas(cfg, i, e, feedback, h, active, bn_active, xhat):
 
     ``pz = bn_active * sat_s(rne(e @ K, delta_shift), delta_bits)`` (dL/dz in delta units);
     per neuron ``P1 = sum_b pz``, ``P2 = sum_b pz * xhat`` (P2 is also the scale's gradient),
-    ``m1 = (P1 << act_frac) // B``, ``m2 = P2 // B``;
+    ``m1 = (P1 * inv_b) >> (RECIP_BITS - act_frac)``, ``m2 = (P2 * inv_b) >> RECIP_BITS``;
     ``U = (pz << act_frac) - m1 - rne(xhat * m2, act_frac)``;
     ``d = active * sat_s(rne(U * h, act_frac + BACK_FRAC), delta_bits)``.
     Returns ``(d, P2)``.
@@ -110,7 +111,8 @@ def back_deltas(cfg, i, e, feedback, h, active, bn_active, xhat):
     p = np.asarray(e @ feedback).astype(np.int64)
     pz = sat_s_int(rne_int(p, cfg.delta_shift(i)), cfg.delta_bits) * bn_active
     p1, p2 = pz.sum(axis=0), (pz * xhat).sum(axis=0)
-    m1, m2 = (p1 << af) // batch, p2 // batch
+    inv_b = batch_reciprocal(batch)
+    m1, m2 = (p1 * inv_b) >> (RECIP_BITS - af), (p2 * inv_b) >> RECIP_BITS
     u = (pz << af) - m1 - rne_int(xhat * m2, af)
     d = sat_s_int(rne_int(u * h, af + BACK_FRAC), cfg.delta_bits) * active
     return d.astype(np.float64), p2

@@ -82,7 +82,9 @@ def normalise(c, g, mean, var, ys, n, training):
     h = None
     if training:
         h = sat_s(rne(g[n] * B * r, 12 + j + c.weight_frac - af - 12), 24)
-        mb, vb = (s1 << rf) // B, (q << rf) // (B * B)
+        inv_b = -(-(1 << 20) // B)                    # ceil(2**20 / B)
+        mb = (s1 * inv_b) >> (20 - rf)
+        vb = (((q * inv_b) >> 20) * inv_b) >> (20 - rf)
         mean[n] += (mb - mean[n]) >> c.bn_momentum_shift
         var[n] += (vb - var[n]) >> c.bn_momentum_shift
     return z, xh, ba, h
@@ -221,7 +223,8 @@ class ScalarNet:
                     p1 = sum(pz[b][n] for b in range(B))
                     p2 = sum(pz[b][n] * xhat[b][n] for b in range(B))
                     p2s.append(p2)
-                    m1, m2 = (p1 << af) // B, p2 // B
+                    inv_b = -(-(1 << 20) // B)
+                    m1, m2 = (p1 * inv_b) >> (20 - af), (p2 * inv_b) >> 20
                     for b in range(B):
                         u = (pz[b][n] << af) - m1 - rne(xhat[b][n] * m2, af)
                         ds[b][n] = sat_s(rne(u * hs[n], af + 12), c.delta_bits) * acts[b][n]
