@@ -103,3 +103,12 @@ def test_config_refusals_name_the_field(kw, field):
 
 def test_batch_norm_off_needs_none_of_its_limits():
     NetConfig.from_dict(dict(arch=(4, 6), batch=300, dropout=16))
+
+
+def test_batch_reciprocal():
+    from contract.batch_norm import batch_reciprocal
+    assert [batch_reciprocal(b) for b in (1, 2, 3, 7, 32, 255, 256)] == [
+        1 << 20, 1 << 19, 349526, 149797, 1 << 15, 4113, 4096]
+    for bad in (0, 257):
+        with pytest.raises(ValueError):
+            batch_reciprocal(bad)
