@@ -129,10 +129,8 @@ class FixedPointNet:
 
     def scores(self, i, y):
         """Local scores ``sat(rne(y @ m.T, score_shift))``; with batch normalisation ``y`` is
-        the normalised output less its mid-range offset ``2**(act_bits - 1)``."""
+        the signed ``z - 2**(act_bits - 1)``."""
         cfg = self.cfg
-        if self.batch_norm is not None:
-            y = y - float(1 << (cfg.act_bits - 1))
         s = shift_rne(y @ self.classifiers[i].T, cfg.score_shift(i))
         return saturate_signed(s, cfg.score_bits, out=s)
 
@@ -203,7 +201,7 @@ class FixedPointNet:
         wt, b = self._wt[i], self.biases[i]
         cols, rows = wt.shape
         shift, rbits = cfg.update_shift(i), cfg.round_bits
-        self._wbound[i] += float(np.abs(d).max(axis=1) @ x.max(axis=1)) * 2.0 ** -shift + 1
+        self._wbound[i] += float(np.abs(d).max(axis=1) @ np.abs(x).max(axis=1)) * 2.0 ** -shift + 1
         gbias = d.sum(axis=0)
         scale_rand = None
         if cfg.rounding == "stochastic":
@@ -249,7 +247,8 @@ class FixedPointNet:
             if keep is not None:
                 active &= keep
             if self.batch_norm is not None:
-                y, xhat, bn_active, h = normalise(self.cfg, self.batch_norm[i], y, True)
+                z, xhat, bn_active, h = normalise(self.cfg, self.batch_norm[i], y, True)
+                y = z - float(1 << (self.cfg.act_bits - 1))
             if i in self.frozen:
                 correct.append(0)
                 x = y
@@ -274,7 +273,8 @@ class FixedPointNet:
         for i in range(self.cfg.layers):
             x, _ = self.forward(i, x)
             if self.batch_norm is not None:
-                x = normalise(self.cfg, self.batch_norm[i], x, False)[0]
+                z = normalise(self.cfg, self.batch_norm[i], x, False)[0]
+                x = z - float(1 << (self.cfg.act_bits - 1))
             out.append(self.scores(i, x))
         return out
 

@@ -148,8 +148,6 @@ class ScalarNet:
 
     def scores(self, i, y):
         c = self.cfg
-        if c.batch_norm:
-            y = [v - (1 << (c.act_bits - 1)) for v in y]
         return [sat_s(rne(sum(self.m[i][cl][n] * y[n] for n in range(len(y))), c.score_shift(i)),
                       c.score_bits) for cl in range(c.classes)]
 
@@ -185,7 +183,9 @@ class ScalarNet:
                 nn = c.neurons(i)
                 cols = [normalise(c, self.g[i], self.mean[i], self.var[i], ys, n, True)
                         for n in range(nn)]
-                ys = [[cols[n][0][b] for n in range(nn)] for b in range(len(ys))]
+                # z enters every product as the signed z - 2**(act_bits - 1)
+                ys = [[cols[n][0][b] - (1 << (c.act_bits - 1)) for n in range(nn)]
+                      for b in range(len(ys))]
                 xhat = [[cols[n][1][b] for n in range(nn)] for b in range(len(ys))]
                 bact = [[cols[n][2][b] for n in range(nn)] for b in range(len(ys))]
                 hs = [cols[n][3] for n in range(nn)]
@@ -264,7 +264,7 @@ class ScalarNet:
             x, _ = self.forward(i, x)
             if self.cfg.batch_norm:
                 x = [normalise(self.cfg, self.g[i], self.mean[i], self.var[i], [x], n, False)[0][0]
-                     for n in range(len(x))]
+                     - (1 << (self.cfg.act_bits - 1)) for n in range(len(x))]
             s = self.scores(i, x)
             out.append(s.index(max(s)))
         return out
