@@ -17,6 +17,9 @@ _BUILT = (("classes", "classes"), ("act_bits", "act_bits"), ("weight_bits", "wei
 def check_config(cfg, limits):
     """Every register value of network ``cfg`` within ``limits``, and each layer's geometry
     (tiles, input tiles, weight extent) as the device checks it."""
+    if cfg.batch_norm:
+        raise ValueError("config field 'batch_norm' is true; the device has no batch "
+                         "normalisation yet (the golden model has)")
     for field, built in _BUILT:
         if getattr(cfg, field) != getattr(limits, built):
             raise ValueError(f"config field '{field}' is {getattr(cfg, field)}; the device is "

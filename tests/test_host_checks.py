@@ -61,6 +61,7 @@ class Recorder:
     (SMALL.replace(classes=5), Limits.for_config(SMALL),
      r"^config field 'classes' is 5; the device is built for 4$"),
     (SMALL.replace(batch=9), Limits.for_config(SMALL), r"^config field 'batch' is 9"),
+    (SMALL.replace(batch_norm=True), None, r"^config field 'batch_norm' is true; the device"),
 ])
 def test_configure_refuses_before_sending(cfg, limits, message):
     link = Recorder()
