@@ -74,13 +74,14 @@ class FixedPointNet:
     """
 
     def __init__(self, cfg):
-        if cfg.max_abs_bits() >= 53:
-            raise ValueError(f"integers reach 2**{cfg.max_abs_bits()}: beyond float64's exact "
-                             "range (see ARITHMETIC.md, Exactness)")
+        bits = self._exact_bits(cfg)
+        if bits >= 53:
+            raise ValueError(f"integers reach 2**{bits}: beyond float64's exact range (see "
+                             "ARITHMETIC.md, Exactness)")
         self.cfg = self.base_cfg = cfg
         w = cfg.lfsr_width
-        self.weights = [initial_weights(cfg, i) for i in range(cfg.layers)]
-        self.biases = [np.zeros(cfg.neurons(i)) for i in range(cfg.layers)]
+        self.weights = [self._initial_weights(i) for i in range(cfg.layers)]
+        self.biases = [np.zeros(len(wi)) for wi in self.weights]
         self.classifiers = []
         self.feedbacks = []
         for i in range(cfg.layers):
@@ -97,7 +98,27 @@ class FixedPointNet:
         self.batch_norm = ([BatchNormState(cfg, cfg.neurons(i)) for i in range(cfg.layers)]
                            if cfg.batch_norm else None)
 
+    def _exact_bits(self, cfg):
+        """The bound on every integer the model forms (ARITHMETIC.md, Exactness)."""
+        return cfg.max_abs_bits()
+
+    def _initial_weights(self, i):
+        return initial_weights(self.cfg, i)
+
     # ---- the steps of one layer ---------------------------------------------------------
+    def _layer_forward(self, i, x, training):
+        """Steps 1-2 of layer ``i`` (dropout when ``training``): ``(y, active, context)``, the
+        context what the update needs besides ``x`` (None here)."""
+        y, active = self.forward(i, x)
+        if training:
+            y, keep = self.dropout(y)
+            if keep is not None:
+                active &= keep
+        return y, active, None
+
+    def _layer_update(self, i, x, d, context, scale_grad=None):
+        self.update(i, x, d, scale_grad=scale_grad)
+
     def forward(self, i, x):
         """Return ``(y, active)``: activations ``sat_u(rne(acc >> weight_frac))`` of layer i for
         inputs ``x`` and the derivative of that clipped ReLU, ``0 < y_unsaturated < 2**act_bits``
@@ -180,9 +201,13 @@ class FixedPointNet:
         tiles, groups = -(-neurons // p), -(-samples // q)
         u = self.dropout_stream.draw(tiles * groups * p * q).reshape(tiles, groups, p, q)
         u = u.transpose(1, 3, 0, 2).reshape(groups * q, tiles * p)[:samples, :neurons]
+        return self.apply_dropout(y, u)
+
+    def apply_dropout(self, y, u):
+        """``keep = u >= dropout``; kept values scaled by ``keep_scale``, the others 0."""
+        cfg = self.cfg
         keep = u >= cfg.dropout
-        scale = float(cfg.keep_scale())
-        yd = shift_rne(y * scale, 8)
+        yd = shift_rne(y * float(cfg.keep_scale()), 8)
         saturate_unsigned(yd, cfg.act_bits, out=yd)
         yd *= keep
         return yd, keep
@@ -242,10 +267,7 @@ class FixedPointNet:
                              f"{self.cfg.batch}")
         correct = []
         for i in range(self.cfg.layers):
-            y, active = self.forward(i, x)
-            y, keep = self.dropout(y)
-            if keep is not None:
-                active &= keep
+            y, active, context = self._layer_forward(i, x, True)
             if self.batch_norm is not None:
                 z, xhat, bn_active, h = normalise(self.cfg, self.batch_norm[i], y, True)
                 y = z - float(1 << (self.cfg.act_bits - 1))
@@ -257,11 +279,11 @@ class FixedPointNet:
             correct.append(int((predict(s) == labels).sum()))
             e = self.errors(s, labels)
             if self.batch_norm is None:
-                self.update(i, x, self.deltas(i, e, active))
+                self._layer_update(i, x, self.deltas(i, e, active), context)
             else:
                 d, scale_grad = back_deltas(self.cfg, i, e, self.feedbacks[i], h, active,
                                             bn_active, xhat)
-                self.update(i, x, d, scale_grad=scale_grad)
+                self._layer_update(i, x, d, context, scale_grad=scale_grad)
             x = y
         self.batches_trained += 1
         return correct
@@ -271,7 +293,7 @@ class FixedPointNet:
         x = np.asarray(x, dtype=np.float64)
         out = []
         for i in range(self.cfg.layers):
-            x, _ = self.forward(i, x)
+            x = self._layer_forward(i, x, False)[0]
             if self.batch_norm is not None:
                 z = normalise(self.cfg, self.batch_norm[i], x, False)[0]
                 x = z - float(1 << (self.cfg.act_bits - 1))

@@ -1,0 +1,202 @@
+"""A slow, literal, pure-integer reading of docs/ARITHMETIC.md, "Convolutional layers", for
+tiny networks: loops over samples, filters, positions and kernel taps; no im2col, no NumPy.
+Independent of sw_model/golden_conv.py (it shares only the config, the architecture parser and
+the scalar helpers of tests/scalar_reference.py)."""
+
+from contract.architecture import Conv
+from tests.scalar_reference import Bits, rne, sat_s, sat_u, sr
+
+
+class ScalarConvNet:
+    def __init__(self, cfg, arch):
+        self.cfg, self.arch = c, a = cfg, arch
+        W, P = c.lfsr_width, c.array_rows
+        self.w, self.b, self.m, self.k = [], [], [], []
+        for i, layer in enumerate(a.layers):
+            rows = layer.filters if isinstance(layer, Conv) else layer.neurons
+            cols = layer.fan_in
+            bits = c.init_bits_for(cols)
+            st = Bits(W, c.stream_seed("init", i), 16)
+            w = [[None] * cols for _ in range(rows)]
+            for ot in range(0, rows, P):
+                for j in range(cols):
+                    for p in range(P):
+                        u = st.next()
+                        if ot + p < rows:
+                            w[ot + p][j] = (u >> (16 - bits)) - (1 << (bits - 1))
+            self.w.append(w)
+            self.b.append([0] * rows)
+            n_out, kb = layer.outputs, c.classifier_bits
+            st = Bits(W, c.stream_seed("classifier", i), kb)
+            m = [[0] * n_out for _ in range(c.classes)]
+            for n in range(n_out):
+                for cl in range(c.classes):
+                    m[cl][n] = 2 * st.next() - ((1 << kb) - 1)
+            self.m.append(m)
+            if c.feedback == "sign":
+                st = Bits(W, c.stream_seed("feedback", i), kb)
+                k = [[0] * n_out for _ in range(c.classes)]
+                for n in range(n_out):
+                    for cl in range(c.classes):
+                        mag = abs(2 * st.next() - ((1 << kb) - 1))
+                        k[cl][n] = mag if m[cl][n] > 0 else -mag
+                self.k.append(k)
+            else:
+                self.k.append(m)
+        self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
+        self.drop = Bits(W, c.stream_seed("dropout"), 8)
+
+    # ---- one layer -------------------------------------------------------------------------
+    def _unit(self, i, acc):
+        c = self.cfg
+        r = rne(acc, c.forward_shift(i))
+        return sat_u(r, c.act_bits), 1 if acc > 0 and r <= (1 << c.act_bits) - 1 else 0
+
+    def conv_forward(self, i, x):
+        """One sample: the pooled (or not) output, its active flags, each output's
+        winner (conv position), and the patch of every conv position."""
+        c, layer = self.cfg, self.arch.layers[i]
+        ch, h, w = layer.in_shape
+        f_n, ho, wo = layer.conv_shape
+        K = layer.kernel
+        pad = (K - 1) // 2 if layer.padding == "same" else 0
+        patches, y, act = {}, {}, {}
+        for r in range(ho):
+            for s in range(wo):
+                patch = []
+                for cc in range(ch):
+                    for kh in range(K):
+                        for kw in range(K):
+                            rr, ss = r + kh - pad, s + kw - pad
+                            inside = 0 <= rr < h and 0 <= ss < w
+                            patch.append(x[(cc * h + rr) * w + ss] if inside else 0)
+                patches[r, s] = patch
+                for f in range(f_n):
+                    acc = (sum(self.w[i][f][j] * patch[j] for j in range(len(patch)))
+                           + (self.b[i][f] << c.in_frac(i)))
+                    y[f, r, s], act[f, r, s] = self._unit(i, acc)
+        out, out_act, winner = [], [], []
+        fo, hp, wp = layer.out_shape
+        for f in range(fo):
+            for r in range(hp):
+                for s in range(wp):
+                    if layer.pool:
+                        cands = [(2 * r, 2 * s), (2 * r, 2 * s + 1), (2 * r + 1, 2 * s),
+                                 (2 * r + 1, 2 * s + 1)]
+                        best = cands[0]
+                        for cand in cands[1:]:       # strictly larger: the first max wins
+                            if y[(f,) + cand] > y[(f,) + best]:
+                                best = cand
+                    else:
+                        best = (r, s)
+                    out.append(y[(f,) + best])
+                    out_act.append(act[(f,) + best])
+                    winner.append((f,) + best)
+        return out, out_act, winner, patches
+
+    def dense_forward(self, i, x):
+        c = self.cfg
+        y, act = [], []
+        for n in range(len(self.w[i])):
+            acc = (sum(self.w[i][n][j] * x[j] for j in range(len(x)))
+                   + (self.b[i][n] << c.in_frac(i)))
+            v, a = self._unit(i, acc)
+            y.append(v)
+            act.append(a)
+        return y, act
+
+    def dropout(self, ys, acts, layer):
+        c = self.cfg
+        q, r = divmod(1 << 16, 256 - c.dropout)
+        ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1) else 0)
+        P, Q, nb = c.array_rows, c.array_cols, len(ys)
+        if isinstance(layer, Conv):
+            chans, S = layer.out_shape[0], layer.out_shape[1] * layer.out_shape[2]
+        else:
+            chans, S = layer.neurons, 1
+        for ot in range(0, chans, P):
+            for sg in range(0, nb, Q):
+                for pos in range(S):
+                    for p in range(P):
+                        for qq in range(Q):
+                            u = self.drop.next()
+                            ch, b = ot + p, sg + qq
+                            if ch >= chans or b >= nb:
+                                continue
+                            n = ch * S + pos
+                            if u >= c.dropout:
+                                ys[b][n] = sat_u(rne(ys[b][n] * ks, 8), c.act_bits)
+                            else:
+                                ys[b][n] = acts[b][n] = 0
+
+    def scores(self, i, y):
+        c = self.cfg
+        return [sat_s(rne(sum(self.m[i][cl][n] * y[n] for n in range(len(y))), c.score_shift(i)),
+                      c.score_bits) for cl in range(c.classes)]
+
+    # ---- training ----------------------------------------------------------------------------
+    def train_batch(self, xs, labels):
+        c = self.cfg
+        xs = [list(map(int, x)) for x in xs]
+        for i, layer in enumerate(self.arch.layers):
+            conv = isinstance(layer, Conv)
+            runs = [self.conv_forward(i, x) if conv else self.dense_forward(i, x) + (None, None)
+                    for x in xs]
+            ys = [list(r[0]) for r in runs]
+            acts = [list(r[1]) for r in runs]
+            if c.dropout:
+                self.dropout(ys, acts, layer)
+            ds = []
+            for y, act, lab in zip(ys, acts, labels):
+                s = self.scores(i, y)
+                e = []
+                for cl in range(c.classes):
+                    t = 1 if cl == lab else -1
+                    e.append(sat_s(-t * max(0, (1 << c.score_frac) - t * s[cl]), c.error_bits))
+                ds.append([sat_s(rne(sum(self.k[i][cl][n] * e[cl] for cl in range(c.classes)),
+                                     c.delta_shift(i)), c.delta_bits) * act[n]
+                           for n in range(len(y))])
+            rows, cols = len(self.w[i]), layer.fan_in
+            G = [[0] * cols for _ in range(rows)]
+            g = [0] * rows
+            for b in range(len(xs)):
+                if conv:
+                    # each output's delta reaches its winner's conv position
+                    _, _, winner, patches = runs[b]
+                    for n, (f, r, s) in enumerate(winner):
+                        if ds[b][n]:
+                            for j in range(cols):
+                                G[f][j] += ds[b][n] * patches[r, s][j]
+                            g[f] += ds[b][n]
+                else:
+                    for n in range(rows):
+                        for j in range(cols):
+                            G[n][j] += ds[b][n] * xs[b][j]
+                        g[n] += ds[b][n]
+            P, stoch = c.array_rows, c.rounding == "stochastic"
+            for ot in range(0, rows, P):
+                for j in range(cols + 1):
+                    for p in range(P):
+                        n = ot + p
+                        r = self.rnd.next() if stoch else None
+                        if n >= rows:
+                            continue
+                        if j < cols:
+                            dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
+                                  else rne(G[n][j], c.update_shift(i)))
+                            self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
+                        else:
+                            db = (sr(g[n], c.bias_update_shift(), r, c.round_bits) if stoch
+                                  else rne(g[n], c.bias_update_shift()))
+                            self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
+            xs = ys
+
+    def predict(self, x):
+        x = list(map(int, x))
+        out = []
+        for i, layer in enumerate(self.arch.layers):
+            x = (self.conv_forward(i, x) if isinstance(layer, Conv)
+                 else self.dense_forward(i, x))[0]
+            s = self.scores(i, x)
+            out.append(s.index(max(s)))
+        return out
