@@ -76,11 +76,16 @@ def build_parser(explicit_only=False):
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits (scikit-learn, built in), fashion-mnist (Debian package "
-                   "dataset-fashion-mnist, or --data-dir) or mnist (IDX files in --data-dir)")
-    t.add_argument("--data-dir", default="", help="directory of IDX files (plain or .gz)")
+                   "dataset-fashion-mnist, or --data-dir), mnist (IDX files in --data-dir), "
+                   "cifar10 (the python-version batches data_batch_1..5 and test_batch in "
+                   "--data-dir or its cifar-10-batches-py) or svhn (train_32x32.mat and "
+                   "test_32x32.mat in --data-dir); cifar10 and svhn have 3072 features")
+    t.add_argument("--data-dir", default="", help="directory of the data set's files: IDX "
+                   "files (plain or .gz), CIFAR-10 batches or SVHN .mat files")
     t.add_argument("--arch", type=_arch, default=None,
                    help="input and hidden layer sizes, e.g. 784-1000-1000-1000 (default: "
-                   "64-128-128 for digits, 784-1000-1000-1000 otherwise)")
+                   "64-128-128 for digits, F-1000-1000-1000 otherwise, F the data set's "
+                   "features: 784, or 3072 for cifar10 and svhn)")
     t.add_argument("--algo", choices=ALGOS, default="lel",
                    help="lel: local errors, symmetric feedback; lel-sign: sign-concordant "
                    "feedback; lel-train: trainable local classifiers; bp: backprop; fa: "
