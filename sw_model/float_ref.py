@@ -5,6 +5,18 @@ Algorithms: ``lel`` (local errors, fixed random classifiers, symmetric feedback)
 a trainable output layer), ``fa`` (feedback alignment). The loss is half the one-vs-all square
 hinge, ``0.5 * sum(max(0, 1 - t*s)**2)``, so ``e = -t * max(0, 1 - t*s)`` is its exact gradient.
 Weights and local classifiers start from the same integers as the fixed-point model, scaled.
+
+With ``cfg.batch_norm`` every hidden layer normalises its output over the mini-batch, after the
+non-linearity: ``a = relu(x @ w.T + b)``, ``xhat = (a - mu) / sqrt(var + eps)`` with the batch's
+mean and biased variance per neuron (the running statistics at inference),
+``eps = 2**-cfg.bn_eps_shift`` (the config's epsilon in value units, as in the golden model), and
+``z = gamma * xhat`` with a learnable per-neuron scale ``gamma`` (initially 0.5, no shift). ``z``
+is the next layer's input and the input of the layer's local classifier. Only the local-error
+algorithms train it: the scale and the layer below by the layer's own local loss, through the
+batch statistics (``bn_backward="full"``, the exact gradient, the rule of the golden model) or
+with the statistics held constant (``"const"``). After every training batch the running
+statistics move ``2**-bn_momentum_shift`` of the way to the batch's (from mean 0, variance 1).
+Unlike the golden model, ``z`` carries no offset and is not clipped to the activation range.
 """
 
 import numpy as np
@@ -15,6 +27,7 @@ from sw_model.lfsr import classifier_weights, feedback_weights
 __all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce"]
 
 ALGORITHMS = ("lel", "lel-sign", "lel-train", "bp", "fa")
+BN_BACKWARDS = ("full", "const")
 
 
 def square_hinge(s, labels):
@@ -53,12 +66,23 @@ class FloatNet:
     loss : str
         ``"square-hinge"`` or ``"softmax-ce"``.
     dtype : numpy dtype
+    bn_backward : str
+        With ``cfg.batch_norm``: ``"full"``, the exact gradient through the batch statistics, or
+        ``"const"``, the statistics treated as constants (``dL/da = gamma * dL/dz / sigma``).
     """
 
-    def __init__(self, cfg, algo="lel", lr=2.0 ** -7, loss="square-hinge", dtype=np.float64):
+    def __init__(self, cfg, algo="lel", lr=2.0 ** -7, loss="square-hinge", dtype=np.float64,
+                 bn_backward="full"):
         if algo not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algo!r}")
+        if bn_backward not in BN_BACKWARDS:
+            raise ValueError(f"unknown batch-norm backward {bn_backward!r} (one of "
+                             f"{', '.join(BN_BACKWARDS)})")
+        if cfg.batch_norm and algo in ("bp", "fa"):
+            raise ValueError(f"batch normalisation is trained by local errors: algorithm "
+                             f"{algo!r} does not support it")
         self.cfg, self.algo, self.lr, self.dtype = cfg, algo, lr, dtype
+        self.bn_backward = bn_backward
         self.base_lr = lr
         self.finite = True
         self.loss = _LOSSES[loss]
@@ -91,14 +115,36 @@ class FloatNet:
                     rows = cfg.classes if i == cfg.layers else cfg.neurons(i)
                     b = _init_like(cfg, 100 + i, rows, cfg.neurons(i - 1))
                     self.backward_fa.append((b * scale).astype(dtype))
+        # Batch normalisation: per layer the scale and the running mean and variance.
+        self.gammas = self.run_means = self.run_vars = None
+        if cfg.batch_norm:
+            n = [cfg.neurons(i) for i in range(cfg.layers)]
+            self.gammas = [np.full(k, 0.5, dtype) for k in n]
+            self.run_means = [np.zeros(k, dtype) for k in n]
+            self.run_vars = [np.ones(k, dtype) for k in n]
+            self.bn_eps = dtype(2.0 ** -cfg.bn_eps_shift)
 
     # ---- passes -------------------------------------------------------------------------
-    def _forward(self, x):
+    def _forward(self, x, stats=None):
+        """Return ``(acts, pre)``: ``acts[0] = x``, ``acts[i + 1]`` layer i's output (``z``
+        with batch normalisation) and ``pre[i]`` its pre-activation. With batch normalisation,
+        ``stats`` a list: the batch statistics normalise, and ``(xhat, sigma, mu, var)`` of
+        every layer is appended to it; ``stats`` None: the running statistics normalise."""
         acts, pre = [x], []
-        for w, b in zip(self.weights, self.biases):
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             a = acts[-1] @ w.T + b
             pre.append(a)
-            acts.append(np.maximum(a, 0))
+            y = np.maximum(a, 0)
+            if self.gammas is not None:
+                if stats is None:
+                    xhat = (y - self.run_means[i]) / np.sqrt(self.run_vars[i] + self.bn_eps)
+                else:
+                    mu, var = y.mean(axis=0), y.var(axis=0)
+                    sigma = np.sqrt(var + self.bn_eps)
+                    xhat = (y - mu) / sigma
+                    stats.append((xhat, sigma, mu, var))
+                y = self.gammas[i] * xhat
+            acts.append(y)
         return acts, pre
 
     def infer(self, x):
@@ -116,10 +162,17 @@ class FloatNet:
 
     def gradients(self, x, labels, scores=None):
         """Return ``(losses, grads)``; ``grads`` maps parameter names to update directions
-        (exact loss gradients for lel, lel-train and bp). Every classifier's scores are
-        appended to the list ``scores`` if given."""
+        (exact loss gradients for lel, lel-train and bp, and with batch normalisation for lel
+        and lel-train with ``bn_backward="full"``). Every classifier's scores are appended to
+        the list ``scores`` if given."""
+        return self._gradients(x, labels, scores)[:2]
+
+    def _gradients(self, x, labels, scores=None):
+        """:meth:`gradients`, and the batch statistics of every layer (empty without batch
+        normalisation)."""
         x = self._input(x)
-        acts, pre = self._forward(x)
+        stats = []
+        acts, pre = self._forward(x, stats)
         grads, losses = {}, []
         scores = [] if scores is None else scores
         if self.output is None:
@@ -129,7 +182,10 @@ class FloatNet:
                 scores.append(s)
                 loss, e = self.loss(s, labels)
                 losses.append(loss)
-                d = (e @ self.feedbacks[i]) * (pre[i] > 0)
+                p = e @ self.feedbacks[i]                  # dL/dz (dL/dy without bn)
+                if stats:
+                    p = self._bn_backward(i, p, stats[i], grads)
+                d = p * (pre[i] > 0)
                 grads[f"w{i}"] = d.T @ acts[i]
                 grads[f"b{i}"] = d.sum(axis=0)
                 if self.algo == "lel-train":
@@ -150,7 +206,16 @@ class FloatNet:
                 if i:
                     back = self.weights[i] if self.algo == "bp" else self.backward_fa[i - 1]
                     g = d @ back
-        return losses, grads
+        return losses, grads, stats
+
+    def _bn_backward(self, i, p, stat, grads):
+        """dL/da of layer i from ``p = dL/dz``; the scale's gradient goes into ``grads``."""
+        xhat, sigma = stat[0], stat[1]
+        grads[f"g{i}"] = (p * xhat).sum(axis=0)
+        dxhat = self.gammas[i] * p
+        if self.bn_backward == "const":
+            return dxhat / sigma
+        return (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0)) / sigma
 
     def parameters(self):
         p = {}
@@ -158,6 +223,8 @@ class FloatNet:
             p[f"w{i}"], p[f"b{i}"] = self.weights[i], self.biases[i]
             if self.algo == "lel-train":
                 p[f"m{i}"] = self.classifiers[i]
+            if self.gammas is not None:
+                p[f"g{i}"] = self.gammas[i]
         if self.output is not None:
             p["out"], p["out_b"] = self.output, self.output_bias
         return p
@@ -168,13 +235,18 @@ class FloatNet:
         not)."""
         labels = np.asarray(labels)
         scores = []
-        _, grads = self.gradients(x, labels, scores)
+        _, grads, stats = self._gradients(x, labels, scores)
         self.finite = all(bool(np.isfinite(s).all()) for s in scores)
         params = self.parameters()
         lr = self.dtype(self.lr)
         for name, g in grads.items():
             g *= lr
             params[name] -= g.astype(self.dtype, copy=False)
+        if stats:
+            momentum = self.dtype(2.0 ** -self.cfg.bn_momentum_shift)
+            for i, (_, _, mu, var) in enumerate(stats):
+                self.run_means[i] += (mu - self.run_means[i]) * momentum
+                self.run_vars[i] += (var - self.run_vars[i]) * momentum
         return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
 
     def set_epoch(self, epoch):
@@ -184,13 +256,21 @@ class FloatNet:
         self.lr = self.base_lr * 2.0 ** (self.cfg.lr_shift - self.cfg.lr_shift_at(epoch))
 
     # ---- state ------------------------------------------------------------------------
+    def _arrays(self):
+        """The parameters and, with batch normalisation, the running statistics ``rm{i}``
+        (mean) and ``rv{i}`` (variance) of every layer."""
+        arrays = self.parameters()
+        for i in range(self.cfg.layers if self.gammas is not None else 0):
+            arrays[f"rm{i}"], arrays[f"rv{i}"] = self.run_means[i], self.run_vars[i]
+        return arrays
+
     def state(self):
-        return {name: p.copy() for name, p in self.parameters().items()}
+        return {name: p.copy() for name, p in self._arrays().items()}
 
     def restore(self, state):
-        params = self.parameters()
+        arrays = self._arrays()
         for name, value in state.items():
-            params[name][...] = value
+            arrays[name][...] = value
 
 
 def _init_like(cfg, index, rows, cols):
