@@ -16,7 +16,8 @@ algorithms train it: the scale and the layer below by the layer's own local loss
 batch statistics (``bn_backward="full"``, the exact gradient, the rule of the golden model) or
 with the statistics held constant (``"const"``). After every training batch the running
 statistics move ``2**-bn_momentum_shift`` of the way to the batch's (from mean 0, variance 1).
-Unlike the golden model, ``z`` carries no offset and is not clipped to the activation range.
+The golden model's products see the same centred ``z`` (it stores ``z + H`` and takes ``H`` off
+again); unlike it, ``z`` here is not clipped to the activation range.
 """
 
 import numpy as np

@@ -7,11 +7,18 @@ freedom: each layer's weights either stay on chip (loaded once, no per-batch tra
 through it, costing two reads (the forward pass, then the read-modify-write update after the
 error is known) and one write per mini-batch. Of all placements that fit, the one with the
 least traffic is taken.
+
+Convolutional networks (a :class:`~contract.architecture.Architecture`): a convolution's weights
+are ``F*(K*K*C + 1)`` words; its stored output is the pooled map, and where the backward step
+needs them, the pooling winners, 2 bits each, 8 to a 16-bit word.
 """
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["Traffic", "backprop_traffic", "local_error_traffic", "layer_words"]
+from contract.architecture import Architecture, Conv, parse_arch
+
+__all__ = ["Traffic", "backprop_traffic", "local_error_traffic", "layer_words",
+           "classifier_bytes"]
 
 
 @dataclass
@@ -37,15 +44,44 @@ class Traffic:
         return d
 
 
-def layer_words(sizes):
-    """Weights plus biases of each layer ``sizes[i] -> sizes[i+1]``."""
+def layer_words(arch):
+    """Weights plus biases of each layer: ``sizes[i] -> sizes[i+1]`` for a sequence of sizes;
+    ``F*(K*K*C + 1)`` for a convolution of an :class:`Architecture`."""
+    if isinstance(arch, Architecture):
+        return [layer.filters * (layer.fan_in + 1) if isinstance(layer, Conv)
+                else layer.neurons * (layer.fan_in + 1) for layer in arch.layers]
+    sizes = arch
     return [sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1)]
 
 
+def _winner_words(arch):
+    """Words of pooling winners per sample, per activation vector (0 = the input)."""
+    if not isinstance(arch, Architecture):
+        return [0] * len(arch)
+    return [0] + [-(-layer.outputs // 8) if isinstance(layer, Conv) and layer.pool else 0
+                  for layer in arch.layers]
+
+
+def _sizes(arch):
+    return arch.sizes() if isinstance(arch, Architecture) else tuple(arch)
+
+
+def classifier_bytes(arch, classes, classifier_bits):
+    """Per layer: bytes a stored local classifier would take (``classes x N[i]`` weights of
+    ``classifier_bits``), which regenerating it from the LFSR saves, and the layer's own weight
+    bytes (16-bit words) beside it."""
+    arch = arch if isinstance(arch, Architecture) else parse_arch(arch)
+    return [{"layer": i + 1, "outputs": layer.outputs,
+             "classifier_bytes": -(-classes * layer.outputs * classifier_bits // 8),
+             "weight_bytes": 2 * words}
+            for i, (layer, words) in enumerate(zip(arch.layers, layer_words(arch)))]
+
+
 def _check(arch, classes, batch, onchip_words):
-    if len(arch) < 2 or min(arch) <= 0 or classes <= 0 or batch <= 0 or onchip_words < 0:
+    sizes = _sizes(arch)
+    if len(sizes) < 2 or min(sizes) <= 0 or classes <= 0 or batch <= 0 or onchip_words < 0:
         raise ValueError("traffic model needs positive sizes, classes and batch")
-    if len(arch) > 10:
+    if len(sizes) > 10:
         raise ValueError("traffic model enumerates placements: at most 9 hidden layers")
 
 
@@ -67,8 +103,8 @@ def local_error_traffic(arch, classes, batch, onchip_words):
     traffic); no activation ever leaves the chip. Resident weights take the rest.
     """
     _check(arch, classes, batch, onchip_words)
-    words = layer_words(arch)
-    buffer = max(batch * (arch[i] + arch[i + 1]) for i in range(len(words)))
+    words, sizes, wins = layer_words(arch), _sizes(arch), _winner_words(arch)
+    buffer = max(batch * (sizes[i] + sizes[i + 1] + wins[i + 1]) for i in range(len(words)))
     if buffer > onchip_words:
         raise ValueError(f"on-chip capacity {onchip_words} cannot hold one layer's activations "
                          f"({buffer} words)")
@@ -77,7 +113,7 @@ def local_error_traffic(arch, classes, batch, onchip_words):
         if buffer + sum(words[k] for k in resident) > onchip_words:
             continue
         streamed = sum(w for k, w in enumerate(words) if k not in resident)
-        options.append(Traffic(input_read=batch * arch[0] + batch, weight_read=2 * streamed,
+        options.append(Traffic(input_read=batch * sizes[0] + batch, weight_read=2 * streamed,
                                weight_write=streamed, resident_layers=resident))
     return _best(options)
 
@@ -92,10 +128,13 @@ def backprop_traffic(arch, classes, batch, onchip_words):
     again).
     """
     _check(arch, classes, batch, onchip_words)
-    sizes = list(arch) + [classes]
-    words = layer_words(sizes)
-    buffer = max(batch * (sizes[i] + sizes[i + 1]) for i in range(len(words)))
-    acts = [batch * n for n in arch]                   # activation vectors 0 (input) .. L
+    hidden, wins = _sizes(arch), _winner_words(arch)
+    sizes = list(hidden) + [classes]
+    words = layer_words(arch) + [classes * (hidden[-1] + 1)]
+    buffer = max(batch * (sizes[i] + sizes[i + 1] + (wins[i + 1] if i + 1 < len(wins) else 0))
+                 for i in range(len(words)))
+    # activation vectors 0 (input) .. L, with their pooling winners
+    acts = [batch * (n + w) for n, w in zip(hidden, wins)]
     options = []
     for resident in _subsets(len(words)):
         used_w = buffer + sum(words[k] for k in resident)
@@ -106,7 +145,7 @@ def backprop_traffic(arch, classes, batch, onchip_words):
             if used_w + sum(acts[a] for a in kept) > onchip_words:
                 continue
             spilled = tuple(a for a in range(len(acts)) if a not in kept)
-            t = Traffic(input_read=batch * arch[0] + batch, weight_read=2 * streamed,
+            t = Traffic(input_read=batch * sizes[0] + batch, weight_read=2 * streamed,
                         weight_write=streamed, resident_layers=resident, spilled_acts=spilled)
             for a in spilled:
                 t.act_read += acts[a]
