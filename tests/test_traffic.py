@@ -64,3 +64,37 @@ def test_too_small_a_chip_is_refused():
         local_error_traffic(ARCH, 10, B, 1000)
     with pytest.raises(ValueError, match="cannot hold"):
         backprop_traffic(ARCH, 10, B, 1000)
+
+
+CONV = "1x28x28-c32k5-p2-c64k5-p2-f512"
+
+
+def test_conv_layer_words_and_classifier_bytes():
+    from contract.architecture import parse_arch
+    from sw_model.traffic import classifier_bytes
+    arch = parse_arch(CONV)
+    assert layer_words(arch) == [32 * 26, 64 * (800 + 1), 512 * (3136 + 1)]
+    rows = classifier_bytes(arch, 10, 4)
+    assert [r["outputs"] for r in rows] == [6272, 3136, 512]
+    assert [r["classifier_bytes"] for r in rows] == [31360, 15680, 2560]
+    assert [r["weight_bytes"] for r in rows] == [1664, 102528, 3212288]
+    assert classifier_bytes("784-3", 10, 1)[0]["classifier_bytes"] == 4      # ceil(30 / 8)
+
+
+def test_conv_buffers_hold_the_pooled_maps_and_their_winners():
+    """Local errors' largest working buffer: layer 2's input map, pooled output and its
+    winners (2 bits each, 8 to a word); one word less is refused."""
+    from contract.architecture import parse_arch
+    arch = parse_arch(CONV)
+    buffer = B * (6272 + 3136 + 3136 // 8)
+    assert buffer > B * (784 + 6272 + 6272 // 8)
+    lel = local_error_traffic(arch, 10, B, buffer)
+    assert lel.resident_layers == () and lel.total == B * 785 + 3 * sum(layer_words(arch))
+    with pytest.raises(ValueError, match="cannot hold"):
+        local_error_traffic(arch, 10, B, buffer - 1)
+    # Backprop keeps every map and its winners until the error returns.
+    everything = sum(layer_words(arch)) + 10 * 513 + buffer
+    acts = B * (784 + 6272 + 784 + 3136 + 392 + 512)
+    assert backprop_traffic(arch, 10, B, everything + acts).spilled_acts == ()
+    short = backprop_traffic(arch, 10, B, everything + acts - 1)
+    assert short.total > B * 785 == local_error_traffic(arch, 10, B, everything + acts - 1).total
