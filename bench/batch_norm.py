@@ -43,7 +43,7 @@ RUNS = os.path.join(ROOT, "runs", "fashion-bn")
 # normalisation in bench/results/fashion_mnist.json
 ALGOS = [
     ("lel-fixed-bn", "lel", "fixed", [2 ** -5, 2 ** -6, 2 ** -7, 2 ** -8], "lel-fixed"),
-    ("lel-bn", "lel", "float", [2 ** -7, 2 ** -8, 2 ** -9], "lel"),
+    ("lel-bn", "lel", "float", [2 ** -7, 2 ** -8, 2 ** -9, 2 ** -10], "lel"),
 ]
 SEEDS = [1, 2]
 
