@@ -152,14 +152,8 @@ def fashion_summary(tune_epochs, epochs):
             RUNS, "final", f"{name}-seed{seed}", "results.json")))]
         if not runs:
             continue
-        errs = np.array([r["test_error_per_epoch"][-1] for r in runs]) * 100
         table["final"][name] = {
-            "algo": algo, "precision": precision, "lr": runs[0]["args"]["lr"],
-            "epochs": [r["epochs"] for r in runs], "seeds": [r["args"]["seed"] for r in runs],
-            "test_error_mean": errs.mean(axis=0).round(3).tolist(),
-            "test_error_spread": (errs.max(axis=0) - errs.min(axis=0)).round(3).tolist(),
-            "test_error_per_seed": errs.round(3).tolist(),
-            "samples_per_second": [round(r["samples_per_second"], 1) for r in runs],
+            "algo": algo, "precision": precision, **fm.seed_summary(runs),
             "without_batch_norm": {k: without[plain][k] for k in
                                    ("lr", "test_error_mean", "test_error_spread",
                                     "test_error_per_seed", "samples_per_second")},

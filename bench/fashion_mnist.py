@@ -119,6 +119,19 @@ def run_all(jobs, parallel):
             f.result()
 
 
+def seed_summary(runs):
+    """The learning rate, epochs and seeds of a set of finished runs (results.json contents),
+    and every layer's test error: mean, spread and per seed (%)."""
+    import numpy as np
+    errs = np.array([r["test_error_per_epoch"][-1] for r in runs]) * 100
+    return {"lr": runs[0]["args"]["lr"], "epochs": [r["epochs"] for r in runs],
+            "seeds": [r["args"]["seed"] for r in runs],
+            "test_error_mean": errs.mean(axis=0).round(3).tolist(),
+            "test_error_spread": (errs.max(axis=0) - errs.min(axis=0)).round(3).tolist(),
+            "test_error_per_seed": errs.round(3).tolist(),
+            "samples_per_second": [round(r["samples_per_second"], 1) for r in runs]}
+
+
 def summary(tune_epochs, final_epochs):
     import numpy as np
     table = {"machine": describe(),
@@ -140,14 +153,8 @@ def summary(tune_epochs, final_epochs):
                     runs.append(json.load(f))
         if not runs:
             continue
-        errs = np.array([r["test_error_per_epoch"][-1] for r in runs]) * 100
         table["final"][name] = {
-            "algo": algo, "precision": precision, "lr": runs[0]["args"]["lr"],
-            "epochs": [r["epochs"] for r in runs], "seeds": [r["args"]["seed"] for r in runs],
-            "test_error_mean": errs.mean(axis=0).round(3).tolist(),
-            "test_error_spread": (errs.max(axis=0) - errs.min(axis=0)).round(3).tolist(),
-            "test_error_per_seed": errs.round(3).tolist(),
-            "samples_per_second": [round(r["samples_per_second"], 1) for r in runs],
+            "algo": algo, "precision": precision, **seed_summary(runs),
             "command": " ".join(command(algo, precision, runs[0]["args"]["lr"], "SEED",
                                         final_epochs, f"runs/fashion/final/{name}-seedSEED")),
         }

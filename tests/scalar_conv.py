@@ -4,45 +4,22 @@ Independent of sw_model/golden_conv.py (it shares only the config, the architect
 the scalar helpers of tests/scalar_reference.py)."""
 
 from contract.architecture import Conv
-from tests.scalar_reference import Bits, rne, sat_s, sat_u, sr
+from tests.scalar_reference import Bits, draw_classifier, draw_weights, rne, sat_s, sat_u, sr
 
 
 class ScalarConvNet:
     def __init__(self, cfg, arch):
         self.cfg, self.arch = c, a = cfg, arch
-        W, P = c.lfsr_width, c.array_rows
+        W = c.lfsr_width
         self.w, self.b, self.m, self.k = [], [], [], []
         for i, layer in enumerate(a.layers):
             rows = layer.filters if isinstance(layer, Conv) else layer.neurons
             cols = layer.fan_in
-            bits = c.init_bits_for(cols)
-            st = Bits(W, c.stream_seed("init", i), 16)
-            w = [[None] * cols for _ in range(rows)]
-            for ot in range(0, rows, P):
-                for j in range(cols):
-                    for p in range(P):
-                        u = st.next()
-                        if ot + p < rows:
-                            w[ot + p][j] = (u >> (16 - bits)) - (1 << (bits - 1))
-            self.w.append(w)
+            self.w.append(draw_weights(c, i, rows, cols))
             self.b.append([0] * rows)
-            n_out, kb = layer.outputs, c.classifier_bits
-            st = Bits(W, c.stream_seed("classifier", i), kb)
-            m = [[0] * n_out for _ in range(c.classes)]
-            for n in range(n_out):
-                for cl in range(c.classes):
-                    m[cl][n] = 2 * st.next() - ((1 << kb) - 1)
+            m, k = draw_classifier(c, i, layer.outputs)
             self.m.append(m)
-            if c.feedback == "sign":
-                st = Bits(W, c.stream_seed("feedback", i), kb)
-                k = [[0] * n_out for _ in range(c.classes)]
-                for n in range(n_out):
-                    for cl in range(c.classes):
-                        mag = abs(2 * st.next() - ((1 << kb) - 1))
-                        k[cl][n] = mag if m[cl][n] > 0 else -mag
-                self.k.append(k)
-            else:
-                self.k.append(m)
+            self.k.append(k)
         self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
         self.drop = Bits(W, c.stream_seed("dropout"), 8)
 

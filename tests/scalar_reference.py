@@ -90,6 +90,40 @@ def normalise(c, g, mean, var, ys, n, training):
     return z, xh, ba, h
 
 
+def draw_weights(c, i, rows, cols):
+    """Layer i's initial weights, drawn in weight-memory order: output tiles of P rows, columns,
+    then the P rows of a word."""
+    bits, P = c.init_bits_for(cols), c.array_rows
+    st = Bits(c.lfsr_width, c.stream_seed("init", i), 16)
+    w = [[None] * cols for _ in range(rows)]
+    for ot in range(0, rows, P):
+        for j in range(cols):
+            for p in range(P):
+                u = st.next()
+                if ot + p < rows:
+                    w[ot + p][j] = (u >> (16 - bits)) - (1 << (bits - 1))
+    return w
+
+
+def draw_classifier(c, i, width):
+    """Layer i's local classifier M (classes x width) and its feedback K."""
+    kb, W = c.classifier_bits, c.lfsr_width
+    st = Bits(W, c.stream_seed("classifier", i), kb)
+    m = [[0] * width for _ in range(c.classes)]
+    for n in range(width):
+        for cl in range(c.classes):
+            m[cl][n] = 2 * st.next() - ((1 << kb) - 1)
+    if c.feedback != "sign":
+        return m, m
+    st = Bits(W, c.stream_seed("feedback", i), kb)
+    k = [[0] * width for _ in range(c.classes)]
+    for n in range(width):
+        for cl in range(c.classes):
+            mag = abs(2 * st.next() - ((1 << kb) - 1))
+            k[cl][n] = mag if m[cl][n] > 0 else -mag
+    return m, k
+
+
 class ScalarNet:
     def __init__(self, cfg):
         self.cfg = c = cfg
@@ -97,36 +131,11 @@ class ScalarNet:
         self.w, self.b, self.m, self.k = [], [], [], []
         for i in range(c.layers):
             nin, nout = c.fan_in(i), c.neurons(i)
-            bits = c.init_bits(i)
-            # Weight-memory order: output tiles of P rows, columns, then the P rows of a word.
-            P = c.array_rows
-            st = Bits(W, c.stream_seed("init", i), 16)
-            w = [[None] * nin for _ in range(nout)]
-            for ot in range(0, nout, P):
-                for j in range(nin):
-                    for p in range(P):
-                        u = st.next()
-                        if ot + p < nout:
-                            w[ot + p][j] = (u >> (16 - bits)) - (1 << (bits - 1))
-            self.w.append(w)
+            self.w.append(draw_weights(c, i, nout, nin))
             self.b.append([0] * nout)
-            kb = c.classifier_bits
-            st = Bits(W, c.stream_seed("classifier", i), kb)
-            m = [[0] * nout for _ in range(c.classes)]
-            for n in range(nout):
-                for cl in range(c.classes):
-                    m[cl][n] = 2 * st.next() - ((1 << kb) - 1)
+            m, k = draw_classifier(c, i, nout)
             self.m.append(m)
-            if c.feedback == "sign":
-                st = Bits(W, c.stream_seed("feedback", i), kb)
-                k = [[0] * nout for _ in range(c.classes)]
-                for n in range(nout):
-                    for cl in range(c.classes):
-                        mag = abs(2 * st.next() - ((1 << kb) - 1))
-                        k[cl][n] = mag if m[cl][n] > 0 else -mag
-                self.k.append(k)
-            else:
-                self.k.append(m)
+            self.k.append(k)
         if c.batch_norm:
             self.g = [[1 << (c.weight_frac - 1)] * c.neurons(i) for i in range(c.layers)]
             self.mean = [[0] * c.neurons(i) for i in range(c.layers)]
