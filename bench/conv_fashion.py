@@ -1,0 +1,126 @@
+"""Convolutional networks trained with local errors on Fashion-MNIST (issue 14): fixed point
+(golden model) against the float references, on one conv net sized for these machines.
+
+Like bench/fashion_mnist.py: a learning-rate tuning (``--tune-epochs`` epochs on the first
+50,000 training images, tested on the held-out last 10,000, seed 1), then ``--epochs`` epochs at
+the best rate for seeds 1 and 2 on the full training set. Every run is a plain ``lela train``
+command; finished runs are skipped, interrupted ones resume.
+
+    python bench/conv_fashion.py [tune|final|summary|all] [--algos lel-fixed,lel] [--jobs 2]
+
+-> ``bench/results/conv_fashion.json``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import fashion_mnist as fm                               # noqa: E402
+from bench.machine import describe                                  # noqa: E402
+
+OUT = os.path.join(ROOT, "bench", "results", "conv_fashion.json")
+RUNS = os.path.join(ROOT, "runs", "fashion-conv")
+ARCH = "1x28x28-c16k5-p2-c32k5-p2-f256"
+# (name, algo, precision, learning rates to try)
+ALGOS = [
+    ("lel-fixed", "lel", "fixed", [2 ** -8, 2 ** -9, 2 ** -10]),
+    ("lel", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
+    ("lel-sign", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
+    ("lel-train", "lel-train", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
+    ("bp", "bp", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
+    ("fa", "fa", "float", [2 ** -9, 2 ** -10, 2 ** -11]),
+]
+SEEDS = [1, 2]
+
+
+def command(algo, precision, lr, seed, epochs, out, holdout=0):
+    cmd = fm.command(algo, precision, lr, seed, epochs, out, holdout)
+    cmd[cmd.index("--arch") + 1] = ARCH
+    return cmd
+
+
+def _result(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _selected(names):
+    return [a for a in ALGOS if not names or a[0] in names]
+
+
+def tune_jobs(names, epochs):
+    for name, algo, precision, lrs in _selected(names):
+        for lr in lrs:
+            out = os.path.join(RUNS, "tune", f"{name}-lr{lr:g}")
+            yield command(algo, precision, lr, 1, epochs, out, holdout=10000), out, epochs
+
+
+def best_lr(name, lrs):
+    scored = [(res["test_error_per_epoch"][-1][-1], lr) for lr in lrs
+              if (res := _result(os.path.join(RUNS, "tune", f"{name}-lr{lr:g}",
+                                              "results.json"))) and res["status"] != "diverged"]
+    return min(scored)[1] if scored else None
+
+
+def final_jobs(names, epochs):
+    for name, algo, precision, lrs in _selected(names):
+        lr = best_lr(name, lrs)
+        if lr is None:
+            print(f"{name}: no tuning result yet, skipped")
+            continue
+        for seed in SEEDS:
+            out = os.path.join(RUNS, "final", f"{name}-seed{seed}")
+            yield command(algo, precision, lr, seed, epochs, out), out, epochs
+
+
+def summary(tune_epochs, epochs):
+    table = {"machine": describe(), "date": time.strftime("%Y-%m-%d"), "arch": ARCH,
+             "batch": 32, "tuning": {}, "final": {}}
+    for name, algo, precision, lrs in ALGOS:
+        tuning = {f"{lr:g}": {"error": res["test_error_per_epoch"][-1], "status": res["status"]}
+                  for lr in lrs if (res := _result(os.path.join(
+                      RUNS, "tune", f"{name}-lr{lr:g}", "results.json")))}
+        if tuning:
+            table["tuning"][name] = {"epochs": tune_epochs, "holdout_error_per_lr": tuning}
+        runs = [r for seed in SEEDS if (r := _result(os.path.join(
+            RUNS, "final", f"{name}-seed{seed}", "results.json")))]
+        if runs:
+            table["final"][name] = {
+                "algo": algo, "precision": precision, **fm.seed_summary(runs),
+                "command": " ".join(command(algo, precision, runs[0]["args"]["lr"], "SEED",
+                                            epochs, f"runs/fashion-conv/final/{name}-seedSEED"))}
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        json.dump(table, f, indent=2)
+        f.write("\n")
+    print(f"wrote {OUT}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", nargs="?", default="all",
+                        choices=("tune", "final", "summary", "all"))
+    parser.add_argument("--algos", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--tune-epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    names = [n for n in args.algos.split(",") if n]
+    if args.phase in ("tune", "all"):
+        fm.run_all(list(tune_jobs(names, args.tune_epochs)), args.jobs)
+    if args.phase in ("final", "all"):
+        fm.run_all(list(final_jobs(names, args.epochs)), args.jobs)
+    if args.phase in ("summary", "all"):
+        summary(args.tune_epochs, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
