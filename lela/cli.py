@@ -15,16 +15,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"lela: error: {message}\n")
 
 
+class _BadArch(str):
+    """An --arch that parse_arch refused: its one-line message, reported as a UserError (exit
+    status 1) when the run is set up."""
+
+
 def _arch(text):
+    """--arch: a fully connected network's sizes (a tuple of ints, as before convolutions) or a
+    convolutional network's canonical text (contract.architecture)."""
+    from contract.architecture import ArchError, parse_arch
     try:
-        sizes = tuple(int(v) for v in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a dash-separated list of sizes, "
-                                         f"e.g. 784-1000-1000-1000") from None
-    if len(sizes) < 2 or min(sizes) <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' needs an input size and at least one "
-                                         f"positive hidden layer size")
-    return sizes
+        arch = parse_arch(text)
+    except ArchError as e:
+        detail = str(e).removeprefix(f"arch '{text}': ")
+        if text.split("-")[0].isdigit():
+            return _BadArch(f"--arch '{text}' is not a dash-separated list of sizes (e.g. "
+                            f"784-1000-1000-1000): {detail}")
+        return _BadArch(f"--arch '{text}': {detail}")
+    return arch.text if arch.convolutional else arch.sizes()
 
 
 def _number(kind, accept, requirement):
@@ -83,9 +91,11 @@ def build_parser(explicit_only=False):
     t.add_argument("--data-dir", default="", help="directory of the data set's files: IDX "
                    "files (plain or .gz), CIFAR-10 batches or SVHN .mat files")
     t.add_argument("--arch", type=_arch, default=None,
-                   help="input and hidden layer sizes, e.g. 784-1000-1000-1000 (default: "
-                   "64-128-128 for digits, F-1000-1000-1000 otherwise, F the data set's "
-                   "features: 784, or 3072 for cifar10 and svhn)")
+                   help="input and hidden layer sizes, e.g. 784-1000-1000-1000, or a "
+                   "convolutional network, e.g. 1x28x28-c32k5-p2-c64k5-p2-f512: "
+                   "c<filters>k<kernel> (v: no padding), p2: 2 x 2 max pooling, f<neurons> "
+                   "(default: 64-128-128 for digits, F-1000-1000-1000 otherwise, F the data "
+                   "set's features: 784, or 3072 for cifar10 and svhn)")
     t.add_argument("--algo", choices=ALGOS, default="lel",
                    help="lel: local errors, symmetric feedback; lel-sign: sign-concordant "
                    "feedback; lel-train: trainable local classifiers; bp: backprop; fa: "
@@ -242,6 +252,8 @@ def _program(args):
 def _run_spec(args, argv):
     """The RunSpec, the run directory and how to run it (resume, force) of `lela train`."""
     from lela.train import RunSpec, UserError
+    if isinstance(args.arch, _BadArch):
+        raise UserError(args.arch)
     if args.resume:
         spec = RunSpec(epochs=args.epochs or 0)
         return spec, args.resume, dict(resume=True, asked=_asked(argv))

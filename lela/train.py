@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from contract.config import ConfigError, NetConfig, load_config, read_toml
-from lela.checks import (EVAL_CHUNK, RESUME_MAY_SET, UserError, check_lr, check_memory,
-                         check_out_dir, check_resume, check_writable, remove_stale_temps)
+from lela.checks import (EVAL_CHUNK, RESUME_MAY_SET, UserError, available_memory, check_lr,
+                         check_memory, check_out_dir, check_resume, check_writable,
+                         remove_stale_temps)
 from lela.divergence import PROBE, Diverged, class_shares, diagnose
 from lela.files import CHECKPOINT, atomic_write, load_checkpoint, plot_curves, save_checkpoint
 from sw_model.data import load_dataset
@@ -62,7 +63,7 @@ def default_lr(spec):
 @dataclass
 class RunSpec:
     dataset: str = "digits"
-    arch: tuple = ()
+    arch: tuple = ()                 # sizes; a convolutional network: its canonical text
     algo: str = "lel"
     precision: str = "fixed"
     epochs: int = 10
@@ -86,7 +87,7 @@ class RunSpec:
 
     def to_json(self):
         d = asdict(self)
-        d["arch"] = list(self.arch)
+        d["arch"] = self.arch if isinstance(self.arch, str) else list(self.arch)
         return d
 
 
@@ -94,12 +95,44 @@ class Interrupted(Exception):
     """Ctrl-C during a run; the message says what the run directory holds."""
 
 
+CONV_FLOAT_ONLY = ("convolutional networks exist in the float references only so far (use "
+                   "--precision float); the golden model and the core follow (issue 14)")
+
+
+def conv_arch(spec):
+    """The :class:`~contract.architecture.Architecture` of a convolutional run, else None."""
+    if not isinstance(spec.arch, str):
+        return None
+    from contract.architecture import ArchError, parse_arch
+    try:
+        return parse_arch(spec.arch)
+    except ArchError as e:
+        raise UserError(f"--{e}") from None
+
+
+def check_conv(spec, arch, features):
+    """A convolutional network trains in float, on samples of its input's size."""
+    if spec.precision != "float" or spec.backend != "golden":
+        raise UserError(f"--arch {arch.text}: {CONV_FLOAT_ONLY}")
+    if spec.batch_norm:
+        raise UserError(f"--batch-norm: not for convolutional networks yet (--arch {arch.text})")
+    if arch.features != features:
+        shape = " x ".join(map(str, arch.input_shape))
+        raise UserError(f"the network's {shape} input is {arch.features} values but "
+                        f"{spec.dataset} has {features} features per sample")
+
+
 def net_config(spec, features, classes):
     """The :class:`NetConfig` of a run: the TOML config (if any), overridden by every setting
-    given on the command line, else the defaults."""
+    given on the command line, else the defaults. A convolutional network's config has its
+    flattened sizes (Architecture.sizes)."""
     overrides = dict(classes=classes,
                      feedback="sign" if spec.algo == "lel-sign" else "symmetric")
-    if spec.arch:
+    arch = conv_arch(spec)
+    if arch:
+        check_conv(spec, arch, features)
+        overrides["arch"] = arch.sizes()
+    elif spec.arch:
         overrides["arch"] = tuple(spec.arch)
     for name in ("batch", "seed", "rounding", "loss"):
         if getattr(spec, name) is not None:
@@ -170,8 +203,12 @@ def build_model(spec, cfg, log=print):
         return FixedPointNet(cfg)
     from sw_model.float_ref import FloatNet
     lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else default_lr(spec))
-    return FloatNet(cfg, spec.algo, lr=lr, loss=cfg.loss,
-                    dtype=np.dtype(spec.float_dtype).type)
+    dtype = np.dtype(spec.float_dtype).type
+    arch = conv_arch(spec)
+    if arch:
+        from sw_model.float_conv import FloatConvNet
+        return FloatConvNet(cfg, arch, spec.algo, lr=lr, loss=cfg.loss, dtype=dtype)
+    return FloatNet(cfg, spec.algo, lr=lr, loss=cfg.loss, dtype=dtype)
 
 
 def _rtl_model(cfg, log):
@@ -194,7 +231,8 @@ def resolved(spec, cfg, model):
     its checkpoint and results.json say what it trained with (and a resumed run does the same
     whatever the defaults become)."""
     lr = 2.0 ** -cfg.lr_shift if spec.precision == "fixed" else float(model.lr)
-    return replace(spec, arch=tuple(cfg.arch), lr=lr, batch=cfg.batch, seed=cfg.seed,
+    arch = spec.arch if isinstance(spec.arch, str) else tuple(cfg.arch)
+    return replace(spec, arch=arch, lr=lr, batch=cfg.batch, seed=cfg.seed,
                    loss=cfg.loss, rounding=cfg.rounding, dropout=cfg.dropout / 256,
                    batch_norm=cfg.batch_norm)
 
@@ -210,14 +248,22 @@ def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):
     if ck["format"] == 1 and not recorded.get("lr") and not recorded.get("config"):
         recorded["lr"] = LEGACY_LR
     asked = asked or {}
-    check_resume(recorded, asked, out_dir)
-    spec = RunSpec(**{**recorded, "arch": tuple(recorded.get("arch") or ())})
+    check_resume(_text_arch(recorded), _text_arch(asked), out_dir)
+    arch = recorded.get("arch") or ()
+    spec = RunSpec(**{**recorded, "arch": arch if isinstance(arch, str) else tuple(arch)})
     for name in RESUME_MAY_SET:
         if name in asked:
             setattr(spec, name, asked[name])
     if epochs:
         spec.epochs = epochs
     return spec
+
+
+def _text_arch(settings):
+    """``settings`` with a convolutional network's text as a 1-tuple, which lela.checks shows
+    and compares as it does sizes."""
+    arch = settings.get("arch")
+    return {**settings, "arch": (arch,)} if isinstance(arch, str) else settings
 
 
 def evaluate(model, x, y, classes, chunk=EVAL_CHUNK):
@@ -252,7 +298,10 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
         cfg = net_config(spec, data.features, data.classes)
     except ConfigError as e:
         raise UserError(str(e)) from None
-    check_memory(cfg, spec.algo)
+    if (arch := conv_arch(spec)):
+        check_conv_memory(arch, cfg, spec.algo)
+    else:
+        check_memory(cfg, spec.algo)
     check_schedule(spec, cfg)
     model = build_model(spec, cfg, log)
     spec = resolved(spec, cfg, model)
@@ -264,6 +313,19 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
     remove_stale_temps(out_dir)
     with _board_answers(spec), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _train(spec, cfg, model, data, out_dir, state, progress, log)
+
+
+def check_conv_memory(arch, cfg, algo):
+    """lela.checks.check_memory for a convolutional network: its estimate counts every layer
+    as a dense matrix of its flattened sizes, far beyond a convolution's filters, so the
+    model's own estimate stands in (sw_model.float_conv.memory_bytes)."""
+    from sw_model.float_conv import memory_bytes
+    need, weights = memory_bytes(arch, cfg.classes, algo)
+    have = available_memory()
+    if have is not None and need > have:
+        raise UserError(f"--arch {arch.text}: the model needs about {need / 2**30:.1f} GiB of "
+                        f"memory ({weights:,} weights and biases, its feature maps and im2col "
+                        f"patches), more than the {have / 2**30:.1f} GiB available")
 
 
 def check_schedule(spec, cfg):
@@ -392,7 +454,8 @@ def _write(spec, cfg, model, history, state, n_train, out_dir, **status):
     results = _results(spec, cfg, model, history, state["train_seconds"], n_train, **status)
     atomic_write(os.path.join(out_dir, "results.json"),
                  (json.dumps(results, indent=2) + "\n").encode())
-    plot_curves(history, spec, cfg.arch, os.path.join(out_dir, "curves.png"))
+    arch = (spec.arch,) if isinstance(spec.arch, str) else cfg.arch
+    plot_curves(history, spec, arch, os.path.join(out_dir, "curves.png"))
     return results
 
 
