@@ -71,11 +71,7 @@ def _activations(net, probe):
     if hasattr(net, "_forward"):
         acts, _ = net._forward(net._input(probe))
         return acts[1:]
-    x, acts = np.asarray(probe, dtype=np.float64), []
-    for i in range(net.cfg.layers):
-        x, _ = net.forward(i, x)
-        acts.append(x)
-    return acts
+    return net.layer_outputs(probe)
 
 
 def _nonfinite(net, acts, probe, top, output):

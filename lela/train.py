@@ -95,8 +95,8 @@ class Interrupted(Exception):
     """Ctrl-C during a run; the message says what the run directory holds."""
 
 
-CONV_FLOAT_ONLY = ("convolutional networks exist in the float references only so far (use "
-                   "--precision float); the golden model and the core follow (issue 14)")
+CONV_NOT_ON_DEVICE = ("convolutional networks exist in the golden model and the float "
+                      "references so far (use --backend golden); the core follows (issue 14)")
 
 
 def conv_arch(spec):
@@ -111,9 +111,10 @@ def conv_arch(spec):
 
 
 def check_conv(spec, arch, features):
-    """A convolutional network trains in float, on samples of its input's size."""
-    if spec.precision != "float" or spec.backend != "golden":
-        raise UserError(f"--arch {arch.text}: {CONV_FLOAT_ONLY}")
+    """A convolutional network trains on the golden model or a float reference, on samples of
+    its input's size."""
+    if spec.backend != "golden":
+        raise UserError(f"--arch {arch.text}: {CONV_NOT_ON_DEVICE}")
     if spec.batch_norm:
         raise UserError(f"--batch-norm: not for convolutional networks yet (--arch {arch.text})")
     if arch.features != features:
@@ -199,6 +200,12 @@ def build_model(spec, cfg, log=print):
         with _board_answers(spec):
             return RtlNet(cfg, link, retries=3)
     if spec.precision == "fixed":
+        if conv_arch(spec):
+            from sw_model.golden_conv import FixedPointConvNet
+            try:
+                return FixedPointConvNet(cfg, conv_arch(spec))
+            except (ConfigError, ValueError) as e:
+                raise UserError(str(e)) from None
         from sw_model.golden import FixedPointNet
         return FixedPointNet(cfg)
     from sw_model.float_ref import FloatNet

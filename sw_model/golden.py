@@ -288,17 +288,24 @@ class FixedPointNet:
         self.batches_trained += 1
         return correct
 
+    def _inference(self, x):
+        """Per layer, at inference: ``(stored, product)``, the output as the layer stores it
+        (``y``, or ``z`` with batch normalisation) and as the products take it (``z - H``)."""
+        x = np.asarray(x, dtype=np.float64)
+        for i in range(self.cfg.layers):
+            x = stored = self._layer_forward(i, x, False)[0]
+            if self.batch_norm is not None:
+                stored = normalise(self.cfg, self.batch_norm[i], x, False)[0]
+                x = stored - float(1 << (self.cfg.act_bits - 1))
+            yield stored, x
+
     def infer(self, x):
         """Return every layer's local scores (list of ``B x classes``) for pixels ``x``."""
-        x = np.asarray(x, dtype=np.float64)
-        out = []
-        for i in range(self.cfg.layers):
-            x = self._layer_forward(i, x, False)[0]
-            if self.batch_norm is not None:
-                z = normalise(self.cfg, self.batch_norm[i], x, False)[0]
-                x = z - float(1 << (self.cfg.act_bits - 1))
-            out.append(self.scores(i, x))
-        return out
+        return [self.scores(i, product) for i, (_, product) in enumerate(self._inference(x))]
+
+    def layer_outputs(self, x):
+        """Every layer's output at inference, as the layer stores it (unsigned)."""
+        return [stored for stored, _ in self._inference(x)]
 
     def predict(self, x):
         return [predict(s) for s in self.infer(x)]

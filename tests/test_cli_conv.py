@@ -1,4 +1,5 @@
-"""``lela train --arch`` with convolutional networks (float references only so far)."""
+"""``lela train --arch`` with convolutional networks (the golden model and the float references;
+not on a device yet)."""
 
 import json
 
@@ -37,10 +38,14 @@ def test_one_epoch_on_digits(tmp_path, capsys):
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("algo,dtype", [("lel", "float64"), ("bp", "float32")])
-def test_resume_equals_uninterrupted(tmp_path, capsys, algo, dtype):
-    common = ["train", "--precision", "float", "--algo", algo, "--seed", "3", "--arch", ARCH,
+@pytest.mark.parametrize("precision,algo,dtype", [("float", "lel", "float64"),
+                                                   ("float", "bp", "float32"),
+                                                   ("fixed", "lel-sign", "float64")])
+def test_resume_equals_uninterrupted(tmp_path, capsys, precision, algo, dtype):
+    common = ["train", "--precision", precision, "--algo", algo, "--seed", "3", "--arch", ARCH,
               "--float-dtype", dtype] + QUICK
+    if precision == "fixed":
+        common += ["--dropout", "0.2"]
     assert main(common + ["--epochs", "3", "--out", str(tmp_path / "full")]) == 0
     assert main(common + ["--epochs", "1", "--out", str(tmp_path / "part")]) == 0
     # The same network spelt otherwise ('s' padding, a bare size) is the run's own.
@@ -53,6 +58,9 @@ def test_resume_equals_uninterrupted(tmp_path, capsys, algo, dtype):
     assert full["train_error_per_epoch"] == part["train_error_per_epoch"]
     assert part["epochs"] == 3 and part["args"] == full["args"]
     assert part["args"]["arch"] == ARCH
+    assert full.get("weight_hash") == part.get("weight_hash")
+    if precision == "fixed":
+        assert len(full["weight_hash"]) == 64
 
 
 def test_resume_refuses_another_network(tmp_path, capsys):
@@ -66,10 +74,8 @@ def test_resume_refuses_another_network(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--arch", ARCH], "float references only"),                      # --precision fixed
-    (["--arch", ARCH, "--backend", "rtl"], "float references only"),
-    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"],
-     "float references only"),
+    (["--arch", ARCH, "--backend", "rtl"], "the core follows"),
+    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"], "the core follows"),
     (["--arch", ARCH, "--precision", "float", "--batch-norm"], "--batch-norm"),
     (["--arch", "1x8x8-c4k4", "--precision", "float"], "'same' padding needs an odd kernel"),
     (["--arch", "1x7x7-c4k3-p2", "--precision", "float"], "does not divide into 2 x 2"),
@@ -94,3 +100,25 @@ def test_fully_connected_runs_keep_their_sizes(tmp_path, capsys):
     capsys.readouterr()
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["args"]["arch"] == [64, 24]
+
+
+def test_fixed_point_conv_is_the_golden_model(tmp_path, capsys):
+    """--precision fixed trains sw_model.golden_conv.FixedPointConvNet: its weight hash after one
+    epoch is the model's own, trained on the same mini-batches."""
+    import numpy as np
+    from contract.architecture import parse_arch
+    from lela.train import RunSpec, net_config
+    from sw_model.data import load_dataset
+    from sw_model.golden_conv import FixedPointConvNet
+    assert main(["train", "--arch", ARCH, "--epochs", "1", "--out", str(tmp_path)] + QUICK) == 0
+    capsys.readouterr()
+    res = json.loads((tmp_path / "results.json").read_text())
+    data = load_dataset("digits")
+    spec = RunSpec(arch=ARCH, epochs=1, train_limit=300)
+    cfg = net_config(spec, data.features, data.classes)
+    net = FixedPointConvNet(cfg, parse_arch(ARCH))
+    x, y = data.x_train[:300], data.y_train[:300]          # --train-limit: the first 300
+    order = np.random.default_rng([cfg.seed, 0]).permutation(len(x))   # lela train's order
+    for k in range(0, len(order), cfg.batch):
+        net.train_batch(x[order[k:k + cfg.batch]], y[order[k:k + cfg.batch]])
+    assert res["weight_hash"] == net.weight_hash()
