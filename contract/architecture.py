@@ -112,7 +112,7 @@ _POOL = re.compile(r"p(\d+)$")
 _DENSE = re.compile(r"f?(\d+)$")
 _SHAPE = re.compile(r"(\d+)x(\d+)x(\d+)$")
 #: Sizes beyond these are refused as typing mistakes before anything is allocated.
-MAX_SIZE, MAX_KERNEL = 1 << 24, 15
+MAX_SIZE, MAX_KERNEL = 1 << 31, 15
 
 
 def parse_arch(text):
