@@ -84,15 +84,16 @@ class FixedPointConvNet(FixedPointNet):
     def _exact_bits(self, cfg):
         """The fully connected bound (taking a convolution's fan-in as its whole input map,
         more than ``K*K*C``), and for every convolution its gradient summed over ``B*Ho*Wo``
-        rows with the stochastic rounding addend (at most ``max(grad, u + 1)`` bits, ARITHMETIC.md,
-        "Exactness"), plus one bit."""
+        rows with the stochastic rounding addend: the update forms
+        ``G * 2**(e - u) + r`` (``e = min(u, round_bits)``), whose bits span ``2**(e - u)`` to
+        ``2**max(grad, e)``, at most ``max(grad, u) + 1`` bits (ARITHMETIC.md, "Exactness"),
+        plus one."""
         worst = cfg.max_abs_bits()
         for i, layer in enumerate(self.arch.layers):
             if isinstance(layer, Conv):
                 rows = cfg.batch * layer.conv_shape[1] * layer.conv_shape[2]
                 grad = cfg.delta_bits + cfg.act_bits + ceil_log2(rows + 1)
-                worst = max(worst, max(grad, cfg.update_shift(i) + 1) + 1,
-                            grad + cfg.round_bits)
+                worst = max(worst, max(grad, cfg.update_shift(i) + 1) + 1)
         return worst
 
     def _initial_weights(self, i):
