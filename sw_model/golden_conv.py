@@ -102,6 +102,15 @@ class FixedPointConvNet(FixedPointNet):
                                 layer.fan_in)
 
     # ---- a convolution's steps -----------------------------------------------------------
+    def _forward_product(self, i, x):
+        """A convolution's patches times its filters in float64: exact (every partial sum is
+        below ``2**acc_bits``, which the config keeps under ``2**53``), and with only ``K*K*C``
+        columns as fast as the split float32 product, whose split of the large patch matrix
+        costs more than the product itself."""
+        if isinstance(self.arch.layers[i], Conv):
+            return x @ self._wt[i].astype(np.float64)
+        return super()._forward_product(i, x)
+
     def _layer_forward(self, i, x, training):
         layer = self.arch.layers[i]
         if not isinstance(layer, Conv):
