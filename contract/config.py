@@ -110,6 +110,7 @@ class NetConfig:
     round_bits: int = 16             # random bits per stochastically rounded value
     lr_shift: int = 7                # learning rate 2**-lr_shift
     lr_decay_epochs: int = 0         # lr_shift grows by one every this many epochs (0: never)
+    layer_lr_shift: tuple = ()       # per hidden layer, halvings of its rate beyond lr_shift
     feedback: str = "symmetric"      # "symmetric" (K = M) or "sign" (K = sign(M) |M'|)
     loss: str = "square-hinge"       # local loss: "square-hinge" or "softmax-ce" (base 2)
     softmax_lut_bits: int = 6        # softmax: 2**-f looked up from the top bits of f
@@ -141,7 +142,7 @@ class NetConfig:
                 raise ConfigError(f"{source}: unknown field '{key}'")
         if "arch" not in flat:
             raise ConfigError(f"{source}: missing field 'arch'")
-        for key in ("arch", "classifier_exp"):
+        for key in ("arch", "classifier_exp", "layer_lr_shift"):
             if key in flat:
                 if not isinstance(flat[key], (list, tuple)):
                     raise ConfigError(f"{source}: field '{key}' must be a list of integers")
@@ -197,6 +198,12 @@ class NetConfig:
             fail("classifier_bits", "must be 1, 2, 4 or 8")
         if not 0 <= self.lr_shift <= 40:
             fail("lr_shift", "must be in 0..40")
+        if self.layer_lr_shift:
+            if len(self.layer_lr_shift) != self.layers:
+                fail("layer_lr_shift", f"must list one shift per hidden layer ({self.layers})")
+            for v in self.layer_lr_shift:
+                if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 16:
+                    fail("layer_lr_shift", f"shifts must be integers in 0..16, not {v!r}")
         if not 0 <= self.lr_decay_epochs <= 10_000:
             fail("lr_decay_epochs", "must be in 0..10000 (0: a constant learning rate)")
         if self.feedback not in _FEEDBACK:
@@ -259,6 +266,8 @@ class NetConfig:
                 fail("classifier_exp", f"layer {i}: delta shift would be negative")
         if self.bias_update_shift() < 0:
             fail("lr_shift", "is too small for these formats (negative update shift)")
+        if max(self.layer_lr_shift, default=0) + self.lr_shift > 40:
+            fail("layer_lr_shift", "takes a layer's learning-rate shift past 40")
         if self.batch_norm:
             for i in range(self.layers):
                 if self.gamma_shift(i) < 0:
@@ -319,11 +328,19 @@ class NetConfig:
             raise ConfigError(f"config: field 'lr_decay_epochs' takes lr_shift to {shift} by "
                               f"epoch {epoch + 1}, which these formats refuse ({e})") from None
 
-    def update_shift(self, i):
-        return self.delta_frac + self.in_frac(i) + self.lr_shift - self.weight_frac
+    def lr_shift_of(self, i):
+        """Layer i's learning-rate shift: ``lr_shift`` plus its ``layer_lr_shift`` (ARITHMETIC.md,
+        "Derived per-layer constants"); ``i = None``: ``lr_shift``."""
+        extra = self.layer_lr_shift[i] if self.layer_lr_shift and i is not None else 0
+        return self.lr_shift + extra
 
-    def bias_update_shift(self):
-        return self.delta_frac + self.lr_shift - self.weight_frac
+    def update_shift(self, i):
+        return self.delta_frac + self.in_frac(i) + self.lr_shift_of(i) - self.weight_frac
+
+    def bias_update_shift(self, i=None):
+        """The biases' update shift of layer i (of every layer when no layer has its own
+        rate, the device's one register)."""
+        return self.delta_frac + self.lr_shift_of(i) - self.weight_frac
 
     def bn_eps(self):
         """The variance's epsilon in activation integer units squared,
@@ -332,7 +349,7 @@ class NetConfig:
 
     def gamma_shift(self, i):
         """The shift of the batch-norm scale's update (ARITHMETIC.md, "Batch normalisation")."""
-        return self.delta_frac + self.act_frac + self.lr_shift - self.weight_frac
+        return self.delta_frac + self.act_frac + self.lr_shift_of(i) - self.weight_frac
 
     def init_bits(self, i):
         """Bits of the uniform signed integer each initial weight of layer i is drawn as."""

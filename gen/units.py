@@ -131,6 +131,9 @@ def check_rtl_config(cfg):
     if cfg.loss != "square-hinge":
         raise ConfigError("field 'loss': the RTL local-error unit implements square-hinge only "
                           "(softmax-ce exists in the golden model)")
+    if any(cfg.layer_lr_shift):
+        raise ConfigError("field 'layer_lr_shift': the core's bias update shift is one register "
+                          "for every layer (per-layer rates exist in the golden model)")
     if cfg.batch_norm:
         raise ConfigError("field 'batch_norm': the RTL core does not implement batch "
                           "normalisation yet (it exists in the golden model and the float "

@@ -17,6 +17,9 @@ _BUILT = (("classes", "classes"), ("act_bits", "act_bits"), ("weight_bits", "wei
 def check_config(cfg, limits):
     """Every register value of network ``cfg`` within ``limits``, and each layer's geometry
     (tiles, input tiles, weight extent) as the device checks it."""
+    if any(cfg.layer_lr_shift):
+        raise ValueError("config field 'layer_lr_shift' gives layers their own rates; the "
+                         "device's bias update shift is one register for every layer")
     if cfg.batch_norm:
         raise ValueError("config field 'batch_norm' is true; the device has no batch "
                          "normalisation yet (the golden model has)")

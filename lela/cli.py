@@ -60,11 +60,24 @@ _learning_rate = _number(float, lambda v: math.isfinite(v) and v > 0,
 _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
+def _shift_list(text):
+    """``0,0,3``: one non-negative integer per hidden layer."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "integers (e.g. 0,0,3)") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: shifts must not be negative")
+    return values
+
+
 #: ``lela train``'s options that say how a run trains (RunSpec fields) and where it writes: a
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
                "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "config",
-               "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm")
+               "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm",
+               "layer_lr_shift")
 
 
 def build_parser(explicit_only=False):
@@ -132,6 +145,10 @@ def build_parser(explicit_only=False):
     t.add_argument("--dropout", type=_fraction, default=None,
                    help="dropout probability on hidden activations during training (default: "
                    "the config's, else 0)")
+    t.add_argument("--layer-lr-shift", type=_shift_list, default=None, metavar="S1,S2,...",
+                   help="per hidden layer, halve its learning rate this many more times "
+                   "(0..16 each), e.g. 0,0,3 for a slower top layer; golden model and float "
+                   "references (default: the config's layer_lr_shift, else none)")
     t.add_argument("--batch-norm", action="store_true", default=None,
                    help="normalise every hidden layer's output over the mini-batch, with a "
                    "scale trained by the layer's local error (docs/ARITHMETIC.md; golden model "
@@ -278,7 +295,8 @@ def _run_spec(args, argv):
                    train_limit=args.train_limit, dropout=args.dropout,
                    rounding=args.rounding, float_dtype=args.float_dtype,
                    backend=args.backend, port=args.port, baud=args.baud,
-                   lr_decay=args.lr_decay, schedule=args.schedule, batch_norm=args.batch_norm)
+                   lr_decay=args.lr_decay, schedule=args.schedule, batch_norm=args.batch_norm,
+                   layer_lr_shift=args.layer_lr_shift)
     return spec, args.out, dict(force=args.force)
 
 

@@ -84,6 +84,7 @@ class RunSpec:
     lr_decay: int = None             # halve the rate every N epochs (None: from the config)
     schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
     batch_norm: bool = None          # None: from the config, else off
+    layer_lr_shift: tuple = None     # per layer, halvings beyond --lr (None: the config's)
 
     def to_json(self):
         d = asdict(self)
@@ -146,6 +147,8 @@ def net_config(spec, features, classes):
         overrides["lr_decay_epochs"] = spec.lr_decay
     if spec.batch_norm is not None:
         overrides["batch_norm"] = spec.batch_norm
+    if spec.layer_lr_shift is not None:
+        overrides["layer_lr_shift"] = tuple(spec.layer_lr_shift)
     if spec.config:
         cfg = load_config(spec.config, **overrides)
     else:
@@ -241,7 +244,7 @@ def resolved(spec, cfg, model):
     arch = spec.arch if isinstance(spec.arch, str) else tuple(cfg.arch)
     return replace(spec, arch=arch, lr=lr, batch=cfg.batch, seed=cfg.seed,
                    loss=cfg.loss, rounding=cfg.rounding, dropout=cfg.dropout / 256,
-                   batch_norm=cfg.batch_norm)
+                   batch_norm=cfg.batch_norm, layer_lr_shift=tuple(cfg.layer_lr_shift))
 
 
 def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):

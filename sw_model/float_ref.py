@@ -25,7 +25,7 @@ import numpy as np
 from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
-__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce"]
+__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce", "layer_rate"]
 
 ALGORITHMS = ("lel", "lel-sign", "lel-train", "bp", "fa")
 BN_BACKWARDS = ("full", "const")
@@ -52,6 +52,15 @@ def softmax_ce(s, labels):
 
 
 _LOSSES = {"square-hinge": square_hinge, "softmax-ce": softmax_ce}
+
+
+def layer_rate(cfg, name):
+    """The factor of a parameter's learning rate: ``2**-layer_lr_shift[i]`` for layer ``i``'s
+    ``w{i}``, ``b{i}``, ``m{i}`` and ``g{i}`` (ARITHMETIC.md, "Derived per-layer constants"), 1
+    for the output layer of bp and fa."""
+    if not cfg.layer_lr_shift or not name[1:].isdigit():
+        return 1.0
+    return 2.0 ** -cfg.layer_lr_shift[int(name[1:])]
 
 
 class FloatNet:
@@ -239,9 +248,8 @@ class FloatNet:
         _, grads, stats = self._gradients(x, labels, scores)
         self.finite = all(bool(np.isfinite(s).all()) for s in scores)
         params = self.parameters()
-        lr = self.dtype(self.lr)
         for name, g in grads.items():
-            g *= lr
+            g *= self.dtype(self.lr * layer_rate(self.cfg, name))
             params[name] -= g.astype(self.dtype, copy=False)
         if stats:
             momentum = self.dtype(2.0 ** -self.cfg.bn_momentum_shift)

@@ -238,11 +238,11 @@ class FixedPointNet:
                 scale_rand = words[:, cols + 1].reshape(-1)[:rows]
                 rand = np.ascontiguousarray(words[:, :cols + 1]).reshape(-1)
             update_weights(wt, x, d, shift, rand, rbits, p)
-            db = shift_stochastic(gbias, cfg.bias_update_shift(), bias_chunks(rand, rows, cols, p),
+            db = shift_stochastic(gbias, cfg.bias_update_shift(i), bias_chunks(rand, rows, cols, p),
                                   rbits)
         else:
             update_weights(wt, x, d, shift)
-            db = shift_rne(gbias, cfg.bias_update_shift())
+            db = shift_rne(gbias, cfg.bias_update_shift(i))
         if self._l1[i] is not None:
             update_l1_bound(self._l1[i], x, d, shift)
             self._l1_exact[i] = False

@@ -163,8 +163,8 @@ class ScalarConvNet:
                                   else rne(G[n][j], c.update_shift(i)))
                             self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
                         else:
-                            db = (sr(g[n], c.bias_update_shift(), r, c.round_bits) if stoch
-                                  else rne(g[n], c.bias_update_shift()))
+                            db = (sr(g[n], c.bias_update_shift(i), r, c.round_bits) if stoch
+                                  else rne(g[n], c.bias_update_shift(i)))
                             self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
             xs = ys
 

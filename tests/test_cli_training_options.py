@@ -66,6 +66,9 @@ def test_layerwise_trains_one_layer_at_a_time(tmp_path, capsys):
     (["--batch-norm", "--algo", "bp", "--precision", "float"], "trained by local errors"),
     (["--batch-norm", "--backend", "rtl"], "does not implement batch normalisation"),
     (["--batch-norm", "--dropout", "0.1"], "field 'batch_norm'"),
+    (["--layer-lr-shift", "0,1,2"], "one shift per hidden layer (2)"),
+    (["--layer-lr-shift", "0,-1"], "must not be negative"),
+    (["--layer-lr-shift", "0,1", "--backend", "rtl"], "one register for every layer"),
 ])
 def test_schedule_mistakes_are_one_line(tmp_path, capsys, extra, message):
     try:
@@ -101,3 +104,18 @@ def test_batch_norm_on_a_board_is_refused_before_the_port_is_opened(tmp_path, ca
     code, _, err = _train(tmp_path, capsys, "--config", str(config), "--backend", "serial",
                           "--port", str(tmp_path / "no-such-port"), out="bad")
     assert code == 1 and "field 'batch_norm'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_layer_rates_reach_the_model_and_the_checkpoint(tmp_path, capsys):
+    """--layer-lr-shift 0,3: layer 1 trains as without it, layer 2 differently; a resume
+    keeps it and refuses another."""
+    assert _train(tmp_path, capsys, "--epochs", "1", "--layer-lr-shift", "0,3", out="slow")[0] == 0
+    assert _train(tmp_path, capsys, "--epochs", "1", out="plain")[0] == 0
+    slow, plain = _weights(tmp_path, "slow"), _weights(tmp_path, "plain")
+    assert np.array_equal(slow[0], plain[0]) and not np.array_equal(slow[1], plain[1])
+    res = json.loads((tmp_path / "slow" / "results.json").read_text())
+    assert res["config"]["layer_lr_shift"] == [0, 3] and res["args"]["layer_lr_shift"] == [0, 3]
+    code = main(["train", "--resume", str(tmp_path / "slow"), "--epochs", "2",
+                 "--layer-lr-shift", "0,2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--layer-lr-shift" in err and len(err.strip().splitlines()) == 1

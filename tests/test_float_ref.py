@@ -139,3 +139,25 @@ def test_fixed_softmax_errors_track_float():
     # table step 2**(1/64) - 1 ~ 1.1 % relative, plus the final floor division
     assert np.abs(e_fixed - e_float).max() < 0.012
     assert (np.abs(e_fixed.sum(axis=1)) <= 10 * 2.0 ** -cfg.score_frac).all()
+
+
+@pytest.mark.parametrize("algo", ["lel", "lel-train", "bp"])
+def test_layer_rates_scale_each_layers_step(algo):
+    """layer_lr_shift = (0, 2): layer 1 moves as without it, layer 2 a quarter as far (its
+    classifier too), bp's output layer at the base rate."""
+    from contract.config import NetConfig
+    from sw_model.float_ref import FloatNet
+    base = NetConfig.from_dict(dict(arch=(12, 9, 7), classes=4, batch=6, seed=3))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (6, 12)), rng.integers(0, 4, 6)
+    moves = []
+    for cfg in (base, base.replace(layer_lr_shift=(0, 2))):
+        net = FloatNet(cfg, algo, lr=2.0 ** -6)
+        before = {k: v.copy() for k, v in net.parameters().items()}
+        net.train_batch(x, y)
+        moves.append({k: v - before[k] for k, v in net.parameters().items()})
+    plain, scaled = moves
+    for name in plain:
+        factor = 0.25 if name[1:] == "1" else 1.0
+        assert np.allclose(scaled[name], factor * plain[name], rtol=1e-12, atol=0), name
+        assert np.abs(plain[name]).max() > 0, name

@@ -35,8 +35,9 @@ def batches(cfg, count, seed=0):
     dict(loss="softmax-ce", softmax_lut_bits=3, score_frac=5, delta_frac=5, feedback="sign",
          weight_frac=6, classifier_exp=(3, 3)),
     dict(arch=(8, 13, 6), batch=7, dropout=96, lr_shift=5),
+    dict(layer_lr_shift=(0, 3), dropout=30),
 ], ids=["default", "rne", "sign", "dropout", "dropout-sign-lr1", "narrow", "deep-odd-tiles",
-        "softmax", "softmax-coarse", "dropout-odd-edges"])
+        "softmax", "softmax-coarse", "dropout-odd-edges", "per-layer-rates"])
 def test_golden_matches_scalar_reference(kw):
     cfg = tiny(**kw)
     fast, slow = FixedPointNet(cfg), ScalarNet(cfg)

@@ -30,7 +30,7 @@ def batches(cfg, count, seed=0, top=256):
     ("1x6x6-c3k3-p2-f5", {}),
     ("2x5x7-c4k3v-c3k1-f4", dict(rounding="nearest-even", feedback="sign")),
     ("1x8x8-c5k3-p2-c3k3-p2", dict(dropout=90, array_rows=2, array_cols=2)),
-    ("3x4x4-c2k4v-6", dict(dropout=40, batch=4, lr_shift=3)),
+    ("3x4x4-c2k4v-6", dict(dropout=40, batch=4, lr_shift=3, layer_lr_shift=(2, 0))),
 ], ids=["same-pool-dense", "valid-1x1-rne-sign", "two-convs-dropout", "valid-full-kernel"])
 def test_conv_matches_scalar_reference(text, kw):
     cfg, arch = make(text, **kw)
