@@ -26,22 +26,25 @@ from bench.machine import describe                                  # noqa: E402
 OUT = os.path.join(ROOT, "bench", "results", "conv_fashion.json")
 RUNS = os.path.join(ROOT, "runs", "fashion-conv")
 ARCH = "1x28x28-c16k5-p2-c32k5-p2-f256"
-# (name, algo, precision, learning rates to try)
+# (name, algo, precision, learning rates to try, further lela train options)
+TOP3 = ["--layer-lr-shift", "0,0,3"]        # the dense layer on 1568 conv outputs 8x slower
 ALGOS = [
-    ("lel-fixed", "lel", "fixed", [2 ** -8, 2 ** -9, 2 ** -10]),
-    ("lel", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
-    ("lel-sign", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
-    ("lel-train", "lel-train", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
-    ("bp", "bp", "float", [2 ** -8, 2 ** -9, 2 ** -10]),
-    ("fa", "fa", "float", [2 ** -9, 2 ** -10, 2 ** -11]),
+    ("lel-fixed", "lel", "fixed", [2 ** -8, 2 ** -9, 2 ** -10], []),
+    ("lel-fixed-top3", "lel", "fixed", [2 ** -7, 2 ** -8], TOP3),
+    ("lel", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
+    ("lel-top3", "lel", "float", [2 ** -7, 2 ** -8], TOP3),
+    ("lel-sign", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
+    ("lel-train", "lel-train", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
+    ("bp", "bp", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
+    ("fa", "fa", "float", [2 ** -9, 2 ** -10, 2 ** -11], []),
 ]
 SEEDS = [1, 2]
 
 
-def command(algo, precision, lr, seed, epochs, out, holdout=0):
+def command(algo, precision, lr, seed, epochs, out, holdout=0, extra=()):
     cmd = fm.command(algo, precision, lr, seed, epochs, out, holdout)
     cmd[cmd.index("--arch") + 1] = ARCH
-    return cmd
+    return cmd + list(extra)
 
 
 def _result(path):
@@ -57,10 +60,10 @@ def _selected(names):
 
 
 def tune_jobs(names, epochs):
-    for name, algo, precision, lrs in _selected(names):
+    for name, algo, precision, lrs, extra in _selected(names):
         for lr in lrs:
             out = os.path.join(RUNS, "tune", f"{name}-lr{lr:g}")
-            yield command(algo, precision, lr, 1, epochs, out, holdout=10000), out, epochs
+            yield command(algo, precision, lr, 1, epochs, out, 10000, extra), out, epochs
 
 
 def best_lr(name, lrs):
@@ -71,20 +74,20 @@ def best_lr(name, lrs):
 
 
 def final_jobs(names, epochs):
-    for name, algo, precision, lrs in _selected(names):
+    for name, algo, precision, lrs, extra in _selected(names):
         lr = best_lr(name, lrs)
         if lr is None:
             print(f"{name}: no tuning result yet, skipped")
             continue
         for seed in SEEDS:
             out = os.path.join(RUNS, "final", f"{name}-seed{seed}")
-            yield command(algo, precision, lr, seed, epochs, out), out, epochs
+            yield command(algo, precision, lr, seed, epochs, out, extra=extra), out, epochs
 
 
 def summary(tune_epochs, epochs):
     table = {"machine": describe(), "date": time.strftime("%Y-%m-%d"), "arch": ARCH,
              "batch": 32, "tuning": {}, "final": {}}
-    for name, algo, precision, lrs in ALGOS:
+    for name, algo, precision, lrs, extra in ALGOS:
         tuning = {f"{lr:g}": {"error": res["test_error_per_epoch"][-1], "status": res["status"]}
                   for lr in lrs if (res := _result(os.path.join(
                       RUNS, "tune", f"{name}-lr{lr:g}", "results.json")))}
@@ -96,7 +99,8 @@ def summary(tune_epochs, epochs):
             table["final"][name] = {
                 "algo": algo, "precision": precision, **fm.seed_summary(runs),
                 "command": " ".join(command(algo, precision, runs[0]["args"]["lr"], "SEED",
-                                            epochs, f"runs/fashion-conv/final/{name}-seedSEED"))}
+                                            epochs, f"runs/fashion-conv/final/{name}-seedSEED",
+                                            extra=extra))}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(table, f, indent=2)
