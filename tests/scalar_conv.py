@@ -4,7 +4,8 @@ Independent of sw_model/golden_conv.py (it shares only the config, the architect
 the scalar helpers of tests/scalar_reference.py)."""
 
 from contract.architecture import Conv
-from tests.scalar_reference import Bits, draw_classifier, draw_weights, rne, sat_s, sat_u, sr
+from tests.scalar_reference import (Bits, draw_classifier, draw_weights, rne, sat_s, sat_u,
+                                    update_layer)
 
 
 class ScalarConvNet:
@@ -150,22 +151,7 @@ class ScalarConvNet:
                         for j in range(cols):
                             G[n][j] += ds[b][n] * xs[b][j]
                         g[n] += ds[b][n]
-            P, stoch = c.array_rows, c.rounding == "stochastic"
-            for ot in range(0, rows, P):
-                for j in range(cols + 1):
-                    for p in range(P):
-                        n = ot + p
-                        r = self.rnd.next() if stoch else None
-                        if n >= rows:
-                            continue
-                        if j < cols:
-                            dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
-                                  else rne(G[n][j], c.update_shift(i)))
-                            self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
-                        else:
-                            db = (sr(g[n], c.bias_update_shift(i), r, c.round_bits) if stoch
-                                  else rne(g[n], c.bias_update_shift(i)))
-                            self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
+            update_layer(c, i, self.rnd, self.w[i], self.b[i], G, g)
             xs = ys
 
     def predict(self, x):

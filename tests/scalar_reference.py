@@ -124,6 +124,33 @@ def draw_classifier(c, i, width):
     return m, k
 
 
+def update_layer(c, i, rnd, w, b, G, g, scale=None):
+    """Step 7 of layer i in weight-memory order: output tiles of P rows; in each, the columns
+    j < cols, the bias column (j = cols) and, with batch normalisation (``scale`` = the scales
+    and their gradients), the scale column (j = cols + 1), each a word of P rows."""
+    rows, cols, P = len(w), len(w[0]), c.array_rows
+    stoch = c.rounding == "stochastic"
+
+    def step(grad, shift, r):
+        return sr(grad, shift, r, c.round_bits) if stoch else rne(grad, shift)
+
+    for ot in range(0, rows, P):
+        for j in range(cols + (2 if scale else 1)):
+            for p in range(P):
+                n = ot + p
+                r = rnd.next() if stoch else None
+                if n >= rows:
+                    continue
+                if j < cols:
+                    w[n][j] = sat_s(w[n][j] - step(G[n][j], c.update_shift(i), r), c.weight_bits)
+                elif j == cols:
+                    b[n] = sat_s(b[n] - step(g[n], c.bias_update_shift(i), r), c.weight_bits)
+                else:
+                    gammas, grads = scale
+                    gammas[n] = sat_s(gammas[n] - step(grads[n], c.gamma_shift(i), r),
+                                      c.weight_bits)
+
+
 class ScalarNet:
     def __init__(self, cfg):
         self.cfg = c = cfg
@@ -241,29 +268,8 @@ class ScalarNet:
             G = [[sum(ds[b][n] * xs[b][j] for b in range(len(xs))) for j in range(cols)]
                  for n in range(rows)]
             g = [sum(ds[b][n] for b in range(len(xs))) for n in range(rows)]
-            P = c.array_rows
-            stoch = c.rounding == "stochastic"
-            # Weight-memory order: output tiles of P rows; in each, the columns j < cols and
-            # then the bias column (j = cols), each a word of P rows.
-            for ot in range(0, rows, P):
-                for j in range(cols + (2 if c.batch_norm else 1)):
-                    for p in range(P):
-                        n = ot + p
-                        r = self.rnd.next() if stoch else None
-                        if n >= rows:
-                            continue
-                        if j == cols + 1:
-                            gs = c.gamma_shift(i)
-                            dg = (sr(p2s[n], gs, r, c.round_bits) if stoch else rne(p2s[n], gs))
-                            self.g[i][n] = sat_s(self.g[i][n] - dg, c.weight_bits)
-                        elif j < cols:
-                            dw = (sr(G[n][j], c.update_shift(i), r, c.round_bits) if stoch
-                                  else rne(G[n][j], c.update_shift(i)))
-                            self.w[i][n][j] = sat_s(self.w[i][n][j] - dw, c.weight_bits)
-                        else:
-                            db = (sr(g[n], c.bias_update_shift(i), r, c.round_bits) if stoch
-                                  else rne(g[n], c.bias_update_shift(i)))
-                            self.b[i][n] = sat_s(self.b[i][n] - db, c.weight_bits)
+            update_layer(c, i, self.rnd, self.w[i], self.b[i], G, g,
+                         (self.g[i], p2s) if c.batch_norm else None)
             xs = ys
 
     def predict(self, x):
