@@ -29,7 +29,7 @@ import numpy as np
 
 from contract.architecture import Architecture, Conv, parse_arch
 from sw_model.conv_ops import col2im, from_flat, im2col, maxpool2, to_flat, unpool2
-from sw_model.float_ref import _LOSSES, ALGORITHMS, _init_like, layer_rate
+from sw_model.float_ref import _LOSSES, ALGORITHMS, _init_like, apply_gradients
 from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
@@ -239,10 +239,7 @@ class FloatConvNet:
         scores = []
         _, grads = self.gradients(x, labels, scores)
         self.finite = all(bool(np.isfinite(s).all()) for s in scores)
-        params = self.parameters()
-        for name, g in grads.items():
-            g *= self.dtype(self.lr * layer_rate(self.cfg, name))
-            params[name] -= g.astype(self.dtype, copy=False)
+        apply_gradients(self, grads)
         return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
 
     def set_epoch(self, epoch):

@@ -25,7 +25,8 @@ import numpy as np
 from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
-__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce", "layer_rate"]
+__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce", "layer_rate",
+           "apply_gradients"]
 
 ALGORITHMS = ("lel", "lel-sign", "lel-train", "bp", "fa")
 BN_BACKWARDS = ("full", "const")
@@ -61,6 +62,15 @@ def layer_rate(cfg, name):
     if not cfg.layer_lr_shift or not name[1:].isdigit():
         return 1.0
     return 2.0 ** -cfg.layer_lr_shift[int(name[1:])]
+
+
+def apply_gradients(model, grads):
+    """``p -= lr * layer_rate * g`` for every parameter ``p`` of ``model`` with a gradient
+    ``g`` in ``grads`` (the gradients are scaled in place)."""
+    params = model.parameters()
+    for name, g in grads.items():
+        g *= model.dtype(model.lr * layer_rate(model.cfg, name))
+        params[name] -= g.astype(model.dtype, copy=False)
 
 
 class FloatNet:
@@ -247,10 +257,7 @@ class FloatNet:
         scores = []
         _, grads, stats = self._gradients(x, labels, scores)
         self.finite = all(bool(np.isfinite(s).all()) for s in scores)
-        params = self.parameters()
-        for name, g in grads.items():
-            g *= self.dtype(self.lr * layer_rate(self.cfg, name))
-            params[name] -= g.astype(self.dtype, copy=False)
+        apply_gradients(self, grads)
         if stats:
             momentum = self.dtype(2.0 ** -self.cfg.bn_momentum_shift)
             for i, (_, _, mu, var) in enumerate(stats):
