@@ -31,6 +31,8 @@ TOP3 = ["--layer-lr-shift", "0,0,3"]        # the dense layer on 1568 conv outpu
 ALGOS = [
     ("lel-fixed", "lel", "fixed", [2 ** -8, 2 ** -9, 2 ** -10], []),
     ("lel-fixed-top3", "lel", "fixed", [2 ** -7, 2 ** -8], TOP3),
+    # the top3 finals stopped on 4 saturated weights of the first convolution: half its rate
+    ("lel-fixed-c1top3", "lel", "fixed", [2 ** -8], ["--layer-lr-shift", "1,0,3"]),
     ("lel", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
     ("lel-top3", "lel", "float", [2 ** -7, 2 ** -8], TOP3),
     ("lel-sign", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10], []),
@@ -75,7 +77,7 @@ def best_lr(name, lrs):
 
 def final_jobs(names, epochs):
     for name, algo, precision, lrs, extra in _selected(names):
-        lr = best_lr(name, lrs)
+        lr = lrs[0] if len(lrs) == 1 else best_lr(name, lrs)     # a single rate: not tuned
         if lr is None:
             print(f"{name}: no tuning result yet, skipped")
             continue
