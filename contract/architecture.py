@@ -52,6 +52,11 @@ class Conv:
         return self.kernel * self.kernel * self.in_shape[0]
 
     @property
+    def rows(self):
+        """Rows of the weight matrix (one per filter)."""
+        return self.filters
+
+    @property
     def outputs(self):
         f, h, w = self.out_shape
         return f * h * w
@@ -69,6 +74,11 @@ class Dense:
 
     @property
     def outputs(self):
+        return self.neurons
+
+    @property
+    def rows(self):
+        """Rows of the weight matrix (one per neuron)."""
         return self.neurons
 
     @property

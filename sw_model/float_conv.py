@@ -262,8 +262,7 @@ def memory_bytes(arch, classes, algo="lel", eval_rows=2000):
     the number of weights and biases: the matrices, and the activations, feature maps and
     im2col patches of one evaluation chunk of ``eval_rows`` samples (fewer when their patches
     would exceed :data:`CHUNK_ELEMENTS`)."""
-    weights = sum((layer.fan_in + 1) * (layer.filters if isinstance(layer, Conv)
-                                        else layer.neurons) for layer in arch.layers)
+    weights = sum((layer.fan_in + 1) * layer.rows for layer in arch.layers)
     sizes = arch.sizes()
     fixed = 2 * classes * sum(sizes[1:])                    # local classifiers and feedback
     if algo in ("bp", "fa"):

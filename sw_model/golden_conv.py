@@ -98,8 +98,7 @@ class FixedPointConvNet(FixedPointNet):
 
     def _initial_weights(self, i):
         layer = self.arch.layers[i]
-        return initial_integers(self.cfg, i, getattr(layer, "filters", None) or layer.neurons,
-                                layer.fan_in)
+        return initial_integers(self.cfg, i, layer.rows, layer.fan_in)
 
     # ---- a convolution's steps -----------------------------------------------------------
     def _forward_product(self, i, x):

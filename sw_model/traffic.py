@@ -48,8 +48,7 @@ def layer_words(arch):
     """Weights plus biases of each layer: ``sizes[i] -> sizes[i+1]`` for a sequence of sizes;
     ``F*(K*K*C + 1)`` for a convolution of an :class:`Architecture`."""
     if isinstance(arch, Architecture):
-        return [layer.filters * (layer.fan_in + 1) if isinstance(layer, Conv)
-                else layer.neurons * (layer.fan_in + 1) for layer in arch.layers]
+        return [layer.rows * (layer.fan_in + 1) for layer in arch.layers]
     sizes = arch
     return [sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1)]
 

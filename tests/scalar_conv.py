@@ -4,18 +4,18 @@ Independent of sw_model/golden_conv.py (it shares only the config, the architect
 the scalar helpers of tests/scalar_reference.py)."""
 
 from contract.architecture import Conv
-from tests.scalar_reference import (Bits, draw_classifier, draw_weights, rne, sat_s, sat_u,
-                                    update_layer)
+from tests.scalar_reference import (Bits, ScalarNet, draw_classifier, draw_weights,
+                                    keep_scale, rne, sat_s, sat_u, update_layer)
 
 
-class ScalarConvNet:
+class ScalarConvNet(ScalarNet):
     def __init__(self, cfg, arch):
+        # ScalarNet's own draws assume fully connected sizes: the layers are drawn here.
         self.cfg, self.arch = c, a = cfg, arch
         W = c.lfsr_width
         self.w, self.b, self.m, self.k = [], [], [], []
         for i, layer in enumerate(a.layers):
-            rows = layer.filters if isinstance(layer, Conv) else layer.neurons
-            cols = layer.fan_in
+            rows, cols = layer.rows, layer.fan_in
             self.w.append(draw_weights(c, i, rows, cols))
             self.b.append([0] * rows)
             m, k = draw_classifier(c, i, layer.outputs)
@@ -24,12 +24,7 @@ class ScalarConvNet:
         self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
         self.drop = Bits(W, c.stream_seed("dropout"), 8)
 
-    # ---- one layer -------------------------------------------------------------------------
-    def _unit(self, i, acc):
-        c = self.cfg
-        r = rne(acc, c.forward_shift(i))
-        return sat_u(r, c.act_bits), 1 if acc > 0 and r <= (1 << c.act_bits) - 1 else 0
-
+    # ---- one layer (ScalarNet's unit, fully connected forward and scores serve too) --------
     def conv_forward(self, i, x):
         """One sample: the pooled (or not) output, its active flags, each output's
         winner (conv position), and the patch of every conv position."""
@@ -52,7 +47,7 @@ class ScalarConvNet:
                 for f in range(f_n):
                     acc = (sum(self.w[i][f][j] * patch[j] for j in range(len(patch)))
                            + (self.b[i][f] << c.in_frac(i)))
-                    y[f, r, s], act[f, r, s] = self._unit(i, acc)
+                    y[f, r, s], act[f, r, s] = self.unit(i, acc)
         out, out_act, winner = [], [], []
         fo, hp, wp = layer.out_shape
         for f in range(fo):
@@ -72,21 +67,9 @@ class ScalarConvNet:
                     winner.append((f,) + best)
         return out, out_act, winner, patches
 
-    def dense_forward(self, i, x):
-        c = self.cfg
-        y, act = [], []
-        for n in range(len(self.w[i])):
-            acc = (sum(self.w[i][n][j] * x[j] for j in range(len(x)))
-                   + (self.b[i][n] << c.in_frac(i)))
-            v, a = self._unit(i, acc)
-            y.append(v)
-            act.append(a)
-        return y, act
-
     def dropout(self, ys, acts, layer):
         c = self.cfg
-        q, r = divmod(1 << 16, 256 - c.dropout)
-        ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1) else 0)
+        ks = keep_scale(c)
         P, Q, nb = c.array_rows, c.array_cols, len(ys)
         if isinstance(layer, Conv):
             chans, S = layer.out_shape[0], layer.out_shape[1] * layer.out_shape[2]
@@ -107,18 +90,13 @@ class ScalarConvNet:
                             else:
                                 ys[b][n] = acts[b][n] = 0
 
-    def scores(self, i, y):
-        c = self.cfg
-        return [sat_s(rne(sum(self.m[i][cl][n] * y[n] for n in range(len(y))), c.score_shift(i)),
-                      c.score_bits) for cl in range(c.classes)]
-
     # ---- training ----------------------------------------------------------------------------
     def train_batch(self, xs, labels):
         c = self.cfg
         xs = [list(map(int, x)) for x in xs]
         for i, layer in enumerate(self.arch.layers):
             conv = isinstance(layer, Conv)
-            runs = [self.conv_forward(i, x) if conv else self.dense_forward(i, x) + (None, None)
+            runs = [self.conv_forward(i, x) if conv else self.forward(i, x) + (None, None)
                     for x in xs]
             ys = [list(r[0]) for r in runs]
             acts = [list(r[1]) for r in runs]
@@ -159,7 +137,7 @@ class ScalarConvNet:
         out = []
         for i, layer in enumerate(self.arch.layers):
             x = (self.conv_forward(i, x) if isinstance(layer, Conv)
-                 else self.dense_forward(i, x))[0]
+                 else self.forward(i, x))[0]
             s = self.scores(i, x)
             out.append(s.index(max(s)))
         return out

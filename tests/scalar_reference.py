@@ -124,6 +124,12 @@ def draw_classifier(c, i, width):
     return m, k
 
 
+def keep_scale(c):
+    """``2**16 / (256 - dropout)``, rounded to nearest, ties to even."""
+    q, r = divmod(1 << 16, 256 - c.dropout)
+    return q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1) else 0)
+
+
 def update_layer(c, i, rnd, w, b, G, g, scale=None):
     """Step 7 of layer i in weight-memory order: output tiles of P rows; in each, the columns
     j < cols, the bias column (j = cols) and, with batch normalisation (``scale`` = the scales
@@ -171,15 +177,21 @@ class ScalarNet:
         self.rnd = Bits(W, c.stream_seed("round"), c.round_bits)
         self.drop = Bits(W, c.stream_seed("dropout"), 8)
 
-    def forward(self, i, x):
+    def unit(self, i, acc):
+        """Step 1 after the sum: the activation and the clipped ReLU's derivative."""
         c = self.cfg
+        r = rne(acc, c.forward_shift(i))
+        return sat_u(r, c.act_bits), 1 if acc > 0 and r <= (1 << c.act_bits) - 1 else 0
+
+    def forward(self, i, x):
+        """A fully connected layer's step 1 for one sample."""
         y, act = [], []
-        for n in range(c.neurons(i)):
+        for n in range(len(self.w[i])):
             acc = (sum(self.w[i][n][j] * x[j] for j in range(len(x)))
-                   + (self.b[i][n] << c.in_frac(i)))
-            r = rne(acc, c.forward_shift(i))
-            y.append(sat_u(r, c.act_bits))
-            act.append(1 if acc > 0 and r <= (1 << c.act_bits) - 1 else 0)
+                   + (self.b[i][n] << self.cfg.in_frac(i)))
+            v, a = self.unit(i, acc)
+            y.append(v)
+            act.append(a)
         return y, act
 
     def scores(self, i, y):
@@ -197,10 +209,7 @@ class ScalarNet:
                 ys.append(y)
                 acts.append(act)
             if c.dropout:
-                # keep_scale = 2**16 / (256 - dropout), rounded to nearest, ties to even
-                q, r = divmod(1 << 16, 256 - c.dropout)
-                ks = q + (1 if 2 * r > 256 - c.dropout or (2 * r == 256 - c.dropout and q & 1)
-                          else 0)
+                ks = keep_scale(c)
                 # Forward order: output tiles of P neurons, sample groups of Q, neuron-major.
                 P, Q, nb, nn = c.array_rows, c.array_cols, len(xs), c.neurons(i)
                 for ot in range(0, nn, P):
