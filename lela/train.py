@@ -202,11 +202,12 @@ def build_model(spec, cfg, log=print):
             raise UserError(str(e)) from None
         with _board_answers(spec):
             return RtlNet(cfg, link, retries=3)
+    arch = conv_arch(spec)
     if spec.precision == "fixed":
-        if conv_arch(spec):
+        if arch:
             from sw_model.golden_conv import FixedPointConvNet
             try:
-                return FixedPointConvNet(cfg, conv_arch(spec))
+                return FixedPointConvNet(cfg, arch)
             except (ConfigError, ValueError) as e:
                 raise UserError(str(e)) from None
         from sw_model.golden import FixedPointNet
@@ -214,7 +215,6 @@ def build_model(spec, cfg, log=print):
     from sw_model.float_ref import FloatNet
     lr = spec.lr or (2.0 ** -cfg.lr_shift if spec.config else default_lr(spec))
     dtype = np.dtype(spec.float_dtype).type
-    arch = conv_arch(spec)
     if arch:
         from sw_model.float_conv import FloatConvNet
         return FloatConvNet(cfg, arch, spec.algo, lr=lr, loss=cfg.loss, dtype=dtype)
