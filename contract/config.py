@@ -240,6 +240,9 @@ class NetConfig:
             if self.act_bits > 12:
                 fail("batch_norm", f"needs act_bits <= 12 (the statistics' widths), not "
                      f"{self.act_bits}")
+            if self.delta_bits > 20:
+                fail("batch_norm", f"needs delta_bits <= 20 (the scale's gradient times the "
+                     f"batch reciprocal stays below 2**63), not {self.delta_bits}")
         if self.lfsr_width not in TAPS:
             fail("lfsr_width", f"{self.lfsr_width} has no known maximal-length polynomial "
                  f"(supported {min(TAPS)}..{max(TAPS)})")

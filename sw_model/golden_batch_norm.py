@@ -1,8 +1,8 @@
 """Batch normalisation in the golden model (docs/ARITHMETIC.md, "Batch normalisation").
 
-Every value here is an integer held in ``int64`` (the largest, ``p * h`` and the scale's
-gradient, stay below ``2**50``; ARITHMETIC.md bounds them), so the rules are written as the
-document writes them, with no float64 exactness argument. Arrays are ``batch x neurons``.
+Every value here is an integer held in ``int64`` (the largest, the scale's gradient times the
+batch reciprocal, stays below ``2**62``; ARITHMETIC.md, "Exactness", bounds it), so the rules
+are written as the document writes them, with no float64 exactness argument. Arrays are ``batch x neurons``.
 """
 
 import numpy as np
