@@ -29,7 +29,7 @@ import numpy as np
 
 from contract.architecture import Architecture, Conv, parse_arch
 from sw_model.conv_ops import col2im, from_flat, im2col, maxpool2, to_flat, unpool2
-from sw_model.float_ref import _LOSSES, ALGORITHMS, _init_like, apply_gradients
+from sw_model.float_ref import _LOSSES, ALGORITHMS, FloatModel, _init_like, apply_gradients
 from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
@@ -40,7 +40,7 @@ __all__ = ["FloatConvNet", "CHUNK_ELEMENTS", "memory_bytes"]
 CHUNK_ELEMENTS = 1 << 22
 
 
-class FloatConvNet:
+class FloatConvNet(FloatModel):
     """A float convolutional (or fully connected) network trained by one of ``ALGORITHMS``.
 
     Parameters
@@ -82,6 +82,7 @@ class FloatConvNet:
             else:                 # symmetric: the classifier itself, also when it is trained
                 self.feedbacks.append(self.classifiers[-1])
         self.output = self.output_bias = None
+        self.gammas = None                  # no batch normalisation of convolutions yet
         self.backward_fa = []
         if algo in ("bp", "fa"):
             top = cfg.layers
@@ -99,9 +100,6 @@ class FloatConvNet:
         self.chunk = max(1, CHUNK_ELEMENTS // per_sample) if per_sample else None
 
     # ---- passes -------------------------------------------------------------------------
-    def _input(self, x):
-        return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
-
     def _forward(self, x, keep=False):
         """Every layer's flattened output (``acts[0]`` the input) and per layer what the
         backward pass needs: pre-activations (after pooling), pooling winners and, with
@@ -145,9 +143,6 @@ class FloatConvNet:
         if self.output is not None:
             return [acts[-1] @ self.output.T + self.output_bias]
         return [y @ m.T for y, m in zip(acts[1:], self.classifiers)]
-
-    def predict(self, x):
-        return [np.argmax(s, axis=1) for s in self.infer(x)]
 
     def gradients(self, x, labels, scores=None):
         """Return ``(losses, grads)`` as :meth:`FloatNet.gradients` does: every layer's local
@@ -222,16 +217,6 @@ class FloatConvNet:
             return col2im(d @ back, cache["in_shape"], layer.kernel, layer.padding)
         return None
 
-    def parameters(self):
-        p = {}
-        for i in range(self.cfg.layers):
-            p[f"w{i}"], p[f"b{i}"] = self.weights[i], self.biases[i]
-            if self.algo == "lel-train":
-                p[f"m{i}"] = self.classifiers[i]
-        if self.output is not None:
-            p["out"], p["out_b"] = self.output, self.output_bias
-        return p
-
     def train_batch(self, x, labels):
         """One step; returns every classifier's correct count (before the update); ``finite``
         says afterwards whether every score of the step was finite."""
@@ -241,19 +226,6 @@ class FloatConvNet:
         self.finite = all(bool(np.isfinite(s).all()) for s in scores)
         apply_gradients(self, grads)
         return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
-
-    def set_epoch(self, epoch):
-        """Epoch ``epoch``'s learning rate, as :meth:`FloatNet.set_epoch`."""
-        self.lr = self.base_lr * 2.0 ** (self.cfg.lr_shift - self.cfg.lr_shift_at(epoch))
-
-    # ---- state ------------------------------------------------------------------------
-    def state(self):
-        return {name: p.copy() for name, p in self.parameters().items()}
-
-    def restore(self, state):
-        params = self.parameters()
-        for name, value in state.items():
-            params[name][...] = value
 
 
 def memory_bytes(arch, classes, algo="lel", eval_rows=2000):

@@ -25,7 +25,7 @@ import numpy as np
 from sw_model.golden import initial_integers, initial_weights
 from sw_model.lfsr import classifier_weights, feedback_weights
 
-__all__ = ["ALGORITHMS", "FloatNet", "square_hinge", "softmax_ce", "layer_rate",
+__all__ = ["ALGORITHMS", "FloatModel", "FloatNet", "square_hinge", "softmax_ce", "layer_rate",
            "apply_gradients"]
 
 ALGORITHMS = ("lel", "lel-sign", "lel-train", "bp", "fa")
@@ -73,7 +73,58 @@ def apply_gradients(model, grads):
         params[name] -= g.astype(model.dtype, copy=False)
 
 
-class FloatNet:
+class FloatModel:
+    """What every float reference shares: its parameters by name (``w{i}``, ``b{i}``; ``m{i}``
+    when the classifiers train, ``g{i}`` with batch normalisation, ``out``/``out_b`` for bp and
+    fa), predictions, the learning-rate schedule and the state a checkpoint holds. A model sets
+    ``cfg``, ``algo``, ``weights``, ``biases``, ``classifiers``, ``gammas`` (or None),
+    ``run_means``/``run_vars``, ``output``/``output_bias`` (or None), ``dtype``, ``lr`` and
+    ``base_lr``."""
+
+    def predict(self, x):
+        return [np.argmax(s, axis=1) for s in self.infer(x)]
+
+    def _input(self, x):
+        """Pixels as values, ``x / 2**input_frac``, in the model's dtype."""
+        return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
+
+    def parameters(self):
+        p = {}
+        for i in range(self.cfg.layers):
+            p[f"w{i}"], p[f"b{i}"] = self.weights[i], self.biases[i]
+            if self.algo == "lel-train":
+                p[f"m{i}"] = self.classifiers[i]
+            if self.gammas is not None:
+                p[f"g{i}"] = self.gammas[i]
+        if self.output is not None:
+            p["out"], p["out_b"] = self.output, self.output_bias
+        return p
+
+    def set_epoch(self, epoch):
+        """Train with epoch ``epoch``'s learning rate: ``lr`` halved every ``lr_decay_epochs``
+        epochs of the config, as the fixed-point shift grows (ARITHMETIC.md, "Learning-rate
+        decay")."""
+        self.lr = self.base_lr * 2.0 ** (self.cfg.lr_shift - self.cfg.lr_shift_at(epoch))
+
+    # ---- state ------------------------------------------------------------------------
+    def _arrays(self):
+        """The parameters and, with batch normalisation, the running statistics ``rm{i}``
+        (mean) and ``rv{i}`` (variance) of every layer."""
+        arrays = self.parameters()
+        for i in range(self.cfg.layers if self.gammas is not None else 0):
+            arrays[f"rm{i}"], arrays[f"rv{i}"] = self.run_means[i], self.run_vars[i]
+        return arrays
+
+    def state(self):
+        return {name: p.copy() for name, p in self._arrays().items()}
+
+    def restore(self, state):
+        arrays = self._arrays()
+        for name, value in state.items():
+            arrays[name][...] = value
+
+
+class FloatNet(FloatModel):
     """A float network trained by one of :data:`ALGORITHMS`.
 
     Parameters
@@ -174,12 +225,6 @@ class FloatNet:
             return [acts[-1] @ self.output.T + self.output_bias]
         return [y @ m.T for y, m in zip(acts[1:], self.classifiers)]
 
-    def predict(self, x):
-        return [np.argmax(s, axis=1) for s in self.infer(x)]
-
-    def _input(self, x):
-        return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
-
     def gradients(self, x, labels, scores=None):
         """Return ``(losses, grads)``; ``grads`` maps parameter names to update directions
         (exact loss gradients for lel, lel-train and bp, and with batch normalisation for lel
@@ -237,18 +282,6 @@ class FloatNet:
             return dxhat / sigma
         return (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0)) / sigma
 
-    def parameters(self):
-        p = {}
-        for i in range(self.cfg.layers):
-            p[f"w{i}"], p[f"b{i}"] = self.weights[i], self.biases[i]
-            if self.algo == "lel-train":
-                p[f"m{i}"] = self.classifiers[i]
-            if self.gammas is not None:
-                p[f"g{i}"] = self.gammas[i]
-        if self.output is not None:
-            p["out"], p["out_b"] = self.output, self.output_bias
-        return p
-
     def train_batch(self, x, labels):
         """One step; returns every classifier's correct count (before the update). ``finite``
         says afterwards whether every score of the step was finite (a diverging run's are
@@ -265,28 +298,6 @@ class FloatNet:
                 self.run_vars[i] += (var - self.run_vars[i]) * momentum
         return [int((np.argmax(s, axis=1) == labels).sum()) for s in scores]
 
-    def set_epoch(self, epoch):
-        """Train with epoch ``epoch``'s learning rate: ``lr`` halved every ``lr_decay_epochs``
-        epochs of the config, as the fixed-point shift grows (ARITHMETIC.md, "Learning-rate
-        decay")."""
-        self.lr = self.base_lr * 2.0 ** (self.cfg.lr_shift - self.cfg.lr_shift_at(epoch))
-
-    # ---- state ------------------------------------------------------------------------
-    def _arrays(self):
-        """The parameters and, with batch normalisation, the running statistics ``rm{i}``
-        (mean) and ``rv{i}`` (variance) of every layer."""
-        arrays = self.parameters()
-        for i in range(self.cfg.layers if self.gammas is not None else 0):
-            arrays[f"rm{i}"], arrays[f"rv{i}"] = self.run_means[i], self.run_vars[i]
-        return arrays
-
-    def state(self):
-        return {name: p.copy() for name, p in self._arrays().items()}
-
-    def restore(self, state):
-        arrays = self._arrays()
-        for name, value in state.items():
-            arrays[name][...] = value
 
 
 def _init_like(cfg, index, rows, cols):
