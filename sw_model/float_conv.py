@@ -182,13 +182,7 @@ class FloatConvNet(FloatModel):
                 if self.algo == "lel-train":
                     grads[f"m{i}"] = e.T @ y
             return losses, grads
-        s = acts[-1] @ self.output.T + self.output_bias
-        scores.append(s)
-        loss, e = self.loss(s, labels)
-        losses.append(loss)
-        grads["out"] = e.T @ acts[-1]
-        grads["out_b"] = e.sum(axis=0)
-        g = e @ (self.output if self.algo == "bp" else self.backward_fa[-1])
+        g = self._output_layer(acts[-1], labels, scores, losses, grads)
         for i in reversed(range(self.cfg.layers)):
             g = self._layer_grads(i, self.arch.layers[i], g, acts, caches, grads, below=i > 0)
         return losses, grads

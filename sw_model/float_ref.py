@@ -78,8 +78,8 @@ class FloatModel:
     when the classifiers train, ``g{i}`` with batch normalisation, ``out``/``out_b`` for bp and
     fa), predictions, the learning-rate schedule and the state a checkpoint holds. A model sets
     ``cfg``, ``algo``, ``weights``, ``biases``, ``classifiers``, ``gammas`` (or None),
-    ``run_means``/``run_vars``, ``output``/``output_bias`` (or None), ``dtype``, ``lr`` and
-    ``base_lr``."""
+    ``run_means``/``run_vars``, ``output``/``output_bias`` (or None) and fa's ``backward_fa``,
+    ``loss``, ``dtype``, ``lr`` and ``base_lr``."""
 
     def predict(self, x):
         return [np.argmax(s, axis=1) for s in self.infer(x)]
@@ -87,6 +87,17 @@ class FloatModel:
     def _input(self, x):
         """Pixels as values, ``x / 2**input_frac``, in the model's dtype."""
         return (np.asarray(x) * (2.0 ** -self.cfg.input_frac)).astype(self.dtype)
+
+    def _output_layer(self, top, labels, scores, losses, grads):
+        """bp and fa: the output layer's scores, loss and gradients on the top layer's output
+        ``top``; returns the error it sends down (through its weights, or fa's fixed matrix)."""
+        s = top @ self.output.T + self.output_bias
+        scores.append(s)
+        loss, e = self.loss(s, labels)
+        losses.append(loss)
+        grads["out"] = e.T @ top
+        grads["out_b"] = e.sum(axis=0)
+        return e @ (self.output if self.algo == "bp" else self.backward_fa[-1])
 
     def parameters(self):
         p = {}
@@ -256,14 +267,7 @@ class FloatNet(FloatModel):
                 if self.algo == "lel-train":
                     grads[f"m{i}"] = e.T @ y
         else:
-            s = acts[-1] @ self.output.T + self.output_bias
-            scores.append(s)
-            loss, e = self.loss(s, labels)
-            losses.append(loss)
-            grads["out"] = e.T @ acts[-1]
-            grads["out_b"] = e.sum(axis=0)
-            back = self.output if self.algo == "bp" else self.backward_fa[-1]
-            g = e @ back
+            g = self._output_layer(acts[-1], labels, scores, losses, grads)
             for i in reversed(range(self.cfg.layers)):
                 d = g * (pre[i] > 0)
                 grads[f"w{i}"] = d.T @ acts[i]
