@@ -11,7 +11,11 @@ QUICK = ["--arch", "64-24-16", "--train-limit", "300", "--quiet"]
 
 
 def run_cli(args, capsys):
-    code = main(args)
+    """``(exit status, stdout, stderr)`` of ``lela args`` (argparse's own exits included)."""
+    try:
+        code = main(args)
+    except SystemExit as e:            # argparse
+        code = e.code
     out, err = capsys.readouterr()
     return code, out, err
 

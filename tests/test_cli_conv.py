@@ -6,18 +6,10 @@ import json
 import pytest
 
 from lela.cli import main
+from tests.test_cli import run_cli
 
 ARCH = "1x8x8-c4k3-p2-f32"
 QUICK = ["--train-limit", "300", "--quiet"]
-
-
-def run_cli(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as e:            # argparse
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_one_epoch_on_digits(tmp_path, capsys):
