@@ -72,15 +72,17 @@ RESUME_MAY_SET = ("port", "baud")
 
 def _shown(name, value):
     if name == "arch" and value:
-        return "-".join(str(v) for v in value)
+        return value if isinstance(value, str) else "-".join(str(v) for v in value)
     return "(default)" if value is None or value == "" else str(value)
 
 
 def _same(name, asked, recorded):
     if name in ("config", "data_dir") and asked and recorded:
         return os.path.realpath(asked) == os.path.realpath(recorded)
-    if name == "arch":
-        return tuple(asked) == tuple(recorded or ())
+    if name == "arch":                  # sizes, or a convolutional network's text
+        def key(arch):
+            return arch if isinstance(arch, str) else tuple(arch or ())
+        return key(asked) == key(recorded)
     return asked == recorded
 
 

@@ -258,7 +258,7 @@ def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):
     if ck["format"] == 1 and not recorded.get("lr") and not recorded.get("config"):
         recorded["lr"] = LEGACY_LR
     asked = asked or {}
-    check_resume(_text_arch(recorded), _text_arch(asked), out_dir)
+    check_resume(recorded, asked, out_dir)
     arch = recorded.get("arch") or ()
     spec = RunSpec(**{**recorded, "arch": arch if isinstance(arch, str) else tuple(arch)})
     for name in RESUME_MAY_SET:
@@ -267,13 +267,6 @@ def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):
     if epochs:
         spec.epochs = epochs
     return spec
-
-
-def _text_arch(settings):
-    """``settings`` with a convolutional network's text as a 1-tuple, which lela.checks shows
-    and compares as it does sizes."""
-    arch = settings.get("arch")
-    return {**settings, "arch": (arch,)} if isinstance(arch, str) else settings
 
 
 def evaluate(model, x, y, classes, chunk=EVAL_CHUNK):
