@@ -67,7 +67,7 @@ def save_checkpoint(out_dir, spec, epoch, history, train_seconds, model):
         "history": history, "train_seconds": train_seconds, "model": model.state()}))
 
 
-def plot_curves(history, spec, arch, path):
+def plot_curves(history, spec, path):
     """Every layer's test error per epoch, written atomically to ``path`` (PNG)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -83,7 +83,8 @@ def plot_curves(history, spec, arch, path):
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("test error (%)")
-    ax.set_title(f"{spec.dataset} {'-'.join(map(str, arch))} {spec.algo} "
+    arch = spec.arch if isinstance(spec.arch, str) else "-".join(map(str, spec.arch))
+    ax.set_title(f"{spec.dataset} {arch} {spec.algo} "
                  f"({spec.precision})")
     ax.grid(True, alpha=0.3)
     ax.legend()

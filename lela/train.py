@@ -457,8 +457,7 @@ def _write(spec, cfg, model, history, state, n_train, out_dir, **status):
     results = _results(spec, cfg, model, history, state["train_seconds"], n_train, **status)
     atomic_write(os.path.join(out_dir, "results.json"),
                  (json.dumps(results, indent=2) + "\n").encode())
-    arch = (spec.arch,) if isinstance(spec.arch, str) else cfg.arch
-    plot_curves(history, spec, arch, os.path.join(out_dir, "curves.png"))
+    plot_curves(history, spec, os.path.join(out_dir, "curves.png"))
     return results
 
 
