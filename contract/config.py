@@ -240,6 +240,13 @@ class NetConfig:
             if self.act_bits > 12:
                 fail("batch_norm", f"needs act_bits <= 12 (the statistics' widths), not "
                      f"{self.act_bits}")
+            if self.weight_bits > 16:
+                fail("batch_norm", f"needs weight_bits <= 16 (the running statistics, two "
+                     f"weight words each, then stay below 2**32), not {self.weight_bits}")
+            if 2 * self.act_bits + self.bn_stat_frac > 2 * self.weight_bits:
+                fail("batch_norm", f"needs 2*act_bits + bn_stat_frac <= 2*weight_bits (the "
+                     f"running variance fits its two weight words), not "
+                     f"{2 * self.act_bits + self.bn_stat_frac} > {2 * self.weight_bits}")
             if self.delta_bits > 20:
                 fail("batch_norm", f"needs delta_bits <= 20 (the scale's gradient times the "
                      f"batch reciprocal stays below 2**63), not {self.delta_bits}")

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
            "stochastic_shift_var", "shift_round_parts", "saturate", "magnitude_above",
-           "is_positive", "classifier_weight"]
+           "is_positive", "classifier_weight", "rne_shift_any"]
 
 
 def as_signed(value):
@@ -130,3 +130,18 @@ def stochastic_shift_var(value, shift, rand, rand_bits):
     """:func:`stochastic_shift` by a run-time amount ``shift`` (at most 31)."""
     q, up = shift_round_parts(value, shift, rand, rand_bits, 1)
     return q + up
+
+
+def rne_shift_any(value, shift):
+    """:func:`rne_shift` by a run-time amount ``shift`` of any width (0 passes through).
+
+    For the batch normalisation's once-a-neuron arithmetic, whose shifts reach past 31: one
+    shifter for the quotient and its rounding bit, and the bits below that or-ed under a mask
+    ``(2**shift - 1) >> 1`` built from ``shift``."""
+    value = as_signed(value)
+    shift = Value.cast(shift)
+    wide = Cat(Const(0, 1), value).as_signed() >> shift
+    q, half = wide[1:].as_signed(), wide[0]
+    below_half = ((Const(1, len(value) + 1) << shift) - 1) >> 1
+    sticky = (value.as_unsigned() & below_half[:len(value)]).any()
+    return q + (half & (sticky | q[0]))

@@ -91,6 +91,8 @@ def test_normalise_at_the_edges(training):
     (dict(act_bits=13, input_frac=8, act_frac=7), "batch_norm"),
     (dict(weight_frac=6, act_frac=7), "batch_norm"),
     (dict(delta_bits=21), "batch_norm"),
+    (dict(weight_bits=17), "batch_norm"),
+    (dict(bn_stat_frac=9, act_bits=12, input_frac=8, act_frac=7, weight_bits=16), "batch_norm"),
     (dict(bn_eps_shift=15), "bn_eps_shift"),
     (dict(bn_momentum_shift=17), "bn_momentum_shift"),
     (dict(bn_stat_frac=-1), "bn_stat_frac"),
