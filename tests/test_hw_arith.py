@@ -5,7 +5,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from hw.arith import (classifier_weight, is_positive, rne_shift, rne_shift_var, saturate,
+from hw.arith import (classifier_weight, is_positive, rne_shift, rne_shift_any, rne_shift_var,
+                     saturate,
                      stochastic_shift, stochastic_shift_var)
 from sw_model.fixedpoint import saturate_signed, shift_rne, shift_stochastic
 
@@ -147,3 +148,28 @@ def test_stochastic_shift_var_wide_values_all_shifts():
     want = [int(shift_stochastic(np.array([float(v)]), k, np.array([u]), rbits)[0])
             for v, k, u in cases]
     assert [g[0] for g in got] == want
+
+
+def test_rne_shift_any_exhaustive_8_bit_every_shift():
+    """Every 8-bit value by every shift of a 4-bit amount (past the value's width too), against
+    the golden model's integer rounding."""
+    from sw_model.golden_batch_norm import rne_int
+    x, s, y = Signal(signed(8)), Signal(unsigned(4)), Signal(signed(9))
+    cases = [(v, k) for v in range(-128, 128) for k in range(16)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(rne_shift_any(x, s))), [x, s], [y], cases)
+    assert [g[0] for g in got] == [int(rne_int(v, k)) for v, k in cases]
+
+
+def test_rne_shift_any_wide_values_and_shifts():
+    """62-bit values (ties, extremes, random) by shifts 0 .. 63."""
+    from sw_model.golden_batch_norm import rne_int
+    rng = np.random.default_rng(4)
+    x, s, y = Signal(signed(62)), Signal(unsigned(6)), Signal(signed(63))
+    top = (1 << 61) - 1
+    cases = []
+    for k in range(64):
+        for v in (top, -top - 1, 0, -1, 1, (3 << k) >> 1 if k else 0, -((5 << k) >> 1),
+                  *(int(r) for r in rng.integers(-top - 1, top, 6))):
+            cases.append((max(-top - 1, min(top, v)), k))
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(rne_shift_any(x, s))), [x, s], [y], cases)
+    assert [g[0] for g in got] == [int(rne_int(v, k)) for v, k in cases]

@@ -1,6 +1,6 @@
 """The inverse square root of batch normalisation: a power-of-four split and a table."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -46,10 +46,11 @@ class InverseSqrt(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a = self.i.a
-        length = Signal(range(self.arg_bits + 1))
-        for bit in range(self.arg_bits):             # the highest set bit wins
-            with m.If(a[bit]):
-                m.d.comb += length.eq(bit + 1)
+        # The highest set bit wins. A chain of Muxes, not an If chain: an event simulator does
+        # not run a comb process at t=0, and an idle argument would leave it X.
+        length = Const(0, range(self.arg_bits + 1))
+        for bit in range(self.arg_bits):
+            length = Mux(a[bit], bit + 1, length)
         j = Signal(self.j_bits)
         m.d.comb += j.eq(Mux(length > TABLE_BITS, (length - TABLE_BITS + 1) >> 1, 0))
 
