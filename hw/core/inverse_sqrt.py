@@ -1,6 +1,6 @@
 """The inverse square root of batch normalisation: a power-of-four split and a table."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,7 +16,7 @@ class InverseSqrt(wiring.Component):
     2))``, ``u = a >> 2j``, and ``R[u]`` from the contract's table (contract/batch_norm.py,
     which proves each entry exactly), two cycles after the argument.
 
-    The first stage finds ``bit_length(a)`` with a priority encoder and shifts; the second reads
+    The first stage counts the power-of-four windows above the table's and shifts; the second reads
     the table, a synchronous ROM (block RAM where there is one). ``a`` must be at least 1.
 
     Parameters
@@ -46,13 +46,13 @@ class InverseSqrt(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a = self.i.a
-        # The highest set bit wins. A chain of Muxes, not an If chain: an event simulator does
-        # not run a comb process at t=0, and an idle argument would leave it X.
-        length = Const(0, range(self.arg_bits + 1))
-        for bit in range(self.arg_bits):
-            length = Mux(a[bit], bit + 1, length)
+        # j = ceil((bit_length(a) - TABLE_BITS) / 2) is the number of windows k >= 0 with a
+        # bit set at TABLE_BITS + 2k or above: a sum of or-reductions, with no process (an
+        # event simulator does not run a comb process at t=0, and an idle argument would
+        # leave it X) and no deep Mux chain.
         j = Signal(self.j_bits)
-        m.d.comb += j.eq(Mux(length > TABLE_BITS, (length - TABLE_BITS + 1) >> 1, 0))
+        m.d.comb += j.eq(sum(a[bit:].any()
+                             for bit in range(TABLE_BITS, self.arg_bits, 2)))
 
         table = Memory(shape=self.r_shape, depth=1 << TABLE_BITS, init=inv_sqrt_table())
         m.submodules.table = table
