@@ -19,6 +19,8 @@ _TABLE = np.array(inv_sqrt_table(), dtype=np.int64)
 def rne_int(x, shift):
     """``rne(x, shift)`` of ARITHMETIC.md, "Rounding", on int64 arrays (``shift`` a scalar or an
     array, ``>= 0``)."""
+    if isinstance(x, int) and isinstance(shift, int):
+        return _rne_python(x, shift)
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
     q = x >> shift
@@ -28,7 +30,19 @@ def rne_int(x, shift):
     return np.where(shift > 0, q + up, x)
 
 
+def _rne_python(x, shift):
+    """The same rule on one Python integer, of any size (the per-cycle unit models feed
+    values beyond int64 that the hardware's widths allow)."""
+    if shift <= 0:
+        return x
+    q, r = x >> shift, x & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    return q + (r > half or (r == half and q & 1))
+
+
 def sat_s_int(x, bits):
+    if isinstance(x, int):
+        return max(-(1 << (bits - 1)), min((1 << (bits - 1)) - 1, x))
     return np.clip(x, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 

@@ -115,3 +115,17 @@ def test_batch_reciprocal():
     for bad in (0, 257):
         with pytest.raises(ValueError):
             batch_reciprocal(bad)
+
+
+def test_rne_int_python_integers_follow_the_int64_rule():
+    """rne_int on one Python integer (the unit models' path, any size) equals the int64 path
+    wherever both hold the value, ties included; beyond int64 it stays exact."""
+    from sw_model.golden_batch_norm import rne_int, sat_s_int
+    rng = np.random.default_rng(3)
+    for x, s in zip(rng.integers(-2**40, 2**40, 5000), rng.integers(0, 45, 5000)):
+        x, s = int(x), int(s)
+        assert rne_int(x, s) == int(rne_int(np.int64(x), np.int64(s)))
+        tie = (2 * (x >> 26) + 1) << s           # an exact tie at shift s + 1, within int64
+        assert rne_int(tie, s + 1) == int(rne_int(np.int64(tie), np.int64(s + 1)))
+    assert rne_int(5 << 70 | 1 << 69, 70) == 6 and rne_int(3 << 69, 70) == 2
+    assert sat_s_int(1 << 80, 24) == (1 << 23) - 1 and sat_s_int(-(1 << 80), 24) == -(1 << 23)

@@ -96,7 +96,8 @@ def layer_outputs(c, rng, batch, neurons):
     y = rng.integers(0, top + 1, (batch, neurons))
     y[:, 0] = rng.integers(0, top + 1)                      # a neuron with zero variance
     y[:, 1] = rng.choice([0, top], batch)                   # the extremes
-    y[:, 2] = np.clip(rng.normal(top / 3, 2, batch).round(), 0, top)     # a narrow one
+    if neurons > 2:                                         # a narrow one
+        y[:, 2] = np.clip(rng.normal(top / 3, 2, batch).round(), 0, top)
     return y
 
 
@@ -128,3 +129,81 @@ def test_statistics_and_normalise_are_the_golden_step(kw, lanes, batch, training
     np.testing.assert_array_equal(mean, golden.mean)
     np.testing.assert_array_equal(var, golden.var)
     assert not active.all() or not training      # some outputs clip
+
+
+def run_backward(c, pz, xhat, h, active, lanes):
+    """Drive BatchNormBackward over one tile (``lanes`` neurons, every sample) and return the
+    deltas, the scale's gradients and the bias gradients."""
+    from hw.core.batch_norm_backward import BatchNormBackward
+    batch = len(pz)
+    unit = BatchNormBackward(lanes, c.delta_bits, 8)
+    d = np.zeros((batch, lanes), dtype=np.int64)
+    grads = {}
+
+    async def bench(ctx):
+        ctx.set(unit.inv_b, batch_reciprocal(batch))
+        ctx.set(unit.act_frac, c.act_frac)
+        ctx.set(unit.h, [int(v) for v in h])
+        for b in range(batch):
+            ctx.set(unit.accumulate, {"valid": 1, "clear": int(b == 0),
+                                      "pz": [int(v) for v in pz[b]],
+                                      "xhat": [int(v) for v in xhat[b]]})
+            await ctx.tick()
+        ctx.set(unit.accumulate.valid, 0)
+        ctx.set(unit.finish, 1)
+        await ctx.tick()
+        ctx.set(unit.finish, 0)
+        left = batch
+        for b in range(batch + 3):
+            if b < batch:
+                ctx.set(unit.apply, {"valid": 1, "tag": b, "pz": [int(v) for v in pz[b]],
+                                     "xhat": [int(v) for v in xhat[b]],
+                                     "active": sum(int(a) << r for r, a in
+                                                   enumerate(active[b]))})
+            else:
+                ctx.set(unit.apply.valid, 0)
+            await ctx.tick()
+            o = ctx.get(unit.o)
+            if o.valid:
+                d[o.tag] = list(o.d)
+                left -= 1
+        assert left == 0
+        grads["gamma"] = list(ctx.get(unit.gamma_grad))
+        grads["bias"] = list(ctx.get(unit.bias_grad))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return d, np.array(grads["gamma"]), np.array(grads["bias"])
+
+
+@pytest.mark.parametrize("kw, lanes, batch", [
+    (dict(), 4, 10),
+    (dict(delta_bits=18, act_bits=12, input_frac=8, act_frac=10, delta_frac=12), 2, 23),
+    (dict(weight_frac=10, bn_stat_frac=4, bn_eps_shift=12), 8, 5),
+])
+def test_backward_is_the_golden_step(kw, lanes, batch):
+    """The deltas and the scale's gradient of golden_batch_norm.back_deltas, from the errors
+    of a real forward step (statistics and normalise as above, a random classifier)."""
+    from sw_model.golden_batch_norm import back_deltas
+    c = NetConfig.from_dict(dict(arch=(4, lanes), classes=3, batch=batch, batch_norm=True,
+                                 **kw))
+    rng = np.random.default_rng(batch + lanes)
+    y = layer_outputs(c, rng, batch, lanes)
+    bn = BatchNormState(c, lanes)
+    _, xhat, bn_active, h = normalise(c, bn, y, True)
+    errors = rng.integers(-(1 << (c.error_bits - 2)), 1 << (c.error_bits - 2), (batch, 3))
+    feedback = rng.choice([-3.0, -1.0, 1.0, 3.0], (3, lanes))
+    active = rng.random((batch, lanes)) < 0.8
+    want_d, want_p2 = back_deltas(c, 0, errors.astype(np.float64), feedback, h, active,
+                                  bn_active, xhat)
+    # The core's back projection gives pz (its rounding is the BACK drain's, tested there).
+    from sw_model.golden_batch_norm import rne_int, sat_s_int
+    p = (errors @ feedback).astype(np.int64)
+    pz = sat_s_int(rne_int(p, c.delta_shift(0)), c.delta_bits) * bn_active
+    d, p2, bias = run_backward(c, pz, xhat, h, active, lanes)
+    np.testing.assert_array_equal(d, want_d)
+    np.testing.assert_array_equal(p2, want_p2)
+    np.testing.assert_array_equal(bias, want_d.sum(axis=0))
+    assert (d != 0).any() and (~active).any()
