@@ -10,7 +10,7 @@ refuses first, naming the same register.
 from dataclasses import dataclass
 
 from contract.config import INIT_CHUNK_BITS
-from contract.registers import GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE, weight_bases
+from contract.registers import BN_WORDS, GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE, weight_bases
 
 __all__ = ["SHIFT_BITS", "IN_FRAC_BITS", "GEOMETRY", "Limits", "register_limits",
            "register_name", "tiles_for", "layer_extent", "minimum_values"]
@@ -42,6 +42,7 @@ class Limits:
     lfsr_width: int
     weight_words: int        # words of weight memory behind the bus
     frozen_layers: bool = True   # the core can run a layer forward only (the ``frozen`` mask)
+    batch_norm: bool = False     # the core can batch-normalise its layers' outputs
 
     @classmethod
     def of(cls, params):
@@ -52,7 +53,7 @@ class Limits:
                    act_bits=params.act_bits, weight_bits=params.weight_bits,
                    lfsr_width=params.lfsr_width,
                    weight_words=params.weight_words or 1 << params.addr_bits,
-                   frozen_layers=params.frozen_layers)
+                   frozen_layers=params.frozen_layers, batch_norm=params.batch_norm)
 
     @classmethod
     def for_config(cls, cfg):
@@ -61,7 +62,7 @@ class Limits:
                    max_batch=cfg.batch, max_layers=cfg.layers, max_inputs=max(cfg.arch),
                    max_neurons=max(cfg.arch[1:]), act_bits=cfg.act_bits,
                    weight_bits=cfg.weight_bits, lfsr_width=cfg.lfsr_width,
-                   weight_words=max(1, weight_bases(cfg)[1]))
+                   weight_words=max(1, weight_bases(cfg)[1]), batch_norm=cfg.batch_norm)
 
     @property
     def max_tiles(self):
@@ -81,15 +82,17 @@ def tiles_for(n, size):
     return -(-n // size)
 
 
-def layer_extent(tiles, fan_in):
-    """Words of a layer's weights: ``tiles`` tiles of ``fan_in + 1`` words (bias last)."""
-    return tiles * (fan_in + 1)
+def layer_extent(tiles, fan_in, batch_norm=False):
+    """Words of a layer's weights: ``tiles`` tiles of ``fan_in + 1`` words (bias last), and of
+    :data:`BN_WORDS` more on a core built with batch normalisation, which checks every layer's
+    extent with them (whether or not the network uses them)."""
+    return tiles * (fan_in + 1 + (BN_WORDS if batch_norm else 0))
 
 
 def _global_ranges(lim):
     seed = (1, (1 << lim.lfsr_width) - 1)       # an LFSR seeded with 0 stays at 0
     shift = (0, (1 << SHIFT_BITS) - 1)
-    return {
+    out = {
         "layers": (1, lim.max_layers), "inputs": (1, lim.max_inputs),
         "feedback": (0, 1), "rounding": (0, 1), "dropout": (0, 255),
         "keep_scale": (0, 1 << 16),             # 2**16 / (256 - dropout), at most 2**16
@@ -98,6 +101,17 @@ def _global_ranges(lim):
         # UNSUPPORTED: the range check costs the iCEBreaker's lean core no logic).
         "frozen": (0, (1 << lim.max_layers) - 1 if lim.frozen_layers else 0),
     }
+    # Batch normalisation: only 0 (unused registers) on a core built without it, as
+    # ``frozen``. The limits are the config's (contract/config.py): act_frac <= act_bits <= 12,
+    # RF <= 16 and 2*act_bits + RF <= 2*weight_bits, eps_log2 = 2*act_frac - bn_eps_shift.
+    if lim.batch_norm:
+        act = min(lim.act_bits, 12)
+        out.update({
+            "batch_norm": (0, 1), "bn_act_frac": (0, act),
+            "bn_weight_frac": (0, lim.weight_bits - 1),
+            "bn_stat_frac": (0, max(0, min(16, 2 * lim.weight_bits - 2 * lim.act_bits))),
+            "bn_momentum": (0, 16), "bn_eps_log2": (0, 2 * act)})
+    return out
 
 
 def _layer_ranges(lim):
@@ -113,6 +127,7 @@ def _layer_ranges(lim):
         "init_bits": (2, min(lim.weight_bits, INIT_CHUNK_BITS)),
         "init_seed": seed, "classifier_seed": seed, "feedback_seed": seed,
         "tiles": (1, lim.max_tiles), "in_tiles": (1, lim.max_in_tiles),
+        **({"gamma_shift": shift} if lim.batch_norm else {}),
     }
 
 
@@ -120,7 +135,7 @@ def register_limits(lim):
     """``[(lo, hi)]`` for every register index ``0 .. registers - 1``: the values a write may
     carry. Unused indices take only 0. A layer's geometry must also satisfy the rules of
     :data:`GEOMETRY` (``tiles == ceil(neurons / rows)``, ``in_tiles == ceil(fan_in / cols)``,
-    ``weight_base + tiles * (fan_in + 1) <= weight_words``)."""
+    ``weight_base + layer_extent(tiles, fan_in, batch_norm) <= weight_words``)."""
     table = [(0, 0)] * lim.registers
     for name, bounds in _global_ranges(lim).items():
         table[GLOBAL[name]] = bounds

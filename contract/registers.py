@@ -4,16 +4,24 @@ Shared by the RTL (which decodes the indices) and the host driver (which compute
 from a :class:`contract.config.NetConfig`), like :mod:`contract.protocol`.
 """
 
-__all__ = ["GLOBAL", "LAYER", "LAYER_BASE", "LAYER_STRIDE", "COUNTERS", "register_index",
-           "weight_bases", "layer_words", "register_values", "counter_names"]
+__all__ = ["GLOBAL", "LAYER", "LAYER_BASE", "LAYER_STRIDE", "COUNTERS", "BN_WORDS",
+           "BATCH_NORM", "register_index", "weight_bases", "layer_words", "tile_words",
+           "register_values", "counter_names"]
 
 #: Global registers and their indices.
 GLOBAL = {"layers": 0, "inputs": 1, "feedback": 2, "rounding": 3, "dropout": 4,
-          "keep_scale": 5, "bias_shift": 6, "round_seed": 7, "dropout_seed": 8, "frozen": 9}
+          "keep_scale": 5, "bias_shift": 6, "round_seed": 7, "dropout_seed": 8, "frozen": 9,
+          "batch_norm": 10, "bn_act_frac": 11, "bn_weight_frac": 12, "bn_stat_frac": 13,
+          "bn_momentum": 14, "bn_eps_log2": 15}
+#: The batch normalisation's global registers (written only for a batch-normalised network,
+#: except ``batch_norm`` itself, which a core built with it always gets).
+BATCH_NORM = ("batch_norm", "bn_act_frac", "bn_weight_frac", "bn_stat_frac", "bn_momentum",
+              "bn_eps_log2")
 #: Per-layer registers, at ``LAYER_BASE + LAYER_STRIDE * i + offset``.
 LAYER = {"neurons": 0, "fan_in": 1, "weight_base": 2, "in_frac": 3, "forward_shift": 4,
          "score_shift": 5, "delta_shift": 6, "update_shift": 7, "init_bits": 8, "init_seed": 9,
-         "classifier_seed": 10, "feedback_seed": 11, "tiles": 12, "in_tiles": 13}
+         "classifier_seed": 10, "feedback_seed": 11, "tiles": 12, "in_tiles": 13,
+         "gamma_shift": 14}
 LAYER_BASE = 16
 LAYER_STRIDE = 16
 #: Counters in the order READ_COUNTERS returns them; ``correct`` repeats once per layer.
@@ -32,10 +40,21 @@ def counter_names(layers):
     return list(COUNTERS) + [f"correct_{i}" for i in range(layers)]
 
 
+#: A batch-normalised layer's words per tile after its bias: the scale ``g``, then the running
+#: mean and variance, each unsigned over two words, low word first (docs/HOST_INTERFACE.md).
+BN_WORDS = 5
+
+
+def tile_words(cfg, i):
+    """Bus words of one tile of layer i: ``J`` weight words, the bias word and, batch
+    normalised, :data:`BN_WORDS` more."""
+    return cfg.fan_in(i) + 1 + (BN_WORDS if cfg.batch_norm else 0)
+
+
 def layer_words(cfg, i):
-    """Bus words of layer i: ``ceil(N/P)`` tiles of ``J + 1`` words."""
+    """Bus words of layer i: ``ceil(N/P)`` tiles of :func:`tile_words`."""
     p = cfg.array_rows
-    return -(-cfg.neurons(i) // p) * (cfg.fan_in(i) + 1)
+    return -(-cfg.neurons(i) // p) * tile_words(cfg, i)
 
 
 def weight_bases(cfg):
@@ -66,6 +85,13 @@ def register_values(cfg):
         GLOBAL["dropout_seed"]: cfg.stream_seed("dropout"),
         GLOBAL["frozen"]: 0,            # layers TRAIN runs forward only: set per stage by the host
     }
+    if cfg.batch_norm:
+        af = cfg.act_frac
+        values.update({
+            GLOBAL["batch_norm"]: 1, GLOBAL["bn_act_frac"]: af,
+            GLOBAL["bn_weight_frac"]: cfg.weight_frac, GLOBAL["bn_stat_frac"]: cfg.bn_stat_frac,
+            GLOBAL["bn_momentum"]: cfg.bn_momentum_shift,
+            GLOBAL["bn_eps_log2"]: 2 * af - cfg.bn_eps_shift})
     bases, _ = weight_bases(cfg)
     for i in range(cfg.layers):
         layer = {
@@ -78,6 +104,8 @@ def register_values(cfg):
             "feedback_seed": cfg.stream_seed("feedback", i),
             "tiles": -(-cfg.neurons(i) // p), "in_tiles": -(-cfg.fan_in(i) // q),
         }
+        if cfg.batch_norm:
+            layer["gamma_shift"] = cfg.gamma_shift(i)
         for name, value in layer.items():
             values[register_index(name, i)] = value
     return values

@@ -135,9 +135,10 @@ def check_rtl_config(cfg):
         raise ConfigError("field 'layer_lr_shift': the core's bias update shift is one register "
                           "for every layer (per-layer rates exist in the golden model)")
     if cfg.batch_norm:
-        raise ConfigError("field 'batch_norm': the RTL core does not implement batch "
-                          "normalisation yet (it exists in the golden model and the float "
-                          "references)")
+        for i in range(cfg.layers):
+            if cfg.gamma_shift(i) > 31:
+                raise ConfigError(f"field 'lr_shift': layer {i}'s scale update shift "
+                                  f"{cfg.gamma_shift(i)} exceeds the RTL's 31")
 
 
 def _buffer_bits(params):

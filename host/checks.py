@@ -20,9 +20,9 @@ def check_config(cfg, limits):
     if any(cfg.layer_lr_shift):
         raise ValueError("config field 'layer_lr_shift' gives layers their own rates; the "
                          "device's bias update shift is one register for every layer")
-    if cfg.batch_norm:
-        raise ValueError("config field 'batch_norm' is true; the device has no batch "
-                         "normalisation yet (the golden model has)")
+    if cfg.batch_norm and not limits.batch_norm:
+        raise ValueError("config field 'batch_norm' is true; the device is built without "
+                         "batch normalisation")
     for field, built in _BUILT:
         if getattr(cfg, field) != getattr(limits, built):
             raise ValueError(f"config field '{field}' is {getattr(cfg, field)}; the device is "
@@ -48,7 +48,8 @@ def check_config(cfg, limits):
             if reg(name) != want:
                 raise ValueError(f"register '{name} of layer {i}' would be {reg(name)}, not "
                                  f"the {want} its size needs")
-        end = reg("weight_base") + layer_extent(reg("tiles"), reg("fan_in"))
+        end = reg("weight_base") + layer_extent(reg("tiles"), reg("fan_in"),
+                                                limits.batch_norm)
         if end > limits.weight_words:
             raise ValueError(f"register 'weight_base of layer {i}': the layer's weights would "
                              f"end at word {end}, past the device's {limits.weight_words}")

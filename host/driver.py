@@ -18,8 +18,8 @@ import numpy as np
 from contract.limits import Limits, register_name
 from contract.protocol import (DAMAGED, MAX_PAYLOAD, Command, Frame, FrameDecoder, Status, encode,
                                is_answer)
-from contract.registers import (GLOBAL, counter_names, layer_words, register_index,
-                                register_values, weight_bases)
+from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, register_index,
+                                register_values, tile_words, weight_bases)
 from .checks import check_batch, check_config, check_words
 from .transport import TransportTimeout
 
@@ -206,6 +206,9 @@ class Accelerator:
         limits = self.given_limits or Limits.for_config(cfg)
         check_config(cfg, limits)
         values = register_values(cfg)
+        if limits.batch_norm:
+            # A core built with batch normalisation keeps the last network's switch: say it.
+            values.setdefault(GLOBAL["batch_norm"], 0)
         indices = sorted(values)
         runs, start = [], None
         for k in indices:
@@ -232,7 +235,8 @@ class Accelerator:
                              "in more than lr_shift (use configure)")
         check_config(cfg, self.limits)
         values = register_values(cfg)
-        for index in [GLOBAL["bias_shift"]] + [register_index("update_shift", i)
+        shifts = ["update_shift", "gamma_shift"] if cfg.batch_norm else ["update_shift"]
+        for index in [GLOBAL["bias_shift"]] + [register_index(name, i) for name in shifts
                                                for i in range(cfg.layers)]:
             self.command(Command.WRITE_CONFIG,
                          bytes([index]) + values[index].to_bytes(4, "little"))
@@ -296,24 +300,65 @@ class Accelerator:
         n, j = cfg.neurons(i), cfg.fan_in(i)
         return n, j, -(-n // p), p
 
+    def _layer_grid(self, i):
+        """Layer i's words as ``neurons x tile words`` (column ``c`` of row ``tP + p`` is lane
+        ``p`` of the tile's word ``c``), padding rows included."""
+        n, j, t, p = self._layer_shape(i)
+        words = self.read_words(self.bases[i], layer_words(self.cfg, i))
+        stride = tile_words(self.cfg, i)
+        return words.reshape(t, stride, p).transpose(0, 2, 1).reshape(t * p, stride)
+
     def read_weights(self):
         """Every layer's ``(weights N x J, biases N)`` as integers."""
         layers = []
         for i in range(self.cfg.layers):
-            n, j, t, p = self._layer_shape(i)
-            words = self.read_words(self.bases[i], layer_words(self.cfg, i))
-            tiles = words.reshape(t, j + 1, p).transpose(0, 2, 1).reshape(t * p, j + 1)[:n]
-            layers.append((tiles[:, :j].copy(), tiles[:, j].copy()))
+            n, j, _, _ = self._layer_shape(i)
+            grid = self._layer_grid(i)[:n]
+            layers.append((grid[:, :j].copy(), grid[:, j].copy()))
         return layers
 
-    def write_weights(self, layers):
-        """Write ``[(weights N x J, biases N), ...]``."""
+    def read_batch_norm(self):
+        """Every layer's batch normalisation (a batch-normalised network): ``{"gamma",
+        "mean", "var"}`` per neuron, as sw_model.golden_batch_norm.BatchNormState holds them."""
+        if not self.cfg.batch_norm:
+            raise ValueError("read_batch_norm: the configured network is not batch-normalised")
+        wb = self.cfg.weight_bits
+        out = []
+        for i in range(self.cfg.layers):
+            n, j, _, _ = self._layer_shape(i)
+            grid = self._layer_grid(i)[:n]
+            low = grid[:, j + 1:j + 1 + BN_WORDS] & ((1 << wb) - 1)      # the raw lanes
+
+            def pair(k):
+                return low[:, k] + (low[:, k + 1] << wb)
+            out.append({"gamma": grid[:, j + 1].copy(), "mean": pair(1), "var": pair(3)})
+        return out
+
+    def write_weights(self, layers, batch_norm=None):
+        """Write ``[(weights N x J, biases N), ...]``; a batch-normalised network also needs
+        ``batch_norm``, each layer's ``{"gamma", "mean", "var"}``."""
+        if self.cfg.batch_norm and batch_norm is None:
+            raise ValueError("write_weights: a batch-normalised network's layers also need "
+                             "their scales and running statistics (batch_norm=...)")
+        wb = self.cfg.weight_bits
         for i, (w, b) in enumerate(layers):
             n, j, t, p = self._layer_shape(i)
-            grid = np.zeros((t * p, j + 1), dtype=np.int64)
+            stride = tile_words(self.cfg, i)
+            grid = np.zeros((t * p, stride), dtype=np.int64)
             grid[:n, :j] = np.asarray(w, dtype=np.int64)
             grid[:n, j] = np.asarray(b, dtype=np.int64)
-            words = grid.reshape(t, p, j + 1).transpose(0, 2, 1).reshape(t * (j + 1), p)
+            if self.cfg.batch_norm:
+                bn = batch_norm[i]
+                mask, half = (1 << wb) - 1, 1 << (wb - 1)
+
+                def lane(v):                               # raw bits as a signed lane
+                    v = np.asarray(v, dtype=np.int64) & mask
+                    return np.where(v >= half, v - (1 << wb), v)
+                grid[:n, j + 1] = np.asarray(bn["gamma"], dtype=np.int64)
+                for k, name in ((2, "mean"), (4, "var")):
+                    v = np.asarray(bn[name], dtype=np.int64)
+                    grid[:n, j + k], grid[:n, j + k + 1] = lane(v), lane(v >> wb)
+            words = grid.reshape(t, p, stride).transpose(0, 2, 1).reshape(t * stride, p)
             self.write_words(self.bases[i], words)
 
     def weight_hash(self):
@@ -322,6 +367,8 @@ class Accelerator:
         for w, b in self.read_weights():
             h.update(w.astype("<i4").tobytes())
             h.update(b.astype("<i4").tobytes())
+        for bn in self.read_batch_norm() if self.cfg.batch_norm else ():
+            h.update(bn["gamma"].astype("<i4").tobytes())
         return h.hexdigest()
 
     # ---- data ----------------------------------------------------------------------------

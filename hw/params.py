@@ -60,6 +60,7 @@ class CoreParams:
     sign_feedback: bool = True
     early_exit: bool = True
     frozen_layers: bool = True        # TRAIN runs the layers of the ``frozen`` mask forward only
+    batch_norm: bool = False          # the layers' outputs can be batch-normalised (NORM phases)
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False
 

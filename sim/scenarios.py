@@ -30,11 +30,12 @@ import numpy as np
 
 from contract.protocol import (DAMAGED, MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder,
                                Status, encode)
-from contract.registers import layer_words, weight_bases
+from contract.registers import layer_words, tile_words, weight_bases
 from host.driver import Accelerator, DeviceError
 from sw_model.golden import FixedPointNet
 
-__all__ = ["word_lanes", "expected_writes", "check_writes", "check_weights", "check_bus_errors",
+__all__ = ["word_lanes", "expected_writes", "check_writes", "check_weights", "check_batch_norm",
+           "check_bus_errors",
            "configure_and_init", "train_and_check", "check_inference", "check_counters",
            "expect_reply", "training_scenario", "error_frames_scenario", "perturbed_scenario",
            "FIXED_EXIT_THRESHOLDS"]
@@ -59,38 +60,67 @@ def word_lanes(word, lanes, lane_bits):
     return out
 
 
-def expected_writes(cfg, net, frozen=()):
-    """``(address, lanes, where, first neuron)`` of every layer's words in memory order, layer 0
-    first (docs/HOST_INTERFACE.md, "Weight layout"): what an INIT_WEIGHTS or a TRAIN writes (a
-    TRAIN nothing of a layer in ``frozen``).
-    Tile ``t``, column ``j`` then the bias word; lane ``p`` is neuron ``tP + p``, 0 past the
-    last neuron."""
+def _layer_grid(cfg, net, i):
+    """Layer i's words as ``rows x tile words`` (docs/HOST_INTERFACE.md, "Weight layout"): the
+    weights, the bias and, batch-normalised, the scale and the running mean and variance over
+    two words each (low first, as signed lanes); 0 past the last neuron."""
+    p = cfg.array_rows
+    n, j = cfg.neurons(i), cfg.fan_in(i)
+    tiles = -(-n // p)
+    grid = np.zeros((tiles * p, tile_words(cfg, i)), dtype=np.int64)
+    grid[:n, :j] = net.weights[i]
+    grid[:n, j] = net.biases[i]
+    if cfg.batch_norm:
+        bn, wb = net.batch_norm[i], cfg.weight_bits
+        grid[:n, j + 1] = bn.gamma
+        for k, v in ((j + 2, bn.mean), (j + 4, bn.var)):
+            for half in range(2):
+                raw = (np.asarray(v, dtype=np.int64) >> (half * wb)) & ((1 << wb) - 1)
+                grid[:n, k + half] = np.where(raw >> (wb - 1), raw - (1 << wb), raw)
+    return grid
+
+
+_EXTRA = ("scale", "mean low", "mean high", "variance low", "variance high")
+
+
+def expected_writes(cfg, net, frozen=(), command="TRAIN"):
+    """``(address, lanes, where, first neuron)`` of every word ``command`` writes, in the order
+    the core writes them (docs/HOST_INTERFACE.md, "Weight layout"): an ``INIT_WEIGHTS`` every
+    word of every layer in memory order; a ``TRAIN``, layer by layer, the running statistics of
+    each tile (batch-normalised: its ``NORM`` phase, a frozen layer's too), then, unless the
+    layer is in ``frozen``, each tile's weights, bias and scale (its ``GRAD`` phase).
+    Lane ``p`` of tile ``t`` is neuron ``tP + p``, 0 past the last neuron."""
     bases, _ = weight_bases(cfg)
     p = cfg.array_rows
     out = []
     for i in range(cfg.layers):
-        if i in frozen:
-            continue
-        n, j = cfg.neurons(i), cfg.fan_in(i)
-        tiles = -(-n // p)
-        grid = np.zeros((tiles * p, j + 1), dtype=np.int64)
-        grid[:n, :j] = net.weights[i]
-        grid[:n, j] = net.biases[i]
-        words = grid.reshape(tiles, p, j + 1).transpose(0, 2, 1).reshape(tiles * (j + 1), p)
-        assert len(words) == layer_words(cfg, i)
-        for k, lanes in enumerate(words):
-            t, col = divmod(k, j + 1)
-            where = (f"layer {i} word {k} (tile {t}, "
-                     f"{'bias' if col == j else f'column {col}'})")
-            out.append((bases[i] + k, [int(v) for v in lanes], where, t * p))
+        j, stride = cfg.fan_in(i), tile_words(cfg, i)
+        grid = _layer_grid(cfg, net, i)
+        tiles = len(grid) // p
+        words = grid.reshape(tiles, p, stride).transpose(0, 2, 1)
+        assert tiles * stride == layer_words(cfg, i)
+        if command == "INIT":
+            parts = [range(stride)]
+        else:
+            parts = [range(j + 2, stride)] if cfg.batch_norm else []
+            if i not in frozen:
+                parts.append(range(j + 1 + cfg.batch_norm))
+        for columns in parts:
+            for t in range(tiles):
+                for col in columns:
+                    k = t * stride + col
+                    name = ("bias" if col == j else f"column {col}" if col < j
+                            else _EXTRA[col - j - 1])
+                    out.append((bases[i] + k, [int(v) for v in words[t, col]],
+                                f"layer {i} word {k} (tile {t}, {name})", t * p))
     return out
 
 
 # ---- checks -------------------------------------------------------------------------------------
-def check_writes(when, got, cfg, net, frozen=()):
+def check_writes(when, got, cfg, net, frozen=(), command="TRAIN"):
     """``got`` (the writes of one command) equal the golden model's words, address by address
     and lane by lane, and there are as many (none of a layer in ``frozen``)."""
-    want = expected_writes(cfg, net, frozen)
+    want = expected_writes(cfg, net, frozen, command)
     problems = []
     for n, ((addr, lanes), (w_addr, w_lanes, where, row0)) in enumerate(zip(got, want)):
         if addr != w_addr:
@@ -135,6 +165,17 @@ def check_weights(when, layers, net):
         check_equal(what, "biases", b, net.biases[i], lambda r: f"b[{r}]")
 
 
+def check_batch_norm(when, acc, net):
+    """A batch-normalised network's scales and running statistics, read back, equal the golden
+    model's (nothing to check otherwise)."""
+    if net.batch_norm is None:
+        return
+    for i, (got, want) in enumerate(zip(acc.read_batch_norm(), net.batch_norm)):
+        for name in ("gamma", "mean", "var"):
+            check_equal(f"{when}: read_batch_norm layer {i}", name, got[name],
+                        getattr(want, name), lambda n: f"neuron {n}")
+
+
 def check_bus_errors(bench, when):
     errors = bench.bus_errors()
     if errors:
@@ -153,8 +194,9 @@ def configure_and_init(bench, acc, cfg, label, golden_cfg=None):
     net = FixedPointNet(golden_cfg or cfg)
     when = f"{label} INIT_WEIGHTS"
     check_bus_errors(bench, when)
-    check_writes(when, bench.take_writes(), cfg, net)
+    check_writes(when, bench.take_writes(), cfg, net, command="INIT")
     check_weights(when, acc.read_weights(), net)
+    check_batch_norm(when, acc, net)
     return net
 
 
@@ -175,6 +217,7 @@ def train_and_check(bench, acc, cfg, net, rng, batches, label):
                                  f"golden {list(c_gold)}")
         check_writes(when, bench.take_writes(), cfg, net, net.frozen)
         check_weights(when, acc.read_weights(), net)
+        check_batch_norm(when, acc, net)
         totals += c_gold
         bench.log(f"{when}: correct {list(c_gold)}, bit-exact ({bench.link.cycle - start} "
                   f"cycles with the checks)")

@@ -264,9 +264,9 @@ def test_scenario_checks_can_fail(harness, tmp_path):
         writes = bench.take_writes()
         with pytest.raises(AssertionError, match=r"INIT: weight-memory writes differ .*layer 0 "
                                                  r"word \d+ .*lane \d+ \(neuron \d+\)"):
-            check_writes("INIT", writes, cfg, other)
+            check_writes("INIT", writes, cfg, other, command="INIT")
         with pytest.raises(AssertionError, match=r"words written, golden model expects"):
-            check_writes("INIT", writes[:-1], cfg, FixedPointNet(cfg))
+            check_writes("INIT", writes[:-1], cfg, FixedPointNet(cfg), command="INIT")
         with pytest.raises(AssertionError, match="read_weights layer 0: .* weights differ"):
             check_weights("INIT", acc.read_weights(), other)
         with pytest.raises(AssertionError, match="INFER: .* predictions differ"):

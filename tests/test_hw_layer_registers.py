@@ -11,9 +11,12 @@ from contract.registers import LAYER, register_index
 from hw.core.layer_registers import LayerRegisters
 
 
-@pytest.mark.parametrize("seed,back_to_back", [(1, False), (2, True), (3, False)])
-def test_copies_hold_the_layers_registers(seed, back_to_back):
-    dut = LayerRegisters()
+@pytest.mark.parametrize("seed,back_to_back,names", [
+    (1, False, None), (2, True, None), (3, False, list(LAYER)), (4, True, list(LAYER))])
+def test_copies_hold_the_layers_registers(seed, back_to_back, names):
+    dut = LayerRegisters(names)
+    cycles = LAYER[dut.names[-1]] + 1           # the copy's length
+    assert cycles == len(LAYER) - (names is None)
     rng = random.Random(seed)
     memory = [rng.getrandbits(32) for _ in range(256)]
     layers = [rng.randrange(15) for _ in range(6)]
@@ -30,7 +33,7 @@ def test_copies_hold_the_layers_registers(seed, back_to_back):
             ctx.set(dut.read_data, memory[addr] if addr is not None else rng.getrandbits(32))
             await ctx.delay(0)
             addr = ctx.get(dut.read_addr)
-            out = ctx.get(dut.copied), {name: ctx.get(dut.current[name]) for name in LAYER}
+            out = ctx.get(dut.copied), {name: ctx.get(dut.current[name]) for name in dut.names}
             await ctx.tick()
             return out
 
@@ -43,13 +46,13 @@ def test_copies_hold_the_layers_registers(seed, back_to_back):
                     assert not copied
                     if held is not None:
                         assert current == held
-            for k in range(len(LAYER) + 1):
+            for k in range(cycles + 1):
                 copied, current = await cycle(1, layer)
-                assert copied == (k == len(LAYER)), (layer, k)
+                assert copied == (k == cycles), (layer, k)
             copied_layers.append(layer)
             await ctx.delay(0)
-            held = {name: ctx.get(dut.current[name]) for name in LAYER}
-            assert held == {name: memory[register_index(name, layer)] for name in LAYER}, layer
+            held = {name: ctx.get(dut.current[name]) for name in dut.names}
+            assert held == {name: memory[register_index(name, layer)] for name in dut.names}, layer
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

@@ -52,12 +52,17 @@ class BeatOperands(wiring.Component):
         The feedback weights of class ``k``.
     in_frac : In(5); fan_in : In(width)
         The layer's input fraction bits (up to 16: ``act_bits`` can be 16) and inputs.
+    centre_inputs, centre_outputs : In(1)
+        (``batch_norm`` only) The inputs (the outputs) are batch-normalised activations ``z``,
+        stored with the offset ``H = 2**(act_bits - 1)``: they enter the products as ``z - H``
+        (docs/ARITHMETIC.md, "Batch normalisation").
     o : Out(beat_layout)
     """
 
     def __init__(self, rows, cols, classes, beat_layout, act_bits, weight_bits, error_bits,
-                 delta_bits, classifier_bits, feedback_shape, width):
+                 delta_bits, classifier_bits, feedback_shape, width, batch_norm=False):
         self.rows, self.cols, self.classes = rows, cols, classes
+        self.act_bits, self.batch_norm = act_bits, batch_norm
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
@@ -71,7 +76,16 @@ class BeatOperands(wiring.Component):
             "feedback": In(data.ArrayLayout(feedback_shape, rows)),
             "in_frac": In(5), "fan_in": In(width),
             "o": Out(beat_layout),
+            **({"centre_inputs": In(1), "centre_outputs": In(1)} if batch_norm else {}),
         })
+
+    def _centred(self, lanes, centre):
+        """The lanes, or ``z - H`` of each where ``centre``: the top bit inverted, read as
+        signed (no adder)."""
+        if not self.batch_norm:
+            return list(lanes)
+        top = self.act_bits - 1
+        return [Mux(centre, Cat(v[:top], ~v[top]).as_signed(), v) for v in lanes]
 
     def elaborate(self, platform):
         m = Module()
@@ -79,13 +93,15 @@ class BeatOperands(wiring.Component):
         qbits = (Q - 1).bit_length()
         beat, o = self.beat, self.o
         m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]
+        inputs = self._centred(self.inputs, self.centre_inputs if self.batch_norm else 0)
+        outputs = self._centred(self.outputs, self.centre_outputs if self.batch_norm else 0)
         with m.Switch(self.phase):
             with m.Case(Phase.FWD):
                 for r in range(P):
                     m.d.comb += o.a[r].eq(self.weights[r])
                 for q in range(Q):
                     m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 17) << self.in_frac,
-                                              self.inputs[q]))
+                                              inputs[q]))
             with m.Case(Phase.SCORE):
                 for r in range(P):
                     with m.Switch(beat.m):
@@ -95,7 +111,7 @@ class BeatOperands(wiring.Component):
                                     m.d.comb += o.a[r].eq(
                                         from_odd_part(self.classifier[tile * P + r]))
                 for q in range(Q):
-                    m.d.comb += o.b[q].eq(self.outputs[q])
+                    m.d.comb += o.b[q].eq(outputs[q])
             with m.Case(Phase.BACK):
                 for r in range(P):
                     m.d.comb += o.a[r].eq(self.feedback[r])
@@ -106,5 +122,5 @@ class BeatOperands(wiring.Component):
                     m.d.comb += o.a[r].eq(self.deltas[r])
                 for q in range(Q):
                     column = Cat(Const(q, qbits), beat.m) if qbits else beat.m
-                    m.d.comb += o.b[q].eq(Mux(column < self.fan_in, self.inputs[q], 0))
+                    m.d.comb += o.b[q].eq(Mux(column < self.fan_in, inputs[q], 0))
         return m

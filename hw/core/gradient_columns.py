@@ -22,12 +22,18 @@ class GradientColumns(wiring.Component):
     shifter, nor of ``advance`` and ``last``, which the drain register fans out to every
     element.
 
+    With ``batch_norm`` and ``normalise`` high, the bias step is followed by a scale step
+    (``gamma``): the batch normalisation's scale, column ``J + 1`` of the tile, updated by
+    ``gamma_shift``.
+
     Parameters
     ----------
     cols : int
         Columns of the MAC array.
     width : int
         Width of the input-tile index and of ``fan_in``.
+    batch_norm : bool
+        Built with the scale step (``normalise``, ``gamma_shift`` and ``gamma`` exist).
 
     Members
     -------
@@ -58,8 +64,8 @@ class GradientColumns(wiring.Component):
         This step is the sum's last.
     """
 
-    def __init__(self, cols, width):
-        self.cols = cols
+    def __init__(self, cols, width, batch_norm=False):
+        self.cols, self.batch_norm = cols, batch_norm
         super().__init__({
             "popped": In(1), "popped_tile": In(width), "last_tile": In(width),
             "fan_in": In(width), "step": In(width), "active": In(1),
@@ -67,6 +73,8 @@ class GradientColumns(wiring.Component):
             "bias_shift": In(5), "update_shift": In(5),
             "update": Out(1), "bias": Out(1), "shift": Out(5), "advance": Out(1),
             "last": Out(1),
+            **({"normalise": In(1), "gamma_shift": In(5), "gamma": Out(1)}
+               if batch_norm else {}),
         })
 
     def elaborate(self, platform):
@@ -94,14 +102,33 @@ class GradientColumns(wiring.Component):
         with m.Elif(self.advance):
             m.d.sync += [real_column.eq(next_step < real_columns),
                          last_column.eq(next_step == Q - 1)]
-        real = ~self.bias & real_column
         bias_next, shift_next = Signal(), Signal(5)
+        if self.batch_norm:
+            gamma_next = Signal()
+            special = self.bias | self.gamma
+            m.d.comb += [
+                self.last.eq(Mux(last_tile, Mux(self.normalise, self.gamma, self.bias),
+                                 last_column)),
+                gamma_next.eq(Mux(self.end, 0, Mux(self.advance, self.bias & self.normalise,
+                                                   self.gamma))),
+                shift_next.eq(Mux(bias_next, self.bias_shift,
+                                  Mux(gamma_next, self.gamma_shift, self.update_shift))),
+            ]
+            m.d.sync += self.gamma.eq(gamma_next)
+            with m.If(self.begin):
+                m.d.sync += self.gamma.eq(0)
+        else:
+            special = self.bias
+            m.d.comb += [
+                self.last.eq(Mux(last_tile, self.bias, last_column)),
+                shift_next.eq(Mux(bias_next, self.bias_shift, self.update_shift)),
+            ]
+        real = ~special & real_column
         m.d.comb += [
-            self.update.eq(real | self.bias),
+            self.update.eq(real | special),
             self.advance.eq(self.active & (self.taken | ~self.update)),
-            self.last.eq(Mux(last_tile, self.bias, last_column)),
-            bias_next.eq(Mux(self.end, 0, Mux(self.advance, last_column, self.bias))),
-            shift_next.eq(Mux(bias_next, self.bias_shift, self.update_shift)),
+            bias_next.eq(Mux(self.end, 0, Mux(self.advance, last_column,
+                                              self.bias))),
         ]
         m.d.sync += [self.bias.eq(bias_next), self.shift.eq(shift_next)]
         with m.If(self.begin):

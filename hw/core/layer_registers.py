@@ -15,7 +15,14 @@ class LayerRegisters(wiring.Component):
 
     While ``copy`` is high, one register a cycle is read from the register file (each a cycle
     ahead of its copy); ``copied`` is high in the cycle after the last read, the
-    ``len(LAYER) + 1``-th cycle of ``copy`` counting from 0, and the count starts again.
+    cycle after the last one's read (counting from 0, the last offset plus one), and the count
+    starts again.
+
+    Parameters
+    ----------
+    names : iterable of str
+        The registers the core reads (by default every one but ``gamma_shift``, which only a
+        core built with batch normalisation reads); they are copied in register order.
 
     Members
     -------
@@ -23,13 +30,16 @@ class LayerRegisters(wiring.Component):
         Copy layer ``layer``'s registers.
     read_addr : Out(8); read_data : In(32)
         The register file's read port (its data a cycle after the address).
-    current : Out(StructLayout({name: 32 for name in LAYER}))
+    current : Out(StructLayout({name: 32 for name in names}))
         The copied registers.
     copied : Out(1)
         The copy is complete this cycle.
     """
 
-    def __init__(self):
+    def __init__(self, names=None):
+        if names is None:
+            names = [name for name in LAYER if name != "gamma_shift"]
+        self.names = sorted(names, key=LAYER.get)
         # The read address is the index above the layer's number: that is the register map
         # while layer i's block starts at 16 * (i + 1) and the count (up to len(LAYER)) fits
         # in 4 bits.
@@ -37,24 +47,27 @@ class LayerRegisters(wiring.Component):
             raise ValueError("LayerRegisters assumes 16-register layer blocks from 16 on")
         # The sequencer begins a layer's first phase in the cycle ``copied`` is high, while
         # the last register is still being written: it must be one the first phase (INIT or
-        # FWD) does not read.
-        if max(LAYER, key=LAYER.get) != "in_tiles":
-            raise ValueError("the register copied last must be in_tiles (hw/core/sequencer.py)")
+        # FWD) does not read (only the gradient phase reads either).
+        if self.names[-1] not in ("in_tiles", "gamma_shift"):
+            raise ValueError("the register copied last must be in_tiles or gamma_shift "
+                             "(hw/core/sequencer.py)")
         super().__init__({
             "copy": In(1), "layer": In(4),
             "read_addr": Out(8), "read_data": In(32),
-            "current": Out(data.StructLayout({name: 32 for name in LAYER})),
+            "current": Out(data.StructLayout({name: 32 for name in self.names})),
             "copied": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         index = Signal(4)
+        last = LAYER[self.names[-1]]
         m.d.comb += [self.read_addr.eq(Cat(index, self.layer + 1)),
-                     self.copied.eq(self.copy & (index == len(LAYER)))]
+                     self.copied.eq(self.copy & (index == last + 1))]
         with m.If(self.copy):
             with m.Switch(index):
-                for name, offset in LAYER.items():
+                for name in self.names:
+                    offset = LAYER[name]
                     with m.Case(offset + 1):
                         m.d.sync += self.current[name].eq(self.read_data)
             m.d.sync += index.eq(Mux(self.copied, 0, index + 1))

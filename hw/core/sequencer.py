@@ -1,6 +1,6 @@
 """The sequencer: which layer and which phase the core runs."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,6 +21,8 @@ class Phase(enum.Enum, shape=3):
     BACK = 2
     GRAD = 3
     INIT = 4
+    NORM = 5         # batch normalisation of the layer's outputs (after FWD)
+    NORM_BACK = 6    # the deltas through the normalisation (after BACK)
 
 
 #: A command from the host interface: the operation (an :class:`Op` value; a plain field, so
@@ -48,6 +50,8 @@ class Sequencer(wiring.Component):
         Layers in the network.
     frozen : In(1)
         The running layer is frozen (read while its phases run); only with ``frozen_layers``.
+    normalise : In(1)
+        The layers are batch-normalised; only with ``batch_norm``.
     copy : Out(1); copied : In(1)
         Copy the layer's registers, until ``copied``; the layer's first phase begins in that
         cycle (hw/core/layer_registers.py: the register still being copied is not read
@@ -71,16 +75,20 @@ class Sequencer(wiring.Component):
         A command runs; it finishes this cycle.
     """
 
-    def __init__(self, early_exit=True, frozen_layers=True):
+    def __init__(self, early_exit=True, frozen_layers=True, batch_norm=False):
         self.early_exit, self.frozen_layers = early_exit, frozen_layers
+        self.batch_norm = batch_norm
+        self.phases = [phase for phase in Phase
+                       if batch_norm or phase not in (Phase.NORM, Phase.NORM_BACK)]
         super().__init__({
             "start": In(1), "command": In(command_layout), "accept": Out(1),
             "cmd": Out(command_layout), "layer": Out(4), "layers": In(4),
             **({"frozen": In(1)} if frozen_layers else {}),
+            **({"normalise": In(1)} if batch_norm else {}),
             "copy": Out(1), "copied": In(1),
             "all_exited": In(1), "skip_layer": Out(1), "skipped": In(1),
             "begin": Out(1), "begin_phase": Out(Phase),
-            "begins": Out(data.StructLayout({phase.name.lower(): 1 for phase in Phase})),
+            "begins": Out(data.StructLayout({phase.name.lower(): 1 for phase in self.phases})),
             "phase": Out(Phase), "running": Out(1), "phase_done": In(1),
             "busy": Out(1), "done": Out(1),
         })
@@ -90,18 +98,24 @@ class Sequencer(wiring.Component):
 
         # The phase that follows this one in the layer, if any.
         follower, has_follower = Signal(Phase), Signal()
+        frozen_train = ((self.cmd.op == Op.TRAIN) & self.frozen if self.frozen_layers
+                        else Const(0, 1))
+        normalise = self.normalise if self.batch_norm else Const(0, 1)
         with m.Switch(self.phase):
             with m.Case(Phase.FWD):
-                m.d.comb += follower.eq(Phase.SCORE)
-                if self.frozen_layers:
-                    m.d.comb += has_follower.eq(~((self.cmd.op == Op.TRAIN) & self.frozen))
-                else:
-                    m.d.comb += has_follower.eq(1)
+                m.d.comb += [follower.eq(Mux(normalise, Phase.NORM, Phase.SCORE)),
+                             has_follower.eq(normalise | ~frozen_train)]
+            if self.batch_norm:
+                with m.Case(Phase.NORM):
+                    m.d.comb += [follower.eq(Phase.SCORE), has_follower.eq(~frozen_train)]
+                with m.Case(Phase.NORM_BACK):
+                    m.d.comb += [follower.eq(Phase.GRAD), has_follower.eq(1)]
             with m.Case(Phase.SCORE):
                 m.d.comb += [follower.eq(Phase.BACK), has_follower.eq(self.cmd.op == Op.TRAIN)]
             with m.Case(Phase.BACK):
-                m.d.comb += [follower.eq(Phase.GRAD), has_follower.eq(1)]
-        for phase in Phase:
+                m.d.comb += [follower.eq(Mux(normalise, Phase.NORM_BACK, Phase.GRAD)),
+                             has_follower.eq(1)]
+        for phase in self.phases:
             m.d.comb += self.begins[phase.name.lower()].eq(self.begin
                                                            & (self.begin_phase == phase))
         with m.If(self.begin):

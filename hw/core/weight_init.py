@@ -16,6 +16,12 @@ class WeightInit(wiring.Component):
     stream (``I = init_bits``; zero in rows past ``neurons``), then a zero bias word
     (docs/ARITHMETIC.md, "What is drawn"). Only weight words draw from the stream.
 
+    With ``batch_norm`` and ``normalise`` high, each tile's bias word is followed by its batch
+    normalisation's words (docs/HOST_INTERFACE.md, "Weight layout"): the scale ``0.5``
+    (``2**(weight_frac - 1)``), the running mean 0 over two words, and the running variance
+    ``2**var_exponent`` (``2*act_frac + bn_stat_frac``) over two words, low word first; rows
+    past ``neurons`` are 0.
+
     Members
     -------
     start : In(1)
@@ -34,12 +40,12 @@ class WeightInit(wiring.Component):
         Every tile's words taken.
     """
 
-    def __init__(self, lanes, weight_bits, width, count_bits):
+    def __init__(self, lanes, weight_bits, width, count_bits, batch_norm=False):
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two (a row index is the tile's above "
                              f"the lane's), not {lanes}")
         self.lanes, self.weight_bits, self.width = lanes, weight_bits, width
-        self.count_bits = count_bits
+        self.count_bits, self.batch_norm = count_bits, batch_norm
         self.word_layout = data.ArrayLayout(signed(weight_bits), lanes)
         super().__init__({
             "start": In(1), "seed": In(width),
@@ -47,6 +53,8 @@ class WeightInit(wiring.Component):
             "init_bits": In(unsigned(5)), "enable": In(1),
             "o": Out(stream.Signature(self.word_layout)),
             "done": Out(1),
+            **({"normalise": In(1), "weight_frac": In(5), "var_exponent": In(6)}
+               if batch_norm else {}),
         })
 
     def elaborate(self, platform):
@@ -63,15 +71,34 @@ class WeightInit(wiring.Component):
             self.done.eq(tile >= self.tiles),
             shift.eq(16 - self.init_bits), half.eq(self.init_bits - 1),
         ]
+        last_column = self.fan_in
+        if self.batch_norm:
+            # The words after the bias: its index past the bias (1: the scale, 4 and 5: the
+            # variance's low and high words).
+            after_bias = Signal(self.count_bits)
+            m.d.comb += after_bias.eq(column - self.fan_in)
+            last_column = Mux(self.normalise, self.fan_in + 5, self.fan_in)
+            wb = self.weight_bits
+            half_shift = Signal(5)                    # weight_frac - 1 (weight_frac >= 1)
+            m.d.comb += half_shift.eq(self.weight_frac - 1)
+            scale = (Const(1, wb) << half_shift)[:wb]
+            variance = (Const(1, 2 * wb) << self.var_exponent)[:2 * wb]
         for r in range(self.lanes):
             u = prng.o.payload[r * 16:(r + 1) * 16]
             row = Cat(Const(r, row_bits), tile) if row_bits else tile
-            m.d.comb += self.o.payload[r].eq(Mux((column < self.fan_in) & (row < self.neurons),
-                                                 as_signed(u >> shift)
-                                                 - (Const(1, 17) << half), 0))
+            value = Mux(column < self.fan_in, as_signed(u >> shift) - (Const(1, 17) << half), 0)
+            if self.batch_norm:
+                word = Signal(self.weight_bits, name=f"extra_{r}")
+                m.d.comb += word.eq(Mux(after_bias == 1, scale,
+                                        Mux(after_bias == 4, variance[:wb],
+                                            Mux(after_bias == 5, variance[wb:], 0))))
+                value = Mux(column <= self.fan_in,
+                            Mux(column < self.fan_in, as_signed(u >> shift)
+                                - (Const(1, 17) << half), 0), word.as_signed())
+            m.d.comb += self.o.payload[r].eq(Mux(row < self.neurons, value, 0))
         with m.If(push):
             m.d.sync += column.eq(column + 1)
-            with m.If(column == self.fan_in):
+            with m.If(column == last_column):
                 m.d.sync += [column.eq(0), tile.eq(tile + 1)]
         with m.If(self.start):
             m.d.sync += [tile.eq(0), column.eq(0)]

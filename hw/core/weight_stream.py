@@ -29,15 +29,26 @@ class WeightStream(wiring.Component):
         The words to write, in order.
     write_idle : Out(1)
         Every write command issued and every word taken by the bus.
+
+    With ``flexible`` (a core with batch normalisation, whose tiles carry more words than the
+    weights and the bias) the bursts of each direction are ``start.read_length`` (``write_``)
+    words from ``base + start.read_offset``, one per tile of ``stride`` words, both latched
+    at the restart; ``fan_in`` is not used.
     """
 
-    def __init__(self, addr_bits, word_bits, count_bits, fifo_depth=16):
+    def __init__(self, addr_bits, word_bits, count_bits, fifo_depth=16, flexible=False):
         self.addr_bits, self.word_bits = addr_bits, word_bits
         self.count_bits, self.fifo_depth = count_bits, fifo_depth
+        self.flexible = flexible
+        start = {"read": Out(1), "write": Out(1), "base": Out(addr_bits),
+                 "bursts": Out(count_bits)}
+        if flexible:
+            start.update({f"{way}_{what}": Out(count_bits) for way in ("read", "write")
+                          for what in ("offset", "length")})
         super().__init__({
             "mem": Out(weight_bus_signature(addr_bits, word_bits)),
-            "start": In(wiring.Signature({"read": Out(1), "write": Out(1),
-                                          "base": Out(addr_bits), "bursts": Out(count_bits)})),
+            "start": In(wiring.Signature(start)),
+            **({"stride": In(count_bits)} if flexible else {}),
             "fan_in": In(count_bits),
             "rd": Out(stream.Signature(unsigned(word_bits))),
             "wr": In(stream.Signature(unsigned(word_bits))),
@@ -54,20 +65,29 @@ class WeightStream(wiring.Component):
         wiring.connect(m, wiring.flipped(self.wr), write_fifo.w_stream)
         wiring.connect(m, write_fifo.r_stream, wiring.flipped(self.mem.w))
 
-        self._commands(m, self.mem.ar, self.start.read)
-        writes_left = self._commands(m, self.mem.aw, self.start.write)
+        self._commands(m, self.mem.ar, self.start.read, "read")
+        writes_left = self._commands(m, self.mem.aw, self.start.write, "write")
         m.d.comb += self.write_idle.eq(~write_fifo.r_rdy & (write_fifo.level == 0)
                                        & (writes_left == 0))
         return m
 
-    def _commands(self, m, command, restart):
+    def _commands(self, m, command, restart, way):
         """Issue the bursts of one direction; returns how many are left."""
         left = Signal(self.count_bits)
         addr = Signal(self.addr_bits)
+        if self.flexible:
+            length = Signal(self.count_bits, name=f"{way}_length")
+            offset = getattr(self.start, f"{way}_offset")
+            stride = self.stride
+            with m.If(restart):
+                m.d.sync += length.eq(getattr(self.start, f"{way}_length"))
+        else:
+            length = stride = self.fan_in + 1
+            offset = 0
         m.d.comb += [command.valid.eq(left != 0), command.payload.addr.eq(addr),
-                     command.payload.len.eq(self.fan_in + 1)]
+                     command.payload.len.eq(length)]
         with m.If(command.valid & command.ready):
-            m.d.sync += [left.eq(left - 1), addr.eq(addr + self.fan_in + 1)]
+            m.d.sync += [left.eq(left - 1), addr.eq(addr + stride)]
         with m.If(restart):                  # a restart wins over an issued command
-            m.d.sync += [left.eq(self.start.bursts), addr.eq(self.start.base)]
+            m.d.sync += [left.eq(self.start.bursts), addr.eq(self.start.base + offset)]
         return left

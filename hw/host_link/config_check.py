@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from contract.limits import GEOMETRY, Limits, register_limits
-from contract.registers import LAYER, LAYER_BASE, LAYER_STRIDE
+from contract.registers import BN_WORDS, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..params import index_bits
 
@@ -103,8 +103,9 @@ class ConfigCheck(wiring.Component):
         fan_in = Signal(_bits(lim.max_inputs))
         # The layer's words, registered (on an iCE40 with DSPs, in a multiplier): set as the
         # transaction reaches its weight_base.
-        extent = Signal(_bits(lim.max_tiles * (lim.max_inputs + 1)))
-        m.d.sync += extent.eq(want_tiles * (fan_in + 1))
+        tile_words = 1 + (BN_WORDS if lim.batch_norm else 0)     # after the weight words
+        extent = Signal(_bits(lim.max_tiles * (lim.max_inputs + tile_words)))
+        m.d.sync += extent.eq(want_tiles * (fan_in + tile_words))
         unusable = Signal(lim.max_layers)
         geometry = Signal()
         at_step = Signal(range(len(GEOMETRY)))
