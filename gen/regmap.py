@@ -14,11 +14,11 @@ def register_map(cfg):
     """Everything a host needs besides the driver: registers with this network's values,
     weight bases, commands, statuses and counters."""
     values = register_values(cfg)
-    registers = [{"name": name, "index": index, "value": values[index]}
+    registers = [{"name": name, "index": index, "value": values.get(index, 0)}
                  for name, index in GLOBAL.items()]
     for i in range(cfg.layers):
         registers += [{"name": f"layer{i}_{name}", "index": register_index(name, i),
-                       "value": values[register_index(name, i)]} for name in LAYER]
+                       "value": values.get(register_index(name, i), 0)} for name in LAYER]
     bases, words = weight_bases(cfg)
     return {
         "frame": {"sync": SYNC, "max_payload": MAX_PAYLOAD, "overhead": FRAME_OVERHEAD,

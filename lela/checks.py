@@ -8,8 +8,12 @@ import tempfile
 
 __all__ = ["UserError", "RUN_FILES", "TEMP_PREFIX", "check_lr", "check_out_dir",
            "check_writable", "remove_stale_temps", "check_resume", "model_bytes",
-           "available_memory", "check_memory", "BYTES_PER_WEIGHT"]
+           "available_memory", "check_memory", "BYTES_PER_WEIGHT", "BOARDS_WITHOUT_BATCH_NORM"]
 
+#: Why a board does not train a batch-normalised network.
+BOARDS_WITHOUT_BATCH_NORM = ("the boards' cores (configs/icebreaker.toml, configs/ulx3s.toml) "
+                             "are built without batch normalisation; train it with --backend "
+                             "rtl or golden")
 #: The files that make a directory a run's: a new run refuses to replace them without --force.
 RUN_FILES = ("checkpoint.pkl", "results.json")
 #: Prefix of the temporary files an atomic write renames into place (lela.files.atomic_write).

@@ -279,10 +279,9 @@ def _run_spec(args, argv):
     if args.batch_norm and args.algo in ("bp", "fa"):
         raise UserError(f"--batch-norm is trained by local errors: --algo {args.algo} has no "
                         "local classifiers (use lel, lel-sign or lel-train)")
-    if args.batch_norm and args.backend != "golden":
-        raise UserError(f"--batch-norm: the RTL core does not implement batch normalisation "
-                        f"yet, so --backend {args.backend} cannot train it (the golden model "
-                        "and the float references can)")
+    if args.batch_norm and args.backend == "serial":
+        from lela.checks import BOARDS_WITHOUT_BATCH_NORM
+        raise UserError(f"--batch-norm: {BOARDS_WITHOUT_BATCH_NORM}")
     if args.backend != "golden" and args.precision != "fixed":
         raise UserError(f"--backend {args.backend} trains the fixed-point accelerator (drop "
                         "--precision float)")

@@ -80,17 +80,30 @@ class RtlNet:
                     raise MismatchError(f"layer {i} {name} {tuple(bad)}: accelerator "
                                         f"{int(got[tuple(bad)])}, golden "
                                         f"{int(want[tuple(bad)])} after {self.batches} batches")
+        if self.cfg.batch_norm:
+            for i, (got, bn) in enumerate(zip(self.device.read_batch_norm(),
+                                              self.golden.batch_norm)):
+                for name in ("gamma", "mean", "var"):
+                    want = getattr(bn, name)
+                    if not np.array_equal(got[name], want):
+                        n = int(np.argwhere(got[name] != want)[0][0])
+                        raise MismatchError(f"layer {i} batch-norm {name} of neuron {n}: "
+                                            f"accelerator {int(got[name][n])}, golden "
+                                            f"{int(want[n])} after {self.batches} batches")
         return self.golden.weight_hash()
 
     def counters(self):
         return self.device.counters()
 
     def state(self):
-        return {"golden": self.golden.state(), "device": self.device.read_weights()}
+        state = {"golden": self.golden.state(), "device": self.device.read_weights()}
+        if self.cfg.batch_norm:
+            state["device_batch_norm"] = self.device.read_batch_norm()
+        return state
 
     def restore(self, state):
         self.golden.restore(state["golden"])
-        self.device.write_weights(state["device"])
+        self.device.write_weights(state["device"], state.get("device_batch_norm"))
         for name, stream in (("round_seed", self.golden.round_stream),
                              ("dropout_seed", self.golden.dropout_stream)):
             value = stream.register()

@@ -196,6 +196,9 @@ def build_model(spec, cfg, log=print):
             check_rtl_config(cfg)
         except ConfigError as e:
             raise UserError(str(e)) from None
+        if cfg.batch_norm:
+            from lela.checks import BOARDS_WITHOUT_BATCH_NORM
+            raise UserError(f"config field 'batch_norm': {BOARDS_WITHOUT_BATCH_NORM}")
         try:
             link = SerialTransport(spec.port, spec.baud)
         except OSError as e:

@@ -46,7 +46,8 @@ FIXED_EXIT_THRESHOLDS = (0, 200, 1500)
 
 #: A perturbed golden model is caught when the first TRAIN's write check names the word.
 PERTURBED_MESSAGE = (r"TRAIN batch 0 .*weight-memory writes differ.*layer 0 word \d+ "
-                     r"\(tile \d+, (column \d+|bias)\) lane \d+ \(neuron \d+\): device wrote")
+                     r"\(tile \d+, (column \d+|bias|scale|(mean|variance) (low|high))\) "
+                     r"lane \d+ \(neuron \d+\): device wrote")
 
 
 # ---- the golden model's side of the weight memory ---------------------------------------------

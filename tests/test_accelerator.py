@@ -16,6 +16,7 @@ from host.driver import Accelerator, DeviceError
 from contract.protocol import Command, Status, encode
 from contract.registers import layer_words
 from contract.config import NetConfig
+from contract.limits import Limits
 from sim.accelerator_sim import HarnessBench, build_accelerator, open_accelerator
 from sim.scenarios import check_counters, check_inference, check_weights, check_writes, \
     error_frames_scenario, expect_reply, perturbed_scenario, training_scenario
@@ -273,3 +274,18 @@ def test_scenario_checks_can_fail(harness, tmp_path):
             check_inference(bench, acc, cfg, other, np.random.default_rng(0), 16, "other")
         with pytest.raises(AssertionError, match="train_commands = 0, expected 1"):
             check_counters(bench, acc, cfg, np.zeros(cfg.layers, dtype=int), 1, "wrong")
+
+
+def test_a_core_without_batch_norm_refuses_it_and_stays_usable(harness):
+    """The plain core (HARDWARE's build) answers batch_norm = 1 with BAD_VALUE, naming the
+    register, and then trains the plain network."""
+    normalised = HARDWARE.replace(batch_norm=True, dropout=0)
+    with open_accelerator(harness) as link:
+        acc = Accelerator(link, limits=Limits.for_config(normalised))   # believes it can
+        with pytest.raises(DeviceError, match="BAD_VALUE.*batch_norm"):
+            acc.configure(normalised)
+        acc.given_limits = None
+        acc.configure(HARDWARE)
+        acc.init_weights()
+        rng = np.random.default_rng(1)
+        acc.train_batch(rng.integers(0, 256, (8, 20)), rng.integers(0, 4, 8))

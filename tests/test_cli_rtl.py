@@ -40,3 +40,21 @@ def test_rtl_backend_refuses_float(capsys):
     assert main(["train", "--backend", "rtl", "--precision", "float"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("lela: error: ") and "--backend rtl" in err
+
+
+def test_rtl_batch_norm_run_is_bit_exact_and_resumes(tmp_path, capsys):
+    """A batch-normalised network on the simulated core: every mini-batch's counts, and the
+    weights, scales and running statistics at every check, equal the golden model's; a resumed
+    run restores the device's scales and statistics and ends where the full run ends."""
+    config = small_config(tmp_path / "bn.toml", "batch_norm = true\n")
+    common = ["train", "--backend", "rtl", "--config", config, "--dataset", "digits",
+              "--train-limit", "96", "--quiet"]
+    assert main(common + ["--epochs", "2", "--out", str(tmp_path / "full")]) == 0
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    assert full["bit_exact"] and full["config"]["batch_norm"]
+    assert main(common + ["--epochs", "1", "--out", str(tmp_path / "part")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--epochs", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    part = json.loads((tmp_path / "part" / "results.json").read_text())
+    assert part["test_error_per_epoch"] == full["test_error_per_epoch"]
+    assert part["weight_hash"] == full["weight_hash"]

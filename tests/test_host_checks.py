@@ -61,13 +61,24 @@ class Recorder:
     (SMALL.replace(classes=5), Limits.for_config(SMALL),
      r"^config field 'classes' is 5; the device is built for 4$"),
     (SMALL.replace(batch=9), Limits.for_config(SMALL), r"^config field 'batch' is 9"),
-    (SMALL.replace(batch_norm=True), None, r"^config field 'batch_norm' is true; the device"),
+    (SMALL.replace(batch_norm=True), Limits.for_config(SMALL),
+     r"^config field 'batch_norm' is true; the device is built without batch normalisation$"),
 ])
 def test_configure_refuses_before_sending(cfg, limits, message):
     link = Recorder()
     with pytest.raises(ValueError, match=message):
         Accelerator(link, limits=limits).configure(cfg)
     assert link.sent == []
+
+
+def test_a_batch_normalising_core_checks_every_layer_with_its_five_extra_words():
+    """On a core built with batch normalisation a layer's extent has J + 6 words a tile, even
+    for a network that does not normalise: one word short of that is refused."""
+    lim = Limits.for_config(SMALL.replace(batch_norm=True))
+    assert lim.batch_norm and lim.weight_words == 376 + 5 * (6 + 6 + 4)
+    short = Limits(**{**lim.__dict__, "weight_words": lim.weight_words - 1})
+    with pytest.raises(ValueError, match=r"'weight_base of layer 2'.* past the device's"):
+        Accelerator(Recorder(), limits=short).configure(SMALL.replace(batch_norm=True))
 
 
 def test_a_layer_past_the_weight_memory_is_refused():

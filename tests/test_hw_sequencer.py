@@ -13,13 +13,21 @@ from hw.core.sequencer import Op, Phase, Sequencer
 PHASES = {Op.INIT: [Phase.INIT],
           Op.TRAIN: [Phase.FWD, Phase.SCORE, Phase.BACK, Phase.GRAD],
           Op.INFER: [Phase.FWD, Phase.SCORE]}
+#: With batch normalisation: NORM after FWD, NORM_BACK after BACK.
+NORMALISED = {Op.INIT: [Phase.INIT],
+              Op.TRAIN: [Phase.FWD, Phase.NORM, Phase.SCORE, Phase.BACK, Phase.NORM_BACK,
+                         Phase.GRAD],
+              Op.INFER: [Phase.FWD, Phase.NORM, Phase.SCORE]}
 
 
-def _expected(op, layers, exited, frozen=None):
-    """A frozen layer of a TRAIN runs its forward pass only."""
+def _expected(op, layers, exited, frozen=None, normalise=False):
+    """A frozen layer of a TRAIN runs its forward pass only (and, normalised, its NORM: its
+    running statistics move)."""
     frozen = frozen or [False] * layers
+    phases = (NORMALISED if normalise else PHASES)[op]
+    forward = 2 if normalise else 1
     return [(layer, phase) for layer in range(layers) if not exited[layer]
-            for phase in (PHASES[op][:1] if op == Op.TRAIN and frozen[layer] else PHASES[op])]
+            for phase in (phases[:forward] if op == Op.TRAIN and frozen[layer] else phases)]
 
 
 def _set_command(ctx, dut, op, batch, early_exit, threshold):
@@ -37,6 +45,8 @@ def _run_commands(dut, rng, commands):
     async def tb(ctx):
         for op, layers, exited, *rest in commands:
             frozen = rest[0] if rest else [False] * layers
+            if dut.batch_norm:
+                ctx.set(dut.normalise, rest[1] if len(rest) > 1 else 0)
             res = {"events": [], "copies": [], "skips": [], "done": 0}
             results.append(res)
             ctx.set(dut.layers, layers)
@@ -116,7 +126,7 @@ def _run_commands(dut, rng, commands):
                 if copy:
                     assert begin == (copied and not (dut.early_exit and exited[layer])), cycle
                 # One strobe per phase, the begun phase's only.
-                assert {ph for ph in Phase if ctx.get(dut.begins[ph.name.lower()])} == (
+                assert {ph for ph in dut.phases if ctx.get(dut.begins[ph.name.lower()])} == (
                     {Phase(ctx.get(dut.begin_phase))} if begin else set())
                 if begin:
                     phase = Phase(ctx.get(dut.begin_phase))
@@ -197,3 +207,27 @@ def test_frozen_layers_train_forward_only(frozen):
     for (op, *_), res in zip(commands, results):
         assert res["events"] == _expected(op, layers, [False] * layers, frozen)
         assert res["copies"] == list(range(layers)) and res["done"] == 1
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+@pytest.mark.parametrize("frozen", [[False, False], [True, False], [False, True, True]])
+def test_normalised_layers_run_norm_phases(normalise, frozen):
+    """A core built with batch normalisation: with ``normalise`` NORM follows FWD (a frozen
+    layer's too, and then nothing else) and NORM_BACK follows BACK; without, the phases of a
+    core built without it."""
+    dut = Sequencer(early_exit=True, batch_norm=True)
+    rng = random.Random(len(frozen) + 3 * normalise + 7 * sum(frozen))
+    layers = len(frozen)
+    commands = [(op, layers, [False] * layers, frozen, normalise)
+                for op in (Op.TRAIN, Op.INFER, Op.INIT, Op.TRAIN)]
+    results = _run_commands(dut, rng, commands)
+    for (op, *_), res in zip(commands, results):
+        assert res["events"] == _expected(op, layers, [False] * layers, frozen, normalise)
+        assert res["done"] == 1
+
+
+def test_phases_a_core_without_batch_norm_announces():
+    """Only a core built with batch normalisation has NORM strobes (and a ``normalise``)."""
+    plain, normalising = Sequencer(), Sequencer(batch_norm=True)
+    assert Phase.NORM not in plain.phases and "normalise" not in plain.signature.members
+    assert {Phase.NORM, Phase.NORM_BACK} <= set(normalising.phases)

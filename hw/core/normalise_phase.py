@@ -27,7 +27,7 @@ class NormalisePhase(wiring.Component):
     outputs in place and whose ``xhat`` and ``active`` (``bn_active``) go to ``side`` for the
     backward step, with the neuron's ``h`` to ``h_write``. Per tile in training: the moved
     running statistics, four words, to ``stats_words``. Neurons past ``neurons`` are passed over
-    (their statistics words are 0). One neuron at a time: about ``2 * groups + 12`` cycles each.
+    (their statistics words are 0, their ``bn_active`` bits cleared). One neuron at a time: about ``2 * groups + 12`` cycles each.
 
     Members
     -------
@@ -153,11 +153,14 @@ class NormalisePhase(wiring.Component):
 
         # ---- results: z in place, xhat and bn_active aside, h -------------------------------
         o = norm.o
+        padding = Signal()                   # a row past the last neuron: bn_active 0, xhat 0
         m.d.comb += [
             self.write.en.eq(o.valid), self.write.group.eq(o.tag), self.write.col.eq(neuron),
             self.write.z.eq(o.z),
-            self.side.en.eq(o.valid), self.side.group.eq(o.tag), self.side.tile.eq(tile),
-            self.side.row.eq(row), self.side.xhat.eq(o.xhat), self.side.active.eq(o.active),
+            self.side.en.eq(o.valid | padding), self.side.group.eq(Mux(padding, group, o.tag)),
+            self.side.tile.eq(tile), self.side.row.eq(row),
+            self.side.xhat.eq(Mux(padding, 0, o.xhat.as_value())),
+            self.side.active.eq(Mux(padding, 0, o.active)),
             self.h_write.tile.eq(tile), self.h_write.row.eq(row),
             self.h_write.value.eq(stats.o.h),
         ]
@@ -196,6 +199,13 @@ class NormalisePhase(wiring.Component):
                     m.d.sync += first_pass.eq(1)
                     m.next = "SUMS"
                 with m.Else():
+                    m.next = "PAD"
+            with m.State("PAD"):
+                # Its bn_active bits cleared, so that the back projection leaves it no error
+                # (its scale, like its weights, stays 0).
+                m.d.comb += [self.busy.eq(1), padding.eq(1)]
+                m.d.sync += group.eq(group + 1)
+                with m.If(last_group):
                     next_row()
             with m.State("SUMS"):
                 m.d.comb += [self.busy.eq(1), reading.eq(1)]

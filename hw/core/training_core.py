@@ -774,7 +774,9 @@ class TrainingCore(wiring.Component):
             h_wr.addr.eq(hw_.tile[:tbits]), h_wr.data.eq(hw_.value.as_unsigned().replicate(P)),
             h_wr.en.eq(Mux(hw_.en, Const(1, P) << hw_.row, 0)),
         ]
-        with m.If(phase == Phase.NORM):
+        # (Only while a command runs: the phase stays NORM after a frozen layer's, the last of
+        # its TRAIN, while the host loads the next mini-batch into the buffers.)
+        with m.If((phase == Phase.NORM) & ctl.busy):
             for i, buf in enumerate(k.bufs):
                 is_y = k.xsel == (1 - i)
                 m.d.comb += [buf.rd_en.eq(norm.read.en), buf.rd_row.eq(0),
@@ -805,7 +807,7 @@ class TrainingCore(wiring.Component):
             g_wr.addr.eq(back.grads.tile[:tbits]), g_wr.en.eq(back.grads.en),
             g_wr.data.eq(back.grads.gamma.as_value()),
         ]
-        with m.If(phase == Phase.NORM_BACK):
+        with m.If((phase == Phase.NORM_BACK) & ctl.busy):
             dw = back.delta_write
             m.d.comb += [
                 k.d_rd.en.eq(at.en), k.d_rd.addr.eq(Cat(at.sample[:k.bbits_s], at.tile[:tbits])),
