@@ -62,6 +62,10 @@ class SdramController(wiring.Component):
     part : contract.sdram.SdramPart
     read_delay : int
         Extra clocks from the pins to ``dq_i`` (I/O registers of a board top).
+    read_to_write : int or None
+        Clocks from a READ to the next WRITE; default ``CL + 2`` (the read data's cycle, then
+        one idle bus cycle while the device's outputs release). Tests shorten it to check that
+        the device model catches the conflict.
 
     Members
     -------
@@ -72,7 +76,7 @@ class SdramController(wiring.Component):
     """
 
     def __init__(self, addr_bits, word_bits, timing=None, part=MT48LC16M16A2_6A,
-                 read_delay=0, fifo_depth=None):
+                 read_delay=0, fifo_depth=None, read_to_write=None):
         self.part = part
         self.timing = SdramTiming.derive(part) if timing is None else timing
         self.beats = -(-word_bits // part.data_bits)
@@ -83,6 +87,7 @@ class SdramController(wiring.Component):
         self.col_word_bits = part.col_bits - self.stride_bits
         self.capacity_words = 1 << (self.col_word_bits + part.bank_bits + part.row_bits)
         self.read_delay = read_delay
+        self.read_to_write = self.timing.cl + 2 if read_to_write is None else read_to_write
         latency = self.timing.cl + 2 + read_delay
         self.fifo_depth = fifo_depth or max(4, -(-latency // self.beats) + 2)
         self.addr_bits, self.word_bits = addr_bits, word_bits
@@ -119,7 +124,7 @@ class SdramController(wiring.Component):
         act_any_age = age("act_any_age", t.rrd)
         ref_age = age("ref_age", t.rfc)
         mrs_age = age("mrs_age", t.mrd)
-        rd_age = age("rd_age", t.cl + 2)
+        rd_age = age("rd_age", max(self.read_to_write, 1))
         cmd_ok = (mrs_age >= t.mrd) & (ref_age >= t.rfc)
 
         # ---- this cycle's command (registered onto the pins) --------------------------------
@@ -237,7 +242,8 @@ class SdramController(wiring.Component):
         act_age_a, pre_age_a, wr_age_a = Array(act_age), Array(pre_age), Array(wr_age)
         bank_open = open_.bit_select(op_bank, 1)
         row_hit = bank_open & (open_row[op_bank] == op_row)
-        col_ok = (act_age_a[op_bank] >= t.rcd) & cmd_ok & (~op_write | (rd_age >= t.cl + 2))
+        col_ok = ((act_age_a[op_bank] >= t.rcd) & cmd_ok
+                  & (~op_write | (rd_age >= self.read_to_write)))
         pre_ok = (act_age_a[op_bank] >= t.ras) & (wr_age_a[op_bank] >= t.wr) & cmd_ok
         act_ok = ((pre_age_a[op_bank] >= t.rp) & (act_age_a[op_bank] >= t.rc)
                   & (act_any_age >= t.rrd) & cmd_ok)

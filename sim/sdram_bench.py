@@ -18,7 +18,7 @@ from contract.sdram import MT48LC16M16A2_6A
 from hw.sdram_controller import SdramController
 from sim.sdram_model import SdramModel, run_model
 
-__all__ = ["BenchResult", "make_pair", "run_bursts"]
+__all__ = ["BenchResult", "make_pair", "run_bursts", "run_phases"]
 
 
 @dataclass
@@ -29,7 +29,7 @@ class BenchResult:
     cycles: int = 0             # from the first command to the last word
     start_cycle: int = 0        # the cycle the controller was ready
     model: object = None
-    busy_cycles: int = 0        # cycles with a burst outstanding
+    written: dict = field(default_factory=dict)     # addr -> the last word written there
 
 
 def make_pair(timing, addr_bits=20, word_bits=64, max_postponed=0, part=MT48LC16M16A2_6A,
@@ -44,40 +44,68 @@ def make_pair(timing, addr_bits=20, word_bits=64, max_postponed=0, part=MT48LC16
 
 def run_bursts(dut, model, bursts, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=200_000,
                idle_after=0):
-    """Run ``bursts`` through ``dut`` with ``model`` on its pins (see the module's doc);
-    ``idle_after`` extra cycles run after the last word (refresh with nothing to do)."""
+    """Run ``bursts`` one after the other (see the module's doc)."""
+    phases = [([b], []) if b[0] == "w" else ([], [b]) for b in bursts]
+    return run_phases(dut, model, phases, seed, w_idle, r_stall, max_cycles, idle_after)
+
+
+def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=200_000,
+               idle_after=0, trail=None):
+    """Run ``phases``, each ``(write bursts, read bursts)`` whose two lists run concurrently
+    (each list in order, a writer and a reader testbench); both start a phase when both have
+    finished the previous one. A word read is checked against the last value written to its
+    address in an earlier phase (a word its own phase writes is not checked: either value is
+    right). ``trail``: the writer of a phase holds each word until the reader has taken
+    ``trail`` more words than were written (the core's update: its writes follow its reads of
+    the same words)."""
     rng = random.Random(seed)
+    rng_dev = random.Random(seed + 1)
     word_bits = dut.word_bits
-    array = {}
+    array = {}                  # addr -> (phase, value)
     res = BenchResult(model=model)
     bus = dut.bus
-    state = {"done": False}
-    rng_dev = random.Random(seed + 1)
+    st = {"w": -1, "r": -1, "reads": 0, "writes": 0, "reads_left": 0, "start": None}
 
-    async def master(ctx):
-        # Wait for the initialisation.
-        while not ctx.get(dut.ready):
+    async def start(ctx, me, other, i):
+        while st[other] < i - 1 or st[me] < i - 1:
             await ctx.tick()
-        res.start_cycle = model.cycle
-        for kind, addr, n in bursts:
-            if kind == "w":
+        if st["start"] is None:
+            while not ctx.get(dut.ready):
+                await ctx.tick()
+            st["start"] = model.cycle
+
+    async def writer(ctx):
+        for i, (writes, reads) in enumerate(phases):
+            await start(ctx, "w", "r", i)
+            for _, addr, n in writes:
                 ctx.set(bus.aw.payload.addr, addr)
                 ctx.set(bus.aw.payload.len, n)
                 ctx.set(bus.aw.valid, 1)
                 await ctx.tick().until(bus.aw.ready)
                 ctx.set(bus.aw.valid, 0)
                 for k in range(n):
-                    while rng.random() < w_idle:
+                    while rng.random() < w_idle or (
+                            trail is not None and st["reads_left"] > 0
+                            and st["reads"] < st["writes"] + trail):
                         ctx.set(bus.w.valid, 0)
                         await ctx.tick()
                     value = rng.getrandbits(word_bits)
                     ctx.set(bus.w.payload, value)
                     ctx.set(bus.w.valid, 1)
                     await ctx.tick().until(bus.w.ready)
-                    array[addr + k] = value
+                    array[addr + k] = (i, value)
+                    res.written[addr + k] = value
                     res.words_written += 1
+                    st["writes"] += 1
                 ctx.set(bus.w.valid, 0)
-            else:
+            st["w"] = i
+
+    async def reader(ctx):
+        for i, (writes, reads) in enumerate(phases):
+            await start(ctx, "r", "w", i)
+            st["reads"], st["writes"] = 0, 0
+            st["reads_left"] = sum(n for _, _, n in reads)
+            for _, addr, n in reads:
                 ctx.set(bus.ar.payload.addr, addr)
                 ctx.set(bus.ar.payload.len, n)
                 ctx.set(bus.ar.valid, 1)
@@ -89,21 +117,30 @@ def run_bursts(dut, model, bursts, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
                     ctx.set(bus.r.ready, ready)
                     *_, valid, payload = await ctx.tick().sample(bus.r.valid, bus.r.payload)
                     if ready and valid:
-                        want = array.get(addr + got)
-                        if want is not None and payload != want:
+                        phase, want = array.get(addr + got, (i, None))
+                        if phase < i and payload != want:
                             res.mismatches.append((addr + got, payload, want))
                         got += 1
                         res.words_read += 1
+                        st["reads"] += 1
+                        st["reads_left"] -= 1
                 ctx.set(bus.r.ready, 0)
+            st["r"] = i
+
+    async def master(ctx):
+        n = len(phases)
+        while st["w"] < n - 1 or st["r"] < n - 1:
+            await ctx.tick()
+        res.start_cycle = st["start"] or 0
         res.cycles = model.cycle - res.start_cycle
         if idle_after:
             await ctx.tick().repeat(idle_after)
-        state["done"] = True
 
     sim = Simulator(dut)
-    sim.add_clock(1e9 / dut.timing.clock_hz * 1e-9)
+    sim.add_clock(1 / dut.timing.clock_hz)
     sim.add_testbench(run_model(model, dut.sdram, rng_dev, max_cycles), background=True)
+    sim.add_testbench(writer, background=True)
+    sim.add_testbench(reader, background=True)
     sim.add_testbench(master)
     sim.run()
-    assert state["done"]
     return res
