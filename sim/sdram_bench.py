@@ -30,6 +30,8 @@ class BenchResult:
     start_cycle: int = 0        # the cycle the controller was ready
     model: object = None
     written: dict = field(default_factory=dict)     # addr -> the last word written there
+    phase_cycles: list = field(default_factory=list)  # cycles each phase took
+    phase_beats: list = field(default_factory=list)   # READ + WRITE commands in each phase
 
 
 def make_pair(timing, addr_bits=20, word_bits=64, max_postponed=0, part=MT48LC16M16A2_6A,
@@ -128,10 +130,16 @@ def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
             st["r"] = i
 
     async def master(ctx):
-        n = len(phases)
-        while st["w"] < n - 1 or st["r"] < n - 1:
+        while st["start"] is None:
             await ctx.tick()
-        res.start_cycle = st["start"] or 0
+        cycle, beats = st["start"], model.beats
+        for i in range(len(phases)):
+            while st["w"] < i or st["r"] < i:
+                await ctx.tick()
+            res.phase_cycles.append(model.cycle - cycle)
+            res.phase_beats.append(model.beats - beats)
+            cycle, beats = model.cycle, model.beats
+        res.start_cycle = st["start"]
         res.cycles = model.cycle - res.start_cycle
         if idle_after:
             await ctx.tick().repeat(idle_after)
