@@ -8,8 +8,10 @@ and writes each word back behind the read (``--trail`` words behind: the weight 
 16-word FIFOs). The bench plays the core as a master that takes every word as soon as it comes
 and writes as soon as it may: what is measured is the memory, not the core.
 
-Peak: 16 bits a clock (one column per clock). Efficiency = columns moved / clocks; the words a
-clock follow from the word's columns.
+Peak: 16 bits a clock (one column per clock). Efficiency = columns moved / clocks of the measured
+phase (from both sides starting it to the last word taken; a filling phase before it is not
+counted, though the last word it writes may spill a few columns into it); the words a clock
+follow from the word's columns. Command counts are the measured phase's.
 
     python bench/sdram.py [--config configs/ulx3s.toml] [--clock 50e6] [--cl 2]
 
@@ -56,12 +58,13 @@ def scenario(name, timing, word_bits, phases, measured, trail=None):
     cycles = sum(res.phase_cycles[k] for k in measured)
     beats = sum(res.phase_beats[k] for k in measured)
     words = sum(n for k in measured for _, _, n in phases[k][0] + phases[k][1])
+    counts = {k: sum(res.phase_counts[p][k] for p in measured) for k in model.counts}
     row = {"words": words, "columns": beats, "cycles": cycles,
            "columns_per_cycle": round(beats / cycles, 4),
            "words_per_cycle": round(words / cycles, 4),
            "MB_per_s": round(beats * 2 * timing.clock_hz / cycles / 1e6, 2),
-           "refreshes": model.counts["AUTO REFRESH"] - timing.init_refreshes,
-           "activates": model.counts["ACTIVE"], "precharges": model.counts["PRECHARGE"],
+           "refreshes": counts["AUTO REFRESH"], "activates": counts["ACTIVE"],
+           "precharges": counts["PRECHARGE"],
            "sim_seconds": round(wall, 1)}
     print(f"{name:34s} {row['columns_per_cycle']:.3f} of peak  {row['MB_per_s']:6.1f} MB/s  "
           f"{row['words_per_cycle']:.3f} words/clock  ({cycles} clocks, {wall:.0f} s)",

@@ -32,6 +32,7 @@ class BenchResult:
     written: dict = field(default_factory=dict)     # addr -> the last word written there
     phase_cycles: list = field(default_factory=list)  # cycles each phase took
     phase_beats: list = field(default_factory=list)   # READ + WRITE commands in each phase
+    phase_counts: list = field(default_factory=list)  # the model's command counts, each phase
 
 
 def make_pair(timing, addr_bits=20, word_bits=64, max_postponed=0, part=MT48LC16M16A2_6A,
@@ -132,13 +133,14 @@ def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
     async def master(ctx):
         while st["start"] is None:
             await ctx.tick()
-        cycle, beats = st["start"], model.beats
+        cycle, beats, counts = st["start"], model.beats, dict(model.counts)
         for i in range(len(phases)):
             while st["w"] < i or st["r"] < i:
                 await ctx.tick()
             res.phase_cycles.append(model.cycle - cycle)
             res.phase_beats.append(model.beats - beats)
-            cycle, beats = model.cycle, model.beats
+            res.phase_counts.append({k: v - counts[k] for k, v in model.counts.items()})
+            cycle, beats, counts = model.cycle, model.beats, dict(model.counts)
         res.start_cycle = st["start"]
         res.cycles = model.cycle - res.start_cycle
         if idle_after:
