@@ -202,7 +202,10 @@ class SdramController(wiring.Component):
                          wr_addr.eq(wr_addr + 1), wr_left.eq(wr_left - 1)]
         with m.Elif(take_wr):
             m.d.sync += wbuf_full.eq(0)
-        m.d.sync += inflight.eq(inflight + take_rd - push)
+        with m.If(take_rd & ~push):
+            m.d.sync += inflight.eq(inflight + 1)
+        with m.Elif(push & ~take_rd):
+            m.d.sync += inflight.eq(inflight - 1)
         room = (rfifo.level + inflight) < self.fifo_depth
 
         # ---- the word being moved -------------------------------------------------------------
