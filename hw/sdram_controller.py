@@ -136,9 +136,11 @@ class SdramController(wiring.Component):
         is_rd, is_wr = Signal(), Signal()
         m.d.comb += cmd.eq(Mux(is_act, _ACT, Mux(is_rd, _READ, Mux(is_wr, _WRITE, Mux(
             is_pre, _PRE, Mux(is_ref, _REF, Mux(is_mrs, _MRS, _NOP)))))))
+        powering_up = Signal()          # DQM high through the power-up wait (DQ High-Z)
         m.d.sync += [pins.cs_n.eq(0), pins.ras_n.eq(cmd[2]), pins.cas_n.eq(cmd[1]),
                      pins.we_n.eq(cmd[0]), pins.ba.eq(c_ba), pins.a.eq(c_a),
-                     pins.dq_o.eq(c_dq), pins.dq_oe.eq(is_wr), pins.dqm.eq(0)]
+                     pins.dq_o.eq(c_dq), pins.dq_oe.eq(is_wr),
+                     pins.dqm.eq(Mux(powering_up, (1 << len(pins.dqm)) - 1, 0))]
         m.d.comb += pins.cke.eq(1)
 
         for b in range(banks):
@@ -256,6 +258,7 @@ class SdramController(wiring.Component):
         powerup = Signal(range(t.powerup + 1))
         with m.FSM():
             with m.State("POWERUP"):
+                m.d.comb += powering_up.eq(1)
                 m.d.sync += powerup.eq(powerup + 1)
                 with m.If(powerup == t.powerup):
                     m.next = "INIT_PRE"

@@ -113,7 +113,8 @@ def test_model_names_the_broken_rule(sequence, message):
             else:
                 command, ba, a = step
                 p(command, ba=ba, a=a, dq=0x1111 if command == WRITE else None)
-    assert str(caught.value).startswith(message.format(c0=first, c2=first + 2, c6=first + 6, c7=first + 7)), caught.value
+    want = message.format(c0=first, c2=first + 2, c6=first + 6, c7=first + 7)
+    assert str(caught.value).startswith(want), caught.value
 
 
 def test_model_accepts_the_same_sequences_correctly_timed():
