@@ -4,9 +4,11 @@ core's weight traffic for a configuration (docs/SDRAM.md).
 
 The core's traffic (hw/core/weight_stream.py, docs/TRAFFIC.md): a layer's forward pass reads
 its tiles as bursts of ``fan_in + 1`` words, one after the other; its update reads them again
-and writes each word back behind the read (``--trail`` words behind: the weight stream's
-16-word FIFOs). The bench plays the core as a master that takes every word as soon as it comes
-and writes as soon as it may: what is measured is the memory, not the core.
+and writes each word back behind the read: at least ``--trail`` words behind (the update's
+pipeline), and the reads held back while ``--skew`` words ahead of the writes (the weight
+stream's two 16-word FIFOs full). The bench plays the core as a master that issues every
+command as soon as the controller takes it, takes every word as soon as it comes and writes as
+soon as it may: what is measured is the memory, not the core.
 
 Peak: 16 bits a clock (one column per clock). Efficiency = columns moved / clocks of the measured
 phase (from both sides starting it to the last word taken; a filling phase before it is not
@@ -47,11 +49,11 @@ def layer_bursts(cfg, rows):
     return out
 
 
-def scenario(name, timing, word_bits, phases, measured, trail=None):
+def scenario(name, timing, word_bits, phases, measured, trail=None, skew=None):
     dut, model = make_pair(timing, word_bits=word_bits, max_postponed=0)
     t0 = time.perf_counter()
     res = run_phases(dut, model, phases, w_idle=0.0, r_stall=0.0, trail=trail,
-                     max_cycles=2_000_000)
+                     max_skew=skew, max_cycles=2_000_000)
     wall = time.perf_counter() - t0
     if res.mismatches:
         raise SystemExit(f"{name}: {len(res.mismatches)} words read wrong")
@@ -78,7 +80,8 @@ def main():
     parser.add_argument("--clock", type=float, default=50e6)
     parser.add_argument("--cl", type=int, default=2)
     parser.add_argument("--long", type=int, default=4096, help="words of the long bursts")
-    parser.add_argument("--trail", type=int, default=16)
+    parser.add_argument("--trail", type=int, default=4)
+    parser.add_argument("--skew", type=int, default=32)
     args = parser.parse_args()
     cfg = load_config(args.config)
     params = CoreParams.from_config(cfg)
@@ -98,8 +101,9 @@ def main():
                                [([("w", 0, n)], [])], [0]),
         "forward": scenario("core forward pass (reads)", timing, wb,
                             [(fill, []), ([], forward)], [1]),
-        "update": scenario(f"core update (writes {args.trail} behind)", timing, wb,
-                           [(fill, []), (update_w, forward)], [1], trail=args.trail),
+        "update": scenario(f"core update (writes {args.trail}..{args.skew} behind)", timing,
+                           wb, [(fill, []), (update_w, forward)], [1], trail=args.trail,
+                           skew=args.skew),
     }
     result = {
         "command": "python bench/sdram.py " + " ".join(sys.argv[1:]),
@@ -109,7 +113,7 @@ def main():
         "config": os.path.relpath(args.config, ROOT), "word_bits": wb,
         "columns_per_word": -(-wb // 16), "layers": [
             {"base": b, "burst_words": k, "tiles": t} for b, k, t in bursts],
-        "peak_MB_per_s": 2 * args.clock / 1e6,
+        "peak_MB_per_s": 2 * args.clock / 1e6, "trail": args.trail, "skew": args.skew,
         "note": "simulated with the device model (Amaranth simulator), not measured on a board",
         "results": results,
     }

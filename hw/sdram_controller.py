@@ -48,10 +48,16 @@ class SdramController(wiring.Component):
 
     Every access is burst length 1, one READ or WRITE command per 16-bit column, so a word and
     the next in the same row go out one column a clock (the full data rate), and rows stay open
-    (one per bank) until a different row of that bank or a refresh needs the bank. One word is
-    scheduled at a time, in the order: refresh when due, then a buffered write word, then the
-    next word of the read burst if the read FIFO has room for it. Writes go before reads so a
-    read command accepted after a write beat sees that word, as the bus promises.
+    (one per bank) until a different row of that bank or a refresh needs the bank.
+
+    One word is moved at a time. Written words wait in a queue (``write_queue`` words with
+    their addresses). When a word's last column goes out the next is chosen: none while a
+    refresh is due; otherwise reads keep going while they can and writes wait, until
+    ``write_batch`` words are queued or the reads cannot go on; writes then go until the queue
+    is empty. So the read-to-write turnaround is paid once per batch. A read burst starts only
+    once the words queued before its command was accepted are written (its fence): a read
+    accepted after a write beat returns that word, as the bus promises. A writer that keeps the
+    queue full holds reads back for as long as it does (the bus promises no fairness).
 
     Parameters
     ----------
@@ -66,6 +72,8 @@ class SdramController(wiring.Component):
         Clocks from a READ to the next WRITE; default ``CL + 2`` (the read data's cycle, then
         one idle bus cycle while the device's outputs release). Tests shorten it to check that
         the device model catches the conflict.
+    write_queue, write_batch : int
+        Words the write queue holds; queued words that make reads give way.
 
     Members
     -------
@@ -76,7 +84,8 @@ class SdramController(wiring.Component):
     """
 
     def __init__(self, addr_bits, word_bits, timing=None, part=MT48LC16M16A2_6A,
-                 read_delay=0, fifo_depth=None, read_to_write=None):
+                 read_delay=0, fifo_depth=None, read_to_write=None, write_queue=16,
+                 write_batch=16):
         self.part = part
         self.timing = SdramTiming.derive(part) if timing is None else timing
         self.beats = -(-word_bits // part.data_bits)
@@ -87,6 +96,9 @@ class SdramController(wiring.Component):
         self.col_word_bits = part.col_bits - self.stride_bits
         self.capacity_words = 1 << (self.col_word_bits + part.bank_bits + part.row_bits)
         self.read_delay = read_delay
+        if not 1 <= write_batch <= write_queue:
+            raise ValueError(f"write batch {write_batch} outside 1..{write_queue}")
+        self.write_queue, self.write_batch = write_queue, write_batch
         self.read_to_write = self.timing.cl + 2 if read_to_write is None else read_to_write
         latency = self.timing.cl + 2 + read_delay
         self.fifo_depth = fifo_depth or max(4, -(-latency // self.beats) + 2)
@@ -187,23 +199,32 @@ class SdramController(wiring.Component):
                      rfifo.r_en.eq(bus.r.ready)]
         rd_addr, rd_left = Signal(self.addr_bits), Signal(BURST_LEN_BITS)
         wr_addr, wr_left = Signal(self.addr_bits), Signal(BURST_LEN_BITS)
-        wbuf, wbuf_addr, wbuf_full = Signal(self.word_bits), Signal(self.addr_bits), Signal()
+        # Write words wait in a queue (address and word); a read burst may only start once
+        # the words queued before its command was accepted have gone (its fence).
+        m.submodules.wq = wq = SyncFIFOBuffered(width=self.addr_bits + self.word_bits,
+                                                depth=self.write_queue)
+        wq_addr, wq_word = wq.r_data[:self.addr_bits], wq.r_data[self.addr_bits:]
         inflight = Signal(range(self.fifo_depth + 1))
         take_rd, take_wr, push = Signal(), Signal(), Signal()
+        fence = Signal(range(self.write_queue + 2))
+        w_fire = Signal()
 
         m.d.comb += [bus.ar.ready.eq(rd_left == 0), bus.aw.ready.eq(wr_left == 0)]
         with m.If(bus.ar.valid & bus.ar.ready):
-            m.d.sync += [rd_addr.eq(bus.ar.payload.addr), rd_left.eq(bus.ar.payload.len)]
+            m.d.sync += [rd_addr.eq(bus.ar.payload.addr), rd_left.eq(bus.ar.payload.len),
+                         fence.eq(wq.level - take_wr + w_fire)]
+        with m.Elif(take_wr & (fence != 0)):
+            m.d.sync += fence.eq(fence - 1)
         with m.If(take_rd):
             m.d.sync += [rd_addr.eq(rd_addr + 1), rd_left.eq(rd_left - 1)]
         with m.If(bus.aw.valid & bus.aw.ready):
             m.d.sync += [wr_addr.eq(bus.aw.payload.addr), wr_left.eq(bus.aw.payload.len)]
-        m.d.comb += bus.w.ready.eq((wr_left != 0) & (~wbuf_full | take_wr))
-        with m.If(bus.w.valid & bus.w.ready):
-            m.d.sync += [wbuf.eq(bus.w.payload), wbuf_addr.eq(wr_addr), wbuf_full.eq(1),
-                         wr_addr.eq(wr_addr + 1), wr_left.eq(wr_left - 1)]
-        with m.Elif(take_wr):
-            m.d.sync += wbuf_full.eq(0)
+        m.d.comb += [bus.w.ready.eq((wr_left != 0) & wq.w_rdy),
+                     w_fire.eq(bus.w.valid & bus.w.ready),
+                     wq.w_en.eq(w_fire), wq.w_data.eq(Cat(wr_addr, bus.w.payload)),
+                     wq.r_en.eq(take_wr)]
+        with m.If(w_fire):
+            m.d.sync += [wr_addr.eq(wr_addr + 1), wr_left.eq(wr_left - 1)]
         with m.If(take_rd & ~push):
             m.d.sync += inflight.eq(inflight + 1)
         with m.Elif(push & ~take_rd):
@@ -217,6 +238,7 @@ class SdramController(wiring.Component):
         op_beat = Signal(range(max(beats, 2)))
         op_data = Signal(db * beats)
         last_beat = Signal()
+        writing = Signal()              # the last word taken was a write
 
         def split(addr):
             a = Cat(addr, Const(0, 32))
@@ -295,16 +317,24 @@ class SdramController(wiring.Component):
                     with m.Else():
                         m.d.comb += is_ref.eq(idle_ok)
 
-                # The next word, once this one's last beat goes out (or none is in hand).
+                # The next word, once this one's last beat goes out (or none is in hand):
+                # reads and writes each keep going while they can (a batch of writes pays the
+                # read-to-write turnaround once); reads give way once `write_batch` words
+                # wait, or when they cannot go on (fence, FIFO full, no burst).
+                can_rd = (rd_left != 0) & room & (fence == 0)
+                can_wr = wq.r_rdy
+                want_wr = can_wr & (~can_rd | writing | (wq.level >= self.write_batch))
                 with m.If(~op_valid | ((is_rd | is_wr) & last_beat)):
                     m.d.sync += [op_valid.eq(0), op_beat.eq(0)]
                     with m.If(~refresh_due):
-                        with m.If(wbuf_full):
+                        with m.If(want_wr):
                             m.d.comb += take_wr.eq(1)
-                            bank, row, col = split(wbuf_addr)
+                            bank, row, col = split(wq_addr)
                             m.d.sync += [op_valid.eq(1), op_write.eq(1), op_bank.eq(bank),
-                                         op_row.eq(row), op_col.eq(col), op_data.eq(wbuf)]
-                        with m.Elif((rd_left != 0) & room):
+                                         op_row.eq(row), op_col.eq(col), op_data.eq(wq_word),
+                                         writing.eq(1)]
+                        with m.Elif(can_rd):
+                            m.d.sync += writing.eq(0)
                             m.d.comb += take_rd.eq(1)
                             bank, row, col = split(rd_addr)
                             m.d.sync += [op_valid.eq(1), op_write.eq(0), op_bank.eq(bank),

@@ -53,39 +53,69 @@ def run_bursts(dut, model, bursts, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
 
 
 def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=200_000,
-               idle_after=0, trail=None):
+               idle_after=0, trail=None, max_skew=None):
     """Run ``phases``, each ``(write bursts, read bursts)`` whose two lists run concurrently
-    (each list in order, a writer and a reader testbench); both start a phase when both have
-    finished the previous one. A word read is checked against the last value written to its
+    (each list in order; four testbenches: write commands, write data, read commands, read
+    data, each command issued as soon as the controller takes it); all start a phase when all
+    have finished the previous one. A word read is checked against the last value written to its
     address in an earlier phase (a word its own phase writes is not checked: either value is
     right). ``trail``: the writer of a phase holds each word until the reader has taken
     ``trail`` more words than were written (the core's update: its writes follow its reads of
-    the same words)."""
+    the same words). ``max_skew``: the reader stops taking words while it is that many words
+    ahead of the writer (the core's FIFOs between its reads and its writes are full)."""
     rng = random.Random(seed)
     rng_dev = random.Random(seed + 1)
     word_bits = dut.word_bits
     array = {}                  # addr -> (phase, value)
     res = BenchResult(model=model)
     bus = dut.bus
-    st = {"w": -1, "r": -1, "reads": 0, "writes": 0, "reads_left": 0, "start": None}
+    names = ("aw", "w", "ar", "r")
+    st = {"phase": -1, "reads": 0, "writes": 0, "reads_left": 0, "writes_left": 0,
+          "start": None, "aw_q": [], "ar_q": [], **{n: -1 for n in names}}
 
-    async def start(ctx, me, other, i):
-        while st[other] < i - 1 or st[me] < i - 1:
+    async def start(ctx, i):
+        """Wait until every testbench has finished phase ``i - 1``; the first to start phase
+        ``i`` sets its counts up."""
+        while any(st[n] < i - 1 for n in names):
             await ctx.tick()
         if st["start"] is None:
             while not ctx.get(dut.ready):
                 await ctx.tick()
             st["start"] = model.cycle
+        if st["phase"] < i:
+            writes, reads = phases[i]
+            st.update(phase=i, reads=0, writes=0, aw_q=[], ar_q=[],
+                      reads_left=sum(n for _, _, n in reads),
+                      writes_left=sum(n for _, _, n in writes))
+
+    async def command(ctx, stream, bursts, queue):
+        for _, addr, n in bursts:
+            ctx.set(stream.payload.addr, addr)
+            ctx.set(stream.payload.len, n)
+            ctx.set(stream.valid, 1)
+            await ctx.tick().until(stream.ready)
+            ctx.set(stream.valid, 0)
+            st[queue].append((addr, n))
+
+    async def aw_issuer(ctx):
+        for i, (writes, reads) in enumerate(phases):
+            await start(ctx, i)
+            await command(ctx, bus.aw, writes, "aw_q")
+            st["aw"] = i
+
+    async def ar_issuer(ctx):
+        for i, (writes, reads) in enumerate(phases):
+            await start(ctx, i)
+            await command(ctx, bus.ar, reads, "ar_q")
+            st["ar"] = i
 
     async def writer(ctx):
         for i, (writes, reads) in enumerate(phases):
-            await start(ctx, "w", "r", i)
-            for _, addr, n in writes:
-                ctx.set(bus.aw.payload.addr, addr)
-                ctx.set(bus.aw.payload.len, n)
-                ctx.set(bus.aw.valid, 1)
-                await ctx.tick().until(bus.aw.ready)
-                ctx.set(bus.aw.valid, 0)
+            await start(ctx, i)
+            for b in range(len(writes)):
+                while len(st["aw_q"]) <= b:
+                    await ctx.tick()
+                addr, n = st["aw_q"][b]
                 for k in range(n):
                     while rng.random() < w_idle or (
                             trail is not None and st["reads_left"] > 0
@@ -100,23 +130,22 @@ def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
                     res.written[addr + k] = value
                     res.words_written += 1
                     st["writes"] += 1
+                    st["writes_left"] -= 1
                 ctx.set(bus.w.valid, 0)
             st["w"] = i
 
     async def reader(ctx):
         for i, (writes, reads) in enumerate(phases):
-            await start(ctx, "r", "w", i)
-            st["reads"], st["writes"] = 0, 0
-            st["reads_left"] = sum(n for _, _, n in reads)
-            for _, addr, n in reads:
-                ctx.set(bus.ar.payload.addr, addr)
-                ctx.set(bus.ar.payload.len, n)
-                ctx.set(bus.ar.valid, 1)
-                await ctx.tick().until(bus.ar.ready)
-                ctx.set(bus.ar.valid, 0)
+            await start(ctx, i)
+            for b in range(len(reads)):
+                while len(st["ar_q"]) <= b:
+                    await ctx.tick()
+                addr, n = st["ar_q"][b]
                 got = 0
                 while got < n:
-                    ready = rng.random() >= r_stall
+                    ready = rng.random() >= r_stall and not (
+                        max_skew is not None and st["reads"] - st["writes"] >= max_skew
+                        and st["writes_left"] > 0)
                     ctx.set(bus.r.ready, ready)
                     *_, valid, payload = await ctx.tick().sample(bus.r.valid, bus.r.payload)
                     if ready and valid:
@@ -135,7 +164,7 @@ def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
             await ctx.tick()
         cycle, beats, counts = st["start"], model.beats, dict(model.counts)
         for i in range(len(phases)):
-            while st["w"] < i or st["r"] < i:
+            while any(st[n] < i for n in names):
                 await ctx.tick()
             res.phase_cycles.append(model.cycle - cycle)
             res.phase_beats.append(model.beats - beats)
@@ -149,8 +178,8 @@ def run_phases(dut, model, phases, seed=0, w_idle=0.2, r_stall=0.2, max_cycles=2
     sim = Simulator(dut)
     sim.add_clock(1 / dut.timing.clock_hz)
     sim.add_testbench(run_model(model, dut.sdram, rng_dev, max_cycles), background=True)
-    sim.add_testbench(writer, background=True)
-    sim.add_testbench(reader, background=True)
+    for testbench in (aw_issuer, writer, ar_issuer, reader):
+        sim.add_testbench(testbench, background=True)
     sim.add_testbench(master)
     sim.run()
     return res
