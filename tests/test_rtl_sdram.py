@@ -1,15 +1,11 @@
 """hw/sdram_controller.py's generated Verilog with the SDRAM device model in cocotb
-(sim/tb_sdram.py), on Verilator.
-
-Not on Icarus yet: there the command logic's outputs stay X through the power-up wait (logic
-whose inputs do not change after time 0 is not evaluated) and the X reaches the registered
-command pins once the controller starts; not investigated further (docs/SDRAM.md)."""
+(sim/tb_sdram.py), on Verilator and Icarus."""
 
 import pytest
 
 from contract.sdram import SdramTiming
 from hw.sdram_controller import SdramController
-from tests.rtl_sweep import REGRESS, run_case
+from tests.rtl_sweep import REGRESS, run_case, sweep
 
 CASES = {
     "50mhz-cl2-w64": dict(clock_hz=50e6, cl=2, word_bits=64),
@@ -18,10 +14,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    "50mhz-cl2-w64", "143mhz-cl3-w48", pytest.param("100mhz-cl3-w16", marks=pytest.mark.slow)])
-def test_sdram_controller_verilog(tmp_path_factory, name):
-    sim = "verilator"
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=["50mhz-cl2-w64", "143mhz-cl3-w48"]))
+def test_sdram_controller_verilog(tmp_path_factory, name, sim):
     p = dict(CASES[name], addr_bits=20, powerup=20, seed=5, idle=0.2, stall=0.2,
              bursts=40 if REGRESS else 12, cycles=200_000)
     timing = SdramTiming.derive(clock_hz=p["clock_hz"], cl=p["cl"], powerup_cycles=p["powerup"])
