@@ -114,11 +114,19 @@ def _accelerator(cfg):
     return Accelerator(CoreParams.from_config(cfg))
 
 
+def _sdram(cfg):
+    """The weight bus served from the ULX3S's SDRAM at the board's 50 MHz, CAS latency 2
+    (hw/sdram_controller.py, docs/SDRAM.md); not yet part of a board top."""
+    from hw.sdram_controller import SdramController
+    p = CoreParams.from_config(cfg)
+    return SdramController(p.addr_bits, p.word_bits)
+
+
 UNITS = {"accelerator": _accelerator, "lfsr": _lfsr, "classifier": _classifier, "mac_array": _mac_array, "local_error": _local_error,
          "back_projection": _back_projection, "updater": _updater,
          "drain_rounding": _drain_rounding, "forward_drain": _forward_drain,
          "error_stage": _error_stage, "weight_init": _weight_init,
-         "training_core": _training_core}
+         "training_core": _training_core, "sdram": _sdram}
 
 
 def check_rtl_config(cfg):

@@ -187,7 +187,7 @@ def build_parser(explicit_only=False):
     v.add_argument("--unit", action="append", default=None,
                    choices=("accelerator", "training_core", "lfsr", "classifier", "mac_array",
                             "drain_rounding", "forward_drain", "error_stage", "local_error",
-                            "back_projection", "updater", "weight_init"),
+                            "back_projection", "updater", "weight_init", "sdram"),
                    help="unit to generate (repeatable; default: the whole accelerator, "
                    "lela_accelerator.v)")
     v.add_argument("-o", "--out", default="build/verilog", help="output directory DIR")
