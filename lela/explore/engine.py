@@ -1,0 +1,86 @@
+"""The points on Dask ``distributed``: a local cluster of worker processes on this machine, or an
+existing cluster's scheduler (``--address``).
+
+Why Dask and not Ray: ``distributed`` is pure Python (no native daemon, a small install beside
+NumPy), a local cluster is one call, an existing cluster is ``dask scheduler`` and ``dask
+worker`` on any machine with the same checkout, and :func:`distributed.as_completed` gives
+each result the moment it exists, which is what the cache and the progress bar need. Each point
+is one task, one worker process with one thread: a bitstream build keeps one core busy.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+
+__all__ = ["cluster", "run_tasks"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@contextlib.contextmanager
+def cluster(address=None, workers=None):
+    """A ``(client, description)`` of the cluster to run on: the scheduler at ``address``, else
+    a local cluster of ``workers`` processes (default: the machine's cores)."""
+    from distributed import Client, LocalCluster
+
+    from lela.checks import UserError
+    if address:
+        try:
+            client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise UserError(f"--address {address}: no Dask scheduler answers there ({e})") \
+                from None
+        with client:
+            n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            yield client, f"the cluster at {address} ({n} workers)"
+        return
+    workers = workers or os.cpu_count() or 1
+    # Worker processes are spawned: they import lela from the interpreter's path, so put this
+    # checkout first (an installed lela elsewhere would otherwise win).
+    if sys.path[:1] != [ROOT]:
+        sys.path.insert(0, ROOT)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR,
+                      memory_limit=0) as local, Client(local) as client:
+        yield client, f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
+
+
+def run_tasks(client, payloads, on_result, progress=True):
+    """Submit every ``(tag, payload)`` to :func:`lela.explore.measure.measure_point` and call
+    ``on_result(tag, result)`` as each completes (in completion order). A task whose worker
+    died (distributed retries it on another first) gives an ``error`` result per measurement.
+    Ctrl-C cancels what is still queued or running."""
+    from distributed import as_completed
+
+    from lela.explore.measure import measure_point
+    futures = {}
+    for tag, payload in payloads:
+        future = client.submit(measure_point, payload, pure=False,
+                               key=f"lela-point-{tag}-{os.urandom(4).hex()}")
+        futures[future] = (tag, payload)
+    bar = _bar(len(futures), progress)
+    failed = 0
+    try:
+        for future in as_completed(list(futures)):
+            tag, payload = futures[future]
+            try:
+                result = future.result()
+            except Exception as e:      # the worker died (KilledWorker) or the task vanished
+                result = {name: {"status": "error", "reason": f"{type(e).__name__}: {e}"}
+                          for name in payload["todo"]}
+            failed += any(r["status"] != "ok" for r in result.values())
+            on_result(tag, result)
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        bar.close()
+
+
+def _bar(total, enabled):
+    from tqdm import tqdm
+    return tqdm(total=total, desc="points", unit="point", disable=not enabled, leave=True,
+                file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
