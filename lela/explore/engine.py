@@ -17,6 +17,13 @@ __all__ = ["cluster", "run_tasks"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+#: How long to wait for the scheduler at ``--address`` to answer.
+CONNECT_TIMEOUT_S = 10
+
+#: The local cluster's scheduler serves HTTP (health, and a dashboard when bokeh is installed)
+#: on any free port: its default 8787 may belong to another cluster on the machine.
+HTTP_ADDRESS = ":0"
+
 
 @contextlib.contextmanager
 def cluster(address=None, workers=None):
@@ -27,7 +34,7 @@ def cluster(address=None, workers=None):
     from lela.checks import UserError
     if address:
         try:
-            client = Client(address, timeout="10s")
+            client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
         except (OSError, TimeoutError) as e:
             raise UserError(f"--address {address}: no Dask scheduler answers there ({e})") \
                 from None
@@ -41,7 +48,7 @@ def cluster(address=None, workers=None):
     if sys.path[:1] != [ROOT]:
         sys.path.insert(0, ROOT)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR,
+                      dashboard_address=HTTP_ADDRESS, silence_logs=logging.ERROR,
                       memory_limit=0) as local, Client(local) as client:
         yield client, f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
 
