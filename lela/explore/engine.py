@@ -73,8 +73,10 @@ def run_tasks(client, payloads, on_result, progress=True):
             tag, payload = futures[future]
             try:
                 result = future.result()
-            except Exception as e:      # the worker died (KilledWorker) or the task vanished
-                result = {name: {"status": "error", "reason": f"{type(e).__name__}: {e}"}
+            except Exception as e:      # the worker died (KilledWorker), the task vanished,
+                # or the scheduler could not unpickle it (it imports lela too)
+                reason = " ".join(f"{type(e).__name__}: {e}".split())
+                result = {name: {"status": "error", "reason": reason}
                           for name in payload["todo"]}
             failed += any(r["status"] != "ok" for r in result.values())
             on_result(tag, result)

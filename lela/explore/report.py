@@ -72,7 +72,7 @@ def row(point, measured, measure):
         result = measured.get(name) or {"status": "pending", "reason": "not computed yet"}
         statuses.append(result["status"])
         if result["status"] != "ok":
-            reasons.append(f"{name}: {result.get('reason')}")
+            reasons.append(" ".join(f"{name}: {result.get('reason')}".split()))
     r["status"] = min(statuses, key=STATUS_ORDER.index)
     r["reason"] = "; ".join(reasons) or None
     return r
