@@ -78,6 +78,16 @@ def row(point, measured, measure):
     return r
 
 
+def _cell(value):
+    """A CSV cell: empty for no value, floats to 6 significant digits (points.json has them
+    whole)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
 def write_tables(rows, out_dir, summary):
     """DIR/points.csv (one row a point, the union of the rows' columns) and DIR/points.json
     (the summary and the rows), each written atomically."""
@@ -92,7 +102,7 @@ def write_tables(rows, out_dir, summary):
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in columns})
+        writer.writerow({c: _cell(r.get(c)) for c in columns})
     atomic_write(os.path.join(out_dir, "points.csv"), text.getvalue().encode())
     atomic_write(os.path.join(out_dir, "points.json"),
                  (json.dumps({**summary, "points": rows}, indent=1) + "\n").encode())
