@@ -299,3 +299,25 @@ def test_energy_estimate_by_hand():
     words = 16 * (64 + 1)                                # one weight a word (1 row)
     bits = words * 16 * (4 + 2) / 4                      # 4 forward passes, read + write
     assert e["weight_memory_pj"] == pytest.approx(bits / 64 * 10)
+
+
+@pytest.mark.parametrize("report, status, words", [
+    (dict(fits=False, error="Unable to place cell 'x'", over=["ICESTORM_LC"], timing_met=False,
+          fmax_mhz=None, clock_mhz=24.0), "does-not-fit", ["Unable to place", "ICESTORM_LC"]),
+    (dict(fits=True, error=None, over=[], timing_met=False, fmax_mhz=21.5, clock_mhz=24.0),
+     "timing-missed", ["21.5 MHz", "24.0 MHz"]),
+    (dict(fits=True, error=None, over=[], timing_met=True, fmax_mhz=25.1, clock_mhz=24.0),
+     "ok", []),
+])
+def test_a_bitstream_that_does_not_fit_or_misses_timing_is_a_result(monkeypatch, tmp_path,
+                                                                    report, status, words):
+    # The build itself (minutes) stands in: what build_bitstream reports becomes the status.
+    import gen.bitstream
+    from lela.explore.measure import bitstream
+    monkeypatch.setattr(gen.bitstream, "build_bitstream",
+                        lambda board, cfg, out, seed: {**report, "logic_cells": 5300})
+    result = bitstream(load_config(ICEBREAKER).to_dict(), {"board": "icebreaker", "seed": 1},
+                       str(tmp_path))
+    assert result["status"] == status and result["logic_cells"] == 5300
+    for word in words:
+        assert word in result["reason"]
