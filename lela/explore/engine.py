@@ -11,7 +11,9 @@ is one task, one worker process with one thread: a bitstream build keeps one cor
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 __all__ = ["cluster", "run_tasks"]
 
@@ -47,10 +49,27 @@ def cluster(address=None, workers=None):
     # checkout first (an installed lela elsewhere would otherwise win).
     if sys.path[:1] != [ROOT]:
         sys.path.insert(0, ROOT)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=HTTP_ADDRESS, silence_logs=logging.ERROR,
-                      memory_limit=0) as local, Client(local) as client:
+    with _workers_ignore_ctrl_c():
+        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                             dashboard_address=HTTP_ADDRESS, silence_logs=logging.ERROR,
+                             memory_limit=0)
+    with local, Client(local) as client:
         yield client, f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Ctrl-C reaches every process of the terminal's group: the client handles it (it cancels
+    the tasks and closes the cluster), so the worker processes, spawned meanwhile, inherit
+    SIGINT ignored instead of each printing a KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_tasks(client, payloads, on_result, progress=True):

@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from lela.checks import UserError, check_writable
+from lela.checks import UserError, check_writable, remove_stale_temps
 from lela.explore import cache as cache_mod
 from lela.explore.cache import Cache
 from lela.explore.engine import cluster, run_tasks
@@ -54,6 +54,9 @@ def explore(grid_path, out_dir, address=None, workers=None, force=False, progres
     check_out(out_dir, force)
     points = grid.points()
     store = Cache(out_dir)
+    for directory in (out_dir, store.dir):          # what a killed write left behind
+        if os.path.isdir(directory):
+            remove_stale_temps(directory)
     keys, measured, todo = {}, {}, []
     for p in points:
         if p.refused:
