@@ -36,6 +36,8 @@ def main(argv=None):
         wall = time.perf_counter() - t0
         with open(os.path.join(ROOT, out, "points.json")) as f:
             result = json.load(f)
+        for name in ("grid", "base"):          # the checkout's paths, not this machine's
+            result[name] = os.path.relpath(result[name], ROOT)
         result.update(command=f"lela explore {grid} --out {out} --workers {args.workers}",
                       wall_seconds=round(wall, 1), machine=describe(), commit=head)
         dest = os.path.join(ROOT, "bench", "results", f"explore_{board}.json")

@@ -256,7 +256,7 @@ def _explore(args):
     s = explore(args.grid, args.out, address=args.address, workers=args.workers,
                 force=args.force, progress=not args.quiet)
     counts = ", ".join(f"{n} {status}" for status, n in s["status_counts"].items())
-    print(f"{s['points']} points ({counts}): {s['cached']} from the cache, {s['computed']} "
+    print(f"{s['point_count']} points ({counts}): {s['cached']} from the cache, {s['computed']} "
           f"measured in {s['seconds']} s")
     print(f"wrote {args.out}/points.csv, points.json"
           + "".join(f", {name}" for name in s["pareto_fronts"]))

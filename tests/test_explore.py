@@ -85,6 +85,7 @@ def test_tiny_grid_writes_a_row_per_point_csv_json_and_both_plots(tmp_path, sche
     with open(out / "points.json") as f:
         data = json.load(f)
     assert [p["point"] for p in data["points"]] == [0, 1, 2, 3]
+    assert data["point_count"] == 4
     assert data["computed"] == 4 and data["cached"] == 0
     for name in ("pareto_accuracy.png", "pareto_throughput.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

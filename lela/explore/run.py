@@ -75,7 +75,7 @@ def explore(grid_path, out_dir, address=None, workers=None, force=False, progres
                                    "source": cache_mod.source_hash()}))
     refused = sum(1 for p in points if p.refused)
     summary = {"grid": os.path.abspath(grid_path), "base": grid.base, "vary": grid.vary,
-               "measure": grid.measure, "points": len(points), "refused_by_config": refused,
+               "measure": grid.measure, "point_count": len(points), "refused_by_config": refused,
                "cached": len(points) - refused - len(todo), "computed": 0,
                "measurements_computed": 0, "errors_not_cached": 0,
                "lela_source": cache_mod.source_hash()}
