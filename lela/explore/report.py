@@ -164,6 +164,7 @@ def plot_fronts(rows, out_dir, title):
             for r in best:
                 ax.annotate(_label(r), (r[cost], r[value]), textcoords="offset points",
                             xytext=(4, 4), fontsize=7)
+        ax.margins(x=0.12, y=0.12)                  # room for the labels at the edges
         ax.set_xlabel(cost_label)
         ax.set_ylabel(value_label)
         ax.set_title(title, fontsize=9)
