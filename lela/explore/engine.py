@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-__all__ = ["cluster", "run_tasks"]
+__all__ = ["cluster", "run_tasks", "worker_count"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -41,8 +41,8 @@ def cluster(address=None, workers=None):
             raise UserError(f"--address {address}: no Dask scheduler answers there ({e})") \
                 from None
         with client:
-            n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-            yield client, f"the cluster at {address} ({n} workers)"
+            n = worker_count(client)
+            yield client, f"the cluster at {address} ({n} worker{'s' * (n != 1)})"
         return
     workers = workers or os.cpu_count() or 1
     # Worker processes are spawned: they import lela from the interpreter's path, so put this
@@ -70,6 +70,15 @@ def _workers_ignore_ctrl_c():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def worker_count(client):
+    """The workers the scheduler knows (recent versions list only a few unless asked for all)."""
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:                   # distributed before n_workers: it lists them all
+        info = client.scheduler_info()
+    return len(info.get("workers", {}))
 
 
 def run_tasks(client, payloads, on_result, progress=True):

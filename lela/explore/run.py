@@ -14,7 +14,7 @@ import time
 from lela.checks import UserError, check_writable, remove_stale_temps
 from lela.explore import cache as cache_mod
 from lela.explore.cache import Cache
-from lela.explore.engine import cluster, run_tasks
+from lela.explore.engine import cluster, run_tasks, worker_count
 from lela.explore.grid import GridError, load_grid
 from lela.explore.report import plot_fronts, row, write_tables
 from lela.files import atomic_write
@@ -100,7 +100,7 @@ def explore(grid_path, out_dir, address=None, workers=None, force=False, progres
         try:
             with cluster(address, workers) as (client, where):
                 summary["cluster"] = where
-                summary["workers"] = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+                summary["workers"] = worker_count(client)
                 log(f"measuring {len(todo)} points on {where}")
                 run_tasks(client, todo, arrived, progress)
         except KeyboardInterrupt:
