@@ -84,7 +84,8 @@ def build_parser(explicit_only=False):
     """The ``lela`` parser; with ``explicit_only``, ``train`` leaves out every RUN_OPTIONS
     option not given on the command line (to tell a default from a value given)."""
     parser = _Parser(prog="lela", description="Local Error Learning Accelerator: golden model, "
-                     "float references, RTL generation, simulation of the RTL, bitstreams and training on a board.")
+                     "float references, RTL generation, simulation of the RTL, bitstreams, training on a board and "
+                     "design-space exploration.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -207,12 +208,59 @@ def build_parser(explicit_only=False):
                        "openfpgaloader.")
     g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
     g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
+    _add_explore(sub)
     if explicit_only:
         # Not set_defaults(): argparse would parse a SUPPRESS default with the option's type.
         for action in t._actions:
             if action.dest in RUN_OPTIONS:
                 action.default = argparse.SUPPRESS
     return parser
+
+
+def _add_explore(sub):
+    from lela.explore.grid import __doc__ as grid_format
+    e = sub.add_parser(
+        "explore", help="measure a grid of configurations on a Dask cluster",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Measure every point of a grid of configurations (accuracy of the golden "
+        "model, a board's bitstream: cells, DSPs, block RAMs, Fmax; the link and array "
+        "throughput model: samples/s and an energy estimate), each point a task on a Dask "
+        "cluster: a local one of --workers processes, or an existing one at --address (start "
+        "`dask scheduler` and `dask worker tcp://HOST:8786` from this checkout on each "
+        "machine). Results are cached in DIR/cache by the point's config, the measurement and "
+        "the versions of lela and the tools: a rerun, a grown grid or an interrupted "
+        "exploration computes only what is missing. A point that is refused, does not fit, "
+        "misses timing or diverges is a row with its status and reason. Writes "
+        "DIR/points.csv, DIR/points.json, DIR/pareto_accuracy.png and "
+        "DIR/pareto_throughput.png.\n\nThe grid file (TOML):\n\n"
+        + "\n\n".join(grid_format.split("\n\n")[1:-1]) + "\n\nA mistake in the grid file is one line naming "
+        "it; a point whose values the config refuses is a row with status refused.")
+    e.add_argument("grid", metavar="GRID.toml", help="the grid (configs/explore/*.toml)")
+    e.add_argument("--out", required=True, metavar="DIR", help="output directory (a rerun "
+                   "into the same DIR uses its cache)")
+    e.add_argument("--address", default=None, metavar="tcp://HOST:8786",
+                   help="an existing Dask scheduler (default: a local cluster)")
+    e.add_argument("--workers", type=_positive(int), default=None,
+                   help="worker processes of the local cluster (default: the machine's cores)")
+    e.add_argument("--force", action="store_true", help="write into an --out that holds "
+                   "other files")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _explore(args):
+    from lela.explore.run import explore
+    if args.address and args.workers:
+        from lela.train import UserError
+        raise UserError("--workers sets the local cluster's size; an --address cluster has "
+                        "its own workers")
+    s = explore(args.grid, args.out, address=args.address, workers=args.workers,
+                force=args.force, progress=not args.quiet)
+    counts = ", ".join(f"{n} {status}" for status, n in s["status_counts"].items())
+    print(f"{s['point_count']} points ({counts}): {s['cached']} from the cache, {s['computed']} "
+          f"measured in {s['seconds']} s")
+    print(f"wrote {args.out}/points.csv, points.json"
+          + "".join(f", {name}" for name in s["pareto_fronts"]))
+    return 0
 
 
 def _asked(argv):
@@ -317,6 +365,7 @@ def _train_and_report(args, argv):
 
 
 def main(argv=None):
+    from lela.explore.run import Interrupted as ExploreInterrupted
     from lela.train import Interrupted, UserError
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -329,9 +378,14 @@ def main(argv=None):
             return _bitstream(args)
         if args.command == "program":
             return _program(args)
+        if args.command == "explore":
+            return _explore(args)
     except (UserError, ConfigError, DataError) as e:
         print(f"lela: error: {e}", file=sys.stderr)
         return 1
+    except ExploreInterrupted as e:
+        print(f"\nlela: {e}", file=sys.stderr)
+        return 130
     except Interrupted as e:
         # A newline first: the progress bar or the terminal's ^C may hold the line.
         print(f"\nlela: {e}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The pure functions of bench/board_throughput.py: MAC counts, the link and array bounds, the
+"""The analytic throughput model (host/throughput.py) and bench/board_throughput.py's epoch
+scaling: MAC counts, the link and array bounds, the
 frame model of a mini-batch (against the host driver's own frames) and the epoch scaling."""
 
 import os
@@ -6,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from bench.board_throughput import (array_bound, batch_sizes, ecp5_blocks, epoch_counters,
-                                    infer_frames, link_bound, link_seconds, macs_per_sample,
-                                    minibatch_bytes, read_weights_frames, steadiness)
+from bench.board_throughput import epoch_counters, steadiness
+from host.throughput import (array_bound, batch_sizes, core_seconds, ecp5_blocks, infer_frames,
+                             link_bound, link_seconds, macs_per_sample, minibatch_bytes,
+                             read_weights_frames, training_rate)
 from contract.config import load_config
 from contract.protocol import Command, FrameDecoder, Status, reply
 from contract.registers import COUNTERS, layer_words
@@ -128,3 +130,14 @@ def test_a_torn_counter_read_moves_two_periods_and_is_counted():
     assert out["cycles"]["torn_looking"] == 2 and out["cycles"]["median"] == 1000
     assert out["cycles"]["mean"] == 1000 + 40000 / 6          # the tear cancels
     assert out["host_tx_bytes"]["torn_looking"] == 0
+
+
+def test_training_rate_adds_the_link_and_the_core_by_hand():
+    # 4-3 (one layer of 3 on 4 inputs), 5 classes: 2*3*4 + 2*3*5 = 54 MACs a sample; batch 2 on
+    # 3 lanes at 1 kHz, 1.5 cycles a beat: 1.5 * 54 * 2 / 3 / 1000 = 0.054 s of core.
+    assert core_seconds(54, 2, 3, 1000, 1.5) == pytest.approx(0.054)
+    nbytes = sum(minibatch_bytes(4, 2, len(COUNTERS) + 1))
+    rate, link_s, core_s = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5)
+    assert link_s == pytest.approx(nbytes * 10 / 9600)
+    assert core_s == pytest.approx(0.054)
+    assert rate == pytest.approx(2 / (nbytes * 10 / 9600 + 0.054))
