@@ -6,6 +6,7 @@ and starts that come while busy (Amaranth simulator)."""
 import random
 
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.core.sequencer import Op, Phase, Sequencer
@@ -231,3 +232,5 @@ def test_phases_a_core_without_batch_norm_announces():
     plain, normalising = Sequencer(), Sequencer(batch_norm=True)
     assert Phase.NORM not in plain.phases and "normalise" not in plain.signature.members
     assert {Phase.NORM, Phase.NORM_BACK} <= set(normalising.phases)
+    for dut in (plain, normalising):                 # and both elaborate
+        Fragment.get(dut, None)

@@ -19,6 +19,13 @@ array already sums the next. Weights stream over the weight bus
 (hw/weight_bus.py): read once into a ping-pong slab for the forward pass, then read, updated in
 place and written back in the gradient phase.
 
+A core built with batch normalisation (``CoreParams.batch_norm``) runs two more phases when the
+``batch_norm`` register is set: ``NORM`` after ``FWD`` normalises the layer's outputs in place,
+a neuron at a time (normalise_phase.py), and ``NORM_BACK`` after ``BACK`` turns the projected
+errors into deltas through the normalisation, a tile at a time (normalise_backward_phase.py);
+``GRAD`` then updates each tile's scale after its bias. Its operands ``z`` enter the products
+as ``z - H`` (beat_operands.py).
+
 The core composes the components of this package and says nothing itself of how any of them
 works: the register file (register_file.py) and the current layer's copy (layer_registers.py);
 the sequencer (sequencer.py), which only orders layers and phases; the beat generator's loop
