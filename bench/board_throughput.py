@@ -52,7 +52,7 @@ With ``--minibatches N`` (default: ``ulx3s=16``, :data:`DEFAULT_MINIBATCHES`) on
 ``N - 1`` mini-batches of the epoch and its last one are simulated; every mini-batch left out
 adds the mean period of the simulated full ones (:func:`epoch_counters`), and the JSON says
 so and how steady those periods were. (READ_COUNTERS sends the counters live, so a read of
-``cycles`` can be torn by 65 536: :data:`TORN`.)
+``cycles`` could be torn by 65 536 before the dispatcher held each counter: :data:`TORN`.)
 """
 
 import argparse
@@ -283,9 +283,10 @@ def simulate(board, cfg, exe, data, minibatches=0):
 EPOCH_COUNTERS = ("cycles", "train_cycles", "mac_busy_cycles", "host_rx_bytes",
                   "host_tx_bytes", "train_commands")
 
-#: READ_COUNTERS sends the counters live, a byte at a time (hw/host_link/dispatcher.py: each
-#: reply byte is taken from the running counter as it is sent), so a counter that moves while
-#: the reply is on the line can be read torn: ``cycles`` (bytes 0..7, a byte time apart) reads
+#: Until the dispatcher held each counter as its first byte left (docs/HOST_INTERFACE.md,
+#: "Counters"; bench/results/board_throughput.json was measured before), READ_COUNTERS sent the
+#: counters live, a byte at a time, so a counter that moved while the reply was on the line
+#: could be read torn (the check below now finds none): ``cycles`` (bytes 0..7, a byte time apart) reads
 #: 65 536 high when a carry into its third byte falls between its second and third byte (one
 #: read in 65 536 / (10 x divisor): 3 % on the iCEBreaker, 7 % on the ULX3S), ``host_tx_bytes``
 #: (which counts the reply's own bytes) 256 high after a carry between its first two. The other

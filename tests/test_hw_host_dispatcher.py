@@ -234,3 +234,47 @@ def test_a_pixel_of_the_full_width_is_taken():
         (Command.LOAD_BATCH, bytes([0, 1]) + bytes([3, 63, 0, 63])),
     ], p=params(act_bits=6))
     assert events[1][-1] == ("reply", Status.OK, 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_each_counter_reads_as_one_value_while_it_moves(seed):
+    """READ_COUNTERS while every counter moves between the bytes on the line (a carry into
+    each byte, as ``cycles`` makes): each counter's eight bytes form the value it held when its
+    first byte was taken, never a torn mix of two values."""
+    from contract.registers import COUNTERS
+    p = params()
+    rng = random.Random(seed)
+    core = TrainingCore(p)
+    core._MustUse__silence = True
+    dut = CommandDispatcher(p, core)
+    n = len(COUNTERS) + p.max_layers
+    got, want = [0] * n, [None] * n
+
+    async def tb(ctx):
+        values = [rng.randrange(1 << 64) for _ in range(n)]
+        ctx.set(dut.command, Command.READ_COUNTERS)
+        ctx.set(dut.body_active, 1)
+        index = 0
+        while index < 8 * n:
+            # Every counter steps across a byte boundary now and then.
+            values = [(v + rng.choice([1, 255, 1 << 16, (1 << 24) - 1, 1 << 40])) % (1 << 64)
+                      for v in values]
+            for k, v in enumerate(values):
+                ctx.set(dut.counters[k], v)
+            ready = rng.random() < 0.5
+            ctx.set(dut.body_index, index)
+            ctx.set(dut.body.ready, ready)
+            await ctx.delay(0)
+            if ready and ctx.get(dut.body.valid):
+                k, byte = divmod(index, 8)
+                if byte == 0:
+                    want[k] = values[k]
+                got[k] |= ctx.get(dut.body.payload) << (8 * byte)
+                index += 1
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == want
