@@ -364,16 +364,20 @@ class CommandDispatcher(wiring.Component):
                     for k in range(self.n_counters):
                         with m.Case(k):
                             m.d.comb += value.eq(self.counters[k])
-                # A counter's eight bytes leave over many cycles while it may move (``cycles``
-                # always does): the first byte goes out live and the counter is held as it is
-                # taken; the other seven come from the held copy, so no counter reads torn.
-                held = Signal(64)
-                first = at[:3] == 0
-                with m.If(taken & first):
-                    m.d.sync += held.eq(value)
-                m.d.comb += [self.body.valid.eq(1),
-                             self.body.payload.eq(Mux(first, value[:8],
-                                                      held.word_select(at[:3], 8)))]
+                if p.all_counters:
+                    # A counter's eight bytes leave over many cycles while it may move
+                    # (``cycles`` always does): the first byte goes out live and the counter is
+                    # held as it is taken; the other seven come from the held copy, so no
+                    # counter reads torn. (A core with only the driver's counters needs no hold:
+                    # they stand still while no command runs.)
+                    held = Signal(64)
+                    first = at[:3] == 0
+                    with m.If(taken & first):
+                        m.d.sync += held.eq(value)
+                    byte = Mux(first, value[:8], held.word_select(at[:3], 8))
+                else:
+                    byte = value.word_select(at[:3], 8)
+                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(byte)]
             with m.Case(Command.READ_RESULTS):
                 # res_layer walks the L + 1 bytes of sample res_b; the core answers a cycle
                 # after each new address.
