@@ -3,8 +3,11 @@
 Looked at after every epoch (NaN and infinity after every mini-batch too); a run has diverged when
 
 1. a weight, bias, activation or score is NaN or infinite (the float references);
-2. in fixed point, at least :data:`FLOOD` of a layer's weights sit at the limits of their format
-   (a saturation flood: no healthy run measured had a single weight there);
+2. in fixed point, at least :data:`FLOOD` of a layer's weights, and at least
+   :data:`FLOOD_WEIGHTS` of them, sit at the limits of their format (a saturation flood: no
+   healthy fully connected run measured had a single weight there; a first convolution's 400
+   weights, whose gradients sum over every position, had 4 there while every classifier was
+   still improving, docs/RESULTS.md, issue 14);
 3. the top layer's test accuracy has been at most :data:`CHANCE` / classes after this epoch and
    the one before, and after this one
    a. a layer's units are nearly all silent: at least :data:`SILENT` of them fire for none of
@@ -27,7 +30,8 @@ import numpy as np
 
 from lela.checks import UserError
 
-__all__ = ["CHANCE", "COLLAPSED", "LEARNED", "SILENT", "FLOOD", "SATURATING", "PROBE",
+__all__ = ["CHANCE", "COLLAPSED", "LEARNED", "SILENT", "FLOOD", "FLOOD_WEIGHTS", "SATURATING",
+           "PROBE",
            "Diverged", "class_shares", "diagnose"]
 
 CHANCE = 1.5
@@ -35,6 +39,7 @@ COLLAPSED = 0.9
 LEARNED = 0.5
 SILENT = 0.95
 FLOOD = 0.01
+FLOOD_WEIGHTS = 8
 SATURATING = 0.001
 #: Test samples the activations are looked at on.
 PROBE = 256
@@ -91,17 +96,23 @@ def _nonfinite(net, acts, probe, top, output):
 
 
 def _at_limits(net):
-    """Per fixed-point layer, the share of its weights at the limits of their format."""
+    """Per fixed-point layer, ``(share, count)`` of its weights at the limits of their format."""
     if hasattr(net, "parameters"):
         return []
     bits = net.cfg.weight_bits
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return [float(np.mean((w <= lo) | (w >= hi))) for w in net.weights]
+    out = []
+    for w in net.weights:
+        at = (np.asarray(w) <= lo) | (np.asarray(w) >= hi)
+        out.append((float(np.mean(at)), int(np.sum(at))))
+    return out
 
 
-def _saturated(shares, limit):
-    """(layer, share) of the lowest layer with at least ``limit`` of its weights at the limits."""
-    return next(((i + 1, share) for i, share in enumerate(shares) if share >= limit), None)
+def _saturated(saturation, limit, least=1):
+    """(layer, share) of the lowest layer with at least ``limit`` of its weights, and at least
+    ``least`` weights, at the limits."""
+    return next(((i + 1, share) for i, (share, count) in enumerate(saturation)
+                 if share >= limit and count >= least), None)
 
 
 def _saturation(share, limit, bits):
@@ -149,7 +160,7 @@ def diagnose(model, test_error, shares, classes, probe, previous=None):
         acts = _activations(net, probe)
         saturation = _at_limits(net)
         found = _nonfinite(net, acts, probe, top, output)
-        flood = _saturated(saturation, FLOOD)
+        flood = _saturated(saturation, FLOOD, FLOOD_WEIGHTS)
         if found is None and flood is not None:
             found = flood[0], "it has " + _saturation(flood[1], FLOOD, net.cfg.weight_bits)
         if found is None and previous is not None and accuracy[-1] <= chance \

@@ -35,6 +35,16 @@ def _fixed(**changes):
     return net
 
 
+def _small_layer(count):
+    """A network whose top layer has 96 weights (32 x 3), ``count`` of them at the limit: a
+    small layer in which a handful is over 1 %."""
+    net = FixedPointNet(NetConfig(arch=(64, 32, 3), classes=10))
+    weights = [np.array(w, order="C") for w in net.weights]
+    weights[1].reshape(-1)[:count] = 2 ** 15 - 1
+    net.weights = weights
+    return net
+
+
 def _dead_second_layer(net):
     """No unit of layer 2 fires for any input: every weight and bias negative."""
     big = 1.0 if isinstance(net, FloatNet) else 2.0 ** 10
@@ -58,6 +68,10 @@ DIAGNOSES = [
     ("saturation flood", lambda: _fixed(l2=0.02), HEALTHY, None, 2,
      "it has 1.95 % of its weights saturated at ±2**15 (the limit is 1 %)"),
     ("a few saturated, not at chance", lambda: _fixed(l1=0.005), HEALTHY, HEALTHY, None, None),
+    # 7 of 96 weights (7.3 %) is not a flood: fewer than FLOOD_WEIGHTS; 8 are.
+    ("a handful in a small layer", lambda: _small_layer(7), HEALTHY, HEALTHY, None, None),
+    ("a flood in a small layer", lambda: _small_layer(8), HEALTHY, HEALTHY, 2,
+     "it has 8.33 % of its weights saturated"),
     ("a few saturated, at chance twice", lambda: _fixed(l1=0.005), UNLEARNED, UNLEARNED, 1,
      "and layer 1 has 0.49 % of its weights saturated at ±2**15 (the limit is 0.1 %)"),
     ("a few saturated, at chance once", lambda: _fixed(l1=0.005), UNLEARNED, HEALTHY, None,
