@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from contract.lfsr_taps import TAPS
 
-__all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "SOFTMAX_ONE_BITS", "softmax_table",
-           "INIT_CHUNK_BITS", "init_bits", "auto_classifier_exponent", "ceil_log2"]
+__all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
+           "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits", "auto_classifier_exponent", "ceil_log2"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
@@ -429,15 +429,21 @@ def read_toml(path):
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
 
 
-def load_config(path, **overrides):
-    """Load and validate a TOML config; ``overrides`` replace fields before validation."""
-    raw = read_toml(path)
+def flatten_sections(raw):
+    """A config file's fields: its tables' (``[network]``, ``[train]``, ...) merged with the
+    top-level ones (the sections only group them)."""
     flat = {}
     for key, value in raw.items():
         if isinstance(value, dict):
             flat.update(value)
         else:
             flat[key] = value
+    return flat
+
+
+def load_config(path, **overrides):
+    """Load and validate a TOML config; ``overrides`` replace fields before validation."""
+    flat = flatten_sections(read_toml(path))
     flat.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return NetConfig.from_dict(flat, source=str(path))

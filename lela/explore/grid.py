@@ -29,7 +29,7 @@ import dataclasses
 import itertools
 import os
 
-from contract.config import ConfigError, NetConfig, read_toml
+from contract.config import ConfigError, NetConfig, flatten_sections, read_toml
 
 __all__ = ["GridError", "Grid", "Point", "load_grid", "MEASUREMENTS"]
 
@@ -92,14 +92,7 @@ class Grid:
         return out
 
 
-def _flat(raw):
-    flat = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
+_flat = flatten_sections
 
 
 def _array(value):
