@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from contract.lfsr_taps import TAPS
 
 __all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
-           "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits", "auto_classifier_exponent", "ceil_log2"]
+           "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits",
+           "auto_classifier_exponent", "ceil_log2"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
