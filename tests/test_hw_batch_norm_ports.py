@@ -39,7 +39,7 @@ def largest_j(arg_bits):
     return inv_sqrt_split((1 << arg_bits) - 1)[1]
 
 
-@pytest.mark.parametrize("arg_bits", [11, 14, 15, 39, 49])
+@pytest.mark.parametrize("arg_bits", [9, 10, 11, 14, 15, 39, 49])
 def test_inverse_sqrt(arg_bits):
     want = {"i.valid": 1, "i.a": arg_bits, "o.valid": 1, "o.r": R_BITS,
             "o.j": largest_j(arg_bits).bit_length()}
