@@ -1,7 +1,8 @@
 """cocotb testbench of hw/core/batch_norm_backward.py against
 sw_model/units/batch_norm_backward.py: tiles of random mini-batches (the deltas' and xhat's
 extremes, inactive samples, scales near saturation), both passes with idle cycles, settings
-drawn anew between tiles; every output compared every cycle (``o``'s fields while valid)."""
+drawn anew between tiles, garbage in the fields of an idle ``accumulate`` or ``apply`` (``clear``
+included, as the core drives it); every output compared every cycle (``o``'s fields while valid)."""
 
 import random
 
@@ -71,8 +72,22 @@ async def batch_norm_backward_matches_model(dut):
     h_layout, out_layout = unit.h.shape(), unit.o.shape()
     grads = {"gamma_grad": unit.gamma_grad.shape(), "bias_grad": unit.bias_grad.shape()}
     P = p["lanes"]
-    idle_acc = {"valid": 0, "clear": 0, "pz": [0] * P, "xhat": [0] * P}
-    idle_app = {"valid": 0, "tag": 0, "pz": [0] * P, "xhat": [0] * P, "active": 0}
+    # Idle cycles carry garbage in every field but ``valid`` (the core drives ``clear`` from
+    # its sample counter whatever ``valid`` is): drawn from their own generator, so that the
+    # tiles drawn are the same as without it.
+    junk = random.Random(p["seed"] + 1)
+    dtop, xtop = 1 << (p["delta_bits"] - 1), 1 << (XHAT_BITS - 1)
+
+    def idle_acc():
+        return {"valid": 0, "clear": junk.randint(0, 1),
+                "pz": [junk.randrange(-dtop, dtop) for _ in range(P)],
+                "xhat": [junk.randrange(-xtop, xtop) for _ in range(P)]}
+
+    def idle_app():
+        return {"valid": 0, "tag": junk.randrange(1 << p["tag_bits"]),
+                "pz": [junk.randrange(-dtop, dtop) for _ in range(P)],
+                "xhat": [junk.randrange(-xtop, xtop) for _ in range(P)],
+                "active": junk.randrange(1 << P)}
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
     for name in ("accumulate", "finish", "apply", "inv_b", "act_frac", "h"):
         getattr(dut, name).value = 0
@@ -91,9 +106,9 @@ async def batch_norm_backward_matches_model(dut):
         if state["cycles"]:
             cycle = state["cycles"].pop(0)
         st = state["settings"]
-        return {"accumulate": pack(cycle.get("accumulate", idle_acc), acc_layout),
+        return {"accumulate": pack(cycle.get("accumulate") or idle_acc(), acc_layout),
                 "finish": cycle.get("finish", 0),
-                "apply": pack(cycle.get("apply", idle_app), app_layout),
+                "apply": pack(cycle.get("apply") or idle_app(), app_layout),
                 "inv_b": st["inv_b"], "act_frac": st["act_frac"], "h": pack(st["h"], h_layout)}
 
     model = BatchNormBackwardModel(P, p["delta_bits"], mutate=p.get("mutate"))

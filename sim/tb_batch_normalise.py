@@ -91,6 +91,7 @@ async def batch_normalise_matches_model(dut):
         getattr(dut, name).value = 0
     await reset(dut)
     state = {"st": {name: 0 for name in CONSTANTS}, "words": [], "quiet": LATENCY}
+    junk = random.Random(p["seed"] + 1)              # an idle word's fields, on their own
 
     def inputs():
         if not state["words"]:
@@ -99,8 +100,9 @@ async def batch_normalise_matches_model(dut):
                 return {"i": 0, **state["st"]}
             state["st"], state["words"] = draw_neuron(rng, p)
             state["quiet"] = 0
-        if rng.random() < p["idle"]:
-            word = {"valid": 0, "tag": 0, "y": [0] * p["lanes"]}
+        if rng.random() < p["idle"]:                # garbage but for valid
+            word = {"valid": 0, "tag": junk.randrange(1 << p["tag_bits"]),
+                    "y": [junk.randrange(1 << p["act_bits"]) for _ in range(p["lanes"])]}
         else:
             word = {"valid": 1, "tag": rng.randrange(1 << p["tag_bits"]),
                     "y": state["words"].pop(0)}

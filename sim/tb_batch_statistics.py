@@ -2,7 +2,8 @@
 neurons of random mini-batches (partial last words, constant outputs with zero variance, the
 activations' extremes), idle cycles between words, a ``finish`` sometimes in the same cycle as
 the next neuron's first word, training and inference, and settings drawn anew between neurons
-within the config's limits; every output compared every cycle (``o``'s fields while valid)."""
+within the config's limits, garbage in the fields of an idle ``add`` or ``finish``; every output
+compared every cycle (``o``'s fields while valid)."""
 
 import random
 
@@ -72,8 +73,20 @@ async def batch_statistics_matches_model(dut):
     unit = BatchStatistics(p["lanes"], p["act_bits"], p["weight_bits"])
     add_layout, fin_layout, out_layout = (unit.add.shape(), unit.finish.shape(),
                                           unit.o.shape())
-    idle_add = {"valid": 0, "clear": 0, "y": [0] * p["lanes"], "mask": 0}
-    idle_fin = {"valid": 0, "gamma": 0, "mean": 0, "var": 0}
+    # Idle cycles carry garbage in every field but ``valid`` (the core drives ``clear`` from
+    # its group counter whatever ``valid`` is): drawn from their own generator, so that the
+    # neurons drawn are the same as without it.
+    junk = random.Random(p["seed"] + 1)
+    wb, stat_top = p["weight_bits"], (1 << (2 * p["weight_bits"])) - 1
+
+    def idle_add():
+        return {"valid": 0, "clear": junk.randint(0, 1),
+                "y": [junk.randrange(1 << p["act_bits"]) for _ in range(p["lanes"])],
+                "mask": junk.randrange(1 << p["lanes"])}
+
+    def idle_fin():
+        return {"valid": 0, "gamma": junk.randrange(-(1 << (wb - 1)), 1 << (wb - 1)),
+                "mean": junk.randint(0, stat_top), "var": junk.randint(0, stat_top)}
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
     dut.add.value = dut.finish.value = 0
     for name in SETTINGS:
@@ -103,8 +116,8 @@ async def batch_statistics_matches_model(dut):
         return packed(add, fin)
 
     def packed(add, fin):
-        return {"add": pack(add or idle_add, add_layout),
-                "finish": pack(fin or idle_fin, fin_layout), **state["settings"]}
+        return {"add": pack(add or idle_add(), add_layout),
+                "finish": pack(fin or idle_fin(), fin_layout), **state["settings"]}
 
     model = BatchStatisticsModel(p["lanes"], mutate=p.get("mutate"))
 

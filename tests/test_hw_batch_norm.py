@@ -131,6 +131,71 @@ def test_statistics_and_normalise_are_the_golden_step(kw, lanes, batch, training
     assert not active.all() or not training      # some outputs clip
 
 
+def compare_layer(c, bn, y, training, lanes):
+    """run_layer against the golden model's step 1b on ``bn``'s state (left unchanged)."""
+    golden = BatchNormState(c, y.shape[1])
+    golden.restore(bn.state())
+    want_z, want_xhat, want_active, want_h = normalise(c, golden, y, training)
+    z, xhat, active, h, mean, var = run_layer(c, bn, y, training, lanes)
+    np.testing.assert_array_equal(xhat, want_xhat)
+    np.testing.assert_array_equal(z, want_z)
+    np.testing.assert_array_equal(active, want_active)
+    if training:
+        np.testing.assert_array_equal(h, want_h)
+    np.testing.assert_array_equal(mean, golden.mean)
+    np.testing.assert_array_equal(var, golden.var)
+    return want_xhat, want_h
+
+
+@pytest.mark.parametrize("act_frac, eps_shift", [(8, 0), (7, 8)])
+def test_widest_inference_argument(act_frac, eps_shift):
+    """Inference at the config's limits, 2*act_bits + bn_stat_frac = 2*weight_bits with
+    bn_stat_frac = 16: running variances up to 2**32 - 1 make the inverse square root's
+    argument ``(V + (eps << RF)) << RF`` 49 bits wide (its top window), and running means up to
+    2**32 - 1 the widest centring ``(y << RF) - M``."""
+    c = NetConfig.from_dict(dict(arch=(4, 8), classes=3, batch=5, batch_norm=True, act_bits=8,
+                                 input_frac=8, act_frac=act_frac, weight_bits=16,
+                                 weight_frac=14, bn_stat_frac=16, bn_eps_shift=eps_shift))
+    top, eps_rf = (1 << 32) - 1, 2 * act_frac - eps_shift + 16
+    rng = np.random.default_rng(act_frac)
+    y = rng.integers(0, 256, (5, 8))
+    y[:, 0] = [0, 255, 255, 0, 128]
+    bn = BatchNormState(c, 8)
+    edge = (1 << 32) - (1 << min(eps_rf, 31))            # V + (eps << RF) at or past 2**32
+    bn.var = np.array([top, top - 1, edge, max(edge - 1, 0), (1 << 31) - 1, 0, top, 12345],
+                      dtype=np.int64)
+    bn.mean = np.array([0, top, 1 << 24, top, (1 << 24) - 1, 1 << 23, 255 << 16, 0],
+                       dtype=np.int64)
+    bn.gamma = np.array([-(1 << 15), (1 << 15) - 1, 1 << 13, -1, 1 << 14, 1 << 13,
+                         -(1 << 14), 3 << 12], dtype=np.int64)
+    a = (bn.var + (c.bn_eps() << 16)) << 16
+    assert a.max() >= 1 << 48 and a.max() < 1 << 49
+    compare_layer(c, bn, y, False, 4)
+
+
+@pytest.mark.parametrize("lanes", [8, 1])
+def test_largest_batch(lanes):
+    """Training over 256 samples (the config's most, ``inv_b = 2**12``) of 12-bit outputs at
+    their extremes: the widest sums ``S1``, ``S2``, ``Q`` and the widest centring
+    ``B*y - S1``, then the moved running statistics."""
+    c = NetConfig.from_dict(dict(arch=(4, 6), classes=3, batch=256, batch_norm=True,
+                                 act_bits=12, input_frac=8, act_frac=10, weight_bits=16,
+                                 round_bits=8, bn_stat_frac=8, bn_eps_shift=20,
+                                 bn_momentum_shift=0))
+    top = (1 << 12) - 1
+    rng = np.random.default_rng(256 + lanes)
+    y = rng.integers(0, top + 1, (256, 6))
+    y[:, 0] = top                                           # S1 and S2 at their largest
+    y[:, 1] = np.where(np.arange(256) < 128, 0, top)        # Q at its largest
+    y[:, 2] = np.where(np.arange(256) == 7, top, 0)         # one sample far from the rest
+    y[:, 3] = np.where(np.arange(256) == 7, 0, top)
+    bn = BatchNormState(c, 6)
+    bn.gamma = np.array([-(1 << 15), 1 << 13, (1 << 15) - 1, 1 << 13, -(1 << 13), 5 << 10])
+    bn.var = np.array([0, (1 << 32) - 1, 1 << 20, 1 << 28, 0, 99], dtype=np.int64)
+    bn.mean = np.array([(1 << 32) - 1, 0, 1 << 19, 0, 1 << 20, 7], dtype=np.int64)
+    xhat, h = compare_layer(c, bn, y, True, lanes)
+    assert abs(xhat).max() > 255 ** 0.5 * (1 << 10) - 64   # the far sample: sqrt(B - 1)
+
 def run_backward(c, pz, xhat, h, active, lanes):
     """Drive BatchNormBackward over one tile (``lanes`` neurons, every sample) and return the
     deltas, the scale's gradients and the bias gradients."""
@@ -207,3 +272,38 @@ def test_backward_is_the_golden_step(kw, lanes, batch):
     np.testing.assert_array_equal(p2, want_p2)
     np.testing.assert_array_equal(bias, want_d.sum(axis=0))
     assert (d != 0).any() and (~active).any()
+
+
+@pytest.mark.parametrize("act_frac", [12, 0])
+def test_backward_extremes(act_frac):
+    """256 samples with the errors at their extremes (``pz`` at +-2**19, of the sign of
+    ``xhat``: the largest ``P2`` and ``m2``; or all alike: the largest ``P1`` and ``m1``), the
+    scales at +-2**23, and ``xhat`` of a real normalisation at its widest (one sample far from
+    the 255 others: ``sqrt(255)``), with ``act_frac`` 12 and 0: ``P1``, ``P2``, ``m1``, ``m2``
+    and ``U`` at the sizes the golden model's exactness bound allows, against the golden
+    model."""
+    from sw_model.golden_batch_norm import back_deltas
+    c = NetConfig.from_dict(dict(arch=(4, 4), classes=3, batch=256, batch_norm=True,
+                                 delta_bits=20, delta_frac=12, act_bits=12, input_frac=8,
+                                 act_frac=act_frac, round_bits=8, bn_eps_shift=0,
+                                 classifier_exp=(12,)))
+    lo, hi, top = -(1 << 19), (1 << 19) - 1, (1 << 12) - 1
+    rng = np.random.default_rng(act_frac)
+    b = np.arange(256)
+    y = np.stack([np.where(b == 3, top, 0), np.where(b < 128, 0, top),
+                  rng.integers(0, top + 1, 256), np.where(b == 200, 0, top)], axis=1)
+    bn = BatchNormState(c, 4)
+    _, xhat, bn_active, _ = normalise(c, bn, y, True)
+    pz = np.stack([np.where(xhat[:, 0] >= 0, hi, lo), np.where(xhat[:, 1] >= 0, lo, hi),
+                   np.full(256, lo), rng.integers(lo, hi + 1, 256)], axis=1)
+    h = np.array([-(1 << 23), (1 << 23) - 1, 1 << 12, -(1 << 23)])
+    active = rng.random((256, 4)) < 0.9
+    shift = c.delta_shift(0)
+    errors = (pz << shift).astype(np.float64)               # e @ I, exact: pz itself
+    ones = np.ones((256, 4), dtype=bool)
+    want_d, want_p2 = back_deltas(c, 0, errors, np.eye(4), h, active, ones, xhat)
+    d, p2, bias = run_backward(c, pz, xhat, h, active, 4)
+    np.testing.assert_array_equal(d, want_d)
+    np.testing.assert_array_equal(p2, want_p2)
+    np.testing.assert_array_equal(bias, want_d.sum(axis=0))
+    assert abs(want_d).max() == 1 << 19 and (abs(want_d) < (1 << 19) - 1).any()

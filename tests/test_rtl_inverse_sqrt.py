@@ -4,7 +4,7 @@ argument range of a small instance against the contract, in Amaranth's simulator
 import pytest
 from amaranth.sim import Simulator
 
-from contract.batch_norm import inv_sqrt_split, inv_sqrt_table
+from contract.batch_norm import TABLE_BITS, inv_sqrt_split, inv_sqrt_table
 from hw.core.inverse_sqrt import InverseSqrt
 from tests.rtl_sweep import cycles, run_case, sweep
 
@@ -61,3 +61,41 @@ def test_every_argument_of_14_bits():
         u, j = inv_sqrt_split(a)
         want.append((table[u], j))
     assert got == want
+
+
+def run_arguments(arg_bits, arguments):
+    """``(R[u], j)`` of each argument, one a cycle, through InverseSqrt(arg_bits)."""
+    unit = InverseSqrt(arg_bits)
+    got = []
+
+    async def bench(ctx):
+        for a in arguments + [None, None]:
+            ctx.set(unit.i.valid, a is not None)
+            ctx.set(unit.i.a, a or 0)
+            await ctx.tick()
+            if ctx.get(unit.o.valid):
+                got.append((ctx.get(unit.o.r), ctx.get(unit.o.j)))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("arg_bits", [11, 15, 23, 33, 39, 43, 49])
+def test_every_window_edge(arg_bits):
+    """Each power of two, one below and one above it, and the widest argument, against the
+    contract: every window of the split, the top one included. At 11, 15, 23 and 39 bits the
+    count of windows (2, 4, 8, 16) is a power of two, so ``j`` needs its every bit (39 is the
+    statistics' argument with act_bits 10 and weight_bits 11; 33, 43 and 49 are others)."""
+    arguments = sorted({v for k in range(arg_bits) for v in ((1 << k) - 1, 1 << k,
+                                                           (1 << k) + 1, (3 << k) >> 1)
+                        if 1 <= v < 1 << arg_bits} | {(1 << arg_bits) - 1})
+    table = inv_sqrt_table()
+    want = []
+    for a in arguments:
+        u, j = inv_sqrt_split(a)
+        want.append((table[u], j))
+    assert max(j for _, j in want) == (arg_bits - TABLE_BITS + 1) // 2
+    assert run_arguments(arg_bits, arguments) == want
