@@ -46,29 +46,45 @@ class SdramWeights(wiring.Component):
         The register stage is in the I/O cells (:class:`SdramPads`, a board build): ``sdram``
         is then the controller's pins as they are. False (simulation): the stage is here, in
         the fabric, and ``sdram`` carries what the device's pins see.
+    timing : contract.sdram.SdramTiming or None
+        Instead of the part's at ``clock_hz`` (tests shorten the power-up wait).
+    read_delay : int
+        The controller's; only tests change it (to see a wrong one caught).
 
     Members
     -------
     bus : In(weight_bus_signature)
     sdram : Out(sdram_pins_signature)
+    ready : Out(1)
+        The SDRAM is initialised.
     """
 
     def __init__(self, addr_bits, word_bits, words, clock_hz, pad_registers=True,
-                 part=MT48LC16M16A2_6A, timing=None):
+                 part=MT48LC16M16A2_6A, timing=None, read_delay=PAD_READ_DELAY):
         self.timing = SdramTiming.derive(part, clock_hz, 2) if timing is None else timing
-        self.controller = SdramController(addr_bits, word_bits, self.timing, part,
-                                          read_delay=PAD_READ_DELAY)
-        if words > self.controller.capacity_words:
+        self._controller_args = (addr_bits, word_bits, self.timing, part, read_delay)
+        self.word_bits = word_bits
+        capacity = self.controller().capacity_words
+        if words > capacity:
+            self._MustUse__silence = True             # refused: no "never used" warning
             raise ValueError(f"{words} weight words do not fit the {part.name} "
-                             f"({self.controller.capacity_words} words of {word_bits} bits)")
+                             f"({capacity} words of {word_bits} bits)")
         self.part, self.pad_registers = part, pad_registers
         super().__init__({"bus": In(weight_bus_signature(addr_bits, word_bits)),
-                          "sdram": Out(sdram_pins_signature(part))})
+                          "sdram": Out(sdram_pins_signature(part)), "ready": Out(1)})
+
+    def controller(self):
+        """A new controller as this memory builds it (its address map: ``capacity_words``,
+        ``location``)."""
+        ctl = SdramController(*self._controller_args[:4], read_delay=self._controller_args[4])
+        ctl._MustUse__silence = True        # only looked at until elaborate() makes its own
+        return ctl
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.controller = ctl = self.controller
+        m.submodules.controller = ctl = self.controller()
         wiring.connect(m, wiring.flipped(self.bus), ctl.bus)
+        m.d.comb += self.ready.eq(ctl.ready)
         if self.pad_registers:
             wiring.connect(m, ctl.sdram, wiring.flipped(self.sdram))
             return m
