@@ -1,5 +1,6 @@
 """The shared board top: UART pins -> UartRx -> accelerator -> UartTx -> pins, the weights in
-on-chip memory (or a board's SDRAM: hw/boards/sdram.py), a PLL clock, a power-on and button reset, and status LEDs.
+on-chip memory (or a board's SDRAM: hw/boards/sdram.py), a PLL clock, a power-on and button
+reset, and status LEDs.
 
 A board module (``icebreaker.py``, ``ulx3s.py``) describes its board with a :class:`Board`:
 the amaranth_boards platform, the core clock, the baud rate, the pins, the PLL and, when block
