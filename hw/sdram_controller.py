@@ -67,7 +67,9 @@ class SdramController(wiring.Component):
         Cycle counts of the part at the controller's clock (default: 50 MHz, CL2).
     part : contract.sdram.SdramPart
     read_delay : int
-        Extra clocks from the pins to ``dq_i`` (I/O registers of a board top).
+        Extra clocks between a READ on the controller's pins and its data at ``dq_i`` (the
+        I/O registers of a board top: 2 on the ULX3S, hw/boards/sdram.py); the controller waits
+        that much longer for each beat.
     read_to_write : int or None
         Clocks from a READ to the next WRITE; default ``CL + 2`` (the read data's cycle, then
         one idle bus cycle while the device's outputs release). Tests shorten it to check that
