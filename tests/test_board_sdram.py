@@ -11,7 +11,7 @@ import pytest
 from contract.config import load_config
 from host.driver import Accelerator
 from host.serial_transport import SerialTransport
-from hw.boards.ulx3s import ULX3S, ULX3S_SDRAM
+from hw.boards.ulx3s import ULX3S, ULX3S_SDRAM, Ulx3sBoard
 from contract.sdram import MT48LC16M16A2_6A as PART, SdramTiming
 from hw.boards.sdram import PAD_READ_DELAY, SdramWeights
 from sim.sdram_bench import run_bursts
@@ -95,3 +95,27 @@ def test_training_through_the_sdram_is_bit_exact_and_the_counters_match_the_devi
     assert counters["ext_read_words"] == rows * seen["READ"] // beats > 0
     assert counters["ext_write_words"] == rows * seen["WRITE"] // beats > 0
     assert seen["AUTO_REFRESH"] >= seen["cycles"] // 391 - 1    # one per 7.8 us at 50 MHz
+
+
+@dataclasses.dataclass(frozen=True)
+class _SlowRefreshBoard(Ulx3sBoard):
+    """The ULX3S-SDRAM whose controller's refresh timer runs 64 clocks long (a refresh every
+    ~8.4 us instead of every 7.8 us): the device model on the simulated pins must stop it."""
+
+    def weight_memory(self, params, words, simulated=False):
+        good = SdramTiming.derive(PART, self.clock_hz, 2)
+        return SdramWeights(params.addr_bits, params.word_bits, words, self.clock_hz,
+                            pad_registers=not simulated,
+                            timing=dataclasses.replace(good, refi=good.refi + 64))
+
+
+@pytest.mark.slow
+def test_the_board_simulation_stops_a_mistimed_controller_with_the_rule_named(tmp_path):
+    cfg = load_config(small_config(tmp_path / "board.toml"))
+    exe = build_board(cfg, str(tmp_path / "sim"), board=_SlowRefreshBoard(**{
+        f.name: getattr(ULX3S_SDRAM, f.name) for f in dataclasses.fields(ULX3S_SDRAM)}))
+    with SimulatedBoard(exe) as sim:
+        sim.proc.wait(timeout=60)       # a few refresh periods after power-up
+    assert sim.proc.returncode == 2
+    assert "SDRAM: refresh interval (tREFI) violated" in sim.stderr
+    assert sim.sdram_commands() is None
