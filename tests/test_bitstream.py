@@ -39,7 +39,8 @@ def test_board_top_elaborates(name):
         assert "accelerator" in text and "uart_rx" in text and "uart_tx" in text
     # Only ulx3s-sdram has the SDRAM: its pins, its controller, its clock's DDR output.
     sdram = name == "ulx3s-sdram"
-    assert ("sdram_0__dq" in plan.files["top.lpf"]) == sdram
+    constraints = "".join(str(v) for k, v in plan.files.items() if k.endswith((".lpf", ".pcf")))
+    assert ("sdram_0__dq" in constraints) == sdram
     assert ("refresh_due" in verilog) == sdram
     assert ("ODDRX1F" in rtlil and "CLKOS_ENABLE" in rtlil) == sdram
     assert 0.5 * board.divisor * board.baud < board.clock_hz
