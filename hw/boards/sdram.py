@@ -98,8 +98,9 @@ class SdramWeights(wiring.Component):
 class SdramPads(Elaboratable):
     """The SDRAM's pins: every controller pin through an I/O register (``io.FFBuffer``), DQ
     tristate from ``dq_o``/``dq_oe``, and the SDRAM clock from a DDR output register in
-    ``clock_domain`` driving 1 then 0 each cycle (that domain's clock, as late as the other pins
-    leave their registers).
+    ``clock_domain`` driving 1 then 0 each cycle: that domain's clock leaves through the same
+    kind of I/O register as the pins, so only the domain's phase separates its edges from the
+    pins' changes (docs/SDRAM.md, "The board top").
 
     ``resource`` is an amaranth-boards ``SDRAMResource`` requested with ``dir="-"`` (its
     ``cs``, ``we``, ``ras``, ``cas`` pins are inverted there: driving 1 pulls them low)."""
