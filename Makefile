@@ -14,8 +14,8 @@ help:
 	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
 	@echo "make bench    golden-model speed, traffic model, RTL speed and cells, accelerator -> bench/results/"
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
-	@echo "make bitstream BOARD=icebreaker|ulx3s  build/<board>/top.bin|bit and report.json"
-	@echo "make program BOARD=icebreaker|ulx3s    load it into the board"
+	@echo "make bitstream BOARD=icebreaker|ulx3s|ulx3s-sdram  build/<board>/top.bin|bit and report.json"
+	@echo "make program BOARD=icebreaker|ulx3s|ulx3s-sdram    load it into the board"
 	@echo "make mutate   sampled mutants of hw/ against make test's selection (REGRESS=1: make"
 	@echo "              regress's); SEED, COUNT, MUTATE_FILES -> bench/results/mutation.json"
 

@@ -18,6 +18,7 @@ PROGRAMMERS = {
     "ulx3s": ("top.bit", ["openFPGALoader", "--board", "ulx3s", "{bitstream}"],
               "openfpgaloader"),
 }
+PROGRAMMERS["ulx3s-sdram"] = PROGRAMMERS["ulx3s"]     # the same board, its weights in SDRAM
 
 
 def program(board, build_dir, runner=subprocess.run):

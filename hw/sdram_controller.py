@@ -67,7 +67,9 @@ class SdramController(wiring.Component):
         Cycle counts of the part at the controller's clock (default: 50 MHz, CL2).
     part : contract.sdram.SdramPart
     read_delay : int
-        Extra clocks from the pins to ``dq_i`` (I/O registers of a board top).
+        Extra clocks between a READ on the controller's pins and its data at ``dq_i`` (the
+        I/O registers of a board top: 2 on the ULX3S, hw/boards/sdram.py); the controller waits
+        that much longer for each beat.
     read_to_write : int or None
         Clocks from a READ to the next WRITE; default ``CL + 2`` (the read data's cycle, then
         one idle bus cycle while the device's outputs release). Tests shorten it to check that
@@ -249,15 +251,13 @@ class SdramController(wiring.Component):
         # ---- read data: the dq register, then a word assembled beat by beat -------------------
         dq_in = Signal(db)
         m.d.sync += dq_in.eq(pins.dq_i)
+        # The board's registers delay the data on its way to dq_i (read_delay clocks): only
+        # the strobe that says when a beat is in dq_in waits longer, the data path is the same.
         lat = t.cl + 1 + self.read_delay          # issue decision -> beat in dq_in
         rd_pipe, rd_last = Signal(lat + 1), Signal(lat + 1)
         m.d.sync += [rd_pipe.eq(Cat(is_rd, rd_pipe[:-1])),
                      rd_last.eq(Cat(is_rd & last_beat, rd_last[:-1]))]
         beat_in = dq_in
-        for k in range(self.read_delay):
-            nxt = Signal(db, name=f"dq_in_d{k + 1}")
-            m.d.sync += nxt.eq(beat_in)
-            beat_in = nxt
         rword = Signal(db * beats)
         word_now = Cat(rword[db:], beat_in) if beats > 1 else beat_in
         with m.If(rd_pipe[lat]):

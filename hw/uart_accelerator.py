@@ -1,4 +1,5 @@
-"""The accelerator behind a UART, with its weights on chip: the logic of every board."""
+"""The accelerator behind a UART, with its weights on chip or in an SDRAM: the logic of every
+board."""
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -11,7 +12,7 @@ __all__ = ["UartAccelerator"]
 
 
 class UartAccelerator(wiring.Component):
-    """UART receiver -> accelerator -> UART transmitter, weights in on-chip memory.
+    """UART receiver -> accelerator -> UART transmitter, weights in ``weight_memory``.
 
     Parameters
     ----------
@@ -19,7 +20,8 @@ class UartAccelerator(wiring.Component):
     divisor : int
         Clock cycles per UART bit.
     weight_memory : wiring.Component
-        The weight-bus slave (``bus`` member), e.g. :class:`OnChipWeightMemory`.
+        The weight-bus slave (``bus`` member), e.g. :class:`OnChipWeightMemory`, or
+        :class:`~hw.boards.sdram.SdramWeights` (``bus`` and ``sdram`` members).
     rx_fifo_depth : int
         Bytes the receiver buffers.
 
@@ -32,16 +34,22 @@ class UartAccelerator(wiring.Component):
     framing_error, overrun, rx_byte, tx_byte, executing : Out(1)
         Status for LEDs: a bad stop bit, a receive FIFO overflow, a byte taken or sent by the
         accelerator this cycle, a command executing.
+    sdram : Out(sdram_pins_signature)
+        Only with a weight memory that has pins of its own (hw/boards/sdram.py): its pins,
+        passed through to the board's pads.
     """
 
     def __init__(self, params, divisor, weight_memory, rx_fifo_depth=16):
         self.params, self.divisor = params, divisor
         self.weight_memory, self.rx_fifo_depth = weight_memory, rx_fifo_depth
-        super().__init__({
+        members = {
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "framing_error": Out(1), "overrun": Out(1),
             "rx_byte": Out(1), "tx_byte": Out(1), "executing": Out(1),
-        })
+        }
+        if "sdram" in weight_memory.signature.members:
+            members["sdram"] = weight_memory.signature.members["sdram"]
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -52,6 +60,8 @@ class UartAccelerator(wiring.Component):
         wiring.connect(m, urx.o, acc.rx)
         wiring.connect(m, acc.tx, utx.i)
         wiring.connect(m, acc.mem, wmem.bus)
+        if "sdram" in self.signature.members:
+            wiring.connect(m, wmem.sdram, wiring.flipped(self.sdram))
         m.d.comb += [
             urx.rx.eq(self.rx), self.tx.eq(utx.tx),
             self.framing_error.eq(urx.framing_error), self.overrun.eq(urx.overrun),

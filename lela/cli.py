@@ -198,7 +198,7 @@ def build_parser(explicit_only=False):
                        "DIR/report.json (resources, fmax_mhz, the clock constraint, timing_met). "
                        "Exit status 1 when the design does not fit or misses timing.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
+    b.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
     b.add_argument("--config", default=None, help="network (default: the board's own "
                    "configs/<board>.toml)")
     b.add_argument("-o", "--out", default=None, help="output directory (default build/<board>)")
@@ -206,7 +206,7 @@ def build_parser(explicit_only=False):
                        description="Program the board's SRAM with iceprog (iCEBreaker) or "
                        "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
                        "openfpgaloader.")
-    g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s"))
+    g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
     g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
     _add_explore(sub)
     if explicit_only:

@@ -13,6 +13,7 @@ import subprocess
 import numpy as np
 
 from contract.protocol import Command
+from gen.sdram_part import sdram_part_header
 from gen.verilog import write_verilog
 from host.driver import Accelerator, DeviceError, ReplyLost
 from host.serial_transport import SerialTransport
@@ -34,7 +35,8 @@ BOARD_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness",
 def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides):
     """Verilog of a :class:`UartAccelerator` for ``cfg`` (``divisor`` cycles per bit) and its
     pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
-    options and its weight memory."""
+    options and its weight memory; a board with its weights in SDRAM (``ulx3s-sdram``) gets
+    the device model on its SDRAM pins (sim/harness/board_sdram.h)."""
     words = weight_bases(cfg)[1]
     fields = dict(addr_bits=index_bits(words), frame_timeout=64 * 10 * divisor,
                   scramble_collisions=True)
@@ -43,15 +45,20 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
     fields.update(overrides)
     params = CoreParams.from_config(cfg, **fields)
     if board is not None:
-        memory = board.weight_memory(params, words)
+        memory = board.weight_memory(params, words, simulated=True)
     else:
         memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
     fifo = board.rx_fifo_depth if board is not None else 16
     source = write_verilog(UartAccelerator(params, divisor, memory, fifo), "lela_board",
                            build_dir)
-    return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h",
-                           f"#define DIVISOR {divisor}\n", "lela_board_harness", build_dir,
-                           trace)
+    header = f"#define DIVISOR {divisor}\n"
+    if "sdram" in memory.signature.members:
+        # The device model on the SDRAM pins, with the part the controller was built for.
+        part = sdram_part_header(memory.part).replace("#pragma once\n", "")
+        header += (f"#define LELA_SDRAM 1\n#define SDRAM_CLOCK_HZ {memory.timing.clock_hz!r}\n"
+                   f"{part}")
+    return compile_harness(source, BOARD_CPP, "lela_board", "board_config.h", header,
+                           "lela_board_harness", build_dir, trace)
 
 
 class SimulatedBoard:
@@ -77,8 +84,11 @@ class SimulatedBoard:
             err = self.proc.stderr.read().decode(errors="replace")
             raise RuntimeError(f"board harness did not start: {err.strip() or line}")
         self.port = line
+        self.stderr = None
 
     def close(self):
+        """Stop the harness; :attr:`stderr` then holds what it wrote there (the SDRAM model's
+        command counts, or the rule it saw broken)."""
         if self.proc.poll() is None:
             self.proc.stdin.close()
             try:
@@ -86,6 +96,17 @@ class SimulatedBoard:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.stderr is None:
+            self.stderr = self.proc.stderr.read().decode(errors="replace")
+
+    def sdram_commands(self):
+        """After :meth:`close`: ``{command: count}`` from the SDRAM model's last line (``cycles``
+        too), or None when the harness wrote none."""
+        for line in reversed(self.stderr.splitlines()):
+            if line.startswith("sdram: "):
+                words = line.split()[1:]
+                return {k: int(v) for k, v in zip(words[::2], words[1::2])}
+        return None
 
     def __enter__(self):
         return self

@@ -33,10 +33,16 @@ def test_board_top_elaborates(name):
     board, cfg, platform, plan = prepare(name, debug_verilog=True)
     assert cfg == load_config(board.config)
     rtlil, verilog = plan.files["top.il"], plan.files["top.debug.v"]
-    pll = {"icebreaker": "SB_PLL40_PAD", "ulx3s": "EHXPLLL"}[name]
+    pll = {"icebreaker": "SB_PLL40_PAD", "ulx3s": "EHXPLLL", "ulx3s-sdram": "EHXPLLL"}[name]
     for text in (rtlil, verilog):
         assert pll in text
         assert "accelerator" in text and "uart_rx" in text and "uart_tx" in text
+    # Only ulx3s-sdram has the SDRAM: its pins, its controller, its clock's DDR output.
+    sdram = name == "ulx3s-sdram"
+    constraints = "".join(str(v) for k, v in plan.files.items() if k.endswith((".lpf", ".pcf")))
+    assert ("sdram_0__dq" in constraints) == sdram
+    assert ("refresh_due" in verilog) == sdram
+    assert ("ODDRX1F" in rtlil and "CLKOS_ENABLE" in rtlil) == sdram
     assert 0.5 * board.divisor * board.baud < board.clock_hz
     assert abs(board.baud_error) < 0.01
 

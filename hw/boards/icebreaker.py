@@ -43,7 +43,7 @@ def ice40_pll_params(f_in, f_out):
 
 @dataclass(frozen=True)
 class IceBreakerBoard(Board):
-    def weight_memory(self, params, words):
+    def weight_memory(self, params, words, simulated=False):
         """The weights in SPRAM (single-port RAM primitives behind the bus)."""
         return SinglePortWeightMemory(params.addr_bits, params.word_bits, words)
 

@@ -1,5 +1,6 @@
 """The shared board top: UART pins -> UartRx -> accelerator -> UartTx -> pins, the weights in
-on-chip memory, a PLL clock, a power-on and button reset, and status LEDs.
+on-chip memory (or a board's SDRAM: hw/boards/sdram.py), a PLL clock, a power-on and button
+reset, and status LEDs.
 
 A board module (``icebreaker.py``, ``ulx3s.py``) describes its board with a :class:`Board`:
 the amaranth_boards platform, the core clock, the baud rate, the pins, the PLL and, when block
@@ -94,9 +95,14 @@ class Board:
         ``clk`` and ``locked``."""
         raise NotImplementedError
 
-    def weight_memory(self, params, words):
-        """The weight-bus slave holding ``words`` words (block RAM by default)."""
+    def weight_memory(self, params, words, simulated=False):
+        """The weight-bus slave holding ``words`` words (block RAM by default). ``simulated``:
+        for the board simulation (sim/board_sim.py), with no pads around it."""
         return OnChipWeightMemory(params.addr_bits, params.word_bits, words)
+
+    def add_memory_pads(self, m, platform, link):
+        """Connect the weight memory's own pins (``link.sdram``, when it has any) to the
+        board's; nothing to do for on-chip memory."""
 
 
 class BoardTop(Elaboratable):
@@ -158,6 +164,7 @@ class BoardTop(Elaboratable):
         m.submodules.uart_rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.uart_tx_pin = tx_pin = io.Buffer("o", uart.tx)
         m.d.comb += [link.rx.eq(rx_pin.i), tx_pin.o.eq(link.tx)]
+        board.add_memory_pads(m, platform, link)
 
         # ---- LEDs -----------------------------------------------------------------------
         beat = Signal(max(1, (board.clock_hz // 2).bit_length()))   # ~1 Hz

@@ -1,19 +1,25 @@
-"""ULX3S-85F (ECP5 LFE5U-85F): 25 MHz oscillator, FTDI UART, eight LEDs, the PWR button.
+"""ULX3S-85F (ECP5 LFE5U-85F): 25 MHz oscillator, FTDI UART, eight LEDs, the PWR button, 32 MB
+SDRAM.
 
 The core runs from an EHXPLLL. LEDs 0..7 show ``LED_ROLES`` (hw/boards/top.py): heartbeat,
 busy, rx, tx, executing, framing error seen, overrun seen, reset.
+
+Two boards: ``ulx3s`` keeps the weights in block RAM; ``ulx3s-sdram`` in the SDRAM
+(hw/boards/sdram.py), with a second PLL output, the SDRAM clock, a little ahead of the core
+clock (docs/SDRAM.md, "The board top").
 """
 
 from dataclasses import dataclass
 from math import ceil, floor
 
-from amaranth.hdl import Instance
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Signal
 from amaranth.lib import io
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
+from .sdram import SdramPads, SdramWeights
 from .top import Board
 
-__all__ = ["ULX3S", "Ulx3sBoard", "ecp5_pll_params"]
+__all__ = ["ULX3S", "ULX3S_SDRAM", "Ulx3sBoard", "ecp5_pll_params"]
 
 CLOCK_IN_HZ = 25_000_000
 
@@ -40,6 +46,30 @@ def ecp5_pll_params(f_in, f_out):
 
 @dataclass(frozen=True)
 class Ulx3sBoard(Board):
+    """``sdram``: the weights in the SDRAM, its clock ``sdram_clock_lead_ns`` ahead of the core
+    clock (rounded to the PLL's phase steps: 1/8 of a VCO period)."""
+
+    sdram: bool = False
+    sdram_clock_lead_ns: float = 3.3
+
+    def weight_memory(self, params, words, simulated=False):
+        if not self.sdram:
+            return super().weight_memory(params, words, simulated)
+        return SdramWeights(params.addr_bits, params.word_bits, words, self.clock_hz,
+                            pad_registers=not simulated)
+
+    def add_memory_pads(self, m, platform, link):
+        if self.sdram:
+            m.submodules.sdram_pads = SdramPads(platform.request("sdram", 0, dir="-"),
+                                                link.sdram, "sdram_clk")
+
+    def sdram_clock_phase(self, clkop_div):
+        """``(CPHASE steps, FPHASE eighths)`` of the SDRAM clock's lag behind the core clock,
+        in VCO cycles: a lead of ``sdram_clock_lead_ns`` is a lag of one period less that."""
+        f_vco = self.clock_hz * clkop_div
+        lag_eighths = round((1 / self.clock_hz - self.sdram_clock_lead_ns * 1e-9) * f_vco * 8)
+        return divmod(lag_eighths, 8)
+
     def pll_settings(self):
         *dividers, made_hz = ecp5_pll_params(CLOCK_IN_HZ, self.clock_hz)
         return dividers, made_hz
@@ -62,7 +92,20 @@ class Ulx3sBoard(Board):
             i_RST=0, i_STDBY=0, i_CLKI=clk25.i, i_CLKFB=clk,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0,
-            o_CLKOP=clk, o_LOCK=locked)
+            o_CLKOP=clk, o_LOCK=locked, **self._sdram_clock(m, clkop_div))
+
+    def _sdram_clock(self, m, clkop_div):
+        """The PLL's CLKOS, the SDRAM clock (domain ``sdram_clk``): the core clock's frequency,
+        its phase :meth:`sdram_clock_phase` later than CLKOP's."""
+        if not self.sdram:
+            return {}
+        steps, eighths = self.sdram_clock_phase(clkop_div)
+        clk = Signal(name="clk_sdram")
+        m.domains.sdram_clk = ClockDomain("sdram_clk", reset_less=True, local=True)
+        m.d.comb += ClockSignal("sdram_clk").eq(clk)
+        return dict(a_FREQUENCY_PIN_CLKOS=str(self.clock_hz / 1e6), p_CLKOS_ENABLE="ENABLED",
+                    p_CLKOS_DIV=clkop_div, p_CLKOS_CPHASE=(clkop_div - 1) // 2 + steps,
+                    p_CLKOS_FPHASE=eighths, o_CLKOS=clk)
 
 
 ULX3S = Ulx3sBoard(
@@ -73,3 +116,6 @@ ULX3S = Ulx3sBoard(
     reset_button=("button_pwr", 0),
     leds=tuple(("led", k) for k in range(8)),
 )
+
+#: The same board with the weights in its SDRAM (``lela bitstream --board ulx3s-sdram``).
+ULX3S_SDRAM = ULX3S.replace(name="ulx3s-sdram", sdram=True)

@@ -1,7 +1,10 @@
 // The board path in simulation: `lela_board` (UART receiver, accelerator, UART transmitter,
 // on-chip weights) clocked by Verilator, its UART pins (uart_pins.h) bridged to a
 // pseudo-terminal so that the host's serial transport (pyserial) talks to it exactly as to a
-// board. Built by sim/board_sim.py (`build_board`), which writes board_config.h (DIVISOR).
+// board. Built by sim/board_sim.py (`build_board`), which writes board_config.h (DIVISOR;
+// for a board with its weights in SDRAM also LELA_SDRAM, SDRAM_CLOCK_HZ and the part table:
+// the device model then sits on the sdram__* pins, board_sdram.h, and the run ends with one
+// line of its command counts on stderr).
 //
 //   lela_board_harness [--flip N] [--flip-bit B] [--drop N] [--vcd FILE]
 //
@@ -23,6 +26,9 @@
 #include "common.h"
 #include "sim_top.h"
 #include "uart_pins.h"
+#ifdef LELA_SDRAM
+#include "board_sdram.h"
+#endif
 
 using namespace harness;
 
@@ -71,6 +77,9 @@ int main(int argc, char** argv) {
     sim.reset(8);
     cycle = 8;
 
+#ifdef LELA_SDRAM
+    BoardSdram sdram;
+#endif
     UartLineIn<DIVISOR> to_device;
     UartLineOut<DIVISOR> from_device;
     long long host_bytes = 0;
@@ -103,8 +112,14 @@ int main(int argc, char** argv) {
         top.rx = to_device.level();
         sim.tick();
         cycle++;
+#ifdef LELA_SDRAM
+        sdram.after_edge(top);
+#endif
         from_device.sample(top.tx);
     }
+#ifdef LELA_SDRAM
+    sdram.report();
+#endif
     sim.finish();
     return 0;
 }
