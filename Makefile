@@ -12,7 +12,7 @@ help:
 	@echo "make demo     set everything up, generate the Verilog and train digits on it in Verilator"
 	@echo "make test     the fast test suite (a few minutes)"
 	@echo "make regress  every test: all RTL parameter sets on Verilator and Icarus, 10k cycles"
-	@echo "make bench    golden-model speed, traffic model, RTL speed and cells, accelerator -> bench/results/"
+	@echo "make bench    golden-model speed, traffic model, RTL speed and cells, accelerator, energy -> bench/results/"
 	@echo "make bench-fashion  the Fashion-MNIST comparison (hours) -> bench/results/"
 	@echo "make bitstream BOARD=icebreaker|ulx3s|ulx3s-sdram  build/<board>/top.bin|bit and report.json"
 	@echo "make program BOARD=icebreaker|ulx3s|ulx3s-sdram    load it into the board"
@@ -38,6 +38,8 @@ bench: setup
 	$(BIN)/python bench/traffic_model.py
 	$(BIN)/python bench/rtl_units.py
 	$(BIN)/python bench/accelerator.py
+	$(BIN)/python bench/accelerator.py traffic --config configs/ulx3s.toml --arch 64 128 128
+	$(BIN)/python bench/energy.py
 
 bench-fashion: setup
 	$(BIN)/python bench/fashion_mnist.py all

@@ -3,13 +3,16 @@
     python bench/accelerator.py utilisation   ->  bench/results/accelerator_digits.json
     python bench/accelerator.py traffic       ->  bench/results/accelerator_traffic.json
     python bench/accelerator.py               (both)
+    python bench/accelerator.py traffic --config configs/ulx3s.toml --arch 64 128 128
+        ->  bench/results/accelerator_traffic_ulx3s_64x128x128.json
 
 ``utilisation`` trains one epoch of digits (configs/digits.toml) through the host driver and
 reports the share of cycles in which the MAC array took a beat (host loading of every
 mini-batch included), cycles per sample against the ideal (MAC operations / lanes), and the
 simulation's throughput and the share of wall time spent outside the simulator (Python).
-``traffic`` trains mini-batches of a 784-256-256-256 network at batch 32 and reports the
-external words moved per mini-batch beside the backprop model of docs/TRAFFIC.md.
+``traffic`` trains mini-batches of random data on a 784-256-256-256 network at batch 32
+(configs/digits.toml's formats and 8 x 8 array; ``--config`` and ``--arch`` choose others) and
+reports the weight-bus words moved per mini-batch beside the backprop model of docs/TRAFFIC.md.
 """
 
 import argparse
@@ -33,6 +36,8 @@ from sw_model.golden import FixedPointNet                             # noqa: E4
 from sw_model.traffic import backprop_traffic, local_error_traffic   # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
+DEFAULT_TRAFFIC_CONFIG = "configs/digits.toml"
+DEFAULT_TRAFFIC_ARCH = [784, 256, 256, 256]
 
 
 def mac_operations(cfg, samples):
@@ -113,7 +118,8 @@ def utilisation(args):
 
 
 def traffic(args):
-    cfg = load_config(os.path.join(ROOT, "configs", "digits.toml"), arch=[784, 256, 256, 256])
+    cfg = load_config(os.path.join(ROOT, args.config), arch=args.arch)
+    inputs = cfg.arch[0]
     exe = build_accelerator(cfg, os.path.join(ROOT, build_dir_for(cfg)))
     rng = np.random.default_rng(0)
     per_batch = []
@@ -123,7 +129,7 @@ def traffic(args):
         acc.configure(cfg)
         acc.init_weights()
         for _ in range(args.minibatches):
-            x = rng.integers(0, 256, size=(cfg.batch, 784))
+            x = rng.integers(0, 256, size=(cfg.batch, inputs))
             y = rng.integers(0, 10, size=cfg.batch)
             before = acc.counters()
             if acc.train_batch(x, y) != golden.train_batch(x, y):
@@ -133,15 +139,20 @@ def traffic(args):
     b = cfg.batch
     measured = {"weight_read": per_batch[-1]["ext_read_words"],
                 "weight_write": per_batch[-1]["ext_write_words"],
-                "input_read": b * 784 + b}
+                "input_read": b * inputs + b}
     measured["total"] = sum(measured.values())
     buffer = max(b * (cfg.arch[i] + cfg.arch[i + 1]) for i in range(cfg.layers))
     buffer = max(buffer, b * (cfg.arch[-1] + cfg.classes))
     lel = local_error_traffic(cfg.arch, cfg.classes, b, buffer)
     bp = backprop_traffic(cfg.arch, cfg.classes, b, buffer)
+    default = (args.config, args.arch) == (DEFAULT_TRAFFIC_CONFIG, DEFAULT_TRAFFIC_ARCH)
+    command = f"python bench/accelerator.py traffic --minibatches {args.minibatches}"
+    if not default:
+        command += f" --config {args.config} --arch {' '.join(map(str, cfg.arch))}"
     result = {
-        "command": f"python bench/accelerator.py traffic --minibatches {args.minibatches}",
+        "command": command,
         "machine": describe(),
+        "config": args.config, "array": [cfg.array_rows, cfg.array_cols],
         "arch": list(cfg.arch), "batch": b, "onchip_words": buffer,
         "measured_per_minibatch": measured,
         "counters_per_minibatch": per_batch,
@@ -152,9 +163,12 @@ def traffic(args):
         "cycles_per_minibatch": per_batch[-1]["cycles"],
         "bit_exact_with_golden_model": bit_exact,
     }
-    _write("accelerator_traffic.json", result)
-    print(f"784-256-256-256 batch {b}: measured {measured['total']} words per mini-batch "
-          f"(model {lel.total}); backprop model {bp.total}: ratio "
+    name = "accelerator_traffic.json" if default else (
+        f"accelerator_traffic_{os.path.splitext(os.path.basename(args.config))[0]}_"
+        f"{'x'.join(map(str, cfg.arch))}.json")
+    _write(name, result)
+    print(f"{'-'.join(map(str, cfg.arch))} batch {b}: measured {measured['total']} words per "
+          f"mini-batch (model {lel.total}); backprop model {bp.total}: ratio "
           f"{result['backprop_over_measured']:.2f}; weights bit-exact with the golden model: "
           f"{bit_exact}")
 
@@ -173,6 +187,10 @@ def main(argv=None):
                         default="all")
     parser.add_argument("--minibatches", type=int, default=3,
                         help="mini-batches for the traffic measurement")
+    parser.add_argument("--config", default=DEFAULT_TRAFFIC_CONFIG,
+                        help="config of the traffic measurement (its formats and array)")
+    parser.add_argument("--arch", type=int, nargs="+", default=DEFAULT_TRAFFIC_ARCH,
+                        help="network of the traffic measurement")
     args = parser.parse_args(argv)
     if args.what in ("utilisation", "all"):
         utilisation(args)
