@@ -71,7 +71,7 @@ def remove_stale_temps(out):
 
 
 #: Options a resumed run takes from the command line: where the board is, not how it trains.
-RESUME_MAY_SET = ("port", "baud")
+RESUME_MAY_SET = ("port", "baud", "reply_timeout")
 
 
 def _shown(name, value):

@@ -75,7 +75,8 @@ def _shift_list(text):
 #: ``lela train``'s options that say how a run trains (RunSpec fields) and where it writes: a
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
-               "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "config",
+               "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "reply_timeout",
+               "config",
                "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm",
                "layer_lr_shift")
 
@@ -163,6 +164,10 @@ def build_parser(explicit_only=False):
                    "(e.g. /dev/ttyUSB1) or a pyserial URL")
     t.add_argument("--baud", type=_positive(int), default=115200,
                    help="serial backend: the UART's baud rate (the board's bitstream fixes it)")
+    t.add_argument("--reply-timeout", type=_positive(float), default=2.0, metavar="SECONDS",
+                   help="serial backend: how long to wait for a reply before the command "
+                   "counts as lost (a board answers any command of the paper's networks in "
+                   "well under a second; a simulated board on a pseudo-terminal needs more)")
     t.add_argument("--config", default="", help="TOML file with fixed-point formats "
                    "(configs/*.toml); command-line sizes and seeds override it")
     t.add_argument("--holdout", type=_nonneg_int, default=0,
@@ -175,7 +180,7 @@ def build_parser(explicit_only=False):
                    "--out")
     t.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR from its checkpoint with its own settings "
-                   "(--epochs may extend it, --port and --baud move its board; any other option "
+                   "(--epochs may extend it, --port, --baud and --reply-timeout move its board; any other option "
                    "that contradicts the checkpoint is refused)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verilog", help="generate Verilog for a configuration",
@@ -208,6 +213,26 @@ def build_parser(explicit_only=False):
                        "openfpgaloader.")
     g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
     g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
+    s = sub.add_parser("simulate-board", help="simulate a board on a pseudo-terminal for "
+                       "lela train --backend serial",
+                       description="Build a board's gateware (UART, host interface, core, its "
+                       "weight memory; for ulx3s-sdram the SDRAM controller with a model of the "
+                       "board's SDRAM that checks every timing rule) in Verilator for one "
+                       "network, and serve it on a pseudo-terminal until Ctrl-C: lela train "
+                       "--backend serial --port <the printed port> trains on it as on the "
+                       "board. A simulated mini-batch takes seconds: give lela train a "
+                       "--reply-timeout of a minute or more for large networks.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
+    s.add_argument("--config", default=None, help="network (default: the board's own "
+                   "configs/<board>.toml)")
+    s.add_argument("--arch", type=_arch, default=None, help="input and hidden layer sizes "
+                   "replacing the config's, e.g. 784-256-256-256 (the config used is written "
+                   "beside the build)")
+    s.add_argument("--divisor", type=_positive(int), default=8,
+                   help="the simulated UART's clock cycles a bit (at least 4)")
+    s.add_argument("--build-dir", default="build/board-sim", help="where builds are kept, "
+                   "one directory per board, network and divisor")
     _add_explore(sub)
     if explicit_only:
         # Not set_defaults(): argparse would parse a SUPPRESS default with the option's type.
@@ -314,6 +339,19 @@ def _program(args):
     return 0
 
 
+def _simulate_board(args):
+    from lela.checks import UserError
+    from lela.simulate_board import simulate_board
+    if isinstance(args.arch, _BadArch):
+        raise UserError(args.arch)
+    if isinstance(args.arch, str):
+        raise UserError(f"--arch {args.arch}: the boards train fully connected networks")
+    last = simulate_board(args.board, args.config, args.arch or (), args.divisor,
+                          args.build_dir)
+    print(f"\nstopped the simulated {args.board}" + (f" ({last})" if last else ""))
+    return 0
+
+
 def _run_spec(args, argv):
     """The RunSpec, the run directory and how to run it (resume, force) of `lela train`."""
     from lela.train import RunSpec, UserError
@@ -342,6 +380,7 @@ def _run_spec(args, argv):
                    train_limit=args.train_limit, dropout=args.dropout,
                    rounding=args.rounding, float_dtype=args.float_dtype,
                    backend=args.backend, port=args.port, baud=args.baud,
+                   reply_timeout=args.reply_timeout,
                    lr_decay=args.lr_decay, schedule=args.schedule, batch_norm=args.batch_norm,
                    layer_lr_shift=args.layer_lr_shift)
     return spec, args.out, dict(force=args.force)
@@ -380,6 +419,8 @@ def main(argv=None):
             return _program(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "simulate-board":
+            return _simulate_board(args)
     except (UserError, ConfigError, DataError) as e:
         print(f"lela: error: {e}", file=sys.stderr)
         return 1

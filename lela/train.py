@@ -81,6 +81,7 @@ class RunSpec:
     backend: str = "golden"          # "golden" (NumPy), "rtl" (Verilator) or "serial" (a board)
     port: str = ""                   # serial backend: the device
     baud: int = 115200
+    reply_timeout: float = 2.0       # serial backend: seconds to wait for a reply
     lr_decay: int = None             # halve the rate every N epochs (None: from the config)
     schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
     batch_norm: bool = None          # None: from the config, else off
@@ -200,7 +201,7 @@ def build_model(spec, cfg, log=print):
             from lela.checks import BOARDS_WITHOUT_BATCH_NORM
             raise UserError(f"config field 'batch_norm': {BOARDS_WITHOUT_BATCH_NORM}")
         try:
-            link = SerialTransport(spec.port, spec.baud)
+            link = SerialTransport(spec.port, spec.baud, timeout=spec.reply_timeout)
         except OSError as e:
             raise UserError(str(e)) from None
         with _board_answers(spec):

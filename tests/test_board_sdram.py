@@ -3,7 +3,11 @@ core -> SDRAM controller -> I/O registers) in Verilator with the C++ SDRAM model
 (sim/harness/board_sdram.h), driven through the pseudo-terminal by the serial transport."""
 
 import dataclasses
+import json
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +23,8 @@ from sim.sdram_model import SdramModel
 from hw.weight_memory import OnChipWeightMemory
 from sim.board_sim import SimulatedBoard, build_board
 from sw_model.golden import FixedPointNet
+from lela.cli import main
+from lela.simulate_board import build_simulation
 from tests.accelerator_checks import small_config
 
 pytestmark = pytest.mark.xdist_group("board")
@@ -27,9 +33,12 @@ pytestmark = pytest.mark.xdist_group("board")
 @pytest.fixture(scope="module")
 def sdram_board(tmp_path_factory):
     root = tmp_path_factory.mktemp("sdram_board")
-    cfg = load_config(small_config(root / "board.toml"))
+    path = small_config(root / "board.toml")
+    cfg = load_config(path)
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
-    return cfg, build_board(cfg, os.path.join(cache, "sdram_board_sim"), board=ULX3S_SDRAM)
+    # The build `lela simulate-board --divisor 16 --build-dir <cache>/sdram_board_sim` reuses.
+    build_root = os.path.join(cache, "sdram_board_sim")
+    return cfg, build_simulation(ULX3S_SDRAM, cfg, 16, build_root), path, build_root
 
 
 def test_the_boards_weight_memories():
@@ -72,7 +81,7 @@ def test_the_sdram_clock_leads_the_core_clock():
 
 def test_training_through_the_sdram_is_bit_exact_and_the_counters_match_the_device(
         sdram_board):
-    cfg, exe = sdram_board
+    cfg, exe, _, _ = sdram_board
     rng = np.random.default_rng(16)
     with SimulatedBoard(exe) as sim:
         link = SerialTransport(sim.port, timeout=10)
@@ -95,6 +104,45 @@ def test_training_through_the_sdram_is_bit_exact_and_the_counters_match_the_devi
     assert counters["ext_read_words"] == rows * seen["READ"] // beats > 0
     assert counters["ext_write_words"] == rows * seen["WRITE"] // beats > 0
     assert seen["AUTO_REFRESH"] >= seen["cycles"] // 391 - 1    # one per 7.8 us at 50 MHz
+
+
+def test_lela_trains_on_the_simulated_sdram_board_over_the_serial_backend(sdram_board,
+                                                                          tmp_path, capsys):
+    """`lela simulate-board` serves the board on a pseudo-terminal; `lela train --backend
+    serial` trains on it unchanged, bit-exactly; Ctrl-C stops the simulation cleanly with the
+    SDRAM model's counts."""
+    _, _, config, build_root = sdram_board
+    sim = subprocess.Popen([sys.executable, "-m", "lela.cli", "simulate-board", "--board",
+                            "ulx3s-sdram", "--config", str(config), "--divisor", "16",
+                            "--build-dir", build_root], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any(" is simulated on " in line for line in lines):
+            lines.append(sim.stdout.readline())
+            assert lines[-1], f"simulate-board ended: {lines} {sim.stderr.read()}"
+        assert "built in" in lines[1] and int(lines[1].split()[2]) < 10, lines  # the fixture's
+        port = lines[-1].split(" is simulated on ")[1].split(":")[0]
+        assert main(["train", "--backend", "serial", "--port", port, "--config", str(config),
+                     "--dataset", "digits", "--epochs", "1", "--train-limit", "48", "--quiet",
+                     "--reply-timeout", "30", "--out", str(tmp_path)]) == 0
+    finally:
+        sim.send_signal(signal.SIGINT)
+        out, err = sim.communicate(timeout=30)
+    assert ": equal" in capsys.readouterr().out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["backend"] == "serial" and res["bit_exact"] and res["args"]["reply_timeout"] == 30
+    assert res["counters"]["train_commands"] == 6 and res["counters"]["ext_write_words"] > 0
+    assert sim.returncode == 0, err
+    assert "stopped the simulated ulx3s-sdram (sdram: " in out, out
+
+
+def test_simulate_board_refuses_what_no_board_trains(capsys):
+    assert main(["simulate-board", "--board", "ulx3s-sdram", "--arch", "1x28x28-c4k3"]) == 1
+    assert main(["simulate-board", "--board", "ulx3s", "--config", "no/such.toml"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["lela: error: --arch 1x28x28-c4k3: the boards train fully connected networks",
+                   "lela: error: --config no/such.toml: no such file"]
 
 
 @dataclasses.dataclass(frozen=True)
