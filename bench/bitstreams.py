@@ -1,6 +1,6 @@
-"""Both boards' bitstreams at several nextpnr seeds: resources, Fmax, timing met.
+"""Every board's bitstream (icebreaker, ulx3s, ulx3s-sdram) at several nextpnr seeds: resources, Fmax, timing met.
 
-    python bench/bitstreams.py                          # both boards, seeds 1 2 3
+    python bench/bitstreams.py                          # every board, seeds 1 2 3
     python bench/bitstreams.py --board icebreaker --seeds 1 2
 
 writes ``bench/results/bitstreams.json``: per board and seed the logic cells, flip-flops, LUTs,
@@ -25,7 +25,7 @@ from bench.machine import describe        # noqa: E402
 from gen.bitstream import build_bitstream  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "bitstreams.json")
-BOARDS = ("icebreaker", "ulx3s")
+BOARDS = ("icebreaker", "ulx3s", "ulx3s-sdram")
 KEPT = ("fits", "timing_met", "fmax_mhz", "clock_mhz", "logic_cells", "ffs", "luts",
         "block_rams", "dsps", "sprams", "build_seconds", "error", "config")
 
@@ -46,7 +46,7 @@ def main(argv=None):
                                  epilog="Results go to bench/results/bitstreams.json; a board "
                                  "or seed not run keeps its earlier entry there.")
     ap.add_argument("--board", action="append", choices=BOARDS,
-                    help="a board to build (repeatable; default: both)")
+                    help="a board to build (repeatable; default: all three)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
                     help="nextpnr seeds (default: 1 2 3)")
     args = ap.parse_args(argv)

@@ -5,6 +5,7 @@ slow one builds the iCEBreaker bitstream with the YoWASP tools and checks its re
 """
 
 import json
+import os
 
 import pytest
 from amaranth.hdl import Module
@@ -155,3 +156,51 @@ def test_icebreaker_bitstream(tmp_path):
         pytest.fail(f"the accelerator does not fit the iCE40UP5K: {used}")
     assert (tmp_path / "top.bin").stat().st_size > 0
     assert report["timing_met"], report["critical_path"]
+
+
+def _fake_build(fmax, fits=True):
+    """A stand-in for build_bitstream: Fmax per seed, a bitstream naming its seed."""
+    def build(board, cfg, out_dir, *, seed=1, **options):
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, "top.bit")
+        with open(path, "w") as f:
+            f.write(f"seed {seed}")
+        ok = fits if not callable(fits) else fits(seed)
+        return {"board": board, "fits": ok, "fmax_mhz": fmax[seed] if ok else None,
+                "clock_mhz": 50.0, "timing_met": ok and fmax[seed] >= 50,
+                "error": None if ok else "no BELs remaining", "bitstream": path if ok else None}
+    return build
+
+
+def test_a_seed_sweep_keeps_the_fastest_seed_and_reports_every_one(tmp_path, monkeypatch):
+    import gen.bitstream as bitstream
+    monkeypatch.setattr(bitstream, "build_bitstream", _fake_build({1: 56.4, 2: 49.9, 3: 59.5}))
+    report = bitstream.build_seed_sweep("ulx3s", None, str(tmp_path), (1, 2, 3))
+    assert report["seed"] == 3 and report["fmax_mhz"] == 59.5
+    assert (tmp_path / "top.bit").read_text() == "seed 3"
+    sweep = report["seed_sweep"]
+    assert (sweep["fmax_mhz_min"], sweep["fmax_mhz_median"], sweep["fmax_mhz_max"]) == \
+        (49.9, 56.4, 59.5)
+    assert not sweep["timing_met_every_seed"] and sweep["seeds"]["2"]["timing_met"] is False
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+
+
+def test_lela_bitstream_seeds_fails_unless_every_seed_meets_timing(tmp_path, monkeypatch,
+                                                                   capsys):
+    import gen.bitstream as bitstream
+    from lela.cli import main
+    monkeypatch.setattr(bitstream, "build_bitstream", _fake_build({1: 56.4, 2: 49.9, 3: 59.5}))
+    assert main(["bitstream", "--board", "ulx3s", "--seeds", "1", "2", "3", "-o",
+                 str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Fmax 49.9 / 56.4 / 59.5 MHz" in out and "seed 3's bitstream kept" in out
+    assert err.strip() == "lela: error: timing not met at seed 2"
+    monkeypatch.setattr(bitstream, "build_bitstream", _fake_build({1: 56.4, 2: 50.0}))
+    assert main(["bitstream", "--board", "ulx3s", "--seeds", "1", "2", "-o",
+                 str(tmp_path)]) == 0
+    monkeypatch.setattr(bitstream, "build_bitstream",
+                        _fake_build({1: 56.4, 2: 50.0}, fits=lambda seed: seed == 2))
+    assert main(["bitstream", "--board", "ulx3s", "--seeds", "1", "2", "-o",
+                 str(tmp_path)]) == 1
+    assert json.loads((tmp_path / "report.json").read_text())["seed_sweep"]["fmax_mhz_min"] \
+        == 50.0
