@@ -1,4 +1,5 @@
-"""Every board's bitstream (icebreaker, ulx3s, ulx3s-sdram) at several nextpnr seeds: resources, Fmax, timing met.
+"""Every board's bitstream (icebreaker, ulx3s, ulx3s-sdram) at several nextpnr seeds:
+resources, Fmax, timing met.
 
     python bench/bitstreams.py                          # every board, seeds 1 2 3
     python bench/bitstreams.py --board icebreaker --seeds 1 2
