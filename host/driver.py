@@ -23,7 +23,7 @@ from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, re
 from .checks import check_batch, check_config, check_words
 from .transport import TransportTimeout
 
-__all__ = ["Accelerator", "DeviceError", "ReplyLost"]
+__all__ = ["Accelerator", "DeviceError", "ReplyLost", "weights_hash"]
 
 
 def command_name(command):
@@ -59,6 +59,18 @@ def counter_delta(before, after, name):
     """How much counter ``name`` moved between two reads, for a move under ``2**16``: exact
     whatever the device's counter width (at least 16 bits; the counters wrap)."""
     return (after[name] - before[name]) % (1 << 16)
+
+
+def weights_hash(weights, batch_norm=()):
+    """:meth:`FixedPointNet.weight_hash` of ``[(weights, biases)]`` per layer as
+    :meth:`Accelerator.read_weights` returns them (and the scales of ``read_batch_norm``)."""
+    h = hashlib.sha256()
+    for w, b in weights:
+        h.update(w.astype("<i4").tobytes())
+        h.update(b.astype("<i4").tobytes())
+    for bn in batch_norm:
+        h.update(bn["gamma"].astype("<i4").tobytes())
+    return h.hexdigest()
 
 
 class ReplyLost(RuntimeError):
@@ -363,13 +375,8 @@ class Accelerator:
 
     def weight_hash(self):
         """The golden model's :meth:`FixedPointNet.weight_hash` of the device's weights."""
-        h = hashlib.sha256()
-        for w, b in self.read_weights():
-            h.update(w.astype("<i4").tobytes())
-            h.update(b.astype("<i4").tobytes())
-        for bn in self.read_batch_norm() if self.cfg.batch_norm else ():
-            h.update(bn["gamma"].astype("<i4").tobytes())
-        return h.hexdigest()
+        return weights_hash(self.read_weights(),
+                            self.read_batch_norm() if self.cfg.batch_norm else ())
 
     # ---- data ----------------------------------------------------------------------------
     def load_batch(self, x, labels):

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from host.driver import Accelerator
+from host.driver import Accelerator, weights_hash
 from contract.protocol import Command
 from contract.registers import GLOBAL
 from sw_model.golden import FixedPointNet
@@ -41,8 +41,14 @@ class RtlNet:
         self.device.init_weights()
         self.golden = FixedPointNet(cfg)
         self.batches = 0
+        # The device's weights as last read, and the mini-batch count they were read at: the
+        # end of an epoch checks them, checkpoints them and hashes them, and over a UART every
+        # read of the paper's networks takes seconds to minutes. Nothing but a mini-batch or a
+        # restore changes them.
+        self._read = None
 
     def train_batch(self, x, labels):
+        self._read = None
         got = self.device.train_batch(x, labels)
         want = self.golden.train_batch(x, labels)
         self.batches += 1
@@ -66,12 +72,21 @@ class RtlNet:
         preds, _ = self.device.infer(x)
         return [p for p in preds]
 
+    def _device_weights(self):
+        """``(weights, batch_norm)`` of the device: read once per mini-batch count."""
+        if self._read is None or self._read[0] != self.batches:
+            weights = self.device.read_weights()
+            bn = self.device.read_batch_norm() if self.cfg.batch_norm else None
+            self._read = (self.batches, weights, bn)
+        return self._read[1], self._read[2]
+
     def weight_hash(self):
-        return self.device.weight_hash()
+        weights, bn = self._device_weights()
+        return weights_hash(weights, bn or ())
 
     def check(self):
         """Compare the device's weights with the golden twin's; returns the common hash."""
-        device = self.device.read_weights()
+        device, device_bn = self._device_weights()
         for i, (w, b) in enumerate(device):
             for name, got, want in (("weights", w, self.golden.weights[i]),
                                     ("biases", b, self.golden.biases[i])):
@@ -81,8 +96,7 @@ class RtlNet:
                                         f"{int(got[tuple(bad)])}, golden "
                                         f"{int(want[tuple(bad)])} after {self.batches} batches")
         if self.cfg.batch_norm:
-            for i, (got, bn) in enumerate(zip(self.device.read_batch_norm(),
-                                              self.golden.batch_norm)):
+            for i, (got, bn) in enumerate(zip(device_bn, self.golden.batch_norm)):
                 for name in ("gamma", "mean", "var"):
                     want = getattr(bn, name)
                     if not np.array_equal(got[name], want):
@@ -96,12 +110,14 @@ class RtlNet:
         return self.device.counters()
 
     def state(self):
-        state = {"golden": self.golden.state(), "device": self.device.read_weights()}
+        weights, bn = self._device_weights()
+        state = {"golden": self.golden.state(), "device": weights}
         if self.cfg.batch_norm:
-            state["device_batch_norm"] = self.device.read_batch_norm()
+            state["device_batch_norm"] = bn
         return state
 
     def restore(self, state):
+        self._read = None
         self.golden.restore(state["golden"])
         self.device.write_weights(state["device"], state.get("device_batch_norm"))
         for name, stream in (("round_seed", self.golden.round_stream),
