@@ -184,6 +184,28 @@ def test_bitstream_runs_the_checks_of_verilog_before_any_tool(tmp_path, capsys, 
     assert lines[0] == lines[1] and "square-hinge only" in lines[0]
 
 
+@pytest.mark.parametrize("board,baud,message", [
+    ("ulx3s", 2_500_000, "the FT231X makes"),          # no rate of the bridge's
+    ("ulx3s", 6_000_000, "beyond the FT231X"),
+    ("icebreaker", 12_000_000, "needs a faster clock"),
+])
+def test_a_baud_rate_the_board_cannot_make_is_one_line_before_any_tool(tmp_path, capsys,
+                                                                      monkeypatch, board,
+                                                                      baud, message):
+    import gen.bitstream
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("a tool ran before the baud rate was checked")
+    monkeypatch.setattr(gen.bitstream, "tool_env", no_tools)
+    monkeypatch.setattr(gen.bitstream, "_builtin_yosys", no_tools)
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(f"[network]\narch = [64, 32]\n[link]\nbaud = {baud}\n")
+    _, line = _one_line_error(["bitstream", "--board", board, "--config", str(cfg), "-o",
+                               str(tmp_path / "out")], capsys)
+    assert "field 'baud'" in line and message in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_board_that_never_answers_is_one_line_naming_the_port(tmp_path, capsys,
                                                                   monkeypatch):
     import host.serial_transport

@@ -18,6 +18,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSi
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
+from contract.config import ConfigError
 from contract.registers import weight_bases
 
 from ..params import CoreParams, index_bits
@@ -191,7 +192,7 @@ class BoardTop(Elaboratable):
         problem = board.baud_problem()
         if problem:
             self._MustUse__silence = True             # refused: no "never used" warning
-            raise ValueError(f"{board.name}: {problem}")
+            raise ConfigError(f"{board.name}: config field 'baud': {problem}")
         self.params, self.board, self.weight_words = params, board, weight_words
 
 
