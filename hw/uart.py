@@ -3,7 +3,8 @@
 ``divisor`` is the bit period in clock cycles, ``clock / baud``, fixed at elaboration: an
 integer, or a :class:`fractions.Fraction` ``p / q`` when the clock is no whole multiple of the
 baud rate (:func:`bit_period` gives it for a board); at least :data:`MIN_DIVISOR`. A fractional
-period is kept exactly on average, and no bit is off by more than a cycle:
+period is kept exactly on average, no bit boundary or sample more than a cycle from its exact
+time:
 
 * the transmitter puts the ``k``-th bit boundary of a character ``round(k * p / q)`` cycles
   (halves rounded up) after the character starts, so each bit lasts ``floor(p / q)`` or
@@ -40,9 +41,10 @@ __all__ = ["UartRx", "UartTx", "MIN_DIVISOR", "MAX_DENOMINATOR", "bit_period"]
 #: The smallest divisor: a bit must last long enough to find its middle.
 MIN_DIVISOR = 4
 
-#: The largest denominator :func:`bit_period` uses: the accumulator stays a few bits wide, and
-#: the period it leaves out is below ``1 / (MAX_DENOMINATOR**2 * MIN_DIVISOR)`` of a bit.
-MAX_DENOMINATOR = 64
+#: The largest denominator :func:`bit_period` uses: the accumulator stays at most 9 bits wide,
+#: and the period is within ``1 / (MAX_DENOMINATOR + 1)`` of a cycle of ``clock / baud`` (under
+#: 0.1 % of a bit; hw/boards/top.py checks the average rate a board makes).
+MAX_DENOMINATOR = 256
 
 
 def bit_period(clock_hz, baud, max_denominator=MAX_DENOMINATOR):

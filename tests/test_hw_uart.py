@@ -296,10 +296,14 @@ def test_bit_period():
     assert bit_period(24_000_000, 3_000_000) == 8 and type(bit_period(24e6, 3e6)) is int
     assert bit_period(50e6, 115200) == Fraction(15625, 36)
     assert bit_period(24_000_000, 115200) == Fraction(625, 3)
-    # 50 MHz / 921 600 is 15625/288: limited to denominators up to 64, within 1e-5 of it.
+    # 50 MHz / 921 600 is 15625/288: limited to denominators up to 256, within 1e-5 of it.
     period = bit_period(50_000_000, 921_600)
     assert period.denominator <= MAX_DENOMINATOR
     assert abs(period / Fraction(15625, 288) - 1) < 1e-5
+    # Within 1 / (MAX_DENOMINATOR + 1) of a cycle whatever the rate.
+    for baud in range(1_000_003, 12_000_000, 999_983):
+        assert abs(bit_period(48_000_000, baud) - Fraction(48_000_000, baud)) \
+            < Fraction(1, MAX_DENOMINATOR + 1)
 
 
 @pytest.mark.parametrize("divisor", FRACTIONAL + [5, 8],
