@@ -12,8 +12,8 @@ board's on-chip weight memory), for the cycles the SDRAM costs.
 
 The network is configs/ulx3s.toml's (formats, the 4 x 4 array) with ``--arch``'s layers, batch
 32, on the first mini-batches of Fashion-MNIST's training set. ``--divisor`` is the UART's
-cycles per bit in the simulation (the board's own, 434 at 115 200 baud, would make the upload
-of a mini-batch 55 times slower to simulate; the core's cycles do not depend on it).
+cycles per bit in the simulation (the board's own, 50/3 at its config's 3 Mbaud, would make the
+upload of a mini-batch twice as slow to simulate; the core's cycles do not depend on it).
 
 Per mini-batch the device's counters are read before and after TRAIN: ``train_cycles`` (the
 core busy), ``mac_busy_cycles`` (the array busy), ``ext_read_words`` / ``ext_write_words`` (P
@@ -98,6 +98,7 @@ def run(arch, minibatches, divisor, check, build_root, board="ulx3s-sdram"):
     board = BOARDS[board]
     name = "x".join(map(str, arch))
     cfg_path, cfg = network_config(arch, os.path.join(build_root, name))
+    board = board.for_config(cfg)            # its UART at the config's baud
     t0 = time.time()
     exe = build_board(cfg, os.path.join(build_root, name, board.name), divisor=divisor,
                       board=board)
@@ -108,7 +109,8 @@ def run(arch, minibatches, divisor, check, build_root, board="ulx3s-sdram"):
     out = {"board": board.name, "network": list(arch),
            "config": f"configs/ulx3s.toml with arch {list(arch)}",
            "weight_words": words, "weight_bytes": words * 8, "batch": b, "divisor": divisor,
-           "board_divisor": board.divisor, "clock_hz": board.clock_hz,
+           "board_baud": board.baud, "board_divisor": str(board.divisor),
+           "clock_hz": board.clock_hz,
            "build_seconds": round(build_s, 1), "machine": describe(), "minibatches": []}
     t0 = time.time()
     with SimulatedBoard(exe) as sim:
@@ -163,7 +165,7 @@ def run(arch, minibatches, divisor, check, build_root, board="ulx3s-sdram"):
     train = [r["train_cycles"] for r in rows]
     out["train_cycles_per_minibatch"] = train
     out["link_cycles_per_minibatch_at_board_baud"] = int(
-        np.mean([r["link_bytes"] for r in rows]) * 10 * board.divisor)
+        np.mean([r["link_bytes"] for r in rows]) * 10 * float(board.divisor))
     out["total_seconds"] = round(time.time() - t0, 1)
     print(f"{name}: weights {'equal' if not wrong else f'DIFFER in layers {wrong}'} ({what}); "
           f"bit-exact {out['bit_exact']}; {out['total_seconds']} s", flush=True)

@@ -16,11 +16,13 @@ a lost reply) and TRAIN, each waiting for its reply. Only the transport's wall-c
 differs (:data:`SIM_TIMEOUT_S`: the simulation is slower than the board).
 
 The UART's timing. ``build_board(..., divisor=board.divisor)`` puts the board's own divisor,
-``round(clock_hz / baud)`` (what hw/boards/top.py's BoardTop gives its UartAccelerator), into
-both the simulated UART receiver/transmitter and the harness's line model (board_config.h's
-DIVISOR: 10 bits of DIVISOR cycles a byte, back to back); :func:`check_divisor` reads it back
-from the build. So one simulated cycle is one cycle of the board's clock and a byte takes
-``10 * divisor`` cycles on the wire both ways, as on the board: nothing is scaled.
+``clock_hz / baud`` at its config's ``baud`` (what hw/boards/top.py's BoardTop gives its
+UartAccelerator: an integer, or a fraction kept exactly on average, hw/uart.py), into both the
+simulated UART receiver/transmitter and the harness's line model (board_config.h's DIVISOR_NUM /
+DIVISOR_DEN: 10 bits of that many cycles a byte, back to back); :func:`check_divisor` reads it
+back from the build. So one simulated cycle is one cycle of the board's clock and a byte takes
+``10 * divisor`` cycles on the wire both ways (on average, for a fractional divisor), as on the
+board: nothing is scaled.
 
 What the simulation cannot give: the host's turnaround. The harness clocks the design
 continuously while the host (Python: the driver, the golden twin, the pseudo-terminal) prepares
@@ -62,6 +64,7 @@ import re
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import numpy as np
 
@@ -191,15 +194,18 @@ class CountingLink:
 
 
 def check_divisor(exe, divisor):
-    """The DIVISOR the harness at ``exe`` was built with must be ``divisor`` (its
-    board_config.h, beside the build; the same value went into the UART's Verilog)."""
+    """The divisor the harness at ``exe`` was built with (its board_config.h's DIVISOR_NUM /
+    DIVISOR_DEN, beside the build; the same value went into the UART's Verilog) must be
+    ``divisor``; returns it as a Fraction."""
     header = os.path.join(os.path.dirname(os.path.dirname(exe)), "board_config.h")
     with open(header) as f:
-        found = re.search(r"#define DIVISOR (\d+)", f.read())
-    if not found or int(found.group(1)) != divisor:
-        raise SystemExit(f"{header}: DIVISOR {found and found.group(1)}, not the board's "
-                         f"{divisor}")
-    return int(found.group(1))
+        text = f.read()
+    num = re.search(r"#define DIVISOR_NUM (\d+)", text)
+    den = re.search(r"#define DIVISOR_DEN (\d+)", text)
+    found = Fraction(int(num.group(1)), int(den.group(1))) if num and den else None
+    if found != divisor:
+        raise SystemExit(f"{header}: divisor {found}, not the board's {divisor}")
+    return found
 
 
 def build(board, cfg):
@@ -357,12 +363,13 @@ def per_minibatch(entries):
 def measure(board, minibatches, data):
     from contract.config import load_config
     cfg = load_config(os.path.join(ROOT, board.config))
+    board = board.for_config(cfg)            # its UART at the config's baud
     exe, build_seconds, overrides = build(board, cfg)
     divisor = check_divisor(exe, board.divisor)
     run = simulate(board, cfg, exe, data, minibatches)
 
     f = board.clock_hz
-    baud = f / divisor                       # the line's rate on the board and in the simulation
+    baud = float(f / divisor)                # the line's rate on the board and in the simulation
     lanes = cfg.array_rows * cfg.array_cols
     counters = len(COUNTERS) + cfg.layers
     sizes, samples = run["sizes"], run["samples"]
@@ -384,7 +391,7 @@ def measure(board, minibatches, data):
                          f"not {len(sizes)}")
     # The window holds one READ_COUNTERS exchange besides the epoch: its line time comes off.
     rc_bytes = FRAME_OVERHEAD + FRAME_OVERHEAD + 1 + 8 * counters
-    rc_cycles = rc_bytes * BITS_PER_BYTE * divisor
+    rc_cycles = float(rc_bytes * BITS_PER_BYTE * divisor)
     cycles = epoch["cycles"] - rc_cycles
     if whole:
         source = ("the device's `cycles` counter (every cycle since reset: the simulation's "
@@ -397,7 +404,7 @@ def measure(board, minibatches, data):
                   f"{len(sizes) - len(run['chosen'])} x the mean period of the "
                   f"{len(periods)} simulated full ones (epoch_counters), less the line time "
                   f"of the bench's READ_COUNTERS exchange ({rc_bytes} bytes)")
-    link_cycles = epoch_bytes * BITS_PER_BYTE * divisor
+    link_cycles = float(epoch_bytes * BITS_PER_BYTE * divisor)
     counted = epoch["host_rx_bytes"] + epoch["host_tx_bytes"] - rc_bytes
     train_cycles = epoch["train_cycles"]
     other = cycles - link_cycles - train_cycles
@@ -409,7 +416,7 @@ def measure(board, minibatches, data):
     arr = array_bound(macs, lanes, f)
     lnk = link_bound(up + down, cfg.batch, baud)
     steady = steadiness(periods)
-    period_other = steady["cycles"]["mean"] - (up + down) * BITS_PER_BYTE * divisor - \
+    period_other = steady["cycles"]["mean"] - float((up + down) * BITS_PER_BYTE * divisor) - \
         steady["train_cycles"]["mean"]
     extras = {}
     for name, fr in lela_epoch_extras(cfg, len(data.x_test)).items():
@@ -419,11 +426,13 @@ def measure(board, minibatches, data):
         "config": board.config, "arch": list(cfg.arch), "classes": cfg.classes,
         "batch": cfg.batch, "array": [cfg.array_rows, cfg.array_cols], "lanes": lanes,
         "clock_hz": f, "pll_hz": board.pll_settings()[1],
-        "baud": board.baud, "divisor": divisor, "line_baud": baud,
+        "baud": board.baud, "divisor": str(divisor), "cycles_per_bit": float(divisor),
+        "line_baud": baud,
         "uart_ratio": (f"real: the simulated UART and the harness's line model run at the "
-                       f"board's divisor round(clock_hz / baud) = {divisor} cycles a bit "
-                       f"(board_config.h checked); a simulated cycle is a board cycle, "
-                       f"nothing is scaled; the line runs at clock / divisor = {baud:.1f} baud"),
+                       f"board's divisor clock_hz / baud = {divisor} cycles a bit (exact on "
+                       f"average: hw/uart.py; board_config.h checked); a simulated cycle is a "
+                       f"board cycle, nothing is scaled; the line runs at clock / divisor = "
+                       f"{baud:.1f} baud"),
         "core_overrides": overrides,
         "samples": samples, "minibatches": len(sizes), "last_minibatch": sizes[-1],
         "minibatches_simulated": len(run["chosen"]), "whole_epoch_simulated": whole,
@@ -509,7 +518,7 @@ def predict(board, measured, built_blocks, built_cfg):
             entry["skipped"] = "does not fit the board: " + reason
             continue
         f = board.clock_hz
-        baud = f / board.divisor
+        baud = board.line_baud
         lanes = cfg.array_rows * cfg.array_cols
         counters = len(COUNTERS) + cfg.layers
         macs = macs_per_sample(cfg.arch, cfg.classes)
@@ -554,6 +563,7 @@ def git_head():
 
 def main(argv=None):
     from bench.machine import describe
+    from contract.config import load_config
     from hw.boards import BOARDS
     from sw_model.data import load_dataset
     parser = argparse.ArgumentParser(description=__doc__,
@@ -581,7 +591,8 @@ def main(argv=None):
     boards, predictions = {}, {}
     t_all = time.perf_counter()
     for name in args.boards:
-        board = BOARDS[name]
+        # The board with its UART at its config's baud (hw/boards/top.py: Board.for_config).
+        board = BOARDS[name].for_config(load_config(os.path.join(ROOT, BOARDS[name].config)))
         t0 = time.perf_counter()
         cfg, result = measure(board, limit.get(name, 0), data)
         report = os.path.join(ROOT, "bench", "results", f"{name}_report.json")

@@ -14,10 +14,14 @@ from contract.lfsr_taps import TAPS
 
 __all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
            "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits",
-           "auto_classifier_exponent", "ceil_log2"]
+           "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
+
+#: The UART rates a config may ask for (field ``baud``): the boards' USB bridges carry up to 3
+#: (FT231X) and 12 (FT2232H) Mbaud; each board checks its own (hw/boards/top.py).
+BAUD_RANGE = (1200, 12_000_000)
 
 #: Width of one chunk of the initial-weight stream; an initial weight is its top ``I`` bits, so
 #: a config whose ``I`` exceeds it is refused (ARITHMETIC.md, "What is drawn").
@@ -89,7 +93,8 @@ _PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5}
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Sizes, number formats and seeds of one network on the accelerator.
+    """Sizes, number formats and seeds of one network on the accelerator, and the rate of the
+    UART a board reaches it by (``baud``: it changes no number the network computes).
 
     Attributes mirror the TOML keys (see configs/*.toml and docs/ARITHMETIC.md).
     """
@@ -126,6 +131,8 @@ class NetConfig:
     seed: int = 1                    # base seed; every stream's seed derives from it
     array_rows: int = 8              # MAC array P (output neurons) ...
     array_cols: int = 8              # ... x Q samples; fixes the order of dropout draws
+    baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
+                                     # number computed depends on it
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -258,6 +265,9 @@ class NetConfig:
             fail("seed", "must be in 1..2**lfsr_width - 1")
         if self.array_rows <= 0 or self.array_cols <= 0:
             fail("array_rows" if self.array_rows <= 0 else "array_cols", "must be positive")
+        if not BAUD_RANGE[0] <= self.baud <= BAUD_RANGE[1]:
+            fail("baud", f"must be in {BAUD_RANGE[0]}..{BAUD_RANGE[1]} (bits a second on the "
+                 f"UART), not {self.baud}")
         if self.classifier_exp and len(self.classifier_exp) != self.layers:
             fail("classifier_exp", f"must list one exponent per hidden layer ({self.layers})")
         for i in range(self.layers):

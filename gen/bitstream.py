@@ -100,11 +100,13 @@ def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
     """Elaborate ``board``'s top for ``cfg`` (a NetConfig, a TOML path, or None for the
     board's own); return ``(board, cfg, platform, plan)`` without running any tool. The plan's
     files hold the RTLIL (``top.il``) and, with ``debug_verilog``, Verilog (``top.debug.v``).
-    A config the RTL cannot build raises :class:`ConfigError` first (gen.units.check_buildable)."""
+    A config the RTL cannot build raises :class:`ConfigError` first (gen.units.check_buildable).
+    The board returned has its UART at ``cfg.baud`` (``Board.for_config``)."""
     from gen.units import check_buildable
     board = _board(board)
     cfg, _ = _config(board, cfg)
     check_buildable(cfg)            # the checks `lela verilog` runs, before any tool does
+    board = board.for_config(cfg)
     top = board.top(cfg, **param_overrides)
     platform = board.platform()
     family = FAMILY[platform.family]
@@ -187,7 +189,10 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
         "arch": list(cfg.arch), "classes": cfg.classes, "batch": cfg.batch,
         "array": [cfg.array_rows, cfg.array_cols],
         "weight_words": board.weight_words(cfg),
-        "baud": board.baud, "uart_divisor": board.divisor,
+        # The UART: the config's baud; clock cycles a bit (a fraction "p/q" where the clock is
+        # no multiple of it: hw/uart.py), and the average rate they make.
+        "baud": board.baud, "uart_divisor": str(board.divisor),
+        "uart_baud": round(board.line_baud, 3),
         "frame_timeout_cycles": params.frame_timeout,
         "fits": error is None,
         "error": error,

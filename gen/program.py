@@ -1,11 +1,12 @@
 """Programming a board with its bitstream: iceprog (iCEBreaker) or openFPGALoader (ULX3S), the
 Debian packages fpga-icestorm and openfpgaloader."""
 
+import json
 import os
 import shutil
 import subprocess
 
-__all__ = ["ProgramError", "PROGRAMMERS", "program"]
+__all__ = ["ProgramError", "PROGRAMMERS", "program", "built_baud"]
 
 
 class ProgramError(Exception):
@@ -40,3 +41,13 @@ def program(board, build_dir, runner=subprocess.run):
         raise ProgramError(f"{command[0]} could not program the {board}: {why} (is the board "
                            "plugged in, and may this user open its USB device?)")
     return result.stdout
+
+
+def built_baud(build_dir):
+    """The baud rate the bitstream in ``build_dir`` was built with (its report.json), or None
+    when the report is missing or names none."""
+    try:
+        with open(os.path.join(build_dir, "report.json")) as f:
+            return json.load(f).get("baud")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -17,8 +17,8 @@ class UartAccelerator(wiring.Component):
     Parameters
     ----------
     params : CoreParams
-    divisor : int
-        Clock cycles per UART bit.
+    divisor : int or Fraction
+        Clock cycles per UART bit (hw/uart.py).
     weight_memory : wiring.Component
         The weight-bus slave (``bus`` member), e.g. :class:`OnChipWeightMemory`, or
         :class:`~hw.boards.sdram.SdramWeights` (``bus`` and ``sdram`` members).

@@ -75,9 +75,8 @@ def _shift_list(text):
 #: ``lela train``'s options that say how a run trains (RunSpec fields) and where it writes: a
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
-               "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud", "reply_timeout",
-               "config",
-               "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm",
+               "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud",
+               "reply_timeout", "config", "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm",
                "layer_lr_shift")
 
 
@@ -162,12 +161,15 @@ def build_parser(explicit_only=False):
                    "after every mini-batch and epoch")
     t.add_argument("--port", default="", help="serial backend: the board's serial port "
                    "(e.g. /dev/ttyUSB1) or a pyserial URL")
-    t.add_argument("--baud", type=_positive(int), default=115200,
-                   help="serial backend: the UART's baud rate (the board's bitstream fixes it)")
-    t.add_argument("--reply-timeout", type=_positive(float), default=2.0, metavar="SECONDS",
+    t.add_argument("--baud", type=_positive(int), default=None,
+                   help="serial backend: the UART's baud rate, the one the board's bitstream "
+                   "was built with (its report.json's baud; default: the config's baud, "
+                   "3000000 in configs/icebreaker.toml and ulx3s.toml, else 115200)")
+    t.add_argument("--reply-timeout", type=_positive(float), default=None, metavar="SECONDS",
                    help="serial backend: how long to wait for a reply before the command "
-                   "counts as lost (a board answers any command of the paper's networks in "
-                   "well under a second; a simulated board on a pseudo-terminal needs more)")
+                   "counts as lost (default: 2, or twice a longest frame's time on the line; a "
+                   "board answers any command of the paper's networks in well under a second, "
+                   "a simulated board on a pseudo-terminal needs a minute or more)")
     t.add_argument("--config", default="", help="TOML file with fixed-point formats "
                    "(configs/*.toml); command-line sizes and seeds override it")
     t.add_argument("--holdout", type=_nonneg_int, default=0,
@@ -180,8 +182,8 @@ def build_parser(explicit_only=False):
                    "--out")
     t.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR from its checkpoint with its own settings "
-                   "(--epochs may extend it, --port, --baud and --reply-timeout move its board; any other option "
-                   "that contradicts the checkpoint is refused)")
+                   "(--epochs may extend it, --port, --baud and --reply-timeout move its "
+                   "board; any other option that contradicts the checkpoint is refused)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     v = sub.add_parser("verilog", help="generate Verilog for a configuration",
                        description="Generate byte-identical Verilog for the accelerator (and, on "
@@ -200,8 +202,10 @@ def build_parser(explicit_only=False):
     b = sub.add_parser("bitstream", help="build a board's bitstream with the YoWASP tools",
                        description="Synthesise, place and route the board top (hw/boards) with "
                        "YoWASP Yosys and nextpnr from PyPI, and write DIR/top.bin|top.bit and "
-                       "DIR/report.json (resources, fmax_mhz, the clock constraint, timing_met). "
-                       "Exit status 1 when the design does not fit or misses timing.",
+                       "DIR/report.json (resources, fmax_mhz, the clock constraint, timing_met, "
+                       "and baud: the UART's rate, the config's field baud, which `lela train "
+                       "--backend serial` must use). Exit status 1 when the design does not "
+                       "fit or misses timing.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
     b.add_argument("--config", default=None, help="network (default: the board's own "
@@ -215,7 +219,8 @@ def build_parser(explicit_only=False):
     g = sub.add_parser("program", help="load a built bitstream into a board",
                        description="Program the board's SRAM with iceprog (iCEBreaker) or "
                        "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
-                       "openfpgaloader.")
+                       "openfpgaloader, and say the baud rate its UART runs at (the build's "
+                       "report.json).")
     g.add_argument("--board", required=True, choices=("icebreaker", "ulx3s", "ulx3s-sdram"))
     g.add_argument("-o", "--out", default=None, help="build directory (default build/<board>)")
     s = sub.add_parser("simulate-board", help="simulate a board on a pseudo-terminal for "
@@ -328,7 +333,8 @@ def _bitstream(args):
                         f"(see {out}/report.json)")
     print(f"{args.board}: {report.get('luts')} LUTs, {report.get('ffs')} FFs, "
           f"{report.get('dsps')} DSPs, {report.get('block_rams')} block RAMs; "
-          f"{report['fmax_mhz']} MHz against {report['clock_mhz']} MHz")
+          f"{report['fmax_mhz']} MHz against {report['clock_mhz']} MHz; UART at "
+          f"{report['baud']} baud")
     print(f"wrote {out}/report.json")
     if not report["timing_met"]:
         raise UserError(f"timing not met: {report['fmax_mhz']} MHz < {report['clock_mhz']} MHz")
@@ -357,13 +363,16 @@ def _bitstream_sweep(args, out):
 
 
 def _program(args):
-    from gen.program import ProgramError, program
+    from gen.program import ProgramError, built_baud, program
     from lela.train import UserError
+    out = args.out or f"build/{args.board}"
     try:
-        program(args.board, args.out or f"build/{args.board}")
+        program(args.board, out)
     except ProgramError as e:
         raise UserError(str(e)) from None
-    print(f"programmed the {args.board}")
+    baud = built_baud(out)
+    print(f"programmed the {args.board}" + (f": its UART runs at {baud} baud (lela train "
+                                             f"--backend serial --baud {baud})" if baud else ""))
     return 0
 
 

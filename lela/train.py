@@ -80,8 +80,9 @@ class RunSpec:
     float_dtype: str = "float64"
     backend: str = "golden"          # "golden" (NumPy), "rtl" (Verilator) or "serial" (a board)
     port: str = ""                   # serial backend: the device
-    baud: int = 115200
-    reply_timeout: float = 2.0       # serial backend: seconds to wait for a reply
+    baud: int = None                 # serial backend: the UART (None: the config's, else 115200)
+    reply_timeout: float = None      # serial backend: seconds to wait for a reply (None: the
+    #                                  transport's default)
     lr_decay: int = None             # halve the rate every N epochs (None: from the config)
     schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
     batch_norm: bool = None          # None: from the config, else off
@@ -150,6 +151,8 @@ def net_config(spec, features, classes):
         overrides["batch_norm"] = spec.batch_norm
     if spec.layer_lr_shift is not None:
         overrides["layer_lr_shift"] = tuple(spec.layer_lr_shift)
+    if spec.baud is not None:
+        overrides["baud"] = spec.baud
     if spec.config:
         cfg = load_config(spec.config, **overrides)
     else:
@@ -173,8 +176,9 @@ def lr_shift(lr):
 
 
 @contextlib.contextmanager
-def _board_answers(spec):
-    """A board that does not answer is one line naming its port (serial backend)."""
+def _board_answers(spec, baud):
+    """A board that does not answer is one line naming its port and the baud rate tried
+    (serial backend)."""
     if spec.backend != "serial":
         yield
         return
@@ -183,7 +187,8 @@ def _board_answers(spec):
         yield
     except ReplyLost as e:
         raise UserError(f"the board on {spec.port} does not answer ({e}): is its bitstream "
-                        f"loaded (lela program) and its UART at --baud {spec.baud}?") from None
+                        f"loaded (lela program) and its UART at --baud {baud} (the rate in "
+                        "its build's report.json)?") from None
 
 
 def build_model(spec, cfg, log=print):
@@ -201,10 +206,10 @@ def build_model(spec, cfg, log=print):
             from lela.checks import BOARDS_WITHOUT_BATCH_NORM
             raise UserError(f"config field 'batch_norm': {BOARDS_WITHOUT_BATCH_NORM}")
         try:
-            link = SerialTransport(spec.port, spec.baud, timeout=spec.reply_timeout)
+            link = SerialTransport(spec.port, cfg.baud, timeout=spec.reply_timeout)
         except OSError as e:
             raise UserError(str(e)) from None
-        with _board_answers(spec):
+        with _board_answers(spec, cfg.baud):
             return RtlNet(cfg, link, retries=3)
     arch = conv_arch(spec)
     if spec.precision == "fixed":
@@ -248,7 +253,8 @@ def resolved(spec, cfg, model):
     arch = spec.arch if isinstance(spec.arch, str) else tuple(cfg.arch)
     return replace(spec, arch=arch, lr=lr, batch=cfg.batch, seed=cfg.seed,
                    loss=cfg.loss, rounding=cfg.rounding, dropout=cfg.dropout / 256,
-                   batch_norm=cfg.batch_norm, layer_lr_shift=tuple(cfg.layer_lr_shift))
+                   batch_norm=cfg.batch_norm, layer_lr_shift=tuple(cfg.layer_lr_shift),
+                   baud=cfg.baud)
 
 
 def spec_from_checkpoint(ck, out_dir, epochs=0, asked=None):
@@ -318,7 +324,8 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
         state = {key: ck[key] for key in state}
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_temps(out_dir)
-    with _board_answers(spec), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with _board_answers(spec, cfg.baud), np.errstate(over="ignore", invalid="ignore",
+                                                     divide="ignore"):
         return _train(spec, cfg, model, data, out_dir, state, progress, log)
 
 

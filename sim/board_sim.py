@@ -7,8 +7,10 @@
 sweep of tests/test_board_sim.py and bench/link_integrity.py).
 """
 
+import math
 import os
 import subprocess
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,12 +35,14 @@ BOARD_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness",
 
 
 def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides):
-    """Verilog of a :class:`UartAccelerator` for ``cfg`` (``divisor`` cycles per bit) and its
+    """Verilog of a :class:`UartAccelerator` for ``cfg`` (``divisor`` cycles per bit, an int or
+    a Fraction as hw/uart.py takes it; the harness's line model runs at the same period) and its
     pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
     options and its weight memory; a board with its weights in SDRAM (``ulx3s-sdram``) gets
     the device model on its SDRAM pins (sim/harness/board_sdram.h)."""
     words = weight_bases(cfg)[1]
-    fields = dict(addr_bits=index_bits(words), frame_timeout=64 * 10 * divisor,
+    period = Fraction(divisor)
+    fields = dict(addr_bits=index_bits(words), frame_timeout=math.ceil(64 * 10 * period),
                   scramble_collisions=True)
     if board is not None:
         fields.update(board.core_options)
@@ -51,7 +55,8 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
     fifo = board.rx_fifo_depth if board is not None else 16
     source = write_verilog(UartAccelerator(params, divisor, memory, fifo), "lela_board",
                            build_dir)
-    header = f"#define DIVISOR {divisor}\n"
+    header = (f"#define DIVISOR_NUM {period.numerator}\n"
+              f"#define DIVISOR_DEN {period.denominator}\n")
     if "sdram" in memory.signature.members:
         # The device model on the SDRAM pins, with the part the controller was built for.
         part = sdram_part_header(memory.part).replace("#pragma once\n", "")

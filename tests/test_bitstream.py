@@ -6,6 +6,7 @@ slow one builds the iCEBreaker bitstream with the YoWASP tools and checks its re
 
 import json
 import os
+from fractions import Fraction
 
 import pytest
 from amaranth.hdl import Module
@@ -18,6 +19,7 @@ from contract.registers import COUNTERS
 from hw.boards import BOARDS
 from hw.boards.icebreaker import ice40_pll_params
 from hw.uart_accelerator import UartAccelerator
+from hw.boards.top import UsbBridge
 from hw.boards.ulx3s import ecp5_pll_params
 from hw.params import CoreParams
 from hw.uart import UartRx, UartTx
@@ -44,8 +46,11 @@ def test_board_top_elaborates(name):
     assert ("sdram_0__dq" in constraints) == sdram
     assert ("refresh_due" in verilog) == sdram
     assert ("ODDRX1F" in rtlil and "CLKOS_ENABLE" in rtlil) == sdram
-    assert 0.5 * board.divisor * board.baud < board.clock_hz
-    assert abs(board.baud_error) < 0.01
+    # The UART at the config's baud: 3 Mbaud, 8 cycles a bit on the iCEBreaker, 50/3 on the
+    # ULX3S, exact on average.
+    assert board.baud == cfg.baud == 3_000_000
+    assert board.divisor == {"icebreaker": 8}.get(name, Fraction(50, 3))
+    assert board.baud_error == 0 and board.baud_problem() is None
 
 
 def test_board_weight_memory_holds_the_network():
@@ -69,7 +74,64 @@ def test_pll_settings():
 def test_unreachable_baud_refused():
     cfg = load_config(BOARDS["icebreaker"].config)
     with pytest.raises(ValueError, match="baud"):
-        BOARDS["icebreaker"].replace(baud=12_000_000).top(cfg)
+        BOARDS["icebreaker"].top(cfg.replace(baud=12_000_000))
+
+
+@pytest.mark.parametrize("name,baud,problem", [
+    ("icebreaker", 12_000_000, "needs a faster clock"),      # 2 cycles a bit
+    ("icebreaker", 8_000_000, "needs a faster clock"),       # 3
+    ("ulx3s", 6_000_000, "beyond the FT231X"),               # 8.3 cycles, but the bridge: 3 M
+    ("ulx3s", 2_500_000, "the FT231X makes"),                # not 3 MHz / (n + k/8) nor 2 M
+    ("icebreaker", 4_100_000, "the FT2232H makes"),
+    ("ulx3s", 3_000_000, None),
+    ("ulx3s", 2_000_000, None),                              # the FT231X's special case
+    ("ulx3s", 115_200, None),                                # 3 MHz / 26 = 115 385: +0.16 %
+    ("ulx3s", 921_600, None),                                # 3 MHz / 3.25: +0.16 %
+    ("icebreaker", 6_000_000, None),                         # 4 cycles a bit, the least
+    ("icebreaker", 115_200, None),                           # 625/3 cycles a bit
+    ("icebreaker", 1200, None),
+])
+def test_a_boards_baud_rate_is_checked_against_its_clock_and_its_usb_bridge(name, baud,
+                                                                           problem):
+    """Board.baud_problem: a bit of at least MIN_DIVISOR cycles, the rate the clock makes
+    (exact on average: hw/uart.py) and the one the bridge makes within 0.5 %, no faster than the
+    bridge's fastest (FT231X 3 Mbaud, FT2232H 12 Mbaud)."""
+    board = BOARDS[name].replace(baud=baud)
+    found = board.baud_problem()
+    if problem is None:
+        assert found is None
+        assert abs(board.line_baud / baud - 1) < 1e-5
+    else:
+        assert problem in found
+        cfg = load_config(board.config).replace(baud=baud)
+        with pytest.raises(ValueError, match=problem):
+            BOARDS[name].top(cfg)
+
+
+def test_usb_bridge_rates():
+    """The FTDI rates: base / (n + k/8), n >= 2, and the special cases base and 2/3 base."""
+    ft231x, ft2232h = UsbBridge("FT231X", 3_000_000), UsbBridge("FT2232H", 12_000_000)
+    assert ft231x.rate(3_000_000) == 3_000_000 and ft231x.rate(2_000_000) == 2_000_000
+    assert ft231x.rate(115_200) == Fraction(3_000_000, 26)
+    assert ft231x.rate(921_600) == Fraction(3_000_000 * 8, 26)           # 3.25
+    assert ft231x.rate(2_500_000) in (2_000_000, 3_000_000)
+    assert ft2232h.rate(12_000_000) == 12_000_000 and ft2232h.rate(8_000_000) == 8_000_000
+    assert ft2232h.rate(6_000_000) == 6_000_000 and ft2232h.rate(3_000_000) == 3_000_000
+    assert ft2232h.rate(1_000_000) == 1_000_000
+
+
+def test_the_board_top_takes_the_configs_baud():
+    """BoardTop's UART divisor comes from the network config's ``baud``, whatever the board
+    description held."""
+    def divisor(top):
+        top._MustUse__silence = True              # looked at, not built
+        return top.board.divisor
+
+    board = BOARDS["ulx3s"]
+    cfg = load_config(board.config)
+    assert board.baud is None
+    assert divisor(board.replace(baud=9600).top(cfg)) == Fraction(50, 3)
+    assert divisor(board.top(cfg.replace(baud=1_000_000))) == 50
 
 
 class HostAndBoard(wiring.Component):

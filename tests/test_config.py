@@ -35,7 +35,8 @@ def test_defaults_are_valid_and_derived_values_consistent():
     (dict(classifier_exp=[3]), "classifier_exp"), (dict(score_frac=15), "score_frac"),
     (dict(error_bits=8), "error_bits"), (dict(round_bits=32, batch=4096), "round_bits"),
     (dict(act_frac=8, weight_frac=0, input_frac=0), "act_frac"), (dict(bogus=1), "bogus"),
-    (dict(act_bits="8"), "act_bits"),
+    (dict(act_bits="8"), "act_bits"), (dict(baud=300), "baud"), (dict(baud=20_000_000), "baud"),
+    (dict(baud=3e6), "baud"), (dict(baud=True), "baud"),
 ])
 def test_out_of_range_fields_are_named(kw, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):
@@ -230,3 +231,25 @@ def test_ceil_log2_is_exact():
         assert ceil_log2(n) == math.ceil(math.log2(n))
     for e in range(1, 100):
         assert ceil_log2(1 << e) == e and ceil_log2((1 << e) + 1) == e + 1
+
+
+def test_baud_is_the_links_and_changes_no_arithmetic(tmp_path):
+    """``baud`` (a ``[link]`` section in the boards' configs) is the UART's rate: every derived
+    constant, register value, build parameter and trained weight is the same at any baud."""
+    from contract.limits import Limits
+    from contract.registers import register_values
+    from sw_model.golden import FixedPointNet
+    p = tmp_path / "c.toml"
+    p.write_text('[network]\narch = [64, 16]\nbatch = 4\n[link]\nbaud = 3000000\n')
+    fast = load_config(p)
+    slow = fast.replace(baud=115200)
+    assert fast.baud == 3_000_000 and make().baud == 115200
+    assert register_values(fast) == register_values(slow)
+    assert Limits.for_config(fast) == Limits.for_config(slow)
+    from hw.params import CoreParams
+    assert CoreParams.from_config(fast) == CoreParams.from_config(slow)   # the same RTL build
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, size=(4, 64)), rng.integers(0, 10, size=4)
+    nets = [FixedPointNet(cfg) for cfg in (fast, slow)]
+    assert nets[0].train_batch(x, y) == nets[1].train_batch(x, y)
+    assert nets[0].weight_hash() == nets[1].weight_hash()

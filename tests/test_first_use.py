@@ -184,6 +184,28 @@ def test_bitstream_runs_the_checks_of_verilog_before_any_tool(tmp_path, capsys, 
     assert lines[0] == lines[1] and "square-hinge only" in lines[0]
 
 
+@pytest.mark.parametrize("board,baud,message", [
+    ("ulx3s", 2_500_000, "the FT231X makes"),          # no rate of the bridge's
+    ("ulx3s", 6_000_000, "beyond the FT231X"),
+    ("icebreaker", 12_000_000, "needs a faster clock"),
+])
+def test_a_baud_rate_the_board_cannot_make_is_one_line_before_any_tool(tmp_path, capsys,
+                                                                      monkeypatch, board,
+                                                                      baud, message):
+    import gen.bitstream
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("a tool ran before the baud rate was checked")
+    monkeypatch.setattr(gen.bitstream, "tool_env", no_tools)
+    monkeypatch.setattr(gen.bitstream, "_builtin_yosys", no_tools)
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(f"[network]\narch = [64, 32]\n[link]\nbaud = {baud}\n")
+    _, line = _one_line_error(["bitstream", "--board", board, "--config", str(cfg), "-o",
+                               str(tmp_path / "out")], capsys)
+    assert "field 'baud'" in line and message in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_board_that_never_answers_is_one_line_naming_the_port(tmp_path, capsys,
                                                                   monkeypatch):
     import host.serial_transport
@@ -202,6 +224,52 @@ def test_a_board_that_never_answers_is_one_line_naming_the_port(tmp_path, capsys
         os.close(slave)
     assert f"the board on {port} does not answer" in line
     assert not (tmp_path / "o").exists()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("config,baud,used", [
+    (None, None, 115200),                                   # no config: NetConfig's default
+    ("ulx3s.toml", None, 3_000_000),                        # the board config's [link] baud
+    ("icebreaker.toml", 921_600, 921_600),                  # --baud overrides it
+])
+def test_the_serial_backend_talks_at_the_configs_baud_unless_told(tmp_path, capsys,
+                                                                  monkeypatch, config, baud,
+                                                                  used):
+    import host.serial_transport
+    real = host.serial_transport.SerialTransport.__init__
+    opened = []
+
+    def fast(self, port, baud=115200, timeout=None, quiet=None):
+        opened.append(baud)
+        real(self, port, baud, timeout=0.05, quiet=0.01)
+    monkeypatch.setattr(host.serial_transport.SerialTransport, "__init__", fast)
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    argv = ["train", "--backend", "serial", "--port", port, "--out", str(tmp_path / "o")]
+    argv += ["--config", os.path.join(ROOT, "configs", config)] if config else []
+    argv += ["--baud", str(baud)] if baud else []
+    try:
+        _, line = _one_line_error(argv + QUICK, capsys)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert opened == [used]
+    assert f"its UART at --baud {used} " in line
+
+
+def test_a_run_records_the_baud_it_used_and_a_resume_may_change_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = os.path.join(ROOT, "configs", "icebreaker.toml")
+    assert main(["train", "--epochs", "1", "--out", str(out), "--config", config] + QUICK) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["args"]["baud"] == res["config"]["baud"] == 3_000_000
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--baud", "115200",
+                 "--quiet"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["args"]["baud"] == res["config"]["baud"] == 115200 and res["epochs"] == 2
+    capsys.readouterr()
 
 
 def test_the_memory_a_model_needs_is_checked_against_what_is_available(tmp_path, capsys,

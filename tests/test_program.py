@@ -41,3 +41,16 @@ def test_lela_program_without_bitstream_is_one_line(tmp_path, capsys):
     assert main(["program", "--board", "ulx3s", "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("lela: error: no bitstream at") and len(err.strip().splitlines()) == 1
+
+
+def test_lela_program_says_the_baud_the_bitstream_was_built_with(tmp_path, capsys,
+                                                                 monkeypatch):
+    from lela.cli import main
+    monkeypatch.setattr(prog, "program", lambda board, build_dir: "")
+    assert prog.built_baud(str(tmp_path)) is None                 # no report.json
+    (tmp_path / "report.json").write_text('{"board": "ulx3s", "baud": 3000000}\n')
+    assert prog.built_baud(str(tmp_path)) == 3000000
+    assert main(["program", "--board", "ulx3s", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "programmed the ulx3s: its UART runs at 3000000 baud" in out
+    assert "--baud 3000000" in out

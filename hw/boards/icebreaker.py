@@ -1,7 +1,10 @@
-"""iCEBreaker (iCE40UP5K-SG48): 12 MHz oscillator, FTDI UART, two LEDs, one button.
+"""iCEBreaker (iCE40UP5K-SG48): 12 MHz oscillator, FTDI FT2232H UART, two LEDs, one button.
 
 The UP5K has 5280 LUT4s, 8 DSPs (16x16 SB_MAC16), 30 4-Kbit block RAMs and 4 256-Kbit SPRAMs.
-The core runs from the PLL (SB_PLL40_PAD on the 12 MHz pad).
+The core runs from the PLL (SB_PLL40_PAD on the 12 MHz pad). The FT2232H carries up to
+12 Mbaud (FT2232H datasheet, FT_000061: "UART Transfer Data Rate up to 12Mbaud"); at the
+24 MHz core clock the UART runs configs/icebreaker.toml's 3 Mbaud, 8 cycles a bit (12 Mbaud
+would be 2, below hw/uart.py's MIN_DIVISOR; 8 Mbaud, 3).
 """
 
 from dataclasses import dataclass
@@ -10,7 +13,7 @@ from amaranth.hdl import Instance
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
 from ..weight_memory import SinglePortWeightMemory
-from .top import Board
+from .top import Board, UsbBridge
 
 __all__ = ["ICEBREAKER", "IceBreakerBoard", "ice40_pll_params"]
 
@@ -65,6 +68,7 @@ ICEBREAKER = IceBreakerBoard(
     platform=ICEBreakerPlatform,
     config="configs/icebreaker.toml",
     clock_hz=24_000_000,
+    bridge=UsbBridge("FT2232H", 12_000_000),
     reset_button=("button", 0),
     leds=(("led_g", 0), ("led_r", 0)),          # heartbeat (green), busy (red)
     # A lean core: only the driver's counters (commands, correct predictions), 16 bits (the

@@ -3,27 +3,58 @@ on-chip memory (or a board's SDRAM: hw/boards/sdram.py), a PLL clock, a power-on
 reset, and status LEDs.
 
 A board module (``icebreaker.py``, ``ulx3s.py``) describes its board with a :class:`Board`:
-the amaranth_boards platform, the core clock, the baud rate, the pins, the PLL and, when block
-RAM is not the right home for the weights, its own weight memory.
+the amaranth_boards platform, the core clock, its USB-serial bridge, the pins, the PLL and, when
+block RAM is not the right home for the weights, its own weight memory. The UART's baud rate is
+the network config's field ``baud`` (configs/<board>.toml): :meth:`Board.top` builds the board
+at it.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
+from contract.config import ConfigError
 from contract.registers import weight_bases
 
 from ..params import CoreParams, index_bits
+from ..uart import MIN_DIVISOR, bit_period
 from ..uart_accelerator import UartAccelerator
 from ..weight_memory import OnChipWeightMemory
 
-__all__ = ["Board", "BoardTop", "LED_ROLES"]
+__all__ = ["Board", "BoardTop", "LED_ROLES", "UsbBridge", "BAUD_TOLERANCE"]
 
 #: What the LEDs show, in the order of ``Board.leds`` (a board with fewer LEDs shows the first).
 LED_ROLES = ("heartbeat", "busy", "rx", "tx", "executing", "framing_error", "overrun", "reset")
+
+
+#: How far a board's UART rate, and its USB bridge's, may be from the asked-for baud rate.
+BAUD_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class UsbBridge:
+    """A board's USB-serial bridge, an FTDI chip: the UART rates it makes are
+    ``base_hz / d`` for a divisor ``d`` of 1, 1.5 (the two special cases) or ``n + k/8`` with
+    ``n >= 2`` and ``k`` in 0..7 (the chips' datasheets, "Baud rates"; FTDI application note
+    AN_120, "Aliasing VCP Baud Rates"). ``base_hz`` is its fastest rate."""
+
+    name: str
+    base_hz: int
+
+    def rate(self, baud):
+        """The rate the bridge makes when asked for ``baud``: the nearest it can (a
+        Fraction)."""
+        d = Fraction(self.base_hz) / Fraction(baud)
+        divisors = {Fraction(1), Fraction(3, 2), Fraction(2)}
+        if d > 2:
+            divisors |= {Fraction(math.floor(8 * d), 8), Fraction(math.ceil(8 * d), 8)}
+        best = min(divisors, key=lambda c: abs(Fraction(self.base_hz) / c - baud))
+        return Fraction(self.base_hz) / best
 
 
 @dataclass(frozen=True)
@@ -31,14 +62,18 @@ class Board:
     """A board: what its top needs to know. Subclasses provide :meth:`clock`.
 
     ``clock_hz`` is the requested core clock (the PLL output, and the timing constraint);
-    ``baud`` the UART rate (the divisor is ``round(clock_hz / baud)``).
+    ``bridge`` the USB-serial bridge on the other end of its UART. ``baud`` is the UART's rate,
+    the network config's ``baud``: :meth:`for_config` sets it (the boards in ``BOARDS`` have
+    none). The UART's divisor is ``clock_hz / baud``, fractional where it must be
+    (hw/uart.py's ``bit_period``: exact on average).
     """
 
     name: str
     platform: type
     config: str                          # default network (configs/*.toml)
     clock_hz: int
-    baud: int = 115200
+    bridge: UsbBridge = None
+    baud: int = None                     # the config's (for_config)
     uart: tuple = ("uart", 0)
     reset_button: tuple = None           # a (name, number) resource, high when pressed
     leds: tuple = ()                     # (name, number) resources, roles as LED_ROLES
@@ -50,14 +85,47 @@ class Board:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def for_config(self, cfg):
+        """This board with its UART at the network ``cfg``'s ``baud``."""
+        return self.replace(baud=cfg.baud)
+
     @property
     def divisor(self):
-        return round(self.clock_hz / self.baud)
+        """Clock cycles a UART bit: ``clock_hz / baud``, an int or a Fraction (hw/uart.py)."""
+        return bit_period(self.clock_hz, self.baud)
+
+    @property
+    def line_baud(self):
+        """The UART's average rate: ``clock_hz / divisor`` (bits a second, a float)."""
+        return float(self.clock_hz / Fraction(self.divisor))
 
     @property
     def baud_error(self):
-        """Relative error of the actual baud rate (keep it under 2 %)."""
-        return self.clock_hz / self.divisor / self.baud - 1
+        """Relative error of the UART's average rate (within :data:`BAUD_TOLERANCE`)."""
+        return float(Fraction(self.clock_hz) / Fraction(self.divisor) / self.baud - 1)
+
+    def baud_problem(self):
+        """Why this board's UART cannot run at ``baud`` (one line), or None: a bit shorter than
+        hw/uart.py's MIN_DIVISOR cycles, an average rate more than :data:`BAUD_TOLERANCE` off,
+        a rate the USB bridge does not make within it or beyond its fastest."""
+        if self.baud is None:
+            return "no baud rate (Board.for_config gives the board its network's)"
+        if self.clock_hz / self.baud < MIN_DIVISOR:
+            return (f"{self.baud} baud needs a faster clock than {self.clock_hz} Hz (a bit of "
+                    f"at least {MIN_DIVISOR} cycles)")
+        if abs(self.baud_error) > BAUD_TOLERANCE:
+            return f"{self.baud} baud is {self.baud_error:+.2%} off at {self.clock_hz} Hz"
+        if self.bridge is not None:
+            if self.baud > self.bridge.base_hz:
+                return (f"{self.baud} baud is beyond the {self.bridge.name}, whose UART "
+                        f"carries at most {self.bridge.base_hz} baud")
+            made = self.bridge.rate(self.baud)
+            if abs(made / self.baud - 1) > BAUD_TOLERANCE:
+                return (f"the {self.bridge.name} makes {float(made):.0f} baud, not "
+                        f"{self.baud} ({float(made / self.baud - 1):+.2%}): ask for a rate "
+                        f"{self.bridge.base_hz} / (n + k/8) with n >= 2, or "
+                        f"{self.bridge.base_hz} or {self.bridge.base_hz * 2 // 3}")
+        return None
 
     # ---- sizing -----------------------------------------------------------------------
     def weight_words(self, cfg):
@@ -72,7 +140,9 @@ class Board:
         return CoreParams.from_config(cfg, **fields)
 
     def top(self, cfg, **overrides):
-        return BoardTop(self.core_params(cfg, **overrides), self, self.weight_words(cfg))
+        """The board's top for network ``cfg``, its UART at ``cfg.baud``."""
+        board = self.for_config(cfg)
+        return BoardTop(board.core_params(cfg, **overrides), board, board.weight_words(cfg))
 
     def clock(self, m, platform):
         """Add the PLL to ``m``; return ``(clk, locked)``, ``clk`` at :attr:`clock_hz`."""
@@ -113,20 +183,16 @@ class BoardTop(Elaboratable):
     params : CoreParams
         The accelerator.
     board : Board
-        Pins, clock and baud rate.
+        Pins, clock and baud rate (:meth:`Board.baud_problem` must find none).
     weight_words : int
         Depth of the on-chip weight memory.
     """
 
     def __init__(self, params, board, weight_words):
-        if board.divisor < 4 or abs(board.baud_error) > 0.02:
+        problem = board.baud_problem()
+        if problem:
             self._MustUse__silence = True             # refused: no "never used" warning
-        if board.divisor < 4:
-            raise ValueError(f"{board.name}: {board.baud} baud needs a faster clock than "
-                             f"{board.clock_hz} Hz")
-        if abs(board.baud_error) > 0.02:
-            raise ValueError(f"{board.name}: {board.baud} baud is {board.baud_error:+.1%} off "
-                             f"at {board.clock_hz} Hz")
+            raise ConfigError(f"{board.name}: config field 'baud': {problem}")
         self.params, self.board, self.weight_words = params, board, weight_words
 
 

@@ -1,8 +1,12 @@
-"""ULX3S-85F (ECP5 LFE5U-85F): 25 MHz oscillator, FTDI UART, eight LEDs, the PWR button, 32 MB
-SDRAM.
+"""ULX3S-85F (ECP5 LFE5U-85F): 25 MHz oscillator, FTDI FT231X UART, eight LEDs, the PWR button,
+32 MB SDRAM.
 
-The core runs from an EHXPLLL. LEDs 0..7 show ``LED_ROLES`` (hw/boards/top.py): heartbeat,
-busy, rx, tx, executing, framing error seen, overrun seen, reset.
+The core runs from an EHXPLLL. The FT231X carries up to 3 Mbaud (FT231X datasheet, FT_000565:
+"Data transfer rates from 300 baud to 3 Mbaud"), configs/ulx3s.toml's rate: at the 50 MHz core
+clock 50/3 cycles a bit, which hw/uart.py keeps exactly on average (bits of 16 and 17 cycles;
+the nearest integer, 17, would be 1.96 % slow). LEDs 0..7 show ``LED_ROLES``
+(hw/boards/top.py): heartbeat, busy, rx, tx, executing, framing error seen, overrun seen,
+reset.
 
 Two boards: ``ulx3s`` keeps the weights in block RAM; ``ulx3s-sdram`` in the SDRAM
 (hw/boards/sdram.py), with a second PLL output, the SDRAM clock, a little ahead of the core
@@ -17,7 +21,7 @@ from amaranth.lib import io
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from .sdram import SdramPads, SdramWeights
-from .top import Board
+from .top import Board, UsbBridge
 
 __all__ = ["ULX3S", "ULX3S_SDRAM", "Ulx3sBoard", "ecp5_pll_params"]
 
@@ -113,6 +117,7 @@ ULX3S = Ulx3sBoard(
     platform=ULX3S_85F_Platform,
     config="configs/ulx3s.toml",
     clock_hz=50_000_000,
+    bridge=UsbBridge("FT231X", 3_000_000),
     reset_button=("button_pwr", 0),
     leds=tuple(("led", k) for k in range(8)),
 )

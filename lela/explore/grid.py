@@ -19,7 +19,7 @@
 
     [measure.throughput]             # the analytic link and array model: samples/s, energy
     board = "icebreaker"             # optional when [measure.bitstream] names one
-    baud = 115200                    # optional: the board's UART rate by default
+    baud = 115200                    # optional: the config's field baud by default
 
 A mistake in the grid file is a :class:`GridError` naming it (one line); a point whose values
 the config refuses is not a mistake of the grid but a result (``status = "refused"``).

@@ -89,15 +89,20 @@ def bitstream(config, settings, workdir):
 
 def throughput(config, settings, workdir):
     """Samples/s of training through the board's UART link by the analytic model
-    (host.throughput.training_rate) at the board's clock, and the energy estimate."""
+    (host.throughput.training_rate) at the board's clock, and the energy estimate. The link runs
+    at the setting ``baud``, else the point's config's (its field ``baud``): the UART's average
+    rate at that baud (hw/boards/top.py ``Board.line_baud``); a rate the board cannot run is
+    refused."""
     from contract.config import NetConfig
     from host.energy import training_energy
     from host.throughput import array_bound, macs_per_sample, training_rate
     from hw.boards import BOARDS
-    board = BOARDS[settings["board"]]
     cfg = NetConfig.from_dict(config, source="point")
-    baud = settings["baud"] or board.baud
-    line_baud = board.clock_hz / round(board.clock_hz / baud)     # the UART's divisor rounds
+    board = BOARDS[settings["board"]].replace(baud=settings["baud"] or cfg.baud)
+    problem = board.baud_problem()
+    if problem:
+        return {"status": "refused", "reason": f"{board.name}: {problem}"}
+    line_baud = board.line_baud
     lanes = cfg.array_rows * cfg.array_cols
     rate, link_s, core_s = training_rate(cfg.arch, cfg.classes, cfg.batch, lanes,
                                          board.clock_hz, line_baud, settings["cycles_per_beat"])

@@ -1,7 +1,8 @@
 // The board path in simulation: `lela_board` (UART receiver, accelerator, UART transmitter,
 // on-chip weights) clocked by Verilator, its UART pins (uart_pins.h) bridged to a
 // pseudo-terminal so that the host's serial transport (pyserial) talks to it exactly as to a
-// board. Built by sim/board_sim.py (`build_board`), which writes board_config.h (DIVISOR;
+// board. Built by sim/board_sim.py (`build_board`), which writes board_config.h (DIVISOR_NUM
+// and DIVISOR_DEN: the UART's cycles a bit, a fraction as in hw/uart.py;
 // for a board with its weights in SDRAM also LELA_SDRAM, SDRAM_CLOCK_HZ and the part table:
 // the device model then sits on the sdram__* pins, board_sdram.h, and the run ends with one
 // line of its command counts on stderr).
@@ -11,7 +12,7 @@
 // prints the pseudo-terminal's path on stdout, then runs until killed or until stdin closes.
 // --flip N flips bit B (--flip-bit, 0..7, default 4) of the N-th byte (0-based) the host sends;
 // --drop N drops it.
-#include "board_config.h"  // DIVISOR
+#include "board_config.h"  // DIVISOR_NUM, DIVISOR_DEN
 
 #include <cerrno>
 #include <cstdio>
@@ -80,8 +81,8 @@ int main(int argc, char** argv) {
 #ifdef LELA_SDRAM
     BoardSdram sdram;
 #endif
-    UartLineIn<DIVISOR> to_device;
-    UartLineOut<DIVISOR> from_device;
+    UartLineIn<DIVISOR_NUM, DIVISOR_DEN> to_device;
+    UartLineOut<DIVISOR_NUM, DIVISOR_DEN> from_device;
     long long host_bytes = 0;
     unsigned char buf[4096];
     for (;;) {
