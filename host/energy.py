@@ -20,13 +20,9 @@ cache 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ, DRAM 1.3-2.6 nJ. What is used here:
 Every memory access is charged by its bits: a 16-bit weight a quarter of a 64-bit access, an
 8-bit pixel an eighth.
 
-Two estimates live here.
-
-:func:`training_energy` (used by ``lela explore``) takes only a config: every multiply-accumulate
-of a sample (host.throughput.macs_per_sample) as a ``max(weight_bits, delta_bits) x act_bits``
-multiply and a 32-bit add, and the weight memory's traffic (each layer's weight words read once
-per tile of ``array_cols`` samples in the forward pass, then read and written once by the
-mini-batch's update) at the SRAM's energy per bit. It has no DRAM term.
+One estimate lives here. :func:`training_energy` (used by ``lela explore``) is it for a board's
+config alone: the local-error model's accesses (:func:`model_accesses`) on a chip that holds the
+working buffer and every weight, as the boards do.
 
 :func:`minibatch_energy` takes the accesses of one mini-batch, split into MAC lane operations,
 on-chip SRAM bits and off-chip DRAM bits (:class:`Accesses`), from one of:
@@ -57,8 +53,6 @@ configurations, not a board's power.
 
 from dataclasses import dataclass, field
 
-from contract.registers import layer_words
-
 from .throughput import macs_per_sample
 
 __all__ = ["HOROWITZ_45NM_PJ", "Accesses", "training_energy", "array_widths", "mac_pj",
@@ -75,20 +69,15 @@ SOURCE = ("M. Horowitz, Computing's energy problem (and what we can do about it)
 
 
 def training_energy(cfg):
-    """``{"mac_pj", "weight_memory_pj", "total_pj", ...}`` per training sample of ``cfg``."""
-    e = HOROWITZ_45NM_PJ
-    a_bits = max(cfg.weight_bits, cfg.delta_bits)      # the MAC array's signed operand
-    mult_pj = e["mult_8bit"] * a_bits * cfg.act_bits / 64
-    macs = macs_per_sample(cfg.arch, cfg.classes)
-    mac_pj = macs * (mult_pj + e["add_32bit"])
-    word_bits = cfg.array_rows * cfg.weight_bits
-    tiles = -(-cfg.batch // cfg.array_cols)            # forward passes over the weights
-    words = sum(layer_words(cfg, i) for i in range(cfg.layers))
-    bits_per_sample = words * word_bits * (tiles + 2) / cfg.batch
-    memory_pj = bits_per_sample / 64 * e["sram_8kb_read_64bit"]
-    return {"mac_pj": mac_pj, "weight_memory_pj": memory_pj, "total_pj": mac_pj + memory_pj,
-            "macs": macs, "mult_pj": mult_pj, "weight_bits_per_sample": bits_per_sample,
-            "source": "Horowitz, ISSCC 2014, 45 nm (host/energy.py)"}
+    """pJ per training sample of ``cfg``'s network with its weights in on-chip memory (the
+    boards'): :func:`minibatch_energy` of the local-error model's accesses, with ``total_pj``
+    the total at the DRAM's low figure (the DRAM moves only the mini-batch's input),
+    ``weight_memory_pj`` the SRAM term and ``macs`` the MAC lane operations a sample."""
+    words = sum(n * j + n for j, n in zip(cfg.arch[:-1], cfg.arch[1:]))
+    accesses, _ = model_accesses(cfg, "local_errors", working_buffer_words(cfg) + words)
+    e = minibatch_energy(cfg, accesses)
+    return {**e, "total_pj": e["total_pj_low"], "weight_memory_pj": e["sram_pj"],
+            "macs": accesses.macs / cfg.batch, "source": SOURCE + " (host/energy.py)"}
 
 
 # ---- per-mini-batch accesses -------------------------------------------------------------

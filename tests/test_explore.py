@@ -319,15 +319,20 @@ def test_pareto_front_by_hand():
 
 
 def test_energy_estimate_by_hand():
-    # 64-16 on a 1x1 array, batch 4, 10 classes, 16-bit weights and deltas, 8-bit activations.
+    # 64-16 on a 1x1 array, batch 4, 10 classes, 16-bit weights, deltas and errors, 8-bit
+    # activations, the weights on chip.
     cfg = load_config(ICEBREAKER, arch=[64, 16], batch=4)
     e = training_energy(cfg)
-    macs = 2 * 16 * 64 + 2 * 16 * 10                   # forward + gradient, scores + back
-    mult = 0.2 * 16 * 8 / 64                             # 0.4 pJ
-    assert e["mac_pj"] == pytest.approx(macs * (mult + 0.1))
-    words = 16 * (64 + 1)                                # one weight a word (1 row)
-    bits = words * 16 * (4 + 2) / 4                      # 4 forward passes, read + write
-    assert e["weight_memory_pj"] == pytest.approx(bits / 64 * 10)
+    beats = 16 * 4 * 65 + 10 * 4 * 16 + 16 * 4 * 10 + 16 * 64 * 4   # fwd, scores, back, grad
+    assert e["macs"] == beats / 4
+    mult = 0.2 * 16 * 16 / 64                            # 16 x max(8 + 2, 16) bits: 0.8 pJ
+    add = 0.1 * (16 + 16 + 7) / 32                       # the sums of up to 65 terms
+    assert e["mac_pj"] == pytest.approx(beats / 4 * (mult + add))
+    weights = 16 * 65
+    assert e["weight_memory_pj"] == pytest.approx(3 * weights * 16 / 4 * 10 / 64)
+    assert e["dram_pj_low"] == pytest.approx(65 * 8 * 1300 / 64)   # a sample and its label
+    assert e["total_pj"] == pytest.approx(e["mac_pj"] + e["weight_memory_pj"]
+                                          + e["dram_pj_low"])
 
 
 @pytest.mark.parametrize("report, status, words", [
