@@ -105,6 +105,11 @@ class FrameReceiver(wiring.Component):
         command, length = self.command, self.length
         index = Signal(PAYLOAD_INDEX_BITS)           # the next payload byte's position
         position = Signal(PAYLOAD_INDEX_BITS)
+        # ``position == length`` kept in a register: the executors' end-of-payload tests (and
+        # the replies they start) then begin at a flip-flop, not after a 13-bit comparison
+        # (the iCE40's critical path ran through it into the transmitter).
+        remaining = Signal(PAYLOAD_INDEX_BITS)       # length - position, modulo 2**bits
+        at_end = Signal(init=1)
         timer = Signal(range(p.frame_timeout + 1))   # cycles since the last byte of a frame
         m.submodules.frame_buffer = fbuf = Memory(shape=8, depth=MAX_PAYLOAD, init=[])
         wr, rd = fbuf.write_port(), fbuf.read_port()
@@ -118,10 +123,11 @@ class FrameReceiver(wiring.Component):
             rd.addr.eq(position), rd.en.eq(1),
             self.cursor.data.eq(read_data(m, rd, wr, p.scramble_collisions)),
             self.cursor.position.eq(position),
-            self.cursor.at_end.eq(position == length),
+            self.cursor.at_end.eq(at_end),
         ]
         with m.If(self.cursor.advance):
-            m.d.sync += position.eq(position + 1)
+            m.d.sync += [position.eq(position + 1), remaining.eq(remaining - 1),
+                         at_end.eq(remaining == 1)]
 
         def drop(status):
             m.d.comb += [self.error.valid.eq(1), self.error.payload.eq(status)]
@@ -151,8 +157,9 @@ class FrameReceiver(wiring.Component):
             with m.State("LEN1"):
                 receiving()
                 with m.If(got):
-                    m.d.sync += [length[8:].eq(byte), index.eq(0), position.eq(0)]
                     full_length = Cat(length[:8], byte)
+                    m.d.sync += [length[8:].eq(byte), index.eq(0), position.eq(0),
+                                 remaining.eq(full_length), at_end.eq(full_length == 0)]
                     with m.If(full_length > MAX_PAYLOAD):
                         drop(Status.OVERSIZED)
                     with m.Elif(full_length == 0):
