@@ -46,10 +46,10 @@ def test_board_top_elaborates(name):
     assert ("sdram_0__dq" in constraints) == sdram
     assert ("refresh_due" in verilog) == sdram
     assert ("ODDRX1F" in rtlil and "CLKOS_ENABLE" in rtlil) == sdram
-    # The UART at the config's baud: 3 Mbaud, 8 cycles a bit on the iCEBreaker, 50/3 on the
-    # ULX3S, exact on average.
+    # The UART at the config's baud: 3 Mbaud, 15/2 cycles a bit on the iCEBreaker (22.5 MHz),
+    # 50/3 on the ULX3S, exact on average.
     assert board.baud == cfg.baud == 3_000_000
-    assert board.divisor == {"icebreaker": 8}.get(name, Fraction(50, 3))
+    assert board.divisor == {"icebreaker": Fraction(15, 2)}.get(name, Fraction(50, 3))
     assert board.baud_error == 0 and board.baud_problem() is None
 
 
@@ -78,8 +78,9 @@ def test_unreachable_baud_refused():
 
 
 @pytest.mark.parametrize("name,baud,problem", [
-    ("icebreaker", 12_000_000, "needs a faster clock"),      # 2 cycles a bit
-    ("icebreaker", 8_000_000, "needs a faster clock"),       # 3
+    ("icebreaker", 12_000_000, "needs a faster clock"),      # 1.9 cycles a bit at 22.5 MHz
+    ("icebreaker", 8_000_000, "needs a faster clock"),       # 2.8
+    ("icebreaker", 6_000_000, "needs a faster clock"),       # 3.75, under the least (4)
     ("ulx3s", 6_000_000, "beyond the FT231X"),               # 8.3 cycles, but the bridge: 3 M
     ("ulx3s", 2_500_000, "the FT231X makes"),                # not 3 MHz / (n + k/8) nor 2 M
     ("icebreaker", 4_100_000, "the FT2232H makes"),
@@ -87,8 +88,9 @@ def test_unreachable_baud_refused():
     ("ulx3s", 2_000_000, None),                              # the FT231X's special case
     ("ulx3s", 115_200, None),                                # 3 MHz / 26 = 115 385: +0.16 %
     ("ulx3s", 921_600, None),                                # 3 MHz / 3.25: +0.16 %
-    ("icebreaker", 6_000_000, None),                         # 4 cycles a bit, the least
-    ("icebreaker", 115_200, None),                           # 625/3 cycles a bit
+    ("icebreaker", 5_625_000, None),                         # 4 cycles a bit, the least; the
+    #                                                          FT2232H's 12 MHz / 2.125: -0.4 %
+    ("icebreaker", 115_200, None),                           # 3125/16 cycles a bit
     ("icebreaker", 1200, None),
 ])
 def test_a_boards_baud_rate_is_checked_against_its_clock_and_its_usb_bridge(name, baud,
@@ -204,14 +206,14 @@ def test_frames_over_the_uart_link():
 @pytest.mark.slow
 def test_icebreaker_bitstream(tmp_path):
     """The whole flow on the iCE40: synthesis, place and route, packing, the report; the
-    bitstream exists and meets the 24 MHz clock. A design too big for the UP5K is reported
+    bitstream exists and meets the 22.5 MHz clock. A design too big for the UP5K is reported
     (``fits`` false, ``over`` naming what ran out), not raised; the test then fails with the
     numbers."""
     report = build_bitstream("icebreaker", None, str(tmp_path))
     assert REPORT_KEYS <= set(report)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert report["utilization"]["ICESTORM_LC"]["available"] == 5280
-    assert report["clock_mhz"] >= 24 and report["luts"] > 0 and report["ffs"] > 0
+    assert report["clock_mhz"] == 22.5 and report["luts"] > 0 and report["ffs"] > 0
     if not report["fits"]:
         used = {k: f"{v['used']}/{v['available']}" for k, v in report["utilization"].items()
                 if k in report["over"]}

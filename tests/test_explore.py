@@ -76,13 +76,13 @@ def test_tiny_grid_writes_a_row_per_point_csv_json_and_both_plots(tmp_path, sche
         assert r["status"] == "ok" and r["reason"] == ""
         assert 0 < float(r["accuracy"]) <= 1
         # The link bound alone (the frames of a mini-batch at the line's rate: the config's
-        # 3 Mbaud, 8 cycles a bit at 24 MHz) is above the predicted rate, which adds the core's
+        # 3 Mbaud, 7.5 cycles a bit at 22.5 MHz) is above the predicted rate, which adds the core's
         # time (at 3 Mbaud 58-77 % of it is the link's).
         batch, arch = int(r["batch"]), [int(v) for v in r["arch"].split("-")]
-        baud = 24e6 / 8
+        baud = 22.5e6 / 7.5
         bound = link_bound(sum(minibatch_bytes(arch[0], batch, 9 + len(arch) - 1)), batch, baud)
         assert float(r["samples_per_second"]) == pytest.approx(
-            training_rate(arch, 10, batch, 1, 24e6, baud, 1.02)[0], rel=1e-4)
+            training_rate(arch, 10, batch, 1, 22.5e6, baud, 1.02)[0], rel=1e-4)
         assert 0.5 * bound < float(r["samples_per_second"]) < bound
         assert float(r["energy_nj_per_sample"]) > 0
     with open(out / "points.json") as f:
