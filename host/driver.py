@@ -109,6 +109,13 @@ class Accelerator:
         self.cfg = None
         self.decoder = FrameDecoder()
         self.tag = 0                  # the tag of the last request sent
+        # The device's command counters as the driver expects them (a READ_COUNTERS reply,
+        # moved on by every TRAIN and INFER answered since), or None when the driver cannot
+        # know them (none read yet, a RESET, a TRAIN or INFER sent outside _run_once, a loss
+        # left unresolved): then _run_once reads them before its command, as it always did.
+        self.expected = None
+        self._counting = False        # _run_once's own TRAIN/INFER: keeps the expectation
+        self.counter_reads = 0        # READ_COUNTERS requests made to resolve or anchor
 
     # ---- frames -----------------------------------------------------------------------------
     def _once(self, command, payload):
@@ -174,6 +181,8 @@ class Accelerator:
         """Send one frame; return ``(status, reply payload after the status byte)`` of its
         answer. A repeatable command is re-sent (up to ``retries`` times) when its answer is
         lost."""
+        if command in (Command.RESET, Command.TRAIN, Command.INFER) and not self._counting:
+            self.expected = None      # the counters move where the driver does not count
         for attempt in range(self.retries + 1):
             try:
                 return self._once(command, payload)
@@ -194,20 +203,61 @@ class Accelerator:
     def _run_once(self, command, payload, counter):
         """A command that must not run twice: on a lost reply, ask the counters whether it ran.
 
-        Returns the reply body, or ``None`` when it ran but its reply was lost."""
-        if not self.retries:
-            return self.command(command, payload)
-        before = self.counters()
-        for _ in range(self.retries + 1):
+        The driver keeps the counters it expects (:attr:`expected`: the last read, moved on by
+        each answer since), so it reads them only when a reply is lost, or before the command
+        when it cannot know them; a lost reply is then resolved against the expectation exactly
+        as against a read before the command: ``counter`` moved by one, the command ran (its
+        reply was lost); by none, it did not and is re-sent; by anything else, the expectation
+        was wrong and the call raises :class:`ReplyLost` (the next command reads first).
+
+        Returns the reply body, or ``None`` when it ran but its reply was lost (then
+        ``self._lost_counters`` is ``(before, after)``)."""
+        if self.retries and self.expected is None:
+            self.expected = self._read_counters()
+        before = self.expected
+        for attempt in range(self.retries + 1):
+            self._counting = True
             try:
-                return self.command(command, payload, repeatable=False)
+                body = self.command(command, payload, repeatable=not self.retries)
             except ReplyLost:
-                after = self.counters()
-                if counter_delta(before, after, counter):
+                self.expected = None
+                if not self.retries:
+                    raise
+                after = self._read_counters()     # ReplyLost here: the expectation stays None
+                moved = counter_delta(before, after, counter)
+                if moved == 1:
+                    self.expected = after
                     self._lost_counters = (before, after)
                     return None
+                if moved != 0:
+                    raise ReplyLost(f"{command_name(command)}: {counter} moved by {moved} "
+                                    "while the driver sent it once") from None
+                self.expected = after
                 self.resends += 1
+                continue
+            finally:
+                self._counting = False
+            self._count(command, body)
+            return body
         raise ReplyLost(f"{command_name(command)}: no reply after {self.retries} resends")
+
+    def _read_counters(self):
+        self.counter_reads += 1
+        return self.counters()
+
+    def _count(self, command, body):
+        """Move :attr:`expected` on by an answered ``TRAIN`` (``body``: its correct counts) or
+        ``INFER``."""
+        if self.expected is None:
+            return
+        expected = dict(self.expected)
+        if command == Command.TRAIN:
+            expected["train_commands"] += 1
+            for i, v in enumerate(np.frombuffer(body, dtype="<u2")):
+                expected[f"correct_{i}"] += int(v)
+        elif command == Command.INFER:
+            expected["infer_commands"] += 1
+        self.expected = expected
 
     # ---- configuration and weights ---------------------------------------------------------
     def reset(self):
