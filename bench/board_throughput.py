@@ -13,8 +13,8 @@ checking every mini-batch) over :class:`host.serial_transport.SerialTransport`, 
 in the order of ``lela.train._epoch`` for epoch 1. Per mini-batch the driver sends LOAD_BATCH,
 then READ_COUNTERS (with retries the driver read the command counters before every TRAIN, to
 recover a lost reply, when this baseline was measured; the bench now makes that read itself:
-the driver keeps the expected counters) and TRAIN, each waiting for its reply. Only the transport's wall-clock timeout
-differs (:data:`SIM_TIMEOUT_S`: the simulation is slower than the board).
+the driver keeps the expected counters) and TRAIN, each waiting for its reply. Only the
+transport's wall-clock timeout differs (:data:`SIM_TIMEOUT_S`: the simulation is slower than the board).
 
 The UART's timing. ``build_board(..., divisor=board.divisor)`` puts the board's own divisor,
 ``clock_hz / baud`` at its config's ``baud`` (what hw/boards/top.py's BoardTop gives its

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contract.config import load_config
-from contract.protocol import FRAME_OVERHEAD, Command, Frame, FrameDecoder, SYNC
+from contract.protocol import FRAME_OVERHEAD, Command, Frame, FrameDecoder
 from host.driver import Accelerator
 from host.serial_transport import SerialTransport
 from sim.board_sim import SimulatedBoard, build_board
@@ -27,9 +27,10 @@ RX_BUFFER = 1024
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board_stream")
-    cfg = load_config(small_config(root / "board.toml", train=f"rx_buffer = {RX_BUFFER}\n"))
+    path = small_config(root / "board.toml", train=f"rx_buffer = {RX_BUFFER}\n")
+    cfg = load_config(path)
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
-    return cfg, build_board(cfg, os.path.join(cache, "board_stream"))
+    return cfg, build_board(cfg, os.path.join(cache, "board_stream")), path
 
 
 def batches():
@@ -99,7 +100,7 @@ def stream_offsets(sent):
 
 @pytest.fixture(scope="module")
 def clean(board):
-    cfg, exe = board
+    cfg, exe, _ = board
     acc, sent = train(exe, cfg)
     return acc, stream_offsets(sent)
 
@@ -108,6 +109,7 @@ def test_clean_run_streams_every_next_batch(clean):
     acc, offsets = clean
     # Mini-batch 0 is loaded stop-and-wait; each TRAIN but the last carries the next LOAD.
     assert len(offsets) == BATCHES - 1 and acc.pipelined == BATCHES - 1
+    assert LOAD_BYTES <= RX_BUFFER == acc.rx_buffer
     assert acc.fallbacks == 0 and acc.resends == 0 and acc.resyncs == 0
     assert acc.counter_reads == 1                       # before the first TRAIN only
 
@@ -116,14 +118,15 @@ TRAIN_BYTES = FRAME_OVERHEAD + 1
 
 
 @pytest.mark.parametrize("where,what,at", [
-    # (a) TRAIN(0)'s frame (the first streamed exchange): its B byte flipped (BAD_CRC: TRAIN does not run, the LOAD_BATCH
-    # behind it does and overwrites the input buffer), its CRC byte dropped.
+    # (a) TRAIN(0)'s frame (the first streamed exchange): its B byte flipped (BAD_CRC: TRAIN
+    # does not run, the LOAD_BATCH behind it does and overwrites the input buffer), its CRC
+    # byte dropped.
     ("train", "flip", 5), ("train", "drop", 6),
     # (b) LOAD_BATCH(1), sent during TRAIN(0): a pixel flipped, a pixel dropped.
     ("load", "flip", 300), ("load", "drop", 301),
 ])
 def test_noise_in_a_streamed_exchange(board, clean, where, what, at):
-    cfg, exe = board
+    cfg, exe, _ = board
     _, offsets = clean
     byte = offsets[0] + at + (TRAIN_BYTES if where == "load" else 0)
     acc, _ = train(exe, cfg, noise={what: byte})
@@ -137,6 +140,30 @@ def test_noise_in_a_streamed_reply(board, what, at):
     """TRAIN(0)'s reply (7 + 2 x 2 bytes: its status at 5, its counts from 6) or the
     LOAD_BATCH's behind it (from 11) damaged on the way back: TRAIN ran; its counts come from
     its answer or the counters, and it is not re-sent."""
-    cfg, exe = board
+    cfg, exe, _ = board
     acc, _ = train(exe, cfg, garble=(1, what, at))
     assert acc.fallbacks == 1 and acc.resends == 0
+
+
+def test_lela_train_streams_over_the_serial_backend(board, tmp_path, capsys, monkeypatch):
+    """``lela train --backend serial``: the epoch loop passes each next mini-batch, and with
+    the config's deep rx_buffer every TRAIN but the epoch's last carries it; bit-exact."""
+    import json
+
+    from lela.cli import main
+    cfg, exe, config = board
+    streamed = []
+    stream_train = Accelerator._stream_train
+
+    def counting(self, *args):
+        streamed.append(1)
+        return stream_train(self, *args)
+    monkeypatch.setattr(Accelerator, "_stream_train", counting)
+    with SimulatedBoard(exe) as sim:
+        assert main(["train", "--backend", "serial", "--port", sim.port, "--config",
+                     config, "--dataset", "digits", "--epochs", "1", "--train-limit", "64",
+                     "--quiet", "--out", str(tmp_path)]) == 0
+    assert ": equal" in capsys.readouterr().out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["backend"] == "serial" and res["bit_exact"]
+    assert res["counters"]["train_commands"] == 8 and len(streamed) == 7
