@@ -11,9 +11,10 @@ as a Verilator simulation behind a pseudo-terminal (sim/board_sim.py, cached und
 does it: :class:`lela.rtl_backend.RtlNet` (the host driver with ``retries=3`` and a golden twin
 checking every mini-batch) over :class:`host.serial_transport.SerialTransport`, the mini-batches
 in the order of ``lela.train._epoch`` for epoch 1. Per mini-batch the driver sends LOAD_BATCH,
-then READ_COUNTERS (with retries it reads the command counters before every TRAIN, to recover
-a lost reply) and TRAIN, each waiting for its reply. Only the transport's wall-clock timeout
-differs (:data:`SIM_TIMEOUT_S`: the simulation is slower than the board).
+then READ_COUNTERS (with retries the driver read the command counters before every TRAIN, to
+recover a lost reply, when this baseline was measured; the bench now makes that read itself:
+the driver keeps the expected counters) and TRAIN, each waiting for its reply. Only the
+transport's wall-clock timeout differs (:data:`SIM_TIMEOUT_S`: the simulation is slower than the board).
 
 The UART's timing. ``build_board(..., divisor=board.divisor)`` puts the board's own divisor,
 ``clock_hz / baud`` at its config's ``baud`` (what hw/boards/top.py's BoardTop gives its
@@ -49,6 +50,16 @@ the training (evaluation, weight reads; not simulated). And predictions for Fash
 by the same formulas: link bytes from the frames the driver would send, core cycles from the
 cycles per ideal MAC beat measured on digits (``train_cycles / (MACs / lanes)``), for the
 networks that fit the board (:func:`fit`).
+
+With ``--schedules`` (issue 15, overlap) only the steady state of today's driver is measured,
+per board, for two schedules: "alternating" (LOAD_BATCH, then TRAIN, each waiting for its
+reply; the driver no longer reads the counters before each TRAIN) and "pipelined" (TRAIN with
+the next mini-batch's LOAD_BATCH streamed behind it into the board's ``rx_buffer``, as
+``lela train`` does): a window of ``--window`` full mini-batches after a first one, its
+samples/s against the link bound of the frames sent, and its round trips a mini-batch
+(:func:`measure_schedules`); they go under "schedules" in the JSON, its baseline entries left
+as they are. (Without it, the bench reads the counters before each mini-batch itself, as the
+driver did when the baseline was measured.)
 
 With ``--minibatches N`` (default: ``ulx3s=16``, :data:`DEFAULT_MINIBATCHES`) only the first
 ``N - 1`` mini-batches of the epoch and its last one are simulated; every mini-batch left out
@@ -239,8 +250,9 @@ def lela_epoch_extras(cfg, test_samples):
 def simulate(board, cfg, exe, data, minibatches=0):
     """Train epoch 1 through the simulated board as ``lela train --backend serial`` does
     (all of it, or the first ``minibatches - 1`` mini-batches and the last); return the
-    measurements: the counters read before and after, the driver's own READ_COUNTERS before
-    each TRAIN and the bytes of each mini-batch's exchanges."""
+    measurements: the counters read before and after, the bench's READ_COUNTERS before each
+    mini-batch (the driver's before each TRAIN when the baseline was measured; it now keeps the
+    expected counters) and the bytes of each mini-batch's exchanges."""
     from host.serial_transport import SerialTransport
     from lela.rtl_backend import RtlNet
     from sim.board_sim import SimulatedBoard
@@ -259,18 +271,18 @@ def simulate(board, cfg, exe, data, minibatches=0):
         acc = model.device
         read = acc.counters
         snapshots = []
-
-        def counters():                               # the driver's read before each TRAIN
-            values = read()
-            snapshots.append(values)
-            return values
-        acc.counters = counters
-        start = read()
+        # The driver now keeps the expected counters (it reads them only to resolve a lost
+        # reply); the bench reads them before each mini-batch, as the driver did before each
+        # TRAIN when this baseline was measured: the same frames, a period apart. The first
+        # read is the window's start.
         t0 = time.perf_counter()
         per_batch = []
         for number in chosen:
             idx = batches[number]
             sent, received, exchanges = link.sent, link.received, link.exchanges
+            snapshots.append(read())
+            if acc.expected is None:
+                acc.expected = snapshots[-1]
             model.train_batch(data.x_train[idx], data.y_train[idx])
             per_batch.append({"minibatch": number + 1, "samples": len(idx),
                               "host_to_device": link.sent - sent,
@@ -279,6 +291,7 @@ def simulate(board, cfg, exe, data, minibatches=0):
                               "snapshot": snapshots[-1]})
         wall = time.perf_counter() - t0
         end = read()
+        start = snapshots[0]
         serial.close()
     return dict(chosen=chosen, sizes=[len(b) for b in batches], per_batch=per_batch,
                 window=delta(end, start), wall_seconds=wall, resends=acc.resends,
@@ -553,6 +566,116 @@ def predict(board, measured, built_blocks, built_cfg):
     return out
 
 
+# ---- the schedules: alternating and streamed (issue 15) -----------------------------------------
+
+SCHEDULES = ("alternating", "pipelined")
+
+#: Full mini-batches in the measured window of each schedule (after a first one that also
+#: reads the counters and loads stop-and-wait).
+DEFAULT_WINDOW = 16
+
+
+def simulate_schedule(board, cfg, exe, data, schedule, window=DEFAULT_WINDOW):
+    """Train ``window`` full mini-batches of epoch 1 (lela train's order) through the simulated
+    board as ``lela train --backend serial`` does now, ``schedule`` "alternating" (each
+    ``train_batch`` alone: LOAD_BATCH, then TRAIN, each waiting for its reply) or "pipelined"
+    (``train_batch(..., next=...)``, as lela.train._epoch calls it: TRAIN with the next
+    mini-batch's LOAD_BATCH streamed behind it where the board's rx_buffer holds it). One
+    mini-batch before the window warms up (the driver's one counter read, the first
+    stop-and-wait load); the bench reads the counters before and after the window."""
+    from host.serial_transport import SerialTransport
+    from lela.rtl_backend import RtlNet
+    from sim.board_sim import SimulatedBoard
+
+    order = np.random.default_rng([cfg.seed, 0]).permutation(len(data.x_train))
+    batches = [order[k:k + cfg.batch] for k in range(0, len(order), cfg.batch)]
+    if window + 2 > len(batches) - 1:
+        raise SystemExit(f"{board.name}: a window of {window} needs {window + 3} mini-batches")
+    xs = [(data.x_train[i], data.y_train[i]) for i in batches[:window + 2]]
+
+    def step(model, k):
+        following = xs[k + 1] if schedule == "pipelined" else None
+        model.train_batch(*xs[k], next=following)
+
+    with SimulatedBoard(exe) as sim:
+        serial = SerialTransport(sim.port, board.baud, timeout=SIM_TIMEOUT_S)
+        link = CountingLink(serial)
+        model = RtlNet(cfg, link, retries=3)
+        model.set_epoch(0)
+        acc = model.device
+        step(model, 0)
+        start = acc.counters()
+        sent, received, exchanges = link.sent, link.received, link.exchanges
+        t0 = time.perf_counter()
+        for k in range(1, window + 1):
+            step(model, k)
+        wall = time.perf_counter() - t0
+        counts = (link.sent - sent, link.received - received, link.exchanges - exchanges)
+        end = acc.counters()
+        serial.close()
+    return dict(window=window, counters=delta(end, start), sent=counts[0],
+                received=counts[1], exchanges=counts[2], wall_seconds=wall,
+                pipelined=acc.pipelined, fallbacks=acc.fallbacks, resends=acc.resends,
+                counter_reads=acc.counter_reads)
+
+
+def measure_schedules(board, data, window=DEFAULT_WINDOW):
+    """Samples/s of each schedule at the board's clock, against the link bound of the frames
+    the driver now sends per mini-batch (LOAD_BATCH and TRAIN, no READ_COUNTERS)."""
+    from contract.config import load_config
+    cfg = load_config(os.path.join(ROOT, board.config))
+    board = board.for_config(cfg)
+    exe, build_seconds, overrides = build(board, cfg)
+    divisor = check_divisor(exe, board.divisor)
+    f = board.clock_hz
+    baud = float(f / divisor)
+    counters = len(COUNTERS) + cfg.layers
+    up, down = minibatch_bytes(cfg.arch[0], cfg.batch, counters, read_counters=False)
+    bound = link_bound(up + down, cfg.batch, baud)
+    old_up, old_down = minibatch_bytes(cfg.arch[0], cfg.batch, counters)
+    rc_bytes = FRAME_OVERHEAD + FRAME_OVERHEAD + 1 + 8 * counters
+    load = up - (FRAME_OVERHEAD + 1)
+    out = {"config": board.config, "arch": list(cfg.arch), "batch": cfg.batch,
+           "clock_hz": f, "baud": board.baud, "line_baud": baud, "divisor": str(divisor),
+           "rx_buffer": cfg.rx_buffer, "load_batch_bytes": load,
+           "streams": load <= cfg.rx_buffer,
+           "bytes_per_minibatch": {"host_to_device": up, "device_to_host": down},
+           "link_bound_samples_per_second": bound,
+           "link_bound_with_read_counters": link_bound(old_up + old_down, cfg.batch, baud),
+           "core_overrides": overrides, "build_seconds": build_seconds, "schedules": {}}
+    for schedule in SCHEDULES:
+        run = simulate_schedule(board, cfg, exe, data, schedule, window)
+        c = run["counters"]
+        if c["train_commands"] != window:
+            raise SystemExit(f"{board.name} {schedule}: {c['train_commands']} TRAIN commands "
+                             f"in a window of {window}")
+        if (run["sent"], run["received"]) != (window * up, window * down):
+            raise SystemExit(f"{board.name} {schedule}: {run['sent']} / {run['received']} "
+                             f"bytes, the frame model says {window * up} / {window * down}")
+        # The window holds the tail and head of the bench's two reads: one READ_COUNTERS
+        # exchange's line time comes off, as in measure().
+        cycles = c["cycles"] - rc_bytes * BITS_PER_BYTE * float(divisor)
+        period = cycles / window
+        rate = cfg.batch * f / period
+        out["schedules"][schedule] = {
+            "cycles_per_minibatch": period,
+            "train_cycles_per_minibatch": c["train_cycles"] / window,
+            "link_cycles_per_minibatch": (up + down) * BITS_PER_BYTE * float(divisor),
+            "samples_per_second": rate,
+            "share_of_link_bound": rate / bound,
+            "round_trips_per_minibatch": run["exchanges"] / window,
+            "streamed_minibatches": run["pipelined"], "fallbacks": run["fallbacks"],
+            "resends": run["resends"], "counter_reads": run["counter_reads"],
+            "device_counted_bytes": c["host_rx_bytes"] + c["host_tx_bytes"] - rc_bytes,
+            "wall_seconds": run["wall_seconds"],
+        }
+        print(f"{board.name} {schedule}: {rate:.1f} samples/s = "
+              f"{100 * rate / bound:.1f} % of the link bound {bound:.1f}; "
+              f"{run['exchanges'] / window:g} round trips a mini-batch "
+              f"({period:,.0f} cycles, train {c['train_cycles'] / window:,.0f})", flush=True)
+    return out
+
+
 def git_head():
     try:
         return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
@@ -578,7 +701,14 @@ def main(argv=None):
                         f"(default: {' '.join(f'{k}={v}' for k, v in DEFAULT_MINIBATCHES.items())}"
                         ", the other boards whole)")
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--schedules", action="store_true",
+                        help="measure only the alternating and pipelined schedules' steady "
+                        "state (a window of --window full mini-batches per board) and add them "
+                        "to --out as 'schedules', leaving its baseline entries as they are")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW)
     args = parser.parse_args(argv)
+    if args.schedules:
+        return main_schedules(args)
     limit = {}
     for item in args.minibatches:
         name, _, n = item.rpartition("=")
@@ -626,6 +756,36 @@ def main(argv=None):
         "boards": boards,
         "fashion_mnist_predictions": predictions,
     }
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+
+def main_schedules(args):
+    from bench.machine import describe
+    from contract.config import load_config
+    from hw.boards import BOARDS
+    from sw_model.data import load_dataset
+    data = load_dataset("digits")
+    t0 = time.perf_counter()
+    schedules = {}
+    for name in args.boards:
+        board = BOARDS[name].for_config(load_config(os.path.join(ROOT, BOARDS[name].config)))
+        schedules[name] = measure_schedules(board, data, args.window)
+    result = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            result = json.load(f)
+    command = "python bench/board_throughput.py --schedules --boards " + " ".join(args.boards)
+    if args.window != DEFAULT_WINDOW:
+        command += f" --window {args.window}"
+    result["schedules"] = {"command": command, "machine": describe(), "commit": git_head(),
+                           "bench_seconds": time.perf_counter() - t0, "boards": schedules,
+                           "how": ("steady state: a window of full mini-batches after a first "
+                                   "one, the device's cycles counter between the bench's two "
+                                   "reads less one READ_COUNTERS exchange's line time; every "
+                                   "mini-batch's counts checked against the golden twin")}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)

@@ -14,7 +14,7 @@ from contract.lfsr_taps import TAPS
 
 __all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
            "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits",
-           "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE"]
+           "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE", "RX_BUFFER_RANGE"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
@@ -22,6 +22,10 @@ SOFTMAX_ONE_BITS = 16
 #: The UART rates a config may ask for (field ``baud``): the boards' USB bridges carry up to 3
 #: (FT231X) and 12 (FT2232H) Mbaud; each board checks its own (hw/boards/top.py).
 BAUD_RANGE = (1200, 12_000_000)
+
+#: The receive buffers a config may ask for (field ``rx_buffer``, bytes): a register (1) up to
+#: 64 KiB of block RAM.
+RX_BUFFER_RANGE = (1, 1 << 16)
 
 #: Width of one chunk of the initial-weight stream; an initial weight is its top ``I`` bits, so
 #: a config whose ``I`` exceeds it is refused (ARITHMETIC.md, "What is drawn").
@@ -133,6 +137,8 @@ class NetConfig:
     array_cols: int = 8              # ... x Q samples; fixes the order of dropout draws
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
+    rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
+                                     # executes (its FIFO); the driver streams that many ahead
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -268,6 +274,9 @@ class NetConfig:
         if not BAUD_RANGE[0] <= self.baud <= BAUD_RANGE[1]:
             fail("baud", f"must be in {BAUD_RANGE[0]}..{BAUD_RANGE[1]} (bits a second on the "
                  f"UART), not {self.baud}")
+        if not RX_BUFFER_RANGE[0] <= self.rx_buffer <= RX_BUFFER_RANGE[1]:
+            fail("rx_buffer", f"must be in {RX_BUFFER_RANGE[0]}..{RX_BUFFER_RANGE[1]} (bytes the "
+                 f"UART receiver holds), not {self.rx_buffer}")
         if self.classifier_exp and len(self.classifier_exp) != self.layers:
             fail("classifier_exp", f"must list one exponent per hidden layer ({self.layers})")
         for i in range(self.layers):

@@ -16,8 +16,8 @@ import hashlib
 import numpy as np
 
 from contract.limits import Limits, register_name
-from contract.protocol import (DAMAGED, MAX_PAYLOAD, Command, Frame, FrameDecoder, Status, encode,
-                               is_answer)
+from contract.protocol import (DAMAGED, FRAME_OVERHEAD, MAX_PAYLOAD, Command, Frame, FrameDecoder,
+                               Status, encode, is_answer)
 from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, register_index,
                                 register_values, tile_words, weight_bases)
 from .checks import check_batch, check_config, check_words
@@ -96,7 +96,7 @@ class Accelerator:
     out, the call raises :class:`ReplyLost`: a value the driver returns is always an answer.
     """
 
-    def __init__(self, transport, retries=0, limits=None):
+    def __init__(self, transport, retries=0, limits=None, rx_buffer=None):
         self.transport = transport
         # The device's limits (contract/limits.py): given, or those of a core built for the
         # configuration that configure() writes.
@@ -109,6 +109,24 @@ class Accelerator:
         self.cfg = None
         self.decoder = FrameDecoder()
         self.tag = 0                  # the tag of the last request sent
+        # The device's command counters as the driver expects them (a READ_COUNTERS reply,
+        # moved on by every TRAIN and INFER answered since), or None when the driver cannot
+        # know them (none read yet, a RESET, a TRAIN or INFER sent outside _run_once, a loss
+        # left unresolved): then _run_once reads them before its command, as it always did.
+        self.expected = None
+        self._counting = False        # _run_once's own TRAIN/INFER: keeps the expectation
+        self.counter_reads = 0        # READ_COUNTERS requests made to resolve or anchor
+        # Bytes the device's receiver holds while a command executes: given, or the
+        # configuration's rx_buffer (configure). The driver streams no more behind a frame whose
+        # reply it has not received.
+        self.given_rx_buffer = rx_buffer
+        self.rx_buffer = rx_buffer or 1
+        # The mini-batch that train_batch(..., next=...) streamed behind its TRAIN and the
+        # device answered OK (a key of its bytes), loaded and not yet consumed; None when the
+        # input buffer holds nothing the driver can vouch for.
+        self._preloaded = None
+        self.pipelined = 0            # mini-batches whose next LOAD_BATCH rode behind TRAIN
+        self.fallbacks = 0            # streamed exchanges that went wrong and were resolved
 
     # ---- frames -----------------------------------------------------------------------------
     def _once(self, command, payload):
@@ -174,6 +192,10 @@ class Accelerator:
         """Send one frame; return ``(status, reply payload after the status byte)`` of its
         answer. A repeatable command is re-sent (up to ``retries`` times) when its answer is
         lost."""
+        if command in (Command.RESET, Command.TRAIN, Command.INFER) and not self._counting:
+            self.expected = None      # the counters move where the driver does not count
+        if command not in (Command.READ_COUNTERS, Command.READ_WEIGHTS, Command.READ_RESULTS):
+            self._preloaded = None    # the input buffer may change
         for attempt in range(self.retries + 1):
             try:
                 return self._once(command, payload)
@@ -194,20 +216,61 @@ class Accelerator:
     def _run_once(self, command, payload, counter):
         """A command that must not run twice: on a lost reply, ask the counters whether it ran.
 
-        Returns the reply body, or ``None`` when it ran but its reply was lost."""
-        if not self.retries:
-            return self.command(command, payload)
-        before = self.counters()
-        for _ in range(self.retries + 1):
+        The driver keeps the counters it expects (:attr:`expected`: the last read, moved on by
+        each answer since), so it reads them only when a reply is lost, or before the command
+        when it cannot know them; a lost reply is then resolved against the expectation exactly
+        as against a read before the command: ``counter`` moved by one, the command ran (its
+        reply was lost); by none, it did not and is re-sent; by anything else, the expectation
+        was wrong and the call raises :class:`ReplyLost` (the next command reads first).
+
+        Returns the reply body, or ``None`` when it ran but its reply was lost (then
+        ``self._lost_counters`` is ``(before, after)``)."""
+        if self.retries and self.expected is None:
+            self.expected = self._read_counters()
+        before = self.expected
+        for attempt in range(self.retries + 1):
+            self._counting = True
             try:
-                return self.command(command, payload, repeatable=False)
+                body = self.command(command, payload, repeatable=not self.retries)
             except ReplyLost:
-                after = self.counters()
-                if counter_delta(before, after, counter):
+                self.expected = None
+                if not self.retries:
+                    raise
+                after = self._read_counters()     # ReplyLost here: the expectation stays None
+                moved = counter_delta(before, after, counter)
+                if moved == 1:
+                    self.expected = after
                     self._lost_counters = (before, after)
                     return None
+                if moved != 0:
+                    raise ReplyLost(f"{command_name(command)}: {counter} moved by {moved} "
+                                    "while the driver sent it once") from None
+                self.expected = after
                 self.resends += 1
+                continue
+            finally:
+                self._counting = False
+            self._count(command, body)
+            return body
         raise ReplyLost(f"{command_name(command)}: no reply after {self.retries} resends")
+
+    def _read_counters(self):
+        self.counter_reads += 1
+        return self.counters()
+
+    def _count(self, command, body):
+        """Move :attr:`expected` on by an answered ``TRAIN`` (``body``: its correct counts) or
+        ``INFER``."""
+        if self.expected is None:
+            return
+        expected = dict(self.expected)
+        if command == Command.TRAIN:
+            expected["train_commands"] += 1
+            for i, v in enumerate(np.frombuffer(body, dtype="<u2")):
+                expected[f"correct_{i}"] += int(v)
+        elif command == Command.INFER:
+            expected["infer_commands"] += 1
+        self.expected = expected
 
     # ---- configuration and weights ---------------------------------------------------------
     def reset(self):
@@ -234,6 +297,7 @@ class Accelerator:
                                                 for k in range(first, last + 1))
             self.command(Command.WRITE_CONFIG, payload)
         self.cfg, self.limits = cfg, limits
+        self.rx_buffer = self.given_rx_buffer or cfg.rx_buffer
         self.word_bytes = cfg.array_rows * cfg.weight_bits // 8
         self.bases, self.total_words = weight_bases(cfg)
 
@@ -379,26 +443,32 @@ class Accelerator:
                             self.read_batch_norm() if self.cfg.batch_norm else ())
 
     # ---- data ----------------------------------------------------------------------------
-    def load_batch(self, x, labels):
-        """Load pixels ``x`` (``B x N[0]`` bytes) and ``labels`` as the input mini-batch."""
+    def _load_payloads(self, x, labels):
+        """The ``LOAD_BATCH`` payloads of pixels ``x`` and ``labels`` (checked)."""
         x = np.asarray(x)
         labels = np.asarray(labels)
         check_batch(x, labels, self.cfg)
         per_sample = 1 + x.shape[1]
         per = max(1, (MAX_PAYLOAD - 2) // per_sample)
         rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)
-        for at in range(0, len(x), per):
-            chunk = rows[at:at + per]
-            self.command(Command.LOAD_BATCH, bytes([at, len(chunk)]) + chunk.tobytes())
+        return [bytes([at, len(rows[at:at + per])]) + rows[at:at + per].tobytes()
+                for at in range(0, len(x), per)]
 
-    def _load_and_run(self, x, labels, command, payload, counter):
-        """``LOAD_BATCH``, then ``TRAIN`` or ``INFER`` (:meth:`_run_once`). With retries, a
-        command refused ``OUT_OF_ORDER`` is loaded and run once more: noise shaped like a
-        ``LOAD_BATCH`` header spoils the loaded batch (a ``LOAD_BATCH`` dropped part-way marks it
-        incomplete), and a refused command did not run."""
+    def load_batch(self, x, labels):
+        """Load pixels ``x`` (``B x N[0]`` bytes) and ``labels`` as the input mini-batch."""
+        for payload in self._load_payloads(x, labels):
+            self.command(Command.LOAD_BATCH, payload)
+
+    def _load_and_run(self, x, labels, command, payload, counter, loaded=False):
+        """``LOAD_BATCH`` (unless ``loaded``: the batch is already in the input buffer), then
+        ``TRAIN`` or ``INFER`` (:meth:`_run_once`). With retries, a command refused
+        ``OUT_OF_ORDER`` is loaded and run once more: noise shaped like a ``LOAD_BATCH`` header
+        spoils the loaded batch (a ``LOAD_BATCH`` dropped part-way marks it incomplete), and a
+        refused command did not run."""
         attempts = 2 if self.retries else 1
         for attempt in range(attempts):
-            self.load_batch(x, labels)
+            if not (loaded and attempt == 0):
+                self.load_batch(x, labels)
             try:
                 return self._run_once(command, payload, counter)
             except DeviceError as e:
@@ -407,18 +477,160 @@ class Accelerator:
                 self.resends += 1
         raise AssertionError("unreachable")
 
-    def train_batch(self, x, labels):
-        """Train on one mini-batch; returns the correct local predictions per layer."""
-        body = self._load_and_run(x, labels, Command.TRAIN, bytes([len(x)]), "train_commands")
+    def _train_counts(self, body):
         if body is None:            # it ran; its reply was lost: the counters hold the result
             before, after = self._lost_counters
             return [counter_delta(before, after, f"correct_{i}")
                     for i in range(self.cfg.layers)]
         return [int(v) for v in np.frombuffer(body, dtype="<u2")]
 
+    @staticmethod
+    def _batch_key(x, labels):
+        x, labels = np.asarray(x), np.asarray(labels)
+        return (x.shape, hashlib.sha256(x.astype(np.int64).tobytes()
+                                        + labels.astype(np.int64).tobytes()).hexdigest())
+
+    def train_batch(self, x, labels, next=None):
+        """Train on one mini-batch; returns the correct local predictions per layer.
+
+        ``next``: the mini-batch ``(x, labels)`` that the following call will train. When its
+        ``LOAD_BATCH`` frames fit in the device's receive buffer (:attr:`rx_buffer` bytes),
+        they are sent right behind this ``TRAIN``, without waiting for its reply: they wait in
+        the receiver while ``TRAIN`` runs and execute after it (frames run in order), so one
+        round trip carries the whole mini-batch (docs/HOST_INTERFACE.md, "Streaming"). The
+        following ``train_batch`` of that batch then sends no ``LOAD_BATCH``. On anything
+        unexpected the driver falls back to the stop-and-wait rules (:meth:`_stream_train`)."""
+        x = np.asarray(x)
+        labels = np.asarray(labels)
+        preloaded = self._preloaded is not None and self._preloaded == self._batch_key(x, labels)
+        self._preloaded = None
+        payload = bytes([len(x)])
+        if next is not None:
+            frames = [(Command.LOAD_BATCH, p) for p in self._load_payloads(*next)]
+            if sum(len(p) + FRAME_OVERHEAD for _, p in frames) <= self.rx_buffer:
+                check_batch(x, labels, self.cfg)
+                if not preloaded:
+                    self.load_batch(x, labels)
+                return self._train_counts(self._stream_train(x, labels, payload, frames,
+                                                             self._batch_key(*next)))
+        body = self._load_and_run(x, labels, Command.TRAIN, payload, "train_commands",
+                                  loaded=preloaded)
+        return self._train_counts(body)
+
+    def _stream(self, requests):
+        """Send ``requests`` (``[(command, payload)]``) back to back, each with a new tag, and
+        read their replies. Returns ``(answers, clean)``: per request its answer's ``(status,
+        body)`` or None, and whether every request was answered ``OK`` with nothing else on the
+        line. When not clean, the line has been drained (its answers taken from what came)."""
+        tags, data = [], b""
+        for command, payload in requests:
+            self.tag = (self.tag + 1) & 0xFF
+            tags.append(self.tag)
+            data += encode(command, payload, self.tag)
+        answers = [None] * len(requests)
+        trouble = []
+
+        def take(received):
+            skipped = self.decoder.skipped
+            for event in self.decoder.feed(received):
+                for k, (command, _) in enumerate(requests):
+                    if answers[k] is None and is_answer(event, command, tags[k]):
+                        answers[k] = (event.payload[0], bytes(event.payload[1:]))
+                        if event.payload[0] != Status.OK:
+                            trouble.append(f"{command_name(command)} answered status "
+                                           f"{event.payload[0]:#04x}")
+                        break
+                else:
+                    if isinstance(event, Frame) and not (event.payload[:1] and
+                                                         event.payload[0] in DAMAGED):
+                        self.stale_replies += 1
+                    trouble.append(f"an unexpected reply {event!r:.60}")
+            junk = self.decoder.skipped - skipped + len(self.decoder.buffer)
+            if junk:
+                trouble.append(f"{junk} bytes that make no frame")
+
+        self.decoder = FrameDecoder()
+        try:
+            take(self.transport.exchange(data, frames=len(requests)))
+        except TransportTimeout as e:
+            trouble.append(str(e))
+        if not trouble and all(a is not None for a in answers):
+            return answers, True
+        self.resyncs += 1
+        self.decoder = FrameDecoder()
+        take(self._drain())
+        self.decoder = FrameDecoder()
+        return answers, False
+
+    def _stream_train(self, x, labels, payload, frames, next_key):
+        """``TRAIN`` of the loaded batch ``x``, ``labels`` with the next batch's ``LOAD_BATCH``
+        ``frames`` streamed behind it (:meth:`train_batch`); returns ``TRAIN``'s body (None:
+        it ran, its reply was lost, ``self._lost_counters`` holds the counts).
+
+        Clean (every reply ``OK``, in order): the next batch is loaded. Otherwise (a timeout, a
+        reply failing its check, a dropped frame's reply, a stale reply, an error status) the
+        line is drained and the stop-and-wait rules decide, never running ``TRAIN`` twice:
+
+        * ``TRAIN`` answered ``OK``: it ran; its counts are the answer's;
+        * ``TRAIN`` answered an error: it did not run; the batch is loaded again (a
+          ``LOAD_BATCH`` behind it may have overwritten the input buffer) and run as
+          :meth:`_load_and_run` does (``OUT_OF_ORDER`` once more, others raise);
+        * no answer: the counters, against the expected ones, say whether it ran (moved by
+          one: its counts come from ``correct[i]``) or not (the batch is loaded again and
+          ``TRAIN`` re-sent once it is, as :meth:`_load_and_run`).
+
+        The next batch counts as not loaded after any of these: the next call loads it."""
+        if self.retries and self.expected is None:
+            self.expected = self._read_counters()
+        before = self.expected
+        answers, clean = self._stream([(Command.TRAIN, payload)] + frames)
+        train = answers[0]
+        if clean:
+            self.pipelined += 1
+            self._count(Command.TRAIN, train[1])
+            self._preloaded = next_key
+            return train[1]
+        self.fallbacks += 1
+        if train is not None and train[0] == Status.OK:
+            self._count(Command.TRAIN, train[1])
+            return train[1]
+        if train is not None:                               # refused: it did not run
+            if train[0] != Status.OUT_OF_ORDER or not self.retries:
+                raise DeviceError(Command.TRAIN, train[0])
+        else:
+            self.expected = None
+            if not self.retries:
+                raise ReplyLost("TRAIN: no answer among the streamed replies")
+            after = self._read_counters()
+            moved = counter_delta(before, after, "train_commands")
+            if moved == 1:
+                self.expected = after
+                self._lost_counters = (before, after)
+                return None
+            if moved != 0:
+                raise ReplyLost(f"TRAIN: train_commands moved by {moved} while the driver "
+                                "sent it once")
+            self.expected = after
+        self.resends += 1
+        # TRAIN did not run, and the LOAD_BATCH behind it may have run: load this batch again.
+        return self._load_and_run(x, labels, Command.TRAIN, payload, "train_commands")
+
     def train(self, batches):
-        """Train on an iterable of ``(x, labels)``; returns per-batch correct counts."""
-        return [self.train_batch(x, y) for x, y in batches]
+        """Train on an iterable of ``(x, labels)``; returns per-batch correct counts. Each
+        mini-batch's ``LOAD_BATCH`` rides behind the ``TRAIN`` before it where the device's
+        receive buffer holds it (:meth:`train_batch`'s ``next``)."""
+        batches = list(batches)
+        return [self.train_batch(x, y, next=batches[k + 1] if k + 1 < len(batches) else None)
+                for k, (x, y) in enumerate(batches)]
+
+    def train_batches(self, batches):
+        """:meth:`train` as a generator: each mini-batch's counts as soon as it is trained."""
+        it = iter(batches)
+        current = next(it, None)
+        while current is not None:
+            following = next(it, None)
+            yield self.train_batch(*current, next=following)
+            current = following
 
     def infer(self, x, exit_threshold=None):
         """Every layer's predictions (``L x n``) and each sample's exit layer (``n``).

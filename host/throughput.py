@@ -45,7 +45,9 @@ def minibatch_frames(inputs, batch, counters, read_counters=True):
     """``[(command, request bytes, reply bytes)]`` of one training mini-batch as the host driver
     sends it (host/driver.py): LOAD_BATCH frames of at most ``MAX_PAYLOAD`` (``u8 first, u8
     count``, then ``1 + inputs`` bytes a sample; reply: the status), READ_COUNTERS when the
-    driver has retries (``counters`` u64 values), TRAIN (``u8 B``; reply: the status and a u16
+    driver has retries and does not know the counters (``counters`` u64 values: before the
+    first TRAIN after a configure or a loss; ``read_counters=False`` is every other
+    mini-batch's), TRAIN (``u8 B``; reply: the status and a u16
     per layer, ``layers = counters - len(COUNTERS)``)."""
     layers = counters - len(COUNTERS)
     per = max(1, (MAX_PAYLOAD - 2) // (1 + inputs))
@@ -66,16 +68,18 @@ def minibatch_bytes(inputs, batch, counters, read_counters=True):
     return sum(f[1] for f in frames), sum(f[2] for f in frames)
 
 
-def infer_frames(inputs, batch, counters, samples):
+def infer_frames(inputs, batch, counters, samples, read_counters=True):
     """``[(command, request bytes, reply bytes)]`` of inference on ``samples`` samples as
     ``Accelerator.infer`` does it (``lela train``'s evaluation after every epoch): per chunk of
     ``batch``, LOAD_BATCH, READ_COUNTERS (retries), INFER (``u8 B, u8 early_exit, u16
     threshold``; reply: the status) and READ_RESULTS (``u8 B``; reply: ``L + 1`` bytes a
-    sample)."""
+    sample). The driver reads the counters only when it does not know them
+    (``read_counters=False``: it does, host/driver.py ``Accelerator.expected``)."""
     layers = counters - len(COUNTERS)
     frames = []
     for b in batch_sizes(samples, batch):
-        frames += [f for f in minibatch_frames(inputs, b, counters) if f[0] != "TRAIN"]
+        frames += [f for f in minibatch_frames(inputs, b, counters, read_counters)
+                   if f[0] != "TRAIN"]
         frames.append(("INFER", FRAME_OVERHEAD + 4, FRAME_OVERHEAD + 1))
         frames.append(("READ_RESULTS", FRAME_OVERHEAD + 1,
                        FRAME_OVERHEAD + 1 + b * (layers + 1)))

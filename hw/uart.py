@@ -23,9 +23,10 @@ integer 17 would run 1.96 % slow.)
 The receiver synchronises the line with two flip-flops, samples each bit in its middle as
 above, drops a byte whose stop bit is 0 (framing error) and queues received bytes in a small
 FIFO: the accelerator holds ``rx.ready`` low while it executes a frame and a UART host cannot be
-back-pressured. The host sends one frame and waits for its reply (docs/HOST_INTERFACE.md), so
-the FIFO only has to cover the few cycles between the last byte of a frame and the core taking
-it; it is not a frame buffer.
+back-pressured. A host that waits for each reply needs only the few cycles between the last byte
+of a frame and the core taking it covered; a board built with a deep FIFO (the config's
+``rx_buffer``: the ULX3S's 8 KiB, in block RAM) lets the host stream frames behind one that
+executes, at most that many bytes (docs/HOST_INTERFACE.md, "Streaming").
 """
 
 from fractions import Fraction

@@ -23,7 +23,8 @@ class UartAccelerator(wiring.Component):
         The weight-bus slave (``bus`` member), e.g. :class:`OnChipWeightMemory`, or
         :class:`~hw.boards.sdram.SdramWeights` (``bus`` and ``sdram`` members).
     rx_fifo_depth : int
-        Bytes the receiver buffers.
+        Bytes the receiver buffers (the config's ``rx_buffer`` on a board: the host streams
+        that many bytes behind a frame that executes).
 
     Members
     -------

@@ -47,9 +47,14 @@ class RtlNet:
         # restore changes them.
         self._read = None
 
-    def train_batch(self, x, labels):
+    #: train_batch takes the next mini-batch (``next=``): lela.train._epoch passes it, and the
+    #: driver streams its LOAD_BATCH behind this one's TRAIN where the board's receive buffer
+    #: holds it (Accelerator.train_batch).
+    pipelines = True
+
+    def train_batch(self, x, labels, next=None):
         self._read = None
-        got = self.device.train_batch(x, labels)
+        got = self.device.train_batch(x, labels, next=next)
         want = self.golden.train_batch(x, labels)
         self.batches += 1
         if list(got) != list(want):

@@ -449,8 +449,14 @@ def _epoch(spec, cfg, model, x_train, y_train, epoch, progress):
     t0 = time.perf_counter()
     bar = _progress(len(batches), f"epoch {epoch + 1}/{spec.epochs}", progress)
     try:
+        pipelines = getattr(model, "pipelines", False)     # RtlNet: the next batch streams
         for number, idx in enumerate(batches, 1):
-            c = model.train_batch(x_train[idx], y_train[idx])
+            if pipelines and number < len(batches):
+                after = batches[number]
+                c = model.train_batch(x_train[idx], y_train[idx],
+                                      next=(x_train[after], y_train[after]))
+            else:
+                c = model.train_batch(x_train[idx], y_train[idx])
             correct = c if correct is None else [a + b for a, b in zip(correct, c)]
             seen += len(idx)
             bar.update(1)

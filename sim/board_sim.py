@@ -39,7 +39,8 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
     a Fraction as hw/uart.py takes it; the harness's line model runs at the same period) and its
     pseudo-terminal harness; returns the executable. With ``board`` (hw/boards), its core
     options and its weight memory; a board with its weights in SDRAM (``ulx3s-sdram``) gets
-    the device model on its SDRAM pins (sim/harness/board_sdram.h)."""
+    the device model on its SDRAM pins (sim/harness/board_sdram.h). The UART receiver's FIFO
+    is ``cfg.rx_buffer`` bytes deep, as on a board (``Board.for_config``)."""
     words = weight_bases(cfg)[1]
     period = Fraction(divisor)
     fields = dict(addr_bits=index_bits(words), frame_timeout=math.ceil(64 * 10 * period),
@@ -52,7 +53,7 @@ def build_board(cfg, build_dir, divisor=16, trace=False, board=None, **overrides
         memory = board.weight_memory(params, words, simulated=True)
     else:
         memory = OnChipWeightMemory(params.addr_bits, params.word_bits, words)
-    fifo = board.rx_fifo_depth if board is not None else 16
+    fifo = cfg.rx_buffer                 # as Board.for_config builds it
     source = write_verilog(UartAccelerator(params, divisor, memory, fifo), "lela_board",
                            build_dir)
     header = (f"#define DIVISOR_NUM {period.numerator}\n"

@@ -251,6 +251,34 @@ def test_driver_recovers_from_line_noise(harness, noise):
     assert counters["train_commands"] == 4
 
 
+@pytest.mark.parametrize("noise", ["garble", "flip"])
+def test_a_lost_train_reply_is_resolved_from_the_expected_counters(harness, noise):
+    """The driver reads the counters before the first TRAIN only, then counts what it got
+    answers for. A TRAIN whose reply is lost ("garble": it ran) is not re-sent, its correct
+    counts come from the counters; one whose request is damaged ("flip": it did not run) is
+    re-sent once. Either way one READ_COUNTERS resolves it, and the device ran each TRAIN
+    once."""
+    cfg = HARDWARE
+    rng = np.random.default_rng(8)
+    with open_accelerator(harness) as link:
+        noisy = NoisyLink(link, {(Command.TRAIN, 3): noise})
+        acc = Accelerator(noisy, retries=3)
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        for _ in range(5):
+            x = rng.integers(0, 256, size=(8, cfg.arch[0]))
+            y = rng.integers(0, cfg.classes, size=8)
+            assert acc.train_batch(x, y) == net.train_batch(x, y)
+        assert acc.counter_reads == 2         # before the first TRAIN; after the lost reply
+        assert noisy.seen[Command.TRAIN] == 5 + (noise == "flip")
+        assert acc.resends == (noise == "flip")
+        assert acc.counters()["train_commands"] == 5
+        assert acc.expected["train_commands"] == 5
+        for i, (w, b) in enumerate(acc.read_weights()):
+            assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+
+
 def test_scenario_checks_can_fail(harness, tmp_path):
     """Each check of sim/scenarios.py fails on a wrong expectation and says what differs."""
     cfg = HARDWARE

@@ -26,8 +26,11 @@ REGRESS = bool(os.environ.get("LELA_REGRESS"))
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board")
-    path = small_config(root / "board.toml")
+    # The iCEBreaker's one-byte receiver (configs/icebreaker.toml's rx_buffer: the driver
+    # streams nothing ahead of a reply).
+    path = small_config(root / "board.toml", train="rx_buffer = 1\n")
     cfg = load_config(path)
+    assert cfg.rx_buffer == 1
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
     # The iCEBreaker's lean core (its few counters must still recover a lost reply) and its
     # single-port weight memory.

@@ -37,6 +37,8 @@ def test_defaults_are_valid_and_derived_values_consistent():
     (dict(act_frac=8, weight_frac=0, input_frac=0), "act_frac"), (dict(bogus=1), "bogus"),
     (dict(act_bits="8"), "act_bits"), (dict(baud=300), "baud"), (dict(baud=20_000_000), "baud"),
     (dict(baud=3e6), "baud"), (dict(baud=True), "baud"),
+    (dict(rx_buffer=0), "rx_buffer"), (dict(rx_buffer=1 << 17), "rx_buffer"),
+    (dict(rx_buffer=True), "rx_buffer"),
 ])
 def test_out_of_range_fields_are_named(kw, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):

@@ -77,7 +77,7 @@ class Board:
     uart: tuple = ("uart", 0)
     reset_button: tuple = None           # a (name, number) resource, high when pressed
     leds: tuple = ()                     # (name, number) resources, roles as LED_ROLES
-    rx_fifo_depth: int = 16
+    rx_fifo_depth: int = 16              # the config's rx_buffer (for_config)
     frame_timeout_s: float = 0.5         # a frame that stops arriving for this long is dropped
     reset_s: float = 20e-6               # power-on reset after the PLL locks (iCE40 BRAMs need 3 us)
     core_options: tuple = ()             # (CoreParams field, value) pairs: a leaner core
@@ -86,8 +86,9 @@ class Board:
         return dataclasses.replace(self, **changes)
 
     def for_config(self, cfg):
-        """This board with its UART at the network ``cfg``'s ``baud``."""
-        return self.replace(baud=cfg.baud)
+        """This board with its UART at the network ``cfg``'s ``baud`` and its receive FIFO
+        ``cfg.rx_buffer`` bytes deep (the driver streams that many bytes ahead of a reply)."""
+        return self.replace(baud=cfg.baud, rx_fifo_depth=cfg.rx_buffer)
 
     @property
     def divisor(self):
