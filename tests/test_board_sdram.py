@@ -109,7 +109,7 @@ def test_training_through_the_sdram_is_bit_exact_and_the_counters_match_the_devi
 def test_lela_trains_on_the_simulated_sdram_board_over_the_serial_backend(sdram_board,
                                                                           tmp_path, capsys):
     """`lela simulate-board` serves the board on a pseudo-terminal; `lela train --backend
-    serial` trains on it unchanged, bit-exactly; Ctrl-C stops the simulation cleanly with the
+    serial` trains on it unchanged, bit-exactly; SIGTERM (or Ctrl-C) stops the simulation cleanly with the
     SDRAM model's counts."""
     _, _, config, build_root = sdram_board
     sim = subprocess.Popen([sys.executable, "-m", "lela.cli", "simulate-board", "--board",
@@ -127,8 +127,14 @@ def test_lela_trains_on_the_simulated_sdram_board_over_the_serial_backend(sdram_
                      "--dataset", "digits", "--epochs", "1", "--train-limit", "48", "--quiet",
                      "--reply-timeout", "30", "--out", str(tmp_path)]) == 0
     finally:
-        sim.send_signal(signal.SIGINT)
-        out, err = sim.communicate(timeout=30)
+        # SIGTERM, as a service manager would stop it (pytest-xdist's workers ignore SIGINT,
+        # and their children inherit that); Ctrl-C ends it the same way.
+        sim.send_signal(signal.SIGTERM)
+        try:
+            out, err = sim.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            raise
     assert ": equal" in capsys.readouterr().out
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["backend"] == "serial" and res["bit_exact"] and res["args"]["reply_timeout"] == 30
