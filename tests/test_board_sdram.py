@@ -109,8 +109,8 @@ def test_training_through_the_sdram_is_bit_exact_and_the_counters_match_the_devi
 def test_lela_trains_on_the_simulated_sdram_board_over_the_serial_backend(sdram_board,
                                                                           tmp_path, capsys):
     """`lela simulate-board` serves the board on a pseudo-terminal; `lela train --backend
-    serial` trains on it unchanged, bit-exactly; SIGTERM (or Ctrl-C) stops the simulation cleanly with the
-    SDRAM model's counts."""
+    serial` trains on it unchanged, bit-exactly; SIGTERM (or Ctrl-C) stops the simulation
+    cleanly with the SDRAM model's counts."""
     _, _, config, build_root = sdram_board
     sim = subprocess.Popen([sys.executable, "-m", "lela.cli", "simulate-board", "--board",
                             "ulx3s-sdram", "--config", str(config), "--divisor", "16",
