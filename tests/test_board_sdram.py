@@ -125,6 +125,7 @@ def test_lela_trains_on_the_simulated_sdram_board_over_the_serial_backend(sdram_
         port = lines[-1].split(" is simulated on ")[1].split(":")[0]
         assert main(["train", "--backend", "serial", "--port", port, "--config", str(config),
                      "--dataset", "digits", "--epochs", "1", "--train-limit", "48", "--quiet",
+                     "--holdout", "16",
                      "--reply-timeout", "30", "--out", str(tmp_path)]) == 0
     finally:
         # SIGTERM, as a service manager would stop it (pytest-xdist's workers ignore SIGINT,
