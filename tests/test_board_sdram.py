@@ -27,7 +27,7 @@ from lela.cli import main
 from lela.simulate_board import build_simulation
 from tests.accelerator_checks import small_config
 
-pytestmark = pytest.mark.xdist_group("board")
+pytestmark = pytest.mark.xdist_group("board_sdram")
 
 
 @pytest.fixture(scope="module")
