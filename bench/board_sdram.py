@@ -31,7 +31,6 @@ first two tiles (2 P neurons) of every layer and the whole last layer.
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
@@ -46,6 +45,7 @@ from contract.registers import layer_words, tile_words, weight_bases  # noqa: E4
 from host.driver import Accelerator  # noqa: E402
 from host.serial_transport import SerialTransport  # noqa: E402
 from hw.boards import BOARDS  # noqa: E402
+from lela.simulate_board import config_with_arch  # noqa: E402
 from sim.board_sim import SimulatedBoard, build_board  # noqa: E402
 from sw_model.data import load_dataset  # noqa: E402
 from sw_model.golden import FixedPointNet  # noqa: E402
@@ -55,13 +55,8 @@ COLUMNS_PER_WORD = 4                # 4 lanes of 16 bits: 64-bit words, 16-bit S
 
 def network_config(arch, out_dir):
     """configs/ulx3s.toml with ``arch`` as its layers, written to ``out_dir``."""
-    text = open(os.path.join(ROOT, "configs", "ulx3s.toml")).read()
-    text = re.sub(r"^arch = \[[^\]]*\]", f"arch = [{', '.join(map(str, arch))}]", text,
-                  count=1, flags=re.M)
-    path = os.path.join(out_dir, "network.toml")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    path = config_with_arch(os.path.join(ROOT, "configs", "ulx3s.toml"), arch,
+                            os.path.join(out_dir, "network.toml"))
     return path, load_config(path)
 
 

@@ -619,9 +619,7 @@ class Accelerator:
         """Train on an iterable of ``(x, labels)``; returns per-batch correct counts. Each
         mini-batch's ``LOAD_BATCH`` rides behind the ``TRAIN`` before it where the device's
         receive buffer holds it (:meth:`train_batch`'s ``next``)."""
-        batches = list(batches)
-        return [self.train_batch(x, y, next=batches[k + 1] if k + 1 < len(batches) else None)
-                for k, (x, y) in enumerate(batches)]
+        return list(self.train_batches(batches))
 
     def train_batches(self, batches):
         """:meth:`train` as a generator: each mini-batch's counts as soon as it is trained."""

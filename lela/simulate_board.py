@@ -20,7 +20,22 @@ import time
 
 from contract.config import ConfigError, load_config
 
-__all__ = ["simulate_board", "build_simulation"]
+__all__ = ["simulate_board", "build_simulation", "config_with_arch"]
+
+
+def config_with_arch(path, arch, out_path):
+    """Write the TOML config ``path`` with ``arch`` as its layers to ``out_path``; returns
+    ``out_path``."""
+    from lela.checks import UserError
+    text = open(path).read()
+    line = f"arch = [{', '.join(map(str, arch))}]"
+    text, n = re.subn(r"^arch\s*=\s*\[[^\]]*\]", line, text, count=1, flags=re.M)
+    if n == 0:
+        raise UserError(f"--config {path}: has no 'arch = [...]' line to replace with --arch")
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(text)
+    return out_path
 
 
 def _network_config(board, config, arch, build_root):
@@ -30,19 +45,10 @@ def _network_config(board, config, arch, build_root):
     path = config or board.config
     if not os.path.isfile(path):
         raise UserError(f"--config {path}: no such file")
-    if not arch:
-        return path, load_config(path)
-    text = open(path).read()
-    line = f"arch = [{', '.join(map(str, arch))}]"
-    text, n = re.subn(r"^arch\s*=\s*\[[^\]]*\]", line, text, count=1, flags=re.M)
-    if n == 0:
-        raise UserError(f"--config {path}: has no 'arch = [...]' line to replace with --arch")
-    name = "x".join(map(str, arch))
-    out = os.path.join(build_root, f"{board.name}-{name}.toml")
-    os.makedirs(build_root, exist_ok=True)
-    with open(out, "w") as f:
-        f.write(text)
-    return out, load_config(out)
+    if arch:
+        name = "x".join(map(str, arch))
+        path = config_with_arch(path, arch, os.path.join(build_root, f"{board.name}-{name}.toml"))
+    return path, load_config(path)
 
 
 def build_simulation(board, cfg, divisor, build_root):
