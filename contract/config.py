@@ -92,7 +92,8 @@ _FEEDBACK = ("symmetric", "sign")
 _ROUNDING = ("stochastic", "nearest-even")
 _LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
-_PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5}
+_PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5,
+            "order": 6}
 
 
 @dataclass(frozen=True)
