@@ -14,7 +14,8 @@ from contract.lfsr_taps import TAPS
 
 __all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
            "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits",
-           "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE", "RX_BUFFER_RANGE"]
+           "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE", "RX_BUFFER_RANGE",
+           "RESIDENT_RANGE"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
@@ -26,6 +27,9 @@ BAUD_RANGE = (1200, 12_000_000)
 #: The receive buffers a config may ask for (field ``rx_buffer``, bytes): a register (1) up to
 #: 64 KiB of block RAM.
 RX_BUFFER_RANGE = (1, 1 << 16)
+#: The samples a board may hold for resident training (field ``resident_samples``; 0: none):
+#: an epoch's counts travel as 16 bits.
+RESIDENT_RANGE = (0, (1 << 16) - 1)
 
 #: Width of one chunk of the initial-weight stream; an initial weight is its top ``I`` bits, so
 #: a config whose ``I`` exceeds it is refused (ARITHMETIC.md, "What is drawn").
@@ -140,6 +144,8 @@ class NetConfig:
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
                                      # executes (its FIFO); the driver streams that many ahead
+    resident_samples: int = 0        # training samples the core holds for TRAIN_EPOCH (0: no
+                                     # resident training; ARITHMETIC.md, "Resident training")
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -275,6 +281,9 @@ class NetConfig:
         if not BAUD_RANGE[0] <= self.baud <= BAUD_RANGE[1]:
             fail("baud", f"must be in {BAUD_RANGE[0]}..{BAUD_RANGE[1]} (bits a second on the "
                  f"UART), not {self.baud}")
+        if not RESIDENT_RANGE[0] <= self.resident_samples <= RESIDENT_RANGE[1]:
+            fail("resident_samples", f"must be in {RESIDENT_RANGE[0]}..{RESIDENT_RANGE[1]} "
+                 f"(training samples the board holds), not {self.resident_samples}")
         if not RX_BUFFER_RANGE[0] <= self.rx_buffer <= RX_BUFFER_RANGE[1]:
             fail("rx_buffer", f"must be in {RX_BUFFER_RANGE[0]}..{RX_BUFFER_RANGE[1]} (bytes the "
                  f"UART receiver holds), not {self.rx_buffer}")

@@ -43,6 +43,7 @@ class Limits:
     weight_words: int        # words of weight memory behind the bus
     frozen_layers: bool = True   # the core can run a layer forward only (the ``frozen`` mask)
     batch_norm: bool = False     # the core can batch-normalise its layers' outputs
+    resident_samples: int = 0    # training samples the core can hold (STORE_SAMPLES)
 
     @classmethod
     def of(cls, params):
@@ -53,7 +54,8 @@ class Limits:
                    act_bits=params.act_bits, weight_bits=params.weight_bits,
                    lfsr_width=params.lfsr_width,
                    weight_words=params.weight_words or 1 << params.addr_bits,
-                   frozen_layers=params.frozen_layers, batch_norm=params.batch_norm)
+                   frozen_layers=params.frozen_layers, batch_norm=params.batch_norm,
+                   resident_samples=params.resident_samples)
 
     @classmethod
     def for_config(cls, cfg):
@@ -62,7 +64,8 @@ class Limits:
                    max_batch=cfg.batch, max_layers=cfg.layers, max_inputs=max(cfg.arch),
                    max_neurons=max(cfg.arch[1:]), act_bits=cfg.act_bits,
                    weight_bits=cfg.weight_bits, lfsr_width=cfg.lfsr_width,
-                   weight_words=max(1, weight_bases(cfg)[1]), batch_norm=cfg.batch_norm)
+                   weight_words=max(1, weight_bases(cfg)[1]), batch_norm=cfg.batch_norm,
+                   resident_samples=cfg.resident_samples)
 
     @property
     def max_tiles(self):

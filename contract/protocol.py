@@ -41,6 +41,8 @@ class Command(enum.IntEnum):
     INFER = 0x08
     READ_RESULTS = 0x09
     READ_COUNTERS = 0x0A
+    STORE_SAMPLES = 0x0B       # resident training (a core built with resident_samples)
+    TRAIN_EPOCH = 0x0C
 
 
 class Status(enum.IntEnum):

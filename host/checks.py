@@ -7,7 +7,7 @@ import numpy as np
 from contract.limits import layer_extent, register_limits, register_name, tiles_for
 from contract.registers import GLOBAL, register_index, register_values
 
-__all__ = ["check_config", "check_words", "check_batch"]
+__all__ = ["check_config", "check_words", "check_batch", "check_stored", "check_epoch"]
 
 #: Fields a core fixes when it is built: a configuration must have the device's.
 _BUILT = (("classes", "classes"), ("act_bits", "act_bits"), ("weight_bits", "weight_bits"),
@@ -64,12 +64,14 @@ def check_words(address, count, limits):
                          f"device's weight memory of {limits.weight_words} words")
 
 
-def check_batch(x, labels, cfg):
+def check_batch(x, labels, cfg, most=None, what="a mini-batch"):
     """A mini-batch the device takes: ``N[0]`` pixels a sample, each within ``act_bits``
-    (and a byte), one label a sample below ``classes``."""
+    (and a byte), one label a sample below ``classes``; at most ``most`` samples (the config's
+    ``batch``; :func:`check_stored` for resident training sets)."""
     x, labels = np.asarray(x), np.asarray(labels)
-    if not 1 <= len(x) <= cfg.batch or len(x) != len(labels):
-        raise ValueError(f"a mini-batch holds 1..{cfg.batch} samples with one label each, "
+    most = cfg.batch if most is None else most
+    if not 1 <= len(x) <= most or len(x) != len(labels):
+        raise ValueError(f"{what} holds 1..{most} samples with one label each, "
                          f"not {len(x)} samples and {len(labels)} labels")
     if x.ndim != 2 or x.shape[1] != cfg.arch[0]:
         raise ValueError(f"a sample has {cfg.arch[0]} pixels, not shape {x.shape[1:]}")
@@ -82,3 +84,30 @@ def check_batch(x, labels, cfg):
             sample = int(bad[0][0])
             raise ValueError(f"sample {sample}: {what} {int(values[tuple(bad[0])])} outside "
                              f"0..{hi}")
+
+
+def check_stored(x, labels, cfg, limits, first=0):
+    """Samples ``first ..`` of a resident training set (``STORE_SAMPLES``): as
+    :func:`check_batch`, within the core's ``resident_samples``."""
+    if not limits.resident_samples:
+        raise ValueError("this core holds no training set (built with resident_samples = 0)")
+    if not 0 <= first < limits.resident_samples:
+        raise ValueError(f"first sample {first} outside the core's store of "
+                         f"{limits.resident_samples}")
+    check_batch(x, labels, cfg, most=limits.resident_samples - first,
+                what=f"a training set stored from sample {first}")
+
+
+def check_epoch(samples, batch, seed, cfg, limits):
+    """A ``TRAIN_EPOCH`` the device takes: 1 .. ``resident_samples`` samples, 1 .. ``batch``
+    a mini-batch, a seed of ``lfsr_width`` bits."""
+    if not limits.resident_samples:
+        raise ValueError("this core holds no training set (built with resident_samples = 0)")
+    if not 1 <= samples <= limits.resident_samples:
+        raise ValueError(f"an epoch visits 1..{limits.resident_samples} stored samples, "
+                         f"not {samples}")
+    if not 1 <= batch <= min(cfg.batch, limits.max_batch):
+        raise ValueError(f"a mini-batch holds 1..{min(cfg.batch, limits.max_batch)} samples, "
+                         f"not {batch}")
+    if not 0 <= seed < 1 << cfg.lfsr_width:
+        raise ValueError(f"the order's seed {seed} does not fit {cfg.lfsr_width} bits")

@@ -20,7 +20,7 @@ from contract.protocol import (DAMAGED, FRAME_OVERHEAD, MAX_PAYLOAD, Command, Fr
                                Status, encode, is_answer)
 from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, register_index,
                                 register_values, tile_words, weight_bases)
-from .checks import check_batch, check_config, check_words
+from .checks import check_batch, check_config, check_epoch, check_stored, check_words
 from .transport import TransportTimeout
 
 __all__ = ["Accelerator", "DeviceError", "ReplyLost", "weights_hash"]
@@ -50,6 +50,11 @@ def bad_value_detail(command, body):
         return f" (register '{register_name(body[0])}', index {body[0]}, out of range)"
     if command == Command.LOAD_BATCH and body:
         return f" (sample {body[0]}: a label beyond the classes or a pixel beyond act_bits)"
+    if command == Command.STORE_SAMPLES and body:
+        return (f" (sample {body[0]} of the frame: a label beyond the classes or a pixel beyond "
+                "act_bits)")
+    if command == Command.TRAIN_EPOCH and body and body[0] < 3:
+        return f" (its {('samples', 'batch', 'seed')[body[0]]} out of range)"
     if command in (Command.WRITE_WEIGHTS, Command.READ_WEIGHTS):
         return " (the words run past the weight memory)"
     return ""
@@ -127,6 +132,7 @@ class Accelerator:
         self._preloaded = None
         self.pipelined = 0            # mini-batches whose next LOAD_BATCH rode behind TRAIN
         self.fallbacks = 0            # streamed exchanges that went wrong and were resolved
+        self._epoch_batches = 0       # mini-batches of the TRAIN_EPOCH being sent
 
     # ---- frames -----------------------------------------------------------------------------
     def _once(self, command, payload):
@@ -213,14 +219,15 @@ class Accelerator:
             raise DeviceError(command, status)
         return body
 
-    def _run_once(self, command, payload, counter):
+    def _run_once(self, command, payload, counter, runs=1):
         """A command that must not run twice: on a lost reply, ask the counters whether it ran.
 
         The driver keeps the counters it expects (:attr:`expected`: the last read, moved on by
         each answer since), so it reads them only when a reply is lost, or before the command
         when it cannot know them; a lost reply is then resolved against the expectation exactly
-        as against a read before the command: ``counter`` moved by one, the command ran (its
-        reply was lost); by none, it did not and is re-sent; by anything else, the expectation
+        as against a read before the command: ``counter`` moved by ``runs`` (one; a
+        ``TRAIN_EPOCH`` its mini-batches), the command ran (its reply was lost); by none, it did
+        not and is re-sent; by anything else, the expectation
         was wrong and the call raises :class:`ReplyLost` (the next command reads first).
 
         Returns the reply body, or ``None`` when it ran but its reply was lost (then
@@ -238,7 +245,7 @@ class Accelerator:
                     raise
                 after = self._read_counters()     # ReplyLost here: the expectation stays None
                 moved = counter_delta(before, after, counter)
-                if moved == 1:
+                if moved == runs:
                     self.expected = after
                     self._lost_counters = (before, after)
                     return None
@@ -264,8 +271,9 @@ class Accelerator:
         if self.expected is None:
             return
         expected = dict(self.expected)
-        if command == Command.TRAIN:
-            expected["train_commands"] += 1
+        if command in (Command.TRAIN, Command.TRAIN_EPOCH):
+            expected["train_commands"] += self._epoch_batches if command == Command.TRAIN_EPOCH \
+                else 1
             for i, v in enumerate(np.frombuffer(body, dtype="<u2")):
                 expected[f"correct_{i}"] += int(v)
         elif command == Command.INFER:
@@ -476,6 +484,35 @@ class Accelerator:
                     raise
                 self.resends += 1
         raise AssertionError("unreachable")
+
+    # ---- resident training (docs/HOST_INTERFACE.md, "Resident training") --------------------
+    def store_samples(self, x, labels, first=0):
+        """Hold pixels ``x`` and ``labels`` on the device as its training samples ``first ..``
+        (``STORE_SAMPLES``, as many frames as they take); an epoch may use samples ``0 ..``
+        up to the last stored without a gap."""
+        x, labels = np.asarray(x), np.asarray(labels)
+        check_stored(x, labels, self.cfg, self.limits, first)
+        per_sample = 1 + x.shape[1]
+        per = min(255, (MAX_PAYLOAD - 3) // per_sample)
+        rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)
+        for at in range(0, len(x), per):
+            chunk = rows[at:at + per]
+            self.command(Command.STORE_SAMPLES, (first + at).to_bytes(2, "little")
+                         + bytes([len(chunk)]) + chunk.tobytes())
+
+    def train_epoch(self, samples, batch, seed):
+        """Train one epoch over stored samples ``0 .. samples-1`` in the device's shuffled
+        order (docs/ARITHMETIC.md, "Resident training: the sample order"), ``batch`` a
+        mini-batch (``TRAIN_EPOCH``); returns the correct local predictions per layer, summed
+        over the epoch. Not repeatable: a lost reply is resolved from the counters."""
+        check_epoch(samples, batch, seed, self.cfg, self.limits)
+        self._preloaded = None                  # the epoch overwrites the input buffer
+        self._epoch_batches = -(-samples // batch)
+        payload = (samples.to_bytes(2, "little") + bytes([batch])
+                   + seed.to_bytes(4, "little"))
+        body = self._run_once(Command.TRAIN_EPOCH, payload, "train_commands",
+                              runs=self._epoch_batches)
+        return self._train_counts(body)
 
     def _train_counts(self, body):
         if body is None:            # it ran; its reply was lost: the counters hold the result

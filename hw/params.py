@@ -61,6 +61,9 @@ class CoreParams:
     early_exit: bool = True
     frozen_layers: bool = True        # TRAIN runs the layers of the ``frozen`` mask forward only
     batch_norm: bool = False          # the layers' outputs can be batch-normalised (NORM phases)
+    # Training samples held on the device for TRAIN_EPOCH (hw/host_link/resident_trainer.py);
+    # 0 builds no store, and STORE_SAMPLES and TRAIN_EPOCH are UNSUPPORTED.
+    resident_samples: int = 0
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False
 
@@ -94,6 +97,9 @@ class CoreParams:
         if not 0 <= self.weight_words <= 1 << self.addr_bits:
             raise ConfigError(f"{self.weight_words} words of weight memory do not fit "
                               f"{self.addr_bits} address bits")
+        if not 0 <= self.resident_samples < 1 << 16:
+            raise ConfigError("field 'resident_samples': at most 65535 samples, not "
+                              f"{self.resident_samples}")
         if self.max_layers > 15:
             raise ConfigError("field 'arch': the training core takes at most 15 hidden layers")
 

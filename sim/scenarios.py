@@ -33,6 +33,7 @@ from contract.protocol import (DAMAGED, MAX_PAYLOAD, REPLY, SYNC, Command, Frame
 from contract.registers import layer_words, tile_words, weight_bases
 from host.driver import Accelerator, DeviceError
 from sw_model.golden import FixedPointNet
+from sw_model.resident import epoch_batches
 
 __all__ = ["word_lanes", "expected_writes", "check_writes", "check_weights", "check_batch_norm",
            "check_bus_errors",
@@ -308,6 +309,46 @@ def training_scenario(bench, cfg, rng, batches, infer_samples, label, early_exit
     check_counters(bench, acc, cfg, totals, len(batches), label, all_counters, counter_bits)
     check_bus_errors(bench, label)
     return net
+
+
+def resident_scenario(bench, cfg, rng, samples, batch, seeds, label):
+    """Configure, initialise, store ``samples`` random samples (``STORE_SAMPLES``), then train
+    an epoch from each of ``seeds`` (``TRAIN_EPOCH``, ``batch`` a mini-batch): each epoch's
+    correct counts, every write of every one of its mini-batches (in the order the golden model
+    draws, sw_model/resident.py), the weights after it and the counters at the end equal the
+    golden model's. Returns the driver, the golden model and the stored samples."""
+    acc = Accelerator(bench.link)
+    net = configure_and_init(bench, acc, cfg, label)
+    x = rng.integers(0, 1 << cfg.act_bits, size=(samples, cfg.arch[0]))
+    y = rng.integers(0, cfg.classes, size=samples)
+    acc.store_samples(x, y)
+    _check_no_writes(bench, f"{label} STORE_SAMPLES")
+    totals, trains = np.zeros(cfg.layers, dtype=int), 0
+    for seed in seeds:
+        when = f"{label} TRAIN_EPOCH of {samples} samples from seed {seed:#x}"
+        start = bench.link.cycle
+        c_dev = acc.train_epoch(samples, batch, seed)
+        check_bus_errors(bench, when)
+        got, at = bench.take_writes(), 0
+        c_gold = np.zeros(cfg.layers, dtype=int)
+        for k, visits in enumerate(epoch_batches(samples, batch, seed, cfg.lfsr_width)):
+            c_gold += net.train_batch(x[visits], y[visits])
+            words = len(expected_writes(cfg, net, net.frozen))
+            check_writes(f"{when}, mini-batch {k} (samples {visits.tolist()})",
+                         got[at:at + words], cfg, net, net.frozen)
+            at += words
+            trains += 1
+        if at != len(got):
+            raise AssertionError(f"{when}: {len(got)} words written, golden model expects {at}")
+        if list(c_dev) != list(c_gold):
+            raise AssertionError(f"{when}: correct counts per layer {list(c_dev)}, golden "
+                                 f"{list(c_gold)}")
+        check_weights(when, acc.read_weights(), net)
+        totals += c_gold
+        bench.log(f"{when}: correct {list(c_gold)}, bit-exact "
+                  f"({bench.link.cycle - start} cycles with the checks)")
+    check_counters(bench, acc, cfg, totals, trains, label)
+    return acc, net, (x, y)
 
 
 def expect_reply(bench, what, data, status, command, cycles=None, tag=0):

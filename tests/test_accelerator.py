@@ -22,7 +22,7 @@ from sim.scenarios import check_counters, check_inference, check_weights, check_
     error_frames_scenario, expect_reply, perturbed_scenario, training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.traffic import local_error_traffic
-from tests.accelerator_checks import HARDWARE, TIMEOUT
+from tests.accelerator_checks import HARDWARE, TIMEOUT, NoisyLink
 
 pytestmark = pytest.mark.xdist_group("accelerator")
 
@@ -197,31 +197,6 @@ def test_init_weights_from_another_seed(harness):
         acc.init_weights()
         for i, (w, _) in enumerate(acc.read_weights()):
             assert not np.array_equal(w, other.weights[i])
-
-
-class NoisyLink:
-    """Wraps a transport and damages chosen frames: ``plan[(command, n)]`` is what happens to
-    the n-th frame of that command sent (``flip`` or ``drop`` a request byte, or ``garble``
-    the reply)."""
-
-    def __init__(self, link, plan):
-        self.link, self.plan, self.seen = link, dict(plan), {}
-        self.damaged = 0
-
-    def exchange(self, data, frames=1, timeout=None):
-        command = data[1] if data else None         # b"": the driver waits for more replies
-        n = self.seen[command] = self.seen.get(command, 0) + 1
-        what = self.plan.pop((command, n), None)
-        self.damaged += what is not None
-        data = bytearray(data)
-        if what == "flip":
-            data[len(data) // 2] ^= 0x10
-        elif what == "drop":
-            del data[len(data) // 2]
-        reply = bytearray(self.link.exchange(bytes(data), frames=frames))
-        if what == "garble":
-            reply[-2] ^= 0x01
-        return bytes(reply)
 
 
 @pytest.mark.parametrize("noise", ["flip", "drop", "garble"])

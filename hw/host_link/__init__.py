@@ -11,15 +11,20 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from contract.protocol import Command
-from contract.registers import COUNTERS
+from contract.registers import COUNTERS, GLOBAL
 
 from ..weight_bus import weight_bus_signature
 from .dispatcher import CommandDispatcher
 from .framing import FrameReceiver, FrameTransmitter
+from .resident_trainer import ResidentTrainer
 from .weight_port import WeightPort
 
 __all__ = ["HostInterface", "FrameReceiver", "FrameTransmitter", "CommandDispatcher",
-           "WeightPort"]
+           "WeightPort", "ResidentTrainer"]
+
+#: The control members the resident trainer drives while an epoch runs (the dispatcher
+#: otherwise); the dispatcher always drives the others (registers, results).
+EPOCH_DRIVEN = ("start", "cmd", "load_en", "load_label", "load_sample", "load_col", "load_data")
 
 
 class HostInterface(wiring.Component):
@@ -63,7 +68,7 @@ class HostInterface(wiring.Component):
 
         connect(m, wiring.flipped(self.rx), receiver.rx)
         connect(m, transmitter.tx, wiring.flipped(self.tx))
-        connect(m, dispatcher.control, wiring.flipped(self.control))
+        self._control(m, receiver, dispatcher)
         connect(m, weight_port.mem, wiring.flipped(self.mem))
         m.d.comb += [dispatcher.counters.eq(self.counters), self.clear.eq(dispatcher.clear)]
 
@@ -111,3 +116,31 @@ class HostInterface(wiring.Component):
             dispatcher.body.ready.eq(transmitter.body.ready & ~from_weights),
         ]
         return m
+
+    def _control(self, m, receiver, dispatcher):
+        """The core's control: the dispatcher's, or while an epoch runs, the resident
+        trainer's loading port and command start."""
+        p, ctl = self.params, self.control
+        if not p.resident_samples:
+            connect(m, dispatcher.control, wiring.flipped(ctl))
+            return
+        m.submodules.resident = trainer = ResidentTrainer(p, self.core_ref)
+        connect(m, dispatcher.resident, trainer.dispatch)
+        m.d.comb += [
+            trainer.command.eq(receiver.command), trainer.length.eq(receiver.length),
+            trainer.payload.valid.eq(receiver.payload.valid),
+            trainer.payload.payload.eq(receiver.payload.payload),
+            trainer.dropped.eq(receiver.dropped),
+            trainer.forget.eq(dispatcher.clear | (dispatcher.control.reg_we & (
+                dispatcher.control.reg_addr == GLOBAL["inputs"]))),
+        ]
+        for name, member in ctl.signature.members.items():
+            mine, theirs = getattr(ctl, name), getattr(dispatcher.control, name)
+            if member.flow == Out:
+                if name in EPOCH_DRIVEN:
+                    m.d.comb += mine.eq(Mux(trainer.active, getattr(trainer.control, name),
+                                            theirs))
+                else:
+                    m.d.comb += mine.eq(theirs)
+            else:
+                m.d.comb += [theirs.eq(mine), getattr(trainer.control, name).eq(mine)]

@@ -12,6 +12,7 @@ from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 from ..core import Op
 from .config_check import ConfigCheck
 from .framing import PAYLOAD_INDEX_BITS, executor_members
+from .resident_trainer import EPOCH_ARGUMENTS, resident_signature
 
 __all__ = ["CommandDispatcher"]
 
@@ -43,6 +44,9 @@ class CommandDispatcher(wiring.Component):
         The counters ``READ_COUNTERS`` returns.
     clear : Out(1)
         Pulses on ``RESET``: the counters clear.
+    resident : Out(resident_signature)
+        A core built with ``resident_samples``: ``STORE_SAMPLES`` and ``TRAIN_EPOCH`` to the
+        resident trainer (hw/host_link/resident_trainer.py); without, both are ``UNSUPPORTED``.
     """
 
     def __init__(self, params, core):
@@ -60,6 +64,7 @@ class CommandDispatcher(wiring.Component):
             "control": Out(core.control_signature),
             "counters": In(data.ArrayLayout(64, self.n_counters)),
             "clear": Out(1),
+            **({"resident": Out(resident_signature(p))} if p.resident_samples else {}),
         })
 
     def elaborate(self, platform):
@@ -137,6 +142,17 @@ class CommandDispatcher(wiring.Component):
                      check.byte.eq(cursor.data), check.byte_at.eq(cursor.position[:2] - 1)]
         res_b, res_layer = Signal(8), Signal(8)
         res_read = Signal()                  # the core's result for (res_b, res_layer) is out
+        resident = p.resident_samples > 0
+        # TRAIN_EPOCH's arguments: samples (bytes 0-1), batch (2), seed (3-6).
+        epoch_args = Signal(8 * EPOCH_ARGUMENTS)
+        epoch_ok = Signal()                  # the TRAIN_EPOCH reply is OK (else BAD_VALUE)
+        epoch_bad = Signal(data.StructLayout({"samples": 1, "batch": 1, "seed": 1,
+                                              "unstored": 1}))
+        if resident:
+            rs = self.resident
+            m.d.comb += [rs.config_ok.eq(config_ok), rs.inputs.eq(inputs),
+                         rs.samples.eq(epoch_args[:16]), rs.batch.eq(epoch_args[16:24]),
+                         rs.seed.eq(epoch_args[24:24 + p.lfsr_width])]
         cmd_view = ctl.cmd
 
         with m.FSM():
@@ -232,6 +248,35 @@ class CommandDispatcher(wiring.Component):
                             m.d.comb += cursor.advance.eq(1)
                             m.d.sync += cmd_reg.batch.eq(first)
                             m.next = "TRAIN_ARGS"
+                    with m.Case(Command.STORE_SAMPLES):
+                        if not resident:
+                            reply(Status.UNSUPPORTED)
+                        else:
+                            def refuse(code, body_length=0):
+                                m.d.comb += rs.store_reject.eq(1)
+                                reply(code, body_length)
+                            with m.If(~config_ok):
+                                refuse(Status.OUT_OF_ORDER)
+                            with m.Elif(rs.store_length_bad | rs.store_gap):
+                                refuse(Status.BAD_LENGTH)
+                            with m.Elif(rs.store_value_bad):
+                                m.d.sync += bad_name.eq(rs.store_bad_sample)
+                                refuse(Status.BAD_VALUE, 1)
+                            with m.Else():
+                                m.d.comb += rs.store_commit.eq(1)
+                                reply(Status.OK)
+                    with m.Case(Command.TRAIN_EPOCH):
+                        if not resident:
+                            reply(Status.UNSUPPORTED)
+                        else:
+                            with m.If(length != EPOCH_ARGUMENTS):
+                                reply(Status.BAD_LENGTH)
+                            with m.Elif(~config_ok):
+                                reply(Status.OUT_OF_ORDER)
+                            with m.Else():
+                                m.d.comb += cursor.advance.eq(1)
+                                m.d.sync += epoch_args[:8].eq(first)
+                                m.next = "EPOCH_WAIT"
                     with m.Case(Command.READ_RESULTS):
                         with m.If(chk.rr_bad):
                             reply(Status.BAD_LENGTH)
@@ -303,6 +348,49 @@ class CommandDispatcher(wiring.Component):
                         m.d.sync += reg_index.eq(reg_index + 1)
                         m.next = "CONFIG"
 
+            # TRAIN_EPOCH: its arguments a byte per 2 cycles, then checked, then the epoch.
+            with m.State("EPOCH_WAIT"):
+                m.next = "EPOCH_BYTE"
+            with m.State("EPOCH_BYTE"):
+                with m.Switch(cursor.position):
+                    for k in range(1, EPOCH_ARGUMENTS):
+                        with m.Case(k):
+                            m.d.sync += epoch_args.word_select(k, 8).eq(cursor.data)
+                m.d.comb += cursor.advance.eq(1)
+                with m.If(cursor.position == EPOCH_ARGUMENTS - 1):
+                    m.next = "EPOCH_CHECK"
+                with m.Else():
+                    m.next = "EPOCH_WAIT"
+            with m.State("EPOCH_CHECK"):
+                samples, batch = epoch_args[:16], epoch_args[16:24]
+                m.d.sync += [
+                    epoch_bad.samples.eq(samples == 0),
+                    epoch_bad.batch.eq((batch == 0) | (batch > p.max_batch)),
+                    epoch_bad.seed.eq(epoch_args[24 + p.lfsr_width:] != 0
+                                      if p.lfsr_width < 32 else 0),
+                    epoch_bad.unstored.eq(samples > (rs.stored if resident else 0)),
+                ]
+                m.next = "EPOCH_START"
+            with m.State("EPOCH_START"):
+                # BAD_VALUE names the argument: 0 samples, 1 batch, 2 seed.
+                with m.If(epoch_bad.samples | epoch_bad.batch | epoch_bad.seed):
+                    m.d.sync += [bad_name.eq(Mux(epoch_bad.samples, 0,
+                                                 Mux(epoch_bad.batch, 1, 2))),
+                                 epoch_ok.eq(0)]
+                    reply(Status.BAD_VALUE, 1)
+                with m.Elif(epoch_bad.unstored):
+                    reply(Status.OUT_OF_ORDER)
+                with m.Else():
+                    if resident:
+                        m.d.comb += rs.start.eq(1)
+                    # The epoch overwrites the input buffer: a loaded batch is gone.
+                    m.d.sync += batch_loaded.eq(0)
+                    m.next = "EPOCH_RUN"
+            with m.State("EPOCH_RUN"):
+                with m.If(rs.done if resident else 1):
+                    m.d.sync += epoch_ok.eq(1)
+                    reply(Status.OK, n_layers << 1)
+
             with m.State("TRAIN_ARGS"):
                 m.next = "TRAIN_ARG_BYTE"
             with m.State("TRAIN_ARG_BYTE"):
@@ -352,12 +440,19 @@ class CommandDispatcher(wiring.Component):
         at = self.body_index
         taken = self.body.valid & self.body.ready
         with m.Switch(command):
-            with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH):
+            with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH, Command.STORE_SAMPLES):
                 m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(bad_name)]
             with m.Case(Command.TRAIN):
                 value = ctl.correct[at[1:5]]
                 m.d.comb += [self.body.valid.eq(1),
                              self.body.payload.eq(Mux(at[0], value[8:16], value[:8]))]
+            with m.Case(Command.TRAIN_EPOCH):
+                # BAD_VALUE's body is the argument named; OK's the correct predictions.
+                value = self.resident.correct[at[1:5]] if resident else 0
+                m.d.comb += [self.body.valid.eq(1),
+                             self.body.payload.eq(Mux(epoch_ok, Mux(at[0], value[8:16],
+                                                                         value[:8]),
+                                                      bad_name))]
             with m.Case(Command.READ_COUNTERS):
                 value = Signal(64)
                 with m.Switch(at[3:11]):

@@ -1,0 +1,205 @@
+"""Resident training: a training set held on the board (``STORE_SAMPLES``) and whole epochs
+trained from it on one command (``TRAIN_EPOCH``), docs/HOST_INTERFACE.md, "Resident training".
+
+The store is written as a ``STORE_SAMPLES`` frame arrives, like ``LOAD_BATCH`` writes the input
+buffer; ``stored`` counts the samples from 0 that arrived in frames the device accepted, so a
+damaged or refused frame never leaves a sample an epoch may use. An epoch copies each mini-batch
+from the store into the core's input buffer through the core's own loading port (the order from
+:class:`SampleShuffler`) and runs the core's ``TRAIN`` on it: the core does not change.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from contract.protocol import Command
+
+from ..core import Op
+from .framing import PAYLOAD_INDEX_BITS
+from .sample_shuffler import SampleShuffler
+
+__all__ = ["ResidentTrainer", "resident_signature", "STORE_HEADER", "EPOCH_ARGUMENTS"]
+
+#: Payload bytes of ``STORE_SAMPLES`` before its samples: ``u16 first``, ``u8 count``.
+STORE_HEADER = 3
+#: ``TRAIN_EPOCH``'s payload: ``u16 samples``, ``u8 batch``, ``u32 seed``.
+EPOCH_ARGUMENTS = 7
+
+
+def resident_signature(params):
+    """Between the dispatcher (this direction) and the trainer (flipped): the dispatch-time
+    verdicts on a held ``STORE_SAMPLES`` and the start and end of a ``TRAIN_EPOCH``."""
+    p = params
+    count_bits = p.resident_samples.bit_length()
+    return wiring.Signature({
+        "config_ok": Out(1), "inputs": Out(16),
+        # STORE_SAMPLES: the trainer's checks of the held frame; the dispatcher's verdict.
+        "store_length_bad": In(1), "store_value_bad": In(1), "store_gap": In(1),
+        "store_bad_sample": In(8), "stored": In(count_bits),
+        "store_commit": Out(1), "store_reject": Out(1),
+        # TRAIN_EPOCH
+        "start": Out(1), "samples": Out(16), "batch": Out(8), "seed": Out(p.lfsr_width),
+        "done": In(1), "correct": In(data.ArrayLayout(16, p.max_layers)),
+    })
+
+
+class ResidentTrainer(wiring.Component):
+    """The sample store and the epoch loop.
+
+    Members
+    -------
+    dispatch : In(resident_signature)
+        From the dispatcher.
+    command, length : In; payload : In(stream.Signature({data, index}, always_ready=True))
+        The receiver's held command and length, and payload bytes as they arrive.
+    dropped : In(1)
+        The receiver dropped the frame part-way.
+    forget : In(1)
+        ``RESET`` or a new ``inputs`` register: the stored samples no longer count.
+    control : Out(core.control_signature)
+        The core's loading port and command start, while ``active``.
+    active : Out(1)
+        An epoch is running: ``control`` drives the core.
+    """
+
+    def __init__(self, params, core):
+        p = self.params = params
+        self.capacity = p.resident_samples
+        self.count_bits = self.capacity.bit_length()
+        self.stride = p.max_inputs + 1                  # bytes of a stored sample
+        super().__init__({
+            "dispatch": In(resident_signature(p)),
+            "command": In(8), "length": In(16),
+            "payload": In(stream.Signature(
+                data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
+            "dropped": In(1), "forget": In(1),
+            "control": Out(core.control_signature),
+            "active": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        d = self.dispatch
+        store = memory.Memory(shape=8, depth=self.capacity * self.stride, init=[])
+        m.submodules.store = store
+        self._store_samples(m, store.write_port())
+        self._epochs(m, store.read_port())
+        return m
+
+    # ---- STORE_SAMPLES: written as it arrives ---------------------------------------------
+    def _store_samples(self, m, write):
+        p, d = self.params, self.dispatch
+        first, count = Signal(16), Signal(8)
+        offset, position = Signal(8), Signal(16)        # sample in the frame, byte in sample
+        row = Signal(range(self.capacity * self.stride + 1))  # the sample's first byte
+        wrote, value_bad = Signal(), Signal()
+        stored = Signal(self.count_bits)
+        m.d.comb += d.stored.eq(stored)
+        is_store = self.command == Command.STORE_SAMPLES
+        byte, index = self.payload.payload.data, self.payload.payload.index
+        in_store = first + offset < self.capacity
+        with m.If(self.payload.valid & is_store):
+            with m.Switch(index):
+                with m.Case(0):
+                    m.d.sync += [first[:8].eq(byte), offset.eq(0), position.eq(0),
+                                 wrote.eq(0), value_bad.eq(0)]
+                with m.Case(1):
+                    m.d.sync += first[8:].eq(byte)
+                with m.Case(2):
+                    m.d.sync += [count.eq(byte), row.eq(first * self.stride)]
+                with m.Default():
+                    with m.If(d.config_ok & in_store & (position <= d.inputs)):
+                        m.d.comb += [write.en.eq(1), write.addr.eq(row + position),
+                                     write.data.eq(byte)]
+                        m.d.sync += wrote.eq(1)
+                    bad = Mux(position == 0, byte >= p.classes,
+                              (byte >> p.act_bits) != 0 if p.act_bits < 8 else 0)
+                    with m.If(bad & ~value_bad):
+                        m.d.sync += [value_bad.eq(1), d.store_bad_sample.eq(offset)]
+                    m.d.sync += position.eq(position + 1)
+                    with m.If(position == d.inputs):
+                        m.d.sync += [position.eq(0), offset.eq(offset + 1),
+                                     row.eq(row + self.stride)]
+        # The checks, registered (the count arrives at least a byte before the frame ends).
+        expect = Signal(17)
+        m.d.sync += [
+            expect.eq(STORE_HEADER + count * (d.inputs + 1)),
+            d.store_length_bad.eq((self.length != expect) | (count == 0)
+                                  | (first + count > self.capacity)),
+            d.store_gap.eq(first > stored),
+        ]
+        m.d.comb += d.store_value_bad.eq(value_bad)
+        # What the store holds: samples 0 .. stored-1 all came in accepted frames.
+        with m.If(d.store_commit):
+            with m.If(first + count > stored):
+                m.d.sync += stored.eq(first + count)
+        with m.If((d.store_reject | (self.dropped & is_store)) & wrote & (first < stored)):
+            m.d.sync += stored.eq(first)
+        with m.If(self.forget):
+            m.d.sync += stored.eq(0)
+
+    # ---- TRAIN_EPOCH ---------------------------------------------------------------------
+    def _epochs(self, m, read):
+        p, d = self.params, self.dispatch
+        ctl = self.control
+        m.submodules.shuffler = shuffler = SampleShuffler(self.capacity, p.lfsr_width)
+        m.d.comb += [shuffler.count.eq(d.samples), shuffler.seed.eq(d.seed),
+                     shuffler.start.eq(d.start)]
+        left = Signal(16)                   # samples of the epoch not yet copied
+        slot = Signal(8)                    # the sample of the mini-batch being copied
+        row = Signal(range(self.capacity * self.stride + 1))
+        position = Signal(16)               # byte of the sample being read
+        pending = Signal()                  # the byte read last cycle is to be written
+        pending_position = Signal(16)
+        sums = Signal(data.ArrayLayout(16, p.max_layers))
+        m.d.comb += d.correct.eq(sums)
+        # The command, registered (a constant field driven combinationally would leave
+        # Verilog an always block that reads nothing).
+        command = Signal.like(ctl.cmd)
+        m.d.comb += ctl.cmd.eq(command)
+
+        m.d.comb += [ctl.load_sample.eq(slot), ctl.load_data.eq(read.data),
+                     ctl.load_label.eq(pending_position == 0),
+                     ctl.load_col.eq(pending_position - 1)]
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(d.start):
+                    m.d.sync += [left.eq(d.samples), slot.eq(0),
+                                 sums.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [self.active.eq(1), shuffler.o.ready.eq(1)]
+                with m.If(shuffler.o.valid):
+                    m.d.sync += [row.eq(shuffler.o.payload * self.stride), position.eq(0),
+                                 pending.eq(0)]
+                    m.next = "COPY"
+            with m.State("COPY"):
+                # A byte read a cycle, written into the input buffer the cycle after.
+                m.d.comb += [self.active.eq(1), read.addr.eq(row + position),
+                             ctl.load_en.eq(pending)]
+                m.d.sync += [position.eq(position + 1), pending.eq(position <= d.inputs),
+                             pending_position.eq(position)]
+                with m.If(pending & (pending_position == d.inputs)):
+                    m.d.sync += [left.eq(left - 1), slot.eq(slot + 1), pending.eq(0),
+                                 command.op.eq(Op.TRAIN), command.batch.eq(slot + 1)]
+                    with m.If((slot + 1 == d.batch) | (left == 1)):
+                        m.next = "TRAIN"
+                    with m.Else():
+                        m.next = "FETCH"
+            with m.State("TRAIN"):
+                m.d.comb += [self.active.eq(1), ctl.start.eq(1)]
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.active.eq(1)
+                with m.If(ctl.done):
+                    m.d.sync += [sums[k].eq(sums[k] + ctl.correct[k])
+                                 for k in range(p.max_layers)]
+                    m.d.sync += slot.eq(0)
+                    with m.If(left == 0):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "FETCH"
+            with m.State("DONE"):
+                m.d.comb += d.done.eq(1)
+                m.next = "IDLE"
