@@ -2,7 +2,7 @@
 ``LOAD_BATCH`` as it arrives, starts the core, and supplies the bodies of the replies that come
 from the core (``TRAIN``, ``READ_RESULTS``, ``READ_COUNTERS``). docs/HOST_INTERFACE.md."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,8 +11,9 @@ from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from ..core import Op
 from .config_check import ConfigCheck
-from .framing import PAYLOAD_INDEX_BITS, executor_members
+from .framing import executor_members
 from .resident_trainer import EPOCH_ARGUMENTS, resident_signature
+from .sample_decoder import SampleDecoder, payload_signature
 
 __all__ = ["CommandDispatcher"]
 
@@ -56,8 +57,7 @@ class CommandDispatcher(wiring.Component):
         self.cmd_layout = core.cmd_layout
         super().__init__({
             **executor_members(),
-            "payload": In(stream.Signature(
-                data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
+            "payload": In(payload_signature()),
             "received": In(1),
             "dropped": In(1),
             "weights": Out(1),
@@ -95,35 +95,17 @@ class CommandDispatcher(wiring.Component):
             m.next = "IDLE"
 
         # ---- LOAD_BATCH, decoded as it arrives ------------------------------------------------
-        lb_first, lb_count = Signal(8), Signal(8)
-        lb_sample, lb_pos = Signal(9), Signal(16)
+        m.submodules.load_decoder = load = SampleDecoder(p, Command.LOAD_BATCH, header=2)
+        m.d.comb += [load.payload.valid.eq(self.payload.valid),
+                     load.payload.payload.eq(self.payload.payload),
+                     load.command.eq(command), load.inputs.eq(inputs)]
+        lb_first, lb_count, lb_expect = load.first, load.count, load.expect
+        lb_value_bad = load.value_bad
+        m.d.comb += [ctl.load_sample.eq(load.sample), ctl.load_data.eq(load.data),
+                     ctl.load_label.eq(load.position == 0), ctl.load_col.eq(load.position - 1),
+                     ctl.load_en.eq(load.write & config_ok & (load.sample < p.max_batch)
+                                    & (load.position <= inputs))]
         is_load = command == Command.LOAD_BATCH
-        # The length a LOAD_BATCH frame must have, registered (for timing): its count arrives
-        # with payload byte 1, at least two cycles before the frame is dispatched.
-        lb_expect = Signal(17)
-        m.d.sync += lb_expect.eq(2 + lb_count * (inputs + 1))
-        byte, index = self.payload.payload.data, self.payload.payload.index
-        m.d.comb += [ctl.load_sample.eq(lb_sample), ctl.load_data.eq(byte),
-                     ctl.load_label.eq(lb_pos == 0), ctl.load_col.eq(lb_pos - 1)]
-        # A label must name a class, a pixel fit act_bits: else the batch is refused as it ends
-        # (BAD_VALUE naming the first such sample) and stays unusable, like a damaged one.
-        lb_value_bad = Signal()
-        value_bad = Mux(lb_pos == 0, byte >= p.classes,
-                        (byte >> p.act_bits) != 0 if p.act_bits < 8 else 0)
-        with m.If(self.payload.valid & is_load):
-            with m.If(index == 0):
-                m.d.sync += [lb_first.eq(byte), lb_sample.eq(byte), lb_pos.eq(0),
-                             lb_value_bad.eq(0)]
-            with m.Elif(index == 1):
-                m.d.sync += lb_count.eq(byte)
-            with m.Else():
-                m.d.comb += ctl.load_en.eq(config_ok & (lb_sample < p.max_batch)
-                                           & (lb_pos <= inputs))
-                m.d.sync += lb_pos.eq(lb_pos + 1)
-                with m.If(value_bad & ~lb_value_bad):
-                    m.d.sync += [lb_value_bad.eq(1), bad_name.eq(lb_sample)]
-                with m.If(lb_pos == inputs):
-                    m.d.sync += [lb_pos.eq(0), lb_sample.eq(lb_sample + 1)]
         with m.If(self.dropped & is_load):
             m.d.sync += batch_bad.eq(1)
 
@@ -143,16 +125,10 @@ class CommandDispatcher(wiring.Component):
         res_b, res_layer = Signal(8), Signal(8)
         res_read = Signal()                  # the core's result for (res_b, res_layer) is out
         resident = p.resident_samples > 0
-        # TRAIN_EPOCH's arguments: samples (bytes 0-1), batch (2), seed (3-6).
-        epoch_args = Signal(8 * EPOCH_ARGUMENTS)
         epoch_ok = Signal()                  # the TRAIN_EPOCH reply is OK (else BAD_VALUE)
-        epoch_bad = Signal(data.StructLayout({"samples": 1, "batch": 1, "seed": 1,
-                                              "unstored": 1}))
         if resident:
             rs = self.resident
-            m.d.comb += [rs.config_ok.eq(config_ok), rs.inputs.eq(inputs),
-                         rs.samples.eq(epoch_args[:16]), rs.batch.eq(epoch_args[16:24]),
-                         rs.seed.eq(epoch_args[24:24 + p.lfsr_width])]
+            m.d.comb += [rs.config_ok.eq(config_ok), rs.inputs.eq(inputs)]
         cmd_view = ctl.cmd
 
         with m.FSM():
@@ -227,7 +203,7 @@ class CommandDispatcher(wiring.Component):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
                         with m.Elif(lb_value_bad):
-                            m.d.sync += batch_bad.eq(1)
+                            m.d.sync += [batch_bad.eq(1), bad_name.eq(load.bad_sample)]
                             reply(Status.BAD_VALUE, 1)
                         with m.Else():
                             # Sample 0 starts a new mini-batch (forgetting a failed load).
@@ -273,10 +249,18 @@ class CommandDispatcher(wiring.Component):
                                 reply(Status.BAD_LENGTH)
                             with m.Elif(~config_ok):
                                 reply(Status.OUT_OF_ORDER)
+                            with m.Elif(rs.epoch_value_bad):
+                                # The body names the argument: 0 samples, 1 batch, 2 seed.
+                                m.d.sync += [bad_name.eq(rs.epoch_bad_argument),
+                                             epoch_ok.eq(0)]
+                                reply(Status.BAD_VALUE, 1)
+                            with m.Elif(rs.epoch_unstored):
+                                reply(Status.OUT_OF_ORDER)
                             with m.Else():
-                                m.d.comb += cursor.advance.eq(1)
-                                m.d.sync += epoch_args[:8].eq(first)
-                                m.next = "EPOCH_WAIT"
+                                # The epoch overwrites the input buffer: a loaded batch is gone.
+                                m.d.comb += rs.start.eq(1)
+                                m.d.sync += batch_loaded.eq(0)
+                                m.next = "EPOCH_RUN"
                     with m.Case(Command.READ_RESULTS):
                         with m.If(chk.rr_bad):
                             reply(Status.BAD_LENGTH)
@@ -348,46 +332,8 @@ class CommandDispatcher(wiring.Component):
                         m.d.sync += reg_index.eq(reg_index + 1)
                         m.next = "CONFIG"
 
-            # TRAIN_EPOCH: its arguments a byte per 2 cycles, then checked, then the epoch.
-            with m.State("EPOCH_WAIT"):
-                m.next = "EPOCH_BYTE"
-            with m.State("EPOCH_BYTE"):
-                with m.Switch(cursor.position):
-                    for k in range(1, EPOCH_ARGUMENTS):
-                        with m.Case(k):
-                            m.d.sync += epoch_args.word_select(k, 8).eq(cursor.data)
-                m.d.comb += cursor.advance.eq(1)
-                with m.If(cursor.position == EPOCH_ARGUMENTS - 1):
-                    m.next = "EPOCH_CHECK"
-                with m.Else():
-                    m.next = "EPOCH_WAIT"
-            with m.State("EPOCH_CHECK"):
-                samples, batch = epoch_args[:16], epoch_args[16:24]
-                m.d.sync += [
-                    epoch_bad.samples.eq(samples == 0),
-                    epoch_bad.batch.eq((batch == 0) | (batch > p.max_batch)),
-                    epoch_bad.seed.eq(epoch_args[24 + p.lfsr_width:] != 0
-                                      if p.lfsr_width < 32 else 0),
-                    epoch_bad.unstored.eq(samples > (rs.stored if resident else 0)),
-                ]
-                m.next = "EPOCH_START"
-            with m.State("EPOCH_START"):
-                # BAD_VALUE names the argument: 0 samples, 1 batch, 2 seed.
-                with m.If(epoch_bad.samples | epoch_bad.batch | epoch_bad.seed):
-                    m.d.sync += [bad_name.eq(Mux(epoch_bad.samples, 0,
-                                                 Mux(epoch_bad.batch, 1, 2))),
-                                 epoch_ok.eq(0)]
-                    reply(Status.BAD_VALUE, 1)
-                with m.Elif(epoch_bad.unstored):
-                    reply(Status.OUT_OF_ORDER)
-                with m.Else():
-                    if resident:
-                        m.d.comb += rs.start.eq(1)
-                    # The epoch overwrites the input buffer: a loaded batch is gone.
-                    m.d.sync += batch_loaded.eq(0)
-                    m.next = "EPOCH_RUN"
             with m.State("EPOCH_RUN"):
-                with m.If(rs.done if resident else 1):
+                with m.If(rs.done if resident else 1):     # (a core without never gets here)
                     m.d.sync += epoch_ok.eq(1)
                     reply(Status.OK, n_layers << 1)
 
@@ -448,7 +394,7 @@ class CommandDispatcher(wiring.Component):
                              self.body.payload.eq(Mux(at[0], value[8:16], value[:8]))]
             with m.Case(Command.TRAIN_EPOCH):
                 # BAD_VALUE's body is the argument named; OK's the correct predictions.
-                value = self.resident.correct[at[1:5]] if resident else 0
+                value = self.resident.correct[at[1:5]] if resident else Const(0, 16)
                 m.d.comb += [self.body.valid.eq(1),
                              self.body.payload.eq(Mux(epoch_ok, Mux(at[0], value[8:16],
                                                                          value[:8]),

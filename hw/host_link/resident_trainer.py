@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from contract.protocol import Command
 
 from ..core import Op
-from .framing import PAYLOAD_INDEX_BITS
+from .sample_decoder import SampleDecoder, payload_signature
 from .sample_shuffler import SampleShuffler
 
 __all__ = ["ResidentTrainer", "resident_signature", "STORE_HEADER", "EPOCH_ARGUMENTS"]
@@ -28,7 +28,8 @@ EPOCH_ARGUMENTS = 7
 
 def resident_signature(params):
     """Between the dispatcher (this direction) and the trainer (flipped): the dispatch-time
-    verdicts on a held ``STORE_SAMPLES`` and the start and end of a ``TRAIN_EPOCH``."""
+    verdicts on a held ``STORE_SAMPLES`` or ``TRAIN_EPOCH`` (the trainer decodes both as they
+    arrive) and the start and end of an epoch."""
     p = params
     count_bits = p.resident_samples.bit_length()
     return wiring.Signature({
@@ -37,8 +38,11 @@ def resident_signature(params):
         "store_length_bad": In(1), "store_value_bad": In(1), "store_gap": In(1),
         "store_bad_sample": In(8), "stored": In(count_bits),
         "store_commit": Out(1), "store_reject": Out(1),
-        # TRAIN_EPOCH
-        "start": Out(1), "samples": Out(16), "batch": Out(8), "seed": Out(p.lfsr_width),
+        # TRAIN_EPOCH: the trainer's checks of the held frame's arguments (BAD_VALUE names
+        # the first bad one: 0 samples, 1 batch, 2 seed; more samples than stored is out of
+        # order); the start; the end and the correct predictions summed over the epoch.
+        "epoch_value_bad": In(1), "epoch_bad_argument": In(2), "epoch_unstored": In(1),
+        "start": Out(1),
         "done": In(1), "correct": In(data.ArrayLayout(16, p.max_layers)),
     })
 
@@ -70,8 +74,7 @@ class ResidentTrainer(wiring.Component):
         super().__init__({
             "dispatch": In(resident_signature(p)),
             "command": In(8), "length": In(16),
-            "payload": In(stream.Signature(
-                data.StructLayout({"data": 8, "index": PAYLOAD_INDEX_BITS}), always_ready=True)),
+            "payload": In(payload_signature()),
             "dropped": In(1), "forget": In(1),
             "control": Out(core.control_signature),
             "active": Out(1),
@@ -83,54 +86,39 @@ class ResidentTrainer(wiring.Component):
         d = self.dispatch
         store = memory.Memory(shape=8, depth=self.capacity * self.stride, init=[])
         m.submodules.store = store
-        self._store_samples(m, store.write_port())
-        self._epochs(m, store.read_port())
+        stored = self._store_samples(m, store.write_port())
+        self._epochs(m, store.read_port(), stored)
         return m
 
     # ---- STORE_SAMPLES: written as it arrives ---------------------------------------------
     def _store_samples(self, m, write):
-        p, d = self.params, self.dispatch
-        first, count = Signal(16), Signal(8)
-        offset, position = Signal(8), Signal(16)        # sample in the frame, byte in sample
-        row = Signal(range(self.capacity * self.stride + 1))  # the sample's first byte
-        wrote, value_bad = Signal(), Signal()
+        d = self.dispatch
+        m.submodules.store_decoder = dec = SampleDecoder(self.params, Command.STORE_SAMPLES,
+                                                         header=STORE_HEADER)
+        m.d.comb += [dec.payload.valid.eq(self.payload.valid),
+                     dec.payload.payload.eq(self.payload.payload),
+                     dec.command.eq(self.command), dec.inputs.eq(d.inputs)]
+        wrote = Signal()                    # this frame wrote into the store
         stored = Signal(self.count_bits)
         m.d.comb += d.stored.eq(stored)
-        is_store = self.command == Command.STORE_SAMPLES
-        byte, index = self.payload.payload.data, self.payload.payload.index
-        in_store = first + offset < self.capacity
-        with m.If(self.payload.valid & is_store):
-            with m.Switch(index):
-                with m.Case(0):
-                    m.d.sync += [first[:8].eq(byte), offset.eq(0), position.eq(0),
-                                 wrote.eq(0), value_bad.eq(0)]
-                with m.Case(1):
-                    m.d.sync += first[8:].eq(byte)
-                with m.Case(2):
-                    m.d.sync += [count.eq(byte), row.eq(first * self.stride)]
-                with m.Default():
-                    with m.If(d.config_ok & in_store & (position <= d.inputs)):
-                        m.d.comb += [write.en.eq(1), write.addr.eq(row + position),
-                                     write.data.eq(byte)]
-                        m.d.sync += wrote.eq(1)
-                    bad = Mux(position == 0, byte >= p.classes,
-                              (byte >> p.act_bits) != 0 if p.act_bits < 8 else 0)
-                    with m.If(bad & ~value_bad):
-                        m.d.sync += [value_bad.eq(1), d.store_bad_sample.eq(offset)]
-                    m.d.sync += position.eq(position + 1)
-                    with m.If(position == d.inputs):
-                        m.d.sync += [position.eq(0), offset.eq(offset + 1),
-                                     row.eq(row + self.stride)]
-        # The checks, registered (the count arrives at least a byte before the frame ends).
-        expect = Signal(17)
+        with m.If(dec.payload.valid & (dec.payload.payload.index == 0)):
+            m.d.sync += wrote.eq(0)
+        with m.If(dec.write & d.config_ok & (dec.sample < self.capacity)):
+            m.d.comb += [write.en.eq(1), write.addr.eq(dec.sample * self.stride + dec.position),
+                         write.data.eq(dec.data)]
+            m.d.sync += wrote.eq(1)
+        # The checks, registered (the count arrives at least a byte before the frame ends);
+        # BAD_VALUE names the sample by its place in the frame.
+        first, count = dec.first, dec.count
         m.d.sync += [
-            expect.eq(STORE_HEADER + count * (d.inputs + 1)),
-            d.store_length_bad.eq((self.length != expect) | (count == 0)
+            d.store_length_bad.eq((self.length != dec.expect) | (count == 0)
                                   | (first + count > self.capacity)),
             d.store_gap.eq(first > stored),
+            d.store_bad_sample.eq(dec.bad_sample - first),
         ]
-        m.d.comb += d.store_value_bad.eq(value_bad)
+        m.d.comb += d.store_value_bad.eq(dec.value_bad)
         # What the store holds: samples 0 .. stored-1 all came in accepted frames.
+        is_store = self.command == Command.STORE_SAMPLES
         with m.If(d.store_commit):
             with m.If(first + count > stored):
                 m.d.sync += stored.eq(first + count)
@@ -138,13 +126,35 @@ class ResidentTrainer(wiring.Component):
             m.d.sync += stored.eq(first)
         with m.If(self.forget):
             m.d.sync += stored.eq(0)
+        return stored
 
     # ---- TRAIN_EPOCH ---------------------------------------------------------------------
-    def _epochs(self, m, read):
+    def _epoch_arguments(self, m, stored):
+        """``TRAIN_EPOCH``'s arguments as they arrive (the frame is held, so they stay put
+        while the epoch runs) and their checks, registered."""
+        p, d = self.params, self.dispatch
+        arguments = Signal(8 * EPOCH_ARGUMENTS)
+        byte, index = self.payload.payload.data, self.payload.payload.index
+        with m.If(self.payload.valid & (self.command == Command.TRAIN_EPOCH)):
+            for k in range(EPOCH_ARGUMENTS):
+                with m.If(index == k):
+                    m.d.sync += arguments.word_select(k, 8).eq(byte)
+        samples, batch, seed = arguments[:16], arguments[16:24], arguments[24:]
+        bad = [samples == 0, (batch == 0) | (batch > p.max_batch),
+               (seed >> p.lfsr_width) != 0 if p.lfsr_width < 32 else 0]
+        m.d.sync += [
+            d.epoch_value_bad.eq(bad[0] | bad[1] | bad[2]),
+            d.epoch_bad_argument.eq(Mux(bad[0], 0, Mux(bad[1], 1, 2))),
+            d.epoch_unstored.eq(samples > stored),
+        ]
+        return samples, batch, seed[:p.lfsr_width]
+
+    def _epochs(self, m, read, stored):
         p, d = self.params, self.dispatch
         ctl = self.control
+        samples, batch, seed = self._epoch_arguments(m, stored)
         m.submodules.shuffler = shuffler = SampleShuffler(self.capacity, p.lfsr_width)
-        m.d.comb += [shuffler.count.eq(d.samples), shuffler.seed.eq(d.seed),
+        m.d.comb += [shuffler.count.eq(samples), shuffler.seed.eq(seed),
                      shuffler.start.eq(d.start)]
         left = Signal(16)                   # samples of the epoch not yet copied
         slot = Signal(8)                    # the sample of the mini-batch being copied
@@ -165,7 +175,7 @@ class ResidentTrainer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(d.start):
-                    m.d.sync += [left.eq(d.samples), slot.eq(0),
+                    m.d.sync += [left.eq(samples), slot.eq(0),
                                  sums.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
@@ -183,7 +193,7 @@ class ResidentTrainer(wiring.Component):
                 with m.If(pending & (pending_position == d.inputs)):
                     m.d.sync += [left.eq(left - 1), slot.eq(slot + 1), pending.eq(0),
                                  command.op.eq(Op.TRAIN), command.batch.eq(slot + 1)]
-                    with m.If((slot + 1 == d.batch) | (left == 1)):
+                    with m.If((slot + 1 == batch) | (left == 1)):
                         m.next = "TRAIN"
                     with m.Else():
                         m.next = "FETCH"
