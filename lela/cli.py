@@ -76,8 +76,8 @@ def _shift_list(text):
 #: resumed run takes them from its checkpoint and refuses any that contradict it.
 RUN_OPTIONS = ("dataset", "data_dir", "arch", "algo", "precision", "batch", "lr", "seed",
                "float_dtype", "loss", "rounding", "dropout", "backend", "port", "baud",
-               "reply_timeout", "config", "holdout", "train_limit", "out", "lr_decay", "schedule", "batch_norm",
-               "layer_lr_shift")
+               "reply_timeout", "config", "holdout", "train_limit", "out", "lr_decay",
+               "schedule", "batch_norm", "layer_lr_shift", "resident")
 
 
 def build_parser(explicit_only=False):
@@ -170,6 +170,12 @@ def build_parser(explicit_only=False):
                    "counts as lost (default: 2, or twice a longest frame's time on the line; a "
                    "board answers any command of the paper's networks in well under a second, "
                    "a simulated board on a pseudo-terminal needs a minute or more)")
+    t.add_argument("--resident", action="store_true", default=None,
+                   help="resident training: the training set is stored on the device once and "
+                   "each epoch is one TRAIN_EPOCH command, the device drawing the sample order "
+                   "(docs/ARITHMETIC.md, 'Resident training'; the golden backend draws the "
+                   "same order). serial: the board's config must hold the set "
+                   "(resident_samples); rtl: the simulated core is built to hold it")
     t.add_argument("--config", default="", help="TOML file with fixed-point formats "
                    "(configs/*.toml); command-line sizes and seeds override it")
     t.add_argument("--holdout", type=_nonneg_int, default=0,
@@ -419,7 +425,7 @@ def _run_spec(args, argv):
                    backend=args.backend, port=args.port, baud=args.baud,
                    reply_timeout=args.reply_timeout,
                    lr_decay=args.lr_decay, schedule=args.schedule, batch_norm=args.batch_norm,
-                   layer_lr_shift=args.layer_lr_shift)
+                   layer_lr_shift=args.layer_lr_shift, resident=bool(args.resident))
     return spec, args.out, dict(force=args.force)
 
 

@@ -46,6 +46,7 @@ class RtlNet:
         # read of the paper's networks takes seconds to minutes. Nothing but a mini-batch or a
         # restore changes them.
         self._read = None
+        self._stored = None             # the training set in the device's resident store
 
     #: train_batch takes the next mini-batch (``next=``): lela.train._epoch passes it, and the
     #: driver streams its LOAD_BATCH behind this one's TRAIN where the board's receive buffer
@@ -60,6 +61,27 @@ class RtlNet:
         if list(got) != list(want):
             raise MismatchError(f"mini-batch {self.batches}: the accelerator counted {got} "
                                 f"correct predictions per layer, the golden model {want}")
+        return [int(v) for v in got]
+
+    def train_epoch(self, x, labels, seed, batches):
+        """Train an epoch on the device from its resident store (``lela train --resident``):
+        the training set ``x``, ``labels`` is stored once (again after a reconfiguration),
+        then one ``TRAIN_EPOCH`` from ``seed``; the golden twin trains ``batches``, the same
+        order drawn by sw_model/resident.py. The summed correct counts must agree."""
+        self._read = None
+        key = self.device._batch_key(x, labels)
+        if self._stored != key:
+            self.device.store_samples(x, labels)
+            self._stored = key
+        got = self.device.train_epoch(len(x), self.cfg.batch, seed)
+        want = np.zeros(self.cfg.layers, dtype=np.int64)
+        for visits in batches:
+            want += self.golden.train_batch(x[visits], labels[visits])
+        self.batches += len(batches)
+        if list(got) != [int(v) for v in want]:
+            raise MismatchError(f"epoch ending at mini-batch {self.batches}: the accelerator "
+                                f"counted {got} correct predictions per layer, the golden "
+                                f"model {[int(v) for v in want]}")
         return [int(v) for v in got]
 
     def set_frozen(self, layers):

@@ -25,6 +25,7 @@ from lela.checks import (EVAL_CHUNK, RESUME_MAY_SET, UserError, available_memory
 from lela.divergence import PROBE, Diverged, class_shares, diagnose
 from lela.files import CHECKPOINT, atomic_write, load_checkpoint, plot_curves, save_checkpoint
 from sw_model.data import load_dataset
+from sw_model.resident import epoch_batches
 
 __all__ = ["RunSpec", "UserError", "Diverged", "Interrupted", "DEFAULT_LR", "DATASET_LR",
            "default_lr", "run", "build_model", "atomic_write", "evaluate"]
@@ -87,6 +88,7 @@ class RunSpec:
     schedule: str = "simultaneous"   # or "layerwise": one layer at a time, the others frozen
     batch_norm: bool = None          # None: from the config, else off
     layer_lr_shift: tuple = None     # per layer, halvings beyond --lr (None: the config's)
+    resident: bool = False           # the training set on the device, an epoch a command
 
     def to_json(self):
         d = asdict(self)
@@ -316,6 +318,7 @@ def run(spec, out_dir, resume=False, progress=True, log=print, force=False, aske
     else:
         check_memory(cfg, spec.algo)
     check_schedule(spec, cfg)
+    cfg = check_resident(spec, cfg, len(data.x_train[:spec.train_limit or None]))
     model = build_model(spec, cfg, log)
     spec = resolved(spec, cfg, model)
     state = {"history": [], "epoch": 0, "train_seconds": 0.0}
@@ -363,6 +366,28 @@ def check_schedule(spec, cfg):
         if spec.epochs < cfg.layers:
             raise UserError(f"--schedule layerwise: {spec.epochs} epochs cannot train "
                             f"{cfg.layers} layers one after another (at least one each)")
+
+
+def check_resident(spec, cfg, n_train):
+    """``--resident``: a fixed-point fully connected network whose training set the device
+    can hold. The simulated core (``--backend rtl``) is built to hold it; a board's config
+    must. Returns the config to build with."""
+    if not spec.resident:
+        return cfg
+    if spec.precision != "fixed" or spec.algo not in ("lel", "lel-sign") or conv_arch(spec):
+        raise UserError("--resident: the device trains fully connected local-error networks in "
+                        "fixed point (--algo lel or lel-sign, --precision fixed)")
+    from contract.config import RESIDENT_RANGE
+    if n_train > RESIDENT_RANGE[1]:
+        raise UserError(f"--resident: {n_train} training samples, more than an epoch's "
+                        f"{RESIDENT_RANGE[1]} (use --train-limit)")
+    if spec.backend == "rtl" and cfg.resident_samples < n_train:
+        return cfg.replace(resident_samples=n_train)
+    if spec.backend == "serial" and cfg.resident_samples < n_train:
+        raise UserError(f"--resident: the board's config holds {cfg.resident_samples} samples "
+                        f"(field 'resident_samples'), the training set has {n_train} (use "
+                        "--train-limit, or a board built to hold them)")
+    return cfg
 
 
 def stage_of(spec, cfg, epoch):
@@ -443,12 +468,22 @@ def _interrupted(out_dir, epoch, epochs, saved):
 def _epoch(spec, cfg, model, x_train, y_train, epoch, progress):
     """Train one epoch; return its history entry (and its seconds) and, when a float model's
     scores became NaN or infinite, the mini-batch that stopped it (else None)."""
-    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(x_train))
-    batches = [order[k:k + cfg.batch] for k in range(0, len(order), cfg.batch)]
+    if spec.resident:
+        # The device's order (docs/ARITHMETIC.md, "Resident training: the sample order").
+        seed = cfg.stream_seed("order", epoch)
+        batches = epoch_batches(len(x_train), cfg.batch, seed, cfg.lfsr_width)
+    else:
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(x_train))
+        batches = [order[k:k + cfg.batch] for k in range(0, len(order), cfg.batch)]
     correct, seen, stopped = None, 0, None
     t0 = time.perf_counter()
     bar = _progress(len(batches), f"epoch {epoch + 1}/{spec.epochs}", progress)
     try:
+        if spec.resident and hasattr(model, "train_epoch"):    # RtlNet: one command an epoch
+            correct = model.train_epoch(x_train, y_train, seed, batches)
+            seen = len(x_train)
+            bar.update(len(batches))
+            batches = []
         pipelines = getattr(model, "pipelines", False)     # RtlNet: the next batch streams
         for number, idx in enumerate(batches, 1):
             if pipelines and number < len(batches):

@@ -66,7 +66,7 @@ LEAN = dict(counter_bits=16, all_counters=False, dropout=False, sign_feedback=Fa
             early_exit=False, frozen_layers=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def lean_harness(tmp_path_factory):
     root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
     return build_accelerator(FEW_CLASSES, os.path.join(root, "accelerator_lean"),

@@ -25,7 +25,7 @@ NORMALISED = HARDWARE.replace(batch_norm=True, dropout=0)
 STALLS = dict(read_latency=9, stall=0.3, rx_stall=0.3, tx_stall=0.3)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def harness(tmp_path_factory):
     root = os.environ.get("LELA_BUILD_CACHE") or str(tmp_path_factory.mktemp("accelerator"))
     return build_accelerator(NORMALISED, os.path.join(root, "accelerator_bn"),

@@ -30,7 +30,7 @@ from tests.accelerator_checks import small_config
 pytestmark = pytest.mark.xdist_group("board_sdram")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def sdram_board(tmp_path_factory):
     root = tmp_path_factory.mktemp("sdram_board")
     path = small_config(root / "board.toml")

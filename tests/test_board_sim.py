@@ -23,7 +23,7 @@ pytestmark = pytest.mark.xdist_group("board")
 REGRESS = bool(os.environ.get("LELA_REGRESS"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board")
     # The iCEBreaker's one-byte receiver (configs/icebreaker.toml's rx_buffer: the driver

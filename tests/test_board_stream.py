@@ -24,7 +24,7 @@ LOAD_BYTES = FRAME_OVERHEAD + 2 + 8 * 65
 RX_BUFFER = 1024
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board_stream")
     path = small_config(root / "board.toml", train=f"rx_buffer = {RX_BUFFER}\n")
@@ -98,7 +98,7 @@ def stream_offsets(sent):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def clean(board):
     cfg, exe, _ = board
     acc, sent = train(exe, cfg)

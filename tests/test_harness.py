@@ -201,7 +201,7 @@ def build(tmp_path_factory, word_bits, addr_bits, mem_words, name):
     return build_harness(v, word_bits, addr_bits, mem_words, d / "build")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def harness(tmp_path_factory):
     return build(tmp_path_factory, WORD_BITS, ADDR_BITS, MEM_WORDS, "harness64")
 

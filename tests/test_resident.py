@@ -173,3 +173,43 @@ def test_a_lost_epoch_reply_is_resolved_from_the_counters(tiny_harness, noise):
         assert acc.counters()["train_commands"] == 15
         for i, (w, b) in enumerate(acc.read_weights()):
             assert np.array_equal(w, net.weights[i]) and np.array_equal(b, net.biases[i])
+
+
+def test_lela_train_resident_on_the_device_equals_the_golden_model(tiny_harness):
+    """lela train's resident epoch (lela.train._epoch with --resident) on the simulated device
+    (RtlNet.train_epoch: the set stored once, one TRAIN_EPOCH an epoch) ends with the golden
+    model's weights after the same epochs run from the same order on the golden backend."""
+    from lela.rtl_backend import RtlNet
+    from lela.train import RunSpec, _epoch
+    cfg = HARDWARE
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 256, size=(38, cfg.arch[0]))
+    y = rng.integers(0, cfg.classes, size=38)
+    spec = RunSpec(resident=True, epochs=2)
+    with open_accelerator(tiny_harness) as link:
+        device = RtlNet(cfg, link)
+        golden = FixedPointNet(cfg)
+        for epoch in range(2):
+            on_device, _ = _epoch(spec, cfg, device, x, y, epoch, progress=False)
+            on_golden, _ = _epoch(spec, cfg, golden, x, y, epoch, progress=False)
+            assert on_device["train_error"] == on_golden["train_error"]
+        assert device.check() == golden.weight_hash()
+        assert device.counters()["train_commands"] == 2 * 5
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--precision", "float"], "--resident: the device trains"),
+    (["--algo", "lel-train", "--precision", "float"], "--resident: the device trains"),
+    (["--backend", "serial", "--port", "/dev/null", "--config", "configs/icebreaker.toml",
+      "--arch", "64-64"], "holds 0 samples"),
+])
+def test_lela_train_resident_refuses_what_the_device_cannot(tmp_path, capsys, args, message):
+    from lela.cli import main
+    try:
+        code = main(["train", "--resident", "--epochs", "1", "--quiet", "--out",
+                     str(tmp_path / "run"), *args])
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -58,7 +58,22 @@ def test_every_board_config_is_shipped():
         == {b.config for b in BOARDS.values()}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(p) for p in CONFIGS])
+def _fast_harness_cases():
+    """Every config; under ``make test`` the default (digits.toml) only: a board's config
+    trains through its board simulation below, and fashion_mnist.toml's 784-wide build is the
+    slowest of all (``make regress`` runs them)."""
+    return [pytest.param(p, id=os.path.basename(p), marks=() if p.endswith("digits.toml")
+                         else pytest.mark.slow) for p in CONFIGS]
+
+
+#: The SDRAM board's build is the ULX3S's network behind the SDRAM model, which
+#: tests/test_board_sdram.py trains through on a small network; here under ``make regress``.
+BOARD_CASES = [pytest.param(name, marks=pytest.mark.slow if getattr(BOARDS[name], "sdram", False)
+                            else ())
+               for name in sorted(BOARDS)]
+
+
+@pytest.mark.parametrize("path", _fast_harness_cases())
 def test_config_trains_a_batch_on_the_fast_harness(tmp_path_factory, path):
     cfg = load_config(path)
     board = board_of(path)
@@ -70,7 +85,7 @@ def test_config_trains_a_batch_on_the_fast_harness(tmp_path_factory, path):
         train_one_batch(Accelerator(link), cfg, np.random.default_rng(len(path)))
 
 
-@pytest.mark.parametrize("name", sorted(BOARDS))
+@pytest.mark.parametrize("name", BOARD_CASES)
 def test_board_config_trains_through_its_board_simulation(tmp_path_factory, name):
     board = BOARDS[name]
     cfg = load_config(os.path.join(ROOT, board.config))
