@@ -2,7 +2,7 @@
 ``LOAD_BATCH`` as it arrives, starts the core, and supplies the bodies of the replies that come
 from the core (``TRAIN``, ``READ_RESULTS``, ``READ_COUNTERS``). docs/HOST_INTERFACE.md."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,6 +105,8 @@ class CommandDispatcher(wiring.Component):
                      ctl.load_label.eq(load.position == 0), ctl.load_col.eq(load.position - 1),
                      ctl.load_en.eq(load.write & config_ok & (load.sample < p.max_batch)
                                     & (load.position <= inputs))]
+        with m.If(load.found_bad):
+            m.d.sync += bad_name.eq(load.sample)
         is_load = command == Command.LOAD_BATCH
         with m.If(self.dropped & is_load):
             m.d.sync += batch_bad.eq(1)
@@ -203,7 +205,7 @@ class CommandDispatcher(wiring.Component):
                             m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_LENGTH)
                         with m.Elif(lb_value_bad):
-                            m.d.sync += [batch_bad.eq(1), bad_name.eq(load.bad_sample)]
+                            m.d.sync += batch_bad.eq(1)
                             reply(Status.BAD_VALUE, 1)
                         with m.Else():
                             # Sample 0 starts a new mini-batch (forgetting a failed load).
@@ -332,10 +334,11 @@ class CommandDispatcher(wiring.Component):
                         m.d.sync += reg_index.eq(reg_index + 1)
                         m.next = "CONFIG"
 
-            with m.State("EPOCH_RUN"):
-                with m.If(rs.done if resident else 1):     # (a core without never gets here)
-                    m.d.sync += epoch_ok.eq(1)
-                    reply(Status.OK, n_layers << 1)
+            if resident:
+                with m.State("EPOCH_RUN"):
+                    with m.If(rs.done):
+                        m.d.sync += epoch_ok.eq(1)
+                        reply(Status.OK, n_layers << 1)
 
             with m.State("TRAIN_ARGS"):
                 m.next = "TRAIN_ARG_BYTE"
@@ -386,19 +389,21 @@ class CommandDispatcher(wiring.Component):
         at = self.body_index
         taken = self.body.valid & self.body.ready
         with m.Switch(command):
-            with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH, Command.STORE_SAMPLES):
+            with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH,
+                        *([Command.STORE_SAMPLES] if resident else [])):
                 m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(bad_name)]
             with m.Case(Command.TRAIN):
                 value = ctl.correct[at[1:5]]
                 m.d.comb += [self.body.valid.eq(1),
                              self.body.payload.eq(Mux(at[0], value[8:16], value[:8]))]
-            with m.Case(Command.TRAIN_EPOCH):
-                # BAD_VALUE's body is the argument named; OK's the correct predictions.
-                value = self.resident.correct[at[1:5]] if resident else Const(0, 16)
-                m.d.comb += [self.body.valid.eq(1),
-                             self.body.payload.eq(Mux(epoch_ok, Mux(at[0], value[8:16],
-                                                                         value[:8]),
-                                                      bad_name))]
+            if resident:
+                with m.Case(Command.TRAIN_EPOCH):
+                    # BAD_VALUE's body is the argument named; OK's the correct predictions.
+                    value = self.resident.correct[at[1:5]]
+                    m.d.comb += [self.body.valid.eq(1),
+                                 self.body.payload.eq(Mux(epoch_ok, Mux(at[0], value[8:16],
+                                                                             value[:8]),
+                                                          bad_name))]
             with m.Case(Command.READ_COUNTERS):
                 value = Signal(64)
                 with m.Switch(at[3:11]):

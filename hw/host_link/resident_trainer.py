@@ -114,8 +114,9 @@ class ResidentTrainer(wiring.Component):
             d.store_length_bad.eq((self.length != dec.expect) | (count == 0)
                                   | (first + count > self.capacity)),
             d.store_gap.eq(first > stored),
-            d.store_bad_sample.eq(dec.bad_sample - first),
         ]
+        with m.If(dec.found_bad):
+            m.d.sync += d.store_bad_sample.eq(dec.sample - first)
         m.d.comb += d.store_value_bad.eq(dec.value_bad)
         # What the store holds: samples 0 .. stored-1 all came in accepted frames.
         is_store = self.command == Command.STORE_SAMPLES

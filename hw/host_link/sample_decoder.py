@@ -38,8 +38,11 @@ class SampleDecoder(wiring.Component):
         The header's first sample and count (from the cycle after each arrives).
     expect : Out(17)
         The payload length those make (registered; valid two cycles after the count).
-    value_bad, bad_sample : Out
-        A label or pixel out of range arrived in this frame, and the first such sample.
+    value_bad : Out(1)
+        A label or pixel out of range arrived in this frame.
+    found_bad : Out(1)
+        The first such byte arrives this cycle (its sample is ``sample``): the user keeps the
+        sample to name it.
     """
 
     def __init__(self, params, command, header):
@@ -50,7 +53,7 @@ class SampleDecoder(wiring.Component):
             "command": In(8), "inputs": In(16),
             "write": Out(1), "data": Out(8), "sample": Out(first_bits + 1),
             "position": Out(16), "first": Out(first_bits), "count": Out(8),
-            "expect": Out(17), "value_bad": Out(1), "bad_sample": Out(first_bits + 1),
+            "expect": Out(17), "value_bad": Out(1), "found_bad": Out(1),
         })
 
     def elaborate(self, platform):
@@ -66,16 +69,17 @@ class SampleDecoder(wiring.Component):
                 m.d.sync += [self.first[:8].eq(byte), self.sample.eq(byte),
                              self.position.eq(0), self.value_bad.eq(0)]
             for k in range(1, header - 1):
-                with m.If(index == k):
+                with m.Elif(index == k):
                     m.d.sync += [self.first.word_select(k, 8).eq(byte),
                                  self.sample.word_select(k, 8).eq(byte)]
-            with m.If(index == header - 1):
+            with m.Elif(index == header - 1):
                 m.d.sync += self.count.eq(byte)
-            with m.If(index >= header):
+            with m.Else():
                 m.d.comb += self.write.eq(1)
                 m.d.sync += self.position.eq(self.position + 1)
                 with m.If(bad & ~self.value_bad):
-                    m.d.sync += [self.value_bad.eq(1), self.bad_sample.eq(self.sample)]
+                    m.d.comb += self.found_bad.eq(1)
+                    m.d.sync += self.value_bad.eq(1)
                 with m.If(self.position == self.inputs):
                     m.d.sync += [self.position.eq(0), self.sample.eq(self.sample + 1)]
         return m
