@@ -11,7 +11,8 @@ from contract.registers import COUNTERS
 
 __all__ = ["BITS_PER_BYTE", "macs_per_sample", "link_seconds", "link_bound", "array_bound",
            "minibatch_frames", "minibatch_bytes", "infer_frames", "read_weights_frames",
-           "frames_bytes", "batch_sizes", "ecp5_blocks", "core_seconds", "training_rate"]
+           "frames_bytes", "batch_sizes", "ecp5_blocks", "core_seconds", "training_rate",
+           "SCHEDULES", "schedule_for", "RESIDENT_EXTRA_CYCLES"]
 
 #: Bits a byte takes on the line (8N1: start, 8 data, stop).
 BITS_PER_BYTE = 10
@@ -119,14 +120,43 @@ def core_seconds(macs, batch, lanes, clock_hz, cycles_per_beat=1.0):
     return cycles_per_beat * macs * batch / lanes / clock_hz
 
 
+#: Cycles the resident trainer spends on a sample besides its ``inputs + 1`` bytes (reading the
+#: next visit from the shuffler, the copy's pipeline; the shuffle itself overlaps the copy):
+#: bench/results/board_resident.json measures 68.6 cycles a 65-byte sample on the ULX3S.
+RESIDENT_EXTRA_CYCLES = 4
+
+#: How the host driver feeds the core: "alternating" (each frame waits for its reply),
+#: "pipelined" (the next mini-batch's LOAD_BATCH streamed behind TRAIN, when it fits the
+#: board's receive buffer) or "resident" (the training set on the board, an epoch a command).
+SCHEDULES = ("alternating", "pipelined", "resident")
+
+
+def schedule_for(inputs, batch, rx_buffer, resident_samples=0):
+    """The schedule today's driver uses on a board with ``rx_buffer`` bytes of receive buffer
+    (``lela train --resident`` on a board that holds the set: "resident")."""
+    if resident_samples:
+        return "resident"
+    load = sum(up for name, up, _ in minibatch_frames(inputs, batch, len(COUNTERS) + 1, False)
+               if name == "LOAD_BATCH")
+    return "pipelined" if load <= rx_buffer else "alternating"
+
+
 def training_rate(arch, classes, batch, lanes, clock_hz, baud, cycles_per_beat=1.0,
-                  read_counters=True):
-    """Samples/s of training through the host driver when the link and the core take turns
-    (the host waits for every reply): a mini-batch's frames on the wire, both ways, then its
-    TRAIN on the core; no host turnaround. Returns ``(samples/s, link s, core s)`` per
-    mini-batch."""
+                  read_counters=False, schedule="alternating"):
+    """Samples/s of training through the host driver, in steady state, without host turnaround:
+    "alternating", a mini-batch's frames on the wire both ways (with ``read_counters``, a
+    READ_COUNTERS exchange too: the driver before it kept the expected counters), then its TRAIN
+    on the core; "pipelined", the larger of the two (the next batch's load on the line while the
+    core trains); "resident", the core alone plus copying each sample from board memory (no
+    link: an epoch is one command). Returns ``(samples/s, link s, core s)`` per mini-batch."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r} is none of {', '.join(SCHEDULES)}")
     counters = len(COUNTERS) + len(arch) - 1
     link_s = link_seconds(sum(minibatch_bytes(arch[0], batch, counters, read_counters)), baud)
     core_s = core_seconds(macs_per_sample(arch, classes), batch, lanes, clock_hz,
                           cycles_per_beat)
-    return batch / (link_s + core_s), link_s, core_s
+    if schedule == "resident":
+        core_s += batch * (arch[0] + 1 + RESIDENT_EXTRA_CYCLES) / clock_hz
+        return batch / core_s, 0.0, core_s
+    period = max(link_s, core_s) if schedule == "pipelined" else link_s + core_s
+    return batch / period, link_s, core_s

@@ -10,7 +10,7 @@ import pytest
 from bench.board_throughput import epoch_counters, steadiness
 from host.throughput import (array_bound, batch_sizes, core_seconds, ecp5_blocks, infer_frames,
                              link_bound, link_seconds, macs_per_sample, minibatch_bytes,
-                             read_weights_frames, training_rate)
+                             read_weights_frames, schedule_for, training_rate)
 from contract.config import load_config
 from contract.protocol import Command, FrameDecoder, Status, reply
 from contract.registers import COUNTERS, layer_words
@@ -141,7 +141,30 @@ def test_training_rate_adds_the_link_and_the_core_by_hand():
     # 3 lanes at 1 kHz, 1.5 cycles a beat: 1.5 * 54 * 2 / 3 / 1000 = 0.054 s of core.
     assert core_seconds(54, 2, 3, 1000, 1.5) == pytest.approx(0.054)
     nbytes = sum(minibatch_bytes(4, 2, len(COUNTERS) + 1))
-    rate, link_s, core_s = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5)
+    rate, link_s, core_s = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5, read_counters=True)
     assert link_s == pytest.approx(nbytes * 10 / 9600)
     assert core_s == pytest.approx(0.054)
     assert rate == pytest.approx(2 / (nbytes * 10 / 9600 + 0.054))
+    # Today's driver: no READ_COUNTERS; LOAD_BATCH (6 + 2 + 2 * 5 bytes) and TRAIN (6 + 1),
+    # replies 7 and 6 + 1 + 2 (one layer): 41 bytes, 42.7 ms at 9600 baud.
+    rate, link_s, _ = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5)
+    assert link_s == pytest.approx(41 * 10 / 9600)
+    assert rate == pytest.approx(2 / (41 * 10 / 9600 + 0.054))
+    # Pipelined: the line and the core overlap, the slower sets the pace (here the core).
+    assert training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5, schedule="pipelined")[0] \
+        == pytest.approx(2 / 0.054)
+    # Resident: no line; the core and 4 + 1 + 4 copy cycles a sample at 1 kHz.
+    rate, link_s, core_s = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5, schedule="resident")
+    assert link_s == 0 and core_s == pytest.approx(0.054 + 2 * 9 / 1000)
+    with pytest.raises(ValueError, match="none of"):
+        training_rate([4, 3], 5, 2, 3, 1000, 9600, schedule="overlapped")
+
+
+def test_the_schedule_follows_the_boards_buffers():
+    # digits on the ULX3S: a 2,088-byte LOAD_BATCH fits its 8 KiB FIFO; not the iCEBreaker's
+    # one byte; a board holding the training set trains resident.
+    assert schedule_for(64, 32, 8192) == "pipelined"
+    assert schedule_for(64, 32, 2087) == "alternating"
+    assert schedule_for(64, 32, 2088) == "pipelined"
+    assert schedule_for(64, 8, 1) == "alternating"
+    assert schedule_for(64, 32, 8192, resident_samples=1536) == "resident"

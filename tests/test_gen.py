@@ -34,6 +34,21 @@ def test_verilog_lints_clean_with_the_waiver_list(tmp_path, capsys, unit):
     assert p.returncode == 0, p.stderr
 
 
+def test_resident_accelerator_lints_clean(tmp_path, capsys):
+    """configs/ulx3s.toml builds the resident store, its shuffler and epoch loop (digits.toml
+    does not): they lint as clean."""
+    ulx3s = os.path.join(os.path.dirname(__file__), "..", "configs", "ulx3s.toml")
+    assert main(["verilog", "--config", ulx3s, "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    text = (tmp_path / "lela_accelerator.v").read_text()
+    assert "resident" in text and "shuffler" in text
+    env = verilator_env()
+    p = subprocess.run([find_verilator(env), "--lint-only", "-Wall", *verilator_waiver_args(),
+                        str(tmp_path / "lela_accelerator.v")], capture_output=True, text=True,
+                       env=env)
+    assert p.returncode == 0, p.stderr
+
+
 @pytest.mark.parametrize("body,field", [
     ("arch = [64, 0]\n", "arch"),
     ("arch = [64, 32]\nlfsr_width = 70\n", "lfsr_width"),

@@ -89,13 +89,14 @@ def bitstream(config, settings, workdir):
 
 def throughput(config, settings, workdir):
     """Samples/s of training through the board's UART link by the analytic model
-    (host.throughput.training_rate) at the board's clock, and the energy estimate. The link runs
+    (host.throughput.training_rate, in the schedule today's driver uses on that config:
+    host.throughput.schedule_for) at the board's clock, and the energy estimate. The link runs
     at the setting ``baud``, else the point's config's (its field ``baud``): the UART's average
     rate at that baud (hw/boards/top.py ``Board.line_baud``); a rate the board cannot run is
     refused."""
     from contract.config import NetConfig
     from host.energy import training_energy
-    from host.throughput import array_bound, macs_per_sample, training_rate
+    from host.throughput import array_bound, macs_per_sample, schedule_for, training_rate
     from hw.boards import BOARDS
     cfg = NetConfig.from_dict(config, source="point")
     board = BOARDS[settings["board"]].replace(baud=settings["baud"] or cfg.baud)
@@ -104,11 +105,14 @@ def throughput(config, settings, workdir):
         return {"status": "refused", "reason": f"{board.name}: {problem}"}
     line_baud = board.line_baud
     lanes = cfg.array_rows * cfg.array_cols
+    schedule = schedule_for(cfg.arch[0], cfg.batch, cfg.rx_buffer, cfg.resident_samples)
     rate, link_s, core_s = training_rate(cfg.arch, cfg.classes, cfg.batch, lanes,
-                                         board.clock_hz, line_baud, settings["cycles_per_beat"])
+                                         board.clock_hz, line_baud, settings["cycles_per_beat"],
+                                         schedule=schedule)
     macs = macs_per_sample(cfg.arch, cfg.classes)
     energy = training_energy(cfg)
-    return {"status": "ok", "samples_per_second": rate, "link_share": link_s / (link_s + core_s),
+    return {"status": "ok", "samples_per_second": rate, "schedule": schedule,
+            "link_share": link_s / (link_s + core_s),
             "array_bound": array_bound(macs, lanes, board.clock_hz),
             "core_only_samples_per_second": cfg.batch / core_s, "clock_mhz":
             board.clock_hz / 1e6, "line_baud": line_baud, "macs_per_sample": macs,
