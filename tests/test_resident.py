@@ -50,6 +50,13 @@ def test_the_order_is_a_shuffle():
     assert sizes == [8, 8, 8, 8, 5]
 
 
+def _samples(seed, count, cfg=HARDWARE):
+    """``count`` random samples and labels of ``cfg``'s network."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, size=(count, cfg.arch[0])),
+            rng.integers(0, cfg.classes, size=count))
+
+
 def _device(link, cfg, retries=0):
     acc = Accelerator(link, retries=retries)
     acc.configure(cfg)
@@ -61,9 +68,7 @@ def test_refusals_leave_the_device_usable(tiny_harness):
     """Bad stores and epochs are refused with the status the interface names, nothing runs,
     and the device trains afterwards."""
     cfg = HARDWARE
-    rng = np.random.default_rng(4)
-    x = rng.integers(0, 256, size=(20, cfg.arch[0]))
-    y = rng.integers(0, cfg.classes, size=20)
+    x, y = _samples(4, 20)
     with open_accelerator(tiny_harness) as link:
         acc = _device(link, cfg)
 
@@ -121,9 +126,7 @@ def test_a_damaged_upload_is_not_used(tiny_harness):
     came): the samples from its first on no longer count until stored again; the driver
     re-sends it and the epoch is bit-exact."""
     cfg = HARDWARE
-    rng = np.random.default_rng(6)
-    x = rng.integers(0, 256, size=(40, cfg.arch[0]))
-    y = rng.integers(0, cfg.classes, size=40)
+    x, y = _samples(6, 40)
     with open_accelerator(tiny_harness) as link:
         acc = _device(link, cfg)
         acc.store_samples(x, y)
@@ -155,9 +158,7 @@ def test_a_lost_epoch_reply_is_resolved_from_the_counters(tiny_harness, noise):
     come from the counters, which moved by its five mini-batches; one whose request was
     damaged ("flip": it did not run) is sent again."""
     cfg = HARDWARE
-    rng = np.random.default_rng(9)
-    x = rng.integers(0, 256, size=(37, cfg.arch[0]))
-    y = rng.integers(0, cfg.classes, size=37)
+    x, y = _samples(9, 37)
     with open_accelerator(tiny_harness) as link:
         noisy = NoisyLink(link, {(Command.TRAIN_EPOCH, 2): noise})
         acc = Accelerator(noisy, retries=3)
@@ -182,9 +183,7 @@ def test_lela_train_resident_on_the_device_equals_the_golden_model(tiny_harness)
     from lela.rtl_backend import RtlNet
     from lela.train import RunSpec, _epoch
     cfg = HARDWARE
-    rng = np.random.default_rng(12)
-    x = rng.integers(0, 256, size=(38, cfg.arch[0]))
-    y = rng.integers(0, cfg.classes, size=38)
+    x, y = _samples(12, 38)
     spec = RunSpec(resident=True, epochs=2)
     with open_accelerator(tiny_harness) as link:
         device = RtlNet(cfg, link)
