@@ -27,7 +27,9 @@ RX_BUFFER = 1024
 @pytest.fixture(scope="session")     # built once a worker (xdist interleaves modules)
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("board_stream")
-    path = small_config(root / "board.toml", train=f"rx_buffer = {RX_BUFFER}\n")
+    # (It also holds 64 samples for resident training: test_lela_train_resident_...)
+    path = small_config(root / "board.toml",
+                        train=f"rx_buffer = {RX_BUFFER}\nresident_samples = 64\n")
     cfg = load_config(path)
     cache = os.environ.get("LELA_BUILD_CACHE") or str(root)
     return cfg, build_board(cfg, os.path.join(cache, "board_stream")), path
@@ -167,3 +169,25 @@ def test_lela_train_streams_over_the_serial_backend(board, tmp_path, capsys, mon
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["backend"] == "serial" and res["bit_exact"]
     assert res["counters"]["train_commands"] == 8 and len(streamed) == 7
+
+
+def test_lela_train_resident_over_the_serial_backend(board, tmp_path, capsys):
+    """``lela train --resident --backend serial``: the 64 samples stored once, each epoch one
+    TRAIN_EPOCH (8 mini-batches of 8); bit-exact against the golden twin, and the final
+    weights equal those of ``--resident`` on the golden backend (the same order)."""
+    import json
+
+    from lela.cli import main
+    _, exe, config = board
+    args = ["train", "--config", config, "--dataset", "digits", "--epochs", "2",
+            "--train-limit", "64", "--resident", "--quiet"]
+    with SimulatedBoard(exe) as sim:
+        assert main([*args, "--backend", "serial", "--port", sim.port,
+                     "--out", str(tmp_path / "board")]) == 0
+    assert ": equal" in capsys.readouterr().out
+    assert main([*args, "--out", str(tmp_path / "golden")]) == 0
+    on_board = json.loads((tmp_path / "board" / "results.json").read_text())
+    on_golden = json.loads((tmp_path / "golden" / "results.json").read_text())
+    assert on_board["bit_exact"] and on_board["counters"]["train_commands"] == 16
+    assert on_board["weight_hash"] == on_golden["weight_hash"]
+    assert on_board["train_error_per_epoch"] == on_golden["train_error_per_epoch"]
