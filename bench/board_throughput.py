@@ -780,8 +780,12 @@ def main_schedules(args):
     command = "python bench/board_throughput.py --schedules --boards " + " ".join(args.boards)
     if args.window != DEFAULT_WINDOW:
         command += f" --window {args.window}"
+    # Boards not measured now keep their entries; each entry says its command and commit.
+    boards = dict(result.get("schedules", {}).get("boards", {}))
+    for name, entry in schedules.items():
+        boards[name] = dict(entry, command=command, commit=git_head(), machine=describe())
     result["schedules"] = {"command": command, "machine": describe(), "commit": git_head(),
-                           "bench_seconds": time.perf_counter() - t0, "boards": schedules,
+                           "bench_seconds": time.perf_counter() - t0, "boards": boards,
                            "how": ("steady state: a window of full mini-batches after a first "
                                    "one, the device's cycles counter between the bench's two "
                                    "reads less one READ_COUNTERS exchange's line time; every "
