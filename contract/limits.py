@@ -43,7 +43,8 @@ class Limits:
     weight_words: int        # words of weight memory behind the bus
     frozen_layers: bool = True   # the core can run a layer forward only (the ``frozen`` mask)
     batch_norm: bool = False     # the core can batch-normalise its layers' outputs
-    resident_samples: int = 0    # training samples the core can hold (STORE_SAMPLES)
+    resident_samples: int = 0    # training samples the core can hold (STORE_SAMPLES) ...
+    resident_inputs: int = 0     # ... of at most this many pixels (its config's N[0])
 
     @classmethod
     def of(cls, params):
@@ -55,7 +56,8 @@ class Limits:
                    lfsr_width=params.lfsr_width,
                    weight_words=params.weight_words or 1 << params.addr_bits,
                    frozen_layers=params.frozen_layers, batch_norm=params.batch_norm,
-                   resident_samples=params.resident_samples)
+                   resident_samples=params.resident_samples,
+                   resident_inputs=params.resident_inputs)
 
     @classmethod
     def for_config(cls, cfg):
@@ -65,7 +67,8 @@ class Limits:
                    max_neurons=max(cfg.arch[1:]), act_bits=cfg.act_bits,
                    weight_bits=cfg.weight_bits, lfsr_width=cfg.lfsr_width,
                    weight_words=max(1, weight_bases(cfg)[1]), batch_norm=cfg.batch_norm,
-                   resident_samples=cfg.resident_samples)
+                   resident_samples=cfg.resident_samples,
+                   resident_inputs=cfg.arch[0] if cfg.resident_samples else 0)
 
     @property
     def max_tiles(self):

@@ -91,6 +91,9 @@ def check_stored(x, labels, cfg, limits, first=0):
     :func:`check_batch`, within the core's ``resident_samples``."""
     if not limits.resident_samples:
         raise ValueError("this core holds no training set (built with resident_samples = 0)")
+    if cfg.arch[0] > limits.resident_inputs:
+        raise ValueError(f"this core stores samples of at most {limits.resident_inputs} "
+                         f"pixels, not {cfg.arch[0]}")
     if not 0 <= first < limits.resident_samples:
         raise ValueError(f"first sample {first} outside the core's store of "
                          f"{limits.resident_samples}")
@@ -103,6 +106,9 @@ def check_epoch(samples, batch, seed, cfg, limits):
     a mini-batch, a seed of ``lfsr_width`` bits."""
     if not limits.resident_samples:
         raise ValueError("this core holds no training set (built with resident_samples = 0)")
+    if cfg.arch[0] > limits.resident_inputs:
+        raise ValueError(f"this core stores samples of at most {limits.resident_inputs} "
+                         f"pixels, not {cfg.arch[0]}")
     if not 1 <= samples <= limits.resident_samples:
         raise ValueError(f"an epoch visits 1..{limits.resident_samples} stored samples, "
                          f"not {samples}")

@@ -40,7 +40,8 @@ class DeviceError(RuntimeError):
         name = Status(status).name if status in Status._value2member_map_ else f"{status:#04x}"
         if status == Status.UNSUPPORTED and not detail:
             detail = (" (this core was built without a feature the request needs: dropout, "
-                      "sign-concordant feedback or early exit)")
+                      "sign-concordant feedback, early exit, or a resident store of samples "
+                      "this wide)")
         super().__init__(f"device refused {command_name(command)}: {name}{detail}")
 
 

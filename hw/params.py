@@ -64,6 +64,7 @@ class CoreParams:
     # Training samples held on the device for TRAIN_EPOCH (hw/host_link/resident_trainer.py);
     # 0 builds no store, and STORE_SAMPLES and TRAIN_EPOCH are UNSUPPORTED.
     resident_samples: int = 0
+    resident_inputs: int = 0          # pixels a stored sample holds (the config's N[0])
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False
 
@@ -97,6 +98,9 @@ class CoreParams:
         if not 0 <= self.weight_words <= 1 << self.addr_bits:
             raise ConfigError(f"{self.weight_words} words of weight memory do not fit "
                               f"{self.addr_bits} address bits")
+        if self.resident_samples and not 1 <= self.resident_inputs <= self.max_inputs:
+            raise ConfigError(f"resident samples of {self.resident_inputs} pixels on a core "
+                              f"of at most {self.max_inputs} inputs")
         if not 0 <= self.resident_samples < 1 << 16:
             raise ConfigError("field 'resident_samples': at most 65535 samples, not "
                               f"{self.resident_samples}")

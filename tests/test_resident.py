@@ -6,6 +6,7 @@ damaged upload and a lost epoch reply."""
 import numpy as np
 import pytest
 
+from contract.limits import Limits
 from contract.protocol import Command, Status, encode
 from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import HarnessBench, open_accelerator
@@ -110,6 +111,20 @@ def test_refusals_leave_the_device_usable(tiny_harness):
         net = FixedPointNet(cfg)
         want = sum(np.asarray(net.train_batch(x[v], y[v])) for v in epoch_batches(20, 8, 7))
         assert acc.train_epoch(20, 8, 7) == list(want)
+        # A network with more inputs than a stored sample holds (the build's 20): the device
+        # refuses both commands, and the driver before it.
+        wide = cfg.replace(arch=(24, 16))
+        acc.configure(wide)
+        row24 = bytes([0]) + bytes(24)
+        assert status(Command.STORE_SAMPLES, (0).to_bytes(2, "little") + bytes([1])
+                      + row24) == Status.UNSUPPORTED
+        assert status(Command.TRAIN_EPOCH, (1).to_bytes(2, "little") + bytes([1])
+                      + (1).to_bytes(4, "little")) == Status.UNSUPPORTED
+        checked = Accelerator(link, limits=Limits.for_config(HARDWARE))
+        checked.configure(wide)
+        with pytest.raises(ValueError, match="at most 20 pixels"):
+            checked.store_samples(np.zeros((1, 24), dtype=int), np.zeros(1, dtype=int))
+        acc.configure(cfg)
         # RESET forgets the store; so does a new input size.
         acc.reset()
         acc.configure(cfg)

@@ -235,6 +235,8 @@ class CommandDispatcher(wiring.Component):
                                 reply(code, body_length)
                             with m.If(~config_ok):
                                 refuse(Status.OUT_OF_ORDER)
+                            with m.Elif(rs.too_wide):
+                                refuse(Status.UNSUPPORTED)
                             with m.Elif(rs.store_length_bad | rs.store_gap):
                                 refuse(Status.BAD_LENGTH)
                             with m.Elif(rs.store_value_bad):
@@ -251,6 +253,8 @@ class CommandDispatcher(wiring.Component):
                                 reply(Status.BAD_LENGTH)
                             with m.Elif(~config_ok):
                                 reply(Status.OUT_OF_ORDER)
+                            with m.Elif(rs.too_wide):
+                                reply(Status.UNSUPPORTED)
                             with m.Elif(rs.epoch_value_bad):
                                 # The body names the argument: 0 samples, 1 batch, 2 seed.
                                 m.d.sync += [bad_name.eq(rs.epoch_bad_argument),

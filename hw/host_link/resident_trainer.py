@@ -37,6 +37,9 @@ def resident_signature(params):
         # STORE_SAMPLES: the trainer's checks of the held frame; the dispatcher's verdict.
         "store_length_bad": In(1), "store_value_bad": In(1), "store_gap": In(1),
         "store_bad_sample": In(8), "stored": In(count_bits),
+        # The configured inputs are more pixels than a stored sample holds: both commands
+        # are UNSUPPORTED.
+        "too_wide": In(1),
         "store_commit": Out(1), "store_reject": Out(1),
         # TRAIN_EPOCH: the trainer's checks of the held frame's arguments (BAD_VALUE names
         # the first bad one: 0 samples, 1 batch, 2 seed; more samples than stored is out of
@@ -70,7 +73,9 @@ class ResidentTrainer(wiring.Component):
         p = self.params = params
         self.capacity = p.resident_samples
         self.count_bits = self.capacity.bit_length()
-        self.stride = p.max_inputs + 1                  # bytes of a stored sample
+        # Bytes of a stored sample: the build config's pixels and the label. (Not the core's
+        # widest layer input: a hidden layer wider than the pixels would double the store.)
+        self.stride = p.resident_inputs + 1
         super().__init__({
             "dispatch": In(resident_signature(p)),
             "command": In(8), "length": In(16),
@@ -103,10 +108,12 @@ class ResidentTrainer(wiring.Component):
         m.d.comb += d.stored.eq(stored)
         with m.If(dec.payload.valid & (dec.payload.payload.index == 0)):
             m.d.sync += wrote.eq(0)
-        with m.If(dec.write & d.config_ok & (dec.sample < self.capacity)):
-            m.d.comb += [write.en.eq(1), write.addr.eq(dec.sample * self.stride + dec.position),
-                         write.data.eq(dec.data)]
-            m.d.sync += wrote.eq(1)
+        # The write, registered (its address and enable fan out to every block of the store).
+        m.d.sync += [write.en.eq(0), write.addr.eq(dec.sample * self.stride + dec.position),
+                     write.data.eq(dec.data)]
+        m.d.sync += d.too_wide.eq(d.inputs > self.params.resident_inputs)
+        with m.If(dec.write & d.config_ok & ~d.too_wide & (dec.sample < self.capacity)):
+            m.d.sync += [write.en.eq(1), wrote.eq(1)]
         # The checks, registered (the count arrives at least a byte before the frame ends);
         # BAD_VALUE names the sample by its place in the frame.
         first, count = dec.first, dec.count
@@ -161,8 +168,10 @@ class ResidentTrainer(wiring.Component):
         slot = Signal(8)                    # the sample of the mini-batch being copied
         row = Signal(range(self.capacity * self.stride + 1))
         position = Signal(16)               # byte of the sample being read
-        pending = Signal()                  # the byte read last cycle is to be written
-        pending_position = Signal(16)
+        # The copy's pipeline: the store's word out of its block RAMs, then registered (the
+        # read crosses a multiplexer of some hundred blocks), then written into the core.
+        fetched, fetched_position = Signal(), Signal(16)
+        writing, writing_position, byte = Signal(), Signal(16), Signal(8)
         sums = Signal(data.ArrayLayout(16, p.max_layers))
         m.d.comb += d.correct.eq(sums)
         # The command, registered (a constant field driven combinationally would leave
@@ -170,9 +179,9 @@ class ResidentTrainer(wiring.Component):
         command = Signal.like(ctl.cmd)
         m.d.comb += ctl.cmd.eq(command)
 
-        m.d.comb += [ctl.load_sample.eq(slot), ctl.load_data.eq(read.data),
-                     ctl.load_label.eq(pending_position == 0),
-                     ctl.load_col.eq(pending_position - 1)]
+        m.d.comb += [ctl.load_sample.eq(slot), ctl.load_data.eq(byte),
+                     ctl.load_label.eq(writing_position == 0),
+                     ctl.load_col.eq(writing_position - 1)]
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(d.start):
@@ -183,16 +192,18 @@ class ResidentTrainer(wiring.Component):
                 m.d.comb += [self.active.eq(1), shuffler.o.ready.eq(1)]
                 with m.If(shuffler.o.valid):
                     m.d.sync += [row.eq(shuffler.o.payload * self.stride), position.eq(0),
-                                 pending.eq(0)]
+                                 fetched.eq(0), writing.eq(0)]
                     m.next = "COPY"
             with m.State("COPY"):
-                # A byte read a cycle, written into the input buffer the cycle after.
+                # A byte read a cycle, registered the cycle after, written the one after that.
                 m.d.comb += [self.active.eq(1), read.addr.eq(row + position),
-                             ctl.load_en.eq(pending)]
-                m.d.sync += [position.eq(position + 1), pending.eq(position <= d.inputs),
-                             pending_position.eq(position)]
-                with m.If(pending & (pending_position == d.inputs)):
-                    m.d.sync += [left.eq(left - 1), slot.eq(slot + 1), pending.eq(0),
+                             ctl.load_en.eq(writing)]
+                m.d.sync += [position.eq(position + 1), fetched.eq(position <= d.inputs),
+                             fetched_position.eq(position),
+                             writing.eq(fetched), writing_position.eq(fetched_position),
+                             byte.eq(read.data)]
+                with m.If(writing & (writing_position == d.inputs)):
+                    m.d.sync += [left.eq(left - 1), slot.eq(slot + 1),
                                  command.op.eq(Op.TRAIN), command.batch.eq(slot + 1)]
                     with m.If((slot + 1 == batch) | (left == 1)):
                         m.next = "TRAIN"
