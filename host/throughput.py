@@ -122,8 +122,8 @@ def core_seconds(macs, batch, lanes, clock_hz, cycles_per_beat=1.0):
 
 #: Cycles the resident trainer spends on a sample besides its ``inputs + 1`` bytes (reading the
 #: next visit from the shuffler, the copy's pipeline; the shuffle itself overlaps the copy):
-#: bench/results/board_resident.json measures 68.6 cycles a 65-byte sample on the ULX3S.
-RESIDENT_EXTRA_CYCLES = 4
+#: bench/results/board_resident.json measures 69.7 cycles a 65-byte sample on the ULX3S.
+RESIDENT_EXTRA_CYCLES = 5
 
 #: How the host driver feeds the core: "alternating" (each frame waits for its reply),
 #: "pipelined" (the next mini-batch's LOAD_BATCH streamed behind TRAIN, when it fits the
