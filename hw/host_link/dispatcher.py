@@ -3,7 +3,7 @@
 from the core (``TRAIN``, ``READ_RESULTS``, ``READ_COUNTERS``). docs/HOST_INTERFACE.md."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from contract.protocol import Command, Status

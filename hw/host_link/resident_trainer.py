@@ -9,7 +9,7 @@ from the store into the core's input buffer through the core's own loading port 
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from contract.protocol import Command
@@ -87,8 +87,6 @@ class ResidentTrainer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.params
-        d = self.dispatch
         store = memory.Memory(shape=8, depth=self.capacity * self.stride, init=[])
         m.submodules.store = store
         stored = self._store_samples(m, store.write_port())

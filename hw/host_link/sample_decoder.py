@@ -3,7 +3,7 @@
 then per sample a label and ``inputs`` pixel bytes; each label must name a class and each
 pixel fit ``act_bits`` ("Range checks")."""
 
-from amaranth.hdl import Mux, Module, Signal
+from amaranth.hdl import Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
