@@ -42,6 +42,9 @@ def test_rtl_backend_refuses_float(capsys):
     assert err.startswith("lela: error: ") and "--backend rtl" in err
 
 
+# make regress: the whole-core batch-norm tests (tests/test_accelerator_batch_norm.py) run in
+# make test; this adds the CLI and resume around the same core, with a build of its own.
+@pytest.mark.slow
 def test_rtl_batch_norm_run_is_bit_exact_and_resumes(tmp_path, capsys):
     """A batch-normalised network on the simulated core: every mini-batch's counts, and the
     weights, scales and running statistics at every check, equal the golden model's; a resumed

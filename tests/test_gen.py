@@ -34,6 +34,8 @@ def test_verilog_lints_clean_with_the_waiver_list(tmp_path, capsys, unit):
     assert p.returncode == 0, p.stderr
 
 
+# make regress: the whole-core harness (HARDWARE holds a store) builds it with warnings fatal.
+@pytest.mark.slow
 def test_resident_accelerator_lints_clean(tmp_path, capsys):
     """configs/ulx3s.toml builds the resident store, its shuffler and epoch loop (digits.toml
     does not): they lint as clean."""

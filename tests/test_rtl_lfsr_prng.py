@@ -27,6 +27,7 @@ def test_lfsr_prng(tmp_path_factory, name, sim):
     run(tmp_path_factory, name, sim, cycles=cycles())
 
 
+@pytest.mark.slow        # 131 075 cycles; the per-cycle comparison runs in make test
 def test_lfsr_prng_full_period_16(tmp_path_factory):
     run(tmp_path_factory, "w16-c1-l1", "verilator", cycles=2 * 65535 + 5, full_period=True,
         case=dict(width=16, chunk_bits=1, lanes=1))
