@@ -30,17 +30,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench.board_throughput import (SIM_TIMEOUT_S, CountingLink, build,   # noqa: E402
-                                    check_divisor, git_head)
-from contract.protocol import FRAME_OVERHEAD                               # noqa: E402
+                                    check_divisor, delta, git_head)
+from contract.protocol import EPOCH_ARGUMENTS, FRAME_OVERHEAD              # noqa: E402
 from contract.registers import COUNTERS                                   # noqa: E402
 from host.throughput import BITS_PER_BYTE, array_bound, macs_per_sample   # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "board_resident.json")
 THROUGHPUT = os.path.join(ROOT, "bench", "results", "board_throughput.json")
-
-
-def delta(after, before):
-    return {k: after[k] - before[k] for k in after}
 
 
 def measure(board, cfg, exe, data, epochs):
@@ -56,7 +52,7 @@ def measure(board, cfg, exe, data, epochs):
     n = len(x)
     counters = len(COUNTERS) + cfg.layers
     read_counters_bytes = 2 * FRAME_OVERHEAD + 1 + 8 * counters
-    epoch_frame_bytes = 2 * FRAME_OVERHEAD + 7 + 1 + 2 * cfg.layers
+    epoch_frame_bytes = 2 * FRAME_OVERHEAD + EPOCH_ARGUMENTS + 1 + 2 * cfg.layers
     line = lambda nbytes: nbytes * BITS_PER_BYTE * float(divisor)     # noqa: E731
     macs = macs_per_sample(cfg.arch, cfg.classes)
     lanes = cfg.array_rows * cfg.array_cols

@@ -15,7 +15,7 @@ from contract.lfsr_taps import TAPS
 __all__ = ["ConfigError", "NetConfig", "load_config", "read_toml", "flatten_sections",
            "SOFTMAX_ONE_BITS", "softmax_table", "INIT_CHUNK_BITS", "init_bits",
            "auto_classifier_exponent", "ceil_log2", "BAUD_RANGE", "RX_BUFFER_RANGE",
-           "RESIDENT_RANGE"]
+           "RESIDENT_RANGE", "ORDER_DRAW_BITS"]
 
 #: The softmax table holds 2**-f scaled by 2**SOFTMAX_ONE_BITS (ARITHMETIC.md, "Softmax").
 SOFTMAX_ONE_BITS = 16
@@ -34,6 +34,9 @@ RESIDENT_RANGE = (0, (1 << 16) - 1)
 #: Width of one chunk of the initial-weight stream; an initial weight is its top ``I`` bits, so
 #: a config whose ``I`` exceeds it is refused (ARITHMETIC.md, "What is drawn").
 INIT_CHUNK_BITS = 16
+#: Bits of one draw of resident training's sample shuffle (ARITHMETIC.md, "Resident
+#: training: the sample order"): one 16 x 16-bit product a visit in the hardware.
+ORDER_DRAW_BITS = 16
 
 
 def softmax_table(lut_bits):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from amaranth.lib.crc.catalog import CRC8_SMBUS
 
-__all__ = ["SYNC", "MAX_PAYLOAD", "FRAME_OVERHEAD", "Command", "Status", "DAMAGED", "Frame",
+__all__ = ["SYNC", "MAX_PAYLOAD", "FRAME_OVERHEAD", "STORE_HEADER", "EPOCH_ARGUMENTS", "Command", "Status", "DAMAGED", "Frame",
            "FrameError", "FRAME_CRC", "crc8", "encode", "FrameDecoder", "reply", "is_answer"]
 
 SYNC = 0xA5
@@ -28,6 +28,10 @@ MAX_PAYLOAD = 4096
 REPLY = 0x80
 #: Bytes of a frame besides its payload: SYNC, command, tag, two of length, CRC.
 FRAME_OVERHEAD = 6
+#: Payload bytes of ``STORE_SAMPLES`` before its samples: ``u16 first``, ``u8 count``.
+STORE_HEADER = 3
+#: ``TRAIN_EPOCH``'s payload: ``u16 samples``, ``u8 batch``, ``u32 seed``.
+EPOCH_ARGUMENTS = 7
 
 
 class Command(enum.IntEnum):

@@ -86,14 +86,19 @@ def check_batch(x, labels, cfg, most=None, what="a mini-batch"):
                              f"0..{hi}")
 
 
-def check_stored(x, labels, cfg, limits, first=0):
-    """Samples ``first ..`` of a resident training set (``STORE_SAMPLES``): as
-    :func:`check_batch`, within the core's ``resident_samples``."""
+def _check_resident(cfg, limits):
+    """A core that holds training samples of ``cfg``'s width."""
     if not limits.resident_samples:
         raise ValueError("this core holds no training set (built with resident_samples = 0)")
     if cfg.arch[0] > limits.resident_inputs:
         raise ValueError(f"this core stores samples of at most {limits.resident_inputs} "
                          f"pixels, not {cfg.arch[0]}")
+
+
+def check_stored(x, labels, cfg, limits, first=0):
+    """Samples ``first ..`` of a resident training set (``STORE_SAMPLES``): as
+    :func:`check_batch`, within the core's ``resident_samples``."""
+    _check_resident(cfg, limits)
     if not 0 <= first < limits.resident_samples:
         raise ValueError(f"first sample {first} outside the core's store of "
                          f"{limits.resident_samples}")
@@ -104,11 +109,7 @@ def check_stored(x, labels, cfg, limits, first=0):
 def check_epoch(samples, batch, seed, cfg, limits):
     """A ``TRAIN_EPOCH`` the device takes: 1 .. ``resident_samples`` samples, 1 .. ``batch``
     a mini-batch, a seed of ``lfsr_width`` bits."""
-    if not limits.resident_samples:
-        raise ValueError("this core holds no training set (built with resident_samples = 0)")
-    if cfg.arch[0] > limits.resident_inputs:
-        raise ValueError(f"this core stores samples of at most {limits.resident_inputs} "
-                         f"pixels, not {cfg.arch[0]}")
+    _check_resident(cfg, limits)
     if not 1 <= samples <= limits.resident_samples:
         raise ValueError(f"an epoch visits 1..{limits.resident_samples} stored samples, "
                          f"not {samples}")

@@ -16,7 +16,8 @@ import hashlib
 import numpy as np
 
 from contract.limits import Limits, register_name
-from contract.protocol import (DAMAGED, FRAME_OVERHEAD, MAX_PAYLOAD, Command, Frame, FrameDecoder,
+from contract.protocol import (DAMAGED, EPOCH_ARGUMENTS, FRAME_OVERHEAD, MAX_PAYLOAD,
+                               STORE_HEADER, Command, Frame, FrameDecoder,
                                Status, encode, is_answer)
 from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, register_index,
                                 register_values, tile_words, weight_bases)
@@ -133,7 +134,6 @@ class Accelerator:
         self._preloaded = None
         self.pipelined = 0            # mini-batches whose next LOAD_BATCH rode behind TRAIN
         self.fallbacks = 0            # streamed exchanges that went wrong and were resolved
-        self._epoch_batches = 0       # mini-batches of the TRAIN_EPOCH being sent
 
     # ---- frames -----------------------------------------------------------------------------
     def _once(self, command, payload):
@@ -258,7 +258,7 @@ class Accelerator:
                 continue
             finally:
                 self._counting = False
-            self._count(command, body)
+            self._count(command, body, runs)
             return body
         raise ReplyLost(f"{command_name(command)}: no reply after {self.retries} resends")
 
@@ -266,15 +266,14 @@ class Accelerator:
         self.counter_reads += 1
         return self.counters()
 
-    def _count(self, command, body):
-        """Move :attr:`expected` on by an answered ``TRAIN`` (``body``: its correct counts) or
-        ``INFER``."""
+    def _count(self, command, body, runs=1):
+        """Move :attr:`expected` on by an answered ``TRAIN`` or ``TRAIN_EPOCH`` of ``runs``
+        mini-batches (``body``: their correct counts) or ``INFER``."""
         if self.expected is None:
             return
         expected = dict(self.expected)
         if command in (Command.TRAIN, Command.TRAIN_EPOCH):
-            expected["train_commands"] += self._epoch_batches if command == Command.TRAIN_EPOCH \
-                else 1
+            expected["train_commands"] += runs
             for i, v in enumerate(np.frombuffer(body, dtype="<u2")):
                 expected[f"correct_{i}"] += int(v)
         elif command == Command.INFER:
@@ -452,16 +451,22 @@ class Accelerator:
                             self.read_batch_norm() if self.cfg.batch_norm else ())
 
     # ---- data ----------------------------------------------------------------------------
+    @staticmethod
+    def _sample_chunks(x, labels, header):
+        """``(first, count, bytes)`` of the frames that carry samples ``x`` with ``labels``
+        (a label byte, then the pixels, a sample), as many as fit a payload after ``header``
+        bytes (and a u8 count)."""
+        per = min(255, max(1, (MAX_PAYLOAD - header) // (1 + x.shape[1])))
+        rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)
+        return [(at, len(rows[at:at + per]), rows[at:at + per].tobytes())
+                for at in range(0, len(x), per)]
+
     def _load_payloads(self, x, labels):
         """The ``LOAD_BATCH`` payloads of pixels ``x`` and ``labels`` (checked)."""
         x = np.asarray(x)
         labels = np.asarray(labels)
         check_batch(x, labels, self.cfg)
-        per_sample = 1 + x.shape[1]
-        per = max(1, (MAX_PAYLOAD - 2) // per_sample)
-        rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)
-        return [bytes([at, len(rows[at:at + per])]) + rows[at:at + per].tobytes()
-                for at in range(0, len(x), per)]
+        return [bytes([at, count]) + rows for at, count, rows in self._sample_chunks(x, labels, 2)]
 
     def load_batch(self, x, labels):
         """Load pixels ``x`` (``B x N[0]`` bytes) and ``labels`` as the input mini-batch."""
@@ -493,13 +498,9 @@ class Accelerator:
         up to the last stored without a gap."""
         x, labels = np.asarray(x), np.asarray(labels)
         check_stored(x, labels, self.cfg, self.limits, first)
-        per_sample = 1 + x.shape[1]
-        per = min(255, (MAX_PAYLOAD - 3) // per_sample)
-        rows = np.concatenate([labels.reshape(-1, 1), x], axis=1).astype(np.uint8)
-        for at in range(0, len(x), per):
-            chunk = rows[at:at + per]
-            self.command(Command.STORE_SAMPLES, (first + at).to_bytes(2, "little")
-                         + bytes([len(chunk)]) + chunk.tobytes())
+        for at, count, rows in self._sample_chunks(x, labels, STORE_HEADER):
+            self.command(Command.STORE_SAMPLES,
+                         (first + at).to_bytes(2, "little") + bytes([count]) + rows)
 
     def train_epoch(self, samples, batch, seed):
         """Train one epoch over stored samples ``0 .. samples-1`` in the device's shuffled
@@ -508,11 +509,11 @@ class Accelerator:
         over the epoch. Not repeatable: a lost reply is resolved from the counters."""
         check_epoch(samples, batch, seed, self.cfg, self.limits)
         self._preloaded = None                  # the epoch overwrites the input buffer
-        self._epoch_batches = -(-samples // batch)
         payload = (samples.to_bytes(2, "little") + bytes([batch])
                    + seed.to_bytes(4, "little"))
+        assert len(payload) == EPOCH_ARGUMENTS
         body = self._run_once(Command.TRAIN_EPOCH, payload, "train_commands",
-                              runs=self._epoch_batches)
+                              runs=-(-samples // batch))
         return self._train_counts(body)
 
     def _train_counts(self, body):

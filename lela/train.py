@@ -483,21 +483,21 @@ def _epoch(spec, cfg, model, x_train, y_train, epoch, progress):
             correct = model.train_epoch(x_train, y_train, seed, batches)
             seen = len(x_train)
             bar.update(len(batches))
-            batches = []
-        pipelines = getattr(model, "pipelines", False)     # RtlNet: the next batch streams
-        for number, idx in enumerate(batches, 1):
-            if pipelines and number < len(batches):
-                after = batches[number]
-                c = model.train_batch(x_train[idx], y_train[idx],
-                                      next=(x_train[after], y_train[after]))
-            else:
-                c = model.train_batch(x_train[idx], y_train[idx])
-            correct = c if correct is None else [a + b for a, b in zip(correct, c)]
-            seen += len(idx)
-            bar.update(1)
-            if not getattr(model, "finite", True):
-                stopped = number
-                break
+        else:
+            pipelines = getattr(model, "pipelines", False)     # RtlNet: the next batch streams
+            for number, idx in enumerate(batches, 1):
+                if pipelines and number < len(batches):
+                    after = batches[number]
+                    c = model.train_batch(x_train[idx], y_train[idx],
+                                          next=(x_train[after], y_train[after]))
+                else:
+                    c = model.train_batch(x_train[idx], y_train[idx])
+                correct = c if correct is None else [a + b for a, b in zip(correct, c)]
+                seen += len(idx)
+                bar.update(1)
+                if not getattr(model, "finite", True):
+                    stopped = number
+                    break
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

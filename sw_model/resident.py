@@ -6,12 +6,10 @@ A board with ``resident_samples`` holds the training set and draws each epoch's 
 
 import numpy as np
 
+from contract.config import ORDER_DRAW_BITS as DRAW_BITS
 from sw_model.lfsr import chunks
 
 __all__ = ["DRAW_BITS", "epoch_order", "epoch_batches"]
-
-#: Bits of one draw of the shuffle (one 16 x 16-bit product per visit in the hardware).
-DRAW_BITS = 16
 
 
 def epoch_order(n, seed, lfsr_width=31):

@@ -6,13 +6,13 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.protocol import Command, Status
+from contract.protocol import EPOCH_ARGUMENTS, Command, Status
 from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
 
 from ..core import Op
 from .config_check import ConfigCheck
 from .framing import executor_members
-from .resident_trainer import EPOCH_ARGUMENTS, resident_signature
+from .resident_trainer import resident_signature
 from .sample_decoder import SampleDecoder, payload_signature
 
 __all__ = ["CommandDispatcher"]
@@ -392,21 +392,24 @@ class CommandDispatcher(wiring.Component):
         # ---- reply bodies from the core ------------------------------------------------------
         at = self.body_index
         taken = self.body.valid & self.body.ready
+
+        def count_byte(counts):
+            # Byte ``at`` of the u16 correct counts per layer (TRAIN, TRAIN_EPOCH), low first.
+            value = counts[at[1:5]]
+            return Mux(at[0], value[8:16], value[:8])
+
         with m.Switch(command):
             with m.Case(Command.WRITE_CONFIG, Command.LOAD_BATCH,
                         *([Command.STORE_SAMPLES] if resident else [])):
                 m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(bad_name)]
             with m.Case(Command.TRAIN):
-                value = ctl.correct[at[1:5]]
-                m.d.comb += [self.body.valid.eq(1),
-                             self.body.payload.eq(Mux(at[0], value[8:16], value[:8]))]
+                m.d.comb += [self.body.valid.eq(1), self.body.payload.eq(count_byte(ctl.correct))]
             if resident:
                 with m.Case(Command.TRAIN_EPOCH):
                     # BAD_VALUE's body is the argument named; OK's the correct predictions.
-                    value = self.resident.correct[at[1:5]]
                     m.d.comb += [self.body.valid.eq(1),
-                                 self.body.payload.eq(Mux(epoch_ok, Mux(at[0], value[8:16],
-                                                                             value[:8]),
+                                 self.body.payload.eq(Mux(epoch_ok,
+                                                          count_byte(self.resident.correct),
                                                           bad_name))]
             with m.Case(Command.READ_COUNTERS):
                 value = Signal(64)

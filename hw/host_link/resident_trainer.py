@@ -12,18 +12,13 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.protocol import Command
+from contract.protocol import EPOCH_ARGUMENTS, STORE_HEADER, Command
 
 from ..core import Op
 from .sample_decoder import SampleDecoder, payload_signature
 from .sample_shuffler import SampleShuffler
 
-__all__ = ["ResidentTrainer", "resident_signature", "STORE_HEADER", "EPOCH_ARGUMENTS"]
-
-#: Payload bytes of ``STORE_SAMPLES`` before its samples: ``u16 first``, ``u8 count``.
-STORE_HEADER = 3
-#: ``TRAIN_EPOCH``'s payload: ``u16 samples``, ``u8 batch``, ``u32 seed``.
-EPOCH_ARGUMENTS = 7
+__all__ = ["ResidentTrainer", "resident_signature"]
 
 
 def resident_signature(params):

@@ -6,12 +6,11 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from contract.config import ORDER_DRAW_BITS as DRAW_BITS
+
 from ..lfsr_prng import LfsrPrng
 
-__all__ = ["SampleShuffler", "DRAW_BITS"]
-
-#: Bits of one draw (sw_model.resident.DRAW_BITS).
-DRAW_BITS = 16
+__all__ = ["SampleShuffler"]
 
 
 class SampleShuffler(wiring.Component):
