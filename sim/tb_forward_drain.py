@@ -2,7 +2,12 @@
 random cycles, rounded sums consistent with them or anything the port holds (beyond the
 activations' range, negative, zero, the ReLU's edges), dropout settings changed on random
 cycles (realistic keep scales from the contract and random 17-bit ones), rows past the layer's
-last neuron; every output field compared every cycle."""
+last neuron; every output field compared every cycle.
+
+With ``pooling``: phases with ``pool`` high send whole windows (the tile's rows for window
+element 0, then 1, 2, 3, with idle cycles anywhere), their rounded sums mostly from a small set
+of values so that equal maxima are frequent (and saturated ties whose active bits differ);
+phases with ``pool`` low send rows as above. ``pool`` changes only between windows."""
 
 import random
 
@@ -24,7 +29,8 @@ from sw_model.units.forward_drain import ForwardDrainModel
 def build(p):
     return ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
-                        p["dropout"])
+                        p["dropout"], **({"pooling": True, "rows": p["rows"]}
+                                         if p.get("pooling") else {}))
 
 
 def keep_scale(dropout):
@@ -40,8 +46,9 @@ async def forward_drain_matches_model(dut):
     Q, act = p["lanes"], p["act_bits"]
     in_layout, rounded_layout = unit.in_layout, unit.rounded.shape()
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    pooling = bool(p.get("pooling"))
     inputs_now = ["i", "rounded", "neurons"] + (["drop", "dropout", "keep_scale"]
-                                                if p["dropout"] else [])
+                                                if p["dropout"] else []) + (["pool"] * pooling)
     for name in inputs_now:
         getattr(dut, name).value = 0
     await reset(dut)
@@ -50,7 +57,9 @@ async def forward_drain_matches_model(dut):
     top = (1 << act) - 1
     nmax = (1 << p["neuron_bits"]) - 1
     edges = [0, 1, -1, top - 1, top, top + 1, top + 2, 1 << (act - 1)]
-    state = {"settings": None, "neurons": rng.randint(0, nmax), "last_sums": ([0] * Q, 0)}
+    state = {"settings": None, "neurons": rng.randint(0, nmax), "last_sums": ([0] * Q, 0),
+             "pool": 0, "windows": [], "last_pooled": False}
+    ties = [0, 1, 5, top, top + 1, top + 9, -1, -6]     # y in {0, 1, 5, top}: frequent ties
 
     def settings():
         """Dropout settings, held for stretches and changed on random cycles."""
@@ -97,6 +106,28 @@ async def forward_drain_matches_model(dut):
             return max(0, min(nmax, neurons + rng.randint(-2, 1)))
         return rng.randint(0, nmax)
 
+    def window_rows():
+        """A pooled output position of a tile: its rows for window elements 0 to 3, each row's
+        neuron and output column the same in every element."""
+        places = [(n_for(), rng.randrange(nmax + 1)) for _ in range(p["rows"])]
+        return [(r, w) + places[r] for w in range(4) for r in range(p["rows"])]
+
+    def place(valid):
+        """The next row's place; in a pooled phase, the next row of the window's passes."""
+        at = {"valid": valid, "n": n_for(), "group": rng.randrange(1 << p["index_bits"]),
+              "tile": rng.randrange(1 << p["index_bits"]),
+              "row": rng.randrange(1 << p["row_bits"])}
+        if not pooling:
+            return at
+        at.update(window=rng.randrange(4), column=rng.randrange(nmax + 1))
+        if not state["windows"] and rng.random() < 0.1:      # between windows: a new phase
+            state["pool"] ^= 1
+        if state["pool"] and valid:
+            if not state["windows"]:
+                state["windows"] = window_rows()
+            at["row"], at["window"], at["n"], at["column"] = state["windows"].pop(0)
+        return at
+
     def inputs():
         if state["settings"] is None or rng.random() < p["change"]:
             state["settings"] = settings()
@@ -104,21 +135,22 @@ async def forward_drain_matches_model(dut):
             state["neurons"] = rng.choice([0, nmax] + [rng.randint(1, nmax)] * 3)
         valid = int(rng.random() >= p["idle"])
         sums, shift = row_sums()
-        row = {"at": {"valid": valid, "n": n_for(),
-                      "group": rng.randrange(1 << p["index_bits"]),
-                      "tile": rng.randrange(1 << p["index_bits"]),
-                      "row": rng.randrange(1 << p["row_bits"])},
-               "sums": sums}
+        row = {"at": place(valid), "sums": sums}
         if p["dropout"]:
             row["draws"] = [rng.choice([rng.randint(0, 255), state["settings"]["dropout"],
                                         max(0, state["settings"]["dropout"] - 1)])
                             for _ in range(Q)]
         rounded = rounded_for(*state["last_sums"])   # the previous cycle's row's sums
+        if state["last_pooled"] and rng.random() < 0.7:
+            rounded = [rng.choice(ties) for _ in range(Q)]
         state["last_sums"] = (sums, shift)
+        state["last_pooled"] = pooling and state["pool"] and valid
         values = {"i": pack(row, in_layout), "rounded": pack(rounded, rounded_layout),
                   "neurons": state["neurons"]}
         if p["dropout"]:
             values.update(state["settings"])
+        if pooling:
+            values["pool"] = state["pool"]
         return values
 
     options = {}
@@ -126,6 +158,10 @@ async def forward_drain_matches_model(dut):
         options["rounding"] = lambda x, s: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
     elif p.get("mutate") == "relu-edge":
         options["relu_top"] = 1 << act                # rounded <= 2**act_bits stays active
+    elif p.get("mutate") == "tie-last":
+        options["tie"] = "last"                       # the last of equal maxima wins
+    if pooling:
+        options.update(pooling=True, rows=p["rows"])
     model = ForwardDrainModel(Q, act, dropout=p["dropout"], **options)
     out_layout = unit.out_layout
 
@@ -146,4 +182,6 @@ async def forward_drain_matches_model(dut):
         if not p["dropout"]:
             for name in ("dropped", "kept_scaled", "scale_saturated"):
                 assert wanted.pop(name) == 0, model.coverage
+        if pooling and p["rows"] > 1:        # the same row comes back after a row pass
+            assert wanted.pop("same_row_next_cycle") == 0, model.coverage
         assert all(wanted.values()), model.coverage

@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import is_positive, magnitude_above, rne_shift, saturate
+from .pool_merge import PoolMerge
 
 __all__ = ["ForwardDrain"]
 
@@ -22,6 +23,18 @@ class ForwardDrain(wiring.Component):
     stage); the saturation and the ReLU test; the dropout scaling. The row is written from the
     third register. The drain never stalls.
 
+    With ``pooling``, a layer that pools (``pool``) sends each of a 2 x 2 window's four
+    elements as a pass of the tile's rows (``at.window`` = 0, 1, 2, 3 for ``(0,0), (0,1), (1,0),
+    (1,1)``; idle cycles allowed anywhere, the same row possibly on consecutive cycles). The
+    third stage merges each pooled row, from the clipped register, into the running maxima of its
+    row (:class:`PoolMerge`, read and written in that stage, so a row sees the merge of the cycle
+    before), in front of the dropout scaling, which keeps the merge off the clipping's path
+    (the rounding adder and the saturation, a critical path of the ULX3S build): rows of
+    elements 0 to 2 only update the maxima and are not written; the row of element 3 leaves with
+    the window's largest ``y`` (the first of equal maxima wins), the winner's ``active`` and its
+    index ``winner``, with its own keep bits and dropout scaling: dropout applies after pooling.
+    Same three-cycle latency.
+
     Parameters
     ----------
     lanes : int
@@ -37,13 +50,20 @@ class ForwardDrain(wiring.Component):
     dropout : bool
         Whether the core is built with dropout; without it, every lane is kept and ``drop``,
         ``dropout``, ``keep_scale`` and ``i.draws`` do not exist.
+    pooling : bool
+        Whether the drain can pool; without it, ``pool``, ``o.winner``, ``at.window`` and
+        ``at.column`` do not exist and the drain is as it was before pooling.
+    rows : int
+        Rows of a tile (with ``pooling``): the running maxima's entries.
 
     Members
     -------
-    i : In(StructLayout(valid, n, group, tile, row, sums, draws))
+    i : In(StructLayout(valid, n, group, tile, row, [window, column,] sums, draws))
         A row (when ``at.valid``): its neuron ``n``, the sample group, the tile and the row
-        within the tile; the row's sums (before rounding); the dropout draws (``draws[q]`` for
-        sample lane ``q``).
+        within the tile; with ``pooling``, its window element (2 bits) and the output column
+        the core writes the pooled row to (``neuron_bits``, carried to ``o.at`` like ``n``);
+        the row's sums (before rounding); the dropout draws (``draws[q]`` for sample lane
+        ``q``).
     rounded : In(ArrayLayout(rounded_shape, lanes))
         The row's rounded sums, in the cycle after the row.
     drop : In(1)
@@ -55,27 +75,42 @@ class ForwardDrain(wiring.Component):
         The kept activations' scale (``contract.config.keep_scale``).
     neurons : In(unsigned(neuron_bits))
         The layer's neurons: rows from ``neurons`` on are not written.
-    o : Out(StructLayout(valid, n, group, tile, row, write, y, active))
-        The row after three cycles: ``write`` (a valid row of a real neuron), the activations
-        and the active bits (not masked: use them where ``at.valid`` or ``write``).
+    pool : In(1)
+        With ``pooling``: the layer pools; read with the row (``i``), held through a phase.
+        Low, every row is output as without pooling (``at.window`` ignored, ``o.winner`` 0).
+    o : Out(StructLayout(valid, n, group, tile, row, [window, column,] write, y, active,
+            [winner]))
+        The row after three cycles: ``write`` (a valid row of a real neuron; while pooling, of
+        element 3 only), the activations and the active bits (not masked: use them where
+        ``at.valid`` or ``write``); with ``pooling``, the winning window element per lane
+        (``ArrayLayout(unsigned(2), lanes)``). ``at.valid`` is high for every row, pooled rows
+        of elements 0 to 2 included (their ``y``, ``active`` and ``winner`` are the maxima so
+        far, through the row's own keep bits and scaling): write on ``write``.
     busy : Out(1)
         A row is in a stage.
     """
 
     def __init__(self, lanes, sum_shape, rounded_shape, act_bits, neuron_bits, index_bits,
-                 row_bits, dropout=True):
+                 row_bits, dropout=True, pooling=False, rows=None):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
-        self.where_layout = data.StructLayout({
-            "valid": 1, "n": neuron_bits, "group": index_bits, "tile": index_bits,
-            "row": row_bits})
+        self.pooling, self.rows, self.row_bits = pooling, rows, row_bits
+        if pooling and not (rows and 1 <= rows <= 1 << row_bits):
+            raise ValueError(f"pooling needs 1 <= rows <= 2**row_bits, not rows={rows}")
+        where = {"valid": 1, "n": neuron_bits, "group": index_bits, "tile": index_bits,
+                 "row": row_bits}
+        if pooling:
+            where.update(window=2, column=neuron_bits)
+        self.where_layout = data.StructLayout(where)
         self.act_layout = data.ArrayLayout(unsigned(act_bits), lanes)
         fields = {"at": self.where_layout,
                   "sums": data.ArrayLayout(signed(sum_shape.width), lanes)}
         if dropout:
             fields["draws"] = data.ArrayLayout(unsigned(8), lanes)
         self.in_layout = data.StructLayout(fields)
-        self.out_layout = data.StructLayout({
-            "at": self.where_layout, "write": 1, "y": self.act_layout, "active": lanes})
+        out = {"at": self.where_layout, "write": 1, "y": self.act_layout, "active": lanes}
+        if pooling:
+            out["winner"] = data.ArrayLayout(unsigned(2), lanes)
+        self.out_layout = data.StructLayout(out)
         members = {
             "i": In(self.in_layout),
             "rounded": In(data.ArrayLayout(signed(rounded_shape.width), lanes)),
@@ -85,18 +120,33 @@ class ForwardDrain(wiring.Component):
         }
         if dropout:
             members.update(drop=In(1), dropout=In(unsigned(8)), keep_scale=In(unsigned(17)))
+        if pooling:
+            members["pool"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         Q, act = self.lanes, unsigned(self.act_bits)
-        placed = Signal(data.StructLayout({
-            "at": self.where_layout, "positive": Q, "keep": Q}))
-        clipped = Signal(data.StructLayout({
-            "at": self.where_layout, "y": self.act_layout, "positive": Q, "keep": Q}))
+        placed_fields = {"at": self.where_layout, "positive": Q, "keep": Q}
+        clipped_fields = {"at": self.where_layout, "y": self.act_layout, "positive": Q, "keep": Q}
+        if self.pooling:                # the row pools (``pool`` read with the row)
+            placed_fields["pool"] = clipped_fields["pool"] = 1
+        placed = Signal(data.StructLayout(placed_fields))
+        clipped = Signal(data.StructLayout(clipped_fields))
         o = self.o
+        write = clipped.at.valid & (clipped.at.n < self.neurons)
+        y, positive = clipped.y, clipped.positive
+        if self.pooling:                # merged in front of the dropout scaling
+            m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits)
+            m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
+                         merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
+                         merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
+            m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
+                         o.winner.eq(merge.o.winner)]
+            write &= ~clipped.pool | (clipped.at.window == 3)
+            y, positive = merge.o.y, merge.o.active
         m.d.sync += [placed.at.eq(self.i.at), clipped.at.eq(placed.at), o.at.eq(clipped.at),
-                     o.write.eq(clipped.at.valid & (clipped.at.n < self.neurons))]
+                     o.write.eq(write)]
         for q in range(Q):
             v = self.rounded[q]
             m.d.sync += [
@@ -111,11 +161,11 @@ class ForwardDrain(wiring.Component):
             if self.has_dropout:
                 scaled = Signal(act, name=f"scaled_{q}")
                 m.d.comb += scaled.eq(Mux(self.drop, saturate(
-                    rne_shift(clipped.y[q] * self.keep_scale, 8), act), clipped.y[q]))
+                    rne_shift(y[q] * self.keep_scale, 8), act), y[q]))
             else:
-                scaled = clipped.y[q]
+                scaled = y[q]
             m.d.sync += [o.y[q].eq(Mux(clipped.keep[q], scaled, 0)),
-                         o.active[q].eq(clipped.positive[q] & clipped.keep[q]
+                         o.active[q].eq(positive[q] & clipped.keep[q]
                                         & (clipped.at.n < self.neurons))]
         m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid)
         return m
