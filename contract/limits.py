@@ -45,6 +45,7 @@ class Limits:
     batch_norm: bool = False     # the core can batch-normalise its layers' outputs
     resident_samples: int = 0    # training samples the core can hold (STORE_SAMPLES) ...
     resident_inputs: int = 0     # ... of at most this many pixels (its config's N[0])
+    conv: bool = False           # the core runs convolutional layers (``conv`` registers)
 
     @classmethod
     def of(cls, params):
@@ -57,7 +58,7 @@ class Limits:
                    weight_words=params.weight_words or 1 << params.addr_bits,
                    frozen_layers=params.frozen_layers, batch_norm=params.batch_norm,
                    resident_samples=params.resident_samples,
-                   resident_inputs=params.resident_inputs)
+                   resident_inputs=params.resident_inputs, conv=params.conv)
 
     @classmethod
     def for_config(cls, cfg):
@@ -134,6 +135,8 @@ def _layer_ranges(lim):
         "init_seed": seed, "classifier_seed": seed, "feedback_seed": seed,
         "tiles": (1, lim.max_tiles), "in_tiles": (1, lim.max_in_tiles),
         **({"gamma_shift": shift} if lim.batch_norm else {}),
+        # Fields of contract.registers.CONV_FIELDS; their combinations are not checked yet.
+        **({"conv": (0, (1 << 22) - 1)} if lim.conv else {}),
     }
 
 

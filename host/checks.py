@@ -14,12 +14,27 @@ _BUILT = (("classes", "classes"), ("act_bits", "act_bits"), ("weight_bits", "wei
           ("array_rows", "rows"), ("array_cols", "cols"), ("lfsr_width", "lfsr_width"))
 
 
-def check_config(cfg, limits):
+def check_config(cfg, limits, arch=None):
     """Every register value of network ``cfg`` within ``limits``, and each layer's geometry
-    (tiles, input tiles, weight extent) as the device checks it."""
+    (tiles, input tiles, weight extent) as the device checks it; ``arch`` the architecture of
+    a convolutional network."""
     if any(cfg.layer_lr_shift):
         raise ValueError("config field 'layer_lr_shift' gives layers their own rates; the "
                          "device's bias update shift is one register for every layer")
+    if arch is not None and arch.convolutional and not limits.conv:
+        raise ValueError(f"arch {arch.text} has convolutions; the device is built without "
+                         "them")
+    if arch is not None and arch.convolutional:
+        # The core derives a convolution's output size itself: it must fit the buffers, as a
+        # fully connected layer's neurons and inputs do by their registers' ranges.
+        sizes = arch.sizes()
+        for i in range(len(arch.layers)):
+            if sizes[i] > limits.max_inputs:
+                raise ValueError(f"layer {i} of arch {arch.text} takes {sizes[i]} inputs; the "
+                                 f"device's buffers hold {limits.max_inputs}")
+            if sizes[i + 1] > limits.max_neurons:
+                raise ValueError(f"layer {i} of arch {arch.text} has {sizes[i + 1]} outputs; "
+                                 f"the device's buffers hold {limits.max_neurons}")
     if cfg.batch_norm and not limits.batch_norm:
         raise ValueError("config field 'batch_norm' is true; the device is built without "
                          "batch normalisation")
@@ -34,7 +49,7 @@ def check_config(cfg, limits):
         raise ValueError(f"config field 'batch' is {cfg.batch}; the device holds at most "
                          f"{limits.max_batch} samples")
     table = register_limits(limits)
-    values = register_values(cfg)
+    values = register_values(cfg, arch)
     for index, value in sorted(values.items()):
         lo, hi = table[index]
         if not lo <= value <= hi:
@@ -53,8 +68,9 @@ def check_config(cfg, limits):
         if end > limits.weight_words:
             raise ValueError(f"register 'weight_base of layer {i}': the layer's weights would "
                              f"end at word {end}, past the device's {limits.weight_words}")
-    if values[GLOBAL["inputs"]] != values[register_index("fan_in", 0)]:
-        raise ValueError("register 'inputs' differs from layer 0's fan_in")
+    first_inputs = arch.features if arch is not None else values[register_index("fan_in", 0)]
+    if values[GLOBAL["inputs"]] != first_inputs:
+        raise ValueError("register 'inputs' differs from layer 0's inputs")
 
 
 def check_words(address, count, limits):

@@ -19,8 +19,9 @@ from contract.limits import Limits, register_name
 from contract.protocol import (DAMAGED, EPOCH_ARGUMENTS, FRAME_OVERHEAD, MAX_PAYLOAD,
                                STORE_HEADER, Command, Frame, FrameDecoder,
                                Status, encode, is_answer)
-from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_words, register_index,
-                                register_values, tile_words, weight_bases)
+from contract.registers import (BN_WORDS, GLOBAL, counter_names, layer_fan_in, layer_rows,
+                                layer_words, register_index, register_values, tile_words,
+                                weight_bases)
 from .checks import check_batch, check_config, check_epoch, check_stored, check_words
 from .transport import TransportTimeout
 
@@ -114,6 +115,7 @@ class Accelerator:
         self.stale_replies = 0        # late replies to earlier requests, skipped
         self.resyncs = 0              # times a frame was lost and the line drained
         self.cfg = None
+        self.arch = None                # a convolutional network's architecture
         self.decoder = FrameDecoder()
         self.tag = 0                  # the tag of the last request sent
         # The device's command counters as the driver expects them (a READ_COUNTERS reply,
@@ -284,14 +286,21 @@ class Accelerator:
     def reset(self):
         self.command(Command.RESET)
 
-    def configure(self, cfg):
-        """Write every register of network ``cfg`` (sizes, shifts, seeds, modes)."""
+    def configure(self, cfg, arch=None):
+        """Write every register of network ``cfg`` (sizes, shifts, seeds, modes); ``arch``
+        (contract.architecture) for a convolutional network, whose ``cfg.arch`` holds only
+        its flattened sizes."""
         limits = self.given_limits or Limits.for_config(cfg)
-        check_config(cfg, limits)
-        values = register_values(cfg)
+        arch = arch if arch is not None and arch.convolutional else None
+        check_config(cfg, limits, arch)
+        values = register_values(cfg, arch)
         if limits.batch_norm:
             # A core built with batch normalisation keeps the last network's switch: say it.
             values.setdefault(GLOBAL["batch_norm"], 0)
+        if limits.conv:
+            # So does a core built with convolutions of each layer's: fully connected is 0.
+            for i in range(cfg.layers):
+                values.setdefault(register_index("conv", i), 0)
         indices = sorted(values)
         runs, start = [], None
         for k in indices:
@@ -304,10 +313,10 @@ class Accelerator:
             payload = bytes([first]) + b"".join(values[k].to_bytes(4, "little")
                                                 for k in range(first, last + 1))
             self.command(Command.WRITE_CONFIG, payload)
-        self.cfg, self.limits = cfg, limits
+        self.cfg, self.limits, self.arch = cfg, limits, arch
         self.rx_buffer = self.given_rx_buffer or cfg.rx_buffer
         self.word_bytes = cfg.array_rows * cfg.weight_bits // 8
-        self.bases, self.total_words = weight_bases(cfg)
+        self.bases, self.total_words = weight_bases(cfg, arch)
 
     def set_learning_rate(self, cfg):
         """Rewrite the registers the learning rate sets (``bias_shift`` and each layer's
@@ -317,8 +326,8 @@ class Accelerator:
         if same != {k: v for k, v in self.cfg.to_dict().items() if k != "lr_shift"}:
             raise ValueError("set_learning_rate: the network differs from the configured one "
                              "in more than lr_shift (use configure)")
-        check_config(cfg, self.limits)
-        values = register_values(cfg)
+        check_config(cfg, self.limits, self.arch)
+        values = register_values(cfg, self.arch)
         shifts = ["update_shift", "gamma_shift"] if cfg.batch_norm else ["update_shift"]
         for index in [GLOBAL["bias_shift"]] + [register_index(name, i) for name in shifts
                                                for i in range(cfg.layers)]:
@@ -381,15 +390,15 @@ class Accelerator:
     def _layer_shape(self, i):
         cfg = self.cfg
         p = cfg.array_rows
-        n, j = cfg.neurons(i), cfg.fan_in(i)
+        n, j = layer_rows(cfg, i, self.arch), layer_fan_in(cfg, i, self.arch)
         return n, j, -(-n // p), p
 
     def _layer_grid(self, i):
         """Layer i's words as ``neurons x tile words`` (column ``c`` of row ``tP + p`` is lane
         ``p`` of the tile's word ``c``), padding rows included."""
         n, j, t, p = self._layer_shape(i)
-        words = self.read_words(self.bases[i], layer_words(self.cfg, i))
-        stride = tile_words(self.cfg, i)
+        words = self.read_words(self.bases[i], layer_words(self.cfg, i, self.arch))
+        stride = tile_words(self.cfg, i, self.arch)
         return words.reshape(t, stride, p).transpose(0, 2, 1).reshape(t * p, stride)
 
     def read_weights(self):
@@ -427,7 +436,7 @@ class Accelerator:
         wb = self.cfg.weight_bits
         for i, (w, b) in enumerate(layers):
             n, j, t, p = self._layer_shape(i)
-            stride = tile_words(self.cfg, i)
+            stride = tile_words(self.cfg, i, self.arch)
             grid = np.zeros((t * p, stride), dtype=np.int64)
             grid[:n, :j] = np.asarray(w, dtype=np.int64)
             grid[:n, j] = np.asarray(b, dtype=np.int64)

@@ -268,3 +268,41 @@ def test_start_on_the_last_beat_keeps_the_nest_active():
 
     _run(dut, tb)
     assert got == [(0, 0, 0), (0, 0, 1)]
+
+
+@pytest.mark.parametrize("seed,limits,positions", [(1, (1, 2, 3), 3), (2, (0, 0, 0), 4),
+                                                   (3, (2, 1, 0), 1), (4, (1, 1, 2), 2)])
+def test_a_position_loop_between_mid_and_inner(seed, limits, positions):
+    """With ``positions``, a walk of ``positions`` output positions (kept by the testbench,
+    as hw/core/patch_walker.py keeps it) runs between ``mid`` and ``inner``: ``mid`` moves on
+    only after the last position's last beat."""
+    dut = LoopNest(WIDTH, positions=True)
+    rng = random.Random(seed)
+    got, ends = [], []
+
+    async def tb(ctx):
+        _start(ctx, dut, limits)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        position = 0
+        for _ in range(60 * (limits[0] + 1) * (limits[1] + 1) * (limits[2] + 1) * positions):
+            ctx.set(dut.stall, rng.random() < 0.3)
+            ctx.set(dut.ready, rng.random() < 0.7)
+            ctx.set(dut.position_last, position == positions - 1)
+            await ctx.delay(0)
+            if not ctx.get(dut.active):
+                break
+            outer, mid, inner = _beat(ctx, dut)
+            if ctx.get(dut.issue):
+                got.append((outer, mid, position, inner))
+                if ctx.get(dut.inner_last):
+                    position = (position + 1) % positions
+            if ctx.get(dut.mid_done):
+                ends.append((outer, mid))
+            await ctx.tick()
+
+    _run(dut, tb)
+    lo, lm, li = limits
+    assert got == [(o, m, s, i) for o in range(lo + 1) for m in range(lm + 1)
+                   for s in range(positions) for i in range(li + 1)]
+    assert ends == [(o, m) for o in range(lo + 1) for m in range(lm + 1)]

@@ -18,7 +18,8 @@ class BeatOperands(wiring.Component):
     phase        ``a`` (a lane per row)               ``b`` (a lane per column)
     ===========  ===================================  =========================================
     ``FWD``      the weight word (neurons of a tile)  the inputs of the sample group; for the
-                                                      bias beat the constant 1 (``2**in_frac``)
+                                                      bias beat the constant 1 (``2**in_frac``);
+                                                      0 for a convolution's padding (``pad``)
     ``SCORE``    the classifier weights of class      the layer's outputs of the sample group
                  tile ``m`` (0 past the last class)
     ``BACK``     the feedback weights of class ``k``  the errors of class ``k`` of the group
@@ -42,8 +43,9 @@ class BeatOperands(wiring.Component):
     Members
     -------
     phase : In(Phase)
-    beat : In(StructLayout(first, last, bias, k, m))
-        The beat: first and last of its sum, the bias beat (FWD), the inner and mid counters.
+    beat : In(StructLayout(first, last, bias, k, m[, pad]))
+        The beat: first and last of its sum, the bias beat (FWD), the inner and mid counters;
+        with ``conv``, ``pad``: the patch element is outside the input map (FWD).
     weights, deltas : In(ArrayLayout(..., rows))
     inputs, outputs, errors : In(ArrayLayout(..., cols))
     classifier : In(ArrayLayout(unsigned(classifier_bits), classes))
@@ -60,13 +62,14 @@ class BeatOperands(wiring.Component):
     """
 
     def __init__(self, rows, cols, classes, beat_layout, act_bits, weight_bits, error_bits,
-                 delta_bits, classifier_bits, feedback_shape, width, batch_norm=False):
+                 delta_bits, classifier_bits, feedback_shape, width, batch_norm=False,
+                 conv=False):
         self.rows, self.cols, self.classes = rows, cols, classes
-        self.act_bits, self.batch_norm = act_bits, batch_norm
+        self.act_bits, self.batch_norm, self.conv = act_bits, batch_norm, conv
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
-                                          "m": width})),
+                                          "m": width, **({"pad": 1} if conv else {})})),
             "weights": In(data.ArrayLayout(signed(weight_bits), rows)),
             "deltas": In(data.ArrayLayout(signed(delta_bits), rows)),
             "inputs": In(data.ArrayLayout(unsigned(act_bits), cols)),
@@ -100,8 +103,8 @@ class BeatOperands(wiring.Component):
                 for r in range(P):
                     m.d.comb += o.a[r].eq(self.weights[r])
                 for q in range(Q):
-                    m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 17) << self.in_frac,
-                                              inputs[q]))
+                    x = Mux(beat.pad, 0, inputs[q]) if self.conv else inputs[q]
+                    m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 17) << self.in_frac, x))
             with m.Case(Phase.SCORE):
                 for r in range(P):
                     with m.Switch(beat.m):

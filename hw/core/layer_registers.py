@@ -21,8 +21,10 @@ class LayerRegisters(wiring.Component):
     Parameters
     ----------
     names : iterable of str
-        The registers the core reads (by default every one but ``gamma_shift``, which only a
-        core built with batch normalisation reads); they are copied in register order.
+        The registers the core reads (by default every one but ``gamma_shift`` and ``conv``,
+        which only a core built with batch normalisation or convolutions reads); they are
+        copied in register order. When ``conv`` is copied (it is the last), ``copied`` comes a
+        cycle later, so that the first phase, which reads it, begins with it in place.
 
     Members
     -------
@@ -38,18 +40,20 @@ class LayerRegisters(wiring.Component):
 
     def __init__(self, names=None):
         if names is None:
-            names = [name for name in LAYER if name != "gamma_shift"]
+            names = [name for name in LAYER if name not in ("gamma_shift", "conv")]
         self.names = sorted(names, key=LAYER.get)
         # The read address is the index above the layer's number: that is the register map
-        # while layer i's block starts at 16 * (i + 1) and the count (up to len(LAYER)) fits
-        # in 4 bits.
-        if not (LAYER_BASE == LAYER_STRIDE == 16 and len(LAYER) < 16):
+        # while layer i's block starts at 16 * (i + 1) and the offsets (up to len(LAYER) - 1)
+        # fit in 4 bits.
+        if not (LAYER_BASE == LAYER_STRIDE == 16 and len(LAYER) <= 16):
             raise ValueError("LayerRegisters assumes 16-register layer blocks from 16 on")
         # The sequencer begins a layer's first phase in the cycle ``copied`` is high, while
         # the last register is still being written: it must be one the first phase (INIT or
-        # FWD) does not read (only the gradient phase reads either).
-        if self.names[-1] not in ("in_tiles", "gamma_shift"):
-            raise ValueError("the register copied last must be in_tiles or gamma_shift "
+        # FWD) does not read (only the gradient phase reads either), or ``conv``, after whose
+        # write ``copied`` waits a cycle.
+        self.settle = int(self.names[-1] == "conv")
+        if self.names[-1] not in ("in_tiles", "gamma_shift", "conv"):
+            raise ValueError("the register copied last must be in_tiles, gamma_shift or conv "
                              "(hw/core/sequencer.py)")
         super().__init__({
             "copy": In(1), "layer": In(4),
@@ -60,10 +64,10 @@ class LayerRegisters(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        index = Signal(4)
+        index = Signal(4 + self.settle)        # counts to 17 with conv
         last = LAYER[self.names[-1]]
-        m.d.comb += [self.read_addr.eq(Cat(index, self.layer + 1)),
-                     self.copied.eq(self.copy & (index == last + 1))]
+        m.d.comb += [self.read_addr.eq(Cat(index[:4], self.layer + 1)),
+                     self.copied.eq(self.copy & (index == last + 1 + self.settle))]
         with m.If(self.copy):
             with m.Switch(index):
                 for name in self.names:

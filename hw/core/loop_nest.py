@@ -17,10 +17,16 @@ class LoopNest(wiring.Component):
     ``skip_outer`` the ``outer`` one (``mid`` back to 0). ``inner`` is not touched by a skip.
     After the last ``outer`` iteration the nest goes inactive until the next ``start``.
 
+    With ``positions``, a fourth loop runs between ``mid`` and ``inner`` outside the nest (a
+    convolution's output positions, hw/core/patch_walker.py): an ``inner`` wrap ends a ``mid``
+    iteration only where ``position_last`` says the walk is at its last position.
+
     Parameters
     ----------
     width : int
         Width of each counter and limit.
+    positions : bool
+        Build the ``position_last`` input.
 
     Members
     -------
@@ -43,10 +49,12 @@ class LoopNest(wiring.Component):
     mid_done, outer_done : Out(1)
         A ``mid`` (``outer``) iteration ends this cycle, by its last beat or a skip of that
         iteration (an ``outer`` skip does not raise ``mid_done``).
+    position_last : In(1)
+        (``positions`` only) The beat is of the last position of its ``mid`` iteration.
     """
 
-    def __init__(self, width):
-        self.width = width
+    def __init__(self, width, positions=False):
+        self.width, self.positions = width, positions
         counters = data.StructLayout({"outer": width, "mid": width, "inner": width})
         super().__init__({
             "start": In(1), "limits": In(counters), "last": Out(counters),
@@ -54,6 +62,7 @@ class LoopNest(wiring.Component):
             "outer": Out(width), "mid": Out(width), "inner": Out(width),
             "active": Out(1), "issue": Out(1), "skip": Out(1), "inner_last": Out(1),
             "mid_done": Out(1), "outer_done": Out(1),
+            **({"position_last": In(1)} if positions else {}),
         })
 
     def elaborate(self, platform):
@@ -66,7 +75,9 @@ class LoopNest(wiring.Component):
             self.inner_last.eq(inner == last.inner),
             self.issue.eq(moving & ~self.dead & self.ready),
             self.skip.eq(moving & self.dead),
-            self.mid_done.eq((self.issue & self.inner_last) | (self.skip & ~self.skip_outer)),
+            self.mid_done.eq((self.issue & self.inner_last & self.position_last
+                              if self.positions else self.issue & self.inner_last)
+                             | (self.skip & ~self.skip_outer)),
             self.outer_done.eq((self.mid_done & mid_last) | (self.skip & self.skip_outer)),
         ]
         with m.If(self.issue):

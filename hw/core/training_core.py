@@ -12,6 +12,15 @@ phase        outer               mid                     inner (one beat)      r
 ``GRAD``     output tile ``t``   input tile              sample ``b``          neurons x inputs
 ===========  ==================  ======================  ====================  ===============
 
+A convolution (a core built with ``CoreParams.conv``, a layer whose ``conv`` register is set)
+runs ``FWD`` with a fourth loop between ``mid`` and ``inner``: the output positions, which the
+patch walker (patch_walker.py) steps through, giving each beat's input column of the patch (or
+padding, a zero operand); ``inner`` runs over the patch ``K*K*C`` and the bias. Filters tile the
+array like neurons. The forward drain pools each window's four sums (forward_drain.py) and
+writes the pooled row to its column ``f * S + s'`` of the flattened output, which ``SCORE``
+reads as a fully connected layer's (``S`` and the output's size from conv_geometry.py).
+Training a convolution (``BACK``, ``GRAD``) is not built yet: the host interface refuses it.
+
 A beat generator walks the nest and reads the operands (stage 0 -> 1), which are selected and
 registered (stage 2) on their way into the MAC array; the array sums; a drain per phase turns
 each finished sum into activations, scores and errors, deltas, or weight updates while the
@@ -58,6 +67,7 @@ from ..weight_bus import weight_bus_signature
 from .back_projection import BackProjection
 from .beat_operands import BeatOperands
 from .classifier_weights import ClassifierWeights, odd_part
+from .conv_geometry import ConvGeometry, conv_layout
 from .drain_register import DrainRegister
 from .drain_rounding import DrainRounding
 from .error_stage import ErrorStage
@@ -68,6 +78,7 @@ from .gradient_columns import GradientColumns
 from .layer_registers import LayerRegisters
 from .loop_nest import LoopNest
 from .normalisation import wire_normalisation
+from .patch_walker import PatchWalker
 from .register_file import RegisterFile
 from .sequencer import Op, Phase, Sequencer, command_layout
 from .weight_init import WeightInit
@@ -188,7 +199,9 @@ class TrainingCore(wiring.Component):
         k.cmd, k.layer = sequencer.cmd, sequencer.layer
         if p.frozen_layers:
             m.d.comb += sequencer.frozen.eq(greg.frozen.bit_select(k.layer, 1))
-        current = LayerRegisters(list(LAYER) if p.batch_norm else None)
+        current = LayerRegisters([name for name in LAYER
+                                  if (name != "gamma_shift" or p.batch_norm)
+                                  and (name != "conv" or p.conv)])
         m.submodules.layer_registers = current
         m.d.comb += [current.copy.eq(sequencer.copy), current.layer.eq(k.layer),
                      regs.read_addr.eq(current.read_addr), current.read_data.eq(regs.read_data),
@@ -196,6 +209,17 @@ class TrainingCore(wiring.Component):
         k.cur = cur = {name: current.current[name] for name in current.names}
         k.N, k.J = cur["neurons"][:cw], cur["fan_in"][:cw]
         k.T, k.JT = cur["tiles"][:cw], cur["in_tiles"][:cw]
+        # A convolution's sizes beyond its registers (``neurons`` is its filters); ``N_out``
+        # is the layer's output, its local classifier's width.
+        if p.conv:
+            k.conv = data.View(conv_layout, cur["conv"][:conv_layout.size])
+            k.geometry = geometry = ConvGeometry(cw, cw)
+            m.submodules.conv_geometry = geometry
+            m.d.comb += [geometry.conv.eq(k.conv), geometry.filters.eq(k.N)]
+            k.conv_on = geometry.conv_on
+            k.N_out = Mux(k.conv_on, geometry.width, k.N)
+        else:
+            k.conv_on, k.N_out = Const(0, 1), k.N
         k.B = k.cmd.batch
         k.G = Signal(8)
         m.d.comb += k.G.eq((k.B + Q - 1) >> qbits)
@@ -293,12 +317,13 @@ class TrainingCore(wiring.Component):
         p = self.params
         P, Q, C, _, qbits, CT, cw = self._sizes()
         phase = k.phase
-        k.nest = nest = LoopNest(cw)
+        k.nest = nest = LoopNest(cw, positions=p.conv)
         m.submodules.loop_nest = nest
         go, gm, gk = nest.outer, nest.mid, nest.inner
         k_wrap = nest.inner_last
         k.s1 = s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
-                                              "k": cw, "m": cw}))
+                                              "k": cw, "m": cw,
+                                              **({"pad": 1} if p.conv else {})}))
         # The beat's classifier weights (SCORE), registered without their constant low bit.
         s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
         k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
@@ -306,7 +331,9 @@ class TrainingCore(wiring.Component):
         k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
         freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
         # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
-        tag_layout = data.StructLayout({"outer": cw, "mid": cw})
+        # With convolutions, also the output position (pooled) and window element of the sum.
+        tag_layout = data.StructLayout({"outer": cw, "mid": cw,
+                                        **({"pooled": cw, "window": 2} if p.conv else {})})
         k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout)
         m.submodules.drain_register = drain
         wiring.connect(m, mac.o, drain.sums)
@@ -321,7 +348,10 @@ class TrainingCore(wiring.Component):
             return alive_groups.word_select(g[:k.gbits], Q) != 0
 
         dead = Signal()
-        m.d.comb += dead.eq(k.skip_en & (((phase == Phase.FWD) & ~group_alive(gm)) |
+        # (A convolution's forward pass is not skipped: its beats per group are not the
+        # fully connected count exit_savings.py counts.)
+        fwd_skips = (phase == Phase.FWD) & ~k.conv_on if p.conv else phase == Phase.FWD
+        m.d.comb += dead.eq(k.skip_en & ((fwd_skips & ~group_alive(gm)) |
                                          ((phase == Phase.SCORE) & ~group_alive(go))))
         ready = Signal()
         with m.Switch(phase):
@@ -342,7 +372,8 @@ class TrainingCore(wiring.Component):
             sequencer = k.sequencer
             m.d.comb += [savings.begin_forward.eq(sequencer.begins.fwd),
                          savings.begin_scores.eq(sequencer.begins.score),
-                         savings.tiles.eq(k.T), savings.fan_in.eq(k.J), savings.neurons.eq(k.N),
+                         savings.tiles.eq(k.T), savings.fan_in.eq(k.J),
+                         savings.neurons.eq(k.N_out),
                          savings.groups.eq(k.G), savings.skip.eq(skip),
                          savings.skip_layer.eq(sequencer.skip_layer),
                          sequencer.skipped.eq(savings.skipped_layer),
@@ -351,6 +382,24 @@ class TrainingCore(wiring.Component):
         # The MAC beat's tag: which sum it ends.
         m.d.comb += [drain.tags.valid.eq(issue & k_wrap),
                      drain.tags.payload.outer.eq(go), drain.tags.payload.mid.eq(gm)]
+        # A convolution's patches: the input column of each beat's element, or padding.
+        conv_fwd = (phase == Phase.FWD) & k.conv_on
+        column = gk
+        if p.conv:
+            k.walker = walker = PatchWalker(8, 4, k.bufs[0].cbits)
+            m.submodules.patch_walker = walker
+            conv = k.conv
+            m.d.comb += [
+                walker.in_h.eq(conv.in_h), walker.in_w.eq(conv.in_w),
+                walker.plane.eq(k.geometry.plane), walker.kernel.eq(conv.kernel),
+                walker.same.eq(~conv.valid), walker.pool.eq(conv.pool),
+                walker.start.eq(k.sequencer.begins.fwd),
+                walker.step.eq(issue & conv_fwd), walker.end_of_sum.eq(k_wrap),
+                nest.position_last.eq(~conv_fwd | walker.last_position),
+                drain.tags.payload.pooled.eq(walker.pooled),
+                drain.tags.payload.window.eq(walker.window),
+            ]
+            column = Mux(conv_fwd, walker.column, gk)
 
         # Stage-0 reads.
         grad_phase = phase == Phase.GRAD
@@ -361,7 +410,7 @@ class TrainingCore(wiring.Component):
                 buf.rd_group.eq(Mux(grad_phase, gk >> qbits,
                                     Mux(phase == Phase.SCORE, go, gm))),
                 buf.rd_lane.eq(gk[:max(1, qbits)] if qbits else 0),
-                buf.rd_col.eq(Mux(grad_phase, gm << qbits, gk)),
+                buf.rd_col.eq(Mux(grad_phase, gm << qbits, column)),
             ]
         m.d.comb += [
             k.slab.read_en.eq(~freeze), k.slab.read_addr.eq(gk[:k.sbits]),
@@ -374,6 +423,8 @@ class TrainingCore(wiring.Component):
                 s1.valid.eq(issue), s1.first.eq(gk == 0), s1.last.eq(k_wrap),
                 s1.bias.eq(gk == k.J), s1.k.eq(gk), s1.m.eq(gm),
             ]
+            if p.conv:
+                m.d.sync += s1.pad.eq(conv_fwd & ~k.walker.in_map)
             m.d.sync += [s1_weights[c].eq(odd_part(k.cls_gen.o.payload.m[c]))
                          for c in range(C)]
 
@@ -391,12 +442,13 @@ class TrainingCore(wiring.Component):
         k.operands = operands = BeatOperands(P, Q, C, mac.in_layout, p.act_bits, p.weight_bits,
                                              p.error_bits, p.delta_bits, p.classifier_bits,
                                              feedback.column.shape().elem_shape, cw,
-                                             batch_norm=p.batch_norm)
+                                             batch_norm=p.batch_norm, conv=p.conv)
         m.submodules.beat_operands = operands
         m.d.comb += [
             operands.phase.eq(phase), operands.beat.first.eq(s1.first),
             operands.beat.last.eq(s1.last), operands.beat.bias.eq(s1.bias),
             operands.beat.k.eq(s1.k), operands.beat.m.eq(s1.m),
+            *([operands.beat.pad.eq(s1.pad)] if p.conv else []),
             operands.weights.eq(slab_lanes), operands.deltas.eq(d_lanes),
             operands.inputs.eq(x_lanes), operands.outputs.eq(y_lanes),
             operands.errors.eq(e_lanes), operands.classifier.eq(s1_weights),
@@ -474,15 +526,26 @@ class TrainingCore(wiring.Component):
         fwd_drop = k.training & (k.dropout != 0)
         k.fwd_step = fwd_step = (phase == Phase.FWD) & drain_on
         k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
-                                           p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout)
+                                           p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
+                                           **({"pooling": True, "rows": P} if p.conv else {}))
         m.submodules.forward_drain = forward
+        neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
         m.d.comb += [
             forward.i.at.valid.eq(fwd_step),
-            forward.i.at.n.eq(Cat(step[:pbits], tag_o) if pbits else tag_o),
+            forward.i.at.n.eq(neuron),
             forward.i.at.group.eq(tag_m), forward.i.at.tile.eq(tag_o),
             forward.i.at.row.eq(step[:max(1, pbits)]),
             forward.neurons.eq(k.N),
         ]
+        # A convolution's row is filter ``neuron`` at output position ``pooled``: its column in
+        # the flattened output is ``neuron * S + pooled``; a pooled row leaves with its
+        # window's last element.
+        if p.conv:
+            pooling = k.conv_on & k.conv.pool
+            pool_last = ~pooling | (drain.tag.window == 3)
+            m.d.comb += [forward.pool.eq(pooling), forward.i.at.window.eq(drain.tag.window),
+                         forward.i.at.column.eq(neuron * k.geometry.positions
+                                                + drain.tag.pooled)]
         for q in range(Q):
             m.d.comb += [forward.i.sums[q].eq(drain.row[q]), forward.rounded[q].eq(rounded[q])]
         if p.dropout:
@@ -491,27 +554,37 @@ class TrainingCore(wiring.Component):
             m.d.comb += [forward.i.draws[q].eq(d)
                          for q, d in enumerate(self._chunks(k.drop_lfsr, 8, Q))]
         fo = forward.o
+        out_column, out_tile, out_row = fo.at.n, fo.at.tile, fo.at.row
+        out_rows = Mux(fo.at.valid, Const(1, P) << out_row, 0)
+        if p.conv:
+            # The active bits are kept by output column in tiles of P, as a fully connected
+            # layer's (the back projection reads them so).
+            out_column = Mux(k.conv_on, fo.at.column, fo.at.n)
+            out_tile = Mux(k.conv_on, fo.at.column >> pbits, fo.at.tile)
+            out_row = Mux(k.conv_on, fo.at.column[:max(1, pbits)], fo.at.row)
+            out_rows = Mux(k.conv_on, Mux(fo.write, Const(1, P) << out_row, 0), out_rows)
         for i, buf in enumerate(k.bufs):
             is_y = k.xsel == (1 - i)
             m.d.comb += [
                 buf.wr_en.eq(Mux(ctl.busy, fo.write & is_y,
                                  ctl.load_en & ~ctl.load_label & (i == 0))),
                 buf.wr_group.eq(Mux(ctl.busy, fo.at.group, ctl.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(ctl.busy, fo.at.n, ctl.load_col)),
+                buf.wr_col.eq(Mux(ctl.busy, out_column, ctl.load_col)),
                 buf.wr_mask.eq(Mux(ctl.busy, (1 << Q) - 1,
                                    Const(1, Q) << (ctl.load_sample[:qbits] if qbits else 0))),
             ]
             for q in range(Q):
                 m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, fo.y[q], ctl.load_data))
         m.d.comb += [
-            k.a_wr.addr.eq(Cat(fo.at.group[:k.gbits], fo.at.tile[:k.tbits])),
+            k.a_wr.addr.eq(Cat(fo.at.group[:k.gbits], out_tile[:k.tbits])),
             k.a_wr.data.eq(fo.active.replicate(P)),
-            k.a_wr.en.eq(Mux(fo.at.valid, Const(1, P) << fo.at.row, 0)),
+            k.a_wr.en.eq(out_rows),
             k.l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
             k.l_wr.addr.eq(ctl.load_sample), k.l_wr.data.eq(ctl.load_data),
         ]
         if p.dropout:
-            m.d.comb += k.drop_lfsr.o.ready.eq(fwd_step & fwd_drop)
+            draw = fwd_step & fwd_drop
+            m.d.comb += k.drop_lfsr.o.ready.eq(draw & pool_last if p.conv else draw)
 
         # SCORE: row `step` = class tile*P + step, then the group's errors
         # (hw/core/error_stage.py), with the shared rounding stage as the drain's first stage.
@@ -686,7 +759,7 @@ class TrainingCore(wiring.Component):
                              shift.eq(cur["forward_shift"][:5])]
             with m.Case(Phase.SCORE):
                 m.d.comb += [limits.outer.eq(G - 1), limits.mid.eq(CT - 1),
-                             limits.inner.eq(N - 1), shift.eq(cur["score_shift"][:5])]
+                             limits.inner.eq(k.N_out - 1), shift.eq(cur["score_shift"][:5])]
             with m.Case(Phase.BACK):
                 m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(G - 1),
                              limits.inner.eq(C - 1), shift.eq(cur["delta_shift"][:5])]

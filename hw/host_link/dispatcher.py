@@ -2,12 +2,12 @@
 ``LOAD_BATCH`` as it arrives, starts the core, and supplies the bodies of the replies that come
 from the core (``TRAIN``, ``READ_RESULTS``, ``READ_COUNTERS``). docs/HOST_INTERFACE.md."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from contract.protocol import EPOCH_ARGUMENTS, Command, Status
-from contract.registers import COUNTERS, GLOBAL, LAYER_BASE, LAYER_STRIDE
+from contract.registers import COUNTERS, GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..core import Op
 from .config_check import ConfigCheck
@@ -88,6 +88,17 @@ class CommandDispatcher(wiring.Component):
             m.d.sync += inputs.eq(ctl.reg_data)
         with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["layers"])):
             m.d.sync += n_layers.eq(ctl.reg_data)
+        # The layers whose ``conv`` register is set: the core trains no convolution yet
+        # (issue 14), so TRAIN and TRAIN_EPOCH are UNSUPPORTED while one is configured.
+        conv_in_use = None
+        if p.conv:
+            conv_layers = Signal(p.max_layers)
+            layer_of = Signal(4)
+            m.d.comb += layer_of.eq(ctl.reg_addr[4:] - 1)
+            with m.If(ctl.reg_we & (ctl.reg_addr[:4] == LAYER["conv"])
+                      & (ctl.reg_addr[4:] != 0)):
+                m.d.sync += conv_layers.bit_select(layer_of, 1).eq(ctl.reg_data != 0)
+            conv_in_use = (conv_layers & ((Const(1, p.max_layers + 1) << n_layers) - 1)) != 0
 
         def reply(code, body_length=0):
             m.d.comb += [self.reply.valid.eq(1), self.reply.payload.status.eq(code),
@@ -253,7 +264,8 @@ class CommandDispatcher(wiring.Component):
                                 reply(Status.BAD_LENGTH)
                             with m.Elif(~config_ok):
                                 reply(Status.OUT_OF_ORDER)
-                            with m.Elif(rs.too_wide):
+                            with m.Elif(rs.too_wide if conv_in_use is None
+                                        else rs.too_wide | conv_in_use):
                                 reply(Status.UNSUPPORTED)
                             with m.Elif(rs.epoch_value_bad):
                                 # The body names the argument: 0 samples, 1 batch, 2 seed.
@@ -373,15 +385,20 @@ class CommandDispatcher(wiring.Component):
                     m.d.sync += [batch_loaded.eq(0), cmd_reg.early_exit.eq(0)]
                     m.next = "WAIT_CORE"
 
-                if p.early_exit:
-                    start()
-                else:
-                    with m.If(early_exit):
-                        # The core was built without early exit; the batch stays loaded.
+                # Refused: early exit on a core built without it, training a convolution; the
+                # batch stays loaded.
+                refused = None if p.early_exit else early_exit
+                if conv_in_use is not None:
+                    conv_train = (command == Command.TRAIN) & conv_in_use
+                    refused = conv_train if refused is None else refused | conv_train
+                if refused is not None:
+                    with m.If(refused):
                         m.d.sync += cmd_reg.early_exit.eq(0)
                         reply(Status.UNSUPPORTED)
                     with m.Else():
                         start()
+                else:
+                    start()
             with m.State("WAIT_CORE"):
                 with m.If(ctl.done):
                     with m.If(command == Command.TRAIN):

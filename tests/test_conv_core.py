@@ -1,0 +1,134 @@
+"""Convolutional layers on the whole accelerator in Verilator (issue 14, the forward pass): the
+patches walked from the on-chip input map, pooling, and every layer's local classifier over the
+pooled map, against the golden model (sw_model/golden_conv.py): the initial weights drawn on
+the device, and every layer's prediction of every sample, with random stalls on the bus and the
+link. A core built without convolutions is refused them by the driver."""
+
+import numpy as np
+import pytest
+
+from contract.architecture import parse_arch
+from contract.config import NetConfig
+from contract.limits import Limits
+from hw.params import CoreParams
+from contract.protocol import Status
+from host.driver import Accelerator, DeviceError
+from sim.accelerator_sim import build_accelerator, open_accelerator
+from sw_model.golden import FixedPointNet
+from sw_model.golden_conv import FixedPointConvNet
+from tests.accelerator_checks import TIMEOUT
+
+pytestmark = pytest.mark.xdist_group("accelerator")
+
+STALLS = dict(read_latency=5, stall=0.3, rx_stall=0.2, tx_stall=0.2)
+
+#: The conv core's hardware: one build runs every network below.
+CONV_HARDWARE = NetConfig(arch=(96, 72, 30, 18), classes=4, batch=8, array_rows=4,
+                          array_cols=4, lr_shift=4)
+
+NETWORKS = {
+    # "same" padding, pooling, filters filling the array's rows, then a dense top.
+    "same-pool": "1x6x6-c4k3-p2-f8",
+    # "valid" padding on two channels, five filters (a partial tile), a 1 x 1 convolution
+    # without pooling on the pooled map, then a dense layer.
+    "valid-partial-1x1": "2x6x8-c5k3v-p2-c3k1-f6",
+    # An odd map with a 5 x 5 kernel wider than half of it, no pooling.
+    "odd-k5": "1x5x7-c2k5-f5",
+}
+
+
+@pytest.fixture(scope="session")
+def conv_harness(tmp_path_factory):
+    root = tmp_path_factory.mktemp("accelerator_conv")
+    params = CoreParams.from_config(CONV_HARDWARE, conv=True, frame_timeout=TIMEOUT)
+    exe = build_accelerator(CONV_HARDWARE, str(root), conv=True, frame_timeout=TIMEOUT)
+    return exe, Limits.of(params)
+
+
+def _network(name, **changes):
+    arch = parse_arch(NETWORKS[name])
+    cfg = CONV_HARDWARE.replace(arch=arch.sizes(), **changes)
+    return cfg, arch
+
+
+def _random_weights(net, rng, spread=3):
+    """Weights and biases of ``net``'s shapes, wider than the initial ones (so that sums
+    clip and saturate as well as pass)."""
+    out = []
+    for w, b in zip(net.weights, net.biases):
+        bits = spread + 1 + int(np.log2(np.abs(w).max() + 1))
+        top = 1 << min(bits, 15)
+        out.append((rng.integers(-top, top, size=w.shape), rng.integers(-top, top, size=b.shape)))
+    return out
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_inference_matches_golden(conv_harness, name):
+    exe, limits = conv_harness
+    cfg, arch = _network(name, seed=len(name))
+    golden = FixedPointConvNet(cfg, arch)
+    rng = np.random.default_rng(len(name) + 1)
+    x = rng.integers(0, 256, size=(cfg.batch * 4 + 3, arch.features))
+    with open_accelerator(exe, seed=7, **STALLS) as link:
+        acc = Accelerator(link, limits=limits)
+        acc.configure(cfg, arch)
+        acc.init_weights()
+        device = acc.read_weights()
+        assert len(device) == cfg.layers
+        for (w, b), gw, gb in zip(device, golden.weights, golden.biases):
+            np.testing.assert_array_equal(w, gw)
+            np.testing.assert_array_equal(b, gb)
+        want = np.array(golden.predict(x))
+        np.testing.assert_array_equal(acc.predict(x), want)
+        # Weights that make the sums clip, saturate and differ more between classes.
+        layers = _random_weights(golden, rng)
+        acc.write_weights(layers)
+        golden.weights = [w for w, _ in layers]
+        golden.biases = [np.asarray(b, dtype=golden.biases[i].dtype)
+                         for i, (_, b) in enumerate(layers)]
+        want = np.array(golden.predict(x))
+        top = (1 << cfg.act_bits) - 1
+        hidden = np.concatenate([y.ravel() for y in golden.layer_outputs(x)[:-1]])
+        assert (hidden == 0).mean() > 0.05 and (hidden == top).mean() > 0.01, "clips, saturates"
+        np.testing.assert_array_equal(acc.predict(x), want)
+
+
+def test_a_core_without_convolutions_is_refused_them():
+    cfg, arch = _network("same-pool")
+
+    class NoLink:
+        def exchange(self, *args, **kwargs):
+            raise AssertionError("nothing may be sent")
+    acc = Accelerator(NoLink(), limits=Limits.for_config(cfg))
+    with pytest.raises(ValueError, match="built without them"):
+        acc.configure(cfg, arch)
+
+
+def test_training_is_refused_and_the_core_stays_usable(conv_harness):
+    """TRAIN of a convolutional network is UNSUPPORTED (its backward steps are not built);
+    the device infers afterwards, and runs a fully connected network configured after it (the
+    driver sets every layer's ``conv`` back to 0)."""
+    exe, limits = conv_harness
+    cfg, arch = _network("same-pool")
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(cfg.batch, arch.features))
+    labels = rng.integers(0, cfg.classes, size=cfg.batch)
+    with open_accelerator(exe, seed=3) as link:
+        acc = Accelerator(link, limits=limits)
+        acc.configure(cfg, arch)
+        acc.init_weights()
+        with pytest.raises(DeviceError) as refused:
+            acc.train_batch(x, labels)
+        assert refused.value.status == Status.UNSUPPORTED
+        np.testing.assert_array_equal(acc.predict(x),
+                                      np.array(FixedPointConvNet(cfg, arch).predict(x)))
+        dense = CONV_HARDWARE.replace(arch=(arch.features, 24, 12))
+        acc.configure(dense)
+        acc.init_weights()
+        golden = FixedPointNet(dense)
+        np.testing.assert_array_equal(acc.predict(x), np.array(golden.predict(x)))
+        acc.train_batch(x, labels)
+        golden.train_batch(x, labels)
+        for (w, b), gw, gb in zip(acc.read_weights(), golden.weights, golden.biases):
+            np.testing.assert_array_equal(w, gw)
+            np.testing.assert_array_equal(b, gb)
