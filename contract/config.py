@@ -149,6 +149,9 @@ class NetConfig:
                                      # executes (its FIFO); the driver streams that many ahead
     resident_samples: int = 0        # training samples the core holds for TRAIN_EPOCH (0: no
                                      # resident training; ARITHMETIC.md, "Resident training")
+    conv: bool = False               # the core runs convolutional layers (their forward pass
+                                     # and inference so far; HOST_INTERFACE.md, "Convolutional
+                                     # layers"); the network itself comes from an architecture
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -244,6 +247,8 @@ class NetConfig:
             fail("batch", "must be in 1..4096")
         if not isinstance(self.batch_norm, bool):
             fail("batch_norm", f"must be true or false, not {self.batch_norm!r}")
+        if not isinstance(self.conv, bool):
+            fail("conv", f"must be true or false, not {self.conv!r}")
         if not 0 <= self.bn_momentum_shift <= 16:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:

@@ -69,7 +69,7 @@ class Limits:
                    weight_bits=cfg.weight_bits, lfsr_width=cfg.lfsr_width,
                    weight_words=max(1, weight_bases(cfg)[1]), batch_norm=cfg.batch_norm,
                    resident_samples=cfg.resident_samples,
-                   resident_inputs=cfg.arch[0] if cfg.resident_samples else 0)
+                   resident_inputs=cfg.arch[0] if cfg.resident_samples else 0, conv=cfg.conv)
 
     @property
     def max_tiles(self):

@@ -24,7 +24,7 @@ STALLS = dict(read_latency=5, stall=0.3, rx_stall=0.2, tx_stall=0.2)
 
 #: The conv core's hardware: one build runs every network below.
 CONV_HARDWARE = NetConfig(arch=(96, 72, 30, 18), classes=4, batch=8, array_rows=4,
-                          array_cols=4, lr_shift=4)
+                          array_cols=4, lr_shift=4, conv=True)
 
 NETWORKS = {
     # "same" padding, pooling, filters filling the array's rows, then a dense top.
@@ -40,8 +40,9 @@ NETWORKS = {
 @pytest.fixture(scope="session")
 def conv_harness(tmp_path_factory):
     root = tmp_path_factory.mktemp("accelerator_conv")
-    params = CoreParams.from_config(CONV_HARDWARE, conv=True, frame_timeout=TIMEOUT)
-    exe = build_accelerator(CONV_HARDWARE, str(root), conv=True, frame_timeout=TIMEOUT)
+    params = CoreParams.from_config(CONV_HARDWARE, frame_timeout=TIMEOUT)
+    assert params.conv
+    exe = build_accelerator(CONV_HARDWARE, str(root), frame_timeout=TIMEOUT)
     return exe, Limits.of(params)
 
 
@@ -94,7 +95,7 @@ def test_inference_matches_golden(conv_harness, name):
 
 
 def test_a_core_without_convolutions_is_refused_them():
-    cfg, arch = _network("same-pool")
+    cfg, arch = _network("same-pool", conv=False)
 
     class NoLink:
         def exchange(self, *args, **kwargs):
