@@ -10,10 +10,11 @@ refuses first, naming the same register.
 from dataclasses import dataclass
 
 from contract.config import INIT_CHUNK_BITS
-from contract.registers import BN_WORDS, GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE, weight_bases
+from contract.registers import (BN_WORDS, GLOBAL, LAYER, LAYER_BASE, LAYER_STRIDE, conv_fields,
+                                weight_bases)
 
-__all__ = ["SHIFT_BITS", "IN_FRAC_BITS", "GEOMETRY", "Limits", "register_limits",
-           "register_name", "tiles_for", "layer_extent", "minimum_values"]
+__all__ = ["SHIFT_BITS", "IN_FRAC_BITS", "GEOMETRY", "GEOMETRY_CONV", "Limits", "register_limits",
+           "register_name", "tiles_for", "layer_extent", "minimum_values", "conv_problem"]
 
 #: The core reads each shift register's low 5 bits (its rounding shifters' width); a larger
 #: value would silently shift by less.
@@ -23,6 +24,9 @@ IN_FRAC_BITS = 5
 #: A layer's geometry: written together (in this order) in one ``WRITE_CONFIG`` frame, and
 #: checked together when its last register, ``in_tiles``, is written.
 GEOMETRY = ("neurons", "fan_in", "weight_base", "tiles", "in_tiles")
+#: ... and on a core built with convolutions, closed by ``conv`` (0 for a fully connected
+#: layer; a convolution's fields must agree with the layer's ``fan_in`` and fit the buffers).
+GEOMETRY_CONV = GEOMETRY + ("conv",)
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,9 @@ def _layer_ranges(lim):
         "init_seed": seed, "classifier_seed": seed, "feedback_seed": seed,
         "tiles": (1, lim.max_tiles), "in_tiles": (1, lim.max_in_tiles),
         **({"gamma_shift": shift} if lim.batch_norm else {}),
-        # Fields of contract.registers.CONV_FIELDS; their combinations are not checked yet.
-        **({"conv": (0, (1 << 22) - 1)} if lim.conv else {}),
+        # Fields of contract.registers.CONV_FIELDS, checked together with the layer's
+        # geometry (GEOMETRY_CONV).
+        **({"conv": (0, (1 << 32) - 1)} if lim.conv else {}),
     }
 
 
@@ -184,3 +189,36 @@ def minimum_values(registers):
         name = next((k for k, v in LAYER.items() if v == offset), None)
         values.append(layer_lows.get(name, 0))
     return values
+
+
+def conv_problem(word, filters, fan_in, lim):
+    """What is wrong with a layer's ``conv`` register ``word`` beside its ``neurons``
+    (``filters``) and ``fan_in`` on a core of limits ``lim`` (contract/registers.py
+    CONV_FIELDS), or None. 0 is a fully connected layer. A convolution needs a map of at least
+    1 x 1 x 1 and a kernel of at least 1; "same" padding an odd kernel, "valid" one no larger
+    than the map; pooling an even output; ``fan_in == K*K*C``; its input map ``C*H*W`` at most
+    ``max_inputs`` and its output ``F * Ho' * Wo'`` at most ``max_neurons`` (the buffers)."""
+    if word == 0:
+        return None
+    f = conv_fields(word)
+    h, w, k, c = f["in_h"], f["in_w"], f["kernel"], f["channels"]
+    if min(h, w, k, c) == 0:
+        return "a map, kernel or channel count of 0"
+    if f["valid"]:
+        if k > h or k > w:
+            return f"a {k} x {k} kernel larger than the {h} x {w} map"
+        ho, wo = h - k + 1, w - k + 1
+    else:
+        if k % 2 == 0:
+            return f"'same' padding with the even kernel {k}"
+        ho, wo = h, w
+    if f["pool"] and (ho % 2 or wo % 2):
+        return f"pooling of an odd {ho} x {wo} output"
+    if fan_in != k * k * c:
+        return f"fan_in {fan_in} is not {k} x {k} x {c}"
+    if c * h * w > lim.max_inputs:
+        return f"an input map of {c * h * w} values, more than {lim.max_inputs}"
+    positions = (ho // 2) * (wo // 2) if f["pool"] else ho * wo
+    if filters * positions > lim.max_neurons:
+        return f"an output of {filters * positions} values, more than {lim.max_neurons}"
+    return None

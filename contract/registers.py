@@ -46,7 +46,7 @@ def counter_names(layers):
 #: convolution ``neurons`` is its filters (the weight rows), ``fan_in`` ``K*K*C``; the core
 #: derives its output's size ``F * Ho' * Wo'`` (the local classifier's width) from these.
 CONV_FIELDS = {"in_h": (0, 8), "in_w": (8, 8), "kernel": (16, 4), "valid": (20, 1),
-               "pool": (21, 1)}
+               "pool": (21, 1), "channels": (22, 10)}
 
 
 def conv_word(layer):
@@ -54,9 +54,9 @@ def conv_word(layer):
     ``Dense``): 0 for a fully connected one."""
     if not hasattr(layer, "kernel"):
         return 0
-    _, h, w = layer.in_shape
+    c, h, w = layer.in_shape
     fields = {"in_h": h, "in_w": w, "kernel": layer.kernel,
-              "valid": int(layer.padding == "valid"), "pool": int(layer.pool)}
+              "valid": int(layer.padding == "valid"), "pool": int(layer.pool), "channels": c}
     word = 0
     for name, value in fields.items():
         at, bits = CONV_FIELDS[name]

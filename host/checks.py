@@ -4,7 +4,7 @@ naming the value."""
 
 import numpy as np
 
-from contract.limits import layer_extent, register_limits, register_name, tiles_for
+from contract.limits import conv_problem, layer_extent, register_limits, register_name, tiles_for
 from contract.registers import GLOBAL, register_index, register_values
 
 __all__ = ["check_config", "check_words", "check_batch", "check_stored", "check_epoch"]
@@ -63,6 +63,11 @@ def check_config(cfg, limits, arch=None):
             if reg(name) != want:
                 raise ValueError(f"register '{name} of layer {i}' would be {reg(name)}, not "
                                  f"the {want} its size needs")
+        if limits.conv:
+            problem = conv_problem(values.get(register_index("conv", i), 0), reg("neurons"),
+                                   reg("fan_in"), limits)
+            if problem:
+                raise ValueError(f"register 'conv of layer {i}': {problem}")
         end = reg("weight_base") + layer_extent(reg("tiles"), reg("fan_in"),
                                                 limits.batch_norm)
         if end > limits.weight_words:

@@ -299,8 +299,11 @@ class Accelerator:
             values.setdefault(GLOBAL["batch_norm"], 0)
         if limits.conv:
             # So does a core built with convolutions of each layer's: fully connected is 0.
+            # ``conv`` closes the layer's geometry, which one frame must carry: gamma_shift
+            # (0 where unused) fills the gap before it.
             for i in range(cfg.layers):
                 values.setdefault(register_index("conv", i), 0)
+                values.setdefault(register_index("gamma_shift", i), 0)
         indices = sorted(values)
         runs, start = [], None
         for k in indices:

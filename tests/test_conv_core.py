@@ -9,14 +9,15 @@ import pytest
 
 from contract.architecture import parse_arch
 from contract.config import NetConfig
-from contract.limits import Limits
+from contract.limits import Limits, conv_problem
 from hw.params import CoreParams
-from contract.protocol import Status
+from contract.protocol import Command, Status
+from contract.registers import CONV_FIELDS, LAYER, register_index, register_values
 from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import build_accelerator, open_accelerator
 from sw_model.golden import FixedPointNet
 from sw_model.golden_conv import FixedPointConvNet
-from tests.accelerator_checks import TIMEOUT
+from tests.accelerator_checks import HARDWARE, TIMEOUT
 
 pytestmark = pytest.mark.xdist_group("accelerator")
 
@@ -131,5 +132,72 @@ def test_training_is_refused_and_the_core_stays_usable(conv_harness):
         acc.train_batch(x, labels)
         golden.train_batch(x, labels)
         for (w, b), gw, gb in zip(acc.read_weights(), golden.weights, golden.biases):
+            np.testing.assert_array_equal(w, gw)
+            np.testing.assert_array_equal(b, gb)
+
+
+def _layer_block(cfg, arch, layer, **changes):
+    """WRITE_CONFIG of layer ``layer``'s 16 registers (its geometry transaction, closed by
+    ``conv``) as the driver writes them, changed."""
+    values = register_values(cfg, arch)
+    first = register_index("neurons", layer)
+    row = [values.get(first + k, 0) for k in range(16)]
+    for name, value in changes.items():
+        row[LAYER[name]] = value
+    return bytes([first]) + b"".join(v.to_bytes(4, "little") for v in row)
+
+
+def test_a_conv_register_that_disagrees_is_refused(conv_harness):
+    """The device judges each layer's conv register with its geometry (contract.limits.
+    conv_problem): a refusal is BAD_VALUE naming it, the network is unusable until written
+    well, and then runs bit-exactly."""
+    exe, limits = conv_harness
+    cfg, arch = _network("valid-partial-1x1")
+    word = register_values(cfg, arch)[register_index("conv", 1)]
+    fields = {name: (word >> at) & ((1 << bits) - 1) for name, (at, bits) in CONV_FIELDS.items()}
+    channels_at = CONV_FIELDS["channels"][0]
+    wrong = {
+        "fan_in": word + (1 << channels_at),                    # K*K*C is not fan_in
+        "same-even": word & ~(1 << CONV_FIELDS["valid"][0]) | (2 << CONV_FIELDS["kernel"][0])
+        if fields["kernel"] == 1 else None,
+        "big-map": word | (255 << CONV_FIELDS["in_h"][0]),      # beyond max_inputs
+    }
+    x = np.random.default_rng(4).integers(0, 256, size=(5, arch.features))
+    with open_accelerator(exe, seed=4) as link:
+        acc = Accelerator(link, limits=limits)
+        acc.configure(cfg, arch)
+        for name, value in wrong.items():
+            assert conv_problem(value, 3, 5, limits), name
+            status, body = acc.request(Command.WRITE_CONFIG,
+                                       _layer_block(cfg, arch, 1, conv=value))
+            assert (Status(status), bytes(body)) == (Status.BAD_VALUE,
+                                                     bytes([register_index("conv", 1)])), name
+            with pytest.raises(DeviceError, match="OUT_OF_ORDER"):
+                acc.command(Command.INIT_WEIGHTS)
+        acc.configure(cfg, arch)
+        acc.init_weights()
+        np.testing.assert_array_equal(acc.predict(x),
+                                      np.array(FixedPointConvNet(cfg, arch).predict(x)))
+
+
+def test_a_core_without_convolutions_answers_unsupported(tiny_harness):
+    """A nonzero conv register on a core built without convolutions is UNSUPPORTED; the core
+    trains bit-exactly afterwards."""
+    cfg = HARDWARE
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 256, size=(cfg.batch, cfg.arch[0]))
+    y = rng.integers(0, cfg.classes, size=cfg.batch)
+    with open_accelerator(tiny_harness) as link:
+        acc = Accelerator(link)
+        acc.configure(cfg)
+        index = register_index("conv", 0)
+        status, _ = acc.request(Command.WRITE_CONFIG, bytes([index]) + (1 << 16).to_bytes(4,
+                                                                                      "little"))
+        assert Status(status) == Status.UNSUPPORTED
+        acc.configure(cfg)
+        acc.init_weights()
+        net = FixedPointNet(cfg)
+        assert acc.train_batch(x, y) == net.train_batch(x, y)
+        for (w, b), gw, gb in zip(acc.read_weights(), net.weights, net.biases):
             np.testing.assert_array_equal(w, gw)
             np.testing.assert_array_equal(b, gb)

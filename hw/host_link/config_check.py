@@ -7,14 +7,14 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from contract.limits import GEOMETRY, Limits, register_limits
+from contract.limits import GEOMETRY, GEOMETRY_CONV, Limits, register_limits
 from contract.registers import BN_WORDS, LAYER, LAYER_BASE, LAYER_STRIDE
 
 from ..params import index_bits
+from .conv_check import CONV_CHECK_LATENCY, ConvCheck
 
 __all__ = ["ConfigCheck", "limit_table"]
 
-_OFFSET = [LAYER[name] for name in GEOMETRY]
 
 
 def _bits(n):
@@ -46,7 +46,9 @@ class ConfigCheck(wiring.Component):
     opens the layer's transaction and marks the layer unusable; ``fan_in``, ``weight_base``,
     ``tiles`` must follow in turn (``weight_base + ceil(neurons / P) * (fan_in + 1) <=
     weight_words``, ``tiles == ceil(neurons / P)``); ``in_tiles == ceil(fan_in / Q)`` closes it
-    and makes the layer usable again.
+    and makes the layer usable again. On a core built with convolutions ``conv`` closes it
+    (:data:`contract.limits.GEOMETRY_CONV`), judged by conv_check.py against the layer's
+    ``neurons`` and ``fan_in`` (its verdict takes :data:`CONV_CHECK_LATENCY` cycles more).
 
     Members
     -------
@@ -97,7 +99,9 @@ class ConfigCheck(wiring.Component):
         out_of_range = above | (~upper & (low < least))
 
         # ---- the open geometry transaction --------------------------------------------------
-        step = Signal(range(len(GEOMETRY) + 1))      # its next register; 0: none open
+        names = GEOMETRY_CONV if lim.conv else GEOMETRY
+        closing = len(names) - 1
+        step = Signal(range(len(names) + 1))         # its next register; 0: none open
         tag = Signal.like(layer)                     # its layer
         want_tiles = Signal(_bits(lim.max_tiles))    # ceil(neurons / P)
         fan_in = Signal(_bits(lim.max_inputs))
@@ -108,8 +112,8 @@ class ConfigCheck(wiring.Component):
         m.d.sync += extent.eq(want_tiles * (fan_in + tile_words))
         unusable = Signal(lim.max_layers)
         geometry = Signal()
-        at_step = Signal(range(len(GEOMETRY)))
-        for k, off in enumerate(_OFFSET):
+        at_step = Signal(range(len(names)))
+        for k, off in enumerate(LAYER[name] for name in names):
             with m.If(is_layer & (offset == off)):
                 m.d.comb += [geometry.eq(1), at_step.eq(k)]
         in_turn = (step == at_step) & (tag == layer)
@@ -124,8 +128,16 @@ class ConfigCheck(wiring.Component):
                 m.d.comb += wrong.eq(~in_turn | (base + extent > lim.weight_words))
             with m.Case(3):
                 m.d.comb += wrong.eq(~in_turn | (value[:len(want_tiles)] != want_tiles))
+        if lim.conv:
+            filters = Signal(_bits(lim.max_neurons))
+            m.submodules.conv_check = conv_check = ConvCheck(
+                lim.max_inputs, lim.max_neurons, len(filters), len(fan_in))
+            m.d.comb += [conv_check.value.eq(value), conv_check.filters.eq(filters),
+                         conv_check.fan_in.eq(fan_in)]
+            with m.If(at_step == len(GEOMETRY)):
+                m.d.comb += wrong.eq(~in_turn | conv_check.bad)
         m.d.comb += [self.open.eq(step != 0),
-                     self.open_name.eq(LAYER_BASE + LAYER_STRIDE * tag + LAYER["in_tiles"])]
+                     self.open_name.eq(LAYER_BASE + LAYER_STRIDE * tag + LAYER[names[-1]])]
         with m.If(self.frame_end):
             m.d.sync += step.eq(0)
         m.d.comb += self.usable.eq(
@@ -139,18 +151,36 @@ class ConfigCheck(wiring.Component):
                     # Registered on their way to the verdict (for timing).
                     m.d.sync += verdict.eq(out_of_range | (geometry & wrong))
                     m.next = "VERDICT"
+                    if lim.conv:
+                        with m.If(geometry & (at_step == len(GEOMETRY))):
+                            m.next = "CONV_0"
+            if lim.conv:
+                # The conv check's stages see the value (held through the judgement).
+                for k in range(CONV_CHECK_LATENCY):
+                    with m.State(f"CONV_{k}"):
+                        if k < CONV_CHECK_LATENCY - 1:
+                            m.next = f"CONV_{k + 1}"
+                        else:
+                            m.d.sync += verdict.eq(out_of_range | (geometry & wrong))
+                            m.next = "VERDICT"
             with m.State("VERDICT"):
                 m.d.comb += [self.done.eq(1), self.bad.eq(verdict)]
                 m.next = "IDLE"
+                with m.If(verdict):
+                    # The frame ends here: its transaction is abandoned (the layer stays
+                    # unusable), so that the next frame does not find it open.
+                    m.d.sync += step.eq(0)
                 with m.If(~verdict & geometry):
-                    m.d.sync += step.eq(Mux(at_step == len(GEOMETRY) - 1, 0, at_step + 1))
+                    m.d.sync += step.eq(Mux(at_step == closing, 0, at_step + 1))
                     with m.Switch(at_step):
                         with m.Case(0):
                             m.d.sync += [tag.eq(layer), unusable.bit_select(layer, 1).eq(1),
                                          want_tiles.eq((value[:_bits(lim.max_neurons)]
                                                         + lim.rows - 1) >> pbits)]
+                            if lim.conv:
+                                m.d.sync += filters.eq(value)
                         with m.Case(1):
                             m.d.sync += fan_in.eq(value)
-                        with m.Case(len(GEOMETRY) - 1):
+                        with m.Case(closing):
                             m.d.sync += unusable.bit_select(layer, 1).eq(0)
         return m

@@ -331,6 +331,11 @@ class CommandDispatcher(wiring.Component):
                 for missing_index in missing:
                     with m.If((reg_index == missing_index) & (value != 0)):
                         m.d.comb += needs_missing.eq(1)
+                if not p.conv:
+                    # (a layer's conv register: offset 15 of blocks 1..15)
+                    with m.If((reg_index[:4] == LAYER["conv"]) & (reg_index[4:] != 0)
+                              & (value != 0)):
+                        m.d.comb += needs_missing.eq(1)
                 with m.If(needs_missing):
                     m.d.sync += config_ok.eq(0)
                     reply(Status.UNSUPPORTED)
