@@ -17,9 +17,10 @@ from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import build_accelerator, open_accelerator
 from sw_model.golden import FixedPointNet
 from sw_model.golden_conv import FixedPointConvNet
-from tests.accelerator_checks import HARDWARE, TIMEOUT
+from tests.accelerator_checks import TIMEOUT
 
-pytestmark = pytest.mark.xdist_group("accelerator")
+# Its own build, so its own group: it runs beside the accelerator group on the other worker.
+pytestmark = pytest.mark.xdist_group("accelerator_conv")
 
 STALLS = dict(read_latency=5, stall=0.3, rx_stall=0.2, tx_stall=0.2)
 
@@ -179,25 +180,3 @@ def test_a_conv_register_that_disagrees_is_refused(conv_harness):
         np.testing.assert_array_equal(acc.predict(x),
                                       np.array(FixedPointConvNet(cfg, arch).predict(x)))
 
-
-def test_a_core_without_convolutions_answers_unsupported(tiny_harness):
-    """A nonzero conv register on a core built without convolutions is UNSUPPORTED; the core
-    trains bit-exactly afterwards."""
-    cfg = HARDWARE
-    rng = np.random.default_rng(6)
-    x = rng.integers(0, 256, size=(cfg.batch, cfg.arch[0]))
-    y = rng.integers(0, cfg.classes, size=cfg.batch)
-    with open_accelerator(tiny_harness) as link:
-        acc = Accelerator(link)
-        acc.configure(cfg)
-        index = register_index("conv", 0)
-        status, _ = acc.request(Command.WRITE_CONFIG, bytes([index]) + (1 << 16).to_bytes(4,
-                                                                                      "little"))
-        assert Status(status) == Status.UNSUPPORTED
-        acc.configure(cfg)
-        acc.init_weights()
-        net = FixedPointNet(cfg)
-        assert acc.train_batch(x, y) == net.train_batch(x, y)
-        for (w, b), gw, gb in zip(acc.read_weights(), net.weights, net.biases):
-            np.testing.assert_array_equal(w, gw)
-            np.testing.assert_array_equal(b, gb)

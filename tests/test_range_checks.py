@@ -224,3 +224,12 @@ def test_reset_answers_once_the_longest_command_ends_then_the_device_trains(tiny
               f"{reset_cycles}")
         assert acc.counters()["train_commands"] == 0           # RESET cleared them
         trains_bit_exactly(acc, rng)
+
+
+def test_a_core_without_convolutions_answers_unsupported(device):
+    """A nonzero conv register on a core built without convolutions is UNSUPPORTED (not
+    BAD_VALUE: the value is not wrong, the core lacks the feature); it trains bit-exactly
+    afterwards."""
+    index = register_index("conv", 0)
+    assert refused(device, index, 1 << 16) == (Status.UNSUPPORTED, b"")
+    trains_bit_exactly(device, np.random.default_rng(6))

@@ -55,7 +55,10 @@ def run(tmp_path_factory, name, sim, min_walks=2, stall=0.25, **extra):
     run_case(tmp_path_factory, unit, "patch_walker", p, sim, name)
 
 
-FAST = ["1x5x7-k3-same", "2x6x8-k3-valid-pool", "1x4x4-k1", "1x6x10-k3-same-pool"]
+# make test: two shapes (valid and same padding, pooled, the first also on Icarus); the
+# others, and the MNIST-sized walk, under make regress (tests/test_conv_core.py and
+# bench/conv_core.py run whole networks through the core).
+FAST = ["2x6x8-k3-valid-pool", "1x6x10-k3-same-pool"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
@@ -69,6 +72,7 @@ def test_perturbed_model_is_caught(tmp_path_factory, mutation, name):
     run(tmp_path_factory, name, "verilator", cycles=2_000, mutate=mutation)
 
 
+@pytest.mark.slow
 def test_a_whole_mnist_sized_walk(tmp_path_factory):
     # 1x28x28, K = 5, "same", pooled (the first layer of 1x28x28-c32k5-p2-...): one whole walk
     # of 784 sums of 26 beats, few stalls, no restart.
