@@ -100,8 +100,9 @@ class Interrupted(Exception):
     """Ctrl-C during a run; the message says what the run directory holds."""
 
 
-CONV_NOT_ON_DEVICE = ("convolutional networks exist in the golden model and the float "
-                      "references so far (use --backend golden); the core follows (issue 14)")
+CONV_NOT_ON_DEVICE = ("convolutional networks train on the golden model and the float "
+                      "references so far (use --backend golden); the core runs their forward "
+                      "pass but not yet their training (issue 14)")
 
 
 def conv_arch(spec):

@@ -66,8 +66,8 @@ def test_resume_refuses_another_network(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--arch", ARCH, "--backend", "rtl"], "the core follows"),
-    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"], "the core follows"),
+    (["--arch", ARCH, "--backend", "rtl"], "not yet their training"),
+    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"], "not yet their training"),
     (["--arch", ARCH, "--precision", "float", "--batch-norm"], "--batch-norm"),
     (["--arch", "1x8x8-c4k4", "--precision", "float"], "'same' padding needs an odd kernel"),
     (["--arch", "1x7x7-c4k3-p2", "--precision", "float"], "does not divide into 2 x 2"),
