@@ -118,6 +118,10 @@ def summary(tune_epochs, epochs):
                 "command": " ".join(command(algo, precision, runs[0]["args"]["lr"], "SEED",
                                             epochs, f"runs/fashion-conv/final/{name}-seedSEED",
                                             extra=extra))}
+    # Runs made on another machine (their run directories are not here) keep their entries.
+    earlier = _result(OUT) or {}
+    for part in ("tuning", "final"):
+        table[part] = {**earlier.get(part, {}), **table[part]}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(table, f, indent=2)
