@@ -90,8 +90,8 @@ def build_parser(explicit_only=False):
     sub.required = True
 
     t = sub.add_parser("train", help="train a network with local errors (or a reference)",
-                       description="Train a fully connected network and report every layer's "
-                       "test error after each epoch. Writes DIR/results.json, DIR/curves.png "
+                       description="Train a network (fully connected or convolutional, "
+                       "--arch) and report every layer's test error after each epoch. Writes DIR/results.json, DIR/curves.png "
                        "and an atomic DIR/checkpoint.pkl after every epoch. A run that "
                        "diverges stops with one line naming the layer and a smaller learning "
                        "rate, exit status 1 and \"status\": \"diverged\" in results.json.",
