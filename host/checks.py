@@ -24,17 +24,6 @@ def check_config(cfg, limits, arch=None):
     if arch is not None and arch.convolutional and not limits.conv:
         raise ValueError(f"arch {arch.text} has convolutions; the device is built without "
                          "them")
-    if arch is not None and arch.convolutional:
-        # The core derives a convolution's output size itself: it must fit the buffers, as a
-        # fully connected layer's neurons and inputs do by their registers' ranges.
-        sizes = arch.sizes()
-        for i in range(len(arch.layers)):
-            if sizes[i] > limits.max_inputs:
-                raise ValueError(f"layer {i} of arch {arch.text} takes {sizes[i]} inputs; the "
-                                 f"device's buffers hold {limits.max_inputs}")
-            if sizes[i + 1] > limits.max_neurons:
-                raise ValueError(f"layer {i} of arch {arch.text} has {sizes[i + 1]} outputs; "
-                                 f"the device's buffers hold {limits.max_neurons}")
     if cfg.batch_norm and not limits.batch_norm:
         raise ValueError("config field 'batch_norm' is true; the device is built without "
                          "batch normalisation")

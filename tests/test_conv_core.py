@@ -12,7 +12,8 @@ from contract.config import NetConfig
 from contract.limits import Limits, conv_problem
 from hw.params import CoreParams
 from contract.protocol import Command, Status
-from contract.registers import CONV_FIELDS, LAYER, register_index, register_values
+from contract.registers import (CONV_FIELDS, LAYER, conv_fields, register_index,
+                                register_values)
 from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import build_accelerator, open_accelerator
 from sw_model.golden import FixedPointNet
@@ -155,7 +156,7 @@ def test_a_conv_register_that_disagrees_is_refused(conv_harness):
     exe, limits = conv_harness
     cfg, arch = _network("valid-partial-1x1")
     word = register_values(cfg, arch)[register_index("conv", 1)]
-    fields = {name: (word >> at) & ((1 << bits) - 1) for name, (at, bits) in CONV_FIELDS.items()}
+    fields = conv_fields(word)
     channels_at = CONV_FIELDS["channels"][0]
     wrong = {
         "fan_in": word + (1 << channels_at),                    # K*K*C is not fan_in
@@ -180,3 +181,18 @@ def test_a_conv_register_that_disagrees_is_refused(conv_harness):
         np.testing.assert_array_equal(acc.predict(x),
                                       np.array(FixedPointConvNet(cfg, arch).predict(x)))
 
+
+
+def test_the_driver_refuses_a_map_the_buffers_cannot_hold():
+    """The driver judges each conv register as the device does (contract.limits.
+    conv_problem): an output larger than the core's buffers is refused before anything is
+    sent."""
+    cfg, arch = _network("odd-k5")                 # 2 x 5 x 7 = 70 outputs
+
+    class NoLink:
+        def exchange(self, *args, **kwargs):
+            raise AssertionError("nothing may be sent")
+    small = Limits.for_config(CONV_HARDWARE.replace(arch=(96, 48, 30, 18)))
+    acc = Accelerator(NoLink(), limits=small)
+    with pytest.raises(ValueError, match="'conv of layer 0': an output of 70 values, more than 48"):
+        acc.configure(cfg, arch)

@@ -1,19 +1,16 @@
 """The range check of a layer's ``conv`` register against its geometry: the rules of
 :func:`contract.limits.conv_problem`, in three registered stages."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.registers import CONV_FIELDS
+from ..core.conv_geometry import conv_layout
 
 __all__ = ["ConvCheck", "CONV_CHECK_LATENCY"]
 
 #: Cycles from a value to its verdict.
 CONV_CHECK_LATENCY = 3
-
-_layout = data.StructLayout({name: unsigned(bits) for name, (_, bits)
-                             in sorted(CONV_FIELDS.items(), key=lambda kv: kv[1][0])})
 
 
 class ConvCheck(wiring.Component):
@@ -45,7 +42,7 @@ class ConvCheck(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        f = data.View(_layout, self.value)
+        f = data.View(conv_layout, self.value)
         k, h, w, c = f.kernel, f.in_h, f.in_w, f.channels
         # Stage 1.
         conv, fields_bad, pool = Signal(), Signal(), Signal()
