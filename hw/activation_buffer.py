@@ -19,12 +19,26 @@ class ActivationBuffer(wiring.Component):
     address ``(g, j)``. So the ``Q`` samples of a group at one column (the forward pass reads
     inputs this way) and the ``Q`` columns ``j0 .. j0+Q-1`` of one sample (the weight gradient
     does, ``j0`` a multiple of ``Q``) each sit in ``Q`` different banks: one cycle either way.
+    Built with ``any_start``, a row read may start at any column (a convolution's weight
+    gradient reads ``Q`` consecutive columns of a kernel row, hw/core/gradient_patches.py):
+    each bank then adds its own offset to the start (an adder a bank).
+
+    Parameters
+    ----------
+    lanes, groups, columns, width : int
+        ``Q``; sample groups; columns a sample holds; bits of an element.
+    scramble_collisions : bool
+        Simulation: a read of a word being written returns garbage (hw/ram_collisions.py).
+    any_start : bool
+        Row reads from any column, not only multiples of ``Q``.
 
     Members
     -------
     rd_en, rd_row, rd_group, rd_lane, rd_col : In
         A read of column ``rd_col`` of group ``rd_group`` (``rd_row`` low) or of columns
-        ``rd_col .. rd_col+Q-1`` of sample ``rd_group*Q + rd_lane`` (``rd_row`` high).
+        ``rd_col .. rd_col+Q-1`` of sample ``rd_group*Q + rd_lane`` (``rd_row`` high; ``rd_col``
+        a multiple of ``Q`` unless built with ``any_start``; columns past the padded edge wrap
+        to the group's first).
     rd_data : Out(ArrayLayout(width, Q))
         Lane ``q`` holds sample ``q`` (column read) or column ``rd_col + q`` (row read), the
         cycle after ``rd_en``; it holds while ``rd_en`` is low.
@@ -33,9 +47,10 @@ class ActivationBuffer(wiring.Component):
         where ``wr_mask`` bit ``q`` is set.
     """
 
-    def __init__(self, lanes, groups, columns, width, scramble_collisions=False):
+    def __init__(self, lanes, groups, columns, width, scramble_collisions=False,
+                 any_start=False):
         self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
-        self.scramble_collisions = scramble_collisions
+        self.scramble_collisions, self.any_start = scramble_collisions, any_start
         self.qbits = index_bits(lanes) if lanes > 1 else 0
         columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
         gbits, cbits = index_bits(groups), index_bits(columns)
@@ -57,8 +72,10 @@ class ActivationBuffer(wiring.Component):
         def mod_q(value):
             return value[:qbits] if qbits else 0
 
+        # Lane q of a row read is column start + q, in bank (lane + start + q) mod Q.
+        row_rot = self.rd_lane + mod_q(self.rd_col) if self.any_start else self.rd_lane
         rot = Signal(max(1, qbits))
-        m.d.comb += rot.eq(Mux(self.rd_row, self.rd_lane, mod_q(self.rd_col)))
+        m.d.comb += rot.eq(Mux(self.rd_row, row_rot, mod_q(self.rd_col)))
         rot_d = Signal.like(rot)
         with m.If(self.rd_en):
             m.d.sync += rot_d.eq(rot)
@@ -71,8 +88,14 @@ class ActivationBuffer(wiring.Component):
             if qbits:
                 # Row read: bank k holds column j0 + ((k - lane) mod Q) of the sample.
                 offset = Signal(qbits, name=f"row_offset_{k}")
-                m.d.comb += offset.eq(k - self.rd_lane)
-                row_col = Cat(offset, self.rd_col[qbits:])
+                if self.any_start:
+                    # Bank k serves lane (k - lane - start) mod Q, column start + that lane.
+                    m.d.comb += offset.eq(k - self.rd_lane - self.rd_col[:qbits])
+                    row_col = Signal(self.cbits, name=f"row_column_{k}")
+                    m.d.comb += row_col.eq(self.rd_col + offset)
+                else:
+                    m.d.comb += offset.eq(k - self.rd_lane)
+                    row_col = Cat(offset, self.rd_col[qbits:])
                 lane_in = Signal(qbits, name=f"write_lane_{k}")
                 m.d.comb += lane_in.eq(k - wr_rot)
             else:

@@ -10,10 +10,11 @@ from amaranth.sim import Simulator
 from hw.activation_buffer import ActivationBuffer
 
 
+@pytest.mark.parametrize("any_start", [False, True], ids=["aligned", "any-start"])
 @pytest.mark.parametrize("lanes,groups,columns", [(4, 3, 10), (8, 2, 16), (1, 3, 5), (2, 2, 7), (8, 1, 3)])
-def test_column_and_row_reads(lanes, groups, columns):
+def test_column_and_row_reads(lanes, groups, columns, any_start):
     rng = random.Random(lanes * 100 + columns)
-    dut = ActivationBuffer(lanes, groups, columns, 8)
+    dut = ActivationBuffer(lanes, groups, columns, 8, any_start=any_start)
     ref = np.zeros((groups * lanes, columns), dtype=int)
     cols_padded = -(-columns // lanes) * lanes
     errors = []
@@ -44,7 +45,7 @@ def test_column_and_row_reads(lanes, groups, columns):
                 if got != list(ref[g * lanes:(g + 1) * lanes, j]):
                     errors.append(("column", g, j, got))
         for b in range(groups * lanes):
-            for j0 in range(0, columns, lanes):
+            for j0 in range(0, columns, 1 if any_start else lanes):
                 ctx.set(dut.rd_row, 1)
                 ctx.set(dut.rd_group, b // lanes)
                 ctx.set(dut.rd_lane, b % lanes)
