@@ -35,7 +35,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2"]
 
 
-@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))
 def test_mac_array(tmp_path_factory, name, sim):
     run(tmp_path_factory, name, sim, cycles=cycles())
 

@@ -55,7 +55,7 @@ def run(tmp_path_factory, name, sim, min_walks=2, stall=0.25, **extra):
     run_case(tmp_path_factory, unit, "patch_walker", p, sim, name)
 
 
-# make test: two shapes (valid and same padding, pooled, the first also on Icarus); the
+# make test: two shapes (valid and same padding, pooled, on Verilator); the
 # others, and the MNIST-sized walk, under make regress (tests/test_conv_core.py and
 # bench/conv_core.py run whole networks through the core).
 FAST = ["2x6x8-k3-valid-pool", "1x6x10-k3-same-pool"]

@@ -14,7 +14,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name,sim", sweep(CASES, fast=["50mhz-cl2-w64", "143mhz-cl3-w48"]))
+@pytest.mark.parametrize("name,sim", sweep(CASES, fast=["50mhz-cl2-w64", "143mhz-cl3-w48"], icarus=True))
 def test_sdram_controller_verilog(tmp_path_factory, name, sim):
     p = dict(CASES[name], addr_bits=20, powerup=20, seed=5, idle=0.2, stall=0.2,
              bursts=40 if REGRESS else 12, cycles=200_000)
