@@ -97,6 +97,33 @@ def test_inference_matches_golden(conv_harness, name):
         np.testing.assert_array_equal(acc.predict(x), want)
 
 
+def test_early_exit_counts_every_beat_taken_or_saved(conv_harness):
+    """With every sample exiting at the first layer, each later layer's beats are either taken
+    or counted in ``exit_skipped_beats``: a convolution is run (its scores skipped), not
+    counted as a fully connected layer would be."""
+    exe, limits = conv_harness
+    cfg, arch = _network("valid-partial-1x1", seed=3)
+    x = np.random.default_rng(5).integers(0, 256, size=(cfg.batch, arch.features))
+    with open_accelerator(exe, seed=3) as link:
+        acc = Accelerator(link, limits=limits)
+        acc.configure(cfg, arch)
+        acc.init_weights()
+        before = acc.counters()
+        acc.infer(x)
+        full = acc.counters()
+        _, exits = acc.infer(x, exit_threshold=0)
+        early = acc.counters()
+    assert exits.max() == 0
+
+    def delta(after, start, name):
+        return after[name] - start[name]
+
+    assert delta(full, before, "exit_skipped_beats") == 0
+    assert 0 < delta(early, full, "exit_skipped_beats")
+    assert delta(early, full, "mac_busy_cycles") + delta(early, full, "exit_skipped_beats") \
+        == delta(full, before, "mac_busy_cycles")
+
+
 def test_a_core_without_convolutions_is_refused_them():
     cfg, arch = _network("same-pool", conv=False)
 

@@ -377,7 +377,9 @@ class TrainingCore(wiring.Component):
                          savings.groups.eq(k.G), savings.skip.eq(skip),
                          savings.skip_layer.eq(sequencer.skip_layer),
                          sequencer.skipped.eq(savings.skipped_layer),
-                         sequencer.all_exited.eq(k.skip_en & (k.alive == 0)),
+                         # A convolution is not skipped whole: its forward beats are not
+                         # the count above (it runs; its scores' groups skip and count).
+                         sequencer.all_exited.eq(k.skip_en & (k.alive == 0) & ~k.conv_on),
                          self.skipped.eq(savings.skipped)]
         # The MAC beat's tag: which sum it ends.
         m.d.comb += [drain.tags.valid.eq(issue & k_wrap),
