@@ -119,7 +119,8 @@ async def forward_drain_matches_model(dut):
               "row": rng.randrange(1 << p["row_bits"])}
         if not pooling:
             return at
-        at.update(window=rng.randrange(4), column=rng.randrange(nmax + 1))
+        at.update(window=rng.randrange(4), column=rng.randrange(nmax + 1),
+                  position=rng.randrange(nmax + 1))
         if not state["windows"] and rng.random() < 0.1:      # between windows: a new phase
             state["pool"] ^= 1
         if state["pool"] and valid:

@@ -174,17 +174,18 @@ def test_port_widths():
     assert "draws" not in dict(lean.in_layout)
     Fragment.get(lean, None)
     assert not {"pool"} & set(unit.signature.members)
-    assert not {"window", "column"} & set(dict(unit.where_layout))
+    assert not {"window", "column", "position"} & set(dict(unit.where_layout))
     assert "winner" not in dict(unit.out_layout)
 
 
 @pytest.mark.parametrize("rows,row_bits", [(4, 2), (1, 1), (3, 2)])
 def test_pooling_port_widths(rows, row_bits):
-    """With pooling: ``pool``, the row's window element and output column, the winners."""
+    """With pooling: ``pool``, the row's window element, output column and position, the
+    winners."""
     unit = ForwardDrain(4, signed(27), signed(29), 8, 9, 5, row_bits, dropout=True,
                         pooling=True, rows=rows)
     members = unit.signature.members
-    at = 1 + 9 + 5 + 5 + row_bits + 2 + 9
+    at = 1 + 9 + 5 + 5 + row_bits + 2 + 9 + 9
     widths = {name: Shape.cast(members[name].shape).width for name in ("i", "o", "pool")}
     assert widths == {"i": at + 4 * 27 + 4 * 8, "o": at + 1 + 4 * 8 + 4 + 4 * 2, "pool": 1}
     Fragment.get(unit, None)

@@ -19,16 +19,23 @@ class ConvGeometry(wiring.Component):
     """The sizes the core needs of a convolution beyond its registers (docs/ARITHMETIC.md,
     "Convolutional layers"): the input plane ``H*W`` (the patch walker's channel stride), the
     pooled output positions ``S = Ho' * Wo'`` per filter (the forward drain's column stride),
-    and the layer's output size ``F * S`` (its local classifier's width).
+    and the layer's output size ``F * S`` (its local classifier's width); for the training
+    steps, the output tiles of ``rows`` outputs (``BACK``'s outer loop) and the weight
+    gradient's input tiles ``C * K * ceil(K / cols)`` (``GRAD``'s: a tile is ``cols``
+    consecutive ``kw`` of one kernel row, hw/core/gradient_patches.py).
 
-    Registered in three stages: ``plane`` and the conv output's ``Ho x Wo`` a cycle after the
-    inputs, ``positions`` two, ``width`` three. The inputs are held through a layer, so the
-    outputs are right from the third cycle after a layer's registers are copied on.
+    Registered in four stages: ``plane``, the conv output's ``Ho x Wo`` and ``C * K`` a cycle
+    after the inputs, ``positions`` and ``in_tiles`` two, ``width`` three, ``out_tiles`` four.
+    The inputs are held through a layer, so ``plane``, ``positions`` and ``width`` are right
+    from the third cycle after a layer's registers are copied on, ``out_tiles`` and
+    ``in_tiles`` from the fourth (``BACK`` and ``GRAD``, which read them, begin phases later).
 
     Parameters
     ----------
     filter_bits, width_bits : int
         Widths of the filters (the ``neurons`` register) and of ``width``.
+    rows, cols : int
+        The MAC array's shape (powers of two).
 
     Members
     -------
@@ -39,14 +46,18 @@ class ConvGeometry(wiring.Component):
     conv_on : Out(1)
         The layer is a convolution (``kernel`` is not 0), combinationally.
     plane : Out(16); positions : Out(16); width : Out(width_bits)
+    out_tiles, in_tiles : Out(width_bits)
+        ``ceil(F * S / rows)``; ``C * K * ceil(K / cols)``.
     """
 
-    def __init__(self, filter_bits, width_bits):
+    def __init__(self, filter_bits, width_bits, rows=1, cols=1):
         self.filter_bits, self.width_bits = filter_bits, width_bits
+        self.rows, self.cols = rows, cols
         super().__init__({
             "conv": In(conv_layout), "filters": In(filter_bits),
             "conv_on": Out(1), "plane": Out(16), "positions": Out(16),
-            "width": Out(width_bits),
+            "width": Out(width_bits), "out_tiles": Out(width_bits),
+            "in_tiles": Out(width_bits),
         })
 
     def elaborate(self, platform):
@@ -61,4 +72,9 @@ class ConvGeometry(wiring.Component):
                      out_w.eq(c.in_w - shrink), pool.eq(c.pool)]
         m.d.sync += self.positions.eq(Mux(pool, (out_h >> 1) * (out_w >> 1), out_h * out_w))
         m.d.sync += self.width.eq(self.filters * self.positions)
+        pbits, qbits = (self.rows - 1).bit_length(), (self.cols - 1).bit_length()
+        m.d.sync += self.out_tiles.eq((self.width + self.rows - 1) >> pbits)
+        kernel_rows = Signal(16)
+        m.d.sync += [kernel_rows.eq(c.channels * c.kernel),
+                     self.in_tiles.eq(kernel_rows * ((c.kernel + self.cols - 1) >> qbits))]
         return m

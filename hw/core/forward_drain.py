@@ -51,8 +51,9 @@ class ForwardDrain(wiring.Component):
         Whether the core is built with dropout; without it, every lane is kept and ``drop``,
         ``dropout``, ``keep_scale`` and ``i.draws`` do not exist.
     pooling : bool
-        Whether the drain can pool; without it, ``pool``, ``o.winner``, ``at.window`` and
-        ``at.column`` do not exist and the drain is as it was before pooling.
+        Whether the drain can pool; without it, ``pool``, ``o.winner``, ``at.window``,
+        ``at.column`` and ``at.position`` do not exist and the drain is as it was before
+        pooling.
     rows : int
         Rows of a tile (with ``pooling``): the running maxima's entries.
 
@@ -60,8 +61,9 @@ class ForwardDrain(wiring.Component):
     -------
     i : In(StructLayout(valid, n, group, tile, row, [window, column,] sums, draws))
         A row (when ``at.valid``): its neuron ``n``, the sample group, the tile and the row
-        within the tile; with ``pooling``, its window element (2 bits) and the output column
-        the core writes the pooled row to (``neuron_bits``, carried to ``o.at`` like ``n``);
+        within the tile; with ``pooling``, its window element (2 bits), the output column
+        the core writes the pooled row to and its (pooled) position (``neuron_bits`` each,
+        carried to ``o.at`` like ``n``: the position addresses the winners' store);
         the row's sums (before rounding); the dropout draws (``draws[q]`` for sample lane
         ``q``).
     rounded : In(ArrayLayout(rounded_shape, lanes))
@@ -99,7 +101,7 @@ class ForwardDrain(wiring.Component):
         where = {"valid": 1, "n": neuron_bits, "group": index_bits, "tile": index_bits,
                  "row": row_bits}
         if pooling:
-            where.update(window=2, column=neuron_bits)
+            where.update(window=2, column=neuron_bits, position=neuron_bits)
         self.where_layout = data.StructLayout(where)
         self.act_layout = data.ArrayLayout(unsigned(act_bits), lanes)
         fields = {"at": self.where_layout,

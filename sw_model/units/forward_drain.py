@@ -44,7 +44,7 @@ class ForwardDrainModel:
         self.pooling, self.tie = pooling, tie
         at = {"valid": 0, "n": 0, "group": 0, "tile": 0, "row": 0}
         if pooling:
-            at.update(window=0, column=0)
+            at.update(window=0, column=0, position=0)
         self.placed = {"at": dict(at), "positive": [0] * lanes, "keep": [0] * lanes,
                        "pool": 0}
         self.clipped = {"at": dict(at), "y": [0] * lanes, "positive": [0] * lanes,
