@@ -138,7 +138,10 @@ class CoreParams:
 
     @property
     def grad_bias_bits(self):
-        return self.delta_bits + ceil(log2(self.max_batch + 1))
+        """A bias gradient: the sum of a mini-batch's deltas; a convolution's sums over every
+        pooled position too (at most ``max_neurons`` per filter)."""
+        terms = self.max_batch * (self.max_neurons if self.conv else 1)
+        return self.delta_bits + ceil(log2(terms + 1))
 
     @property
     def a_shape(self):
@@ -150,7 +153,10 @@ class CoreParams:
 
     @property
     def depth(self):
-        return max(self.max_inputs + 1, self.max_neurons, self.classes, self.max_batch)
+        """The most beats of one MAC-array sum. A convolution's weight gradient sums over every
+        sample and conv output position (at most the input map, ``max_inputs``)."""
+        grad = self.max_batch * self.max_inputs if self.conv else self.max_batch
+        return max(self.max_inputs + 1, self.max_neurons, self.classes, grad)
 
     @property
     def label_shape(self):

@@ -24,7 +24,9 @@ class BeatOperands(wiring.Component):
                  tile ``m`` (0 past the last class)
     ``BACK``     the feedback weights of class ``k``  the errors of class ``k`` of the group
     ``GRAD``     the deltas of sample ``k``           sample ``k``'s inputs of input tile ``m``
-                                                      (0 past the layer's last input)
+                                                      (0 past the layer's last input); for a
+                                                      convolution its patch elements, 0 where
+                                                      ``lanes`` is low (padding, or past ``K``)
     ===========  ===================================  =========================================
 
     Parameters
@@ -43,9 +45,12 @@ class BeatOperands(wiring.Component):
     Members
     -------
     phase : In(Phase)
-    beat : In(StructLayout(first, last, bias, k, m[, pad]))
+    beat : In(StructLayout(first, last, bias, k, m[, pad, lanes]))
         The beat: first and last of its sum, the bias beat (FWD), the inner and mid counters;
-        with ``conv``, ``pad``: the patch element is outside the input map (FWD).
+        with ``conv``, ``pad``: the patch element is outside the input map (FWD), and
+        ``lanes``: the lanes holding a real patch element inside the map (GRAD).
+    conv_on : In(1)
+        (``conv`` only) The layer is a convolution.
     weights, deltas : In(ArrayLayout(..., rows))
     inputs, outputs, errors : In(ArrayLayout(..., cols))
     classifier : In(ArrayLayout(unsigned(classifier_bits), classes))
@@ -69,7 +74,8 @@ class BeatOperands(wiring.Component):
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
-                                          "m": width, **({"pad": 1} if conv else {})})),
+                                          "m": width,
+                                          **({"pad": 1, "lanes": cols} if conv else {})})),
             "weights": In(data.ArrayLayout(signed(weight_bits), rows)),
             "deltas": In(data.ArrayLayout(signed(delta_bits), rows)),
             "inputs": In(data.ArrayLayout(unsigned(act_bits), cols)),
@@ -80,6 +86,7 @@ class BeatOperands(wiring.Component):
             "in_frac": In(5), "fan_in": In(width),
             "o": Out(beat_layout),
             **({"centre_inputs": In(1), "centre_outputs": In(1)} if batch_norm else {}),
+            **({"conv_on": In(1)} if conv else {}),
         })
 
     def _centred(self, lanes, centre):
@@ -125,5 +132,8 @@ class BeatOperands(wiring.Component):
                     m.d.comb += o.a[r].eq(self.deltas[r])
                 for q in range(Q):
                     column = Cat(Const(q, qbits), beat.m) if qbits else beat.m
-                    m.d.comb += o.b[q].eq(Mux(column < self.fan_in, inputs[q], 0))
+                    real = column < self.fan_in
+                    if self.conv:
+                        real = Mux(self.conv_on, beat.lanes[q], real)
+                    m.d.comb += o.b[q].eq(Mux(real, inputs[q], 0))
         return m

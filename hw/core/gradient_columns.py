@@ -26,6 +26,12 @@ class GradientColumns(wiring.Component):
     (``gamma``): the batch normalisation's scale, column ``J + 1`` of the tile, updated by
     ``gamma_shift``.
 
+    With ``conv`` and ``conv_on`` high, a sum's real columns are not counted from ``fan_in``
+    but given with it (``popped_columns``): a convolution's input tile is ``cols`` consecutive
+    ``kw`` of one kernel row, of which ``min(cols, K - kb*cols)`` are real
+    (hw/core/gradient_patches.py); the real columns of successive tiles are still the layer's
+    inputs in order, as the weight words stream.
+
     Parameters
     ----------
     cols : int
@@ -34,6 +40,8 @@ class GradientColumns(wiring.Component):
         Width of the input-tile index and of ``fan_in``.
     batch_norm : bool
         Built with the scale step (``normalise``, ``gamma_shift`` and ``gamma`` exist).
+    conv : bool
+        Built for convolutions (``conv_on`` and ``popped_columns`` exist).
 
     Members
     -------
@@ -55,6 +63,8 @@ class GradientColumns(wiring.Component):
         The shift of the bias update and of the weights' update.
     update : Out(1)
         This step's column goes through the weight update (a real input, or the biases).
+    conv_on : In(1); popped_columns : In(range(cols + 1))
+        (``conv`` only) The layer is a convolution; the real columns of the sum moving in.
     bias, shift : Out(1), Out(5)
         This step is the bias step; its update's shift (valid while ``active``: a ``begin``
         arrives only with the drain idle, and clears ``bias`` but not the shift chosen with it).
@@ -64,8 +74,8 @@ class GradientColumns(wiring.Component):
         This step is the sum's last.
     """
 
-    def __init__(self, cols, width, batch_norm=False):
-        self.cols, self.batch_norm = cols, batch_norm
+    def __init__(self, cols, width, batch_norm=False, conv=False):
+        self.cols, self.batch_norm, self.conv = cols, batch_norm, conv
         super().__init__({
             "popped": In(1), "popped_tile": In(width), "last_tile": In(width),
             "fan_in": In(width), "step": In(width), "active": In(1),
@@ -75,6 +85,7 @@ class GradientColumns(wiring.Component):
             "last": Out(1),
             **({"normalise": In(1), "gamma_shift": In(5), "gamma": Out(1)}
                if batch_norm else {}),
+            **({"conv_on": In(1), "popped_columns": In(range(cols + 1))} if conv else {}),
         })
 
     def elaborate(self, platform):
@@ -85,8 +96,10 @@ class GradientColumns(wiring.Component):
         real_columns = Signal(range(Q + 1))
         columns_left = Signal.like(self.fan_in)     # 1 .. fan_in: the tile starts below it
         popped_columns = Signal(range(Q + 1))
+        counted = Mux(columns_left >= Q, Q, columns_left)
         m.d.comb += [columns_left.eq(self.fan_in - (self.popped_tile << qbits)),
-                     popped_columns.eq(Mux(columns_left >= Q, Q, columns_left))]
+                     popped_columns.eq(Mux(self.conv_on, self.popped_columns, counted)
+                                       if self.conv else counted)]
         # Whether this step is a real input and whether it is the sum's last column are
         # registers, set as the sum moves in (at step 0) and as ``step`` moves on: ``advance``
         # and ``last`` fan out to every element of the drain register, so nothing but

@@ -88,8 +88,8 @@ class CommandDispatcher(wiring.Component):
             m.d.sync += inputs.eq(ctl.reg_data)
         with m.If(ctl.reg_we & (ctl.reg_addr == GLOBAL["layers"])):
             m.d.sync += n_layers.eq(ctl.reg_data)
-        # The layers whose ``conv`` register is set: the core trains no convolution yet
-        # (issue 14), so TRAIN and TRAIN_EPOCH are UNSUPPORTED while one is configured.
+        # The layers whose ``conv`` register is set: TRAIN_EPOCH is UNSUPPORTED while one is
+        # configured (the resident store's epochs of a convolutional network are untested).
         conv_in_use = None
         if p.conv:
             conv_layers = Signal(p.max_layers)
@@ -390,12 +390,8 @@ class CommandDispatcher(wiring.Component):
                     m.d.sync += [batch_loaded.eq(0), cmd_reg.early_exit.eq(0)]
                     m.next = "WAIT_CORE"
 
-                # Refused: early exit on a core built without it, training a convolution; the
-                # batch stays loaded.
+                # Refused: early exit on a core built without it; the batch stays loaded.
                 refused = None if p.early_exit else early_exit
-                if conv_in_use is not None:
-                    conv_train = (command == Command.TRAIN) & conv_in_use
-                    refused = conv_train if refused is None else refused | conv_train
                 if refused is not None:
                     with m.If(refused):
                         m.d.sync += cmd_reg.early_exit.eq(0)
