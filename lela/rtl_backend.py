@@ -29,17 +29,22 @@ def build_dir_for(cfg, root="build/accelerator"):
 class RtlNet:
     """The model interface of :func:`lela.train.run` on the accelerator.
 
-    Every mini-batch also trains a golden twin (:class:`FixedPointNet`); the per-layer correct
-    counts must agree on every batch and the weights at every :meth:`check`.
+    Every mini-batch also trains a golden twin (:class:`FixedPointNet`, or for a convolutional
+    network's ``arch`` :class:`~sw_model.golden_conv.FixedPointConvNet`); the per-layer
+    correct counts must agree on every batch and the weights at every :meth:`check`.
     """
 
-    def __init__(self, cfg, transport, retries=0):
+    def __init__(self, cfg, transport, retries=0, arch=None):
         self.cfg = cfg
         self.link = transport
         self.device = Accelerator(transport, retries=retries)
-        self.device.configure(cfg)
+        self.device.configure(cfg, arch)
         self.device.init_weights()
-        self.golden = FixedPointNet(cfg)
+        if arch is not None:
+            from sw_model.golden_conv import FixedPointConvNet
+            self.golden = FixedPointConvNet(cfg, arch)
+        else:
+            self.golden = FixedPointNet(cfg)
         self.batches = 0
         # The device's weights as last read, and the mini-batch count they were read at: the
         # end of an epoch checks them, checkpoints them and hashes them, and over a UART every

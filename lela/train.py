@@ -100,9 +100,9 @@ class Interrupted(Exception):
     """Ctrl-C during a run; the message says what the run directory holds."""
 
 
-CONV_NOT_ON_DEVICE = ("convolutional networks train on the golden model and the float "
-                      "references so far (use --backend golden); the core runs their forward "
-                      "pass but not yet their training (issue 14)")
+CONV_NOT_ON_DEVICE = ("convolutional networks train on the golden model, the float "
+                      "references and the RTL core in simulation (--backend golden or rtl); "
+                      "no board's build runs them yet")
 
 
 def conv_arch(spec):
@@ -117,9 +117,9 @@ def conv_arch(spec):
 
 
 def check_conv(spec, arch, features):
-    """A convolutional network trains on the golden model or a float reference, on samples of
-    its input's size."""
-    if spec.backend != "golden":
+    """A convolutional network trains on the golden model, a float reference or the RTL core,
+    on samples of its input's size."""
+    if spec.backend not in ("golden", "rtl"):
         raise UserError(f"--arch {arch.text}: {CONV_NOT_ON_DEVICE}")
     if spec.batch_norm:
         raise UserError(f"--batch-norm: not for convolutional networks yet (--arch {arch.text})")
@@ -139,6 +139,8 @@ def net_config(spec, features, classes):
     if arch:
         check_conv(spec, arch, features)
         overrides["arch"] = arch.sizes()
+        if spec.backend == "rtl":
+            overrides["conv"] = True            # the core is built with convolutions
     elif spec.arch:
         overrides["arch"] = tuple(spec.arch)
     for name in ("batch", "seed", "rounding", "loss"):
@@ -196,7 +198,7 @@ def _board_answers(spec, baud):
 
 def build_model(spec, cfg, log=print):
     if spec.backend == "rtl":
-        return _rtl_model(cfg, log)
+        return _rtl_model(cfg, log, conv_arch(spec))
     if spec.backend == "serial":
         from gen.units import check_rtl_config
         from host.serial_transport import SerialTransport
@@ -233,7 +235,7 @@ def build_model(spec, cfg, log=print):
     return FloatNet(cfg, spec.algo, lr=lr, loss=cfg.loss, dtype=dtype)
 
 
-def _rtl_model(cfg, log):
+def _rtl_model(cfg, log, arch=None):
     from gen.units import check_buildable
     from lela.rtl_backend import RtlNet, build_dir_for
     from sim.accelerator_sim import build_accelerator, open_accelerator
@@ -245,7 +247,7 @@ def _rtl_model(cfg, log):
     log(f"generating Verilog and building the Verilator harness in {build_dir} ...")
     exe = build_accelerator(cfg, build_dir)
     log(f"Verilog: {os.path.join(build_dir, 'lela_accelerator.v')}")
-    return RtlNet(cfg, open_accelerator(exe))
+    return RtlNet(cfg, open_accelerator(exe), arch=arch)
 
 
 def resolved(spec, cfg, model):

@@ -1,5 +1,5 @@
-"""``lela train --arch`` with convolutional networks (the golden model and the float references;
-not on a device yet)."""
+"""``lela train --arch`` with convolutional networks (the golden model, the float references and
+the RTL core; not on a board yet)."""
 
 import json
 
@@ -66,8 +66,8 @@ def test_resume_refuses_another_network(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--arch", ARCH, "--backend", "rtl"], "not yet their training"),
-    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"], "not yet their training"),
+    (["--arch", ARCH, "--backend", "serial", "--port", "/dev/ttyNOPE"],
+     "no board's build runs them yet"),
     (["--arch", ARCH, "--precision", "float", "--batch-norm"], "--batch-norm"),
     (["--arch", "1x8x8-c4k4", "--precision", "float"], "'same' padding needs an odd kernel"),
     (["--arch", "1x7x7-c4k3-p2", "--precision", "float"], "does not divide into 2 x 2"),

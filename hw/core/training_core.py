@@ -19,7 +19,9 @@ padding, a zero operand); ``inner`` runs over the patch ``K*K*C`` and the bias. 
 array like neurons. The forward drain pools each window's four sums (forward_drain.py) and
 writes the pooled row to its column ``f * S + s'`` of the flattened output, which ``SCORE``
 reads as a fully connected layer's (``S`` and the output's size from conv_geometry.py).
-Training a convolution (``BACK``, ``GRAD``) is not built yet: the host interface refuses it.
+``BACK`` and ``GRAD`` of a convolution are wired in by convolution.py: ``BACK`` over the
+flattened output, ``GRAD`` over kernel-row input tiles with every sample at every position in
+one sum.
 
 A beat generator walks the nest and reads the operands (stage 0 -> 1), which are selected and
 registered (stage 2) on their way into the MAC array; the array sums; a drain per phase turns
@@ -68,6 +70,7 @@ from .back_projection import BackProjection
 from .beat_operands import BeatOperands
 from .classifier_weights import ClassifierWeights, odd_part
 from .conv_geometry import ConvGeometry, conv_layout
+from .convolution import wire_conv_training
 from .drain_register import DrainRegister
 from .drain_rounding import DrainRounding
 from .error_stage import ErrorStage
@@ -154,6 +157,8 @@ class TrainingCore(wiring.Component):
         self._phase_control(m, k)
         if self.params.batch_norm:
             wire_normalisation(self, m, k)
+        if self.params.conv:
+            wire_conv_training(self, m, k)
         return m
 
     def _sizes(self):
@@ -213,7 +218,7 @@ class TrainingCore(wiring.Component):
         # is the layer's output, its local classifier's width.
         if p.conv:
             k.conv = data.View(conv_layout, cur["conv"][:conv_layout.size])
-            k.geometry = geometry = ConvGeometry(cw, cw)
+            k.geometry = geometry = ConvGeometry(cw, cw, P, Q)
             m.submodules.conv_geometry = geometry
             m.d.comb += [geometry.conv.eq(k.conv), geometry.filters.eq(k.N)]
             k.conv_on = geometry.conv_on
@@ -258,7 +263,7 @@ class TrainingCore(wiring.Component):
         p, ctl = self.params, self.control
         P, Q, C, _, _, _, cw = self._sizes()
         k.bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits,
-                                   p.scramble_collisions) for _ in range(2)]
+                                   p.scramble_collisions, any_start=p.conv) for _ in range(2)]
         m.submodules.buffer_0, m.submodules.buffer_1 = k.bufs
         k.tbits, k.gbits = tbits, gbits = index_bits(p.tiles), index_bits(p.groups)
         k.sbits = index_bits(p.max_inputs + 1)
@@ -323,17 +328,20 @@ class TrainingCore(wiring.Component):
         k_wrap = nest.inner_last
         k.s1 = s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
                                               "k": cw, "m": cw,
-                                              **({"pad": 1} if p.conv else {})}))
+                                              **({"pad": 1, "lanes": Q, "outer": cw}
+                                                 if p.conv else {})}))
         # The beat's classifier weights (SCORE), registered without their constant low bit.
         s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
         k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
         m.submodules.mac = mac
         k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
-        freeze = s2.valid & ~mac.i.ready        # the whole pipe holds (registers only)
+        k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
         # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
-        # With convolutions, also the output position (pooled) and window element of the sum.
+        # With convolutions, also the output position (pooled) and window element of the sum
+        # (FWD), and the real columns of its input tile (GRAD).
         tag_layout = data.StructLayout({"outer": cw, "mid": cw,
-                                        **({"pooled": cw, "window": 2} if p.conv else {})})
+                                        **({"pooled": cw, "window": 2,
+                                            "columns": range(Q + 1)} if p.conv else {})})
         k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout)
         m.submodules.drain_register = drain
         wiring.connect(m, mac.o, drain.sums)
@@ -546,6 +554,7 @@ class TrainingCore(wiring.Component):
             pooling = k.conv_on & k.conv.pool
             pool_last = ~pooling | (drain.tag.window == 3)
             m.d.comb += [forward.pool.eq(pooling), forward.i.at.window.eq(drain.tag.window),
+                         forward.i.at.position.eq(drain.tag.pooled),
                          forward.i.at.column.eq(neuron * k.geometry.positions
                                                 + drain.tag.pooled)]
         for q in range(Q):
@@ -654,7 +663,7 @@ class TrainingCore(wiring.Component):
         old = data.View(_word(signed(p.weight_bits), P), rd.payload)
         rand = self._chunks(k.round_lfsr, p.round_bits, P)
         grad_step = (phase == Phase.GRAD) & drain.holding
-        k.columns = columns = GradientColumns(Q, cw, p.batch_norm)
+        k.columns = columns = GradientColumns(Q, cw, p.batch_norm, conv=p.conv)
         m.submodules.gradient_columns = columns
         m.d.comb += [columns.popped.eq(drain.popped.valid),
                      columns.popped_tile.eq(drain.popped.tag.mid),
