@@ -138,15 +138,18 @@ def test_a_core_without_convolutions_is_refused_them():
 #: Training runs: a network, and the config's changes (dropout, sign-concordant feedback,
 #: rounding), each a few mini-batches with stalls.
 TRAINING = {
-    "same-pool": dict(),
-    "valid-partial-1x1-dropout": dict(dropout=64),
-    "odd-k5-sign-nearest": dict(feedback="sign", rounding="nearest-even"),
+    "same-pool": ("same-pool", dict()),
+    "valid-partial-1x1-dropout": ("valid-partial-1x1", dict(dropout=64)),
+    "odd-k5-sign-nearest": ("odd-k5", dict(feedback="sign", rounding="nearest-even")),
+    # One input tile (K*K*C = 1): the bias gradients are written and read in the same sum.
+    "one-tile": ("1x6x6-c4k1-p2-f8", dict()),
 }
 
 
-def _train_and_compare(exe, limits, name, batches=3, **changes):
-    cfg, arch = _network(name.split("-dropout")[0].split("-sign")[0], seed=len(name),
-                         **changes)
+def _train_and_compare(exe, limits, name, batches=3):
+    network, changes = TRAINING[name]
+    arch = parse_arch(NETWORKS.get(network, network))
+    cfg = CONV_HARDWARE.replace(arch=arch.sizes(), seed=len(name), **changes)
     golden = FixedPointConvNet(cfg, arch)
     rng = np.random.default_rng(len(name) + 7)
     with open_accelerator(exe, seed=len(name), **STALLS) as link:
@@ -172,7 +175,7 @@ def test_training_matches_golden(conv_harness, name):
     """TRAIN of a convolutional network: after every mini-batch, every layer's weights and
     biases and the correct predictions per layer equal the golden model's."""
     exe, limits = conv_harness
-    _train_and_compare(exe, limits, name, **TRAINING[name])
+    _train_and_compare(exe, limits, name)
 
 
 def test_a_dense_network_trains_after_a_convolutional_one(conv_harness):
