@@ -1,8 +1,10 @@
-"""Convolutional layers on the whole accelerator in Verilator (issue 14, the forward pass): the
-patches walked from the on-chip input map, pooling, and every layer's local classifier over the
-pooled map, against the golden model (sw_model/golden_conv.py): the initial weights drawn on
-the device, and every layer's prediction of every sample, with random stalls on the bus and the
-link. A core built without convolutions is refused them by the driver."""
+"""Convolutional layers on the whole accelerator in Verilator (issue 14): the patches walked
+from the on-chip input map, pooling, every layer's local classifier over the pooled map, and
+training (BACK over the flattened output, the deltas unpooled through the winners, GRAD over
+kernel-row tiles), against the golden model (sw_model/golden_conv.py): the initial weights
+drawn on the device, every layer's prediction of every sample, and after every mini-batch the
+weights, biases and correct counts, with random stalls on the bus and the link. A core built
+without convolutions is refused them by the driver."""
 
 import numpy as np
 import pytest
