@@ -20,6 +20,7 @@ from host.driver import Accelerator, DeviceError
 from sim.accelerator_sim import build_accelerator, open_accelerator
 from sw_model.golden import FixedPointNet
 from sw_model.golden_conv import FixedPointConvNet
+from sw_model.traffic import local_error_traffic
 from tests.accelerator_checks import TIMEOUT
 
 # Its own build, so its own group: it runs beside the accelerator group on the other worker.
@@ -178,6 +179,35 @@ def test_training_matches_golden(conv_harness, name):
     biases and the correct predictions per layer equal the golden model's."""
     exe, limits = conv_harness
     _train_and_compare(exe, limits, name)
+
+
+def test_traffic_counters_equal_the_model(conv_harness):
+    """A convolutional mini-batch moves the weight words sw_model.traffic's local-error model
+    counts (its weights streamed: read twice, written once; the classifiers regenerated), with
+    filters and neurons filling the array's rows so that no padded row is moved."""
+    exe, limits = conv_harness
+    cfg, arch = _network("same-pool")
+    assert all(layer.rows % cfg.array_rows == 0 for layer in arch.layers)
+    rng = np.random.default_rng(2)
+    with open_accelerator(exe, seed=2, **STALLS) as link:
+        acc = Accelerator(link, limits=limits)
+        acc.configure(cfg, arch)
+        acc.init_weights()
+        acc.load_batch(rng.integers(0, 256, size=(cfg.batch, arch.features)),
+                       rng.integers(0, cfg.classes, size=cfg.batch))
+        loaded = acc.counters()
+        acc.command(Command.TRAIN, bytes([cfg.batch]))
+        after = acc.counters()
+    sizes, batch = arch.sizes(), cfg.batch
+    # The working buffer of the model: a layer's input, output and winners; nothing resident.
+    buffer = max(batch * (sizes[i] + sizes[i + 1] + (-(-layer.outputs // 8) if
+                                                     getattr(layer, "pool", False) else 0))
+                 for i, layer in enumerate(arch.layers))
+    model = local_error_traffic(arch, cfg.classes, batch, onchip_words=buffer)
+    assert model.resident_layers == ()
+    assert after["ext_read_words"] - loaded["ext_read_words"] == model.weight_read
+    assert after["ext_write_words"] - loaded["ext_write_words"] == model.weight_write
+    assert model.weight_write == sum(layer.rows * (layer.fan_in + 1) for layer in arch.layers)
 
 
 def test_a_dense_network_trains_after_a_convolutional_one(conv_harness):
