@@ -149,9 +149,9 @@ class NetConfig:
                                      # executes (its FIFO); the driver streams that many ahead
     resident_samples: int = 0        # training samples the core holds for TRAIN_EPOCH (0: no
                                      # resident training; ARITHMETIC.md, "Resident training")
-    conv: bool = False               # the core runs convolutional layers (their forward pass
-                                     # and inference so far; HOST_INTERFACE.md, "Convolutional
-                                     # layers"); the network itself comes from an architecture
+    conv: bool = False               # the core runs and trains convolutional layers
+                                     # (HOST_INTERFACE.md, "Convolutional layers"); the
+                                     # network itself comes from an architecture
 
     # ---- construction -------------------------------------------------------------------
     @classmethod

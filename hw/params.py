@@ -65,8 +65,8 @@ class CoreParams:
     # 0 builds no store, and STORE_SAMPLES and TRAIN_EPOCH are UNSUPPORTED.
     resident_samples: int = 0
     resident_inputs: int = 0          # pixels a stored sample holds (the config's N[0])
-    # Convolutional layers (docs/ARITHMETIC.md, "Convolutional layers"): the forward pass and
-    # inference so far (issue 14); a core without takes only 0 in the ``conv`` registers.
+    # Convolutional layers (docs/ARITHMETIC.md, "Convolutional layers", docs/CONV_CORE.md); a
+    # core without takes only 0 in the ``conv`` registers.
     conv: bool = False
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False

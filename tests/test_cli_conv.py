@@ -114,3 +114,19 @@ def test_fixed_point_conv_is_the_golden_model(tmp_path, capsys):
     for k in range(0, len(order), cfg.batch):
         net.train_batch(x[order[k:k + cfg.batch]], y[order[k:k + cfg.batch]])
     assert res["weight_hash"] == net.weight_hash()
+
+
+# make regress: it builds its own core with convolutions (about a minute); tests/test_conv_core.py
+# trains convolutions on the whole accelerator under make test.
+@pytest.mark.slow
+def test_rtl_backend_trains_a_convolution_bit_exactly(tmp_path, capsys):
+    """``--backend rtl`` with a convolutional ``--arch`` builds a core with convolutions and
+    trains on it, every mini-batch checked against the golden model, the weights at the end."""
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(["train", "--backend", "rtl", "--arch", ARCH, "--epochs", "1",
+                                 "--train-limit", "96", "--quiet", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "final weights: accelerator" in stdout and ": equal" in stdout
+    res = json.loads((out / "results.json").read_text())
+    assert res["status"] == "complete" and res["config"]["conv"] is True
+    assert res["args"]["arch"] == ARCH
