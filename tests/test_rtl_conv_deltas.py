@@ -32,8 +32,8 @@ CASES = {
     "p4q2-batch1": shape(4, 2, [1, 6], [True, False], 7, max_outputs=64, max_batch=1),
 }
 
-# make test: two shapes (P = Q = 4 with S = 3 and 5, P = Q = 8 with S from 1 to 16; the first
-# also on Icarus); the others under make regress.
+# make test: two shapes (P = Q = 4 with S = 3 and 5, P = Q = 8 with S from 1 to 16, on
+# Verilator); the others under make regress.
 FAST = ["p4q4-s3-s5", "p8q8-mixed"]
 
 

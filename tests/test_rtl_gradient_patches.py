@@ -59,8 +59,8 @@ def run(tmp_path_factory, name, sim, min_walks=2, stall=0.25, **extra):
     run_case(tmp_path_factory, unit, "gradient_patches", p, sim, name)
 
 
-# make test: two shapes (valid and same padding, pooled, K > Q and K < Q, the first also on
-# Icarus); the others, and the MNIST-sized walk, under make regress.
+# make test: two shapes (valid and same padding, pooled, K > Q and K < Q, on Verilator); the
+# others, and the MNIST-sized walk, under make regress.
 FAST = ["2x6x8-k3-valid-pool-q2", "1x6x10-k3-same-pool-q4"]
 
 
