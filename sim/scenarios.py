@@ -30,9 +30,10 @@ import numpy as np
 
 from contract.protocol import (DAMAGED, MAX_PAYLOAD, REPLY, SYNC, Command, Frame, FrameDecoder,
                                Status, encode)
-from contract.registers import layer_words, tile_words, weight_bases
+from contract.registers import layer_fan_in, layer_rows, layer_words, tile_words, weight_bases
 from host.driver import Accelerator, DeviceError
 from sw_model.golden import FixedPointNet
+from sw_model.golden_conv import FixedPointConvNet
 from sw_model.resident import epoch_batches
 
 __all__ = ["word_lanes", "expected_writes", "check_writes", "check_weights", "check_batch_norm",
@@ -62,14 +63,15 @@ def word_lanes(word, lanes, lane_bits):
     return out
 
 
-def _layer_grid(cfg, net, i):
+def _layer_grid(cfg, net, i, arch=None):
     """Layer i's words as ``rows x tile words`` (docs/HOST_INTERFACE.md, "Weight layout"): the
     weights, the bias and, batch-normalised, the scale and the running mean and variance over
-    two words each (low first, as signed lanes); 0 past the last neuron."""
+    two words each (low first, as signed lanes); 0 past the last neuron (a convolution's rows
+    are its filters, its columns ``K*K*C``: ``arch``, a convolutional network's)."""
     p = cfg.array_rows
-    n, j = cfg.neurons(i), cfg.fan_in(i)
+    n, j = layer_rows(cfg, i, arch), layer_fan_in(cfg, i, arch)
     tiles = -(-n // p)
-    grid = np.zeros((tiles * p, tile_words(cfg, i)), dtype=np.int64)
+    grid = np.zeros((tiles * p, tile_words(cfg, i, arch)), dtype=np.int64)
     grid[:n, :j] = net.weights[i]
     grid[:n, j] = net.biases[i]
     if cfg.batch_norm:
@@ -85,22 +87,23 @@ def _layer_grid(cfg, net, i):
 _EXTRA = ("scale", "mean low", "mean high", "variance low", "variance high")
 
 
-def expected_writes(cfg, net, frozen=(), command="TRAIN"):
+def expected_writes(cfg, net, frozen=(), command="TRAIN", arch=None):
     """``(address, lanes, where, first neuron)`` of every word ``command`` writes, in the order
     the core writes them (docs/HOST_INTERFACE.md, "Weight layout"): an ``INIT_WEIGHTS`` every
     word of every layer in memory order; a ``TRAIN``, layer by layer, the running statistics of
     each tile (batch-normalised: its ``NORM`` phase, a frozen layer's too), then, unless the
     layer is in ``frozen``, each tile's weights, bias and scale (its ``GRAD`` phase).
-    Lane ``p`` of tile ``t`` is neuron ``tP + p``, 0 past the last neuron."""
-    bases, _ = weight_bases(cfg)
+    Lane ``p`` of tile ``t`` is neuron ``tP + p``, 0 past the last neuron. ``arch``: a
+    convolutional network's architecture."""
+    bases, _ = weight_bases(cfg, arch)
     p = cfg.array_rows
     out = []
     for i in range(cfg.layers):
-        j, stride = cfg.fan_in(i), tile_words(cfg, i)
-        grid = _layer_grid(cfg, net, i)
+        j, stride = layer_fan_in(cfg, i, arch), tile_words(cfg, i, arch)
+        grid = _layer_grid(cfg, net, i, arch)
         tiles = len(grid) // p
         words = grid.reshape(tiles, p, stride).transpose(0, 2, 1)
-        assert tiles * stride == layer_words(cfg, i)
+        assert tiles * stride == layer_words(cfg, i, arch)
         if command == "INIT":
             parts = [range(stride)]
         else:
@@ -119,10 +122,10 @@ def expected_writes(cfg, net, frozen=(), command="TRAIN"):
 
 
 # ---- checks -------------------------------------------------------------------------------------
-def check_writes(when, got, cfg, net, frozen=(), command="TRAIN"):
+def check_writes(when, got, cfg, net, frozen=(), command="TRAIN", arch=None):
     """``got`` (the writes of one command) equal the golden model's words, address by address
     and lane by lane, and there are as many (none of a layer in ``frozen``)."""
-    want = expected_writes(cfg, net, frozen, command)
+    want = expected_writes(cfg, net, frozen, command, arch)
     problems = []
     for n, ((addr, lanes), (w_addr, w_lanes, where, row0)) in enumerate(zip(got, want)):
         if addr != w_addr:
@@ -184,25 +187,27 @@ def check_bus_errors(bench, when):
         raise AssertionError(f"{when}: weight-bus errors: " + "; ".join(errors[:5]))
 
 
-def configure_and_init(bench, acc, cfg, label, golden_cfg=None):
+def configure_and_init(bench, acc, cfg, label, golden_cfg=None, arch=None):
     """WRITE_CONFIG (no memory write), INIT_WEIGHTS (every word written as the golden model's
     initial weights, and read back); returns the golden model (built from ``golden_cfg`` if
-    given)."""
-    acc.configure(cfg)
+    given; :class:`FixedPointConvNet` for ``arch``, a convolutional network's
+    architecture)."""
+    acc.configure(cfg, arch)
     early = bench.take_writes()
     if early:
         raise AssertionError(f"{label}: WRITE_CONFIG wrote {len(early)} memory words")
     acc.init_weights()
-    net = FixedPointNet(golden_cfg or cfg)
+    net = (FixedPointConvNet(golden_cfg or cfg, arch) if arch is not None
+           else FixedPointNet(golden_cfg or cfg))
     when = f"{label} INIT_WEIGHTS"
     check_bus_errors(bench, when)
-    check_writes(when, bench.take_writes(), cfg, net, command="INIT")
+    check_writes(when, bench.take_writes(), cfg, net, command="INIT", arch=arch)
     check_weights(when, acc.read_weights(), net)
     check_batch_norm(when, acc, net)
     return net
 
 
-def train_and_check(bench, acc, cfg, net, rng, batches, label):
+def train_and_check(bench, acc, cfg, net, rng, batches, label, arch=None):
     """One TRAIN per size in ``batches``: the correct counts, every write and the weights read
     back equal the golden model's after each. Returns the correct counts per layer, summed."""
     totals = np.zeros(cfg.layers, dtype=int)
@@ -217,7 +222,7 @@ def train_and_check(bench, acc, cfg, net, rng, batches, label):
         if list(c_dev) != list(c_gold):
             raise AssertionError(f"{when}: correct counts per layer {list(c_dev)}, "
                                  f"golden {list(c_gold)}")
-        check_writes(when, bench.take_writes(), cfg, net, net.frozen)
+        check_writes(when, bench.take_writes(), cfg, net, net.frozen, arch=arch)
         check_weights(when, acc.read_weights(), net)
         check_batch_norm(when, acc, net)
         totals += c_gold
@@ -298,13 +303,16 @@ def check_counters(bench, acc, cfg, totals, trains, label, all_counters=True, co
 
 # ---- scenarios ----------------------------------------------------------------------------------
 def training_scenario(bench, cfg, rng, batches, infer_samples, label, early_exit=True,
-                      thresholds=FIXED_EXIT_THRESHOLDS, all_counters=True, counter_bits=64):
+                      thresholds=FIXED_EXIT_THRESHOLDS, all_counters=True, counter_bits=64,
+                      arch=None, limits=None):
     """Configure, initialise, train ``batches`` mini-batches, infer (early exit too, if the core
     has it), read the counters: every write, every reply and the weights after every command
-    equal the golden model's; no bus error. Returns the golden model."""
-    acc = Accelerator(bench.link)
-    net = configure_and_init(bench, acc, cfg, label)
-    totals = train_and_check(bench, acc, cfg, net, rng, batches, label)
+    equal the golden model's; no bus error. ``arch``: a convolutional network's architecture
+    (``limits``: the core's, which the driver checks it against). Returns the golden
+    model."""
+    acc = Accelerator(bench.link, limits=limits)
+    net = configure_and_init(bench, acc, cfg, label, arch=arch)
+    totals = train_and_check(bench, acc, cfg, net, rng, batches, label, arch)
     check_inference(bench, acc, cfg, net, rng, infer_samples, label, early_exit, thresholds)
     check_counters(bench, acc, cfg, totals, len(batches), label, all_counters, counter_bits)
     check_bus_errors(bench, label)

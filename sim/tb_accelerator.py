@@ -12,7 +12,10 @@ weight bus. Parameters (tests/test_rtl_accelerator.py):
   error-frame test;
 * ``perturbed``: config fields changed for the golden model only, in a third test that passes
   only if the comparisons catch the difference and name layer, word and lane (skipped if
-  absent).
+  absent);
+* ``arch``: a convolutional network's architecture (contract/architecture.py), trained in
+  every variant (the config is then the core's, built with ``conv``; a variant's ``arch`` the
+  network's flattened sizes).
 
 The scenarios and every comparison with the golden model are sim/scenarios.py's, shared with
 the fast Verilator harness (tests/test_accelerator.py); :class:`Bench` is their cocotb bench.
@@ -25,7 +28,9 @@ from cocotb.handle import HierarchyObject
 from cocotb.task import bridge
 from cocotb.triggers import RisingEdge, Timer
 
+from contract.architecture import parse_arch
 from contract.config import NetConfig
+from contract.limits import Limits
 from contract.registers import weight_bases
 from sim import params as tb_params
 from sim import scenarios
@@ -135,9 +140,12 @@ async def trains_like_golden_model(dut, variant):
     bench = Bench(dut, cfg, seed)
     await bench.start()
     rng = np.random.default_rng(seed)
+    arch = parse_arch(P["arch"]) if P.get("arch") else None
+    limits = Limits.for_config(make_config()) if arch is not None else None
     try:
         await bridge(scenarios.training_scenario)(bench, cfg, rng, P["batches"],
-                                                  P["infer_samples"], variant)
+                                                  P["infer_samples"], variant, arch=arch,
+                                                  limits=limits)
     finally:
         bench.stop()
     dut._log.info(f"{variant}: {bench.link.cycle} cycles, {bench.mem.reads} words read, "

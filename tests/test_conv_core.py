@@ -17,7 +17,8 @@ from contract.protocol import Command, Status
 from contract.registers import (CONV_FIELDS, LAYER, conv_fields, register_index,
                                 register_values)
 from host.driver import Accelerator, DeviceError
-from sim.accelerator_sim import build_accelerator, open_accelerator
+from sim.accelerator_sim import HarnessBench, build_accelerator, open_accelerator
+from sim.scenarios import training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.golden_conv import FixedPointConvNet
 from sw_model.traffic import local_error_traffic
@@ -149,36 +150,19 @@ TRAINING = {
 }
 
 
-def _train_and_compare(exe, limits, name, batches=3):
+@pytest.mark.parametrize("name", list(TRAINING))
+def test_training_matches_golden_at_every_write(conv_harness, name, tmp_path):
+    """TRAIN of a convolutional network (three mini-batches, one partial), then INFER (early
+    exit too): every weight-memory write of INIT_WEIGHTS and of each TRAIN, every reply, the
+    weights read back after every command and the counters equal the golden model's
+    (sim/scenarios.py, the checks of the fully connected core's benches)."""
+    exe, limits = conv_harness
     network, changes = TRAINING[name]
     arch = parse_arch(NETWORKS.get(network, network))
     cfg = CONV_HARDWARE.replace(arch=arch.sizes(), seed=len(name), **changes)
-    golden = FixedPointConvNet(cfg, arch)
     rng = np.random.default_rng(len(name) + 7)
-    with open_accelerator(exe, seed=len(name), **STALLS) as link:
-        acc = Accelerator(link, limits=limits)
-        acc.configure(cfg, arch)
-        acc.init_weights()
-        for step in range(batches):
-            # The last mini-batch is partial (its group's lanes past the batch idle).
-            size = cfg.batch - (3 if step == batches - 1 else 0)
-            x = rng.integers(0, 256, size=(size, arch.features))
-            labels = rng.integers(0, cfg.classes, size=size)
-            assert list(acc.train_batch(x, labels)) == list(golden.train_batch(x, labels)), step
-            for layer, ((w, b), gw, gb) in enumerate(zip(acc.read_weights(), golden.weights,
-                                                         golden.biases)):
-                np.testing.assert_array_equal(w, gw, err_msg=f"batch {step} layer {layer}")
-                np.testing.assert_array_equal(b, gb, err_msg=f"batch {step} layer {layer}")
-        x = rng.integers(0, 256, size=(cfg.batch, arch.features))
-        np.testing.assert_array_equal(acc.predict(x), np.array(golden.predict(x)))
-
-
-@pytest.mark.parametrize("name", list(TRAINING))
-def test_training_matches_golden(conv_harness, name):
-    """TRAIN of a convolutional network: after every mini-batch, every layer's weights and
-    biases and the correct predictions per layer equal the golden model's."""
-    exe, limits = conv_harness
-    _train_and_compare(exe, limits, name)
+    with HarnessBench(exe, cfg, tmp_path / "writes.bin", seed=len(name), **STALLS) as bench:
+        training_scenario(bench, cfg, rng, (8, 5, 8), 11, name, arch=arch, limits=limits)
 
 
 def test_traffic_counters_equal_the_model(conv_harness):

@@ -36,6 +36,12 @@ MORE_VARIANTS = {
 
 BUS = dict(stall=0.3, read_latency=5, rx_stall=0.3, tx_stall=0.3)
 
+#: A core built with convolutions and the convolutional network it trains (its variants set
+#: the network's flattened sizes: tests/test_conv_core.py trains more on the fast harness).
+CONV = dict(arch=(96, 72, 30, 18), classes=4, batch=8, array_rows=4, array_cols=4, lr_shift=4,
+            conv=True)
+CONV_ARCH = "2x6x8-c5k3v-p2-c3k1-f6"
+
 CASES = {
     # name: (config, simulator, variants, bus timing, error-frame test, slow)
     "tiny-verilator": (TINY, "verilator", VARIANTS, BUS, True, False),
@@ -47,6 +53,10 @@ CASES = {
     "tiny-heavy-stalls": (TINY, "verilator", {"sign_drop": VARIANTS["sign_drop"]},
                           dict(stall=0.7, read_latency=20, rx_stall=0.6, tx_stall=0.7), True,
                           True),
+    "conv-verilator": (CONV, "verilator",
+                       {"conv": dict(arch=(96, 30, 18, 6)),
+                        "conv_sign": dict(arch=(96, 30, 18, 6), feedback="sign", dropout=64)},
+                       BUS, False, True),
     "deep-verilator": (DEEP, "verilator",
                        {"base": {}, **MORE_VARIANTS, "two_layers": dict(arch=(17, 24, 12))},
                        BUS, False, True),
@@ -61,6 +71,8 @@ def run(tmp_path_factory, name):
     params = dict(config=config, variants=variants, batches=batches, infer_samples=11, seed=7,
                   frame_timeout=FRAME_TIMEOUT, addr_bits=core.addr_bits,
                   error_frames=error_frames, **bus)
+    if config.get("conv"):
+        params["arch"] = CONV_ARCH
     if name == "tiny-verilator":
         # The device rounds stochastically, this golden model to nearest even: the checks must
         # catch it (a third cocotb test in the same simulation).
