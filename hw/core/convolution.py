@@ -86,20 +86,26 @@ def wire_conv_training(core, m, k):
     with m.If(conv_on):
         m.d.comb += operands.deltas.eq(deltas.deltas)
 
-    # The bias gradients: the delta operands of the first input tile's sum, summed as they
-    # enter the array (every sample at every position, each pooled delta once at its
-    # winner), written at its last beat; the bias step reads them after the last tile's.
+    # The bias gradients: the delta operands of the first input tile's sum, summed as the
+    # array takes them (every sample at every position, each pooled delta once at its
+    # winner), written at its last beat; the bias step reads them after the last tile's. They
+    # are taken from the registered beat (stage 2), not from the operand selection: off its
+    # combinational path (where Yosys 0.69's abc9 also failed on the ULX3S's sizes).
     gb_shape = signed(p.grad_bias_bits)
+    s2 = k.s2
+    first_tile, outer = Signal(), Signal.like(s1.outer)     # of the beat in stage 2
+    with m.If(~freeze):
+        m.d.sync += [first_tile.eq(s1.valid & conv_grad & (s1.m == 0)), outer.eq(s1.outer)]
     bias_sums = [Signal(gb_shape, name=f"conv_bias_sum_{r}") for r in range(P)]
     summed = [Signal(gb_shape, name=f"conv_bias_next_{r}") for r in range(P)]
-    first_tile = ~freeze & s1.valid & conv_grad & (s1.m == 0)
+    taken = ~freeze & s2.valid & first_tile
     for r in range(P):
-        m.d.comb += summed[r].eq(Mux(s1.first, 0, bias_sums[r]) + operands.o.a[r])
-        with m.If(first_tile):
+        m.d.comb += summed[r].eq(Mux(s2.beat.first, 0, bias_sums[r]) + s2.beat.a[r])
+        with m.If(taken):
             m.d.sync += bias_sums[r].eq(summed[r])
     with m.If(conv_grad):
-        m.d.comb += [k.gb_wr.en.eq(first_tile & s1.last),
-                     k.gb_wr.addr.eq(s1.outer[:k.tbits]), k.gb_wr.data.eq(Cat(*summed))]
+        m.d.comb += [k.gb_wr.en.eq(taken & s2.beat.last),
+                     k.gb_wr.addr.eq(outer[:k.tbits]), k.gb_wr.data.eq(Cat(*summed))]
 
     # The gradient drain's columns: a tile's real ``kw``, carried by the sum's tag.
     m.d.comb += [k.columns.conv_on.eq(conv_on),
