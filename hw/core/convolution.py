@@ -89,8 +89,8 @@ def wire_conv_training(core, m, k):
     # The bias gradients: the delta operands of the first input tile's sum, summed as the
     # array takes them (every sample at every position, each pooled delta once at its
     # winner), written at its last beat; the bias step reads them after the last tile's. They
-    # are taken from the registered beat (stage 2), not from the operand selection: off its
-    # combinational path (where Yosys 0.69's abc9 also failed on the ULX3S's sizes).
+    # are taken from the registered beat (stage 2), off the operand selection's combinational
+    # path.
     gb_shape = signed(p.grad_bias_bits)
     s2 = k.s2
     first_tile, outer = Signal(), Signal.like(s1.outer)     # of the beat in stage 2
