@@ -29,6 +29,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np                                                  # noqa: E402
 
+from bench.conv_core import beats as inference_beats                # noqa: E402
 from bench.machine import describe                                  # noqa: E402
 from contract.architecture import Conv, parse_arch                  # noqa: E402
 from contract.config import NetConfig                               # noqa: E402
@@ -36,7 +37,7 @@ from host.driver import Accelerator                                 # noqa: E402
 from sim.accelerator_sim import build_accelerator, open_accelerator  # noqa: E402
 from sw_model.data import load_dataset                              # noqa: E402
 from sw_model.golden_conv import FixedPointConvNet                  # noqa: E402
-from sw_model.traffic import local_error_traffic                    # noqa: E402
+from sw_model.traffic import local_error_buffer, local_error_traffic  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "results", "conv_train.json")
 ROWS = COLS = 4
@@ -48,33 +49,24 @@ def ceil(a, b):
 
 
 def training_beats(arch, classes, batch):
-    """MAC-array beats of one TRAIN of ``batch`` samples, per layer and step."""
-    groups, class_tiles = ceil(batch, COLS), ceil(classes, ROWS)
-    beats = {}
+    """MAC-array beats of one TRAIN of ``batch`` samples, per layer and step: the forward
+    pass and scores as INFER runs them (bench/conv_core.py), the back projection and the
+    weight gradient."""
+    cfg = NetConfig(arch=arch.sizes(), classes=classes, batch=batch, array_rows=ROWS,
+                    array_cols=COLS, conv=True)
+    beats = inference_beats(arch, cfg, batch)
+    groups = ceil(batch, COLS)
     for i, layer in enumerate(arch.layers):
-        tiles, outputs = ceil(layer.rows, ROWS), layer.outputs
+        tiles = ceil(layer.rows, ROWS)
         if isinstance(layer, Conv):
             _, ho, wo = layer.conv_shape
-            channels = layer.in_shape[0]
-            forward = tiles * groups * ho * wo * (layer.fan_in + 1)
-            gradient = (tiles * channels * layer.kernel * ceil(layer.kernel, COLS) * batch
-                        * ho * wo)
+            gradient = (tiles * layer.in_shape[0] * layer.kernel * ceil(layer.kernel, COLS)
+                        * batch * ho * wo)
         else:
-            forward = tiles * groups * (layer.fan_in + 1)
             gradient = tiles * ceil(layer.fan_in, COLS) * batch
-        beats[f"layer_{i}"] = {"forward": forward, "scores": groups * class_tiles * outputs,
-                               "back": ceil(outputs, ROWS) * groups * classes,
-                               "gradient": gradient}
+        beats[f"layer_{i}"].update(back=ceil(layer.outputs, ROWS) * groups * classes,
+                                   gradient=gradient)
     return beats
-
-
-def working_buffer(arch, batch):
-    """The traffic model's on-chip working buffer: a layer's input, output and winners."""
-    sizes = arch.sizes()
-    return max(batch * (sizes[i] + sizes[i + 1]
-                        + (ceil(layer.outputs, 8) if isinstance(layer, Conv) and layer.pool
-                           else 0))
-               for i, layer in enumerate(arch.layers))
 
 
 def main():
@@ -123,7 +115,7 @@ def main():
     delta = {k: after[k] - before[k] for k in ("train_cycles", "mac_busy_cycles",
                                                "ext_read_words", "ext_write_words")}
     batches = ceil(samples, BATCH)
-    model = local_error_traffic(arch, cfg.classes, BATCH, working_buffer(arch, BATCH))
+    model = local_error_traffic(arch, cfg.classes, BATCH, local_error_buffer(arch, BATCH))
     entry = {
         "machine": describe(), "date": time.strftime("%Y-%m-%d"),
         "command": "python bench/conv_train.py " + " ".join(sys.argv[1:]),

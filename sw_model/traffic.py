@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 from contract.architecture import Architecture, Conv, parse_arch
 
-__all__ = ["Traffic", "backprop_traffic", "local_error_traffic", "layer_words",
-           "classifier_bytes"]
+__all__ = ["Traffic", "backprop_traffic", "local_error_traffic", "local_error_buffer",
+           "layer_words", "classifier_bytes"]
 
 
 @dataclass
@@ -94,6 +94,13 @@ def _best(candidates):
     return best
 
 
+def local_error_buffer(arch, batch):
+    """The working buffer of local errors, in words: the largest layer's input, output and
+    (a pooling convolution's) winners, ``B*(N[i-1] + N[i] + winner words)``."""
+    sizes, wins = _sizes(arch), _winner_words(arch)
+    return max(batch * (sizes[i] + sizes[i + 1] + wins[i + 1]) for i in range(len(sizes) - 1))
+
+
 def local_error_traffic(arch, classes, batch, onchip_words):
     """Local errors: layers train one after another, each from its own error.
 
@@ -102,8 +109,8 @@ def local_error_traffic(arch, classes, batch, onchip_words):
     traffic); no activation ever leaves the chip. Resident weights take the rest.
     """
     _check(arch, classes, batch, onchip_words)
-    words, sizes, wins = layer_words(arch), _sizes(arch), _winner_words(arch)
-    buffer = max(batch * (sizes[i] + sizes[i + 1] + wins[i + 1]) for i in range(len(words)))
+    words, sizes = layer_words(arch), _sizes(arch)
+    buffer = local_error_buffer(arch, batch)
     if buffer > onchip_words:
         raise ValueError(f"on-chip capacity {onchip_words} cannot hold one layer's activations "
                          f"({buffer} words)")

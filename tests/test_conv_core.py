@@ -21,7 +21,7 @@ from sim.accelerator_sim import HarnessBench, build_accelerator, open_accelerato
 from sim.scenarios import training_scenario
 from sw_model.golden import FixedPointNet
 from sw_model.golden_conv import FixedPointConvNet
-from sw_model.traffic import local_error_traffic
+from sw_model.traffic import local_error_buffer, local_error_traffic
 from tests.accelerator_checks import TIMEOUT
 
 # Its own build, so its own group: it runs beside the accelerator group on the other worker.
@@ -182,12 +182,9 @@ def test_traffic_counters_equal_the_model(conv_harness):
         loaded = acc.counters()
         acc.command(Command.TRAIN, bytes([cfg.batch]))
         after = acc.counters()
-    sizes, batch = arch.sizes(), cfg.batch
-    # The working buffer of the model: a layer's input, output and winners; nothing resident.
-    buffer = max(batch * (sizes[i] + sizes[i + 1] + (-(-layer.outputs // 8) if
-                                                     getattr(layer, "pool", False) else 0))
-                 for i, layer in enumerate(arch.layers))
-    model = local_error_traffic(arch, cfg.classes, batch, onchip_words=buffer)
+    # A chip of the working buffer only: nothing resident.
+    model = local_error_traffic(arch, cfg.classes, cfg.batch,
+                                onchip_words=local_error_buffer(arch, cfg.batch))
     assert model.resident_layers == ()
     assert after["ext_read_words"] - loaded["ext_read_words"] == model.weight_read
     assert after["ext_write_words"] - loaded["ext_write_words"] == model.weight_write
