@@ -5,6 +5,7 @@ hw/core/training_core.py's datapath (docs/CONV_CORE.md, "Training")."""
 from amaranth.hdl import Cat, Mux, Signal, signed
 
 from .conv_deltas import ConvDeltas
+from .conv_geometry import conv_layout
 from .gradient_patches import GradientPatches
 from .sequencer import Phase
 
@@ -47,7 +48,8 @@ def wire_conv_training(core, m, k):
     ]
 
     # ---- GRAD: the input tiles and positions ----------------------------------------------
-    k.gradient_patches = walk = GradientPatches(Q, 8, 4, k.bufs[0].cbits)
+    k.gradient_patches = walk = GradientPatches(Q, conv_layout["in_h"].width,
+                                                conv_layout["kernel"].width, k.bufs[0].cbits)
     m.submodules.gradient_patches = walk
     last_position_beat = nest.inner_last & walk.last_position
     m.d.comb += [

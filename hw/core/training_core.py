@@ -396,7 +396,8 @@ class TrainingCore(wiring.Component):
         conv_fwd = (phase == Phase.FWD) & k.conv_on
         column = gk
         if p.conv:
-            k.walker = walker = PatchWalker(8, 4, k.bufs[0].cbits)
+            k.walker = walker = PatchWalker(conv_layout["in_h"].width,
+                                            conv_layout["kernel"].width, k.bufs[0].cbits)
             m.submodules.patch_walker = walker
             conv = k.conv
             m.d.comb += [
