@@ -1,7 +1,8 @@
-"""Every board's bitstream (icebreaker, ulx3s, ulx3s-sdram) at several nextpnr seeds:
-resources, Fmax, timing met.
+"""Every board's bitstream (icebreaker, ulx3s, ulx3s-sdram, and ulx3s-conv: the ULX3S with a
+core that trains convolutions, configs/ulx3s_conv.toml) at several nextpnr seeds: resources,
+Fmax, timing met.
 
-    python bench/bitstreams.py                          # every board, seeds 1 2 3
+    python bench/bitstreams.py                          # every build, seeds 1 2 3
     python bench/bitstreams.py --board icebreaker --seeds 1 2
 
 writes ``bench/results/bitstreams.json``: per board and seed the logic cells, flip-flops, LUTs,
@@ -26,9 +27,13 @@ from bench.machine import describe        # noqa: E402
 from gen.bitstream import build_bitstream  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "bitstreams.json")
-BOARDS = ("icebreaker", "ulx3s", "ulx3s-sdram")
+#: name -> (board, config: None for the board's own)
+BUILDS = {"icebreaker": ("icebreaker", None), "ulx3s": ("ulx3s", None),
+          "ulx3s-sdram": ("ulx3s-sdram", None),
+          "ulx3s-conv": ("ulx3s", os.path.join(ROOT, "configs", "ulx3s_conv.toml"))}
 KEPT = ("fits", "timing_met", "fmax_mhz", "clock_mhz", "logic_cells", "ffs", "luts",
-        "block_rams", "dsps", "sprams", "build_seconds", "error", "config")
+        "block_rams", "dsps", "sprams", "build_seconds", "error", "config", "lut_mapping",
+        "lut_mapping_fallback")
 
 
 def commit():
@@ -46,12 +51,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  epilog="Results go to bench/results/bitstreams.json; a board "
                                  "or seed not run keeps its earlier entry there.")
-    ap.add_argument("--board", action="append", choices=BOARDS,
-                    help="a board to build (repeatable; default: all three)")
+    ap.add_argument("--board", action="append", choices=tuple(BUILDS),
+                    help="a build (repeatable; default: all four)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
                     help="nextpnr seeds (default: 1 2 3)")
     args = ap.parse_args(argv)
-    boards = args.board or list(BOARDS)
+    boards = args.board or list(BUILDS)
     results = {}
     if os.path.exists(RESULTS):
         with open(RESULTS) as f:
@@ -63,8 +68,10 @@ def main(argv=None):
             print(f"{board} seed {seed}: building in {os.path.relpath(out, ROOT)} ...",
                   flush=True)
             start = time.monotonic()
-            report = build_bitstream(board, None, out, seed=seed)
+            report = build_bitstream(*BUILDS[board], out, seed=seed)
             entry = {k: report.get(k) for k in KEPT}
+            if entry["config"]:
+                entry["config"] = os.path.relpath(entry["config"], ROOT)
             entry.update(seed=seed, commit=commit(), wall_seconds=round(time.monotonic() - start))
             runs.setdefault(board, {})[str(seed)] = entry
             print(f"  {entry['logic_cells']} logic cells, {entry['fmax_mhz']} MHz of "

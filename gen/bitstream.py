@@ -50,6 +50,44 @@ FAMILY = {
 }
 
 
+#: How Yosys maps an ECP5 design's logic to LUTs: ``abc9`` (synth_ecp5's own, timing-driven), or
+#: classic ``abc`` (``abc -dress -lut 4:7``, the map_luts step synth_ecp5 ran before abc9 was
+#: its only choice). ``auto`` is abc9, and classic ABC where abc9 stops on an internal assertion
+#: of Yosys (0.69's abc9 does on a core that trains convolutions at the ULX3S's sizes: the
+#: report then says ``lut_mapping`` "abc" and why in ``lut_mapping_fallback``).
+LUT_MAPPINGS = ("auto", "abc9", "abc")
+
+#: synth_ecp5's map_luts step with classic ABC in place of abc9; the synthesis runs
+#: ``-run begin:map_luts`` before it and ``-run map_cells:`` after it.
+CLASSIC_LUT_MAP = "\n".join([
+    "check -latchonly -assert",
+    "techmap -map +/lattice/latches_map.v",
+    "abc -dress -lut 4:7",
+    "clean",
+    f"synth_ecp5 -top {NAME} -run map_cells:",
+])
+
+
+def abc9_failure(log):
+    """The error line if Yosys's log ``log`` ends in an error raised inside its ABC9 pass (an
+    internal failure of the tool, not of the design), else None."""
+    error = None
+    for error in re.finditer(r"^ERROR: (.*)$", log, re.M):
+        pass
+    abc9 = None
+    for abc9 in re.finditer(r"^(\d+(?:\.\d+)*)\. Executing ABC9 pass", log, re.M):
+        pass
+    if error is None or abc9 is None or abc9.start() > error.start():
+        return None
+    last = None
+    for last in re.finditer(r"^(\d+(?:\.\d+)*)\. ", log[:error.start()], re.M):
+        pass
+    number = abc9.group(1)
+    inside = last is not None and (last.group(1) == number
+                                   or last.group(1).startswith(number + "."))
+    return error.group(1) if inside else None
+
+
 def _tool(command):
     """A YoWASP command beside this interpreter (the venv need not be on PATH), else by name."""
     local = os.path.join(os.path.dirname(sys.executable), command)
@@ -96,27 +134,38 @@ def _config(board, cfg):
 
 
 def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
-            **param_overrides):
+            lut_mapping=None, **param_overrides):
     """Elaborate ``board``'s top for ``cfg`` (a NetConfig, a TOML path, or None for the
     board's own); return ``(board, cfg, platform, plan)`` without running any tool. The plan's
     files hold the RTLIL (``top.il``) and, with ``debug_verilog``, Verilog (``top.debug.v``).
     A config the RTL cannot build raises :class:`ConfigError` first (gen.units.check_buildable).
-    The board returned has its UART at ``cfg.baud`` (``Board.for_config``)."""
+    The board returned has its UART at ``cfg.baud`` (``Board.for_config``). ``lut_mapping``
+    None is the family's own LUT mapping; "abc9" or "abc" choose an ECP5 design's
+    (:data:`LUT_MAPPINGS`)."""
     from gen.units import check_buildable
     board = _board(board)
     cfg, _ = _config(board, cfg)
     check_buildable(cfg)            # the checks `lela verilog` runs, before any tool does
     board = board.for_config(cfg)
-    top = board.top(cfg, **param_overrides)
     platform = board.platform()
     family = FAMILY[platform.family]
+    if lut_mapping not in (None, "abc9", "abc"):
+        raise ValueError(f"lut_mapping {lut_mapping!r}: abc9 or abc")
+    if lut_mapping is not None and platform.family != "ecp5":
+        raise ValueError(f"a LUT mapping ({lut_mapping}) is chosen for ECP5 builds only, not "
+                         f"{platform.family}")
+    top = board.top(cfg, **param_overrides)
+    synth_opts, after_synth = family["synth_opts"], f"tee -q -o {NAME}.stat.json stat -json"
+    if lut_mapping == "abc":
+        synth_opts = f"{synth_opts} -run begin:map_luts".strip()
+        after_synth = f"{CLASSIC_LUT_MAP}\n{after_synth}"
     nextpnr_opts = f"--seed {seed} --timing-allow-fail --report {NAME}.report.json " \
                    f"--detailed-timing-report {family['nextpnr_opts']} {nextpnr_opts}".strip()
     with _builtin_yosys():
         plan = platform.build(
             top, name=NAME, do_build=False, debug_verilog=debug_verilog,
-            synth_opts=family["synth_opts"], script_after_read=family["script_after_read"],
-            script_after_synth=f"tee -q -o {NAME}.stat.json stat -json",
+            synth_opts=synth_opts, script_after_read=family["script_after_read"],
+            script_after_synth=after_synth,
             nextpnr_opts=nextpnr_opts)
     return board, cfg, platform, plan
 
@@ -218,28 +267,60 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
 
 
 def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
-                    **param_overrides):
+                    lut_mapping="auto", **param_overrides):
     """Build ``board``'s bitstream for ``cfg`` (a NetConfig, a TOML path, or None for the
     board's own network) in ``out_dir`` (default ``build/<board>``); return the report (also
     written to ``out_dir/report.json``).
 
     A design that misses timing is built and reported with ``timing_met`` false. A design that
     does not fit is reported with ``fits`` false, nextpnr's error in ``error`` and its
-    utilisation (``over`` names the exhausted resources); no bitstream is written. Any other
-    tool failure raises ``subprocess.CalledProcessError``.
+    utilisation (``over`` names the exhausted resources); no bitstream is written. An ECP5
+    design on which Yosys's abc9 fails is mapped with classic ABC (``lut_mapping`` "auto",
+    :data:`LUT_MAPPINGS`). Any other tool failure raises ``subprocess.CalledProcessError``.
     """
+    if lut_mapping not in LUT_MAPPINGS:
+        raise ValueError(f"lut_mapping {lut_mapping!r}: one of {', '.join(LUT_MAPPINGS)}")
     board = _board(board)
     cfg, cfg_path = _config(board, cfg)
-    board, cfg, platform, plan = prepare(board, cfg, seed=seed, nextpnr_opts=nextpnr_opts,
-                                         **param_overrides)
+    ecp5 = board.platform().family == "ecp5"
+    if lut_mapping != "auto" and not ecp5:
+        raise ValueError(f"a LUT mapping ({lut_mapping}) is chosen for ECP5 builds only")
+    mapping = ("abc9" if lut_mapping == "auto" else lut_mapping) if ecp5 else None
     out_dir = out_dir or os.path.join("build", board.name)
     os.makedirs(out_dir, exist_ok=True)
-    for stale in (f"{NAME}.report.json", f"{NAME}.stat.json", f"{NAME}.tim", "report.json",
-                  f"{NAME}.bin", f"{NAME}.bit"):
+    start = time.monotonic()
+    fallback = None
+    while True:
+        built, cfg, platform, plan = prepare(board, cfg, seed=seed, nextpnr_opts=nextpnr_opts,
+                                             lut_mapping=mapping, **param_overrides)
+        try:
+            error = _execute(plan, out_dir)
+            break
+        except subprocess.CalledProcessError:
+            rpt = os.path.join(out_dir, f"{NAME}.rpt")
+            failure = abc9_failure(open(rpt).read()) if os.path.exists(rpt) else None
+            if not (lut_mapping == "auto" and mapping == "abc9" and failure):
+                raise
+            fallback, mapping = f"abc9 failed: {failure}", "abc"
+    seconds = time.monotonic() - start
+    params = built.core_params(cfg, **param_overrides)
+    report = _read_report(out_dir, built, cfg, cfg_path, FAMILY[platform.family], params,
+                          seconds, error)
+    if ecp5:
+        report.update(lut_mapping=mapping, lut_mapping_fallback=fallback)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return report
+
+
+def _execute(plan, out_dir):
+    """Run ``plan``'s build in ``out_dir``; None, or nextpnr's error when the design does not
+    fit (a result). Any other tool failure raises ``subprocess.CalledProcessError``."""
+    for stale in (f"{NAME}.report.json", f"{NAME}.stat.json", f"{NAME}.tim", f"{NAME}.rpt",
+                  "report.json", f"{NAME}.bin", f"{NAME}.bit"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out_dir, stale))
-    start = time.monotonic()
-    error = None
     try:
         plan.execute_local(out_dir, env=tool_env())
     except subprocess.CalledProcessError:
@@ -251,15 +332,8 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
                           log, re.M | re.I)
         if not found:
             raise
-        error = found.group(1)
-    seconds = time.monotonic() - start
-    params = board.core_params(cfg, **param_overrides)
-    report = _read_report(out_dir, board, cfg, cfg_path, FAMILY[platform.family], params,
-                          seconds, error)
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-        f.write("\n")
-    return report
+        return found.group(1)
+    return None
 
 
 def seed_sweep(reports):

@@ -222,6 +222,10 @@ def build_parser(explicit_only=False):
                    "seed's bitstream is kept in DIR and report.json carries the sweep (Fmax "
                    "per seed, min / median / max); the exit status is 1 unless every seed "
                    "meets timing")
+    b.add_argument("--lut-mapping", choices=("auto", "abc9", "abc"), default="auto",
+                   help="ECP5 only: how Yosys maps logic to LUTs. auto is abc9 (timing-driven), "
+                   "and classic ABC where abc9 stops on an internal assertion of Yosys "
+                   "(report.json's lut_mapping and lut_mapping_fallback say which ran and why)")
     g = sub.add_parser("program", help="load a built bitstream into a board",
                        description="Program the board's SRAM with iceprog (iCEBreaker) or "
                        "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
@@ -331,9 +335,15 @@ def _bitstream(args):
     from gen.bitstream import build_bitstream
     from lela.train import UserError
     out = args.out or f"build/{args.board}"
+    if args.lut_mapping != "auto" and args.board == "icebreaker":
+        raise UserError("--lut-mapping chooses an ECP5 build's LUT mapping; the icebreaker "
+                        "is an iCE40")
     if len(args.seeds) > 1:
         return _bitstream_sweep(args, out)
-    report = build_bitstream(args.board, args.config, out, seed=args.seeds[0])
+    report = build_bitstream(args.board, args.config, out, seed=args.seeds[0],
+                             lut_mapping=args.lut_mapping)
+    if report.get("lut_mapping_fallback"):
+        print(f"{args.board}: {report['lut_mapping_fallback']}: mapped with classic ABC")
     if not report["fits"]:
         raise UserError(f"the design does not fit the {args.board}: {report['error']} "
                         f"(see {out}/report.json)")
@@ -352,7 +362,8 @@ def _bitstream_sweep(args, out):
     from lela.train import UserError
     seeds = list(dict.fromkeys(args.seeds))
     report = build_seed_sweep(args.board, args.config, out, seeds,
-                              log=lambda line: print(line, flush=True))
+                              log=lambda line: print(line, flush=True),
+                              lut_mapping=args.lut_mapping)
     sweep = report["seed_sweep"]
     if not any(s["fits"] for s in sweep["seeds"].values()):
         raise UserError(f"the design does not fit the {args.board}: {report['error']} "

@@ -268,3 +268,113 @@ def test_lela_bitstream_seeds_fails_unless_every_seed_meets_timing(tmp_path, mon
                  str(tmp_path)]) == 1
     assert json.loads((tmp_path / "report.json").read_text())["seed_sweep"]["fmax_mhz_min"] \
         == 50.0
+
+
+# The end of Yosys 0.69's log where abc9 stops on a core training convolutions (ULX3S, digits
+# sizes; build/ulx3s_conv/top.rpt, trimmed).
+ABC9_ASSERT_LOG = """\
+2.45.2. Continuing TECHMAP pass.
+No more expansions possible.
+
+2.46. Executing ABC9 pass.
+
+2.46.1. Executing ABC9_OPS pass (helper functions for ABC9).
+
+2.46.21.5. Executing ABC9.
+Running ABC command: "/yosys-abc" -s -f <abc-temp-dir>/abc.script 2>&1
+
+2.46.21.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate ABC mapped design into module).
+ABC RESULTS:              $lut cells:    12473
+<suppressed ~40327 debug messages>
+ERROR: Assert `wire' failed in passes/techmap/abc_ops_reintegrate.cc:513.
+"""
+
+
+def test_an_error_inside_abc9_is_told_from_any_other():
+    from gen.bitstream import abc9_failure
+    assert abc9_failure(ABC9_ASSERT_LOG) == \
+        "Assert `wire' failed in passes/techmap/abc_ops_reintegrate.cc:513."
+    # The ABC9 pass itself failing (no sub-step yet) is inside it too.
+    head = ABC9_ASSERT_LOG.split("2.46.1.")[0]
+    assert abc9_failure(head + "ERROR: Assert `x' failed in abc9.cc:1.\n") is not None
+    # An error in the pass after ABC9, before it, or in a log without it is the design's.
+    after = ABC9_ASSERT_LOG.replace("<suppressed", "2.47. Executing CLEAN pass.\n<suppressed")
+    assert abc9_failure(after) is None
+    before = "2.12. Executing CHECK pass.\nERROR: Found 1 problems in 'check -assert'.\n"
+    assert abc9_failure(before) is None
+    assert abc9_failure(before + ABC9_ASSERT_LOG.replace("ERROR", "NOTE")) is None
+    assert abc9_failure(ABC9_ASSERT_LOG.replace("ERROR: ", "Warning: ")) is None
+    # Section 12.46.x is not inside section 2.46.
+    assert abc9_failure(ABC9_ASSERT_LOG.replace("2.46.21.7.", "12.46.21.7.")) is None
+
+
+#: A small network for the tests that elaborate a board top only to read its build script.
+SMALL = NetConfig(arch=(16, 8), classes=4, batch=4, array_rows=2, array_cols=2)
+
+
+def test_classic_abc_replaces_abc9_in_the_ecp5_script():
+    _, _, _, default = prepare("ulx3s", SMALL)
+    _, _, _, classic = prepare("ulx3s", SMALL, lut_mapping="abc")
+    script, classic_script = default.files["top.ys"], classic.files["top.ys"]
+    assert "-run" not in script and "abc -dress" not in script
+    # synth_ecp5 up to its LUT mapping, classic ABC, then synth_ecp5's remaining steps.
+    lines = [line.strip() for line in classic_script.splitlines() if line.strip()]
+    first = next(i for i, line in enumerate(lines) if line.startswith("synth_ecp5"))
+    assert "-run begin:map_luts" in lines[first]
+    assert lines[first + 1:first + 6] == [
+        "check -latchonly -assert", "techmap -map +/lattice/latches_map.v",
+        "abc -dress -lut 4:7", "clean", "synth_ecp5 -top top -run map_cells:"]
+    assert classic.files["top.il"] == default.files["top.il"]
+    for mapping in ("abc", "abc9"):
+        with pytest.raises(ValueError, match="for ECP5 builds only"):
+            prepare("icebreaker", lut_mapping=mapping)
+        with pytest.raises(ValueError, match="for ECP5 builds only"):
+            build_bitstream("icebreaker", lut_mapping=mapping)
+
+
+def test_a_build_on_which_abc9_fails_is_mapped_with_classic_abc(tmp_path, monkeypatch):
+    import subprocess
+    import gen.bitstream as bitstream
+    scripts = []
+
+    def execute(plan, out_dir, fail_with=ABC9_ASSERT_LOG):
+        scripts.append(plan.files["top.ys"])
+        if "abc -dress" not in scripts[-1]:
+            with open(os.path.join(out_dir, "top.rpt"), "w") as f:
+                f.write(fail_with)
+            raise subprocess.CalledProcessError(1, "build_top.sh")
+        return None
+
+    monkeypatch.setattr(bitstream, "_execute", execute)
+    monkeypatch.setattr(bitstream, "_read_report", lambda *args: {"fits": True})
+    report = bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path))
+    assert len(scripts) == 2 and "abc -dress" in scripts[1]
+    assert report["lut_mapping"] == "abc"
+    assert report["lut_mapping_fallback"] == \
+        "abc9 failed: Assert `wire' failed in passes/techmap/abc_ops_reintegrate.cc:513."
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    # Asked for abc9, the failure is raised; any other failure is raised whatever was asked.
+    scripts.clear()
+    with pytest.raises(subprocess.CalledProcessError):
+        bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path), lut_mapping="abc9")
+    assert len(scripts) == 1
+    monkeypatch.setattr(bitstream, "_execute",
+                        lambda plan, out_dir: execute(plan, out_dir, "ERROR: no top module\n"))
+    scripts.clear()
+    with pytest.raises(subprocess.CalledProcessError):
+        bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path))
+    assert len(scripts) == 1
+    # Asked for classic ABC, it is used at once.
+    scripts.clear()
+    assert bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path),
+                                     lut_mapping="abc")["lut_mapping_fallback"] is None
+    assert len(scripts) == 1
+
+
+def test_lela_bitstream_refuses_a_lut_mapping_for_the_ice40(tmp_path, capsys):
+    from lela.cli import main
+    assert main(["bitstream", "--board", "icebreaker", "--lut-mapping", "abc", "-o",
+                 str(tmp_path)]) != 0
+    assert capsys.readouterr().err.strip() == ("lela: error: --lut-mapping chooses an ECP5 "
+                                               "build's LUT mapping; the icebreaker is an iCE40")
+    assert not list(tmp_path.iterdir())
