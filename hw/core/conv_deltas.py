@@ -45,13 +45,14 @@ class ConvDeltas(wiring.Component):
     read's filters have distinct ``f mod P``. Word ``(f div P) * ceil(S/P) + s' div P`` of a bank
     holds ``(f, s')``, the sample in the address's low bits.
 
-    The write side needs each lane's ``(f, s')`` without a divider: it keeps the first output of
-    the next tile, ``(f, s', (f div P) * ceil(S/P))``, and walks the lanes from the current
-    tile's first output by a chain of increments (``s' + 1``, wrapping to 0 and ``f + 1`` at
-    ``S``, the word base growing by ``ceil(S/P)`` when ``f`` crosses a multiple of ``P``); a new
-    tile takes the kept output and keeps the chain's next step (the lanes' chain is ``P``
-    increments long, combinational). So a tile may repeat (every sample group writes it) and
-    advance by one, as ``BACK`` does, but never skip.
+    The write side needs each lane's ``(f, s')`` without a divider: it keeps, in registers,
+    every lane's ``(f, s', (f div P) * ceil(S/P))`` for the current tile and for the next one,
+    and steps each lane of the next set by ``P`` outputs when a write takes it (``s' + (P mod
+    S)``, less ``S`` and ``f + 1`` if it reaches ``S``, and ``f + (P div S)``; the word base
+    grows by ``ceil(S/P)`` when ``f`` crosses a multiple of ``P``, which it does at most once).
+    ``start`` sets tile 0's lanes (``(r div S, r mod S)``, from ``S``'s low bits when ``S <
+    P``). So a tile may repeat (every sample group writes it) and advance by one, as ``BACK``
+    does, but never skip.
 
     The winners are kept by filter: ``P`` banks (``f mod P``), a word per ``(f div P, s')`` and
     group of ``Q`` samples holding the ``Q`` samples' window elements, written as the forward
@@ -172,39 +173,61 @@ class ConvDeltas(wiring.Component):
         s_words = Signal(self.width)
         m.d.comb += s_words.eq((S + P - 1) >> lp)
 
-        # ---- write side: each lane's (f, s', word base) by a chain of increments ------------
-        # f runs up to P past the layer's filters (lanes of the last tile, and the kept first
-        # output of the tile after it); the word base is exact wherever f < F (it only grows,
-        # and stays below delta_words there), so it may wrap beyond.
+        # ---- write side: each lane's (f, s', word base), kept in registers ------------------
+        # Each lane moves P outputs a tile: s' + P = s' + (P mod S) + (P div S) * S, so
+        # s' + (P mod S), less S once if it reaches S, and f + (P div S), plus one if it did
+        # (for S >= P: s' + P, and f + 1 if that reaches S); f crosses at most one multiple of
+        # P, where the word base grows by ceil(S/P). A tile's lanes and the next tile's are
+        # registers: a write of the next tile uses the second set and steps it (one addition
+        # and one comparison a lane: no chain through the lanes). f runs up to P past the
+        # layer's filters (the last tile's lanes, and the next set); the word base is exact
+        # wherever f < F (it only grows, and stays below delta_words there), so it may wrap
+        # beyond.
         chain = data.StructLayout({"f": self.width + lp + 2, "s": self.width, "base": wb})
-        here, nxt = Signal(chain), Signal(chain)         # the current and the next tile's start
+        here = [Signal(chain, name=f"lane_{r}") for r in range(P)]    # the current tile
+        nxt = [Signal(chain, name=f"next_lane_{r}") for r in range(P)]  # the tile after it
         tile, fresh = Signal(self.tile_bits), Signal()
         wr = self.write
         write = wr.valid & ~self.start
         advance = write & (fresh | (wr.tile != tile))
+        # P div S and P mod S, set at start (S < P: both from S's low bits; else 0 and P).
+        small = S < P
+        s_low = S[:lp] if lp else Const(1, 1)
+        per_tile_f, per_tile_s = Signal(lp + 1), Signal(lp + 1)
 
         def step(lane):
             after = Signal(chain)
-            last_s = lane.s == S - 1
-            f_up = lane.f + 1
-            crosses = (f_up[:lp] == 0) if lp else Const(1, 1)
-            m.d.comb += after.eq(lane)
-            with m.If(last_s):
-                m.d.comb += [after.f.eq(f_up), after.s.eq(0)]
-                with m.If(crosses):
-                    m.d.comb += after.base.eq(lane.base + s_words)
-            with m.Else():
-                m.d.comb += after.s.eq(lane.s + 1)
+            s_up = lane.s + per_tile_s
+            wrap = s_up >= S
+            residue_up = (residue(lane.f) if lp else Const(0, 1)) + per_tile_f + wrap
+            m.d.comb += [after.s.eq(Mux(wrap, s_up - S, s_up)),
+                         after.f.eq(lane.f + per_tile_f + wrap),
+                         after.base.eq(Mux(residue_up >= P, lane.base + s_words, lane.base))]
             return after
 
-        lanes = [Signal(chain, name="lane_0")]
-        m.d.comb += lanes[0].eq(Mux(advance, nxt, here))
-        for r in range(1, P + 1):
-            lanes.append(step(lanes[-1]))
+        lanes = [Signal(chain, name=f"write_lane_{r}") for r in range(P)]
+        for r in range(P):
+            m.d.comb += lanes[r].eq(Mux(advance, nxt[r], here[r]))
         with m.If(advance):
-            m.d.sync += [here.eq(nxt), nxt.eq(lanes[P]), tile.eq(wr.tile), fresh.eq(0)]
+            m.d.sync += [tile.eq(wr.tile), fresh.eq(0)]
+            m.d.sync += [here[r].eq(nxt[r]) for r in range(P)]
+            m.d.sync += [nxt[r].eq(step(nxt[r])) for r in range(P)]
         with m.If(self.start):
-            m.d.sync += [nxt.eq(0), fresh.eq(1)]
+            # Tile 0: lane r is output r, (r div S, r mod S), word base 0 (r div S < P). For
+            # S < P the quotients are a table over S's few values (no divider cells: Yosys
+            # 0.69's techmap fails on them).
+            m.d.sync += [per_tile_f.eq(0), per_tile_s.eq(P), fresh.eq(1)]
+            for r in range(P):
+                m.d.sync += [nxt[r].f.eq(0), nxt[r].s.eq(r), nxt[r].base.eq(0)]
+            with m.Switch(s_low):
+                for small_s in range(1, P):
+                    with m.Case(small_s):
+                        with m.If(small):
+                            m.d.sync += [per_tile_f.eq(P // small_s),
+                                         per_tile_s.eq(P % small_s)]
+                            for r in range(P):
+                                m.d.sync += [nxt[r].f.eq(r // small_s),
+                                             nxt[r].s.eq(r % small_s)]
 
         banks = [[None] * P for _ in range(P)]           # banks[f mod P][s' mod P]: (rd, wr)
         for i in range(P):
