@@ -1,8 +1,8 @@
 """cocotb testbench of hw/core/forward_drain.py against sw_model/units/forward_drain.py: rows on
 random cycles, rounded sums consistent with them or anything the port holds (beyond the
 activations' range, negative, zero, the ReLU's edges), dropout settings changed on random
-cycles (realistic keep scales from the contract and random 17-bit ones), rows past the layer's
-last neuron; every output field compared every cycle.
+cycles (realistic keep scales from the contract and random 17-bit ones; not while pooled rows
+are in flight), rows past the layer's last neuron; every output field compared every cycle.
 
 With ``pooling``: phases with ``pool`` high send whole windows (the tile's rows for window
 element 0, then 1, 2, 3, with idle cycles anywhere), their rounded sums mostly from a small set
@@ -58,7 +58,7 @@ async def forward_drain_matches_model(dut):
     nmax = (1 << p["neuron_bits"]) - 1
     edges = [0, 1, -1, top - 1, top, top + 1, top + 2, 1 << (act - 1)]
     state = {"settings": None, "neurons": rng.randint(0, nmax), "last_sums": ([0] * Q, 0),
-             "pool": 0, "windows": [], "last_pooled": False}
+             "pool": 0, "windows": [], "last_pooled": False, "since_pooled": 3}
     ties = [0, 1, 5, top, top + 1, top + 9, -1, -6]     # y in {0, 1, 5, top}: frequent ties
 
     def settings():
@@ -130,7 +130,12 @@ async def forward_drain_matches_model(dut):
         return at
 
     def inputs():
-        if state["settings"] is None or rng.random() < p["change"]:
+        # Settings change on random cycles, but not while pooled rows are in flight: a pooled
+        # row's dropout scaling is computed with each window element and carried with the
+        # maximum, so they are held from a window's first element to its last's output (as the
+        # core holds them through a phase).
+        settled = not state["pool"] and state["since_pooled"] >= 3
+        if state["settings"] is None or (settled and rng.random() < p["change"]):
             state["settings"] = settings()
         if rng.random() < 0.02:
             state["neurons"] = rng.choice([0, nmax] + [rng.randint(1, nmax)] * 3)
@@ -146,6 +151,7 @@ async def forward_drain_matches_model(dut):
             rounded = [rng.choice(ties) for _ in range(Q)]
         state["last_sums"] = (sums, shift)
         state["last_pooled"] = pooling and state["pool"] and valid
+        state["since_pooled"] = 0 if state["last_pooled"] else state["since_pooled"] + 1
         values = {"i": pack(row, in_layout), "rounded": pack(rounded, rounded_layout),
                   "neurons": state["neurons"]}
         if p["dropout"]:

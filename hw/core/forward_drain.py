@@ -28,8 +28,11 @@ class ForwardDrain(wiring.Component):
     (1,1)``; idle cycles allowed anywhere, the same row possibly on consecutive cycles). The
     third stage merges each pooled row, from the clipped register, into the running maxima of its
     row (:class:`PoolMerge`, read and written in that stage, so a row sees the merge of the cycle
-    before), in front of the dropout scaling, which keeps the merge off the clipping's path
-    (the rounding adder and the saturation, a critical path of the ULX3S build): rows of
+    before), which keeps the merge off the clipping's path (the rounding adder and the
+    saturation, a critical path of the ULX3S build); the dropout scaling of each lane is
+    computed beside the merge's comparison and carried with the maximum (the scaling of the
+    largest ``y`` is the largest ``y``'s scaling), which keeps it off the merge's path (the
+    merge, then the multiplier, was the ULX3S conv build's critical path, 28 ns): rows of
     elements 0 to 2 only update the maxima and are not written; the row of element 3 leaves with
     the window's largest ``y`` (the first of equal maxima wins), the winner's ``active`` and its
     index ``winner``, with its own keep bits and dropout scaling: dropout applies after pooling.
@@ -70,7 +73,9 @@ class ForwardDrain(wiring.Component):
         The row's rounded sums, in the cycle after the row.
     drop : In(1)
         Dropout is on (training with a non-zero ``dropout``). ``drop``, ``dropout``,
-        ``keep_scale`` and ``neurons`` are read in different stages: hold them through a phase.
+        ``keep_scale`` and ``neurons`` are read in different stages: hold them through a phase
+        (with pooling, ``drop`` and ``keep_scale`` scale every element of a window: hold them
+        from its first element's row to its last's output).
     dropout : In(unsigned(8))
         A lane is kept where its draw is at least ``dropout``.
     keep_scale : In(unsigned(17))
@@ -138,15 +143,34 @@ class ForwardDrain(wiring.Component):
         o = self.o
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         y, positive = clipped.y, clipped.positive
+
+        def scale(v, q):
+            """Dropout's scaling of a kept activation (none when dropout is off)."""
+            if not self.has_dropout:
+                return v
+            scaled = Signal(act, name=f"scaled_{q}")
+            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(v * self.keep_scale, 8),
+                                                          act), v))
+            return scaled
+
+        # Each lane's activation scaled for dropout, computed beside the pooling's comparison
+        # (which carries it with the maximum) rather than after it.
+        scaled = [scale(y[q], q) for q in range(Q)]
         if self.pooling:                # merged in front of the dropout scaling
-            m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits)
+            m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits,
+                                                  scaled=self.has_dropout)
             m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
+            if self.has_dropout:
+                m.d.comb += [merge.i.scaled[q].eq(scaled[q]) for q in range(Q)]
+                scaled = [merge.o.scaled[q] for q in range(Q)]
+            else:
+                scaled = [merge.o.y[q] for q in range(Q)]
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
                          o.winner.eq(merge.o.winner)]
             write &= ~clipped.pool | (clipped.at.window == 3)
-            y, positive = merge.o.y, merge.o.active
+            positive = merge.o.active
         m.d.sync += [placed.at.eq(self.i.at), clipped.at.eq(placed.at), o.at.eq(clipped.at),
                      o.write.eq(write)]
         for q in range(Q):
@@ -160,13 +184,7 @@ class ForwardDrain(wiring.Component):
                                        & (v[-1] | ~magnitude_above(v, self.act_bits))),
                 clipped.keep[q].eq(placed.keep[q]),
             ]
-            if self.has_dropout:
-                scaled = Signal(act, name=f"scaled_{q}")
-                m.d.comb += scaled.eq(Mux(self.drop, saturate(
-                    rne_shift(y[q] * self.keep_scale, 8), act), y[q]))
-            else:
-                scaled = y[q]
-            m.d.sync += [o.y[q].eq(Mux(clipped.keep[q], scaled, 0)),
+            m.d.sync += [o.y[q].eq(Mux(clipped.keep[q], scaled[q], 0)),
                          o.active[q].eq(positive[q] & clipped.keep[q]
                                         & (clipped.at.n < self.neurons))]
         m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid)

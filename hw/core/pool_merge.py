@@ -31,26 +31,30 @@ class PoolMerge(wiring.Component):
         Rows of a tile: the state's entries (``i.row`` must stay below it on pooled rows).
     row_bits : int
         The width of ``i.row``.
+    scaled : bool
+        Also carry ``scaled``, a value per lane that goes with ``y`` (the forward drain's
+        dropout scaling of ``y``, computed beside the comparison rather than after it).
 
     Members
     -------
-    i : In(StructLayout(valid, pool, row, window, y, active))
+    i : In(StructLayout(valid, pool, row, window, y, active, [scaled]))
         A row's activations and clipped ReLU derivatives (before dropout), its row within the
         tile and its window element.
-    o : Out(StructLayout(y, active, winner))
-        The merged row: the largest ``y`` so far, its ``active`` and its window element per
-        lane (``ArrayLayout(unsigned(2), lanes)``).
+    o : Out(StructLayout(y, active, winner, [scaled]))
+        The merged row: the largest ``y`` so far, its ``active``, its window element per
+        lane (``ArrayLayout(unsigned(2), lanes)``) and its ``scaled``.
     """
 
-    def __init__(self, lanes, act_bits, rows, row_bits):
-        self.lanes, self.rows = lanes, rows
+    def __init__(self, lanes, act_bits, rows, row_bits, scaled=False):
+        self.lanes, self.rows, self.scaled = lanes, rows, scaled
         act_layout = data.ArrayLayout(unsigned(act_bits), lanes)
         self.winner_layout = data.ArrayLayout(unsigned(2), lanes)
+        carried = {"scaled": act_layout} if scaled else {}
         self.entry_layout = data.StructLayout({
-            "y": act_layout, "active": lanes, "winner": self.winner_layout})
+            "y": act_layout, "active": lanes, "winner": self.winner_layout, **carried})
         super().__init__({
             "i": In(data.StructLayout({"valid": 1, "pool": 1, "row": row_bits, "window": 2,
-                                       "y": act_layout, "active": lanes})),
+                                       "y": act_layout, "active": lanes, **carried})),
             "o": Out(self.entry_layout),
         })
 
@@ -67,6 +71,8 @@ class PoolMerge(wiring.Component):
             m.d.comb += [o.y[q].eq(Mux(take, i.y[q], held.y[q])),
                          o.active[q].eq(Mux(take, i.active[q], held.active[q])),
                          o.winner[q].eq(Mux(take, Mux(pooled, i.window, 0), held.winner[q]))]
+            if self.scaled:
+                m.d.comb += o.scaled[q].eq(Mux(take, i.scaled[q], held.scaled[q]))
         with m.If(pooled):
             m.d.sync += state[index].eq(o)
         return m
