@@ -40,7 +40,8 @@ class PatchWalker(wiring.Component):
     kernel : In(kernel_bits); same : In(1); pool : In(1)
         ``K`` (1 .. 15, odd with ``same``); "same" padding ``(K-1)//2`` (output ``H x W``) or none
         (``(H-K+1) x (W-K+1)``); the layer pools 2 x 2 (its output sides are even). The shape
-        inputs are held through a walk.
+        inputs are held through a walk, from the cycle of ``start`` on (they are read a cycle
+        late but by ``start``).
     start : In(1)
         Go to the first position's element 0 (overrides ``step``).
     step, end_of_sum : In(1)
@@ -69,10 +70,16 @@ class PatchWalker(wiring.Component):
         coord = signed(self.dim_bits + 2)     # -pad .. H-1 + K-1 - pad, and one more
         height, width, k = self.in_h, self.in_w, self.kernel
 
-        # Layer constants, combinational from the held inputs.
-        pad = Mux(self.same, (k - 1) >> 1, 0)
-        last_r = Mux(self.same, height - 1, height - k)          # Ho - 1
-        last_s = Mux(self.same, width - 1, width - k)            # Wo - 1
+        # Layer constants from the held inputs, registered: they head the position's logic,
+        # a critical path of the ULX3S build when taken combinationally from the layer's
+        # registers. ``start`` may come in the first cycle the inputs hold, so it sets the walk
+        # from its own ``pad_now``; the registered constants are right from the next cycle.
+        pad_now = Mux(self.same, (k - 1) >> 1, 0)
+        last_r_now = Mux(self.same, height - 1, height - k)      # Ho - 1
+        last_s_now = Mux(self.same, width - 1, width - k)        # Wo - 1
+        pad = Signal(pad_now.shape())
+        last_r, last_s = Signal(last_r_now.shape()), Signal(last_s_now.shape())
+        m.d.sync += [pad.eq(pad_now), last_r.eq(last_r_now), last_s.eq(last_s_now)]
 
         # The position: conv output (r, s), its window element and its (pooled) output index;
         # origin is the column of its element 0, rows above the map not counted.
@@ -137,8 +144,8 @@ class PatchWalker(wiring.Component):
 
         with m.If(self.start):
             m.d.sync += [
-                r.eq(0), s.eq(0), window.eq(0), pooled.eq(0), origin.eq(-pad),
-                kh.eq(0), kw.eq(0), ih.eq(-pad), iw.eq(-pad),
-                row_start.eq(-pad), channel_start.eq(-pad), column.eq(-pad),
+                r.eq(0), s.eq(0), window.eq(0), pooled.eq(0), origin.eq(-pad_now),
+                kh.eq(0), kw.eq(0), ih.eq(-pad_now), iw.eq(-pad_now),
+                row_start.eq(-pad_now), channel_start.eq(-pad_now), column.eq(-pad_now),
             ]
         return m
