@@ -42,10 +42,16 @@ def wire_conv_training(core, m, k):
         deltas.winner.valid.eq(fo.write & pooling), deltas.winner.filter.eq(fo.at.n),
         deltas.winner.position.eq(fo.at.position), deltas.winner.group.eq(fo.at.group),
         deltas.winner.winners.eq(fo.winner),
-        deltas.write.valid.eq(back.delta.en & conv_back),
-        deltas.write.sample.eq(back.delta.sample), deltas.write.tile.eq(back.delta.tile),
-        deltas.write.deltas.eq(back.delta.data),
     ]
+    # BACK's columns reach the store a cycle late, registered: its write side (the tile's
+    # comparison, the lanes' choice, the banks' selection) after the phase decode and the
+    # drain in one cycle was the ULX3S conv build's critical path (21.3 ns). GRAD, which reads
+    # them, begins after BACK's drain is idle and reads from the cycle after it begins.
+    column = Signal(deltas.write_layout)
+    m.d.sync += [column.valid.eq(back.delta.en & conv_back),
+                 column.sample.eq(back.delta.sample), column.tile.eq(back.delta.tile),
+                 column.deltas.eq(back.delta.data)]
+    m.d.comb += deltas.write.eq(column)
 
     # ---- GRAD: the input tiles and positions ----------------------------------------------
     k.gradient_patches = walk = GradientPatches(Q, conv_layout["in_h"].width,
