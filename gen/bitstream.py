@@ -287,12 +287,13 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
         raise ValueError(f"a LUT mapping ({lut_mapping}) is chosen for ECP5 builds only")
     mapping = ("abc9" if lut_mapping == "auto" else lut_mapping) if ecp5 else None
     out_dir = out_dir or os.path.join("build", board.name)
-    os.makedirs(out_dir, exist_ok=True)
     start = time.monotonic()
     fallback = None
     while True:
+        # (A config the RTL cannot build is refused here, before the directory is made.)
         built, cfg, platform, plan = prepare(board, cfg, seed=seed, nextpnr_opts=nextpnr_opts,
                                              lut_mapping=mapping, **param_overrides)
+        os.makedirs(out_dir, exist_ok=True)
         try:
             error = _execute(plan, out_dir)
             break
