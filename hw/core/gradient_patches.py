@@ -4,6 +4,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .patch_walker import walk_constants
+
 __all__ = ["GradientPatches"]
 
 
@@ -93,16 +95,7 @@ class GradientPatches(wiring.Component):
         offset = signed(self.kernel_bits + 2)      # kb*Q - pad: -pad .. K - 1
         height, width, k = self.in_h, self.in_w, self.kernel
 
-        # Layer constants from the held inputs, registered: they head the position's logic,
-        # a critical path of the ULX3S build when taken combinationally from the layer's
-        # registers. ``start`` may come in the first cycle the inputs hold, so it sets the walk
-        # from its own ``pad_now``; the registered constants are right from the next cycle.
-        pad_now = Mux(self.same, (k - 1) >> 1, 0)
-        last_r_now = Mux(self.same, height - 1, height - k)      # Ho - 1
-        last_s_now = Mux(self.same, width - 1, width - k)        # Wo - 1
-        pad = Signal(pad_now.shape())
-        last_r, last_s = Signal(last_r_now.shape()), Signal(last_s_now.shape())
-        m.d.sync += [pad.eq(pad_now), last_r.eq(last_r_now), last_s.eq(last_s_now)]
+        pad_now, pad, last_r, last_s = walk_constants(m, self)
 
         # The input tile: kernel row kh, the block's first kw (kb*Q, kept so that no multiplier
         # is needed), and the running columns of its channel and of its kernel row (rows above

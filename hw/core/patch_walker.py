@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PatchWalker"]
+__all__ = ["PatchWalker", "walk_constants"]
 
 
 class PatchWalker(wiring.Component):
@@ -70,16 +70,7 @@ class PatchWalker(wiring.Component):
         coord = signed(self.dim_bits + 2)     # -pad .. H-1 + K-1 - pad, and one more
         height, width, k = self.in_h, self.in_w, self.kernel
 
-        # Layer constants from the held inputs, registered: they head the position's logic,
-        # a critical path of the ULX3S build when taken combinationally from the layer's
-        # registers. ``start`` may come in the first cycle the inputs hold, so it sets the walk
-        # from its own ``pad_now``; the registered constants are right from the next cycle.
-        pad_now = Mux(self.same, (k - 1) >> 1, 0)
-        last_r_now = Mux(self.same, height - 1, height - k)      # Ho - 1
-        last_s_now = Mux(self.same, width - 1, width - k)        # Wo - 1
-        pad = Signal(pad_now.shape())
-        last_r, last_s = Signal(last_r_now.shape()), Signal(last_s_now.shape())
-        m.d.sync += [pad.eq(pad_now), last_r.eq(last_r_now), last_s.eq(last_s_now)]
+        pad_now, pad, last_r, last_s = walk_constants(m, self)
 
         # The position: conv output (r, s), its window element and its (pooled) output index;
         # origin is the column of its element 0, rows above the map not counted.
@@ -149,3 +140,21 @@ class PatchWalker(wiring.Component):
                 row_start.eq(-pad_now), channel_start.eq(-pad_now), column.eq(-pad_now),
             ]
         return m
+
+
+def walk_constants(m, walker):
+    """A walk's layer constants from ``walker``'s held shape inputs (``in_h``, ``in_w``,
+    ``kernel``, ``same``): ``(pad_now, pad, last_r, last_s)``, the padding combinationally and,
+    registered, the padding and the conv output's last row and column (``Ho - 1``, ``Wo - 1``).
+    Registered because they head the position's logic (taken combinationally from the layer's
+    registers, a critical path of the ULX3S build); ``start`` may come in the first cycle the
+    inputs hold, so it sets the walk from ``pad_now``; the registered ones are right from the
+    next cycle."""
+    height, width, k = walker.in_h, walker.in_w, walker.kernel
+    pad_now = Mux(walker.same, (k - 1) >> 1, 0)
+    last_r_now = Mux(walker.same, height - 1, height - k)
+    last_s_now = Mux(walker.same, width - 1, width - k)
+    pad = Signal(pad_now.shape())
+    last_r, last_s = Signal(last_r_now.shape()), Signal(last_s_now.shape())
+    m.d.sync += [pad.eq(pad_now), last_r.eq(last_r_now), last_s.eq(last_s_now)]
+    return pad_now, pad, last_r, last_s
