@@ -110,8 +110,10 @@ def summary(tune_epochs, epochs):
                       RUNS, "tune", f"{name}-lr{lr:g}", "results.json")))}
         if tuning:
             table["tuning"][name] = {"epochs": tune_epochs, "holdout_error_per_lr": tuning}
+        # Finished runs only: an interrupted one's last epoch is not the final table's.
         runs = [r for seed in SEEDS if (r := _result(os.path.join(
-            RUNS, "final", f"{name}-seed{seed}", "results.json")))]
+            RUNS, "final", f"{name}-seed{seed}", "results.json")))
+                and r["status"] != "incomplete"]
         if runs:
             table["final"][name] = {
                 "algo": algo, "precision": precision, **fm.seed_summary(runs),
