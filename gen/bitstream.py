@@ -19,7 +19,7 @@ import time
 from contract.config import NetConfig, load_config
 
 __all__ = ["build_bitstream", "build_seed_sweep", "seed_sweep", "prepare", "tool_env",
-           "module_stats", "TOOLS"]
+           "module_stats", "TOOLS", "LUT_MAPPINGS", "abc9_failure"]
 
 #: Amaranth's tool environment variables and the YoWASP commands that serve them.
 TOOLS = {
@@ -68,20 +68,22 @@ CLASSIC_LUT_MAP = "\n".join([
 ])
 
 
+def _last_match(pattern, text):
+    """The last match of ``pattern`` (multiline) in ``text``, or None."""
+    found = None
+    for found in re.finditer(pattern, text, re.M):
+        pass
+    return found
+
+
 def abc9_failure(log):
     """The error line if Yosys's log ``log`` ends in an error raised inside its ABC9 pass (an
     internal failure of the tool, not of the design), else None."""
-    error = None
-    for error in re.finditer(r"^ERROR: (.*)$", log, re.M):
-        pass
-    abc9 = None
-    for abc9 in re.finditer(r"^(\d+(?:\.\d+)*)\. Executing ABC9 pass", log, re.M):
-        pass
+    error = _last_match(r"^ERROR: (.*)$", log)
+    abc9 = _last_match(r"^(\d+(?:\.\d+)*)\. Executing ABC9 pass", log)
     if error is None or abc9 is None or abc9.start() > error.start():
         return None
-    last = None
-    for last in re.finditer(r"^(\d+(?:\.\d+)*)\. ", log[:error.start()], re.M):
-        pass
+    last = _last_match(r"^(\d+(?:\.\d+)*)\. ", log[:error.start()])
     number = abc9.group(1)
     inside = last is not None and (last.group(1) == number
                                    or last.group(1).startswith(number + "."))
@@ -283,9 +285,8 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
     board = _board(board)
     cfg, cfg_path = _config(board, cfg)
     ecp5 = board.platform().family == "ecp5"
-    if lut_mapping != "auto" and not ecp5:
-        raise ValueError(f"a LUT mapping ({lut_mapping}) is chosen for ECP5 builds only")
-    mapping = ("abc9" if lut_mapping == "auto" else lut_mapping) if ecp5 else None
+    # (prepare refuses a mapping asked for another family.)
+    mapping = ("abc9" if ecp5 else None) if lut_mapping == "auto" else lut_mapping
     out_dir = out_dir or os.path.join("build", board.name)
     start = time.monotonic()
     fallback = None

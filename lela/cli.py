@@ -222,7 +222,8 @@ def build_parser(explicit_only=False):
                    "seed's bitstream is kept in DIR and report.json carries the sweep (Fmax "
                    "per seed, min / median / max); the exit status is 1 unless every seed "
                    "meets timing")
-    b.add_argument("--lut-mapping", choices=("auto", "abc9", "abc"), default="auto",
+    from gen.bitstream import LUT_MAPPINGS
+    b.add_argument("--lut-mapping", choices=LUT_MAPPINGS, default="auto",
                    help="ECP5 only: how Yosys maps logic to LUTs. auto is abc9 (timing-driven), "
                    "and classic ABC where abc9 stops on an internal assertion of Yosys "
                    "(report.json's lut_mapping and lut_mapping_fallback say which ran and why)")
@@ -333,11 +334,13 @@ def _verilog(args):
 
 def _bitstream(args):
     from gen.bitstream import build_bitstream
+    from hw.boards import BOARDS
     from lela.train import UserError
     out = args.out or f"build/{args.board}"
-    if args.lut_mapping != "auto" and args.board == "icebreaker":
-        raise UserError("--lut-mapping chooses an ECP5 build's LUT mapping; the icebreaker "
-                        "is an iCE40")
+    family = BOARDS[args.board].platform().family
+    if args.lut_mapping != "auto" and family != "ecp5":
+        raise UserError(f"--lut-mapping chooses an ECP5 build's LUT mapping; the {args.board} "
+                        f"is an {family}")
     if len(args.seeds) > 1:
         return _bitstream_sweep(args, out)
     report = build_bitstream(args.board, args.config, out, seed=args.seeds[0],

@@ -199,7 +199,7 @@ class ConvDeltas(wiring.Component):
             after = Signal(chain)
             s_up = lane.s + per_tile_s
             wrap = s_up >= S
-            residue_up = (residue(lane.f) if lp else Const(0, 1)) + per_tile_f + wrap
+            residue_up = residue(lane.f) + per_tile_f + wrap
             m.d.comb += [after.s.eq(Mux(wrap, s_up - S, s_up)),
                          after.f.eq(lane.f + per_tile_f + wrap),
                          after.base.eq(Mux(residue_up >= P, lane.base + s_words, lane.base))]

@@ -156,7 +156,7 @@ class ForwardDrain(wiring.Component):
         # Each lane's activation scaled for dropout, computed beside the pooling's comparison
         # (which carries it with the maximum) rather than after it.
         scaled = [scale(y[q], q) for q in range(Q)]
-        if self.pooling:                # merged in front of the dropout scaling
+        if self.pooling:                # the maxima, and the scaling that goes with them
             m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits,
                                                   scaled=self.has_dropout)
             m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
