@@ -46,7 +46,9 @@ ALGOS = [
     # float references tuned on it; backprop and feedback alignment with the same decay.
     ("lel-fixed-c1top3-d4", "lel", "fixed", [2 ** -8], C1TOP3_D4),
     ("lel-c1top3-d4", "lel", "float", [2 ** -8, 2 ** -9, 2 ** -10], C1TOP3_D4),
-    ("lel-sign-c1top3-d4", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10], C1TOP3_D4),
+    # sign-concordant feedback diverged at 2**-8..2**-10 in tuning: two smaller rates after them
+    ("lel-sign-c1top3-d4", "lel-sign", "float", [2 ** -8, 2 ** -9, 2 ** -10, 2 ** -11, 2 ** -12],
+     C1TOP3_D4),
     ("lel-train-c1top3-d4", "lel-train", "float", [2 ** -8, 2 ** -9, 2 ** -10], C1TOP3_D4),
     ("bp-d4", "bp", "float", [2 ** -8, 2 ** -9, 2 ** -10], DECAY4),
     ("fa-d4", "fa", "float", [2 ** -9, 2 ** -10, 2 ** -11], DECAY4),

@@ -3,8 +3,9 @@
 winners of every (filter, pooled position, sample group) in random order (some rewritten),
 ``BACK`` begins and writes its columns in its order (each output tile, each sample group, each
 sample of the group), random deltas with the extremes, lanes past the layer's last output
-carrying garbage; then ``GRAD``-like reads of random (sample, filter tile, position, window),
-tiles past the layer's filters included. Idle cycles anywhere, with random payloads under a
+carrying garbage; then ``GRAD``-like reads of random (sample, position, window), the filter
+tile climbing from 0 by one (as the core's loop nest counts), past the layer's filters
+included. Idle cycles anywhere, with random payloads under a
 low valid or enable. The geometry (``F``, ``S``, batch, ``pool``) is held through a round and
 sometimes changed between rounds. Every output lane is compared every cycle where the model
 predicts it, and at the end every read is also compared with the golden model's unpooling
@@ -74,10 +75,17 @@ async def conv_deltas_matches_model(dut):
     extremes = [top, bottom, 0, 1, -1, top - 1, bottom + 1]
     max_tiles = -(-p["max_outputs"] // P)
 
+    # The read's tile, every cycle: 0, the last cycle's or one more, as the core's loop nest
+    # counts (the store steps its read addresses with it): it follows BACK's tiles, starts at
+    # 0 for the reads and climbs through the filter tiles and past them.
+    cursor = {"tile": 0}
+
     def garbage(name):
-        """A random payload for an idle cycle (valid or en low)."""
+        """A random payload for an idle cycle (valid or en low; a read keeps the tile)."""
         value = unpack(rng.getrandbits(layouts[name].size), layouts[name])
         value["valid" if name != "read" else "en"] = 0
+        if name == "read":
+            value["tile"] = cursor["tile"]
         return value
 
     def delta():
@@ -131,8 +139,10 @@ async def conv_deltas_matches_model(dut):
             if rng.random() < 0.2:
                 start_write = {"valid": 1, "sample": rng.randrange(B), "tile": 0,
                                "deltas": [delta() for _ in range(P)]}
+            cursor["tile"] = 0
             yield cycle(g, start=1, write=start_write)
             for tile in range(-(-F * S // P)):
+                cursor["tile"] = tile
                 for gr in range(groups):
                     for q in range(Q):
                         b = gr * Q + q
@@ -146,16 +156,21 @@ async def conv_deltas_matches_model(dut):
                                 rnd["deltas"][b, f, s] = v
                         yield cycle(g, write={"valid": 1, "sample": b, "tile": tile,
                                               "deltas": lanes})
-            # GRAD-like reads.
+            # GRAD-like reads: the tile from 0 up, a few reads each, past the layer's filters
+            # (to the largest tile) and back to 0 now and then.
+            tiles = -(-F // P)
+            cursor["tile"] = 0
             for _ in range(p["reads"]):
                 yield from idles(g)
-                tiles = -(-F // P)
-                t = rng.randrange(tiles) if rng.random() < 0.9 else rng.randrange(max_tiles)
-                read = {"en": 1, "sample": rng.randrange(B), "tile": t,
+                read = {"en": 1, "sample": rng.randrange(B), "tile": cursor["tile"],
                         "position": rng.randrange(S),
                         "window": rng.randrange(4) if g["pool"] else 0}
                 rnd["reads"].append([read, None])
                 yield cycle(g, read=read)
+                if rng.random() < 0.25:
+                    t = cursor["tile"]
+                    last = t + 1 >= max_tiles or (t >= tiles and rng.random() < 0.5)
+                    cursor["tile"] = 0 if last else t + 1
             rnd["done"] = True
 
     source = phases()

@@ -69,8 +69,9 @@ class ConvDeltas(wiring.Component):
     about ``max_outputs/P**2`` when ``F`` and ``S`` are both at least ``P``, up to ``P`` times
     that when one of them is below ``P``, the banks of the other residues then being unused);
     ``P`` winner banks of ``winner_words(P, max_outputs) * 2**group_bits`` words of ``2*Q`` bits
-    (at most ``max_outputs/P + max_outputs`` words per group). Multipliers: the read's
-    ``t * ceil(S/P)`` and ``t * S``, the winner write's ``(f div P) * S``.
+    (at most ``max_outputs/P + max_outputs`` words per group). One multiplier: the winner
+    write's ``(f div P) * S``; the read's word bases ``t * ceil(S/P)`` and ``t * S`` are kept
+    in registers, stepped as the read's tile steps.
 
     Parameters
     ----------
@@ -112,7 +113,10 @@ class ConvDeltas(wiring.Component):
     read : In(StructLayout(en 1, sample sample_bits, tile tile_bits, position width,
                            window 2))
         Read sample ``sample``'s deltas of filters ``tile*P ..`` at pooled position
-        ``position`` (below ``S``), unpooled to window element ``window``.
+        ``position`` (below ``S``), unpooled to window element ``window``. In every cycle,
+        ``read.en`` high or not, ``tile`` is 0, the previous cycle's ``tile`` or one more (as
+        the loop nest's counter steps); a read is right once ``tile`` has been 0 in a cycle
+        since ``positions`` last changed (and ``positions`` held since).
     deltas : Out(ArrayLayout(signed(delta_bits), P))
         The cycle after ``read.en``: lane ``r`` is the delta of filter ``f = tile*P + r`` where
         ``f < F`` and either not ``pool`` or the stored winner is ``window``, else 0. Held while
@@ -262,10 +266,27 @@ class ConvDeltas(wiring.Component):
 
         # ---- read side: one address for every bank of a kind; the lane chosen a cycle later --
         rd = self.read
+        # The read tile's word bases, ``tile * ceil(S/P)`` (delta banks) and ``tile * S``
+        # (winner banks), without multipliers (the multiplier on the address was the ULX3S
+        # conv build's critical path): the tile is 0, the last cycle's, or one more, so the
+        # bases are 0, the last cycle's, or the last cycle's plus a step, each in a register.
+        last_tile = Signal(self.tile_bits)
+        last_base, next_base = Signal(wb), Signal(wb)
+        last_winner_base, next_winner_base = Signal(vb), Signal(vb)
+        r_base, r_winner_base = Signal(wb), Signal(vb)
+        with m.If(rd.tile == 0):
+            m.d.comb += [r_base.eq(0), r_winner_base.eq(0)]
+        with m.Elif(rd.tile == last_tile):
+            m.d.comb += [r_base.eq(last_base), r_winner_base.eq(last_winner_base)]
+        with m.Else():
+            m.d.comb += [r_base.eq(next_base), r_winner_base.eq(next_winner_base)]
+        m.d.sync += [last_tile.eq(rd.tile), last_base.eq(r_base),
+                     last_winner_base.eq(r_winner_base), next_base.eq(r_base + s_words),
+                     next_winner_base.eq(r_winner_base + S)]
         r_word, r_winner_word = Signal(wb), Signal(vb)
         r_group = Signal(gb)
-        m.d.comb += [r_word.eq(rd.tile * s_words + (rd.position >> lp)),
-                     r_winner_word.eq(rd.tile * S + rd.position),
+        m.d.comb += [r_word.eq(r_base + (rd.position >> lp)),
+                     r_winner_word.eq(r_winner_base + rd.position),
                      r_group.eq(rd.sample >> lq)]
         for row in banks:
             for port, _ in row:

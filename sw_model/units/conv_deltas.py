@@ -21,6 +21,11 @@ class ConvDeltasModel:
       winner of ``(b, f, s')`` is not ``window``; else the stored delta. It is predicted from
       the cycle after the read until the next read.
 
+    The RTL steps its read addresses with the read's tile (hw/core/conv_deltas.py, ``read``):
+    in every cycle the tile must be 0, the previous cycle's or one more, and a read (``en``)
+    comes only once the tile has been 0 since ``positions`` last changed; ``step`` raises
+    ``ValueError`` on a read that breaks this (the bench's error, not the unit's).
+
     Where the rule needs a value never stored (a delta not written since ``start``, a winner
     not written since the geometry was set) the lane is not predicted, nor is any lane of a
     read made in a cycle with a write (the collision rule of hw/ram_collisions.py). A change
@@ -37,6 +42,7 @@ class ConvDeltasModel:
         self.perturb = perturb
         self.deltas, self.winners = {}, {}
         self.geometry = None
+        self.read_tile = None                    # the last cycle's tile, None until a 0
         self.out = [None] * rows                 # per lane: the predicted value, or None
         self.coverage = {"written": 0, "beyond_filters": 0, "read_zero_filter": 0,
                          "read_lost_window": 0, "read_won": 0, "read_unpooled": 0,
@@ -86,8 +92,23 @@ class ConvDeltasModel:
             cov["unpredicted"] += out[-1] is None
         return out
 
+    def _follow_tile(self, inputs, geometry):
+        tile, last = inputs["read"]["tile"], self.read_tile
+        if tile == 0:
+            self.read_tile = 0
+        elif last is not None and tile in (last, last + 1) and \
+                (self.geometry is None or geometry[1] == self.geometry[1]):
+            self.read_tile = tile
+        else:
+            self.read_tile = None
+        if inputs["read"]["en"] and self.read_tile is None:
+            raise ValueError(f"a read of tile {tile} after tile {last}, or before tile 0 "
+                             f"since positions changed: the store's addresses step with the "
+                             f"tile")
+
     def step(self, inputs):
         geometry = (inputs["filters"], inputs["positions"])
+        self._follow_tile(inputs, geometry)
         if geometry != self.geometry:
             self.geometry = geometry
             self.deltas, self.winners = {}, {}
