@@ -32,8 +32,10 @@ TOOLS = {
 
 NAME = "top"
 
-#: Marks a block-RAM word read as it is written undefined (hw/ram_collisions.py): the iCE40's
-#: RAMs then need no flip-flops and LUTs beside each read port to return the old word.
+#: Marks a block-RAM word read as it is written undefined (hw/ram_collisions.py): the RAMs then
+#: need no flip-flops and LUTs beside each read port to return the old word (on the iCE40 they
+#: cost cells it does not have; on the ECP5 a conv core's delta store's write address reached
+#: them through its bank selection: the ULX3S conv build's critical path, 22.8 ns).
 COLLISIONS_UNDEFINED = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
 
 #: Per family: Yosys synthesis options, and the resources the report names.
@@ -44,7 +46,7 @@ FAMILY = {
         ff_cells=r"SB_DFF\w*", lut_cells=r"SB_LUT4"),
     "ecp5": dict(
         synth_opts="", nextpnr_opts="--router router2",     # router1: hours on this design
-        script_after_read="",
+        script_after_read=COLLISIONS_UNDEFINED,
         logic="TRELLIS_COMB", dsp="MULT18X18D", bram="DP16KD", spram=None,
         ff_cells=r"TRELLIS_FF", lut_cells=r"LUT4"),
 }

