@@ -20,8 +20,7 @@ class ForwardDrain(wiring.Component):
 
     Three registered stages, for timing: the row's place, the sign of its sums and the keep
     bits (the rounded sums arrive a cycle after the row, from the drains' shared rounding
-    stage); the saturation and the ReLU test (with ``pooling``, also the dropout scaling's
-    product); the dropout scaling. The row is written from the
+    stage); the saturation and the ReLU test; the dropout scaling. The row is written from the
     third register. The drain never stalls.
 
     With ``pooling``, a layer that pools (``pool``) sends each of a 2 x 2 window's four
@@ -30,10 +29,13 @@ class ForwardDrain(wiring.Component):
     third stage merges each pooled row, from the clipped register, into the running maxima of its
     row (:class:`PoolMerge`, read and written in that stage, so a row sees the merge of the cycle
     before), which keeps the merge off the clipping's path (the rounding adder and the
-    saturation, a critical path of the ULX3S build); the dropout scaling of each lane is
-    computed beside the merge's comparison and carried with the maximum (the scaling of the
-    largest ``y`` is the largest ``y``'s scaling), which keeps it off the merge's path (the
-    merge, then the multiplier, was the ULX3S conv build's critical path, 28 ns): rows of
+    saturation, a critical path of the ULX3S build); the dropout product ``y * keep_scale``
+    of each lane is formed beside the merge's comparison and carried with the maximum (the
+    product of the largest ``y`` is the largest ``y``'s), which keeps the multiplier off the
+    merge's path (the merge, then the multiplier, was the ULX3S conv build's critical path,
+    28 ns), and its rounding and saturation are done after the output register, in ``o.y``'s
+    combinational logic (the multiplier, the rounding and the merge in one stage was the next
+    critical path, 21.9 ns; the output's cycle only writes it to a buffer): rows of
     elements 0 to 2 only update the maxima and are not written; the row of element 3 leaves with
     the window's largest ``y`` (the first of equal maxima wins), the winner's ``active`` and its
     index ``winner``, with its own keep bits and dropout scaling: dropout applies after pooling.
@@ -80,8 +82,7 @@ class ForwardDrain(wiring.Component):
     dropout : In(unsigned(8))
         A lane is kept where its draw is at least ``dropout``.
     keep_scale : In(unsigned(17))
-        The kept activations' scale (``contract.config.keep_scale``), read with the row's
-        output, or with ``pooling`` a cycle earlier, with its rounded sums.
+        The kept activations' scale (``contract.config.keep_scale``).
     neurons : In(unsigned(neuron_bits))
         The layer's neurons: rows from ``neurons`` on are not written.
     pool : In(1)
@@ -146,45 +147,49 @@ class ForwardDrain(wiring.Component):
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         y, positive = clipped.y, clipped.positive
 
-        # With pooling, each lane's product ``y * keep_scale`` is registered beside ``y`` in
-        # the clipping stage (the multiplier, then the rounding, the saturation and the merge
-        # in one cycle was the ULX3S conv build's critical path, 21.9 ns); ``keep_scale`` is
-        # then read with the rounded sums. Without pooling the product is formed from the
-        # clipped register, as before.
-        registered_product = self.pooling and self.has_dropout
-        if registered_product:
-            product_shape = unsigned(self.act_bits + len(self.keep_scale))
-            products = [Signal(product_shape, name=f"product_{q}") for q in range(Q)]
-            m.d.sync += [products[q].eq(saturate(self.rounded[q], act) * self.keep_scale)
-                         for q in range(Q)]
+        # With pooling (and dropout), each lane's product ``y * keep_scale`` is formed in the
+        # third stage beside the pooling's comparison and carried with the maximum (the
+        # product of the largest ``y`` is the largest ``y``'s product); its rounding and
+        # saturation come after the output register, in the output's own cycle (the
+        # multiplier, the rounding, the saturation and the merge in one cycle was the ULX3S
+        # conv build's critical path, 21.9 ns). Without pooling the third stage scales.
+        carried = self.pooling and self.has_dropout
+        product_shape = unsigned(self.act_bits + 17)
 
         def scale(v, q):
             """Dropout's scaling of a kept activation (none when dropout is off)."""
             if not self.has_dropout:
                 return v
-            product = products[q] if registered_product else v * self.keep_scale
             scaled = Signal(act, name=f"scaled_{q}")
-            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(product, 8), act), v))
+            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(v * self.keep_scale, 8),
+                                                          act), v))
             return scaled
 
-        # Each lane's activation scaled for dropout, computed beside the pooling's comparison
-        # (which carries it with the maximum) rather than after it.
-        scaled = [scale(y[q], q) for q in range(Q)]
-        if self.pooling:                # the maxima, and the scaling that goes with them
+        scaled = None if carried else [scale(y[q], q) for q in range(Q)]
+        if self.pooling:                # the maxima, and the product that goes with them
             m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits,
-                                                  scaled=self.has_dropout)
+                                                  scaled=carried and product_shape.width)
             m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
-            if self.has_dropout:
-                m.d.comb += [merge.i.scaled[q].eq(scaled[q]) for q in range(Q)]
-                scaled = [merge.o.scaled[q] for q in range(Q)]
-            else:
-                scaled = [merge.o.y[q] for q in range(Q)]
+            if carried:
+                m.d.comb += [merge.i.scaled[q].eq(clipped.y[q] * self.keep_scale)
+                             for q in range(Q)]
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
                          o.winner.eq(merge.o.winner)]
             write &= ~clipped.pool | (clipped.at.window == 3)
+            if not carried:
+                scaled = [merge.o.y[q] for q in range(Q)]
             positive = merge.o.active
+        if carried:                     # the output's registers: maximum, product, keep, drop
+            out_y = Signal(self.act_layout)
+            products = Signal(data.ArrayLayout(product_shape, Q))
+            kept, dropping = Signal(Q), Signal()
+            m.d.sync += [out_y.eq(merge.o.y), products.eq(merge.o.scaled), kept.eq(clipped.keep),
+                         dropping.eq(self.drop)]
+            for q in range(Q):
+                m.d.comb += o.y[q].eq(Mux(kept[q], Mux(dropping, saturate(
+                    rne_shift(products[q], 8), act), out_y[q]), 0))
         m.d.sync += [placed.at.eq(self.i.at), clipped.at.eq(placed.at), o.at.eq(clipped.at),
                      o.write.eq(write)]
         for q in range(Q):
@@ -198,8 +203,9 @@ class ForwardDrain(wiring.Component):
                                        & (v[-1] | ~magnitude_above(v, self.act_bits))),
                 clipped.keep[q].eq(placed.keep[q]),
             ]
-            m.d.sync += [o.y[q].eq(Mux(clipped.keep[q], scaled[q], 0)),
-                         o.active[q].eq(positive[q] & clipped.keep[q]
-                                        & (clipped.at.n < self.neurons))]
+            if not carried:
+                m.d.sync += o.y[q].eq(Mux(clipped.keep[q], scaled[q], 0))
+            m.d.sync += o.active[q].eq(positive[q] & clipped.keep[q]
+                                       & (clipped.at.n < self.neurons))
         m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid)
         return m

@@ -31,9 +31,10 @@ class PoolMerge(wiring.Component):
         Rows of a tile: the state's entries (``i.row`` must stay below it on pooled rows).
     row_bits : int
         The width of ``i.row``.
-    scaled : bool
+    scaled : int or bool
         Also carry ``scaled``, a value per lane that goes with ``y`` (the forward drain's
-        dropout scaling of ``y``, computed beside the comparison rather than after it).
+        dropout product ``y * keep_scale``, computed beside the comparison rather than after
+        it): its width (``True``: ``act_bits``).
 
     Members
     -------
@@ -49,7 +50,8 @@ class PoolMerge(wiring.Component):
         self.lanes, self.rows, self.scaled = lanes, rows, scaled
         act_layout = data.ArrayLayout(unsigned(act_bits), lanes)
         self.winner_layout = data.ArrayLayout(unsigned(2), lanes)
-        carried = {"scaled": act_layout} if scaled else {}
+        width = act_bits if scaled is True else scaled
+        carried = {"scaled": data.ArrayLayout(unsigned(width), lanes)} if scaled else {}
         self.entry_layout = data.StructLayout({
             "y": act_layout, "active": lanes, "winner": self.winner_layout, **carried})
         super().__init__({

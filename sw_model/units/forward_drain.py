@@ -17,8 +17,7 @@ class ForwardDrainModel:
     * A cycle later again, the output, with that cycle's ``drop``, ``keep_scale`` and
       ``neurons``: ``y`` is 0 where dropped, ``sat_u(rne(y * keep_scale, 8), act_bits)`` where
       kept while ``drop``, else ``y``; ``active`` is the derivative and the keep bit, 0 for a
-      neuron ``n >= neurons``; ``write`` is a valid row of a real neuron. With ``pooling``,
-      ``keep_scale`` is the previous cycle's (the RTL registers the product with ``y``).
+      neuron ``n >= neurons``; ``write`` is a valid row of a real neuron.
 
     Every register takes its inputs every cycle, a row or not (the outputs are not masked by
     ``valid``); ``busy`` is any valid bit of the three.
@@ -49,7 +48,7 @@ class ForwardDrainModel:
         self.placed = {"at": dict(at), "positive": [0] * lanes, "keep": [0] * lanes,
                        "pool": 0}
         self.clipped = {"at": dict(at), "y": [0] * lanes, "positive": [0] * lanes,
-                        "keep": [0] * lanes, "pool": 0, "keep_scale": 0}
+                        "keep": [0] * lanes, "pool": 0}
         self.out = {"at": dict(at), "write": 0, "y": [0] * lanes, "active": 0}
         if pooling:
             self.out["winner"] = [0] * lanes
@@ -85,8 +84,7 @@ class ForwardDrainModel:
             self.coverage["unpooled"] += 1
         self._last_pooled_row = c["at"]["row"] if pooled else None
         if drop:
-            keep_scale = c["keep_scale"] if self.pooling else inputs["keep_scale"]
-            scaled = self.rounding(y * float(keep_scale), 8)
+            scaled = self.rounding(y * float(inputs["keep_scale"]), 8)
             saturated = scaled > (1 << self.act_bits) - 1
             y = saturate_unsigned(scaled, self.act_bits)
         else:
@@ -123,7 +121,7 @@ class ForwardDrainModel:
             cov["positive_to_zero"] += int((sums_positive & (rounded == 0)).sum())
         return {"at": dict(p["at"]), "y": [int(v) for v in y],
                 "positive": [int(v) for v in positive], "keep": list(p["keep"]),
-                "pool": p["pool"], "keep_scale": inputs.get("keep_scale")}
+                "pool": p["pool"]}
 
     def _pool(self, row, window, y, positive):
         """Element ``window`` of the row's 2 x 2 window: the merged maximum so far, kept as the
