@@ -331,11 +331,6 @@ class CommandDispatcher(wiring.Component):
                 for missing_index in missing:
                     with m.If((reg_index == missing_index) & (value != 0)):
                         m.d.comb += needs_missing.eq(1)
-                if not p.conv:
-                    # (a layer's conv register: offset 15 of blocks 1..15)
-                    with m.If((reg_index[:4] == LAYER["conv"]) & (reg_index[4:] != 0)
-                              & (value != 0)):
-                        m.d.comb += needs_missing.eq(1)
                 with m.If(needs_missing):
                     m.d.sync += config_ok.eq(0)
                     reply(Status.UNSUPPORTED)
@@ -346,7 +341,15 @@ class CommandDispatcher(wiring.Component):
                 # Written once the range check (contract/limits.py) passes; else refused, and
                 # the configuration is unusable until a WRITE_CONFIG ends well.
                 with m.If(check.done):
-                    with m.If(check.bad):
+                    # A core without convolutions takes only 0 in a layer's conv register
+                    # (offset 15 of blocks 1..15; the range check's unused register): any other
+                    # value asks for what the core was built without.
+                    conv_register = ((reg_index[:4] == LAYER["conv"]) & (reg_index[4:] != 0)
+                                     if not p.conv else Const(0))
+                    with m.If(check.bad & conv_register):
+                        m.d.sync += config_ok.eq(0)
+                        reply(Status.UNSUPPORTED)
+                    with m.Elif(check.bad):
                         m.d.sync += [config_ok.eq(0), bad_name.eq(check.name)]
                         reply(Status.BAD_VALUE, 1)
                     with m.Else():
