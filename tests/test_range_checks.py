@@ -230,6 +230,10 @@ def test_a_core_without_convolutions_answers_unsupported(device):
     """A nonzero conv register on a core built without convolutions is UNSUPPORTED (not
     BAD_VALUE: the value is not wrong, the core lacks the feature); it trains bit-exactly
     afterwards."""
-    index = register_index("conv", 0)
-    assert refused(device, index, 1 << 16) == (Status.UNSUPPORTED, b"")
+    for layer, value in ((0, 1 << 16), (HARDWARE.layers - 1, 1)):
+        assert refused(device, register_index("conv", layer), value) == (Status.UNSUPPORTED, b"")
+    # Its neighbour's out-of-range value is still BAD_VALUE, and a conv register of 0 is taken.
+    index = register_index("in_tiles", 0)
+    assert refused(device, index, 0) == bad(index)
+    assert refused(device, register_index("conv", 0), 0)[0] == Status.OK
     trains_bit_exactly(device, np.random.default_rng(6))
