@@ -85,7 +85,7 @@ def main(argv=None):
         for board in boards:
             latest.setdefault("runs", {}).setdefault(board, {}).update(
                 {str(seed): runs[board][str(seed)] for seed in args.seeds})
-        results = {**latest, "runs": latest["runs"]}
+        results = latest
     results["machine"] = describe()
     results["command"] = "python bench/bitstreams.py " + " ".join(argv or sys.argv[1:])
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)

@@ -154,7 +154,7 @@ class ForwardDrain(wiring.Component):
         # multiplier, the rounding, the saturation and the merge in one cycle was the ULX3S
         # conv build's critical path, 21.9 ns). Without pooling the third stage scales.
         carried = self.pooling and self.has_dropout
-        product_shape = unsigned(self.act_bits + 17)
+        product_bits = self.act_bits + len(self.keep_scale) if carried else 0
 
         def scale(v, q):
             """Dropout's scaling of a kept activation (none when dropout is off)."""
@@ -168,22 +168,22 @@ class ForwardDrain(wiring.Component):
         scaled = None if carried else [scale(y[q], q) for q in range(Q)]
         if self.pooling:                # the maxima, and the product that goes with them
             m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits,
-                                                  scaled=carried and product_shape.width)
+                                                  scaled_bits=product_bits)
             m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
             if carried:
                 m.d.comb += [merge.i.scaled[q].eq(clipped.y[q] * self.keep_scale)
                              for q in range(Q)]
+            else:
+                scaled = [merge.o.y[q] for q in range(Q)]
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
                          o.winner.eq(merge.o.winner)]
             write &= ~clipped.pool | (clipped.at.window == 3)
-            if not carried:
-                scaled = [merge.o.y[q] for q in range(Q)]
             positive = merge.o.active
         if carried:                     # the output's registers: maximum, product, keep, drop
             out_y = Signal(self.act_layout)
-            products = Signal(data.ArrayLayout(product_shape, Q))
+            products = Signal(data.ArrayLayout(unsigned(product_bits), Q))
             kept, dropping = Signal(Q), Signal()
             m.d.sync += [out_y.eq(merge.o.y), products.eq(merge.o.scaled), kept.eq(clipped.keep),
                          dropping.eq(self.drop)]

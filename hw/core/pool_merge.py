@@ -31,10 +31,10 @@ class PoolMerge(wiring.Component):
         Rows of a tile: the state's entries (``i.row`` must stay below it on pooled rows).
     row_bits : int
         The width of ``i.row``.
-    scaled : int or bool
-        Also carry ``scaled``, a value per lane that goes with ``y`` (the forward drain's
-        dropout product ``y * keep_scale``, computed beside the comparison rather than after
-        it): its width (``True``: ``act_bits``).
+    scaled_bits : int
+        If not 0, also carry ``scaled``, a value of this width per lane that goes with ``y``
+        (the forward drain's dropout product ``y * keep_scale``, computed beside the comparison
+        rather than after it).
 
     Members
     -------
@@ -46,12 +46,12 @@ class PoolMerge(wiring.Component):
         lane (``ArrayLayout(unsigned(2), lanes)``) and its ``scaled``.
     """
 
-    def __init__(self, lanes, act_bits, rows, row_bits, scaled=False):
-        self.lanes, self.rows, self.scaled = lanes, rows, scaled
+    def __init__(self, lanes, act_bits, rows, row_bits, scaled_bits=0):
+        self.lanes, self.rows, self.scaled = lanes, rows, bool(scaled_bits)
         act_layout = data.ArrayLayout(unsigned(act_bits), lanes)
         self.winner_layout = data.ArrayLayout(unsigned(2), lanes)
-        width = act_bits if scaled is True else scaled
-        carried = {"scaled": data.ArrayLayout(unsigned(width), lanes)} if scaled else {}
+        carried = ({"scaled": data.ArrayLayout(unsigned(scaled_bits), lanes)}
+                   if scaled_bits else {})
         self.entry_layout = data.StructLayout({
             "y": act_layout, "active": lanes, "winner": self.winner_layout, **carried})
         super().__init__({
