@@ -6,7 +6,13 @@ Like bench/fashion_mnist.py: a learning-rate tuning (``--tune-epochs`` epochs on
 the best rate for seeds 1 and 2 on the full training set. Every run is a plain ``lela train``
 command; finished runs are skipped, interrupted ones resume.
 
-    python bench/conv_fashion.py [tune|final|summary|all] [--algos lel-fixed,lel] [--jobs 2]
+The ``epochs`` phase chooses the epoch count on the held-out part too: seed 1 at the final rate
+for ``--epochs`` epochs on the first 50,000 images; the count is the epoch from MIN_EPOCHS on with
+the lowest held-out top-layer error (the earlier on a tie). The learning-rate schedule depends on
+the epoch index only, so the final table reports the final runs' test error after that many
+epochs (runs of ``--epochs`` epochs or more).
+
+    python bench/conv_fashion.py [tune|epochs|final|summary|all] [--algos lel-fixed,lel]
 
 -> ``bench/results/conv_fashion.json``.
 """
@@ -54,6 +60,7 @@ ALGOS = [
     ("fa-d4", "fa", "float", [2 ** -9, 2 ** -10, 2 ** -11], DECAY4),
 ]
 SEEDS = [1, 2]
+MIN_EPOCHS = 10                                  # the issue's "10+ epochs"
 
 
 def command(algo, precision, lr, seed, epochs, out, holdout=0, extra=()):
@@ -92,9 +99,32 @@ def best_lr(name, lrs):
     return min(scored)[1] if scored else None
 
 
+def final_lr(name, lrs):
+    return lrs[0] if len(lrs) == 1 else best_lr(name, lrs)       # a single rate: not tuned
+
+
+def epoch_jobs(names, epochs):
+    for name, algo, precision, lrs, extra in _selected(names):
+        lr = final_lr(name, lrs)
+        if lr is None:
+            print(f"{name}: no tuning result yet, skipped")
+            continue
+        out = os.path.join(RUNS, "epochs", name)
+        yield command(algo, precision, lr, 1, epochs, out, 10000, extra), out, epochs
+
+
+def chosen_epochs(result):
+    """The epoch count from MIN_EPOCHS on with the lowest held-out top-layer error (the fewer
+    epochs on a tie), or None before the run has reached MIN_EPOCHS."""
+    errors = [e[-1] for e in result["test_error_per_epoch"]]
+    if len(errors) < MIN_EPOCHS:
+        return None
+    return min(range(MIN_EPOCHS, len(errors) + 1), key=lambda n: (errors[n - 1], n))
+
+
 def final_jobs(names, epochs):
     for name, algo, precision, lrs, extra in _selected(names):
-        lr = lrs[0] if len(lrs) == 1 else best_lr(name, lrs)     # a single rate: not tuned
+        lr = final_lr(name, lrs)
         if lr is None:
             print(f"{name}: no tuning result yet, skipped")
             continue
@@ -105,26 +135,39 @@ def final_jobs(names, epochs):
 
 def summary(tune_epochs, epochs):
     table = {"machine": describe(), "date": time.strftime("%Y-%m-%d"), "arch": ARCH,
-             "batch": 32, "tuning": {}, "final": {}}
+             "batch": 32, "tuning": {}, "epoch_choice": {}, "final": {}}
     for name, algo, precision, lrs, extra in ALGOS:
         tuning = {f"{lr:g}": {"error": res["test_error_per_epoch"][-1], "status": res["status"]}
                   for lr in lrs if (res := _result(os.path.join(
                       RUNS, "tune", f"{name}-lr{lr:g}", "results.json")))}
         if tuning:
             table["tuning"][name] = {"epochs": tune_epochs, "holdout_error_per_lr": tuning}
+        held_out = _result(os.path.join(RUNS, "epochs", name, "results.json"))
+        chosen = None
+        if held_out and held_out["status"] == "complete":
+            chosen = chosen_epochs(held_out)
+            table["epoch_choice"][name] = {
+                "lr": held_out["args"]["lr"], "seed": held_out["args"]["seed"],
+                "holdout_error_per_epoch": [round(e[-1] * 100, 3)
+                                            for e in held_out["test_error_per_epoch"]],
+                "from_epoch": MIN_EPOCHS, "chosen_epochs": chosen}
         # Finished runs only: an interrupted one's last epoch is not the final table's.
         runs = [r for seed in SEEDS if (r := _result(os.path.join(
             RUNS, "final", f"{name}-seed{seed}", "results.json")))
                 and r["status"] != "incomplete"]
+        if chosen is not None and any(r["epochs"] < chosen for r in runs):
+            chosen = None                  # a final run too short for the held-out choice
         if runs:
             table["final"][name] = {
-                "algo": algo, "precision": precision, **fm.seed_summary(runs),
+                "algo": algo, "precision": precision, **fm.seed_summary(runs, chosen),
+                "epochs_chosen_on_holdout": chosen is not None,
                 "command": " ".join(command(algo, precision, runs[0]["args"]["lr"], "SEED",
-                                            epochs, f"runs/fashion-conv/final/{name}-seedSEED",
+                                            chosen or runs[0]["epochs"],
+                                            f"runs/fashion-conv/final/{name}-seedSEED",
                                             extra=extra))}
     # Runs made on another machine (their run directories are not here) keep their entries.
     earlier = _result(OUT) or {}
-    for part in ("tuning", "final"):
+    for part in ("tuning", "epoch_choice", "final"):
         table[part] = {**earlier.get(part, {}), **table[part]}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
@@ -136,7 +179,7 @@ def summary(tune_epochs, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("phase", nargs="?", default="all",
-                        choices=("tune", "final", "summary", "all"))
+                        choices=("tune", "epochs", "final", "summary", "all"))
     parser.add_argument("--algos", default="", help="comma-separated names (default: all)")
     parser.add_argument("--tune-epochs", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
@@ -145,6 +188,8 @@ def main():
     names = [n for n in args.algos.split(",") if n]
     if args.phase in ("tune", "all"):
         fm.run_all(list(tune_jobs(names, args.tune_epochs)), args.jobs)
+    if args.phase in ("epochs", "all"):
+        fm.run_all(list(epoch_jobs(names, args.epochs)), args.jobs)
     if args.phase in ("final", "all"):
         fm.run_all(list(final_jobs(names, args.epochs)), args.jobs)
     if args.phase in ("summary", "all"):

@@ -119,12 +119,15 @@ def run_all(jobs, parallel):
             f.result()
 
 
-def seed_summary(runs):
+def seed_summary(runs, epochs=None):
     """The learning rate, epochs and seeds of a set of finished runs (results.json contents),
-    and every layer's test error: mean, spread and per seed (%)."""
+    and every layer's test error after ``epochs`` epochs (default: the last): mean, spread and
+    per seed (%)."""
     import numpy as np
-    errs = np.array([r["test_error_per_epoch"][-1] for r in runs]) * 100
-    return {"lr": runs[0]["args"]["lr"], "epochs": [r["epochs"] for r in runs],
+    errs = np.array([r["test_error_per_epoch"][(epochs or len(r["test_error_per_epoch"])) - 1]
+                     for r in runs]) * 100
+    return {"lr": runs[0]["args"]["lr"],
+            "epochs": [epochs or r["epochs"] for r in runs],
             "seeds": [r["args"]["seed"] for r in runs],
             "test_error_mean": errs.mean(axis=0).round(3).tolist(),
             "test_error_spread": (errs.max(axis=0) - errs.min(axis=0)).round(3).tolist(),
