@@ -83,28 +83,32 @@ class DrainRegister(wiring.Component):
         # One signal per element (a simulator keeps each in a machine word).
         shape = self.sums.payload.shape().elem_shape
         acc = [Signal(shape, name=f"drain_{k}") for k in range(P * Q)]
-        row_at, col_at = Signal(range(P), name="row_at"), Signal(range(Q), name="col_at")
         pop = self.popped.valid
         m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),
                      self.popped.tag.eq(tags.r_data)]
+        # Which row and column are shown (a single row or column has no counter).
+        row_at = Signal(range(P), name="row_at") if P > 1 else None
+        col_at = Signal(range(Q), name="col_at") if Q > 1 else None
         with m.If(pop):
             m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
-            m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag),
-                         row_at.eq(0), col_at.eq(0)]
+            m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
+            m.d.sync += [at.eq(0) for at in (row_at, col_at) if at is not None]
         with m.Elif(self.end):
             m.d.sync += self.holding.eq(0)
         with m.Elif(self.advance_row):
-            with m.If(row_at != P - 1):
-                m.d.sync += row_at.eq(row_at + 1)
+            if row_at is not None:
+                with m.If(row_at != P - 1):
+                    m.d.sync += row_at.eq(row_at + 1)
         with m.Elif(self.advance_col):
-            with m.If(col_at != Q - 1):
-                m.d.sync += col_at.eq(col_at + 1)
+            if col_at is not None:
+                with m.If(col_at != Q - 1):
+                    m.d.sync += col_at.eq(col_at + 1)
         rows = [acc[r * Q:(r + 1) * Q] for r in range(P)]
-        for q in range(Q):
-            m.d.comb += self.row[q].eq(Array(row[q] for row in rows)[row_at] if P > 1
-                                       else rows[0][q])
-        for r in range(P):
-            m.d.comb += self.column[r].eq(Array(rows[r])[col_at] if Q > 1 else rows[r][0])
+        m.d.comb += [self.row[q].eq(rows[0][q] if row_at is None
+                                    else Array(row[q] for row in rows)[row_at])
+                     for q in range(Q)]
+        m.d.comb += [self.column[r].eq(rows[r][0] if col_at is None else Array(rows[r])[col_at])
+                     for r in range(P)]
         m.d.comb += self.busy.eq(self.holding | tags.r_rdy)
         return m

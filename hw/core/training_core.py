@@ -521,9 +521,10 @@ class TrainingCore(wiring.Component):
         m.submodules.drain_rounding = rounding
         m.d.comb += rounding.shift.eq(k.drain_shift)
         for i in range(lanes):
-            # A lane only one of the drains uses takes its sum without a choice.
+            # A lane only one of the drains uses takes its sum without a choice; so does a 1x1
+            # array's, whose row is its column.
             by_row = drain.row[i] if i < Q else None
-            by_column = drain.column[i] if i < P else None
+            by_column = drain.column[i] if i < P and (P, Q) != (1, 1) else None
             m.d.comb += rounding.sums[i].eq(
                 by_column if by_row is None else by_row if by_column is None
                 else Mux(phase == Phase.BACK, by_column, by_row))
