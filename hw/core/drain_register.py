@@ -1,7 +1,7 @@
 """The drain register: a finished sum of the MAC array, taken apart a row or a column at a
 time while the array sums the next."""
 
-from amaranth.hdl import Array, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -14,17 +14,9 @@ class DrainRegister(wiring.Component):
     (which output tile and group it belongs to).
 
     A sum moves in when the register is empty and its tag has arrived; each ``advance_row``
-    moves ``row`` on to the sum's next row, each ``advance_col`` moves ``column`` on to its
-    next column (both stay on the last); ``end`` empties the register instead. A sum is
-    drained by rows or by columns: ``row`` does not follow column advances, nor ``column`` row
-    advances. The next sum moves in a cycle after ``end`` at the earliest: the move is decided
-    from registers only, since it fans out to every element.
-
-    The elements stay where they moved in (a clock enable, the move, is all their flip-flops
-    see); two small counters choose the row and the column the outputs show. The drain's
-    decisions, which come late in the cycle from the phase's logic, reach only those counters:
-    shifting the elements instead fanned every advance out to all ``rows x cols`` sums' width
-    of flip-flops, the FC ULX3S's routing-bound critical path at 50 MHz.
+    shifts the rows up (row 0 leaves), each ``advance_col`` the columns left (column 0
+    leaves); ``end`` empties the register instead. The next sum moves in a cycle after ``end`` at the
+    earliest: the move is decided from registers only, since it fans out to every element.
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
     FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
@@ -50,11 +42,10 @@ class DrainRegister(wiring.Component):
     holding : Out(1); tag : Out(tag_layout)
         A sum is in the register, and its tag.
     row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
-        Row ``a`` and column ``b`` of the sum in the register, after ``a`` row and ``b`` column
-        advances since it moved in (at most the last row and column).
+        Row 0 and column 0 of the sum in the register.
     end, advance_row, advance_col : In(1)
-        Empty the register; the next row; the next column (the first that is high acts: a
-        drain's last step raises ``end`` with its advance).
+        Empty the register; shift the rows; shift the columns (the first that is high acts:
+        a drain's last step raises ``end`` with its shift).
     busy : Out(1)
         A sum is in the register or a tag waits for its sum.
     """
@@ -87,28 +78,17 @@ class DrainRegister(wiring.Component):
         m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),
                      self.popped.tag.eq(tags.r_data)]
-        # Which row and column are shown (a single row or column has no counter).
-        row_at = Signal(range(P), name="row_at") if P > 1 else None
-        col_at = Signal(range(Q), name="col_at") if Q > 1 else None
         with m.If(pop):
             m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
             m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
-            m.d.sync += [at.eq(0) for at in (row_at, col_at) if at is not None]
         with m.Elif(self.end):
             m.d.sync += self.holding.eq(0)
         with m.Elif(self.advance_row):
-            if row_at is not None:
-                with m.If(row_at != P - 1):
-                    m.d.sync += row_at.eq(row_at + 1)
+            m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
         with m.Elif(self.advance_col):
-            if col_at is not None:
-                with m.If(col_at != Q - 1):
-                    m.d.sync += col_at.eq(col_at + 1)
-        rows = [acc[r * Q:(r + 1) * Q] for r in range(P)]
-        m.d.comb += [self.row[q].eq(rows[0][q] if row_at is None
-                                    else Array(row[q] for row in rows)[row_at])
-                     for q in range(Q)]
-        m.d.comb += [self.column[r].eq(rows[r][0] if col_at is None else Array(rows[r])[col_at])
-                     for r in range(P)]
+            m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
+                         for r in range(P) for q in range(Q - 1)]
+        m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
+        m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
         m.d.comb += self.busy.eq(self.holding | tags.r_rdy)
         return m

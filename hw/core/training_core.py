@@ -499,7 +499,7 @@ class TrainingCore(wiring.Component):
         P, Q, C, pbits, qbits, CT, cw = self._sizes()
         phase, drain, mac = k.phase, k.drain, k.mac
         # A finished sum moves into the drain register when it is free (the array sums on); each
-        # drain step takes its next row (FWD, SCORE) or column (BACK, GRAD)
+        # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up
         # (hw/core/drain_register.py).
         drain_on = drain.holding
         tag_o, tag_m = drain.tag.outer, drain.tag.mid
@@ -511,23 +511,25 @@ class TrainingCore(wiring.Component):
                      k.a_rd.addr.eq(Cat(pop_m[:k.gbits], pop_o[:k.tbits])),
                      k.gb_rd.en.eq(drain.popped.valid), k.gb_rd.addr.eq(pop_o[:k.tbits])]
 
+        def element(e):
+            """Element ``e`` of the drain register: of row 0 or of column 0."""
+            return drain.row[e] if e < Q else drain.column[e // Q]
+
         # The first drain stage of FWD, SCORE and BACK (one runs at a time): each lane's sum
         # rounded by the phase's shift (``drain_shift``, set with the phase), a cycle later
-        # (hw/core/drain_rounding.py). Lane i is the drain's row's sum i (FWD, SCORE) or its
-        # column's sum i (BACK).
+        # (hw/core/drain_rounding.py). Lane i is row 0's sum i (FWD, SCORE) or column 0's sum
+        # i (BACK).
         lanes = max(P, Q)
         k.drain_shift = Signal(5)
         rounding = DrainRounding(lanes, mac.acc_shape)
         m.submodules.drain_rounding = rounding
         m.d.comb += rounding.shift.eq(k.drain_shift)
         for i in range(lanes):
-            # A lane only one of the drains uses takes its sum without a choice; so does a 1x1
-            # array's, whose row is its column.
-            by_row = drain.row[i] if i < Q else None
-            by_column = drain.column[i] if i < P and (P, Q) != (1, 1) else None
+            row_sum = i if i < Q else i * Q
+            col_sum = i * Q if i < P else i
             m.d.comb += rounding.sums[i].eq(
-                by_column if by_row is None else by_row if by_column is None
-                else Mux(phase == Phase.BACK, by_column, by_row))
+                element(row_sum) if row_sum == col_sum
+                else Mux(phase == Phase.BACK, element(col_sum), element(row_sum)))
         k.rounded = rounded = rounding.rounded
 
         # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
