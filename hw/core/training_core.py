@@ -47,7 +47,8 @@ and its feedback (classifier_weights.py, feedback_registers.py); the drain regis
 drain (forward_drain.py), the score drain and error stage (error_stage.py), the back
 projection's drain (back_projection.py), the gradient drain's column walk and the weight update
 (gradient_columns.py, weight_updater.py); the weight initialisation (weight_init.py); and what
-early exit saves (exit_savings.py). ``elaborate`` wires them in sections, one method each.
+early exit saves (exit_savings.py). ``elaborate`` wires them in sections: a method each here,
+the drains in drains.py, the phase control in phase_control.py.
 """
 
 from types import SimpleNamespace
@@ -66,28 +67,23 @@ from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
-from .back_projection import BackProjection
 from .beat_operands import BeatOperands
 from .classifier_weights import ClassifierWeights, odd_part
 from .conv_geometry import ConvGeometry, conv_layout
 from .convolution import wire_conv_training
 from .drain_register import DrainRegister
-from .drain_rounding import DrainRounding
-from .error_stage import ErrorStage
+from .drains import wire_column_drains, wire_row_drains
 from .exit_savings import ExitSavings
 from .feedback_registers import FeedbackRegisters
-from .forward_drain import ForwardDrain
-from .gradient_columns import GradientColumns
 from .layer_registers import LayerRegisters
 from .loop_nest import LoopNest
 from .normalisation import wire_normalisation
 from .patch_walker import PatchWalker
+from .phase_control import wire_phase_control
 from .register_file import RegisterFile
 from .sequencer import Op, Phase, Sequencer, command_layout
-from .weight_init import WeightInit
 from .weight_slab import WeightSlab
 from .weight_stream import WeightStream
-from .weight_updater import WeightUpdater
 
 __all__ = ["TrainingCore", "Op", "loop_count_bits"]
 
@@ -152,9 +148,9 @@ class TrainingCore(wiring.Component):
         self._layer_context(m, k)
         self._memories(m, k)
         self._beat_generator(m, k)
-        self._row_drains(m, k)
-        self._column_drains(m, k)
-        self._phase_control(m, k)
+        wire_row_drains(self, m, k)
+        wire_column_drains(self, m, k)
+        wire_phase_control(self, m, k)
         if self.params.batch_norm:
             wire_normalisation(self, m, k)
         if self.params.conv:
@@ -491,310 +487,3 @@ class TrainingCore(wiring.Component):
                      slab.words.payload.eq(k.rd.payload),
                      slab.release.eq((phase == Phase.FWD) & nest.outer_done)]
         k.fill_go = slab.words.valid & slab.words.ready
-
-    def _row_drains(self, m, k):
-        """The drain register and its rounding stage; the forward pass's drain with the
-        activation writes, and the score drain with the error stage."""
-        p, ctl = self.params, self.control
-        P, Q, C, pbits, qbits, CT, cw = self._sizes()
-        phase, drain, mac = k.phase, k.drain, k.mac
-        # A finished sum moves into the drain register when it is free (the array sums on); each
-        # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up
-        # (hw/core/drain_register.py).
-        drain_on = drain.holding
-        tag_o, tag_m = drain.tag.outer, drain.tag.mid
-        k.step = step = Signal(cw)
-        # The sum's active bits (BACK) and bias gradients (GRAD) are read as it pops.
-        pop_o, pop_m = drain.popped.tag.outer, drain.popped.tag.mid
-        k.a_data = self._safe(m, k.a_rd, k.a_wr)
-        m.d.comb += [k.a_rd.en.eq(drain.popped.valid),
-                     k.a_rd.addr.eq(Cat(pop_m[:k.gbits], pop_o[:k.tbits])),
-                     k.gb_rd.en.eq(drain.popped.valid), k.gb_rd.addr.eq(pop_o[:k.tbits])]
-
-        def element(e):
-            """Element ``e`` of the drain register: of row 0 or of column 0."""
-            return drain.row[e] if e < Q else drain.column[e // Q]
-
-        # The first drain stage of FWD, SCORE and BACK (one runs at a time): each lane's sum
-        # rounded by the phase's shift (``drain_shift``, set with the phase), a cycle later
-        # (hw/core/drain_rounding.py). Lane i is row 0's sum i (FWD, SCORE) or column 0's sum
-        # i (BACK).
-        lanes = max(P, Q)
-        k.drain_shift = Signal(5)
-        rounding = DrainRounding(lanes, mac.acc_shape)
-        m.submodules.drain_rounding = rounding
-        m.d.comb += rounding.shift.eq(k.drain_shift)
-        for i in range(lanes):
-            row_sum = i if i < Q else i * Q
-            col_sum = i * Q if i < P else i
-            m.d.comb += rounding.sums[i].eq(
-                element(row_sum) if row_sum == col_sum
-                else Mux(phase == Phase.BACK, element(col_sum), element(row_sum)))
-        k.rounded = rounded = rounding.rounded
-
-        # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
-        # (hw/core/forward_drain.py), with the shared rounding stage as its first stage.
-        fwd_drop = k.training & (k.dropout != 0)
-        k.fwd_step = fwd_step = (phase == Phase.FWD) & drain_on
-        k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
-                                           p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
-                                           **({"pooling": True, "rows": P} if p.conv else {}))
-        m.submodules.forward_drain = forward
-        neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
-        m.d.comb += [
-            forward.i.at.valid.eq(fwd_step),
-            forward.i.at.n.eq(neuron),
-            forward.i.at.group.eq(tag_m), forward.i.at.tile.eq(tag_o),
-            forward.i.at.row.eq(step[:max(1, pbits)]),
-            forward.neurons.eq(k.N),
-        ]
-        # A convolution's row is filter ``neuron`` at output position ``pooled``: its column in
-        # the flattened output is ``neuron * S + pooled``; a pooled row leaves with its
-        # window's last element.
-        if p.conv:
-            pooling = k.conv_on & k.conv.pool
-            pool_last = ~pooling | (drain.tag.window == 3)
-            m.d.comb += [forward.pool.eq(pooling), forward.i.at.window.eq(drain.tag.window),
-                         forward.i.at.position.eq(drain.tag.pooled),
-                         forward.i.at.column.eq(neuron * k.geometry.positions
-                                                + drain.tag.pooled)]
-        for q in range(Q):
-            m.d.comb += [forward.i.sums[q].eq(drain.row[q]), forward.rounded[q].eq(rounded[q])]
-        if p.dropout:
-            m.d.comb += [forward.drop.eq(fwd_drop), forward.dropout.eq(k.dropout),
-                         forward.keep_scale.eq(k.keep_scale)]
-            m.d.comb += [forward.i.draws[q].eq(d)
-                         for q, d in enumerate(self._chunks(k.drop_lfsr, 8, Q))]
-        fo = forward.o
-        out_column, out_tile, out_row = fo.at.n, fo.at.tile, fo.at.row
-        out_rows = Mux(fo.at.valid, Const(1, P) << out_row, 0)
-        if p.conv:
-            # The active bits are kept by output column in tiles of P, as a fully connected
-            # layer's (the back projection reads them so).
-            out_column = Mux(k.conv_on, fo.at.column, fo.at.n)
-            out_tile = Mux(k.conv_on, fo.at.column >> pbits, fo.at.tile)
-            out_row = Mux(k.conv_on, fo.at.column[:max(1, pbits)], fo.at.row)
-            out_rows = Mux(k.conv_on, Mux(fo.write, Const(1, P) << out_row, 0), out_rows)
-        for i, buf in enumerate(k.bufs):
-            is_y = k.xsel == (1 - i)
-            m.d.comb += [
-                buf.wr_en.eq(Mux(ctl.busy, fo.write & is_y,
-                                 ctl.load_en & ~ctl.load_label & (i == 0))),
-                buf.wr_group.eq(Mux(ctl.busy, fo.at.group, ctl.load_sample >> qbits)),
-                buf.wr_col.eq(Mux(ctl.busy, out_column, ctl.load_col)),
-                buf.wr_mask.eq(Mux(ctl.busy, (1 << Q) - 1,
-                                   Const(1, Q) << (ctl.load_sample[:qbits] if qbits else 0))),
-            ]
-            for q in range(Q):
-                m.d.comb += buf.wr_data[q].eq(Mux(ctl.busy, fo.y[q], ctl.load_data))
-        m.d.comb += [
-            k.a_wr.addr.eq(Cat(fo.at.group[:k.gbits], out_tile[:k.tbits])),
-            k.a_wr.data.eq(fo.active.replicate(P)),
-            k.a_wr.en.eq(out_rows),
-            k.l_wr.en.eq(ctl.load_en & ctl.load_label & ~ctl.busy),
-            k.l_wr.addr.eq(ctl.load_sample), k.l_wr.data.eq(ctl.load_data),
-        ]
-        if p.dropout:
-            draw = fwd_step & fwd_drop
-            m.d.comb += k.drop_lfsr.o.ready.eq(draw & pool_last if p.conv else draw)
-
-        # SCORE: row `step` = class tile*P + step, then the group's errors
-        # (hw/core/error_stage.py), with the shared rounding stage as the drain's first stage.
-        k.errors = errors = ErrorStage(Q, C, rounded.shape().elem_shape, p.score_bits,
-                                       p.score_frac, p.error_bits, index_bits(CT * P),
-                                       p.scramble_collisions)
-        m.submodules.error_stage = errors
-        k.score_step = (phase == Phase.SCORE) & drain_on & errors.row_ready
-        m.d.comb += [
-            errors.row.valid.eq((phase == Phase.SCORE) & drain_on),
-            errors.row.class_index.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
-            errors.row.last.eq((step == P - 1) & (tag_m == CT - 1)),
-            errors.row.group.eq(tag_o),
-            errors.batch.eq(k.B), k.l_rd.addr.eq(errors.label_addr),
-            errors.label.eq(k.l_rd.data),
-        ]
-        m.d.comb += [errors.rounded[q].eq(rounded[q]) for q in range(Q)]
-        error, result = errors.error, errors.result
-        m.d.comb += [k.e_wr.addr.eq(Cat(error.class_index[:k.cbits],
-                                        (error.sample >> qbits)[:k.gbits])),
-                     k.e_wr.data.eq(error.value.replicate(Q)),
-                     k.e_wr.en.eq(Mux(error.valid, Const(1, Q) << error.sample[:qbits], 0)
-                                  if qbits else error.valid)]
-        sample, layer, alive = result.sample[:k.bbits_s], k.layer, k.alive
-        m.d.comb += [k.r_wr.en.eq(result.valid), k.r_wr.addr.eq(Cat(sample, layer)),
-                     k.r_wr.data.eq(result.prediction),
-                     k.x_wr.addr.eq(sample), k.x_wr.data.eq(layer),
-                     k.x_wr.en.eq(result.valid & alive.bit_select(sample, 1))]
-        with m.If(result.valid & result.correct & k.training):
-            m.d.sync += ctl.correct[layer].eq(ctl.correct[layer] + 1)
-        with m.If(result.valid & k.skip_en & (result.margin >= k.cmd.threshold)
-                  & (layer != k.n_layers - 1)):
-            m.d.sync += alive.bit_select(sample, 1).eq(0)
-
-    def _column_drains(self, m, k):
-        """The back projection's drain, the gradient drain with the weight update, and the
-        weight initialisation: what the weight bus writes."""
-        p = self.params
-        P, Q, _, _, qbits, _, cw = self._sizes()
-        phase, drain, step, rd, wr = k.phase, k.drain, k.step, k.rd, k.wr
-        tag_o, tag_m = drain.tag.outer, drain.tag.mid
-        # BACK: column `step` = sample g*Q + step; P deltas a cycle and the bias gradients
-        # (hw/core/back_projection.py), with the shared rounding stage as its first stage.
-        k.back_step = back_step = (phase == Phase.BACK) & drain.holding
-        k.back = back = BackProjection(P, Q, signed(len(k.rounded[0])), p.delta_bits,
-                                       p.grad_bias_bits, cw)
-        m.submodules.back_projection = back
-        m.d.comb += [
-            back.i.valid.eq(back_step),
-            back.i.payload.sample.eq(Cat(step[:qbits], tag_m) if qbits else tag_m),
-            back.i.payload.tile.eq(tag_o),
-            back.i.payload.last.eq((step == Q - 1) & (tag_m == k.G - 1)),
-            back.active.eq(k.a_data),
-            k.d_wr.en.eq(back.delta.en),
-            k.d_wr.addr.eq(Cat(back.delta.sample[:k.bbits_s], back.delta.tile[:k.tbits])),
-            k.d_wr.data.eq(back.delta.data.as_value()),
-            k.gb_wr.en.eq(back.bias_grad.en), k.gb_wr.addr.eq(back.bias_grad.tile[:k.tbits]),
-            k.gb_wr.data.eq(back.bias_grad.data.as_value()),
-        ]
-        m.d.comb += [back.rounded[r].eq(k.rounded[r]) for r in range(P)]
-
-        # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
-        gb_lanes = data.View(_word(signed(p.grad_bias_bits), P),
-                             self._safe(m, k.gb_rd, k.gb_wr))
-        old = data.View(_word(signed(p.weight_bits), P), rd.payload)
-        rand = self._chunks(k.round_lfsr, p.round_bits, P)
-        grad_step = (phase == Phase.GRAD) & drain.holding
-        k.columns = columns = GradientColumns(Q, cw, p.batch_norm, conv=p.conv)
-        m.submodules.gradient_columns = columns
-        m.d.comb += [columns.popped.eq(drain.popped.valid),
-                     columns.popped_tile.eq(drain.popped.tag.mid),
-                     columns.last_tile.eq(k.nest.last.mid), columns.fan_in.eq(k.J),
-                     columns.step.eq(step), columns.active.eq(grad_step),
-                     columns.begin.eq(k.sequencer.begin), columns.end.eq(drain.end),
-                     columns.bias_shift.eq(k.bias_shift),
-                     columns.update_shift.eq(k.cur["update_shift"][:5])]
-        # A column's update (hw/core/weight_updater.py), its weight word read-modified-written
-        # as it arrives from the bus.
-        g_width = max(k.mac.acc_shape.width, p.grad_bias_bits,
-                      self.scale_grad_bits if p.batch_norm else 0) + 1
-        k.updater = updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits)
-        m.submodules.weight_updater = updater
-        m.d.comb += [
-            updater.i.valid.eq(grad_step & columns.update),
-            updater.i.payload.shift.eq(columns.shift),
-            updater.stochastic.eq(k.stochastic),
-            updater.old.valid.eq(rd.valid), updater.old.payload.eq(old),
-            updater.new.ready.eq(wr.ready),
-        ]
-        for r in range(P):
-            m.d.comb += [updater.i.payload.grad[r].eq(Mux(columns.bias, gb_lanes[r],
-                                                          drain.column[r])),
-                         updater.i.payload.rand[r].eq(rand[r])]
-        grad_round = updater.i.valid & updater.i.ready
-        grad_move = updater.new.valid & updater.new.ready
-        m.d.comb += columns.taken.eq(grad_round)
-
-        # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
-        k.init = init = WeightInit(P, p.weight_bits, p.lfsr_width, cw, p.batch_norm)
-        m.submodules.weight_init = init
-        m.d.comb += [
-            init.seed.eq(k.cur["init_seed"]), init.tiles.eq(k.T), init.fan_in.eq(k.J),
-            init.neurons.eq(k.N), init.init_bits.eq(k.cur["init_bits"][:5]),
-            init.enable.eq((phase == Phase.INIT) & k.running), init.o.ready.eq(wr.ready),
-        ]
-        init_push = init.o.valid & init.o.ready
-
-        m.d.comb += [
-            wr.valid.eq(grad_move | init_push),
-            wr.payload.eq(Mux(phase == Phase.INIT, init.o.payload.as_value(),
-                                updater.new.payload.as_value())),
-            rd.ready.eq(k.fill_go | grad_move),
-            k.round_lfsr.o.ready.eq(grad_round & k.stochastic),
-        ]
-
-    def _phase_control(self, m, k):
-        """The drains' step counter, when a phase is done, what a phase's start starts, and a
-        command's start."""
-        p, ctl = self.params, self.control
-        P, Q, C, _, _, CT, _ = self._sizes()
-        phase, drain, step, columns = k.phase, k.drain, k.step, k.columns
-        # Drain step counters: in FWD, SCORE and BACK a step moves a row or a column out each
-        # time the phase's drain takes one; in GRAD, as the column walk advances.
-        row_or_column_drains = [(Phase.FWD, k.fwd_step, P, drain.advance_row),
-                                (Phase.SCORE, k.score_step, P, drain.advance_row),
-                                (Phase.BACK, k.back_step, Q, drain.advance_col)]
-        with m.Switch(phase):
-            for drain_phase, moves, steps, shift in row_or_column_drains:
-                with m.Case(drain_phase):
-                    m.d.comb += [drain.end.eq(moves & (step == steps - 1)), shift.eq(moves)]
-                    with m.If(moves):
-                        m.d.sync += step.eq(step + 1)
-            with m.Case(Phase.GRAD):
-                m.d.comb += [drain.end.eq(columns.advance & columns.last),
-                             drain.advance_col.eq(columns.advance & ~columns.bias)]
-                with m.If(columns.advance):
-                    m.d.sync += step.eq(step + 1)
-        with m.If(drain.end):
-            m.d.sync += step.eq(0)
-
-        # ---- phase and layer control -----------------------------------------------------
-        w_idle = k.weights.write_idle
-        loops_idle = (~k.nest.active & ~k.s1.valid & ~k.s2.valid & ~drain.busy
-                      & ~k.forward.busy & ~k.back.busy & ~k.updater.busy)
-        k.phase_done = phase_done = Signal()
-        with m.Switch(phase):
-            with m.Case(Phase.FWD, Phase.BACK):
-                m.d.comb += phase_done.eq(loops_idle)
-            with m.Case(Phase.SCORE):
-                m.d.comb += phase_done.eq(loops_idle & ~k.errors.busy)
-            with m.Case(Phase.GRAD):
-                m.d.comb += phase_done.eq(loops_idle & w_idle)
-            with m.Case(Phase.INIT):
-                m.d.comb += phase_done.eq(k.init.done & w_idle)
-        sequencer = k.sequencer
-        # Registered (a cycle a phase): every start of the next phase fans out from it, and
-        # the idle tests before it are deep (the iCEBreaker missed 24 MHz without it). Once
-        # idle, a phase stays idle until the next begins, so last cycle's test holds.
-        phase_done_q = Signal()
-        m.d.sync += phase_done_q.eq(phase_done & ~sequencer.begin)
-        m.d.comb += sequencer.phase_done.eq(phase_done_q)
-
-        # A phase begins: the loops, the drains and the streams it uses start. What they load
-        # is chosen by ``begin_phase`` (registers only); ``begin`` enables it.
-        cur, nest, weights = k.cur, k.nest, k.weights
-        T, G, N, J, JT, B = k.T, k.G, k.N, k.J, k.JT, k.B
-        begins, limits = sequencer.begins, nest.limits
-        shift = Signal(5)
-        with m.Switch(sequencer.begin_phase):
-            with m.Case(Phase.FWD):
-                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(G - 1), limits.inner.eq(J),
-                             shift.eq(cur["forward_shift"][:5])]
-            with m.Case(Phase.SCORE):
-                m.d.comb += [limits.outer.eq(G - 1), limits.mid.eq(CT - 1),
-                             limits.inner.eq(k.N_out - 1), shift.eq(cur["score_shift"][:5])]
-            with m.Case(Phase.BACK):
-                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(G - 1),
-                             limits.inner.eq(C - 1), shift.eq(cur["delta_shift"][:5])]
-            with m.Case(Phase.GRAD):
-                m.d.comb += [limits.outer.eq(T - 1), limits.mid.eq(JT - 1),
-                             limits.inner.eq(B - 1)]
-        with m.If(sequencer.begin):
-            m.d.sync += step.eq(0)
-        with m.If(begins.fwd | begins.score | begins.back):
-            m.d.sync += k.drain_shift.eq(shift)
-        m.d.comb += [
-            nest.start.eq(begins.fwd | begins.score | begins.back | begins.grad),
-            k.slab.start.eq(begins.fwd),
-            weights.start.read.eq(begins.fwd | begins.grad),
-            weights.start.write.eq(begins.grad | begins.init),
-            k.feedback.start.eq(begins.back), k.back.clear.eq(begins.back),
-            k.init.start.eq(begins.init),
-        ]
-        with m.If(begins.score | begins.back):
-            m.d.comb += k.cls_gen.load.eq(1)
-
-        # A command starts: the samples all alive, the training counts cleared.
-        with m.If(sequencer.accept):
-            with m.If(ctl.cmd.op == Op.TRAIN):
-                m.d.sync += ctl.correct.eq(0)
-            m.d.sync += k.alive.eq((Const(1, p.max_batch + 1) << ctl.cmd.batch) - 1)
