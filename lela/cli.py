@@ -222,6 +222,11 @@ def build_parser(explicit_only=False):
                    "seed's bitstream is kept in DIR and report.json carries the sweep (Fmax "
                    "per seed, min / median / max); the exit status is 1 unless every seed "
                    "meets timing")
+    b.add_argument("--clock-mhz", type=_positive(float), default=None, metavar="MHZ",
+                   help="the core clock (the PLL's output and the timing constraint), for "
+                   "trying a config faster or slower than the board's own (iCEBreaker 22.5, "
+                   "ULX3S 50 MHz: the default); refused where the PLL does not make it within "
+                   "1 kHz, or the SDRAM or the UART's baud cannot run at it")
     from gen.bitstream import LUT_MAPPINGS
     b.add_argument("--lut-mapping", choices=LUT_MAPPINGS, default="auto",
                    help="ECP5 only: how Yosys maps logic to LUTs. auto is abc9 (timing-driven), "
@@ -337,13 +342,19 @@ def _bitstream(args):
     from hw.boards import BOARDS
     from lela.train import UserError
     out = args.out or f"build/{args.board}"
-    family = BOARDS[args.board].platform().family
+    board = BOARDS[args.board]
+    family = board.platform().family
     if args.lut_mapping != "auto" and family != "ecp5":
         raise UserError(f"--lut-mapping chooses an ECP5 build's LUT mapping; the {args.board} "
                         f"is an {family}")
+    if args.clock_mhz is not None:
+        board = board.replace(clock_hz=round(args.clock_mhz * 1e6))
+        problem = board.clock_problem()
+        if problem:
+            raise UserError(f"--clock-mhz {args.clock_mhz:g}: the {args.board}: {problem}")
     if len(args.seeds) > 1:
-        return _bitstream_sweep(args, out)
-    report = build_bitstream(args.board, args.config, out, seed=args.seeds[0],
+        return _bitstream_sweep(args, board, out)
+    report = build_bitstream(board, args.config, out, seed=args.seeds[0],
                              lut_mapping=args.lut_mapping)
     if report.get("lut_mapping_fallback"):
         print(f"{args.board}: {report['lut_mapping_fallback']}: mapped with classic ABC")
@@ -360,11 +371,11 @@ def _bitstream(args):
     return 0
 
 
-def _bitstream_sweep(args, out):
+def _bitstream_sweep(args, board, out):
     from gen.bitstream import build_seed_sweep
     from lela.train import UserError
     seeds = list(dict.fromkeys(args.seeds))
-    report = build_seed_sweep(args.board, args.config, out, seeds,
+    report = build_seed_sweep(board, args.config, out, seeds,
                               log=lambda line: print(line, flush=True),
                               lut_mapping=args.lut_mapping)
     sweep = report["seed_sweep"]

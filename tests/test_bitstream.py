@@ -230,8 +230,9 @@ def _fake_build(fmax, fits=True):
         with open(path, "w") as f:
             f.write(f"seed {seed}")
         ok = fits if not callable(fits) else fits(seed)
-        return {"board": board, "fits": ok, "fmax_mhz": fmax[seed] if ok else None,
-                "clock_mhz": 50.0, "timing_met": ok and fmax[seed] >= 50,
+        return {"board": getattr(board, "name", board), "fits": ok,
+                "fmax_mhz": fmax[seed] if ok else None,
+                "clock_mhz": getattr(board, "clock_hz", 50e6) / 1e6, "baud": 3_000_000, "timing_met": ok and fmax[seed] >= 50,
                 "error": None if ok else "no BELs remaining", "bitstream": path if ok else None}
     return build
 
@@ -369,6 +370,49 @@ def test_a_build_on_which_abc9_fails_is_mapped_with_classic_abc(tmp_path, monkey
     assert bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path),
                                      lut_mapping="abc")["lut_mapping_fallback"] is None
     assert len(scripts) == 1
+
+
+@pytest.mark.parametrize("seeds", [["1"], ["1", "2"]])
+def test_lela_bitstream_builds_at_the_clock_asked_for(tmp_path, monkeypatch, capsys, seeds):
+    import gen.bitstream as bitstream
+    from lela.cli import main
+    built = []
+
+    def build(board, cfg, out_dir, *, seed=1, **options):
+        built.append((board.name, board.clock_hz, seed))
+        return _fake_build({1: 80.1, 2: 76.0})(board, cfg, out_dir, seed=seed, **options)
+    monkeypatch.setattr(bitstream, "build_bitstream", build)
+    assert main(["bitstream", "--board", "ulx3s", "--clock-mhz", "75", "--seeds", *seeds,
+                 "-o", str(tmp_path)]) == 0
+    assert built == [("ulx3s", 75_000_000, int(s)) for s in seeds]
+    assert "against 75.0 MHz" in capsys.readouterr().out
+    assert BOARDS["ulx3s"].clock_hz == 50_000_000          # the board's own is unchanged
+
+
+@pytest.mark.parametrize("board,mhz,why", [
+    ("ulx3s", "23.1", "the ulx3s: the PLL makes 21.8750 MHz, not 23.1 MHz"),
+    ("icebreaker", "23.1", "the icebreaker: the PLL makes 23.2500 MHz, not 23.1 MHz"),
+    ("ulx3s-sdram", "200", "the ulx3s-sdram: MT48LC16M16A2-6A: 200 MHz is too fast for CL2 "
+                           "(tCK >= 10.0 ns)"),
+])
+def test_lela_bitstream_refuses_a_clock_the_board_cannot_make(tmp_path, capsys, board, mhz,
+                                                               why):
+    from lela.cli import main
+    out = tmp_path / "out"
+    assert main(["bitstream", "--board", board, "--clock-mhz", mhz, "-o", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == f"lela: error: --clock-mhz {mhz}: {why}"
+    assert not out.exists()
+
+
+def test_a_board_names_its_clock_problem():
+    ulx3s, sdram = BOARDS["ulx3s"], BOARDS["ulx3s-sdram"]
+    assert ulx3s.clock_problem() is None and BOARDS["icebreaker"].clock_problem() is None
+    assert ulx3s.replace(clock_hz=75_000_000).clock_problem() is None
+    assert sdram.replace(clock_hz=100_000_000).clock_problem() is None       # tCK 10 ns
+    # 125 MHz: the ECP5's PLL makes it, the SDRAM at CAS latency 2 does not take it
+    assert ulx3s.replace(clock_hz=125_000_000).clock_problem() is None
+    assert sdram.replace(clock_hz=125_000_000).clock_problem() == \
+        "MT48LC16M16A2-6A: 125 MHz is too fast for CL2 (tCK >= 10.0 ns)"
 
 
 def test_lela_bitstream_refuses_a_lut_mapping_for_the_ice40(tmp_path, capsys):

@@ -61,7 +61,7 @@ class SdramWeights(wiring.Component):
 
     def __init__(self, addr_bits, word_bits, words, clock_hz, pad_registers=True,
                  part=MT48LC16M16A2_6A, timing=None, read_delay=PAD_READ_DELAY):
-        self.timing = SdramTiming.derive(part, clock_hz, 2) if timing is None else timing
+        self.timing = self.timing_at(clock_hz, part) if timing is None else timing
         self._controller_args = (addr_bits, word_bits, self.timing, part, read_delay)
         self.word_bits = word_bits
         capacity = self.controller().capacity_words
@@ -72,6 +72,12 @@ class SdramWeights(wiring.Component):
         self.part, self.pad_registers = part, pad_registers
         super().__init__({"bus": In(weight_bus_signature(addr_bits, word_bits)),
                           "sdram": Out(sdram_pins_signature(part)), "ready": Out(1)})
+
+    @staticmethod
+    def timing_at(clock_hz, part=MT48LC16M16A2_6A):
+        """The part's timings in cycles at ``clock_hz``, CAS latency 2 (ValueError where the
+        part cannot run that fast)."""
+        return SdramTiming.derive(part, clock_hz, 2)
 
     def controller(self):
         """A new controller as this memory builds it (its address map: ``capacity_words``,

@@ -145,12 +145,23 @@ class Board:
         board = self.for_config(cfg)
         return BoardTop(board.core_params(cfg, **overrides), board, board.weight_words(cfg))
 
+    def clock_problem(self):
+        """Why this board cannot run its core at ``clock_hz`` (one line), or None: a clock its
+        PLL does not make (within 1 kHz)."""
+        try:
+            _, made_hz = self.pll_settings()
+        except ValueError as e:
+            return str(e)
+        if abs(made_hz - self.clock_hz) > 1e3:
+            return f"the PLL makes {made_hz / 1e6:.4f} MHz, not {self.clock_hz / 1e6:g} MHz"
+        return None
+
     def clock(self, m, platform):
         """Add the PLL to ``m``; return ``(clk, locked)``, ``clk`` at :attr:`clock_hz`."""
-        settings, made_hz = self.pll_settings()
-        if abs(made_hz - self.clock_hz) > 1e3:
-            raise ValueError(f"{self.name}: the PLL makes {made_hz / 1e6:.4f} MHz, not "
-                             f"{self.clock_hz / 1e6} MHz; pick a reachable clock")
+        problem = self.clock_problem()
+        if problem:
+            raise ValueError(f"{self.name}: {problem}; pick a reachable clock")
+        settings, _ = self.pll_settings()
         clk, locked = Signal(name="clk_core"), Signal(name="pll_locked")
         self.add_pll(m, platform, settings, clk, locked)
         return clk, locked

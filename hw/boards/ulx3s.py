@@ -78,6 +78,16 @@ class Ulx3sBoard(Board):
         *dividers, made_hz = ecp5_pll_params(CLOCK_IN_HZ, self.clock_hz)
         return dividers, made_hz
 
+    def clock_problem(self):
+        """The PLL's, and with ``sdram`` a clock too fast for the SDRAM (hw/boards/sdram.py)."""
+        problem = super().clock_problem()
+        if problem is None and self.sdram:
+            try:
+                SdramWeights.timing_at(self.clock_hz)
+            except ValueError as e:
+                problem = str(e)
+        return problem
+
     def add_pll(self, m, platform, settings, clk, locked):
         clki_div, clkfb_div, clkop_div = settings
         m.submodules.clk25 = clk25 = io.Buffer("i", platform.request("clk25", dir="-"))
