@@ -99,16 +99,19 @@ def best_lr(name, lrs):
     return min(scored)[1] if scored else None
 
 
-def final_lr(name, lrs):
-    return lrs[0] if len(lrs) == 1 else best_lr(name, lrs)       # a single rate: not tuned
-
-
-def epoch_jobs(names, epochs):
+def _tuned(names):
+    """The selected runs with their final rate (a single rate is not tuned); those without a
+    tuning result yet are skipped, saying so."""
     for name, algo, precision, lrs, extra in _selected(names):
-        lr = final_lr(name, lrs)
+        lr = lrs[0] if len(lrs) == 1 else best_lr(name, lrs)
         if lr is None:
             print(f"{name}: no tuning result yet, skipped")
             continue
+        yield name, algo, precision, lr, extra
+
+
+def epoch_jobs(names, epochs):
+    for name, algo, precision, lr, extra in _tuned(names):
         out = os.path.join(RUNS, "epochs", name)
         yield command(algo, precision, lr, 1, epochs, out, 10000, extra), out, epochs
 
@@ -123,11 +126,7 @@ def chosen_epochs(result):
 
 
 def final_jobs(names, epochs):
-    for name, algo, precision, lrs, extra in _selected(names):
-        lr = final_lr(name, lrs)
-        if lr is None:
-            print(f"{name}: no tuning result yet, skipped")
-            continue
+    for name, algo, precision, lr, extra in _tuned(names):
         for seed in SEEDS:
             out = os.path.join(RUNS, "final", f"{name}-seed{seed}")
             yield command(algo, precision, lr, seed, epochs, out, extra=extra), out, epochs
@@ -188,7 +187,8 @@ def main():
     names = [n for n in args.algos.split(",") if n]
     if args.phase in ("tune", "all"):
         fm.run_all(list(tune_jobs(names, args.tune_epochs)), args.jobs)
-    if args.phase in ("epochs", "all"):
+    # (At MIN_EPOCHS or fewer there is no count to choose: ``all`` runs no held-out run then.)
+    if args.phase == "epochs" or (args.phase == "all" and args.epochs > MIN_EPOCHS):
         fm.run_all(list(epoch_jobs(names, args.epochs)), args.jobs)
     if args.phase in ("final", "all"):
         fm.run_all(list(final_jobs(names, args.epochs)), args.jobs)
