@@ -3,7 +3,8 @@
 ``build_bitstream(board, cfg, out_dir)`` elaborates the board top (hw/boards), runs synthesis,
 place and route and packing in ``out_dir`` and writes ``out_dir/report.json``: the resources,
 the clock constraint, the achieved Fmax from nextpnr's timing analysis, whether timing is met,
-the critical path and the build time. No vendor tool is involved.
+the critical path, every path that misses the clock grouped by module (``slow_paths``, from
+nextpnr's SDF: gen/timing_paths.py) and the build time. No vendor tool is involved.
 """
 
 import contextlib
@@ -164,7 +165,8 @@ def prepare(board, cfg=None, *, seed=1, debug_verilog=False, nextpnr_opts="",
         synth_opts = f"{synth_opts} -run begin:map_luts".strip()
         after_synth = f"{CLASSIC_LUT_MAP}\n{after_synth}"
     nextpnr_opts = f"--seed {seed} --timing-allow-fail --report {NAME}.report.json " \
-                   f"--detailed-timing-report {family['nextpnr_opts']} {nextpnr_opts}".strip()
+                   f"--detailed-timing-report --sdf {NAME}.sdf " \
+                   f"{family['nextpnr_opts']} {nextpnr_opts}".strip()
     with _builtin_yosys():
         plan = platform.build(
             top, name=NAME, do_build=False, debug_verilog=debug_verilog,
@@ -226,6 +228,14 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
         with open(os.path.join(out_dir, f"{NAME}.report.json")) as f:
             pnr = json.load(f)
     util = pnr.get("utilization") or _log_utilisation(log)
+    constraint = board.clock_hz / 1e6
+    slow_paths = None
+    sdf = os.path.join(out_dir, f"{NAME}.sdf")
+    if error is None and os.path.exists(sdf):
+        # Every endpoint that misses the clock, not only nextpnr's one critical path.
+        from gen.timing_paths import analyse
+        with open(sdf) as f:
+            slow_paths = analyse(f.read(), constraint, groups=20)
 
     def used(kind):
         return util.get(kind, {}).get("used", 0) if kind else None
@@ -233,7 +243,6 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
     clocks = pnr.get("fmax", {})
     # The core's clock: every domain runs from the PLL output, so take the slowest clock.
     fmax = min((c["achieved"] for c in clocks.values()), default=None)
-    constraint = board.clock_hz / 1e6
     ext = "bin" if family is FAMILY["iCE40"] else "bit"
     report = {
         "board": board.name,
@@ -262,6 +271,7 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
         "over": sorted(kind for kind, u in util.items() if u["used"] > u["available"]),
         "clocks": clocks,
         "critical_path": _critical_path(pnr),
+        "slow_paths": slow_paths,
         "build_seconds": round(seconds, 1),
         "bitstream": os.path.join(out_dir, f"{NAME}.{ext}") if error is None else None,
     }
@@ -322,7 +332,7 @@ def _execute(plan, out_dir):
     """Run ``plan``'s build in ``out_dir``; None, or nextpnr's error when the design does not
     fit (a result). Any other tool failure raises ``subprocess.CalledProcessError``."""
     for stale in (f"{NAME}.report.json", f"{NAME}.stat.json", f"{NAME}.tim", f"{NAME}.rpt",
-                  "report.json", f"{NAME}.bin", f"{NAME}.bit"):
+                  f"{NAME}.sdf", "report.json", f"{NAME}.bin", f"{NAME}.bit"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out_dir, stale))
     try:

@@ -28,7 +28,7 @@ from contract.config import NetConfig, load_config
 
 REPORT_KEYS = {"board", "device", "fits", "over", "clock_mhz", "fmax_mhz", "timing_met",
                "logic_cells", "luts", "ffs", "dsps", "block_rams", "build_seconds",
-               "critical_path", "utilization"}
+               "critical_path", "slow_paths", "utilization"}
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -220,6 +220,11 @@ def test_icebreaker_bitstream(tmp_path):
         pytest.fail(f"the accelerator does not fit the iCE40UP5K: {used}")
     assert (tmp_path / "top.bin").stat().st_size > 0
     assert report["timing_met"], report["critical_path"]
+    # Every path from nextpnr's SDF (gen/timing_paths.py): its worst is nextpnr's own Fmax,
+    # and at the met clock nothing fails.
+    slow = report["slow_paths"]
+    assert slow["fmax_mhz"] == pytest.approx(report["fmax_mhz"], abs=0.01)
+    assert slow["endpoints"] > 1000 and slow["failing"] == 0 and slow["groups"] == []
 
 
 def _fake_build(fmax, fits=True):
