@@ -39,15 +39,21 @@ NAME = "top"
 #: them through its bank selection: the ULX3S conv build's critical path, 22.8 ns).
 COLLISIONS_UNDEFINED = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
 
+#: Keeps the registers named as copies (hw/host_link/sample_store.py, COPY_SUFFIX) apart:
+#: Yosys would merge registers with the same input into one, which is what they avoid (one
+#: register's output reaching blocks across the whole die).
+KEEP_COPIES = "setattr -set keep 1 w:*_copy %ci1 t:$dff %i"
+
 #: Per family: Yosys synthesis options, and the resources the report names.
 FAMILY = {
     "iCE40": dict(
-        synth_opts="-dsp", nextpnr_opts="", script_after_read=COLLISIONS_UNDEFINED,
+        synth_opts="-dsp", nextpnr_opts="",
+        script_after_read=f"{COLLISIONS_UNDEFINED}\n{KEEP_COPIES}",
         logic="ICESTORM_LC", dsp="ICESTORM_DSP", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM",
         ff_cells=r"SB_DFF\w*", lut_cells=r"SB_LUT4"),
     "ecp5": dict(
         synth_opts="", nextpnr_opts="--router router2",     # router1: hours on this design
-        script_after_read=COLLISIONS_UNDEFINED,
+        script_after_read=f"{COLLISIONS_UNDEFINED}\n{KEEP_COPIES}",
         logic="TRELLIS_COMB", dsp="MULT18X18D", bram="DP16KD", spram=None,
         ff_cells=r"TRELLIS_FF", lut_cells=r"LUT4"),
 }

@@ -121,9 +121,11 @@ def core_seconds(macs, batch, lanes, clock_hz, cycles_per_beat=1.0):
 
 
 #: Cycles the resident trainer spends on a sample besides its ``inputs + 1`` bytes (reading the
-#: next visit from the shuffler, the copy's pipeline; the shuffle itself overlaps the copy):
-#: bench/results/board_resident.json measures 69.7 cycles a 65-byte sample on the ULX3S.
-RESIDENT_EXTRA_CYCLES = 5
+#: next visit from the shuffler, the copy's pipeline through the store's four-cycle read,
+#: hw/host_link/sample_store.py; the shuffle itself overlaps the copy): 5 with the store read
+#: in one cycle (bench/results/board_resident.json then measured 69.7 cycles a 65-byte sample
+#: on the ULX3S), two more since.
+RESIDENT_EXTRA_CYCLES = 7
 
 #: How the host driver feeds the core: "alternating" (each frame waits for its reply),
 #: "pipelined" (the next mini-batch's LOAD_BATCH streamed behind TRAIN, when it fits the

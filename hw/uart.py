@@ -93,6 +93,10 @@ class _Bresenham:
             m.d[domain] += self.acc.eq(remainder % (2 * self.q))
 
 
+#: A receive FIFO deeper than this ends in a stage of flip-flops (UartRx).
+OUTPUT_STAGE_ABOVE = 64
+
+
 class UartRx(wiring.Component):
     """Receiver: ``rx`` line in, bytes out.
 
@@ -102,7 +106,8 @@ class UartRx(wiring.Component):
         Clock cycles per bit (the module's docstring: where each bit is sampled).
     fifo_depth : int
         Received bytes held while ``o`` is not ready (0: no FIFO; a byte not taken before the
-        next one completes is lost).
+        next one completes is lost). Above :data:`OUTPUT_STAGE_ABOVE` three more are held in
+        the stage of flip-flops the bytes leave from.
 
     Members
     -------
@@ -181,8 +186,18 @@ class UartRx(wiring.Component):
             m.d.comb += [
                 fifo.w_data.eq(shift), fifo.w_en.eq(done),
                 self.overrun.eq(done & ~fifo.w_rdy),
-                self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
-                fifo.r_en.eq(self.o.ready),
+            ]
+            out = fifo
+            if self.fifo_depth > OUTPUT_STAGE_ABOVE:
+                # A FIFO this deep is block RAM, whose read data arrives late in the cycle
+                # (an ECP5 DP16KD's clock-to-output is 5.8 ns, of 13.3 at 75 MHz): the bytes
+                # leave through three more of flip-flops and LUT RAM instead, at full rate.
+                m.submodules.out_stage = out = SyncFIFOBuffered(width=8, depth=3)
+                m.d.comb += [out.w_data.eq(fifo.r_data), out.w_en.eq(fifo.r_rdy),
+                             fifo.r_en.eq(out.w_rdy)]
+            m.d.comb += [
+                self.o.payload.eq(out.r_data), self.o.valid.eq(out.r_rdy),
+                out.r_en.eq(self.o.ready),
             ]
         else:
             m.d.comb += self.o.payload.eq(shift)

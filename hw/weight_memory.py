@@ -3,6 +3,7 @@
 
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -40,23 +41,36 @@ class _WeightBusSlave(wiring.Component):
 
 class OnChipWeightMemory(_WeightBusSlave):
     """The weight bus from block RAM: one read burst and one write burst in flight, one word
-    a cycle each way."""
+    a cycle each way.
+
+    The words read leave through a small FIFO of LUT RAM and a register, not from the block
+    RAMs' outputs: a read is issued while the FIFO has room for it, whatever ``r.ready`` is
+    this cycle, so neither the RAMs' late read data (an ECP5 DP16KD's clock-to-output is 5.8
+    ns) nor a consumer's ``ready`` logic makes a path through the RAMs' many blocks. A word
+    reaches ``r`` three cycles after its read is issued: the RAM's read, the write into the
+    buffer, the buffer's output register."""
+
+    #: Words the read side holds: enough for a read a cycle while ``r`` takes one a cycle.
+    READ_BUFFER = 4
 
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
         m.submodules.memory = mem = Memory(shape=len(bus.r.payload), depth=self.depth, init=[])
         rd, wr = mem.read_port(), mem.write_port()
+        m.submodules.read_buffer = buffer = SyncFIFOBuffered(width=len(bus.r.payload),
+                                                             depth=self.READ_BUFFER)
 
-        issue, take = Signal(), Signal()
+        issue, take, arriving = Signal(), Signal(), Signal()
         rd_addr, rd_left = _burst(m, bus.ar, issue)
         wr_addr, wr_left = _burst(m, bus.aw, take)
-        m.d.comb += [issue.eq((~bus.r.valid | bus.r.ready) & (rd_left != 0)),
-                     rd.addr.eq(rd_addr), rd.en.eq(issue), bus.r.payload.eq(rd.data)]
-        with m.If(issue):
-            m.d.sync += bus.r.valid.eq(1)
-        with m.Elif(bus.r.ready):
-            m.d.sync += bus.r.valid.eq(0)
+        # A read issued in a cycle arrives in the next: room for it counts the one arriving.
+        m.d.comb += [issue.eq((buffer.w_level + arriving < self.READ_BUFFER) & (rd_left != 0)),
+                     rd.addr.eq(rd_addr)]
+        m.d.sync += arriving.eq(issue)
+        m.d.comb += [buffer.w_en.eq(arriving), buffer.w_data.eq(rd.data),
+                     bus.r.valid.eq(buffer.r_rdy), bus.r.payload.eq(buffer.r_data),
+                     buffer.r_en.eq(bus.r.ready)]
 
         m.d.comb += [bus.w.ready.eq(wr_left != 0), take.eq(bus.w.valid & bus.w.ready),
                      wr.addr.eq(wr_addr), wr.data.eq(bus.w.payload), wr.en.eq(take)]

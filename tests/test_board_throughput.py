@@ -153,9 +153,9 @@ def test_training_rate_adds_the_link_and_the_core_by_hand():
     # Pipelined: the line and the core overlap, the slower sets the pace (here the core).
     assert training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5, schedule="pipelined")[0] \
         == pytest.approx(2 / 0.054)
-    # Resident: no line; the core and 4 + 1 + 5 copy cycles a sample at 1 kHz.
+    # Resident: no line; the core and 4 + 1 + 7 copy cycles a sample at 1 kHz.
     rate, link_s, core_s = training_rate([4, 3], 5, 2, 3, 1000, 9600, 1.5, schedule="resident")
-    assert link_s == 0 and core_s == pytest.approx(0.054 + 2 * 10 / 1000)
+    assert link_s == 0 and core_s == pytest.approx(0.054 + 2 * 12 / 1000)
     with pytest.raises(ValueError, match="none of"):
         training_rate([4, 3], 5, 2, 3, 1000, 9600, schedule="overlapped")
 

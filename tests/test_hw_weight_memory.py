@@ -188,3 +188,35 @@ def test_single_port_ram_on_ice40_takes_whole_sprams_only(width, depth, fits):
             Fragment.get(ram, _Ice40())
         del refused
         gc.collect()            # the half-built Module goes here, under the filter above
+
+
+def test_block_ram_reads_a_word_a_cycle_behind_its_buffer():
+    """A burst read with ``r.ready`` held high: the first word three cycles after the burst is
+    taken (its read issued, the RAM's output written into the read buffer, the buffer's
+    output register), then one word every cycle, in order."""
+    depth = 64
+    dut = OnChipWeightMemory(8, 16, depth)
+    seen = []
+
+    async def tb(ctx):
+        bus = dut.bus
+        for addr in range(depth):                        # fill through the write side
+            await command(ctx, bus.aw, addr, 1)
+            ctx.set(bus.w.payload, 1000 + addr)
+            ctx.set(bus.w.valid, 1)
+            await ctx.tick()
+            ctx.set(bus.w.valid, 0)
+        ctx.set(bus.r.ready, 1)
+        await command(ctx, bus.ar, 10, 20)
+        for cycle in range(30):
+            if ctx.get(bus.r.valid):
+                seen.append((cycle, ctx.get(bus.r.payload)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert [word for _, word in seen] == list(range(1010, 1030))
+    cycles = [cycle for cycle, _ in seen]
+    assert cycles == list(range(cycles[0], cycles[0] + 20)) and cycles[0] == 3

@@ -9,7 +9,7 @@ from the store into the core's input buffer through the core's own loading port 
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from contract.protocol import EPOCH_ARGUMENTS, STORE_HEADER, Command
@@ -17,6 +17,7 @@ from contract.protocol import EPOCH_ARGUMENTS, STORE_HEADER, Command
 from ..core import Op
 from .sample_decoder import SampleDecoder, payload_signature
 from .sample_shuffler import SampleShuffler
+from .sample_store import SampleStore
 
 __all__ = ["ResidentTrainer", "resident_signature"]
 
@@ -82,10 +83,9 @@ class ResidentTrainer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        store = memory.Memory(shape=8, depth=self.capacity * self.stride, init=[])
-        m.submodules.store = store
-        stored = self._store_samples(m, store.write_port())
-        self._epochs(m, store.read_port(), stored)
+        m.submodules.store = store = SampleStore(self.capacity * self.stride)
+        stored = self._store_samples(m, store.write)
+        self._epochs(m, store, stored)
         return m
 
     # ---- STORE_SAMPLES: written as it arrives ---------------------------------------------
@@ -101,7 +101,7 @@ class ResidentTrainer(wiring.Component):
         m.d.comb += d.stored.eq(stored)
         with m.If(dec.payload.valid & (dec.payload.payload.index == 0)):
             m.d.sync += wrote.eq(0)
-        # The write, registered (its address and enable fan out to every block of the store).
+        # The write, registered (the address is a product and a sum).
         m.d.sync += [write.en.eq(0), write.addr.eq(dec.sample * self.stride + dec.position),
                      write.data.eq(dec.data)]
         m.d.sync += d.too_wide.eq(d.inputs > self.params.resident_inputs)
@@ -150,7 +150,7 @@ class ResidentTrainer(wiring.Component):
         ]
         return samples, batch, seed[:p.lfsr_width]
 
-    def _epochs(self, m, read, stored):
+    def _epochs(self, m, store, stored):
         p, d = self.params, self.dispatch
         ctl = self.control
         samples, batch, seed = self._epoch_arguments(m, stored)
@@ -161,10 +161,13 @@ class ResidentTrainer(wiring.Component):
         slot = Signal(8)                    # the sample of the mini-batch being copied
         row = Signal(range(self.capacity * self.stride + 1))
         position = Signal(16)               # byte of the sample being read
-        # The copy's pipeline: the store's word out of its block RAMs, then registered (the
-        # read crosses a multiplexer of some hundred blocks), then written into the core.
-        fetched, fetched_position = Signal(), Signal(16)
-        writing, writing_position, byte = Signal(), Signal(16), Signal(8)
+        # The copy's pipeline: each byte's address given to the store, and the byte written
+        # into the core when the store shows it, READ_LATENCY cycles later (hw/host_link/
+        # sample_store.py): whether a byte is on its way, and which, a register a cycle.
+        latency = store.READ_LATENCY
+        on_the_way = [Signal(name=f"reading_{k}") for k in range(latency)]
+        positions = [Signal(16, name=f"reading_position_{k}") for k in range(latency)]
+        writing, writing_position = on_the_way[-1], positions[-1]
         sums = Signal(data.ArrayLayout(16, p.max_layers))
         m.d.comb += d.correct.eq(sums)
         # The command, registered (a constant field driven combinationally would leave
@@ -172,7 +175,7 @@ class ResidentTrainer(wiring.Component):
         command = Signal.like(ctl.cmd)
         m.d.comb += ctl.cmd.eq(command)
 
-        m.d.comb += [ctl.load_sample.eq(slot), ctl.load_data.eq(byte),
+        m.d.comb += [ctl.load_sample.eq(slot), ctl.load_data.eq(store.read_data),
                      ctl.load_label.eq(writing_position == 0),
                      ctl.load_col.eq(writing_position - 1)]
         with m.FSM():
@@ -184,17 +187,17 @@ class ResidentTrainer(wiring.Component):
             with m.State("FETCH"):
                 m.d.comb += [self.active.eq(1), shuffler.o.ready.eq(1)]
                 with m.If(shuffler.o.valid):
-                    m.d.sync += [row.eq(shuffler.o.payload * self.stride), position.eq(0),
-                                 fetched.eq(0), writing.eq(0)]
+                    m.d.sync += [row.eq(shuffler.o.payload * self.stride), position.eq(0)]
+                    m.d.sync += [w.eq(0) for w in on_the_way]
                     m.next = "COPY"
             with m.State("COPY"):
-                # A byte read a cycle, registered the cycle after, written the one after that.
-                m.d.comb += [self.active.eq(1), read.addr.eq(row + position),
+                # A byte's address a cycle, its byte written when the store shows it.
+                m.d.comb += [self.active.eq(1), store.read_addr.eq(row + position),
                              ctl.load_en.eq(writing)]
-                m.d.sync += [position.eq(position + 1), fetched.eq(position <= d.inputs),
-                             fetched_position.eq(position),
-                             writing.eq(fetched), writing_position.eq(fetched_position),
-                             byte.eq(read.data)]
+                m.d.sync += [position.eq(position + 1), on_the_way[0].eq(position <= d.inputs),
+                             positions[0].eq(position)]
+                m.d.sync += [on_the_way[k + 1].eq(on_the_way[k]) for k in range(latency - 1)]
+                m.d.sync += [positions[k + 1].eq(positions[k]) for k in range(latency - 1)]
                 with m.If(writing & (writing_position == d.inputs)):
                     m.d.sync += [left.eq(left - 1), slot.eq(slot + 1),
                                  command.op.eq(Op.TRAIN), command.batch.eq(slot + 1)]
