@@ -20,8 +20,10 @@ class ForwardDrain(wiring.Component):
 
     Three registered stages, for timing: the row's place, the sign of its sums and the keep
     bits (the rounded sums arrive a cycle after the row, from the drains' shared rounding
-    stage); the saturation and the ReLU test; the dropout scaling. The row is written from the
-    third register. The drain never stalls.
+    stage); the saturation, the ReLU test and the dropout product ``y * keep_scale`` (a
+    multiplier of its own stage: after it, the rounding in the same cycle was a 75 MHz
+    ULX3S build's slowest path, 16.9 ns); the dropout's rounding and masking. The row is
+    written from the third register. The drain never stalls.
 
     With ``pooling``, a layer that pools (``pool``) sends each of a 2 x 2 window's four
     elements as a pass of the tile's rows (``at.window`` = 0, 1, 2, 3 for ``(0,0), (0,1), (1,0),
@@ -76,7 +78,8 @@ class ForwardDrain(wiring.Component):
         The row's rounded sums, in the cycle after the row.
     drop : In(1)
         Dropout is on (training with a non-zero ``dropout``). ``drop``, ``dropout``,
-        ``keep_scale`` and ``neurons`` are read in different stages: hold them through a phase
+        ``keep_scale`` and ``neurons`` are read in different stages (``keep_scale`` with the
+        rounded sums, ``drop`` and ``neurons`` a cycle later): hold them through a phase
         (with pooling, ``drop`` and ``keep_scale`` scale every element of a window: hold them
         from its first element's row to its last's output).
     dropout : In(unsigned(8))
@@ -139,6 +142,9 @@ class ForwardDrain(wiring.Component):
         Q, act = self.lanes, unsigned(self.act_bits)
         placed_fields = {"at": self.where_layout, "positive": Q, "keep": Q}
         clipped_fields = {"at": self.where_layout, "y": self.act_layout, "positive": Q, "keep": Q}
+        product_bits = self.act_bits + len(self.keep_scale) if self.has_dropout else 0
+        if self.has_dropout:            # each lane's ``y * keep_scale``, formed with ``y``
+            clipped_fields["product"] = data.ArrayLayout(unsigned(product_bits), Q)
         if self.pooling:                # the row pools (``pool`` read with the row)
             placed_fields["pool"] = clipped_fields["pool"] = 1
         placed = Signal(data.StructLayout(placed_fields))
@@ -147,21 +153,21 @@ class ForwardDrain(wiring.Component):
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         y, positive = clipped.y, clipped.positive
 
-        # With pooling (and dropout), each lane's product ``y * keep_scale`` is formed in the
-        # third stage beside the pooling's comparison and carried with the maximum (the
-        # product of the largest ``y`` is the largest ``y``'s product); its rounding and
-        # saturation come after the output register, in the output's own cycle (the
-        # multiplier, the rounding, the saturation and the merge in one cycle was the ULX3S
-        # conv build's critical path, 21.9 ns). Without pooling the third stage scales.
+        # With pooling (and dropout), each lane's product ``y * keep_scale`` (formed in the
+        # second stage) is carried with the maximum through the third (the product of the
+        # largest ``y`` is the largest ``y``'s product); its rounding and saturation come after
+        # the output register, in the output's own cycle (the multiplier, the rounding, the
+        # saturation and the merge in one cycle was the ULX3S conv build's critical path,
+        # 21.9 ns). Without pooling the third stage rounds the product.
         carried = self.pooling and self.has_dropout
-        product_bits = self.act_bits + len(self.keep_scale) if carried else 0
 
         def scale(v, q):
-            """Dropout's scaling of a kept activation (none when dropout is off)."""
+            """Dropout's scaling of a kept activation (none when dropout is off), from the
+            product formed in the second stage."""
             if not self.has_dropout:
                 return v
             scaled = Signal(act, name=f"scaled_{q}")
-            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(v * self.keep_scale, 8),
+            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(clipped.product[q], 8),
                                                           act), v))
             return scaled
 
@@ -173,8 +179,7 @@ class ForwardDrain(wiring.Component):
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
             if carried:
-                m.d.comb += [merge.i.scaled[q].eq(clipped.y[q] * self.keep_scale)
-                             for q in range(Q)]
+                m.d.comb += [merge.i.scaled[q].eq(clipped.product[q]) for q in range(Q)]
             else:
                 scaled = [merge.o.y[q] for q in range(Q)]
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
@@ -194,11 +199,15 @@ class ForwardDrain(wiring.Component):
                      o.write.eq(write)]
         for q in range(Q):
             v = self.rounded[q]
+            y_next = Signal(act, name=f"y_next_{q}")
+            m.d.comb += y_next.eq(saturate(v, act))
+            if self.has_dropout:
+                m.d.sync += clipped.product[q].eq(y_next * self.keep_scale)
             m.d.sync += [
                 placed.positive[q].eq(is_positive(self.i.sums[q])),
                 placed.keep[q].eq(~self.drop | (self.i.draws[q] >= self.dropout)
                                   if self.has_dropout else 1),
-                clipped.y[q].eq(saturate(v, act)),
+                clipped.y[q].eq(y_next),
                 clipped.positive[q].eq(placed.positive[q]           # v <= 2**act_bits - 1
                                        & (v[-1] | ~magnitude_above(v, self.act_bits))),
                 clipped.keep[q].eq(placed.keep[q]),

@@ -12,11 +12,11 @@ class ForwardDrainModel:
 
     * At a row's cycle: its place, whether each sum is positive (``acc > 0``) and the keep bits
       (``draw >= dropout`` while ``drop``; every lane is kept without dropout or ``drop``).
-    * A cycle later, with the rounded sums that arrive then: ``y = sat_u(rounded, act_bits)``
-      and the clipped ReLU's derivative ``acc > 0 and rounded <= 2**act_bits - 1``.
-    * A cycle later again, the output, with that cycle's ``drop``, ``keep_scale`` and
-      ``neurons``: ``y`` is 0 where dropped, ``sat_u(rne(y * keep_scale, 8), act_bits)`` where
-      kept while ``drop``, else ``y``; ``active`` is the derivative and the keep bit, 0 for a
+    * A cycle later, with the rounded sums and the ``keep_scale`` of that cycle:
+      ``y = sat_u(rounded, act_bits)``, the product ``y * keep_scale`` and the clipped ReLU's
+      derivative ``acc > 0 and rounded <= 2**act_bits - 1``.
+    * A cycle later again, the output, with that cycle's ``drop`` and ``neurons``: ``y`` is 0
+      where dropped, ``sat_u(rne(product, 8), act_bits)`` where kept while ``drop``, else ``y``; ``active`` is the derivative and the keep bit, 0 for a
       neuron ``n >= neurons``; ``write`` is a valid row of a real neuron.
 
     Every register takes its inputs every cycle, a row or not (the outputs are not masked by
@@ -48,7 +48,7 @@ class ForwardDrainModel:
         self.placed = {"at": dict(at), "positive": [0] * lanes, "keep": [0] * lanes,
                        "pool": 0}
         self.clipped = {"at": dict(at), "y": [0] * lanes, "positive": [0] * lanes,
-                        "keep": [0] * lanes, "pool": 0}
+                        "keep": [0] * lanes, "pool": 0, "keep_scale": 0}
         self.out = {"at": dict(at), "write": 0, "y": [0] * lanes, "active": 0}
         if pooling:
             self.out["winner"] = [0] * lanes
@@ -84,7 +84,9 @@ class ForwardDrainModel:
             self.coverage["unpooled"] += 1
         self._last_pooled_row = c["at"]["row"] if pooled else None
         if drop:
-            scaled = self.rounding(y * float(inputs["keep_scale"]), 8)
+            # The product of the row's (for a pooled row, its window's) ``y`` and the scale
+            # read with its rounded sums (held through a window).
+            scaled = self.rounding(y * float(c["keep_scale"]), 8)
             saturated = scaled > (1 << self.act_bits) - 1
             y = saturate_unsigned(scaled, self.act_bits)
         else:
@@ -121,7 +123,8 @@ class ForwardDrainModel:
             cov["positive_to_zero"] += int((sums_positive & (rounded == 0)).sum())
         return {"at": dict(p["at"]), "y": [int(v) for v in y],
                 "positive": [int(v) for v in positive], "keep": list(p["keep"]),
-                "pool": p["pool"]}
+                "pool": p["pool"],
+                "keep_scale": inputs["keep_scale"] if self.has_dropout else 0}
 
     def _pool(self, row, window, y, positive):
         """Element ``window`` of the row's 2 x 2 window: the merged maximum so far, kept as the

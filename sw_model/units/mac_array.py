@@ -2,8 +2,6 @@
 
 from math import ceil, log2
 
-from .registered_stage import RegisteredStage
-
 __all__ = ["MacArrayModel", "accumulator_bits"]
 
 
@@ -11,25 +9,35 @@ def accumulator_bits(a_bits, b_bits, depth):
     return a_bits + b_bits + max(0, ceil(log2(depth)))
 
 
-class MacArrayModel(RegisteredStage):
-    """``acc[p][q] += a[p] * b[q]`` per accepted beat; a ``last`` beat's sums appear next cycle.
+class MacArrayModel:
+    """``acc[p][q] += a[p] * b[q]`` per beat, in two stages: a beat's products are registered,
+    then added; a ``last`` beat's sums appear on ``o`` two cycles after it is accepted.
 
-    ``i`` is ready except for a ``last`` beat while a finished sum still waits on ``o``: the
-    ready does not depend on ``o.ready``, so no combinational path crosses the array.
+    The products move on every cycle except a ``last`` beat's while a finished sum still waits
+    on ``o``; ``i`` is ready while the products' register is empty or moving on. Neither
+    depends on ``o.ready``, so no combinational path crosses the array.
 
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
     testbench packs and unpacks them.
     """
 
     def __init__(self, rows, cols, acc_bits):
-        super().__init__([0] * (rows * cols))
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
         self.acc = [0] * (rows * cols)
+        self.held = None                    # the beat whose products are registered
+        self.out_valid, self.out = 0, [0] * (rows * cols)
+
+    def _advance(self):
+        return self.held is not None and not (self.held["last"] and self.out_valid)
 
     def ready(self, inputs):
-        return not (self.out_valid and inputs["i__beat"]["last"])
+        return self.held is None or self._advance()
 
-    def accept(self, beat):
+    def outputs(self, inputs):
+        return {"o__valid": self.out_valid, "o__payload": self.out,
+                "i__ready": int(self.ready(inputs))}
+
+    def _add(self, beat):
         for p in range(self.rows):
             for q in range(self.cols):
                 k = p * self.cols + q
@@ -37,4 +45,18 @@ class MacArrayModel(RegisteredStage):
                 self.acc[k] = base + beat["a"][p] * beat["b"][q]
                 assert -(1 << self.acc_bits) < self.acc[k] < (1 << self.acc_bits), \
                     "accumulation deeper than the array was sized for"
-        return list(self.acc) if beat["last"] else None
+
+    def step(self, inputs):
+        """Returns the beat accepted at this edge, or None."""
+        advance, ready = self._advance(), self.ready(inputs)
+        if self.out_valid and inputs["o__ready"]:
+            self.out_valid = 0
+        if advance:
+            self._add(self.held)
+            if self.held["last"]:
+                self.out, self.out_valid = list(self.acc), 1
+            self.held = None
+        taken = None
+        if inputs["i__valid"] and ready:
+            taken = self.held = inputs["i__beat"]
+        return taken
