@@ -45,10 +45,12 @@ class Accelerator(wiring.Component):
         m.submodules.host = host = HostInterface(p, core)
         # RESET returns the core to its idle state whatever it was doing (its registers to
         # their least values: contract/limits.py); the host interface is never reset by it.
-        # The reset reaches the core a cycle after the command is decoded, from a register:
-        # it is the synchronous reset of thousands of the core's flip-flops.
-        clear = Signal()
-        m.d.sync += clear.eq(host.clear)
+        # Pipelined, the reset reaches the core a cycle after the command is decoded, from a
+        # register: it is the synchronous reset of thousands of the core's flip-flops.
+        clear = host.clear
+        if p.pipelined:
+            clear = Signal()
+            m.d.sync += clear.eq(host.clear)
         m.submodules.core = ResetInserter(clear)(core)
         connect(m, wiring.flipped(self.rx), host.rx)
         connect(m, host.tx, wiring.flipped(self.tx))

@@ -35,19 +35,22 @@ class MacArray(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(acc, P * Q)))
         One beat per sum, element ``p * Q + q``.
 
-    Two stages: a beat's ``P x Q`` products are registered (the multipliers' own stage: a
-    multiplier, then a 40-bit sum in one cycle was 17 ns of a 75 MHz ULX3S build), then added
-    into the accumulators. The sum of a beat accepted with ``last`` appears on ``o`` two
-    cycles later; accumulation goes on while it waits. The products move on every cycle
-    except a ``last`` beat's while a finished sum is still on ``o``; ``i`` is ready while the
-    products' register is empty or moving on (neither depends on ``o.ready``: no
-    combinational path runs through the array).
+    ``pipelined``: two stages: a beat's ``P x Q`` products are registered (the multipliers'
+    own stage: a multiplier, then a 40-bit sum in one cycle was 17 ns of a 75 MHz ULX3S
+    build), then added into the accumulators. The sum of a beat accepted with ``last``
+    appears on ``o`` two cycles later; accumulation goes on while it waits. The products move
+    on every cycle except a ``last`` beat's while a finished sum is still on ``o``; ``i`` is
+    ready while the products' register is empty or moving on. Not ``pipelined``: one stage,
+    the beat multiplied and added as it is accepted; its sum appears on ``o`` a cycle later,
+    and ``i`` stalls only a ``last`` beat while a finished sum is still on ``o``. Either way
+    ``i.ready`` does not depend on ``o.ready``: no combinational path runs through the array.
     """
 
-    def __init__(self, rows, cols, a_shape, b_shape, depth):
+    def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
+        self.pipelined = pipelined
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.acc_shape = accumulator_shape(a_shape, b_shape, depth)
         self.in_layout = data.StructLayout({
@@ -66,13 +69,24 @@ class MacArray(wiring.Component):
         beat = self.i.payload
         P, Q = self.rows, self.cols
         acc = [Signal(self.acc_shape, name=f"acc_{k}") for k in range(P * Q)]
-        # The products' register: a beat's products and whether it starts or ends a sum.
-        held = Signal()
-        first, last = Signal(), Signal()
-        products = [Signal(self.acc_shape, name=f"product_{k}") for k in range(P * Q)]
-        advance = Signal()
-        m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
-                     self.i.ready.eq(~held | advance)]
+        if self.pipelined:
+            # The products' register: a beat's products and whether it starts or ends a sum.
+            held, first, last = Signal(), Signal(), Signal()
+            products = [Signal(self.acc_shape, name=f"product_{k}") for k in range(P * Q)]
+            advance = Signal()
+            m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
+                         self.i.ready.eq(~held | advance)]
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += [held.eq(1), first.eq(beat.first), last.eq(beat.last)]
+                m.d.sync += [products[p * Q + q].eq(beat.a[p] * beat.b[q])
+                             for p in range(P) for q in range(Q)]
+            with m.Elif(advance):
+                m.d.sync += held.eq(0)
+        else:
+            first, last = beat.first, beat.last
+            products = [beat.a[p] * beat.b[q] for p in range(P) for q in range(Q)]
+            advance = self.i.valid & self.i.ready
+            m.d.comb += self.i.ready.eq(~(self.o.valid & beat.last))
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -85,10 +99,4 @@ class MacArray(wiring.Component):
                     m.d.sync += self.o.payload[k].eq(total)
             with m.If(last):
                 m.d.sync += self.o.valid.eq(1)
-            m.d.sync += held.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [held.eq(1), first.eq(beat.first), last.eq(beat.last)]
-            for p in range(P):
-                for q in range(Q):
-                    m.d.sync += products[p * Q + q].eq(beat.a[p] * beat.b[q])
         return m

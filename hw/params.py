@@ -70,6 +70,10 @@ class CoreParams:
     conv: bool = False
     # Simulation builds: scramble a block-RAM word read as it is written (hw/ram_collisions.py).
     scramble_collisions: bool = False
+    # Registers for a fast clock (an ECP5 above ~60 MHz): the MAC array's products in a
+    # stage of their own (hw/mac_array.py: a sum leaves a cycle later), RESET's clear of the
+    # core from a register (hw/accelerator.py). The iCE40's lean core has no cells for them.
+    pipelined: bool = True
 
     @classmethod
     def from_config(cls, cfg, **overrides):

@@ -13,6 +13,9 @@ CASES = {
     "2x3-u8xs16-d32": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32),
     "4x4-s16xs16-d1000": dict(rows=4, cols=4, a_shape=("s", 16), b_shape=("s", 16), depth=1000),
     "8x8-s18xs18-d4096": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18), depth=4096),
+    # Without the products' register (the iCEBreaker's lean core).
+    "2x3-u8xs16-d32-one-stage": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
+                                     depth=32, pipelined=False),
 }
 
 
@@ -24,7 +27,8 @@ def shape(spec):
 def run(tmp_path_factory, name, sim, cycles, **extra):
     case = CASES[name]
     p = dict(rows=case["rows"], cols=case["cols"], a_shape=shape(case["a_shape"]),
-             b_shape=shape(case["b_shape"]), depth=case["depth"])
+             b_shape=shape(case["b_shape"]), depth=case["depth"],
+             pipelined=case.get("pipelined", True))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -32,7 +36,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     run_case(tmp_path_factory, unit, "mac_array", params, sim, name)
 
 
-FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2"]
+FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))

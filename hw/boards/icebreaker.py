@@ -80,5 +80,6 @@ ICEBREAKER = IceBreakerBoard(
     # exit (the device refuses them: UNSUPPORTED), no frozen layers (BAD_VALUE: range 0..0).
     rx_fifo_depth=1,                            # a register: the host waits for each reply
     core_options=(("counter_bits", 16), ("all_counters", False), ("dropout", False),
-                  ("sign_feedback", False), ("early_exit", False), ("frozen_layers", False)),
+                  ("sign_feedback", False), ("early_exit", False), ("frozen_layers", False),
+                  ("pipelined", False)),
 )

@@ -20,10 +20,8 @@ class ForwardDrain(wiring.Component):
 
     Three registered stages, for timing: the row's place, the sign of its sums and the keep
     bits (the rounded sums arrive a cycle after the row, from the drains' shared rounding
-    stage); the saturation, the ReLU test and the dropout product ``y * keep_scale`` (a
-    multiplier of its own stage: after it, the rounding in the same cycle was a 75 MHz
-    ULX3S build's slowest path, 16.9 ns); the dropout's rounding and masking. The row is
-    written from the third register. The drain never stalls.
+    stage); the saturation and the ReLU test, with ``keep_scale`` registered beside them; the
+    dropout scaling. The row is written from the third register. The drain never stalls.
 
     With ``pooling``, a layer that pools (``pool``) sends each of a 2 x 2 window's four
     elements as a pass of the tile's rows (``at.window`` = 0, 1, 2, 3 for ``(0,0), (0,1), (1,0),
@@ -143,31 +141,35 @@ class ForwardDrain(wiring.Component):
         placed_fields = {"at": self.where_layout, "positive": Q, "keep": Q}
         clipped_fields = {"at": self.where_layout, "y": self.act_layout, "positive": Q, "keep": Q}
         product_bits = self.act_bits + len(self.keep_scale) if self.has_dropout else 0
-        if self.has_dropout:            # each lane's ``y * keep_scale``, formed with ``y``
-            clipped_fields["product"] = data.ArrayLayout(unsigned(product_bits), Q)
+        if self.has_dropout:
+            # ``keep_scale`` is registered beside ``y`` (its register near the multipliers:
+            # the scale comes from the register file across the die).
+            clipped_fields["keep_scale"] = unsigned(len(self.keep_scale))
         if self.pooling:                # the row pools (``pool`` read with the row)
             placed_fields["pool"] = clipped_fields["pool"] = 1
         placed = Signal(data.StructLayout(placed_fields))
         clipped = Signal(data.StructLayout(clipped_fields))
+        if self.has_dropout:
+            m.d.sync += clipped.keep_scale.eq(self.keep_scale)
         o = self.o
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         y, positive = clipped.y, clipped.positive
 
-        # With pooling (and dropout), each lane's product ``y * keep_scale`` (formed in the
-        # second stage) is carried with the maximum through the third (the product of the
-        # largest ``y`` is the largest ``y``'s product); its rounding and saturation come after
-        # the output register, in the output's own cycle (the multiplier, the rounding, the
-        # saturation and the merge in one cycle was the ULX3S conv build's critical path,
-        # 21.9 ns). Without pooling the third stage rounds the product.
+        # With pooling (and dropout), each lane's product ``y * keep_scale`` is formed in the
+        # third stage beside the pooling's comparison and carried with the maximum (the
+        # product of the largest ``y`` is the largest ``y``'s product); its rounding and
+        # saturation come after the output register, in the output's own cycle (the
+        # multiplier, the rounding, the saturation and the merge in one cycle was the ULX3S
+        # conv build's critical path, 21.9 ns). Without pooling the third stage scales.
         carried = self.pooling and self.has_dropout
 
         def scale(v, q):
-            """Dropout's scaling of a kept activation (none when dropout is off), from the
-            product formed in the second stage."""
+            """Dropout's scaling of a kept activation (none when dropout is off), by the scale
+            registered in the second stage."""
             if not self.has_dropout:
                 return v
             scaled = Signal(act, name=f"scaled_{q}")
-            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(clipped.product[q], 8),
+            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(v * clipped.keep_scale, 8),
                                                           act), v))
             return scaled
 
@@ -179,7 +181,8 @@ class ForwardDrain(wiring.Component):
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
             if carried:
-                m.d.comb += [merge.i.scaled[q].eq(clipped.product[q]) for q in range(Q)]
+                m.d.comb += [merge.i.scaled[q].eq(clipped.y[q] * clipped.keep_scale)
+                             for q in range(Q)]
             else:
                 scaled = [merge.o.y[q] for q in range(Q)]
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
@@ -199,15 +202,11 @@ class ForwardDrain(wiring.Component):
                      o.write.eq(write)]
         for q in range(Q):
             v = self.rounded[q]
-            y_next = Signal(act, name=f"y_next_{q}")
-            m.d.comb += y_next.eq(saturate(v, act))
-            if self.has_dropout:
-                m.d.sync += clipped.product[q].eq(y_next * self.keep_scale)
             m.d.sync += [
                 placed.positive[q].eq(is_positive(self.i.sums[q])),
                 placed.keep[q].eq(~self.drop | (self.i.draws[q] >= self.dropout)
                                   if self.has_dropout else 1),
-                clipped.y[q].eq(y_next),
+                clipped.y[q].eq(saturate(v, act)),
                 clipped.positive[q].eq(placed.positive[q]           # v <= 2**act_bits - 1
                                        & (v[-1] | ~magnitude_above(v, self.act_bits))),
                 clipped.keep[q].eq(placed.keep[q]),

@@ -328,7 +328,7 @@ class TrainingCore(wiring.Component):
                                                  if p.conv else {})}))
         # The beat's classifier weights (SCORE), registered without their constant low bit.
         s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
-        k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth)
+        k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined)
         m.submodules.mac = mac
         k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
         k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)

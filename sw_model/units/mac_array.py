@@ -17,12 +17,17 @@ class MacArrayModel:
     on ``o``; ``i`` is ready while the products' register is empty or moving on. Neither
     depends on ``o.ready``, so no combinational path crosses the array.
 
+    Not ``pipelined`` (the array built without the products' register): a beat is multiplied
+    and added as it is accepted, a ``last`` beat's sums appear the next cycle, and ``i``
+    stalls only a ``last`` beat while a finished sum still waits on ``o``.
+
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
     testbench packs and unpacks them.
     """
 
-    def __init__(self, rows, cols, acc_bits):
+    def __init__(self, rows, cols, acc_bits, pipelined=True):
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
+        self.pipelined = pipelined
         self.acc = [0] * (rows * cols)
         self.held = None                    # the beat whose products are registered
         self.out_valid, self.out = 0, [0] * (rows * cols)
@@ -31,6 +36,8 @@ class MacArrayModel:
         return self.held is not None and not (self.held["last"] and self.out_valid)
 
     def ready(self, inputs):
+        if not self.pipelined:
+            return not (self.out_valid and inputs["i__beat"]["last"])
         return self.held is None or self._advance()
 
     def outputs(self, inputs):
@@ -51,6 +58,14 @@ class MacArrayModel:
         advance, ready = self._advance(), self.ready(inputs)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
+        if not self.pipelined:
+            if not (inputs["i__valid"] and ready):
+                return None
+            beat = inputs["i__beat"]
+            self._add(beat)
+            if beat["last"]:
+                self.out, self.out_valid = list(self.acc), 1
+            return beat
         if advance:
             self._add(self.held)
             if self.held["last"]:
