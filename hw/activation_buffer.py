@@ -31,6 +31,11 @@ class ActivationBuffer(wiring.Component):
         Simulation: a read of a word being written returns garbage (hw/ram_collisions.py).
     any_start : bool
         Row reads from any column, not only multiples of ``Q``.
+    registered_write : bool
+        Each bank's write (its enable, address and word, after the lanes are rotated to the
+        banks) is registered before the RAM: a write lands a cycle later (a read sees it from
+        two cycles after it is given), and neither the writers' selection logic nor the
+        rotation shares a cycle with the RAMs' inputs (for a fast clock on an ECP5).
 
     Members
     -------
@@ -48,8 +53,9 @@ class ActivationBuffer(wiring.Component):
     """
 
     def __init__(self, lanes, groups, columns, width, scramble_collisions=False,
-                 any_start=False):
+                 any_start=False, registered_write=False):
         self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
+        self.registered_write = registered_write
         self.scramble_collisions, self.any_start = scramble_collisions, any_start
         self.qbits = index_bits(lanes) if lanes > 1 else 0
         columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
@@ -100,14 +106,18 @@ class ActivationBuffer(wiring.Component):
                 m.d.comb += lane_in.eq(k - wr_rot)
             else:
                 row_col, lane_in = self.rd_col, 0
+            write = [wr.en.eq(self.wr_en & self.wr_mask.bit_select(lane_in, 1)),
+                     wr.addr.eq(Cat(self.wr_col, self.wr_group)),
+                     wr.data.eq(self.wr_data[lane_in])]
             m.d.comb += [
                 rd.en.eq(self.rd_en),
                 rd.addr.eq(Cat(Mux(self.rd_row, row_col, self.rd_col), self.rd_group)),
                 bank_out[k].eq(read_data(m, rd, wr, self.scramble_collisions)),
-                wr.en.eq(self.wr_en & self.wr_mask.bit_select(lane_in, 1)),
-                wr.addr.eq(Cat(self.wr_col, self.wr_group)),
-                wr.data.eq(self.wr_data[lane_in]),
             ]
+            if self.registered_write:
+                m.d.sync += write
+            else:
+                m.d.comb += write
         for q in range(Q):
             sel = Signal(max(1, qbits), name=f"read_bank_{q}")
             m.d.comb += sel.eq(q + rot_d)

@@ -10,11 +10,13 @@ from amaranth.sim import Simulator
 from hw.activation_buffer import ActivationBuffer
 
 
+@pytest.mark.parametrize("registered", [False, True], ids=["", "registered-write"])
 @pytest.mark.parametrize("any_start", [False, True], ids=["aligned", "any-start"])
 @pytest.mark.parametrize("lanes,groups,columns", [(4, 3, 10), (8, 2, 16), (1, 3, 5), (2, 2, 7), (8, 1, 3)])
-def test_column_and_row_reads(lanes, groups, columns, any_start):
+def test_column_and_row_reads(lanes, groups, columns, any_start, registered):
     rng = random.Random(lanes * 100 + columns)
-    dut = ActivationBuffer(lanes, groups, columns, 8, any_start=any_start)
+    dut = ActivationBuffer(lanes, groups, columns, 8, any_start=any_start,
+                           registered_write=registered)
     ref = np.zeros((groups * lanes, columns), dtype=int)
     cols_padded = -(-columns // lanes) * lanes
     errors = []
@@ -34,6 +36,8 @@ def test_column_and_row_reads(lanes, groups, columns, any_start):
                     ref[g * lanes + q, j] = values[q]
             await ctx.tick()
         ctx.set(dut.wr_en, 0)
+        if registered:                  # the last write lands at the next edge
+            await ctx.tick()
         ctx.set(dut.rd_en, 1)
         for g in range(groups):
             for j in range(columns):
@@ -83,3 +87,35 @@ def test_port_widths(lanes, groups, columns, widths):
             "wr_mask": lanes}
     assert {name: len(Value.cast(getattr(dut, name))) for name in want} == want
     Fragment.get(dut, None)                    # and it elaborates at these sizes
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_when_a_read_sees_a_write(registered):
+    """A column read given the cycle after a write sees it, or (registered_write) only from
+    the cycle after that: the write lands a cycle later."""
+    dut = ActivationBuffer(4, 2, 8, 8, registered_write=registered)
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.rd_en, 1)
+        ctx.set(dut.rd_group, 1)
+        ctx.set(dut.rd_col, 5)
+        ctx.set(dut.wr_group, 1)
+        ctx.set(dut.wr_col, 5)
+        ctx.set(dut.wr_mask, 0b1111)
+        for q in range(4):
+            ctx.set(dut.wr_data[q], 10 + q)
+        ctx.set(dut.wr_en, 1)
+        await ctx.tick()                        # the write is given in this cycle
+        ctx.set(dut.wr_en, 0)
+        for _ in range(3):                      # reads given 1, 2, 3 cycles after it
+            await ctx.tick()
+            seen.append([ctx.get(dut.rd_data[q]) for q in range(4)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    new = [10, 11, 12, 13]
+    assert (seen[0] == new) == (not registered)
+    assert seen[1] == new and seen[2] == new

@@ -259,7 +259,8 @@ class TrainingCore(wiring.Component):
         p, ctl = self.params, self.control
         P, Q, C, _, _, _, cw = self._sizes()
         k.bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits,
-                                   p.scramble_collisions, any_start=p.conv) for _ in range(2)]
+                                   p.scramble_collisions, any_start=p.conv,
+                                   registered_write=p.pipelined) for _ in range(2)]
         m.submodules.buffer_0, m.submodules.buffer_1 = k.bufs
         k.tbits, k.gbits = tbits, gbits = index_bits(p.tiles), index_bits(p.groups)
         k.sbits = index_bits(p.max_inputs + 1)
