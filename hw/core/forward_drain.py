@@ -21,7 +21,9 @@ class ForwardDrain(wiring.Component):
     Three registered stages, for timing: the row's place, the sign of its sums and the keep
     bits (the rounded sums arrive a cycle after the row, from the drains' shared rounding
     stage); the saturation and the ReLU test, with ``keep_scale`` registered beside them; the
-    dropout scaling. The row is written from the third register. The drain never stalls.
+    dropout product ``y * keep_scale``, whose rounding and saturation to ``o.y`` come after
+    the third register, in the output's own cycle (the row is written from the third register
+    and ``o.y``'s logic into a buffer's write register). The drain never stalls.
 
     With ``pooling``, a layer that pools (``pool``) sends each of a 2 x 2 window's four
     elements as a pass of the tile's rows (``at.window`` = 0, 1, 2, 3 for ``(0,0), (0,1), (1,0),
@@ -155,13 +157,14 @@ class ForwardDrain(wiring.Component):
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         y, positive = clipped.y, clipped.positive
 
-        # With pooling (and dropout), each lane's product ``y * keep_scale`` is formed in the
-        # third stage beside the pooling's comparison and carried with the maximum (the
+        # With dropout, each lane's product ``y * keep_scale`` is formed in the third stage
+        # (with pooling, beside the pooling's comparison, and carried with the maximum: the
         # product of the largest ``y`` is the largest ``y``'s product); its rounding and
-        # saturation come after the output register, in the output's own cycle (the
-        # multiplier, the rounding, the saturation and the merge in one cycle was the ULX3S
-        # conv build's critical path, 21.9 ns). Without pooling the third stage scales.
-        carried = self.pooling and self.has_dropout
+        # saturation come after the output register, in the output's own cycle, which only
+        # writes it to a buffer's write register. (The multiplier, the rounding, the
+        # saturation and the merge in one cycle was the ULX3S conv build's critical path,
+        # 21.9 ns; without the merge, 18.1 ns of a 75 MHz FC build.)
+        carried = self.has_dropout
 
         def scale(v, q):
             """Dropout's scaling of a kept activation (none when dropout is off), by the scale
@@ -185,16 +188,21 @@ class ForwardDrain(wiring.Component):
                              for q in range(Q)]
             else:
                 scaled = [merge.o.y[q] for q in range(Q)]
+            if carried:
+                largest, largest_product = merge.o.y, merge.o.scaled
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
                          o.winner.eq(merge.o.winner)]
             write &= ~clipped.pool | (clipped.at.window == 3)
             positive = merge.o.active
-        if carried:                     # the output's registers: maximum, product, keep, drop
+        elif carried:
+            largest = clipped.y
+            largest_product = [clipped.y[q] * clipped.keep_scale for q in range(Q)]
+        if carried:                     # the output's registers: y (maximum), product, keep, drop
             out_y = Signal(self.act_layout)
             products = Signal(data.ArrayLayout(unsigned(product_bits), Q))
             kept, dropping = Signal(Q), Signal()
-            m.d.sync += [out_y.eq(merge.o.y), products.eq(merge.o.scaled), kept.eq(clipped.keep),
-                         dropping.eq(self.drop)]
+            m.d.sync += [out_y.eq(largest), kept.eq(clipped.keep), dropping.eq(self.drop)]
+            m.d.sync += [products[q].eq(largest_product[q]) for q in range(Q)]
             for q in range(Q):
                 m.d.comb += o.y[q].eq(Mux(kept[q], Mux(dropping, saturate(
                     rne_shift(products[q], 8), act), out_y[q]), 0))
