@@ -130,9 +130,12 @@ class CommandDispatcher(wiring.Component):
         cmd_reg = Signal(self.cmd_layout)
         reg_index = Signal(9)
         # A configuration value's bytes 0..2 (newest at the top); byte 3 stays under the cursor
-        # until the value is written.
+        # until the value is written. Pipelined (CoreParams), byte 3 is registered too as it
+        # arrives: the cursor's data comes late in the cycle from the frame buffer's block
+        # RAM, and the value goes on to the register file and the PRNGs' seeds.
         config_low = Signal(24)
-        config_value = Cat(config_low, cursor.data)
+        config_high = Signal(8) if p.pipelined else cursor.data
+        config_value = Cat(config_low, config_high)
         m.d.comb += [check.index.eq(reg_index), check.value.eq(config_value),
                      check.byte.eq(cursor.data), check.byte_at.eq(cursor.position[:2] - 1)]
         res_b, res_layer = Signal(8), Signal(8)
@@ -315,6 +318,8 @@ class CommandDispatcher(wiring.Component):
                 # until the register is written. The range check takes each byte.
                 m.d.comb += check.byte_valid.eq(1)
                 with m.If(cursor.position[:2] == 0):
+                    if p.pipelined:
+                        m.d.sync += config_high.eq(cursor.data)
                     m.next = "CONFIG_JUDGE"
                 with m.Else():
                     m.d.comb += cursor.advance.eq(1)
