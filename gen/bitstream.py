@@ -18,6 +18,7 @@ import sys
 import time
 
 from contract.config import NetConfig, load_config
+from hw.host_link.sample_store import COPY_SUFFIX
 
 __all__ = ["build_bitstream", "build_seed_sweep", "seed_sweep", "prepare", "tool_env",
            "module_stats", "TOOLS", "LUT_MAPPINGS", "abc9_failure"]
@@ -42,7 +43,7 @@ COLLISIONS_UNDEFINED = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABL
 #: Keeps the registers named as copies (hw/host_link/sample_store.py, COPY_SUFFIX) apart:
 #: Yosys would merge registers with the same input into one, which is what they avoid (one
 #: register's output reaching blocks across the whole die).
-KEEP_COPIES = "setattr -set keep 1 w:*_copy %ci1 t:$dff %i"
+KEEP_COPIES = f"setattr -set keep 1 w:*{COPY_SUFFIX} %ci1 t:$dff %i"
 
 #: Per family: Yosys synthesis options, and the resources the report names.
 FAMILY = {

@@ -155,7 +155,7 @@ class ForwardDrain(wiring.Component):
             m.d.sync += clipped.keep_scale.eq(self.keep_scale)
         o = self.o
         write = clipped.at.valid & (clipped.at.n < self.neurons)
-        y, positive = clipped.y, clipped.positive
+        positive = clipped.positive
 
         # With dropout, each lane's product ``y * keep_scale`` is formed in the third stage
         # (with pooling, beside the pooling's comparison, and carried with the maximum: the
@@ -163,41 +163,28 @@ class ForwardDrain(wiring.Component):
         # saturation come after the output register, in the output's own cycle, which only
         # writes it to a buffer's write register. (The multiplier, the rounding, the
         # saturation and the merge in one cycle was the ULX3S conv build's critical path,
-        # 21.9 ns; without the merge, 18.1 ns of a 75 MHz FC build.)
-        carried = self.has_dropout
-
-        def scale(v, q):
-            """Dropout's scaling of a kept activation (none when dropout is off), by the scale
-            registered in the second stage."""
-            if not self.has_dropout:
-                return v
-            scaled = Signal(act, name=f"scaled_{q}")
-            m.d.comb += scaled.eq(Mux(self.drop, saturate(rne_shift(v * clipped.keep_scale, 8),
-                                                          act), v))
-            return scaled
-
-        scaled = None if carried else [scale(y[q], q) for q in range(Q)]
+        # 21.9 ns; without the merge, 18.1 ns of a 75 MHz FC build.) Without dropout the
+        # third stage registers ``y`` (with pooling, the maximum) itself.
+        dropout = self.has_dropout
+        largest = clipped.y
         if self.pooling:                # the maxima, and the product that goes with them
             m.submodules.pool = merge = PoolMerge(Q, self.act_bits, self.rows, self.row_bits,
                                                   scaled_bits=product_bits)
             m.d.comb += [merge.i.valid.eq(clipped.at.valid), merge.i.pool.eq(clipped.pool),
                          merge.i.row.eq(clipped.at.row), merge.i.window.eq(clipped.at.window),
                          merge.i.y.eq(clipped.y), merge.i.active.eq(clipped.positive)]
-            if carried:
+            if dropout:
                 m.d.comb += [merge.i.scaled[q].eq(clipped.y[q] * clipped.keep_scale)
                              for q in range(Q)]
-            else:
-                scaled = [merge.o.y[q] for q in range(Q)]
-            if carried:
-                largest, largest_product = merge.o.y, merge.o.scaled
+                largest_product = merge.o.scaled
+            largest = merge.o.y
             m.d.sync += [placed.pool.eq(self.pool), clipped.pool.eq(placed.pool),
                          o.winner.eq(merge.o.winner)]
             write &= ~clipped.pool | (clipped.at.window == 3)
             positive = merge.o.active
-        elif carried:
-            largest = clipped.y
+        elif dropout:
             largest_product = [clipped.y[q] * clipped.keep_scale for q in range(Q)]
-        if carried:                     # the output's registers: y (maximum), product, keep, drop
+        if dropout:                     # the output's registers: y (maximum), product, keep, drop
             out_y = Signal(self.act_layout)
             products = Signal(data.ArrayLayout(unsigned(product_bits), Q))
             kept, dropping = Signal(Q), Signal()
@@ -219,8 +206,8 @@ class ForwardDrain(wiring.Component):
                                        & (v[-1] | ~magnitude_above(v, self.act_bits))),
                 clipped.keep[q].eq(placed.keep[q]),
             ]
-            if not carried:
-                m.d.sync += o.y[q].eq(Mux(clipped.keep[q], scaled[q], 0))
+            if not dropout:
+                m.d.sync += o.y[q].eq(Mux(clipped.keep[q], largest[q], 0))
             m.d.sync += o.active[q].eq(positive[q] & clipped.keep[q]
                                        & (clipped.at.n < self.neurons))
         m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid)

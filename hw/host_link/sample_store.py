@@ -61,10 +61,10 @@ class SampleStore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         low = (self.bank_words - 1).bit_length()
-        # The bank a read chose, carried along its pipeline (a store of one bank has none).
-        bank_of_read = [Signal(range(max(2, self.banks)), name=f"bank_of_read_{k}")
-                        for k in range(3)]
         if self.banks > 1:
+            # The bank a read chose, carried along its pipeline.
+            bank_of_read = [Signal(range(self.banks), name=f"bank_of_read_{k}")
+                            for k in range(3)]
             m.d.sync += bank_of_read[0].eq(self.read_addr >> low)
             m.d.sync += [bank_of_read[k + 1].eq(bank_of_read[k]) for k in range(2)]
         held = []

@@ -58,20 +58,14 @@ class MacArrayModel:
         advance, ready = self._advance(), self.ready(inputs)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
-        if not self.pipelined:
-            if not (inputs["i__valid"] and ready):
-                return None
-            beat = inputs["i__beat"]
-            self._add(beat)
-            if beat["last"]:
+        taken = inputs["i__beat"] if inputs["i__valid"] and ready else None
+        # The beat added at this edge: the one accepted (one stage), or the registered one
+        # moving on (two).
+        adding = (self.held if advance else None) if self.pipelined else taken
+        if adding is not None:
+            self._add(adding)
+            if adding["last"]:
                 self.out, self.out_valid = list(self.acc), 1
-            return beat
-        if advance:
-            self._add(self.held)
-            if self.held["last"]:
-                self.out, self.out_valid = list(self.acc), 1
-            self.held = None
-        taken = None
-        if inputs["i__valid"] and ready:
-            taken = self.held = inputs["i__beat"]
+        if self.pipelined and (advance or taken is not None):
+            self.held = taken
         return taken
