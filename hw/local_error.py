@@ -23,7 +23,9 @@ class LocalErrorUnit(wiring.Component):
     where these are the sample's.
 
     One comparison and one subtraction a beat, whatever the number of classes: the unit is
-    small and short-pathed; a sample takes ``classes`` cycles.
+    small and short-pathed; a sample takes ``classes`` cycles. (``margin`` is computed from
+    the running best and second scores after their registers: what leaves equals what a
+    register would hold.)
 
     Members
     -------
@@ -99,16 +101,20 @@ class LocalErrorUnit(wiring.Component):
         m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        # The output register, but the margin: it is the difference of the best and second
+        # registers, which change only as a beat enters the output, so the subtraction sits
+        # after the register, not after the comparisons that choose them.
+        held = Signal(self.out_layout)
+        m.d.comb += [out.eq(held), out.margin.eq(best - second)]
         with m.If(accepted):
             m.d.sync += [
                 cls.eq(Mux(last, 0, cls + 1)),
                 best.eq(best_next), best_cls.eq(best_cls_next), second.eq(second_next),
                 self.o.valid.eq(1),
-                out.error.eq(saturate(error, self.error_shape)),
-                out.last.eq(last),
-                out.prediction.eq(best_cls_next),
-                out.correct.eq(correct),
-                out.margin.eq(best_next - second_next),
+                held.error.eq(saturate(error, self.error_shape)),
+                held.last.eq(last),
+                held.prediction.eq(best_cls_next),
+                held.correct.eq(correct),
             ]
         base = Mux(self.clear, 0, self.correct_count)
         m.d.sync += self.correct_count.eq(base + (accepted & last & correct))

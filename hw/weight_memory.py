@@ -43,15 +43,16 @@ class OnChipWeightMemory(_WeightBusSlave):
     """The weight bus from block RAM: one read burst and one write burst in flight, one word
     a cycle each way.
 
-    The words read leave through a small FIFO of LUT RAM and a register, not from the block
-    RAMs' outputs: a read is issued while the FIFO has room for it, whatever ``r.ready`` is
-    this cycle, so neither the RAMs' late read data (an ECP5 DP16KD's clock-to-output is 5.8
-    ns) nor a consumer's ``ready`` logic makes a path through the RAMs' many blocks. A word
-    reaches ``r`` three cycles after its read is issued: the RAM's read, the write into the
+    The words read leave through a register and a small FIFO of LUT RAM, not from the block
+    RAMs' outputs: a read is issued while the FIFO has room for it and the reads still in
+    flight, whatever ``r.ready`` is this cycle, so neither the RAMs' late read data (an ECP5
+    DP16KD's clock-to-output is 5.8 ns, then the choice among its many blocks) nor a
+    consumer's ``ready`` logic makes a path through the RAMs. A word reaches ``r`` four cycles
+    after its read is issued: the RAM's read, the register after the RAMs, the write into the
     buffer, the buffer's output register."""
 
     #: Words the read side holds: enough for a read a cycle while ``r`` takes one a cycle.
-    READ_BUFFER = 4
+    READ_BUFFER = 5
 
     def elaborate(self, platform):
         m = Module()
@@ -61,14 +62,17 @@ class OnChipWeightMemory(_WeightBusSlave):
         m.submodules.read_buffer = buffer = SyncFIFOBuffered(width=len(bus.r.payload),
                                                              depth=self.READ_BUFFER)
 
-        issue, take, arriving = Signal(), Signal(), Signal()
+        issue, take = Signal(), Signal()
+        read, registered = Signal(), Signal()          # a word in the RAM's output; after it
+        read_data = Signal.like(rd.data)
         rd_addr, rd_left = _burst(m, bus.ar, issue)
         wr_addr, wr_left = _burst(m, bus.aw, take)
-        # A read issued in a cycle arrives in the next: room for it counts the one arriving.
-        m.d.comb += [issue.eq((buffer.w_level + arriving < self.READ_BUFFER) & (rd_left != 0)),
+        # Room for a read counts the two still on their way into the buffer.
+        m.d.comb += [issue.eq((buffer.w_level + read + registered < self.READ_BUFFER)
+                              & (rd_left != 0)),
                      rd.addr.eq(rd_addr)]
-        m.d.sync += arriving.eq(issue)
-        m.d.comb += [buffer.w_en.eq(arriving), buffer.w_data.eq(rd.data),
+        m.d.sync += [read.eq(issue), registered.eq(read), read_data.eq(rd.data)]
+        m.d.comb += [buffer.w_en.eq(registered), buffer.w_data.eq(read_data),
                      bus.r.valid.eq(buffer.r_rdy), bus.r.payload.eq(buffer.r_data),
                      buffer.r_en.eq(bus.r.ready)]
 

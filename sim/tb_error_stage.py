@@ -28,7 +28,7 @@ def class_tiles(p):
 def build(p):
     return ErrorStage(p["lanes"], p["classes"], signed(p["rounded_bits"]), p["score_bits"],
                       p["score_frac"], p["error_bits"], index_bits(class_tiles(p) * p["rows"]),
-                      p["scramble"])
+                      p["scramble"], p.get("registered", False))
 
 
 class TiesToTheLastClass(LocalErrorModel):
@@ -121,7 +121,8 @@ async def error_stage_matches_model(dut):
         options["local_error"] = TiesToTheLastClass(C, p["score_bits"], p["score_frac"],
                                                     p["error_bits"])
     model = ErrorStageModel(Q, C, p["score_bits"], p["score_frac"], p["error_bits"],
-                            p["scramble"], **options)
+                            p["scramble"], registered_input=p.get("registered", False),
+                            **options)
     members = unit.signature.members
     layouts = {"row_ready": None, "label_addr": None, "busy": None,
                "error": members["error"].shape, "result": members["result"].shape}

@@ -165,29 +165,38 @@ def test_next_sum_a_cycle_after_end_at_the_earliest():
 
 
 @pytest.mark.parametrize("shift", ["advance_row", "advance_col"])
-def test_end_wins_over_a_shift_in_the_same_cycle(shift):
+def test_end_with_a_shift_empties_the_register(shift):
     """A drain's last step raises ``end`` together with its shift: the register empties (the
-    elements are not shifted) and the next sum may move in."""
+    elements shift too: nothing reads them before the next sum) and the next sum moves in a
+    cycle later."""
     dut = DrainRegister(2, 2, signed(12), data.StructLayout({"outer": 4, "mid": 4}))
     log = []
 
     async def tb(ctx):
         ctx.set(dut.tags.valid, 1)
         await ctx.tick()
-        ctx.set(dut.tags.valid, 0)
         ctx.set(dut.sums.valid, 1)
         for k, v in enumerate((1, 2, 3, 4)):
             ctx.set(dut.sums.payload[k], v)
         await ctx.tick()
-        ctx.set(dut.sums.valid, 0)
+        ctx.set(dut.tags.valid, 0)
+        for k, v in enumerate((5, 6, 7, 8)):
+            ctx.set(dut.sums.payload[k], v)
         ctx.set(getattr(dut, shift), 1)
         ctx.set(dut.end, 1)
+        await ctx.delay(0)
+        log.append(ctx.get(dut.popped.valid))          # not while ending
         await ctx.tick()
-        log.append((ctx.get(dut.holding), ctx.get(dut.row[0]), ctx.get(dut.row[1]),
-                    ctx.get(dut.column[1])))
+        ctx.set(getattr(dut, shift), 0)
+        ctx.set(dut.end, 0)
+        await ctx.delay(0)
+        log.append((ctx.get(dut.holding), ctx.get(dut.popped.valid)))
+        await ctx.tick()
+        log.append([ctx.get(dut.row[q]) for q in range(2)] +
+                   [ctx.get(dut.column[r]) for r in range(2)])
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert log == [(0, 1, 2, 3)]           # emptied, the elements as they were
+    assert log == [0, (0, 1), [5, 6, 5, 7]]

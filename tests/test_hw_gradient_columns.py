@@ -140,6 +140,7 @@ async def _phase(ctx, dut, rng, drain, fan_in, tiles, shifts, scramble, p_taken,
             await ctx.delay(0)
             advance = ctx.get(dut.advance)
             assert advance == (taken if want_update else 1), where
+            assert ctx.get(dut.advance_column) == (advance and not want_bias), where
             assert ctx.get(dut.last) == want_last, where
             end = advance and want_last
             ctx.set(dut.end, end)
@@ -179,6 +180,7 @@ async def _other_phase(ctx, dut, rng, cycles):
         ctx.set(dut.end, end)
         await ctx.delay(0)
         assert not ctx.get(dut.advance) and not ctx.get(dut.bias)
+        assert not ctx.get(dut.advance_column)
         await ctx.tick()
         step = 0 if end else (step + 1) % (1 << WIDTH)
     ctx.set(dut.end, 0)

@@ -138,6 +138,8 @@ def _run_commands(dut, rng, commands):
                     done_phase = rng.randrange(5)   # the datapath works a while
                     await ctx.delay(0)
                     assert Phase(ctx.get(dut.phase)) == phase and ctx.get(dut.running)
+                    assert [ph for ph in dut.phases
+                            if ctx.get(dut.phase_is[ph.name.lower()])] == [phase]
                 if done:
                     res["done"] += 1
                     break

@@ -23,13 +23,19 @@ CASES = {
                       score_frac=10, error_bits=16, scramble=True),
     "q2-c10-p8-s12": dict(lanes=2, classes=10, rows=8, rounded_bits=24, score_bits=12,
                           score_frac=6, error_bits=14, scramble=False),
+    # The pipelined cores' stage: the score and label registered before the unit.
+    "q4-c10-p4-reg": dict(lanes=4, classes=10, rows=4, rounded_bits=29, score_bits=16,
+                          score_frac=10, error_bits=16, scramble=True, registered=True),
+    "q8-c10-p8-reg": dict(lanes=8, classes=10, rows=8, rounded_bits=32, score_bits=16,
+                          score_frac=10, error_bits=16, scramble=False, registered=True),
 }
 
 
 def build(p):
     class_rows = -(-p["classes"] // p["rows"]) * p["rows"]
     return ErrorStage(p["lanes"], p["classes"], signed(p["rounded_bits"]), p["score_bits"],
-                      p["score_frac"], p["error_bits"], index_bits(class_rows), p["scramble"])
+                      p["score_frac"], p["error_bits"], index_bits(class_rows), p["scramble"],
+                      p.get("registered", False))
 
 
 def run(tmp_path_factory, name, sim, cycles, **extra):
@@ -38,7 +44,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     run_case(tmp_path_factory, build(p), "error_stage", p, sim, name)
 
 
-FAST = ["q4-c10-p4", "q2-c4-p8"]
+FAST = ["q4-c10-p4", "q2-c4-p8", "q4-c10-p4-reg"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))

@@ -15,8 +15,11 @@ class DrainRegister(wiring.Component):
 
     A sum moves in when the register is empty and its tag has arrived; each ``advance_row``
     shifts the rows up (row 0 leaves), each ``advance_col`` the columns left (column 0
-    leaves); ``end`` empties the register instead. The next sum moves in a cycle after ``end`` at the
+    leaves); ``end`` empties the register. The next sum moves in a cycle after ``end`` at the
     earliest: the move is decided from registers only, since it fans out to every element.
+    A shift with ``end`` still shifts the elements (nothing reads them until the next sum
+    moves in): an element's clock enable is ``popped.valid | advance_row | advance_col``,
+    with nothing of the drain's last step (its step count) in front of it.
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
     FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
@@ -44,8 +47,8 @@ class DrainRegister(wiring.Component):
     row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
         Row 0 and column 0 of the sum in the register.
     end, advance_row, advance_col : In(1)
-        Empty the register; shift the rows; shift the columns (the first that is high acts:
-        a drain's last step raises ``end`` with its shift).
+        Empty the register; shift the rows; shift the columns (rows first when both are high;
+        a drain's last step raises ``end`` with its shift, or alone).
     busy : Out(1)
         A sum is in the register or a tag waits for its sum.
     """
@@ -79,10 +82,11 @@ class DrainRegister(wiring.Component):
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),
                      self.popped.tag.eq(tags.r_data)]
         with m.If(pop):
-            m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
             m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
         with m.Elif(self.end):
             m.d.sync += self.holding.eq(0)
+        with m.If(pop):
+            m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
         with m.Elif(self.advance_row):
             m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
         with m.Elif(self.advance_col):

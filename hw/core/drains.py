@@ -13,7 +13,6 @@ from .drain_rounding import DrainRounding
 from .error_stage import ErrorStage
 from .forward_drain import ForwardDrain
 from .gradient_columns import GradientColumns
-from .sequencer import Phase
 from .weight_init import WeightInit
 from .weight_updater import WeightUpdater
 
@@ -25,7 +24,7 @@ def wire_row_drains(core, m, k):
     activation writes, and the score drain with the error stage."""
     p, ctl = core.params, core.control
     P, Q, C, pbits, qbits, CT, cw = core._sizes()
-    phase, drain, mac = k.phase, k.drain, k.mac
+    drain, mac = k.drain, k.mac
     # A finished sum moves into the drain register when it is free (the array sums on); each
     # drain step takes row 0 (FWD, SCORE) or column 0 (BACK, GRAD) and shifts the rest up
     # (hw/core/drain_register.py).
@@ -57,13 +56,14 @@ def wire_row_drains(core, m, k):
         col_sum = i * Q if i < P else i
         m.d.comb += rounding.sums[i].eq(
             element(row_sum) if row_sum == col_sum
-            else Mux(phase == Phase.BACK, element(col_sum), element(row_sum)))
+            else Mux(k.sequencer.phase_is.back, element(col_sum), element(row_sum)))
     k.rounded = rounded = rounding.rounded
 
     # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
     # (hw/core/forward_drain.py), with the shared rounding stage as its first stage.
     fwd_drop = k.training & (k.dropout != 0)
-    k.fwd_step = fwd_step = (phase == Phase.FWD) & drain_on
+    phase_is = k.sequencer.phase_is
+    k.fwd_step = fwd_step = phase_is.fwd & drain_on
     k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
                                        **({"pooling": True, "rows": P} if p.conv else {}))
@@ -130,11 +130,11 @@ def wire_row_drains(core, m, k):
     # (hw/core/error_stage.py), with the shared rounding stage as the drain's first stage.
     k.errors = errors = ErrorStage(Q, C, rounded.shape().elem_shape, p.score_bits,
                                    p.score_frac, p.error_bits, index_bits(CT * P),
-                                   p.scramble_collisions)
+                                   p.scramble_collisions, registered_input=p.pipelined)
     m.submodules.error_stage = errors
-    k.score_step = (phase == Phase.SCORE) & drain_on & errors.row_ready
+    k.score_step = phase_is.score & drain_on & errors.row_ready
     m.d.comb += [
-        errors.row.valid.eq((phase == Phase.SCORE) & drain_on),
+        errors.row.valid.eq(phase_is.score & drain_on),
         errors.row.class_index.eq(Cat(step[:pbits], tag_m) if pbits else tag_m),
         errors.row.last.eq((step == P - 1) & (tag_m == CT - 1)),
         errors.row.group.eq(tag_o),
@@ -165,11 +165,12 @@ def wire_column_drains(core, m, k):
     weight initialisation: what the weight bus writes."""
     p = core.params
     P, Q, _, _, qbits, _, cw = core._sizes()
-    phase, drain, step, rd, wr = k.phase, k.drain, k.step, k.rd, k.wr
+    drain, step, rd, wr = k.drain, k.step, k.rd, k.wr
     tag_o, tag_m = drain.tag.outer, drain.tag.mid
     # BACK: column `step` = sample g*Q + step; P deltas a cycle and the bias gradients
     # (hw/core/back_projection.py), with the shared rounding stage as its first stage.
-    k.back_step = back_step = (phase == Phase.BACK) & drain.holding
+    phase_is = k.sequencer.phase_is
+    k.back_step = back_step = phase_is.back & drain.holding
     k.back = back = BackProjection(P, Q, signed(len(k.rounded[0])), p.delta_bits,
                                    p.grad_bias_bits, cw)
     m.submodules.back_projection = back
@@ -192,7 +193,7 @@ def wire_column_drains(core, m, k):
                          core._safe(m, k.gb_rd, k.gb_wr))
     old = data.View(data.ArrayLayout(signed(p.weight_bits), P), rd.payload)
     rand = core._chunks(k.round_lfsr, p.round_bits, P)
-    grad_step = (phase == Phase.GRAD) & drain.holding
+    grad_step = phase_is.grad & drain.holding
     k.columns = columns = GradientColumns(Q, cw, p.batch_norm, conv=p.conv)
     m.submodules.gradient_columns = columns
     m.d.comb += [columns.popped.eq(drain.popped.valid),
@@ -229,13 +230,13 @@ def wire_column_drains(core, m, k):
     m.d.comb += [
         init.seed.eq(k.cur["init_seed"]), init.tiles.eq(k.T), init.fan_in.eq(k.J),
         init.neurons.eq(k.N), init.init_bits.eq(k.cur["init_bits"][:5]),
-        init.enable.eq((phase == Phase.INIT) & k.running), init.o.ready.eq(wr.ready),
+        init.enable.eq(k.sequencer.phase_is.init & k.running), init.o.ready.eq(wr.ready),
     ]
     init_push = init.o.valid & init.o.ready
 
     m.d.comb += [
         wr.valid.eq(grad_move | init_push),
-        wr.payload.eq(Mux(phase == Phase.INIT, init.o.payload.as_value(),
+        wr.payload.eq(Mux(k.sequencer.phase_is.init, init.o.payload.as_value(),
                             updater.new.payload.as_value())),
         rd.ready.eq(k.fill_go | grad_move),
         k.round_lfsr.o.ready.eq(grad_round & k.stochastic),

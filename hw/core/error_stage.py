@@ -22,7 +22,7 @@ class ErrorStage(wiring.Component):
     score memory (a word per class, a lane per sample). After a group's last class, the error
     stage walks the group sample by sample, one class a cycle: it reads the class's score (a
     cycle), then the sample's score and label go through the local-error unit (hw/local_error.py,
-    a cycle), whose output is always taken. Meanwhile the drain takes no row, so a group's
+    a cycle; with ``registered_input``, after a register), whose output is always taken. Meanwhile the drain takes no row, so a group's
     scores are never overwritten before they are read: a group costs ``lanes * classes`` cycles
     of the error stage besides its rows.
 
@@ -38,6 +38,11 @@ class ErrorStage(wiring.Component):
         Width of a row's class index (rows past the last class are dropped).
     scramble_collisions : bool
         Read a word written in the same cycle as garbage (hw/ram_collisions.py).
+    registered_input : bool
+        The sample's score (chosen from the word read) and its label are registered before
+        they enter the local-error unit: a cycle more from the read to the unit's output,
+        and neither the lane choice nor the labels memory's read sits in front of the
+        unit's comparisons.
 
     Members
     -------
@@ -60,9 +65,10 @@ class ErrorStage(wiring.Component):
     """
 
     def __init__(self, lanes, classes, rounded_shape, score_bits, score_frac, error_bits,
-                 class_bits, scramble_collisions=False):
+                 class_bits, scramble_collisions=False, registered_input=False):
         self.lanes, self.classes, self.score_bits = lanes, classes, score_bits
         self.scramble_collisions = scramble_collisions
+        self.registered_input = registered_input
         self.local_error = LocalErrorUnit(classes, score_bits, score_frac, error_bits)
         out = self.local_error.out_layout
         self.row_layout = data.StructLayout({"valid": 1, "class_index": class_bits, "last": 1,
@@ -120,11 +126,21 @@ class ErrorStage(wiring.Component):
                      s_rd.addr.eq(cls)]
         m.d.sync += [read.valid.eq(err_busy), read.sample.eq(sample), read.cls.eq(cls)]
         s_lanes = data.View(word, read_data(m, s_rd, s_wr, self.scramble_collisions))
-        m.d.comb += [
-            leu.i.valid.eq(read.valid), leu.o.ready.eq(1),
-            leu.i.payload.score.eq(s_lanes[read.sample[:qbits]] if qbits else s_lanes[0]),
-            leu.i.payload.label.eq(self.label), self.label_addr.eq(read.sample),
-        ]
+        # What enters the local-error unit: the read sample's score and label, as read or
+        # registered.
+        entering = Signal(data.StructLayout({"valid": 1, "sample": 8, "cls": len(cls),
+                                             "beat": leu.in_layout}))
+        chosen = [entering.valid.eq(read.valid), entering.sample.eq(read.sample),
+                  entering.cls.eq(read.cls),
+                  entering.beat.score.eq(s_lanes[read.sample[:qbits]] if qbits
+                                         else s_lanes[0]),
+                  entering.beat.label.eq(self.label)]
+        if self.registered_input:
+            m.d.sync += chosen
+        else:
+            m.d.comb += chosen
+        m.d.comb += [leu.i.valid.eq(entering.valid), leu.o.ready.eq(1),
+                     leu.i.payload.eq(entering.beat), self.label_addr.eq(read.sample)]
         with m.If(err_busy):
             m.d.sync += cls.eq(Mux(last_class, 0, cls + 1))
             with m.If(last_class):
@@ -135,7 +151,7 @@ class ErrorStage(wiring.Component):
         # The unit's output, a cycle after its input: the place it belongs to.
         out_sample = Signal(8)
         out_cls = Signal.like(cls)
-        m.d.sync += [out_sample.eq(read.sample), out_cls.eq(read.cls)]
+        m.d.sync += [out_sample.eq(entering.sample), out_cls.eq(entering.cls)]
         out = leu.o.payload
         real = leu.o.valid & (out_sample < self.batch)
         m.d.comb += [
@@ -144,6 +160,7 @@ class ErrorStage(wiring.Component):
             self.result.valid.eq(real & out.last), self.result.sample.eq(out_sample),
             self.result.prediction.eq(out.prediction), self.result.correct.eq(out.correct),
             self.result.margin.eq(out.margin),
-            self.busy.eq(written.valid | err_busy | read.valid | leu.o.valid),
+            self.busy.eq(written.valid | err_busy | read.valid | leu.o.valid
+                         | (entering.valid if self.registered_input else 0)),
         ]
         return m

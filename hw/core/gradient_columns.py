@@ -70,6 +70,9 @@ class GradientColumns(wiring.Component):
         arrives only with the drain idle, and clears ``bias`` but not the shift chosen with it).
     advance : Out(1)
         The drain moves to the next step.
+    advance_column : Out(1)
+        ``advance`` from a column of the sum (not the bias or the scale step): the drain
+        register shifts its columns.
     last : Out(1)
         This step is the sum's last.
     """
@@ -82,6 +85,7 @@ class GradientColumns(wiring.Component):
             "begin": In(1), "end": In(1), "taken": In(1),
             "bias_shift": In(5), "update_shift": In(5),
             "update": Out(1), "bias": Out(1), "shift": Out(5), "advance": Out(1),
+            "advance_column": Out(1),
             "last": Out(1),
             **({"normalise": In(1), "gamma_shift": In(5), "gamma": Out(1)}
                if batch_norm else {}),
@@ -140,6 +144,7 @@ class GradientColumns(wiring.Component):
         m.d.comb += [
             self.update.eq(real | special),
             self.advance.eq(self.active & (self.taken | ~self.update)),
+            self.advance_column.eq(self.advance & ~special),
             bias_next.eq(Mux(self.end, 0, Mux(self.advance, last_column,
                                               self.bias))),
         ]

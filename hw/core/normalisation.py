@@ -134,8 +134,6 @@ def wire_normalisation(core, m, k):
                             core._safe(m, g_rd, g_wr))
     with m.If(columns.gamma):
         m.d.comb += [updater.i.payload.grad[r].eq(scale_grads[r]) for r in range(P)]
-    with m.If(phase == Phase.GRAD):
-        m.d.comb += drain.advance_col.eq(columns.advance & ~columns.bias & ~columns.gamma)
 
     # ---- INIT: the tiles' normalisation words ---------------------------------------------
     m.d.comb += [k.init.normalise.eq(bn), k.init.weight_frac.eq(wf),

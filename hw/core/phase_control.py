@@ -16,19 +16,22 @@ def wire_phase_control(core, m, k):
     P, Q, C, _, _, CT, _ = core._sizes()
     phase, drain, step, columns = k.phase, k.drain, k.step, k.columns
     # Drain step counters: in FWD, SCORE and BACK a step moves a row or a column out each
-    # time the phase's drain takes one; in GRAD, as the column walk advances.
-    row_or_column_drains = [(Phase.FWD, k.fwd_step, P, drain.advance_row),
-                            (Phase.SCORE, k.score_step, P, drain.advance_row),
-                            (Phase.BACK, k.back_step, Q, drain.advance_col)]
+    # time the phase's drain takes one; in GRAD, as the column walk advances. The drain
+    # register's shifts reach every element's clock enable: they are sums of products of
+    # registers (the one-hot phase, ``holding``, the column walk's state) and the drains'
+    # readiness, with no phase decoder or step comparison in front.
+    row_or_column_drains = [(Phase.FWD, k.fwd_step, P), (Phase.SCORE, k.score_step, P),
+                            (Phase.BACK, k.back_step, Q)]
+    m.d.comb += [drain.advance_row.eq(k.fwd_step | k.score_step),
+                 drain.advance_col.eq(k.back_step | columns.advance_column)]
     with m.Switch(phase):
-        for drain_phase, moves, steps, shift in row_or_column_drains:
+        for drain_phase, moves, steps in row_or_column_drains:
             with m.Case(drain_phase):
-                m.d.comb += [drain.end.eq(moves & (step == steps - 1)), shift.eq(moves)]
+                m.d.comb += drain.end.eq(moves & (step == steps - 1))
                 with m.If(moves):
                     m.d.sync += step.eq(step + 1)
         with m.Case(Phase.GRAD):
-            m.d.comb += [drain.end.eq(columns.advance & columns.last),
-                         drain.advance_col.eq(columns.advance & ~columns.bias)]
+            m.d.comb += drain.end.eq(columns.advance & columns.last)
             with m.If(columns.advance):
                 m.d.sync += step.eq(step + 1)
     with m.If(drain.end):

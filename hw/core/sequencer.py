@@ -69,6 +69,9 @@ class Sequencer(wiring.Component):
         ``begin`` for each phase.
     phase : Out(Phase); running : Out(1)
         The phase (from the cycle after ``begin``), and that its loops are live.
+    phase_is : Out(StructLayout(fwd, score, back, grad, init, ...))
+        ``phase`` one-hot, a register of its own: the drains' every-element decisions test
+        the phase without a decoder in front of them.
     phase_done : In(1)
         The phase's datapath is idle: its work is done.
     busy, done : Out(1)
@@ -90,6 +93,8 @@ class Sequencer(wiring.Component):
             "begin": Out(1), "begin_phase": Out(Phase),
             "begins": Out(data.StructLayout({phase.name.lower(): 1 for phase in self.phases})),
             "phase": Out(Phase), "running": Out(1), "phase_done": In(1),
+            "phase_is": Out(data.StructLayout({phase.name.lower(): 1
+                                               for phase in self.phases})),
             "busy": Out(1), "done": Out(1),
         })
 
@@ -120,6 +125,8 @@ class Sequencer(wiring.Component):
                                                            & (self.begin_phase == phase))
         with m.If(self.begin):
             m.d.sync += self.phase.eq(self.begin_phase)
+            m.d.sync += [self.phase_is[phase.name.lower()].eq(self.begin_phase == phase)
+                         for phase in self.phases]
 
         def next_layer():
             m.d.sync += self.layer.eq(self.layer + 1)

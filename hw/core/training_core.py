@@ -239,19 +239,27 @@ class TrainingCore(wiring.Component):
         k.round_lfsr = round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
         m.submodules.classifier_weights = cls_gen
         m.submodules.round_prng = round_lfsr
-        m.d.comb += [
-            cls_gen.seed.eq(cur["classifier_seed"]),
-            round_lfsr.seed.eq(ctl.reg_data),
-            round_lfsr.load.eq(ctl.reg_we & (ctl.reg_addr == GLOBAL["round_seed"])),
-        ]
+        m.d.comb += cls_gen.seed.eq(cur["classifier_seed"])
+
+        def seed_on_write(lfsr, register):
+            """``lfsr`` restarts from its seed register as the host writes it."""
+            written = ctl.reg_we & (ctl.reg_addr == GLOBAL[register])
+            if p.pipelined:
+                # A cycle after the write, from the register's copy: the host interface's
+                # decode of a write does not reach the PRNG's state in the same cycle.
+                loaded = Signal(name=f"{register}_written")
+                m.d.sync += loaded.eq(written)
+                m.d.comb += [lfsr.seed.eq(k.regs.globals[register]), lfsr.load.eq(loaded)]
+            else:
+                m.d.comb += [lfsr.seed.eq(ctl.reg_data), lfsr.load.eq(written)]
+
+        seed_on_write(round_lfsr, "round_seed")
         if p.sign_feedback:
             m.d.comb += [cls_gen.feedback_seed.eq(cur["feedback_seed"]),
                          cls_gen.sign.eq(sign_mode)]
         if p.dropout:
             m.submodules.dropout_prng = k.drop_lfsr = LfsrPrng(p.lfsr_width, 8, Q)
-            m.d.comb += [k.drop_lfsr.seed.eq(ctl.reg_data),
-                         k.drop_lfsr.load.eq(ctl.reg_we
-                                             & (ctl.reg_addr == GLOBAL["dropout_seed"]))]
+            seed_on_write(k.drop_lfsr, "dropout_seed")
 
     def _memories(self, m, k):
         """The activation buffers, the weight slab, the per-layer memories, the results, and

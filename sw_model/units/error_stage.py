@@ -28,6 +28,7 @@ class ErrorStageModel:
       ``scramble_collisions`` a word read in the cycle it is written reads inverted), and in
       the next cycle the sample's score and its label (``label`` is driven for ``label_addr``,
       the sample being read) enter the local-error unit, whose output comes a cycle later.
+      With ``registered_input`` they are registered first and enter a cycle later.
     * ``error`` is every beat of the unit's output, its value zeroed for a sample
       ``>= batch`` (this cycle's ``batch``); ``result`` is valid on a real sample's last class.
 
@@ -36,8 +37,11 @@ class ErrorStageModel:
     """
 
     def __init__(self, lanes, classes, score_bits, score_frac, error_bits,
-                 scramble_collisions=False, local_error=None, zero_past_batch=True):
+                 scramble_collisions=False, local_error=None, zero_past_batch=True,
+                 registered_input=False):
         self.lanes, self.classes, self.score_bits = lanes, classes, score_bits
+        self.registered_input = registered_input
+        self.given = {"valid": 0, "sample": 0, "cls": 0, "score": 0, "label": 0}
         self.scramble, self.zero_past_batch = scramble_collisions, zero_past_batch
         self.leu = local_error or LocalErrorModel(classes, score_bits, score_frac, error_bits)
         self.qbits = (lanes - 1).bit_length()
@@ -75,7 +79,8 @@ class ErrorStageModel:
         valid, out = leu["o__valid"], leu["o__payload"]
         real = int(bool(valid and self.out_sample < inputs["batch"]))
         keep = real if self.zero_past_batch else valid
-        busy = self.written["valid"] or self.busy_errors or self.read["valid"] or valid
+        busy = (self.written["valid"] or self.busy_errors or self.read["valid"] or valid
+                or (self.registered_input and self.given["valid"]))
         return {
             "row_ready": self.row_ready(), "label_addr": self.label_addr(),
             "error": {"valid": valid, "sample": self.out_sample,
@@ -106,11 +111,15 @@ class ErrorStageModel:
         taken = int(bool(row["valid"] and self.row_ready()))
         self._coverage(inputs, taken)
 
-        # The local-error unit takes the word read last cycle.
+        # The local-error unit takes the word read last cycle (or, registered, the cycle
+        # before).
         scores = self._scores()
         at = self.read["sample"] & ((1 << self.qbits) - 1) if self.qbits else 0
-        self.leu.step({"i__valid": self.read["valid"], "o__ready": 1, "clear": 0,
-                       "i__beat": {"score": scores[at], "label": inputs["label"]}})
+        chosen = {**self.read, "score": scores[at], "label": inputs["label"]}
+        entering = self.given if self.registered_input else chosen
+        self.given = chosen
+        self.leu.step({"i__valid": entering["valid"], "o__ready": 1, "clear": 0,
+                       "i__beat": {"score": entering["score"], "label": entering["label"]}})
         # The score memory: this cycle's read gets the old word.
         write = w["valid"] and w["class_index"] < self.classes
         self.read_word = list(self.memory[self.cls])
@@ -122,7 +131,7 @@ class ErrorStageModel:
             self.coverage["saturated"] += sum(int(a != b) for a, b in
                                               zip(word, inputs["rounded"]))
             self.memory[w["class_index"]] = word
-        self.out_sample, self.out_cls = self.read["sample"], self.read["cls"]
+        self.out_sample, self.out_cls = entering["sample"], entering["cls"]
         self.read = {"valid": self.busy_errors, "sample": self.sample(), "cls": self.cls}
         # The error stage's walk.
         busy, lane, group, cls = self.busy_errors, self.lane, self.group, self.cls
