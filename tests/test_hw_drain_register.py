@@ -165,11 +165,13 @@ def test_next_sum_a_cycle_after_end_at_the_earliest():
 
 
 @pytest.mark.parametrize("shift", ["advance_row", "advance_col"])
-def test_end_with_a_shift_empties_the_register(shift):
+@pytest.mark.parametrize("shift_with_end", [True, False])
+def test_end_with_a_shift_empties_the_register(shift, shift_with_end):
     """A drain's last step raises ``end`` together with its shift: the register empties (the
-    elements shift too: nothing reads them before the next sum) and the next sum moves in a
-    cycle later."""
-    dut = DrainRegister(2, 2, signed(12), data.StructLayout({"outer": 4, "mid": 4}))
+    elements shift too, with ``shift_with_end``: nothing reads them before the next sum) and
+    the next sum moves in a cycle later."""
+    dut = DrainRegister(2, 2, signed(12), data.StructLayout({"outer": 4, "mid": 4}),
+                        shift_with_end=shift_with_end)
     log = []
 
     async def tb(ctx):
@@ -189,6 +191,11 @@ def test_end_with_a_shift_empties_the_register(shift):
         await ctx.tick()
         ctx.set(getattr(dut, shift), 0)
         ctx.set(dut.end, 0)
+        ctx.set(dut.sums.valid, 0)
+        await ctx.delay(0)
+        log.append([ctx.get(dut.row[q]) for q in range(2)] +
+                   [ctx.get(dut.column[r]) for r in range(2)])
+        ctx.set(dut.sums.valid, 1)
         await ctx.delay(0)
         log.append((ctx.get(dut.holding), ctx.get(dut.popped.valid)))
         await ctx.tick()
@@ -199,4 +206,6 @@ def test_end_with_a_shift_empties_the_register(shift):
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
-    assert log == [0, (0, 1), [5, 6, 5, 7]]
+    # Row 0 and column 0 of [[1, 2], [3, 4]] after the last step: shifted, or kept.
+    shifted = [3, 4, 3, 3] if shift == "advance_row" else [2, 2, 2, 4]
+    assert log == [0, shifted if shift_with_end else [1, 2, 1, 3], (0, 1), [5, 6, 5, 7]]

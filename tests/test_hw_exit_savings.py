@@ -21,9 +21,11 @@ def _sizes(rng, extreme=False):
             for name in ("tiles", "fan_in", "neurons", "groups")}
 
 
-@pytest.mark.parametrize("class_tiles,seed", [(1, 1), (2, 2), (3, 3), (4, 4)])
-def test_savings_follow_the_formulas(class_tiles, seed):
-    dut = ExitSavings(WIDTH, class_tiles)
+@pytest.mark.parametrize("class_tiles,seed,registered", [(1, 1, True), (2, 2, True),
+                                                         (3, 3, True), (4, 4, True),
+                                                         (3, 5, False)])
+def test_savings_follow_the_formulas(class_tiles, seed, registered):
+    dut = ExitSavings(WIDTH, class_tiles, registered_sizes=registered)
     rng = random.Random(seed)
     stats = {"forward": 0, "score": 0, "layers": 0}
 
@@ -55,11 +57,14 @@ def test_savings_follow_the_formulas(class_tiles, seed):
                 for cycles in range(1, 10):
                     done = await step(skip_layer=1)
                     expect = 0
+                    if registered:
+                        set_sizes(_sizes(rng))      # sampled in the first cycle only
                     if done:
                         break
-                assert done and cycles == 3         # multiplied over three cycles
+                assert done and cycles == (4 if registered else 3)
                 expect = g * (t * (j + 1) + n * class_tiles)
                 stats["layers"] += 1
+                set_sizes(sizes)
                 await step()
                 expect = 0
                 continue

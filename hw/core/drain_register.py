@@ -17,9 +17,11 @@ class DrainRegister(wiring.Component):
     shifts the rows up (row 0 leaves), each ``advance_col`` the columns left (column 0
     leaves); ``end`` empties the register. The next sum moves in a cycle after ``end`` at the
     earliest: the move is decided from registers only, since it fans out to every element.
-    A shift with ``end`` still shifts the elements (nothing reads them until the next sum
-    moves in): an element's clock enable is ``popped.valid | advance_row | advance_col``,
-    with nothing of the drain's last step (its step count) in front of it.
+    With ``shift_with_end``, a shift with ``end`` still shifts the elements (nothing reads
+    them until the next sum moves in): an element's clock enable is ``popped.valid |
+    advance_row | advance_col``, with nothing of the drain's last step (its step count) in
+    front of it; without, ``end`` keeps the elements as they are (a smaller netlist where the
+    array is one element).
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
     FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
@@ -53,8 +55,9 @@ class DrainRegister(wiring.Component):
         A sum is in the register or a tag waits for its sum.
     """
 
-    def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4):
+    def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4, shift_with_end=True):
         self.rows, self.cols, self.tag_depth = rows, cols, tag_depth
+        self.shift_with_end = shift_with_end
         self.tag_layout = tag_layout
         super().__init__({
             "sums": In(stream.Signature(data.ArrayLayout(sum_shape, rows * cols))),
@@ -81,17 +84,28 @@ class DrainRegister(wiring.Component):
         m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),
                      self.popped.tag.eq(tags.r_data)]
+        load = [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
+        shift_rows = [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
+        shift_cols = [acc[r * Q + q].eq(acc[r * Q + q + 1])
+                      for r in range(P) for q in range(Q - 1)]
         with m.If(pop):
+            if not self.shift_with_end:
+                m.d.sync += load
             m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
         with m.Elif(self.end):
             m.d.sync += self.holding.eq(0)
-        with m.If(pop):
-            m.d.sync += [acc[k].eq(self.sums.payload[k]) for k in range(P * Q)]
-        with m.Elif(self.advance_row):
-            m.d.sync += [acc[k].eq(acc[k + Q]) for k in range(P * Q - Q)]
-        with m.Elif(self.advance_col):
-            m.d.sync += [acc[r * Q + q].eq(acc[r * Q + q + 1])
-                         for r in range(P) for q in range(Q - 1)]
+        if not self.shift_with_end:
+            with m.Elif(self.advance_row):
+                m.d.sync += shift_rows
+            with m.Elif(self.advance_col):
+                m.d.sync += shift_cols
+        else:
+            with m.If(pop):
+                m.d.sync += load
+            with m.Elif(self.advance_row):
+                m.d.sync += shift_rows
+            with m.Elif(self.advance_col):
+                m.d.sync += shift_cols
         m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
         m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
         m.d.comb += self.busy.eq(self.holding | tags.r_rdy)

@@ -56,13 +56,13 @@ def wire_row_drains(core, m, k):
         col_sum = i * Q if i < P else i
         m.d.comb += rounding.sums[i].eq(
             element(row_sum) if row_sum == col_sum
-            else Mux(k.sequencer.phase_is.back, element(col_sum), element(row_sum)))
+            else Mux(k.phase_is.back, element(col_sum), element(row_sum)))
     k.rounded = rounded = rounding.rounded
 
     # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
     # (hw/core/forward_drain.py), with the shared rounding stage as its first stage.
     fwd_drop = k.training & (k.dropout != 0)
-    phase_is = k.sequencer.phase_is
+    phase_is = k.phase_is
     k.fwd_step = fwd_step = phase_is.fwd & drain_on
     k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
@@ -169,7 +169,7 @@ def wire_column_drains(core, m, k):
     tag_o, tag_m = drain.tag.outer, drain.tag.mid
     # BACK: column `step` = sample g*Q + step; P deltas a cycle and the bias gradients
     # (hw/core/back_projection.py), with the shared rounding stage as its first stage.
-    phase_is = k.sequencer.phase_is
+    phase_is = k.phase_is
     k.back_step = back_step = phase_is.back & drain.holding
     k.back = back = BackProjection(P, Q, signed(len(k.rounded[0])), p.delta_bits,
                                    p.grad_bias_bits, cw)
@@ -230,13 +230,13 @@ def wire_column_drains(core, m, k):
     m.d.comb += [
         init.seed.eq(k.cur["init_seed"]), init.tiles.eq(k.T), init.fan_in.eq(k.J),
         init.neurons.eq(k.N), init.init_bits.eq(k.cur["init_bits"][:5]),
-        init.enable.eq(k.sequencer.phase_is.init & k.running), init.o.ready.eq(wr.ready),
+        init.enable.eq(k.phase_is.init & k.running), init.o.ready.eq(wr.ready),
     ]
     init_push = init.o.valid & init.o.ready
 
     m.d.comb += [
         wr.valid.eq(grad_move | init_push),
-        wr.payload.eq(Mux(k.sequencer.phase_is.init, init.o.payload.as_value(),
+        wr.payload.eq(Mux(k.phase_is.init, init.o.payload.as_value(),
                             updater.new.payload.as_value())),
         rd.ready.eq(k.fill_go | grad_move),
         k.round_lfsr.o.ready.eq(grad_round & k.stochastic),

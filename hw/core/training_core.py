@@ -227,6 +227,7 @@ class TrainingCore(wiring.Component):
         k.training = k.cmd.op == Op.TRAIN
         k.xsel = k.layer[0]                  # buffer holding this layer's input
         k.phase, k.running = sequencer.phase, sequencer.running
+        k.phase_is = sequencer.phase_is
         k.alive = Signal(p.max_batch)
         k.skip_en = ((k.cmd.op == Op.INFER) & k.cmd.early_exit if p.early_exit
                      else Const(0, 1))
@@ -347,7 +348,8 @@ class TrainingCore(wiring.Component):
         tag_layout = data.StructLayout({"outer": cw, "mid": cw,
                                         **({"pooled": cw, "window": 2,
                                             "columns": range(Q + 1)} if p.conv else {})})
-        k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout)
+        k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
+                                        shift_with_end=p.pipelined)
         m.submodules.drain_register = drain
         wiring.connect(m, mac.o, drain.sums)
 
@@ -380,7 +382,7 @@ class TrainingCore(wiring.Component):
         # The beats early exit saves (``skipped`` is registered: the counters see a skip a
         # cycle late).
         if p.early_exit:
-            savings = ExitSavings(cw, CT)
+            savings = ExitSavings(cw, CT, registered_sizes=p.pipelined)
             m.submodules.exit_savings = savings
             sequencer = k.sequencer
             m.d.comb += [savings.begin_forward.eq(sequencer.begins.fwd),

@@ -3,7 +3,7 @@
 then per sample a label and ``inputs`` pixel bytes; each label must name a class and each
 pixel fit ``act_bits`` ("Range checks")."""
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -61,7 +61,14 @@ class SampleDecoder(wiring.Component):
         p, header = self.params, self.header
         byte, index = self.payload.payload.data, self.payload.payload.index
         m.d.comb += self.data.eq(byte)
-        m.d.sync += self.expect.eq(header + self.count * (self.inputs + 1))
+        if p.pipelined:
+            # A sample's bytes, registered: the multiplier starts from registers (``inputs``
+            # is a configuration register, written long before a frame's count arrives).
+            stride = Signal(17)
+            m.d.sync += stride.eq(self.inputs + 1)
+        else:
+            stride = self.inputs + 1
+        m.d.sync += self.expect.eq(header + self.count * stride)
         bad = Mux(self.position == 0, byte >= p.classes,
                   (byte >> p.act_bits) != 0 if p.act_bits < 8 else 0)
         with m.If(self.payload.valid & (self.command == self.decoded)):
