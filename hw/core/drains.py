@@ -155,9 +155,19 @@ def wire_row_drains(core, m, k):
                  k.x_wr.en.eq(result.valid & alive.bit_select(sample, 1))]
     with m.If(result.valid & result.correct & k.training):
         m.d.sync += ctl.correct[layer].eq(ctl.correct[layer] + 1)
-    with m.If(result.valid & k.skip_en & (result.margin >= k.cmd.threshold)
-              & (layer != k.n_layers - 1)):
-        m.d.sync += alive.bit_select(sample, 1).eq(0)
+    # A sample confident enough exits: it is not alive in the next layers.
+    exits = (result.valid & k.skip_en & (result.margin >= k.cmd.threshold)
+             & (layer != k.n_layers - 1))
+    exiting = sample
+    if p.pipelined:
+        # Cleared a cycle after the result, from registers: the margin's subtraction and
+        # comparison end at a register, not at every bit of ``alive``. (Nothing reads the
+        # sample's bit before the next layer, which begins cycles after SCORE is done.)
+        exit_valid, exit_sample = Signal(), Signal.like(sample)
+        m.d.sync += [exit_valid.eq(exits), exit_sample.eq(sample)]
+        exits, exiting = exit_valid, exit_sample
+    with m.If(exits):
+        m.d.sync += alive.bit_select(exiting, 1).eq(0)
 
 
 def wire_column_drains(core, m, k):
