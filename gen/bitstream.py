@@ -18,7 +18,7 @@ import sys
 import time
 
 from contract.config import NetConfig, load_config
-from hw.host_link.sample_store import COPY_SUFFIX
+from hw.banked_ram import COPY_SUFFIX
 
 __all__ = ["build_bitstream", "build_seed_sweep", "seed_sweep", "prepare", "tool_env",
            "module_stats", "TOOLS", "LUT_MAPPINGS", "abc9_failure"]
@@ -40,7 +40,7 @@ NAME = "top"
 #: them through its bank selection: the ULX3S conv build's critical path, 22.8 ns).
 COLLISIONS_UNDEFINED = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:CLK_ENABLE=1 %i"
 
-#: Keeps the registers named as copies (hw/host_link/sample_store.py, COPY_SUFFIX) apart:
+#: Keeps the registers named as copies (hw/banked_ram.py, COPY_SUFFIX) apart:
 #: Yosys would merge registers with the same input into one, which is what they avoid (one
 #: register's output reaching blocks across the whole die).
 KEEP_COPIES = f"setattr -set keep 1 w:*{COPY_SUFFIX} %ci1 t:$dff %i"

@@ -122,7 +122,7 @@ def core_seconds(macs, batch, lanes, clock_hz, cycles_per_beat=1.0):
 
 #: Cycles the resident trainer spends on a sample besides its ``inputs + 1`` bytes (reading the
 #: next visit from the shuffler, the copy's pipeline through the store's four-cycle read,
-#: hw/host_link/sample_store.py; the shuffle itself overlaps the copy): 5 with the store read
+#: hw/banked_ram.py; the shuffle itself overlaps the copy): 5 with the store read
 #: in one cycle (bench/results/board_resident.json then measured 69.7 cycles a 65-byte sample
 #: on the ULX3S), two more since.
 RESIDENT_EXTRA_CYCLES = 7

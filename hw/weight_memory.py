@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .banked_ram import BankedRam
 from .weight_bus import BURST_LEN_BITS, weight_bus_signature
 
 __all__ = ["OnChipWeightMemory", "SinglePortRam", "SinglePortWeightMemory"]
@@ -43,41 +44,50 @@ class OnChipWeightMemory(_WeightBusSlave):
     """The weight bus from block RAM: one read burst and one write burst in flight, one word
     a cycle each way.
 
-    The words read leave through a register and a small FIFO of LUT RAM, not from the block
-    RAMs' outputs: a read is issued while the FIFO has room for it and the reads still in
-    flight, whatever ``r.ready`` is this cycle, so neither the RAMs' late read data (an ECP5
-    DP16KD's clock-to-output is 5.8 ns, then the choice among its many blocks) nor a
-    consumer's ``ready`` logic makes a path through the RAMs. A word reaches ``r`` four cycles
-    after its read is issued: the RAM's read, the register after the RAMs, the write into the
-    buffer, the buffer's output register."""
+    The words are a :class:`~hw.banked_ram.BankedRam` of ``BANK_WORDS`` words a bank: each
+    bank has its own copies of the addresses and the write, its own read register, and a
+    register chooses the bank, so no signal reaches every block and the RAMs' late read data
+    (an ECP5 DP16KD's clock-to-output is 5.8 ns) ends at a register beside them. The words
+    read then pass through a small FIFO of LUT RAM: a read is issued while the FIFO has room
+    for it and every read still on its way, whatever ``r.ready`` is this cycle, so a
+    consumer's ``ready`` logic makes no path into the RAMs either. A word reaches ``r``
+    ``READ_LATENCY + 2`` (6) cycles after its read is issued: the RAM's pipeline, the write
+    into the buffer, the buffer's output register. A write lands a cycle after it is taken
+    (a read issued in a later cycle sees it)."""
 
+    #: Words a bank: a power of two (2048 words are 2048 x 9 block RAMs side by side).
+    BANK_WORDS = 2048
     #: Words the read side holds: enough for a read a cycle while ``r`` takes one a cycle.
-    READ_BUFFER = 5
+    READ_BUFFER = BankedRam.READ_LATENCY + 3
 
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        m.submodules.memory = mem = Memory(shape=len(bus.r.payload), depth=self.depth, init=[])
-        rd, wr = mem.read_port(), mem.write_port()
-        m.submodules.read_buffer = buffer = SyncFIFOBuffered(width=len(bus.r.payload),
+        width = len(bus.r.payload)
+        m.submodules.memory = ram = BankedRam(self.depth, width,
+                                              min(self.BANK_WORDS,
+                                                  1 << (self.depth - 1).bit_length()))
+        m.submodules.read_buffer = buffer = SyncFIFOBuffered(width=width,
                                                              depth=self.READ_BUFFER)
 
         issue, take = Signal(), Signal()
-        read, registered = Signal(), Signal()          # a word in the RAM's output; after it
-        read_data = Signal.like(rd.data)
         rd_addr, rd_left = _burst(m, bus.ar, issue)
         wr_addr, wr_left = _burst(m, bus.aw, take)
-        # Room for a read counts the two still on their way into the buffer.
-        m.d.comb += [issue.eq((buffer.w_level + read + registered < self.READ_BUFFER)
-                              & (rd_left != 0)),
-                     rd.addr.eq(rd_addr)]
-        m.d.sync += [read.eq(issue), registered.eq(read), read_data.eq(rd.data)]
-        m.d.comb += [buffer.w_en.eq(registered), buffer.w_data.eq(read_data),
+        # Whether a read is on its way through the RAM's pipeline, a register a cycle: room
+        # for a read counts them all.
+        on_the_way = [Signal(name=f"reading_{k}") for k in range(BankedRam.READ_LATENCY)]
+        m.d.sync += [on_the_way[0].eq(issue),
+                     *(later.eq(earlier) for earlier, later in zip(on_the_way, on_the_way[1:]))]
+        in_flight = sum(on_the_way)
+        m.d.comb += [issue.eq((buffer.w_level + in_flight < self.READ_BUFFER) & (rd_left != 0)),
+                     ram.read_addr.eq(rd_addr)]
+        m.d.comb += [buffer.w_en.eq(on_the_way[-1]), buffer.w_data.eq(ram.read_data),
                      bus.r.valid.eq(buffer.r_rdy), bus.r.payload.eq(buffer.r_data),
                      buffer.r_en.eq(bus.r.ready)]
 
         m.d.comb += [bus.w.ready.eq(wr_left != 0), take.eq(bus.w.valid & bus.w.ready),
-                     wr.addr.eq(wr_addr), wr.data.eq(bus.w.payload), wr.en.eq(take)]
+                     ram.write.addr.eq(wr_addr), ram.write.data.eq(bus.w.payload),
+                     ram.write.en.eq(take)]
         return m
 
 

@@ -9,7 +9,14 @@ from amaranth.sim import Simulator
 
 from hw.weight_memory import OnChipWeightMemory, SinglePortRam, SinglePortWeightMemory
 
-MEMORIES = [OnChipWeightMemory, SinglePortWeightMemory]
+
+
+class BankedOnChipWeightMemory(OnChipWeightMemory):
+    """The block-RAM memory in banks of 16 words: the tests' memories span several."""
+    BANK_WORDS = 16
+
+
+MEMORIES = [OnChipWeightMemory, BankedOnChipWeightMemory, SinglePortWeightMemory]
 
 
 async def command(ctx, stream, addr, n):
@@ -191,9 +198,9 @@ def test_single_port_ram_on_ice40_takes_whole_sprams_only(width, depth, fits):
 
 
 def test_block_ram_reads_a_word_a_cycle_behind_its_buffer():
-    """A burst read with ``r.ready`` held high: the first word four cycles after the burst is
-    taken (its read issued, the RAM's output registered, written into the read buffer, the
-    buffer's output register), then one word every cycle, in order."""
+    """A burst read with ``r.ready`` held high: the first word six cycles after the burst is
+    taken (its read issued, the banked RAM's four-cycle read, written into the read buffer,
+    the buffer's output register), then one word every cycle, in order."""
     depth = 64
     dut = OnChipWeightMemory(8, 16, depth)
     seen = []
@@ -219,4 +226,34 @@ def test_block_ram_reads_a_word_a_cycle_behind_its_buffer():
     sim.run()
     assert [word for _, word in seen] == list(range(1010, 1030))
     cycles = [cycle for cycle, _ in seen]
-    assert cycles == list(range(cycles[0], cycles[0] + 20)) and cycles[0] == 4
+    assert cycles == list(range(cycles[0], cycles[0] + 20)) and cycles[0] == 6
+
+
+@pytest.mark.parametrize("memory", MEMORIES, ids=lambda c: c.__name__)
+def test_a_stalled_reader_loses_no_word(memory):
+    """A burst longer than the read buffer while ``r.ready`` stays low for a while: the reads
+    on their way through the RAM must fit the buffer (a read is issued only with room for
+    every read still in flight), so every word arrives, in order."""
+    depth = 48
+    dut = memory(6, 16, depth)
+    got = []
+
+    async def tb(ctx):
+        bus = dut.bus
+        for addr in range(depth):                        # fill through the write side
+            await command(ctx, bus.aw, addr, 1)
+            ctx.set(bus.w.payload, 500 + addr)
+            ctx.set(bus.w.valid, 1)
+            await ctx.tick()
+            ctx.set(bus.w.valid, 0)
+        ctx.set(bus.r.ready, 0)
+        await command(ctx, bus.ar, 3, 40)
+        for _ in range(30):                              # the reader stalls
+            await ctx.tick()
+        await read_words(ctx, bus, 40, random.Random(2), 0.5, got)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == list(range(503, 543))

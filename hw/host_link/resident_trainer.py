@@ -14,10 +14,10 @@ from amaranth.lib.wiring import In, Out
 
 from contract.protocol import EPOCH_ARGUMENTS, STORE_HEADER, Command
 
+from ..banked_ram import BankedRam
 from ..core import Op
 from .sample_decoder import SampleDecoder, payload_signature
 from .sample_shuffler import SampleShuffler
-from .sample_store import SampleStore
 
 __all__ = ["ResidentTrainer", "resident_signature"]
 
@@ -83,7 +83,7 @@ class ResidentTrainer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.store = store = SampleStore(self.capacity * self.stride)
+        m.submodules.store = store = BankedRam(self.capacity * self.stride)
         stored = self._store_samples(m, store.write)
         self._epochs(m, store, stored)
         return m
@@ -162,8 +162,8 @@ class ResidentTrainer(wiring.Component):
         row = Signal(range(self.capacity * self.stride + 1))
         position = Signal(16)               # byte of the sample being read
         # The copy's pipeline: each byte's address given to the store, and the byte written
-        # into the core when the store shows it, READ_LATENCY cycles later (hw/host_link/
-        # sample_store.py): whether a byte is on its way, and which, a register a cycle.
+        # into the core when the store shows it, READ_LATENCY cycles later
+        # (hw/banked_ram.py): whether a byte is on its way, and which, a register a cycle.
         latency = store.READ_LATENCY
         on_the_way = [Signal(name=f"reading_{k}") for k in range(latency)]
         positions = [Signal(16, name=f"reading_position_{k}") for k in range(latency)]

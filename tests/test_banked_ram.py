@@ -1,19 +1,20 @@
-"""hw/host_link/sample_store.py against its per-cycle model (sw_model/units/sample_store.py),
-every cycle, with random writes and reads over every bank (a last bank shorter than the
-others, and a store of one bank); and the board build's Yosys step that keeps its copies."""
+"""hw/banked_ram.py against its per-cycle model (sw_model/units/banked_ram.py), every cycle,
+with random writes and reads over every bank (a last bank shorter than the others, a RAM of
+one bank, words of a byte and wider); and the board build's Yosys step that keeps its
+copies."""
 
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
-from hw.host_link.sample_store import SampleStore
-from sw_model.units.sample_store import SampleStore as SampleStoreModel
+from hw.banked_ram import BankedRam
+from sw_model.units.banked_ram import BankedRam as BankedRamModel
 
 
-def run(depth, bank_words, cycles=1500, seed=3, mutate=None):
-    dut = SampleStore(depth, bank_words)
-    model = SampleStoreModel(depth)
+def run(depth, bank_words, width=8, cycles=1500, seed=3, mutate=None):
+    dut = BankedRam(depth, width, bank_words)
+    model = BankedRamModel(depth)
     if mutate == "latency":
         model.on_the_way.append(None)
     rng = random.Random(seed)
@@ -31,7 +32,7 @@ def run(depth, bank_words, cycles=1500, seed=3, mutate=None):
             else:
                 read = rng.randrange(depth)
             inputs = {"write__en": int(write), "write__addr": addr,
-                      "write__data": rng.randrange(256), "read_addr": read}
+                      "write__data": rng.randrange(1 << width), "read_addr": read}
             ctx.set(dut.write.en, inputs["write__en"])
             ctx.set(dut.write.addr, addr)
             ctx.set(dut.write.data, inputs["write__data"])
@@ -53,9 +54,10 @@ def run(depth, bank_words, cycles=1500, seed=3, mutate=None):
     return len(checked)
 
 
-@pytest.mark.parametrize("depth,bank_words", [(100, 32), (64, 64), (5, 8), (130, 16)])
-def test_store_matches_its_model_every_cycle(depth, bank_words):
-    checked = run(depth, bank_words)
+@pytest.mark.parametrize("depth,bank_words,width", [(100, 32, 8), (64, 64, 8), (5, 8, 8),
+                                                    (130, 16, 8), (100, 32, 64)])
+def test_ram_matches_its_model_every_cycle(depth, bank_words, width):
+    checked = run(depth, bank_words, width)
     assert checked > 600, f"only {checked} cycles had a defined byte to compare"
 
 
@@ -65,10 +67,10 @@ def test_a_model_a_cycle_late_is_caught():
 
 
 def test_banks_and_their_copies():
-    store = SampleStore(99_840)              # the ULX3S's digits store
+    store = BankedRam(99_840)                # the ULX3S's digits store
     assert store.banks == 7                  # 6 of 16 384 bytes and one of 1 536
     store._MustUse__silence = True
     with pytest.raises(ValueError, match="a power of two"):
-        SampleStore(100, 24)
+        BankedRam(100, bank_words=24)
     with pytest.raises(ValueError, match="positive"):
-        SampleStore(0, 16)
+        BankedRam(0, bank_words=16)
