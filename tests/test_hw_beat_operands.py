@@ -45,14 +45,14 @@ def _odd_part(weight, k):
     return (weight % (1 << (k + 1))) >> 1
 
 
-def _dut(p):
+def _dut(p, registered=False):
     # The MAC array's input beat (hw/mac_array.py), at the core's operand shapes.
     beat_layout = data.StructLayout({"a": data.ArrayLayout(p.a_shape, p.rows),
                                      "b": data.ArrayLayout(p.b_shape, p.cols),
                                      "first": 1, "last": 1})
     return BeatOperands(p.rows, p.cols, p.classes, beat_layout, p.act_bits, p.weight_bits,
                         p.error_bits, p.delta_bits, p.classifier_bits,
-                        signed(p.classifier_bits + 1), WIDTH)
+                        signed(p.classifier_bits + 1), WIDTH, registered=registered)
 
 
 def _vector(rng, p, phase):
@@ -102,22 +102,37 @@ def _expected(p, v):
     return v["deltas"], [x if j < v["fan_in"] else 0 for x, j in zip(v["inputs"], columns)]
 
 
-def _check(p, vectors):
-    dut = _dut(p)
+def _check(p, vectors, registered=False, seed=0):
+    """Each vector's words offered and its operands compared: at once, or (``registered``) in
+    the cycle after it was offered with ``stall`` low, after some cycles of other words
+    offered with ``stall`` high."""
+    dut = _dut(p, registered)
     seen = []
+    rng = random.Random(seed)
+
+    def offer(ctx, v):
+        for name in ("first", "last", "bias", "k", "m"):
+            ctx.set(getattr(dut.beat, name), v[name])
+        for name in ("weights", "deltas", "inputs", "outputs", "errors", "classifier",
+                     "feedback"):
+            port = getattr(dut, name)
+            for i, x in enumerate(v[name]):
+                ctx.set(port[i], x)
 
     async def tb(ctx):
         for v in vectors:
             ctx.set(dut.phase, v["phase"])
-            for name in ("first", "last", "bias", "k", "m"):
-                ctx.set(getattr(dut.beat, name), v[name])
-            for name in ("weights", "deltas", "inputs", "outputs", "errors", "classifier",
-                         "feedback"):
-                port = getattr(dut, name)
-                for i, x in enumerate(v[name]):
-                    ctx.set(port[i], x)
+            offer(ctx, v)
             ctx.set(dut.in_frac, v["in_frac"])
             ctx.set(dut.fan_in, v["fan_in"])
+            if registered:
+                ctx.set(dut.stall, 0)
+                await ctx.tick()
+                ctx.set(dut.stall, 1)
+                for _ in range(rng.randrange(3)):
+                    offer(ctx, rng.choice(vectors))
+                    await ctx.tick()
+                offer(ctx, rng.choice(vectors))
             await ctx.delay(1e-6)
             a = [ctx.get(dut.o.a[r]) for r in range(p.rows)]
             b = [ctx.get(dut.o.b[q]) for q in range(p.cols)]
@@ -129,6 +144,8 @@ def _check(p, vectors):
             seen.append(v)
 
     sim = Simulator(dut)
+    if registered:
+        sim.add_clock(1e-5)
     sim.add_testbench(tb)
     sim.run()
     assert len(seen) == len(vectors)
@@ -165,6 +182,17 @@ def test_operands_follow_the_phase_table(rows, cols, classes, widths):
     if classes % rows:
         assert any(v["phase"] == Phase.SCORE and (v["m"] + 1) * rows > classes
                    for v in vectors)
+
+
+@pytest.mark.parametrize("rows,cols,classes,widths", [SHAPES[0], SHAPES[4], SHAPES[8]])
+def test_registered_operands_are_the_last_words_taken(rows, cols, classes, widths):
+    """With ``registered`` (the pipelined cores), the operands are the table's function of the
+    words offered in the last cycle ``stall`` was low, whatever is offered while it is high."""
+    p = _params(rows, cols, classes, **widths)
+    rng = random.Random(rows + cols + classes)
+    vectors = [_vector(rng, p, phase) for _ in range(15) for phase in PHASES]
+    rng.shuffle(vectors)
+    _check(p, vectors, registered=True, seed=rows)
 
 
 @pytest.mark.parametrize("rows,cols,classes,widths", [SHAPES[0], SHAPES[4], SHAPES[7]])

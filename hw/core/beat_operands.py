@@ -1,6 +1,6 @@
 """The operands of a MAC-array beat, chosen by the phase."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -64,13 +64,27 @@ class BeatOperands(wiring.Component):
         stored with the offset ``H = 2**(act_bits - 1)``: they enter the products as ``z - H``
         (docs/ARITHMETIC.md, "Batch normalisation").
     o : Out(beat_layout)
+    stall : In(1)
+        (``registered`` only) Hold the registered words.
+
+    With ``registered``, ``beat`` and every word (``weights`` to ``feedback``) are registered
+    as they arrive, while ``stall`` is low, and ``o`` is the table's function of the registered
+    ones: a beat leaves a cycle after its words, and the memories' read data (block RAMs whose
+    output is late) ends at a register. ``phase``, ``in_frac``, ``fan_in`` and the
+    ``centre_*`` and ``conv_on`` flags are a layer's or a phase's, steady while beats flow, and
+    are not registered.
     """
+
+    #: The members ``registered`` holds.
+    REGISTERED = ("beat", "weights", "deltas", "inputs", "outputs", "errors", "classifier",
+                  "feedback")
 
     def __init__(self, rows, cols, classes, beat_layout, act_bits, weight_bits, error_bits,
                  delta_bits, classifier_bits, feedback_shape, width, batch_norm=False,
-                 conv=False):
+                 conv=False, registered=False):
         self.rows, self.cols, self.classes = rows, cols, classes
         self.act_bits, self.batch_norm, self.conv = act_bits, batch_norm, conv
+        self.registered = registered
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
@@ -87,6 +101,7 @@ class BeatOperands(wiring.Component):
             "o": Out(beat_layout),
             **({"centre_inputs": In(1), "centre_outputs": In(1)} if batch_norm else {}),
             **({"conv_on": In(1)} if conv else {}),
+            **({"stall": In(1)} if registered else {}),
         })
 
     def _centred(self, lanes, centre):
@@ -101,14 +116,21 @@ class BeatOperands(wiring.Component):
         m = Module()
         P, Q, C = self.rows, self.cols, self.classes
         qbits = (Q - 1).bit_length()
-        beat, o = self.beat, self.o
+        words = {name: getattr(self, name) for name in self.REGISTERED}
+        if self.registered:
+            held = {name: Signal.like(port, name=f"held_{name}") for name, port in words.items()}
+            with m.If(~self.stall):
+                m.d.sync += [held[name].eq(words[name]) for name in words]
+            words = held
+        beat, o = words["beat"], self.o
         m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]
-        inputs = self._centred(self.inputs, self.centre_inputs if self.batch_norm else 0)
-        outputs = self._centred(self.outputs, self.centre_outputs if self.batch_norm else 0)
+        inputs = self._centred(words["inputs"], self.centre_inputs if self.batch_norm else 0)
+        outputs = self._centred(words["outputs"],
+                                self.centre_outputs if self.batch_norm else 0)
         with m.Switch(self.phase):
             with m.Case(Phase.FWD):
                 for r in range(P):
-                    m.d.comb += o.a[r].eq(self.weights[r])
+                    m.d.comb += o.a[r].eq(words["weights"][r])
                 for q in range(Q):
                     x = Mux(beat.pad, 0, inputs[q]) if self.conv else inputs[q]
                     m.d.comb += o.b[q].eq(Mux(beat.bias, Const(1, 17) << self.in_frac, x))
@@ -119,17 +141,17 @@ class BeatOperands(wiring.Component):
                             with m.Case(tile):
                                 if tile * P + r < C:
                                     m.d.comb += o.a[r].eq(
-                                        from_odd_part(self.classifier[tile * P + r]))
+                                        from_odd_part(words["classifier"][tile * P + r]))
                 for q in range(Q):
                     m.d.comb += o.b[q].eq(outputs[q])
             with m.Case(Phase.BACK):
                 for r in range(P):
-                    m.d.comb += o.a[r].eq(self.feedback[r])
+                    m.d.comb += o.a[r].eq(words["feedback"][r])
                 for q in range(Q):
-                    m.d.comb += o.b[q].eq(self.errors[q])
+                    m.d.comb += o.b[q].eq(words["errors"][q])
             with m.Case(Phase.GRAD):
                 for r in range(P):
-                    m.d.comb += o.a[r].eq(self.deltas[r])
+                    m.d.comb += o.a[r].eq(words["deltas"][r])
                 for q in range(Q):
                     column = Cat(Const(q, qbits), beat.m) if qbits else beat.m
                     real = column < self.fan_in

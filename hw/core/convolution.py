@@ -106,8 +106,10 @@ def wire_conv_training(core, m, k):
     gb_shape = signed(p.grad_bias_bits)
     s2 = k.s2
     first_tile, outer = Signal(), Signal.like(s1.outer)     # of the beat in stage 2
+    at_operands = k.s1_operands                             # the beat entering stage 2
     with m.If(~freeze):
-        m.d.sync += [first_tile.eq(s1.valid & conv_grad & (s1.m == 0)), outer.eq(s1.outer)]
+        m.d.sync += [first_tile.eq(at_operands.valid & conv_grad & (at_operands.m == 0)),
+                     outer.eq(at_operands.outer)]
     bias_sums = [Signal(gb_shape, name=f"conv_bias_sum_{r}") for r in range(P)]
     summed = [Signal(gb_shape, name=f"conv_bias_next_{r}") for r in range(P)]
     taken = ~freeze & s2.valid & first_tile

@@ -41,6 +41,8 @@ def wire_phase_control(core, m, k):
     w_idle = k.weights.write_idle
     loops_idle = (~k.nest.active & ~k.s1.valid & ~k.s2.valid & ~drain.busy
                   & ~k.forward.busy & ~k.back.busy & ~k.updater.busy)
+    if p.pipelined:
+        loops_idle &= ~k.s1_operands.valid
     k.phase_done = phase_done = Signal()
     with m.Switch(phase):
         with m.Case(Phase.FWD, Phase.BACK):

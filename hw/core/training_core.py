@@ -348,7 +348,12 @@ class TrainingCore(wiring.Component):
         tag_layout = data.StructLayout({"outer": cw, "mid": cw,
                                         **({"pooled": cw, "window": 2,
                                             "columns": range(Q + 1)} if p.conv else {})})
+        # Tags: a sum's is written as its last beat issues; the array holds one finished sum,
+        # and the pipe in front of it (stages 1 and 2, the MAC's product stage and, pipelined,
+        # the operand register) a sum's last beat each: with sums of one beat, that many
+        # tags wait (and one to spare).
         k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
+                                        tag_depth=6 if p.pipelined else 4,
                                         shift_with_end=p.pipelined)
         m.submodules.drain_register = drain
         wiring.connect(m, mac.o, drain.sums)
@@ -460,8 +465,18 @@ class TrainingCore(wiring.Component):
         k.operands = operands = BeatOperands(P, Q, C, mac.in_layout, p.act_bits, p.weight_bits,
                                              p.error_bits, p.delta_bits, p.classifier_bits,
                                              feedback.column.shape().elem_shape, cw,
-                                             batch_norm=p.batch_norm, conv=p.conv)
+                                             batch_norm=p.batch_norm, conv=p.conv,
+                                             registered=p.pipelined)
         m.submodules.beat_operands = operands
+        # The beat whose operands leave the operand choice: stage 1's, or (pipelined cores,
+        # whose operand choice registers the words read: the memories' late read data ends
+        # at a register) stage 1's a cycle later.
+        k.s1_operands = s1
+        if p.pipelined:
+            k.s1_operands = Signal.like(s1, name="s1_operands")
+            m.d.comb += operands.stall.eq(freeze)
+            with m.If(~freeze):
+                m.d.sync += k.s1_operands.eq(s1)
         m.d.comb += [
             operands.phase.eq(phase), operands.beat.first.eq(s1.first),
             operands.beat.last.eq(s1.last), operands.beat.bias.eq(s1.bias),
@@ -475,7 +490,7 @@ class TrainingCore(wiring.Component):
             mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat),
         ]
         with m.If(~freeze):
-            m.d.sync += [s2.valid.eq(s1.valid), s2.beat.eq(operands.o)]
+            m.d.sync += [s2.valid.eq(k.s1_operands.valid), s2.beat.eq(operands.o)]
         m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
 
         # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
