@@ -29,6 +29,24 @@ async def command(ctx, stream, addr, n):
     ctx.set(stream.valid, 0)
 
 
+def simulate(dut, *benches):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for bench in benches:
+        sim.add_testbench(bench)
+    sim.run()
+
+
+async def fill(ctx, bus, depth, first):
+    """Word ``addr`` = ``first + addr`` at every address, a one-word burst each."""
+    for addr in range(depth):
+        await command(ctx, bus.aw, addr, 1)
+        ctx.set(bus.w.payload, first + addr)
+        ctx.set(bus.w.valid, 1)
+        await ctx.tick()
+        ctx.set(bus.w.valid, 0)
+
+
 async def read_words(ctx, bus, n, rng, ready_p, out):
     """Take ``n`` words from ``bus.r`` into ``out``, ready with probability ``ready_p``; a
     word that never comes (lost in the memory's buffer) fails the test, not hangs it."""
@@ -84,10 +102,7 @@ def test_bursts_with_stalls(memory):
                 if got != model[addr:addr + n]:
                     errors.append((addr, n, got, model[addr:addr + n]))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     assert not errors, errors[:3]
 
 
@@ -207,12 +222,7 @@ def test_block_ram_reads_a_word_a_cycle_behind_its_buffer():
 
     async def tb(ctx):
         bus = dut.bus
-        for addr in range(depth):                        # fill through the write side
-            await command(ctx, bus.aw, addr, 1)
-            ctx.set(bus.w.payload, 1000 + addr)
-            ctx.set(bus.w.valid, 1)
-            await ctx.tick()
-            ctx.set(bus.w.valid, 0)
+        await fill(ctx, bus, depth, 1000)
         ctx.set(bus.r.ready, 1)
         await command(ctx, bus.ar, 10, 20)
         for cycle in range(30):
@@ -220,10 +230,7 @@ def test_block_ram_reads_a_word_a_cycle_behind_its_buffer():
                 seen.append((cycle, ctx.get(bus.r.payload)))
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     assert [word for _, word in seen] == list(range(1010, 1030))
     cycles = [cycle for cycle, _ in seen]
     assert cycles == list(range(cycles[0], cycles[0] + 20)) and cycles[0] == 6
@@ -240,20 +247,12 @@ def test_a_stalled_reader_loses_no_word(memory):
 
     async def tb(ctx):
         bus = dut.bus
-        for addr in range(depth):                        # fill through the write side
-            await command(ctx, bus.aw, addr, 1)
-            ctx.set(bus.w.payload, 500 + addr)
-            ctx.set(bus.w.valid, 1)
-            await ctx.tick()
-            ctx.set(bus.w.valid, 0)
+        await fill(ctx, bus, depth, 500)
         ctx.set(bus.r.ready, 0)
         await command(ctx, bus.ar, 3, 40)
         for _ in range(30):                              # the reader stalls
             await ctx.tick()
         await read_words(ctx, bus, 40, random.Random(2), 0.5, got)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     assert got == list(range(503, 543))
