@@ -94,18 +94,14 @@ class DrainRegister(wiring.Component):
             m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
         with m.Elif(self.end):
             m.d.sync += self.holding.eq(0)
-        if not self.shift_with_end:
-            with m.Elif(self.advance_row):
-                m.d.sync += shift_rows
-            with m.Elif(self.advance_col):
-                m.d.sync += shift_cols
-        else:
+        if self.shift_with_end:
+            # The elements' own chain, without ``end``: the shifts below continue it.
             with m.If(pop):
                 m.d.sync += load
-            with m.Elif(self.advance_row):
-                m.d.sync += shift_rows
-            with m.Elif(self.advance_col):
-                m.d.sync += shift_cols
+        with m.Elif(self.advance_row):
+            m.d.sync += shift_rows
+        with m.Elif(self.advance_col):
+            m.d.sync += shift_cols
         m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
         m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
         m.d.comb += self.busy.eq(self.holding | tags.r_rdy)

@@ -22,9 +22,9 @@ class ErrorStage(wiring.Component):
     score memory (a word per class, a lane per sample). After a group's last class, the error
     stage walks the group sample by sample, one class a cycle: it reads the class's score (a
     cycle), then the sample's score and label go through the local-error unit (hw/local_error.py,
-    a cycle; with ``registered_input``, after a register), whose output is always taken. Meanwhile the drain takes no row, so a group's
-    scores are never overwritten before they are read: a group costs ``lanes * classes`` cycles
-    of the error stage besides its rows.
+    a cycle; with ``registered_input``, after a register), whose output is always taken.
+    Meanwhile the drain takes no row, so a group's scores are never overwritten before they
+    are read: a group costs ``lanes * classes`` cycles of the error stage besides its rows.
 
     Parameters
     ----------
