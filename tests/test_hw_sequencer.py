@@ -73,7 +73,7 @@ def _run_commands(dut, rng, commands):
             await ctx.tick()
             copy_wait = skip_wait = None
             done_phase = 0                          # cycles left of the datapath's work
-            first_begin_seen = False
+            first_begin_due = None                  # registered: begin after copied
             for cycle in range(2000):
                 # A start while busy, with another command, is ignored.
                 other = rng.random() < 0.2
@@ -123,9 +123,17 @@ def _run_commands(dut, rng, commands):
                 await ctx.delay(0)
                 begin, done = ctx.get(dut.begin), ctx.get(dut.done)
                 assert not (begin and (skip_layer or done))
-                # The layer's first phase begins with the copy's last cycle, unless exited.
-                if copy:
-                    assert begin == (copied and not (dut.early_exit and exited[layer])), cycle
+                # The layer's first phase begins with the copy's last cycle (registered, the
+                # cycle after, with the last layer's phase idle), unless exited.
+                first_begin = copied and not (dut.early_exit and exited[layer])
+                if dut.registered_begin:
+                    if copy:
+                        assert not begin, cycle
+                    if first_begin_due is not None:
+                        assert begin == first_begin_due, cycle
+                    first_begin_due = first_begin if copied else None
+                elif copy:
+                    assert begin == first_begin, cycle
                 # One strobe per phase, the begun phase's only.
                 assert {ph for ph in dut.phases if ctx.get(dut.begins[ph.name.lower()])} == (
                     {Phase(ctx.get(dut.begin_phase))} if begin else set())
@@ -155,10 +163,11 @@ def _run_commands(dut, rng, commands):
     return results
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("op", list(Op))
 @pytest.mark.parametrize("layers", [1, 2, 3])
-def test_phases_in_documented_order(op, layers):
-    dut = Sequencer(early_exit=True)
+def test_phases_in_documented_order(op, layers, registered):
+    dut = Sequencer(early_exit=True, registered_begin=registered)
     rng = random.Random(layers * 7 + op.value)
     commands = [(op, layers, [False] * layers), (op, layers, [False] * layers)]
     results = _run_commands(dut, rng, commands)
@@ -168,9 +177,10 @@ def test_phases_in_documented_order(op, layers):
         assert res["done"] == 1
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_mixed_commands_back_to_back(seed):
-    dut = Sequencer(early_exit=False)
+def test_mixed_commands_back_to_back(seed, registered):
+    dut = Sequencer(early_exit=False, registered_begin=registered)
     rng = random.Random(100 + seed)
     commands = []
     for _ in range(4):
@@ -183,10 +193,11 @@ def test_mixed_commands_back_to_back(seed):
         assert res["copies"] == list(range(layers)) and res["skips"] == []
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("exited", [[True], [False, True], [True, False, True],
                                     [True, True, True], [False, True, False]])
-def test_exited_layers_are_skipped(exited):
-    dut = Sequencer(early_exit=True)
+def test_exited_layers_are_skipped(exited, registered):
+    dut = Sequencer(early_exit=True, registered_begin=registered)
     rng = random.Random(len(exited) + 10 * sum(exited))
     layers = len(exited)
     results = _run_commands(dut, rng, [(Op.INFER, layers, exited), (Op.TRAIN, layers, exited)])
@@ -198,10 +209,11 @@ def test_exited_layers_are_skipped(exited):
 
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("frozen", [[True], [True, False], [False, True, True], [True] * 3])
-def test_frozen_layers_train_forward_only(frozen):
+def test_frozen_layers_train_forward_only(frozen, registered):
     """TRAIN runs a frozen layer's FWD and nothing else; INFER and INIT ignore the mask."""
-    dut = Sequencer(early_exit=True)
+    dut = Sequencer(early_exit=True, registered_begin=registered)
     rng = random.Random(sum(2 ** k for k, f in enumerate(frozen)) + 50)
     layers = len(frozen)
     commands = [(op, layers, [False] * layers, frozen) for op in (Op.TRAIN, Op.INFER, Op.INIT,
@@ -212,13 +224,14 @@ def test_frozen_layers_train_forward_only(frozen):
         assert res["copies"] == list(range(layers)) and res["done"] == 1
 
 
+@pytest.mark.parametrize("registered", [False, True])
 @pytest.mark.parametrize("normalise", [False, True])
 @pytest.mark.parametrize("frozen", [[False, False], [True, False], [False, True, True]])
-def test_normalised_layers_run_norm_phases(normalise, frozen):
+def test_normalised_layers_run_norm_phases(normalise, frozen, registered):
     """A core built with batch normalisation: with ``normalise`` NORM follows FWD (a frozen
     layer's too, and then nothing else) and NORM_BACK follows BACK; without, the phases of a
     core built without it."""
-    dut = Sequencer(early_exit=True, batch_norm=True)
+    dut = Sequencer(early_exit=True, batch_norm=True, registered_begin=registered)
     rng = random.Random(len(frozen) + 3 * normalise + 7 * sum(frozen))
     layers = len(frozen)
     commands = [(op, layers, [False] * layers, frozen, normalise)

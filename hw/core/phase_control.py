@@ -54,12 +54,9 @@ def wire_phase_control(core, m, k):
         with m.Case(Phase.INIT):
             m.d.comb += phase_done.eq(k.init.done & w_idle)
     sequencer = k.sequencer
-    # Registered (a cycle a phase): every start of the next phase fans out from it, and
-    # the idle tests before it are deep (the iCEBreaker missed 24 MHz without it). Once
-    # idle, a phase stays idle until the next begins, so last cycle's test holds.
-    phase_done_q = Signal()
-    m.d.sync += phase_done_q.eq(phase_done & ~sequencer.begin)
-    m.d.comb += sequencer.phase_done.eq(phase_done_q)
+    # The sequencer registers it (a cycle a phase): every start of the next phase fans out
+    # from it, and the idle tests before it are deep (the iCEBreaker missed 24 MHz without).
+    m.d.comb += sequencer.phase_done.eq(phase_done)
 
     # A phase begins: the loops, the drains and the streams it uses start. What they load
     # is chosen by ``begin_phase`` (registers only); ``begin`` enables it.

@@ -64,7 +64,11 @@ class Sequencer(wiring.Component):
         A phase of the layer starts this cycle: ``begin_phase``, which is decided from
         registers only (the state, the phase, the command), so that what the datapath loads
         for the phase is chosen before ``phase_done`` arrives and ``begin`` only enables it.
-        ``begin_phase`` means nothing while ``begin`` is low.
+        ``begin_phase`` means nothing while ``begin`` is low. With ``registered_begin`` both
+        are registers, decided a cycle ahead: a phase's start fans out to every loop, stream
+        and drain of the core, and then it does so from a flip-flop; the layer's first phase
+        begins a cycle after ``copied`` instead of with it, and every later phase exactly
+        when it would without.
     begins : Out(StructLayout(fwd, score, back, grad, init))
         ``begin`` for each phase.
     phase : Out(Phase); running : Out(1)
@@ -73,13 +77,18 @@ class Sequencer(wiring.Component):
         ``phase`` one-hot, a register of its own: the drains' every-element decisions test
         the phase without a decoder in front of them.
     phase_done : In(1)
-        The phase's datapath is idle: its work is done.
+        The phase's datapath is idle: its work is done. It is registered here (the idle tests
+        are deep, and every start of the next phase fans out from their answer): the cycle
+        of a phase's ``begin`` is not counted, and once idle a phase must stay idle until
+        the next begins.
     busy, done : Out(1)
         A command runs; it finishes this cycle.
     """
 
-    def __init__(self, early_exit=True, frozen_layers=True, batch_norm=False):
+    def __init__(self, early_exit=True, frozen_layers=True, batch_norm=False,
+                 registered_begin=False):
         self.early_exit, self.frozen_layers = early_exit, frozen_layers
+        self.registered_begin = registered_begin
         self.batch_norm = batch_norm
         self.phases = [phase for phase in Phase
                        if batch_norm or phase not in (Phase.NORM, Phase.NORM_BACK)]
@@ -120,13 +129,27 @@ class Sequencer(wiring.Component):
             with m.Case(Phase.BACK):
                 m.d.comb += [follower.eq(Mux(normalise, Phase.NORM_BACK, Phase.GRAD)),
                              has_follower.eq(1)]
-        for phase in self.phases:
-            m.d.comb += self.begins[phase.name.lower()].eq(self.begin
-                                                           & (self.begin_phase == phase))
+        # What begins (the FSM decides it each cycle): this cycle, or registered, the next.
+        begin, begin_phase = ((Signal(), Signal(Phase)) if self.registered_begin
+                              else (self.begin, self.begin_phase))
+        # ``phase_done`` a cycle late, never counting a begin's own cycle. Registered, not the
+        # cycle deciding a begin either: a layer's first phase begins the cycle after
+        # ``copied`` with the last layer's phase still in ``phase``, whose idle datapath must
+        # not end the new layer.
+        done = Signal()
+        m.d.sync += done.eq(self.phase_done & ~self.begin & ~begin)
+        strobes = [self.begins[phase.name.lower()].eq(begin & (begin_phase == phase))
+                   for phase in self.phases]
+        if self.registered_begin:
+            m.d.sync += [self.begin.eq(begin), self.begin_phase.eq(begin_phase), *strobes]
+        else:
+            m.d.comb += strobes
         with m.If(self.begin):
             m.d.sync += self.phase.eq(self.begin_phase)
             m.d.sync += [self.phase_is[phase.name.lower()].eq(self.begin_phase == phase)
                          for phase in self.phases]
+            if self.registered_begin:
+                m.d.sync += self.running.eq(1)
 
         def next_layer():
             m.d.sync += self.layer.eq(self.layer + 1)
@@ -142,15 +165,17 @@ class Sequencer(wiring.Component):
                     m.d.sync += [self.cmd.eq(self.command), self.layer.eq(0)]
                     m.next = "LAYER"
             with m.State("LAYER"):
-                # The layer's first phase begins with the copy's last cycle, whose register
-                # (``in_tiles``) is written at its end: only the gradient phase reads it.
+                # The layer's first phase begins with the copy's last cycle (registered, the
+                # cycle after), whose register (``in_tiles``) is written at its end: only the
+                # gradient phase reads it.
                 skip = self.all_exited if self.early_exit else 0
                 m.d.comb += [self.busy.eq(1), self.copy.eq(1),
-                             self.begin.eq(self.copied & ~skip),
-                             self.begin_phase.eq(Mux(self.cmd.op == Op.INIT, Phase.INIT,
-                                                     Phase.FWD))]
+                             begin.eq(self.copied & ~skip),
+                             begin_phase.eq(Mux(self.cmd.op == Op.INIT, Phase.INIT,
+                                                Phase.FWD))]
                 with m.If(self.copied):
-                    m.d.sync += self.running.eq(~skip)
+                    if not self.registered_begin:
+                        m.d.sync += self.running.eq(~skip)
                     m.next = "RUN"
                     if self.early_exit:
                         with m.If(skip):
@@ -161,9 +186,15 @@ class Sequencer(wiring.Component):
                     with m.If(self.skipped):
                         next_layer()
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.begin_phase.eq(follower),
-                             self.begin.eq(self.phase_done & has_follower)]
-                with m.If(self.phase_done & ~has_follower):
+                m.d.comb += [self.busy.eq(1), begin_phase.eq(follower)]
+                if self.registered_begin:
+                    # Exactly the cycle ``done`` will be high in: the phase and the layer
+                    # cannot change before (a change needs a begin, or ``done`` without a
+                    # follower), so neither can ``follower`` nor ``has_follower``.
+                    m.d.comb += begin.eq(self.phase_done & ~self.begin & has_follower)
+                else:
+                    m.d.comb += begin.eq(done & has_follower)
+                with m.If(done & ~has_follower):
                     m.d.sync += self.running.eq(0)
                     next_layer()
             with m.State("FINISH"):

@@ -192,7 +192,8 @@ class TrainingCore(wiring.Component):
         k.bias_shift = greg.bias_shift[:5]
         k.bn = greg.batch_norm[0] if p.batch_norm else Const(0, 1)
 
-        k.sequencer = sequencer = Sequencer(p.early_exit, p.frozen_layers, p.batch_norm)
+        k.sequencer = sequencer = Sequencer(p.early_exit, p.frozen_layers, p.batch_norm,
+                                               registered_begin=p.pipelined)
         m.submodules.sequencer = sequencer
         m.d.comb += [sequencer.start.eq(ctl.start), sequencer.command.eq(ctl.cmd),
                      sequencer.layers.eq(k.n_layers),
