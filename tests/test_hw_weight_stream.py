@@ -9,9 +9,11 @@ from amaranth.sim import Simulator
 from hw.core.weight_stream import WeightStream
 
 
+@pytest.mark.parametrize("registered_write", [False, True])
 @pytest.mark.parametrize("bursts,fan_in,base", [(1, 0, 0), (3, 4, 100), (5, 9, 2**12 - 7)])
-def test_bursts_and_words_in_order(bursts, fan_in, base):
-    dut = WeightStream(addr_bits=12, word_bits=16, count_bits=6)
+def test_bursts_and_words_in_order(bursts, fan_in, base, registered_write):
+    dut = WeightStream(addr_bits=12, word_bits=16, count_bits=6,
+                       registered_write=registered_write)
     rng = random.Random(bursts * 31 + fan_in)
     words = [rng.getrandbits(16) for _ in range(bursts * (fan_in + 1))]
     got = {"ar": [], "aw": [], "rd": [], "w": [], "idle_early": 0}

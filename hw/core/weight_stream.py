@@ -30,16 +30,22 @@ class WeightStream(wiring.Component):
     write_idle : Out(1)
         Every write command issued and every word taken by the bus.
 
+    With ``registered_write`` a word taken on ``wr`` enters a register before the FIFO
+    (``wr`` is ready while the register is empty or passing its word on): what the writers
+    compute (the initial weights from the layer's sizes, the updated ones) then reaches the
+    FIFO's LUT-RAM from a flip-flop, not through their arithmetic.
+
     With ``flexible`` (a core with batch normalisation, whose tiles carry more words than the
     weights and the bias) the bursts of each direction are ``start.read_length`` (``write_``)
     words from ``base + start.read_offset``, one per tile of ``stride`` words, both latched
     at the restart; ``fan_in`` is not used.
     """
 
-    def __init__(self, addr_bits, word_bits, count_bits, fifo_depth=16, flexible=False):
+    def __init__(self, addr_bits, word_bits, count_bits, fifo_depth=16, flexible=False,
+                 registered_write=False):
         self.addr_bits, self.word_bits = addr_bits, word_bits
         self.count_bits, self.fifo_depth = count_bits, fifo_depth
-        self.flexible = flexible
+        self.flexible, self.registered_write = flexible, registered_write
         start = {"read": Out(1), "write": Out(1), "base": Out(addr_bits),
                  "bursts": Out(count_bits)}
         if flexible:
@@ -62,12 +68,21 @@ class WeightStream(wiring.Component):
         m.submodules.read_fifo, m.submodules.write_fifo = read_fifo, write_fifo
         wiring.connect(m, wiring.flipped(self.mem.r), read_fifo.w_stream)
         wiring.connect(m, read_fifo.r_stream, wiring.flipped(self.rd))
-        wiring.connect(m, wiring.flipped(self.wr), write_fifo.w_stream)
         wiring.connect(m, write_fifo.r_stream, wiring.flipped(self.mem.w))
+        staged = Signal()                          # registered_write: a word in the register
+        if self.registered_write:
+            m.d.comb += [self.wr.ready.eq(~staged | write_fifo.w_rdy),
+                         write_fifo.w_en.eq(staged)]
+            with m.If(write_fifo.w_rdy):
+                m.d.sync += staged.eq(0)
+            with m.If(self.wr.valid & self.wr.ready):
+                m.d.sync += [staged.eq(1), write_fifo.w_data.eq(self.wr.payload)]
+        else:
+            wiring.connect(m, wiring.flipped(self.wr), write_fifo.w_stream)
 
         self._commands(m, self.mem.ar, self.start.read, "read")
         writes_left = self._commands(m, self.mem.aw, self.start.write, "write")
-        m.d.comb += self.write_idle.eq(~write_fifo.r_rdy & (write_fifo.level == 0)
+        m.d.comb += self.write_idle.eq(~staged & ~write_fifo.r_rdy & (write_fifo.level == 0)
                                        & (writes_left == 0))
         return m
 
