@@ -22,7 +22,8 @@ async def weight_updater_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     lanes, wbits, gbits, rbits = p["lanes"], p["weight_bits"], p["grad_bits"], p["round_bits"]
-    unit = WeightUpdater(lanes, signed(gbits), wbits, rbits)
+    registered = p.get("registered", False)
+    unit = WeightUpdater(lanes, signed(gbits), wbits, rbits, registered_input=registered)
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
     for name in ("i__valid", "i__payload", "old__valid", "old__payload", "new__ready",
                  "stochastic"):
@@ -56,7 +57,12 @@ async def weight_updater_matches_model(dut):
     beats = StreamDriver("i", beat, idle=p["idle"], rng=rng)
     olds = StreamDriver("old", old_word, idle=p["idle"], rng=rng)
     sink = StreamSink("new", stall=p["stall"], rng=rng)
-    model = WeightUpdaterModel(lanes, wbits, rbits, rounding=p.get("mutate"))
+    # Perturbations: ``mutate`` a rounding (the model's whatever ``stochastic`` says), or
+    # "timing" (the model with the input register the unit lacks, or without the one it has).
+    mutate = p.get("mutate")
+    model = WeightUpdaterModel(lanes, wbits, rbits,
+                               rounding=None if mutate == "timing" else mutate,
+                               registered_input=registered != (mutate == "timing"))
     packed = PackedModel(model, {"i__payload": unit.in_layout, "old__payload": unit.word_layout},
                          {"new__payload": unit.word_layout})
     monitor = Monitor(dut, ["i__ready", "old__ready", "new__valid", "new__payload", "busy"])
@@ -70,6 +76,6 @@ async def weight_updater_matches_model(dut):
         olds.after_edge(applied["old__valid"] and got["old__ready"])
 
     await run_checked(dut, p, inputs, packed, monitor, Checker(), after_edge)
-    if not p.get("mutate"):            # a perturbed run stops at its first mismatch
+    if not mutate:                     # a perturbed run stops at its first mismatch
         dut._log.info(f"coverage: {model.coverage}")
         assert all(model.coverage.values()), model.coverage

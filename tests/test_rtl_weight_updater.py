@@ -15,17 +15,23 @@ CASES = {
                            shifts=(0, 31)),
     "p8-w16-g41-r16": dict(lanes=8, weight_bits=16, grad_bits=41, round_bits=16,
                            shifts=(6, 31)),
+    # The pipelined cores' updater: the beat registered before the shifter.
+    "p4-w8-g16-r4-reg": dict(lanes=4, weight_bits=8, grad_bits=16, round_bits=4,
+                             shifts=(0, 18), registered=True),
+    "p8-w16-g41-r16-reg": dict(lanes=8, weight_bits=16, grad_bits=41, round_bits=16,
+                               shifts=(6, 31), registered=True),
 }
 
 
 def run(tmp_path_factory, name, sim, cycles, **extra):
     p = dict(CASES[name], cycles=cycles, idle=0.3, stall=0.3, seed=9)
     p.update(extra)
-    unit = WeightUpdater(p["lanes"], signed(p["grad_bits"]), p["weight_bits"], p["round_bits"])
+    unit = WeightUpdater(p["lanes"], signed(p["grad_bits"]), p["weight_bits"], p["round_bits"],
+                         registered_input=p.get("registered", False))
     run_case(tmp_path_factory, unit, "weight_updater", p, sim, name)
 
 
-FAST = ["p4-w8-g16-r4", "p2-w16-g36-r16"]
+FAST = ["p4-w8-g16-r4", "p2-w16-g36-r16", "p4-w8-g16-r4-reg"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
@@ -37,3 +43,10 @@ def test_weight_updater(tmp_path_factory, name, sim):
 def test_perturbed_rounding_is_caught(tmp_path_factory, rounding):
     """The model rounds one way whatever ``stochastic`` says: the bench must notice."""
     run(tmp_path_factory, "p2-w16-g36-r16", "verilator", cycles=2_000, mutate=rounding)
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_the_other_timing_is_caught(tmp_path_factory, registered):
+    """The model with (without) the input register against the unit without (with) it."""
+    run(tmp_path_factory, "p4-w8-g16-r4", "verilator", cycles=2_000, registered=registered,
+        mutate="timing")

@@ -217,7 +217,8 @@ def wire_column_drains(core, m, k):
     # as it arrives from the bus.
     g_width = max(k.mac.acc_shape.width, p.grad_bias_bits,
                   core.scale_grad_bits if p.batch_norm else 0) + 1
-    k.updater = updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits)
+    k.updater = updater = WeightUpdater(P, signed(g_width), p.weight_bits, p.round_bits,
+                                         registered_input=p.pipelined)
     m.submodules.weight_updater = updater
     m.d.comb += [
         updater.i.valid.eq(grad_step & columns.update),

@@ -316,7 +316,8 @@ class TrainingCore(wiring.Component):
         # ---- bus ------------------------------------------------------------------------
         # The layer's weights: FWD reads them, GRAD reads and writes them, INIT writes them.
         k.weights = weights = WeightStream(p.addr_bits, p.word_bits, cw,
-                                           flexible=p.batch_norm)
+                                           flexible=p.batch_norm,
+                                           registered_write=p.pipelined)
         m.submodules.weight_stream = weights
         wiring.connect(m, weights.mem, wiring.flipped(self.mem))
         m.d.comb += [weights.fan_in.eq(k.J), weights.start.bursts.eq(k.T),
@@ -363,10 +364,17 @@ class TrainingCore(wiring.Component):
                                                   cw)
         m.submodules.feedback_registers = feedback
 
+        # A group is alive while any of its samples is. Pipelined, that is a register a
+        # group, a cycle behind ``alive``: a sample leaves ``alive`` after its group's scores
+        # (the loops have left the group), and a layer's copy takes cycles before its
+        # ``all_exited`` is read.
         alive_groups = Cat(k.alive, Const(0, p.groups * Q - p.max_batch))
+        groups_alive = Signal(p.groups)
+        m.d[("sync" if p.pipelined else "comb")] += [
+            groups_alive[g].eq(alive_groups.word_select(g, Q) != 0) for g in range(p.groups)]
 
         def group_alive(g):
-            return alive_groups.word_select(g[:k.gbits], Q) != 0
+            return groups_alive.bit_select(g[:k.gbits], 1)
 
         dead = Signal()
         # (A convolution's forward pass is not skipped: its beats per group are not the
@@ -400,7 +408,7 @@ class TrainingCore(wiring.Component):
                          sequencer.skipped.eq(savings.skipped_layer),
                          # A convolution is not skipped whole: its forward beats are not
                          # the count above (it runs; its scores' groups skip and count).
-                         sequencer.all_exited.eq(k.skip_en & (k.alive == 0) & ~k.conv_on),
+                         sequencer.all_exited.eq(k.skip_en & (groups_alive == 0) & ~k.conv_on),
                          self.skipped.eq(savings.skipped)]
         # The MAC beat's tag: which sum it ends.
         m.d.comb += [drain.tags.valid.eq(issue & k_wrap),

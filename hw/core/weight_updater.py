@@ -28,12 +28,16 @@ class WeightUpdater(wiring.Component):
         A gradient lane.
     weight_bits, round_bits : int
         A weight's width; the bits of a stochastic-rounding draw.
+    registered_input : bool
+        A beat (and ``stochastic``) is registered as it is taken, before the first stage: a
+        stage more, and neither the writer's choice of gradient nor its memory read sits in
+        front of the shifter.
 
     Members
     -------
     i : In(stream.Signature(StructLayout(grad, shift, rand)))
         A gradient per lane, its shift (at most 31) and a draw per lane. Taken while the first
-        stage is empty or passes its step on.
+        stage (registered: the input register) is empty or passes its beat on.
     stochastic : In(1)
         The rounding of a beat, sampled as it is taken.
     old : In(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
@@ -42,11 +46,12 @@ class WeightUpdater(wiring.Component):
         Valid while a step and an old word are both there; the payload is the update of
         whatever ``old`` carries by the last step (valid or not).
     busy : Out(1)
-        A step is in either stage.
+        A beat or a step is in any stage.
     """
 
-    def __init__(self, lanes, grad_shape, weight_bits, round_bits):
+    def __init__(self, lanes, grad_shape, weight_bits, round_bits, registered_input=False):
         self.lanes, self.grad_shape = lanes, signed(grad_shape.width)
+        self.registered_input = registered_input
         self.weight_bits, self.round_bits = weight_bits, round_bits
         self.word_layout = data.ArrayLayout(signed(weight_bits), lanes)
         self.in_layout = data.StructLayout({
@@ -64,7 +69,7 @@ class WeightUpdater(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lanes, beat = self.lanes, self.i.payload
+        lanes = self.lanes
         step_shape = signed(self.weight_bits + 2)
         rounding = Signal(data.StructLayout({
             "valid": 1, "q": data.ArrayLayout(self.grad_shape, lanes), "up": lanes}))
@@ -72,12 +77,26 @@ class WeightUpdater(wiring.Component):
             "valid": 1, "step": data.ArrayLayout(step_shape, lanes)}))
         move = update.valid & self.old.valid & self.new.ready
         step_take = rounding.valid & (~update.valid | move)
-        take = self.i.valid & self.i.ready
+        received = self.i.valid & self.i.ready
+        if self.registered_input:
+            entering = Signal(data.StructLayout({"valid": 1, "beat": self.in_layout,
+                                                 "stochastic": 1}))
+            take = entering.valid & (~rounding.valid | step_take)
+            beat, stochastic = entering.beat, entering.stochastic
+            with m.If(received):
+                m.d.sync += [entering.valid.eq(1), entering.beat.eq(self.i.payload),
+                             entering.stochastic.eq(self.stochastic)]
+            with m.Elif(take):
+                m.d.sync += entering.valid.eq(0)
+            m.d.comb += [self.i.ready.eq(~entering.valid | take),
+                         self.busy.eq(entering.valid | rounding.valid | update.valid)]
+        else:
+            take, beat, stochastic = received, self.i.payload, self.stochastic
+            m.d.comb += [self.i.ready.eq(~rounding.valid | step_take),
+                         self.busy.eq(rounding.valid | update.valid)]
         m.d.comb += [
-            self.i.ready.eq(~rounding.valid | step_take),
             self.old.ready.eq(update.valid & self.new.ready),
             self.new.valid.eq(update.valid & self.old.valid),
-            self.busy.eq(rounding.valid | update.valid),
         ]
         for r in range(lanes):
             updated = Signal(signed(step_shape.width + 1), name=f"updated_{r}")
@@ -86,7 +105,7 @@ class WeightUpdater(wiring.Component):
                 self.new.payload[r].eq(saturate(updated, signed(self.weight_bits))),
             ]
             q, up = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], self.round_bits,
-                                      self.stochastic)
+                                      stochastic)
             with m.If(take):
                 m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up)]
             with m.If(step_take):

@@ -9,15 +9,17 @@ __all__ = ["WeightUpdaterModel"]
 
 class WeightUpdaterModel:
     """Two stages: a taken beat's update steps (a lane each), then the steps waiting for their
-    old word. ``new`` is the old word minus the last steps to enter the second stage (zero
+    old word; with ``registered_input``, the beat and ``stochastic`` in a register before
+    them. ``new`` is the old word minus the last steps to enter the second stage (zero
     after reset), saturated, whether valid or not.
 
     ``rounding`` replaces the contract's choice (``"stochastic"``/``"nearest-even"`` from the
     ``stochastic`` input) only to show that the bench notices."""
 
-    def __init__(self, lanes, weight_bits, round_bits, rounding=None):
+    def __init__(self, lanes, weight_bits, round_bits, rounding=None, registered_input=False):
         self.lanes, self.weight_bits, self.round_bits = lanes, weight_bits, round_bits
-        self.rounding = rounding
+        self.rounding, self.registered_input = rounding, registered_input
+        self.entering = None                  # registered_input: (beat, stochastic), or None
         self.first = None                     # the steps of the first stage, or None: empty
         self.second_valid, self.steps = 0, [0] * lanes
         self.coverage = {"saturated_low": 0, "saturated_high": 0, "ties": 0, "stochastic": 0,
@@ -44,23 +46,30 @@ class WeightUpdaterModel:
                                                 self.weight_bits)]
 
     def _handshakes(self, inputs):
+        """The second stage's move, the first's take, the input register's pass and
+        ``i.ready``."""
         move = self.second_valid and inputs["old__valid"] and inputs["new__ready"]
         step_take = self.first is not None and (not self.second_valid or move)
-        return move, step_take
+        first_free = self.first is None or step_take
+        if not self.registered_input:
+            return move, step_take, False, first_free
+        enter = self.entering is not None and first_free
+        return move, step_take, enter, self.entering is None or enter
 
     def outputs(self, inputs):
-        move, step_take = self._handshakes(inputs)
+        *_, ready = self._handshakes(inputs)
         return {
-            "i__ready": int(self.first is None or step_take),
+            "i__ready": int(ready),
             "old__ready": int(self.second_valid and inputs["new__ready"]),
             "new__valid": int(self.second_valid and inputs["old__valid"]),
             "new__payload": self._new(inputs["old__beat"]),
-            "busy": int(self.first is not None or self.second_valid),
+            "busy": int(self.entering is not None or self.first is not None
+                        or bool(self.second_valid)),
         }
 
     def step(self, inputs):
-        move, step_take = self._handshakes(inputs)
-        taken = inputs["i__valid"] and (self.first is None or step_take)
+        move, step_take, enter, ready = self._handshakes(inputs)
+        received = inputs["i__valid"] and ready
         if move:
             lo, hi = -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
             for old, step, new in zip(inputs["old__beat"], self.steps,
@@ -73,7 +82,16 @@ class WeightUpdaterModel:
             self.steps, self.second_valid = self.first, 1
         elif move:
             self.second_valid = 0
+        beat = (inputs["i__beat"], inputs["stochastic"]) if received else None
+        if self.registered_input:
+            beat, taken = self.entering, enter
+            if received:
+                self.entering = (inputs["i__beat"], inputs["stochastic"])
+            elif enter:
+                self.entering = None
+        else:
+            taken = received
         if taken:
-            self.first = self._steps(inputs["i__beat"], inputs["stochastic"])
+            self.first = self._steps(*beat)
         elif step_take:
             self.first = None
