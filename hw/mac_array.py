@@ -68,11 +68,18 @@ class MacArray(wiring.Component):
         m = Module()
         beat = self.i.payload
         P, Q = self.rows, self.cols
-        acc = [Signal(self.acc_shape, name=f"acc_{k}") for k in range(P * Q)]
+        # The sums and products are data, cleared by ``first`` and qualified by their valid
+        # bits: not reset, so that the reset's net reaches control flip-flops only (reset
+        # to every lane, it missed 75 MHz on a ULX3S).
+        acc = [Signal(self.acc_shape, name=f"acc_{k}", reset_less=True) for k in range(P * Q)]
+        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", reset_less=True)
+                for k in range(P * Q)]
+        m.d.comb += [self.o.payload[k].eq(sums[k]) for k in range(P * Q)]
         if self.pipelined:
             # The products' register: a beat's products and whether it starts or ends a sum.
             held, first, last = Signal(), Signal(), Signal()
-            products = [Signal(self.acc_shape, name=f"product_{k}") for k in range(P * Q)]
+            products = [Signal(self.acc_shape, name=f"product_{k}", reset_less=True)
+                        for k in range(P * Q)]
             advance = Signal()
             m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
                          self.i.ready.eq(~held | advance)]
@@ -96,7 +103,7 @@ class MacArray(wiring.Component):
                 m.d.comb += total.eq(products[k] + Mux(first, 0, acc[k]))
                 m.d.sync += acc[k].eq(total)
                 with m.If(last):
-                    m.d.sync += self.o.payload[k].eq(total)
+                    m.d.sync += sums[k].eq(total)
             with m.If(last):
                 m.d.sync += self.o.valid.eq(1)
         return m

@@ -4,6 +4,7 @@ Each case gets its own build directory, so cases run in parallel under pytest-xd
 """
 
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -16,6 +17,26 @@ from sim.verilator_env import COCOTB, find_verilator, public_ports_file, verilat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIMULATORS = ("verilator", "icarus")
+
+
+#: Yosys's time-zero trigger: a register each module's ``always @*`` processes list, declared
+#: with an initial value.
+_TRIGGER = re.compile(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) += 0;")
+
+
+def _kick_combinational_processes(path):
+    """Let Icarus evaluate every ``always @*`` process at time zero. Yosys lists a register
+    in each, declared ``= 0`` so that its first value starts them; Icarus (in SystemVerilog
+    mode, as cocotb runs it) sets a declaration's value before any process waits, so no
+    process sees it, and each waits for an input to change. A register without reset (a data
+    register whose valid bit is reset) clocked before then takes X and keeps it. Set it in
+    an ``initial #0`` instead: after every process has started waiting."""
+    with open(path) as f:
+        text = f.read()
+    text, count = _TRIGGER.subn(r"reg \1 ;\n  initial #0 \1 = 1'b0;", text)
+    with open(path, "w") as f:
+        f.write(text)
+    return count
 
 
 def run_unit(component, toplevel, test_module, params, simulator, build_dir, waves=None,
@@ -34,6 +55,8 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
         raise RuntimeError("iverilog is not installed (Debian package iverilog)")
     os.makedirs(build_dir, exist_ok=True)
     source = write_verilog(component, toplevel, build_dir)
+    if simulator == "icarus":
+        _kick_combinational_processes(source)
     runner = get_runner(simulator)
     build_args = []
     if simulator == "verilator":

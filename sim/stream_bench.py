@@ -114,6 +114,10 @@ class Checker:
 
 
 async def reset(dut, cycles=3):
+    """Hold ``rst`` for ``cycles`` rising edges. The benches start their clocks low
+    (``start_high=False``): an edge at time zero would race the inputs' first values and the
+    combinational logic's first evaluation, and a register without reset (a data register
+    whose valid bit is reset) would keep what it caught for ever."""
     dut.rst.value = 1
     for _ in range(cycles):
         await RisingEdge(dut.clk)

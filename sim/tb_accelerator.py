@@ -98,7 +98,7 @@ class Bench:
             getattr(dut, name).value = 0
         dut.rst.value = 1
         await settle_comb_logic(dut)
-        cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+        cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
         for _ in range(4):
             await RisingEdge(dut.clk)
         dut.rst.value = 0

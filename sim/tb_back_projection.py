@@ -26,7 +26,7 @@ async def back_projection_matches_model(dut):
     lanes, columns = p["lanes"], p["columns"]
     unit = BackProjection(lanes, columns, signed(p["sum_bits"]), p["delta_bits"],
                           p["grad_bias_bits"], p["tile_bits"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("i__valid", "i__payload", "active", "rounded", "clear"):
         getattr(dut, name).value = 0
     await reset(dut)

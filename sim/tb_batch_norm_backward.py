@@ -88,7 +88,7 @@ async def batch_norm_backward_matches_model(dut):
                 "pz": [junk.randrange(-dtop, dtop) for _ in range(P)],
                 "xhat": [junk.randrange(-xtop, xtop) for _ in range(P)],
                 "active": junk.randrange(1 << P)}
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("accumulate", "finish", "apply", "inv_b", "act_frac", "h"):
         getattr(dut, name).value = 0
     await reset(dut)

@@ -85,7 +85,7 @@ async def batch_normalise_matches_model(dut):
     rng = random.Random(p["seed"])
     unit = build(p)
     in_layout, out_layout = unit.i.shape(), unit.o.shape()
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i.value = 0
     for name in CONSTANTS:
         getattr(dut, name).value = 0

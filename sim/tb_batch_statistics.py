@@ -87,7 +87,7 @@ async def batch_statistics_matches_model(dut):
     def idle_fin():
         return {"valid": 0, "gamma": junk.randrange(-(1 << (wb - 1)), 1 << (wb - 1)),
                 "mean": junk.randint(0, stat_top), "var": junk.randint(0, stat_top)}
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.add.value = dut.finish.value = 0
     for name in SETTINGS:
         getattr(dut, name).value = 0

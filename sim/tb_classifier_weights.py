@@ -18,7 +18,7 @@ async def classifier_weights_match_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     width, classes, bits, sign_feedback = p["width"], p["classes"], p["bits"], p["sign_feedback"]
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.load.value = 0
     dut.seed.value = 0
     dut.o__ready.value = 0

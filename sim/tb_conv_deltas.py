@@ -67,7 +67,7 @@ async def conv_deltas_matches_model(dut):
     P, Q, bits = p["rows"], p["cols"], p["delta_bits"]
     layouts = {"write": unit.write_layout, "winner": unit.winner_layout,
                "read": unit.read_layout}
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("filters", "positions", "pool", "start", "write", "winner", "read"):
         getattr(dut, name).value = 0
     await reset(dut)

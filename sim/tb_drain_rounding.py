@@ -23,7 +23,7 @@ async def drain_rounding_matches_model(dut):
     rng = random.Random(p["seed"])
     unit = DrainRounding(p["lanes"], signed(p["sum_bits"]))
     sums_layout, out_layout = unit.sums.shape(), unit.rounded.shape()
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.sums.value = 0
     dut.shift.value = 0
     await reset(dut)

@@ -50,7 +50,7 @@ async def error_stage_matches_model(dut):
     Q, C = p["lanes"], p["classes"]
     rows_per_group = class_tiles(p) * p["rows"]
     row_layout, rounded_layout = unit.row_layout, unit.rounded.shape()
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("row", "rounded", "batch", "label"):
         getattr(dut, name).value = 0
     await reset(dut)

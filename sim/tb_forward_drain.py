@@ -45,7 +45,7 @@ async def forward_drain_matches_model(dut):
     unit = build(p)
     Q, act = p["lanes"], p["act_bits"]
     in_layout, rounded_layout = unit.in_layout, unit.rounded.shape()
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     pooling = bool(p.get("pooling"))
     inputs_now = ["i", "rounded", "neurons"] + (["drop", "dropout", "keep_scale"]
                                                 if p["dropout"] else []) + (["pool"] * pooling)

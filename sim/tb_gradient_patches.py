@@ -68,7 +68,7 @@ def walk_patches(x, walk, p):
 async def gradient_patches_match_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     shape = {"in_h": p["height"], "in_w": p["width"], "plane": p["height"] * p["width"],
              "kernel": p["kernel"], "same": int(p["same"]), "pool": int(p["pool"])}
     for name in SHAPE_INPUTS:

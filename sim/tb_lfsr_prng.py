@@ -15,7 +15,7 @@ from sw_model.units.lfsr_prng import LfsrPrngModel
 async def lfsr_prng_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.load.value = 0
     dut.seed.value = 0
     dut.o__ready.value = 0

@@ -17,7 +17,7 @@ async def local_error_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     unit = LocalErrorUnit(p["classes"], p["score_bits"], p["score_frac"], p["error_bits"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("i__valid", "i__payload", "o__ready", "clear"):
         getattr(dut, name).value = 0
     await reset(dut)

@@ -32,7 +32,7 @@ async def mac_array_matches_model(dut):
     rng = random.Random(p["seed"])
     unit = MacArray(p["rows"], p["cols"], shape_of(p["a_shape"]), shape_of(p["b_shape"]),
                     p["depth"], pipelined=p.get("pipelined", True))
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0
     dut.o__ready.value = 0

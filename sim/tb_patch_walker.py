@@ -38,7 +38,7 @@ def golden_patches(x, p):
 async def patch_walker_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     shape = {"in_h": p["height"], "in_w": p["width"], "plane": p["height"] * p["width"],
              "kernel": p["kernel"], "same": int(p["same"]), "pool": int(p["pool"])}
     for name in SHAPE_INPUTS:

@@ -17,7 +17,7 @@ from sw_model.units.sample_shuffler import SampleShufflerModel
 async def sample_shuffler_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.start.value = 0
     dut.count.value = 0
     dut.seed.value = 0

@@ -46,7 +46,7 @@ async def sdram_controller_with_device_model(dut):
                        powerup_ns=p["powerup"] * 1e9 / p["clock_hz"], max_postponed=0)
     addr_bits, word_bits = p["addr_bits"], p["word_bits"]
     per_row = p["words_per_row"]
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     names = ("bus__ar__valid", "bus__ar__payload", "bus__aw__valid", "bus__aw__payload",
              "bus__w__valid", "bus__w__payload", "bus__r__ready", "sdram__dq_i")
     for name in names:

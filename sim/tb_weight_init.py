@@ -20,7 +20,7 @@ async def weight_init_matches_model(dut):
     rng = random.Random(p["seed"])
     lanes = p["lanes"]
     unit = WeightInit(lanes, p["weight_bits"], p["width"], p["count_bits"])
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("start", "seed", "tiles", "fan_in", "neurons", "init_bits", "enable",
                  "o__ready"):
         getattr(dut, name).value = 0

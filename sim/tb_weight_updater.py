@@ -24,7 +24,7 @@ async def weight_updater_matches_model(dut):
     lanes, wbits, gbits, rbits = p["lanes"], p["weight_bits"], p["grad_bits"], p["round_bits"]
     registered = p.get("registered", False)
     unit = WeightUpdater(lanes, signed(gbits), wbits, rbits, registered_input=registered)
-    cocotb.start_soon(Clock(dut.clk, 10, "ns").start())
+    cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("i__valid", "i__payload", "old__valid", "old__payload", "new__ready",
                  "stochastic"):
         getattr(dut, name).value = 0

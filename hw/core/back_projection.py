@@ -73,8 +73,12 @@ class BackProjection(wiring.Component):
         m = Module()
         lanes, qbits = self.lanes, (self.columns - 1).bit_length()
         at = data.StructLayout({"valid": 1, "last": 1, "sample": 8, "tile": self.tile_bits})
-        first = Signal(data.StructLayout({"at": at, "active": lanes}))
-        second = Signal(data.StructLayout({"at": at, "d": self.delta_layout}))
+        # Each stage: where (with its valid bit), and its lanes' data without reset (the
+        # reset's net reaches control flip-flops only).
+        first = Signal(data.StructLayout({"at": at}))
+        second = Signal(data.StructLayout({"at": at}))
+        first_active = Signal(lanes, reset_less=True)
+        second_d = Signal(self.delta_layout, reset_less=True)
         beat = self.i.payload
         m.d.comb += [self.i.ready.eq(1), self.busy.eq(first.at.valid | second.at.valid)]
         m.d.sync += [first.at.valid.eq(self.i.valid), second.at.eq(first.at)]
@@ -82,19 +86,19 @@ class BackProjection(wiring.Component):
             m.d.sync += [first.at.sample.eq(beat.sample), first.at.tile.eq(beat.tile),
                          first.at.last.eq(beat.last)]
             for r in range(lanes):
-                m.d.sync += first.active[r].eq(
+                m.d.sync += first_active[r].eq(
                     self.active[r].bit_select(beat.sample[:qbits], 1) if qbits
                     else self.active[r][0])
-        sums = Signal(self.bias_layout)
+        sums = Signal(self.bias_layout, reset_less=True)       # ``clear`` zeroes it
         sums_next = Signal(self.bias_layout)
         for r in range(lanes):
             d = Signal(self.delta_shape, name=f"delta_{r}")
             m.d.comb += [d.eq(saturate(self.rounded[r], self.delta_shape)),
-                         sums_next[r].eq(sums[r] + second.d[r])]
-            m.d.sync += second.d[r].eq(Mux(first.active[r], d, 0))
+                         sums_next[r].eq(sums[r] + second_d[r])]
+            m.d.sync += second_d[r].eq(Mux(first_active[r], d, 0))
         m.d.comb += [
             self.delta.en.eq(second.at.valid), self.delta.sample.eq(second.at.sample),
-            self.delta.tile.eq(second.at.tile), self.delta.data.eq(second.d),
+            self.delta.tile.eq(second.at.tile), self.delta.data.eq(second_d),
             self.bias_grad.en.eq(second.at.valid & second.at.last),
             self.bias_grad.tile.eq(second.at.tile), self.bias_grad.data.eq(sums_next),
         ]

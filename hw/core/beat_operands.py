@@ -118,7 +118,8 @@ class BeatOperands(wiring.Component):
         qbits = (Q - 1).bit_length()
         words = {name: getattr(self, name) for name in self.REGISTERED}
         if self.registered:
-            held = {name: Signal.like(port, name=f"held_{name}") for name, port in words.items()}
+            held = {name: Signal.like(port, name=f"held_{name}", reset_less=True)
+                    for name, port in words.items()}
             with m.If(~self.stall):
                 m.d.sync += [held[name].eq(words[name]) for name in words]
             words = held

@@ -79,7 +79,9 @@ class DrainRegister(wiring.Component):
                      self.tags.ready.eq(tags.w_rdy)]
         # One signal per element (a simulator keeps each in a machine word).
         shape = self.sums.payload.shape().elem_shape
-        acc = [Signal(shape, name=f"drain_{k}") for k in range(P * Q)]
+        # Data (read while ``holding``): not reset, so that the reset's net reaches control
+        # flip-flops only.
+        acc = [Signal(shape, name=f"drain_{k}", reset_less=True) for k in range(P * Q)]
         pop = self.popped.valid
         m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),

@@ -35,9 +35,11 @@ class DrainRounding(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Data only (no valid): not reset, so that the reset's net reaches control flip-flops
+        # only (a fast ECP5 build's reset fanned out to every lane missed 75 MHz).
         parts = Signal(data.StructLayout({
             "q": data.ArrayLayout(signed(self.sum_shape.width + 1), self.lanes),
-            "up": self.lanes}))
+            "up": self.lanes}), reset_less=True)
         for k in range(self.lanes):
             q, up = rne_shift_var_parts(self.sums[k], self.shift)
             m.d.sync += [parts.q[k].eq(q), parts.up[k].eq(up)]

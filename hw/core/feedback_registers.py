@@ -53,7 +53,9 @@ class FeedbackRegisters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         P, C = self.rows, self.classes
-        current, following = Signal(self.matrix_layout), Signal(self.matrix_layout)
+        # The weights are data (read while ``current_valid``): not reset.
+        current = Signal(self.matrix_layout, reset_less=True)
+        following = Signal(self.matrix_layout, reset_less=True)
         current_valid, current_tile = Signal(), Signal.like(self.tile)
         following_full, following_tile = Signal(), Signal.like(self.tile)
         fill_tile, fill_row = Signal.like(self.tile), Signal(max(1, (P - 1).bit_length()))

@@ -92,8 +92,15 @@ def wire_phase_control(core, m, k):
     with m.If(begins.score | begins.back):
         m.d.comb += k.cls_gen.load.eq(1)
 
-    # A command starts: the samples all alive, the training counts cleared.
-    with m.If(sequencer.accept):
-        with m.If(ctl.cmd.op == Op.TRAIN):
+    # A command starts: the samples all alive, the training counts cleared. Pipelined, a
+    # cycle after it is taken, from the sequencer's copy: the host's command choice then
+    # does not reach the alive mask's shifter (the register copy reads neither before).
+    if p.pipelined:
+        started, command = Signal(), sequencer.cmd
+        m.d.sync += started.eq(sequencer.accept)
+    else:
+        started, command = sequencer.accept, ctl.cmd
+    with m.If(started):
+        with m.If(command.op == Op.TRAIN):
             m.d.sync += ctl.correct.eq(0)
-        m.d.sync += k.alive.eq((Const(1, p.max_batch + 1) << ctl.cmd.batch) - 1)
+        m.d.sync += k.alive.eq((Const(1, p.max_batch + 1) << command.batch) - 1)

@@ -29,15 +29,17 @@ class WeightUpdater(wiring.Component):
     weight_bits, round_bits : int
         A weight's width; the bits of a stochastic-rounding draw.
     registered_input : bool
-        A beat (and ``stochastic``) is registered as it is taken, before the first stage: a
-        stage more, and neither the writer's choice of gradient nor its memory read sits in
-        front of the shifter.
+        A beat (and ``stochastic``) is registered as it is taken, before the first stage, in
+        a queue of two: a stage more, neither the writer's choice of gradient nor its memory
+        read sits in front of the shifter, and ``i.ready`` is a register's (the queue is not
+        full), with nothing of the stages' moves in front of it.
 
     Members
     -------
     i : In(stream.Signature(StructLayout(grad, shift, rand)))
         A gradient per lane, its shift (at most 31) and a draw per lane. Taken while the first
-        stage (registered: the input register) is empty or passes its beat on.
+        stage is empty or passes its step on (registered: while the input queue's second
+        register is empty).
     stochastic : In(1)
         The rounding of a beat, sampled as it is taken.
     old : In(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
@@ -71,32 +73,51 @@ class WeightUpdater(wiring.Component):
         m = Module()
         lanes = self.lanes
         step_shape = signed(self.weight_bits + 2)
+        # Each stage: a valid bit, and data without reset (the reset's net reaches control
+        # flip-flops only).
         rounding = Signal(data.StructLayout({
-            "valid": 1, "q": data.ArrayLayout(self.grad_shape, lanes), "up": lanes}))
-        update = Signal(data.StructLayout({
-            "valid": 1, "step": data.ArrayLayout(step_shape, lanes)}))
-        move = update.valid & self.old.valid & self.new.ready
-        step_take = rounding.valid & (~update.valid | move)
+            "q": data.ArrayLayout(self.grad_shape, lanes), "up": lanes}), reset_less=True)
+        update = Signal(data.StructLayout({"step": data.ArrayLayout(step_shape, lanes)}),
+                        reset_less=True)
+        rounding_valid, update_valid = Signal(), Signal()
+        move = update_valid & self.old.valid & self.new.ready
+        step_take = rounding_valid & (~update_valid | move)
         received = self.i.valid & self.i.ready
         if self.registered_input:
-            entering = Signal(data.StructLayout({"valid": 1, "beat": self.in_layout,
-                                                 "stochastic": 1}))
-            take = entering.valid & (~rounding.valid | step_take)
+            # Two registers, the oldest beat first: ``i.ready`` is the second one's being
+            # empty, a flip-flop, so the old word's arrival and the new word's taking (which
+            # decide when the stages move) do not reach the writer's handshake in the cycle.
+            entering = Signal(data.StructLayout({"beat": self.in_layout, "stochastic": 1}),
+                              reset_less=True)
+            spare = Signal.like(entering, reset_less=True)
+            entering_valid, spare_valid = Signal(), Signal()
+            take = entering_valid & (~rounding_valid | step_take)
             beat, stochastic = entering.beat, entering.stochastic
-            with m.If(received):
-                m.d.sync += [entering.valid.eq(1), entering.beat.eq(self.i.payload),
-                             entering.stochastic.eq(self.stochastic)]
-            with m.Elif(take):
-                m.d.sync += entering.valid.eq(0)
-            m.d.comb += [self.i.ready.eq(~entering.valid | take),
-                         self.busy.eq(entering.valid | rounding.valid | update.valid)]
+            arriving = [spare.beat.eq(self.i.payload), spare.stochastic.eq(self.stochastic)]
+            with m.If(take):
+                with m.If(spare_valid):
+                    m.d.sync += [entering.eq(spare), spare_valid.eq(0)]
+                with m.Elif(received):
+                    m.d.sync += [entering.beat.eq(self.i.payload),
+                                 entering.stochastic.eq(self.stochastic)]
+                with m.Else():
+                    m.d.sync += entering_valid.eq(0)
+            with m.Elif(received):
+                with m.If(entering_valid):
+                    m.d.sync += [*arriving, spare_valid.eq(1)]
+                with m.Else():
+                    m.d.sync += [entering.beat.eq(self.i.payload),
+                                 entering.stochastic.eq(self.stochastic),
+                                 entering_valid.eq(1)]
+            m.d.comb += [self.i.ready.eq(~spare_valid),
+                         self.busy.eq(entering_valid | rounding_valid | update_valid)]
         else:
             take, beat, stochastic = received, self.i.payload, self.stochastic
-            m.d.comb += [self.i.ready.eq(~rounding.valid | step_take),
-                         self.busy.eq(rounding.valid | update.valid)]
+            m.d.comb += [self.i.ready.eq(~rounding_valid | step_take),
+                         self.busy.eq(rounding_valid | update_valid)]
         m.d.comb += [
-            self.old.ready.eq(update.valid & self.new.ready),
-            self.new.valid.eq(update.valid & self.old.valid),
+            self.old.ready.eq(update_valid & self.new.ready),
+            self.new.valid.eq(update_valid & self.old.valid),
         ]
         for r in range(lanes):
             updated = Signal(signed(step_shape.width + 1), name=f"updated_{r}")
@@ -112,11 +133,11 @@ class WeightUpdater(wiring.Component):
                 m.d.sync += update.step[r].eq(saturate(rounding.q[r] + rounding.up[r],
                                                        step_shape))
         with m.If(take):
-            m.d.sync += rounding.valid.eq(1)
+            m.d.sync += rounding_valid.eq(1)
         with m.Elif(step_take):
-            m.d.sync += rounding.valid.eq(0)
+            m.d.sync += rounding_valid.eq(0)
         with m.If(step_take):
-            m.d.sync += update.valid.eq(1)
+            m.d.sync += update_valid.eq(1)
         with m.Elif(move):
-            m.d.sync += update.valid.eq(0)
+            m.d.sync += update_valid.eq(0)
         return m

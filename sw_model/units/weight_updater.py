@@ -9,8 +9,8 @@ __all__ = ["WeightUpdaterModel"]
 
 class WeightUpdaterModel:
     """Two stages: a taken beat's update steps (a lane each), then the steps waiting for their
-    old word; with ``registered_input``, the beat and ``stochastic`` in a register before
-    them. ``new`` is the old word minus the last steps to enter the second stage (zero
+    old word; with ``registered_input``, the beats (with ``stochastic``) in a queue of two
+    registers before them, taken while the second is empty. ``new`` is the old word minus the last steps to enter the second stage (zero
     after reset), saturated, whether valid or not.
 
     ``rounding`` replaces the contract's choice (``"stochastic"``/``"nearest-even"`` from the
@@ -19,7 +19,7 @@ class WeightUpdaterModel:
     def __init__(self, lanes, weight_bits, round_bits, rounding=None, registered_input=False):
         self.lanes, self.weight_bits, self.round_bits = lanes, weight_bits, round_bits
         self.rounding, self.registered_input = rounding, registered_input
-        self.entering = None                  # registered_input: (beat, stochastic), or None
+        self.queue = []                       # registered_input: (beat, stochastic)s
         self.first = None                     # the steps of the first stage, or None: empty
         self.second_valid, self.steps = 0, [0] * lanes
         self.coverage = {"saturated_low": 0, "saturated_high": 0, "ties": 0, "stochastic": 0,
@@ -53,8 +53,7 @@ class WeightUpdaterModel:
         first_free = self.first is None or step_take
         if not self.registered_input:
             return move, step_take, False, first_free
-        enter = self.entering is not None and first_free
-        return move, step_take, enter, self.entering is None or enter
+        return move, step_take, bool(self.queue) and first_free, len(self.queue) < 2
 
     def outputs(self, inputs):
         *_, ready = self._handshakes(inputs)
@@ -63,7 +62,7 @@ class WeightUpdaterModel:
             "old__ready": int(self.second_valid and inputs["new__ready"]),
             "new__valid": int(self.second_valid and inputs["old__valid"]),
             "new__payload": self._new(inputs["old__beat"]),
-            "busy": int(self.entering is not None or self.first is not None
+            "busy": int(bool(self.queue) or self.first is not None
                         or bool(self.second_valid)),
         }
 
@@ -84,11 +83,11 @@ class WeightUpdaterModel:
             self.second_valid = 0
         beat = (inputs["i__beat"], inputs["stochastic"]) if received else None
         if self.registered_input:
-            beat, taken = self.entering, enter
+            taken = enter
+            if enter:
+                beat = self.queue.pop(0)
             if received:
-                self.entering = (inputs["i__beat"], inputs["stochastic"])
-            elif enter:
-                self.entering = None
+                self.queue.append((inputs["i__beat"], inputs["stochastic"]))
         else:
             taken = received
         if taken:
