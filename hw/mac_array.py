@@ -68,17 +68,18 @@ class MacArray(wiring.Component):
         m = Module()
         beat = self.i.payload
         P, Q = self.rows, self.cols
-        # The sums and products are data, cleared by ``first`` and qualified by their valid
-        # bits: not reset, so that the reset's net reaches control flip-flops only (reset
-        # to every lane, it missed 75 MHz on a ULX3S).
-        acc = [Signal(self.acc_shape, name=f"acc_{k}", reset_less=True) for k in range(P * Q)]
-        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", reset_less=True)
-                for k in range(P * Q)]
+        # Pipelined, the sums and products are data, cleared by ``first`` and qualified by
+        # their valid bits: not reset, so that the reset's net reaches control flip-flops
+        # only (reset to every lane, it missed 75 MHz on a ULX3S). The one-stage array (the
+        # iCE40's) keeps them reset: its logic cells pack tighter so.
+        no_reset = dict(reset_less=self.pipelined)
+        acc = [Signal(self.acc_shape, name=f"acc_{k}", **no_reset) for k in range(P * Q)]
+        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", **no_reset) for k in range(P * Q)]
         m.d.comb += [self.o.payload[k].eq(sums[k]) for k in range(P * Q)]
         if self.pipelined:
             # The products' register: a beat's products and whether it starts or ends a sum.
             held, first, last = Signal(), Signal(), Signal()
-            products = [Signal(self.acc_shape, name=f"product_{k}", reset_less=True)
+            products = [Signal(self.acc_shape, name=f"product_{k}", **no_reset)
                         for k in range(P * Q)]
             advance = Signal()
             m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
