@@ -42,7 +42,9 @@ class ErrorStage(wiring.Component):
         The sample's score (chosen from the word read) and its label are registered before
         they enter the local-error unit: a cycle more from the read to the unit's output,
         and neither the lane choice nor the labels memory's read sits in front of the
-        unit's comparisons.
+        unit's comparisons. And ``row_ready`` comes from a register of its own, decided a
+        cycle ahead with the same values: it enables the drain register's shift in the
+        scores phase, every element's clock enable.
 
     Members
     -------
@@ -101,8 +103,16 @@ class ErrorStage(wiring.Component):
         # The drain: a row is taken when the error stage is idle and the group's last row is
         # not in the write register (its write starts the error stage).
         written = Signal(self.row_layout)
-        err_busy = Signal()
-        m.d.comb += self.row_ready.eq(~err_busy & ~(written.valid & written.last))
+        err_busy, err_busy_next = Signal(), Signal()
+        m.d.sync += err_busy.eq(err_busy_next)
+        if self.registered_input:
+            # Next cycle's value: the error stage busy then, or the group's last row written.
+            ready = Signal(init=1)
+            taken = self.row.valid & self.row_ready
+            m.d.sync += ready.eq(~err_busy_next & ~(taken & self.row.last))
+            m.d.comb += self.row_ready.eq(ready)
+        else:
+            m.d.comb += self.row_ready.eq(~err_busy & ~(written.valid & written.last))
         m.d.sync += written.valid.eq(self.row.valid & self.row_ready)
         with m.If(self.row.valid & self.row_ready):
             m.d.sync += [written.class_index.eq(self.row.class_index),
@@ -116,8 +126,10 @@ class ErrorStage(wiring.Component):
 
         # The error stage: sample `lane` of group `group`, class `cls`.
         lane, group = Signal(max(1, qbits + 1)), Signal(8)
+        m.d.comb += err_busy_next.eq(err_busy)
         with m.If(written.valid & written.last):
-            m.d.sync += [err_busy.eq(1), lane.eq(0), group.eq(written.group)]
+            m.d.comb += err_busy_next.eq(1)
+            m.d.sync += [lane.eq(0), group.eq(written.group)]
         sample = Signal(8)
         cls = Signal(range(C))
         last_class = cls == C - 1
@@ -146,7 +158,7 @@ class ErrorStage(wiring.Component):
             with m.If(last_class):
                 m.d.sync += lane.eq(lane + 1)
                 with m.If(lane == Q - 1):
-                    m.d.sync += err_busy.eq(0)
+                    m.d.comb += err_busy_next.eq(0)
 
         # The unit's output, a cycle after its input: the place it belongs to.
         out_sample = Signal(8)
