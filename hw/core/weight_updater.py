@@ -1,6 +1,6 @@
 """The weight update of the gradient phase: a lane per weight of a bus word."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -84,33 +84,29 @@ class WeightUpdater(wiring.Component):
         step_take = rounding_valid & (~update_valid | move)
         received = self.i.valid & self.i.ready
         if self.registered_input:
-            # Two registers, the oldest beat first: ``i.ready`` is the second one's being
-            # empty, a flip-flop, so the old word's arrival and the new word's taking (which
-            # decide when the stages move) do not reach the writer's handshake in the cycle.
-            entering = Signal(data.StructLayout({"beat": self.in_layout, "stochastic": 1}),
-                              reset_less=True)
-            spare = Signal.like(entering, reset_less=True)
-            entering_valid, spare_valid = Signal(), Signal()
-            take = entering_valid & (~rounding_valid | step_take)
-            beat, stochastic = entering.beat, entering.stochastic
-            arriving = [spare.beat.eq(self.i.payload), spare.stochastic.eq(self.stochastic)]
+            # A queue of two registers, the oldest beat first: ``i.ready`` is the queue's not
+            # being full, a flip-flop, so the old word's arrival and the new word's taking
+            # (which decide when the stages move) do not reach the writer's handshake in the
+            # cycle. A beat stays in the register it entered (the one ``tail`` names); the
+            # stage reads the one ``head`` names: a take moves a pointer, not the beats.
+            beat_layout = data.StructLayout({"beat": self.in_layout, "stochastic": 1})
+            slots = [Signal(beat_layout, name=f"queued_{k}", reset_less=True) for k in (0, 1)]
+            head, tail, count = Signal(), Signal(), Signal(range(3))
+            take = (count != 0) & (~rounding_valid | step_take)
+            oldest = Signal(beat_layout)
+            m.d.comb += oldest.eq(Mux(head, slots[1], slots[0]))
+            beat, stochastic = oldest.beat, oldest.stochastic
+            with m.If(received):
+                for k in (0, 1):
+                    with m.If(tail == k):
+                        m.d.sync += [slots[k].beat.eq(self.i.payload),
+                                     slots[k].stochastic.eq(self.stochastic)]
+                m.d.sync += tail.eq(~tail)
             with m.If(take):
-                with m.If(spare_valid):
-                    m.d.sync += [entering.eq(spare), spare_valid.eq(0)]
-                with m.Elif(received):
-                    m.d.sync += [entering.beat.eq(self.i.payload),
-                                 entering.stochastic.eq(self.stochastic)]
-                with m.Else():
-                    m.d.sync += entering_valid.eq(0)
-            with m.Elif(received):
-                with m.If(entering_valid):
-                    m.d.sync += [*arriving, spare_valid.eq(1)]
-                with m.Else():
-                    m.d.sync += [entering.beat.eq(self.i.payload),
-                                 entering.stochastic.eq(self.stochastic),
-                                 entering_valid.eq(1)]
-            m.d.comb += [self.i.ready.eq(~spare_valid),
-                         self.busy.eq(entering_valid | rounding_valid | update_valid)]
+                m.d.sync += head.eq(~head)
+            m.d.sync += count.eq(count + received - take)
+            m.d.comb += [self.i.ready.eq(count != 2),
+                         self.busy.eq((count != 0) | rounding_valid | update_valid)]
         else:
             take, beat, stochastic = received, self.i.payload, self.stochastic
             m.d.comb += [self.i.ready.eq(~rounding_valid | step_take),
