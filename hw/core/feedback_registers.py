@@ -53,9 +53,10 @@ class FeedbackRegisters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         P, C = self.rows, self.classes
-        # The weights are data (read while ``current_valid``): not reset.
-        current = Signal(self.matrix_layout, reset_less=True)
-        following = Signal(self.matrix_layout, reset_less=True)
+        # The weights are data (read while ``current_valid``), but reset: without, Yosys 0.69's
+        # synth_ecp5 gave two flip-flops of ``following`` (written at a row index) one output
+        # net in a 75 MHz ULX3S build, which nextpnr refused.
+        current, following = Signal(self.matrix_layout), Signal(self.matrix_layout)
         current_valid, current_tile = Signal(), Signal.like(self.tile)
         following_full, following_tile = Signal(), Signal.like(self.tile)
         fill_tile, fill_row = Signal.like(self.tile), Signal(max(1, (P - 1).bit_length()))
