@@ -72,14 +72,16 @@ class MacArray(wiring.Component):
         # their valid bits: not reset, so that the reset's net reaches control flip-flops
         # only (reset to every lane, it missed 75 MHz on a ULX3S). The one-stage array (the
         # iCE40's) keeps them reset: its logic cells pack tighter so.
-        no_reset = dict(reset_less=self.pipelined)
-        acc = [Signal(self.acc_shape, name=f"acc_{k}", **no_reset) for k in range(P * Q)]
-        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", **no_reset) for k in range(P * Q)]
+        reset_less = self.pipelined
+        acc = [Signal(self.acc_shape, name=f"acc_{k}", reset_less=reset_less)
+               for k in range(P * Q)]
+        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", reset_less=reset_less)
+                for k in range(P * Q)]
         m.d.comb += [self.o.payload[k].eq(sums[k]) for k in range(P * Q)]
         if self.pipelined:
             # The products' register: a beat's products and whether it starts or ends a sum.
             held, first, last = Signal(), Signal(), Signal()
-            products = [Signal(self.acc_shape, name=f"product_{k}", **no_reset)
+            products = [Signal(self.acc_shape, name=f"product_{k}", reset_less=reset_less)
                         for k in range(P * Q)]
             advance = Signal()
             m.d.comb += [advance.eq(held & ~(last & self.o.valid)),

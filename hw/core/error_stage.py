@@ -105,16 +105,16 @@ class ErrorStage(wiring.Component):
         written = Signal(self.row_layout)
         err_busy, err_busy_next = Signal(), Signal()
         m.d.sync += err_busy.eq(err_busy_next)
+        taken = self.row.valid & self.row_ready
         if self.registered_input:
             # Next cycle's value: the error stage busy then, or the group's last row written.
             ready = Signal(init=1)
-            taken = self.row.valid & self.row_ready
             m.d.sync += ready.eq(~err_busy_next & ~(taken & self.row.last))
             m.d.comb += self.row_ready.eq(ready)
         else:
             m.d.comb += self.row_ready.eq(~err_busy & ~(written.valid & written.last))
-        m.d.sync += written.valid.eq(self.row.valid & self.row_ready)
-        with m.If(self.row.valid & self.row_ready):
+        m.d.sync += written.valid.eq(taken)
+        with m.If(taken):
             m.d.sync += [written.class_index.eq(self.row.class_index),
                          written.last.eq(self.row.last), written.group.eq(self.row.group)]
         score_word = Signal(word)

@@ -1,7 +1,8 @@
 """The weight update of the gradient phase: a lane per weight of a bus word."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..arith import saturate, shift_round_parts
@@ -38,8 +39,7 @@ class WeightUpdater(wiring.Component):
     -------
     i : In(stream.Signature(StructLayout(grad, shift, rand)))
         A gradient per lane, its shift (at most 31) and a draw per lane. Taken while the first
-        stage is empty or passes its step on (registered: while the input queue's second
-        register is empty).
+        stage is empty or passes its step on (registered: while the input queue is not full).
     stochastic : In(1)
         The rounding of a beat, sampled as it is taken.
     old : In(stream.Signature(ArrayLayout(signed(weight_bits), lanes)))
@@ -82,33 +82,23 @@ class WeightUpdater(wiring.Component):
         rounding_valid, update_valid = Signal(), Signal()
         move = update_valid & self.old.valid & self.new.ready
         step_take = rounding_valid & (~update_valid | move)
-        received = self.i.valid & self.i.ready
         if self.registered_input:
-            # A queue of two registers, the oldest beat first: ``i.ready`` is the queue's not
-            # being full, a flip-flop, so the old word's arrival and the new word's taking
-            # (which decide when the stages move) do not reach the writer's handshake in the
-            # cycle. A beat stays in the register it entered (the one ``tail`` names); the
-            # stage reads the one ``head`` names: a take moves a pointer, not the beats.
+            # A queue of two, the oldest beat first: ``i.ready`` is the queue's not being
+            # full (from its level register), so the old word's arrival and the new word's
+            # taking (which decide when the stages move) do not reach the writer's handshake
+            # in the cycle; a take moves the queue's read pointer, not the beats.
             beat_layout = data.StructLayout({"beat": self.in_layout, "stochastic": 1})
-            slots = [Signal(beat_layout, name=f"queued_{k}", reset_less=True) for k in (0, 1)]
-            head, tail, count = Signal(), Signal(), Signal(range(3))
-            take = (count != 0) & (~rounding_valid | step_take)
-            oldest = Signal(beat_layout)
-            m.d.comb += oldest.eq(Mux(head, slots[1], slots[0]))
+            m.submodules.queue = queue = SyncFIFO(width=beat_layout.size, depth=2)
+            oldest = data.View(beat_layout, queue.r_data)
+            take = queue.r_rdy & (~rounding_valid | step_take)
             beat, stochastic = oldest.beat, oldest.stochastic
-            with m.If(received):
-                for k in (0, 1):
-                    with m.If(tail == k):
-                        m.d.sync += [slots[k].beat.eq(self.i.payload),
-                                     slots[k].stochastic.eq(self.stochastic)]
-                m.d.sync += tail.eq(~tail)
-            with m.If(take):
-                m.d.sync += head.eq(~head)
-            m.d.sync += count.eq(count + received - take)
-            m.d.comb += [self.i.ready.eq(count != 2),
-                         self.busy.eq((count != 0) | rounding_valid | update_valid)]
+            m.d.comb += [queue.w_en.eq(self.i.valid),
+                         queue.w_data.eq(Cat(self.i.payload.as_value(), self.stochastic)),
+                         self.i.ready.eq(queue.w_rdy), queue.r_en.eq(take),
+                         self.busy.eq(queue.r_rdy | rounding_valid | update_valid)]
         else:
-            take, beat, stochastic = received, self.i.payload, self.stochastic
+            take = self.i.valid & self.i.ready
+            beat, stochastic = self.i.payload, self.stochastic
             m.d.comb += [self.i.ready.eq(~rounding_valid | step_take),
                          self.busy.eq(rounding_valid | update_valid)]
         m.d.comb += [

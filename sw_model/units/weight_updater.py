@@ -10,8 +10,8 @@ __all__ = ["WeightUpdaterModel"]
 class WeightUpdaterModel:
     """Two stages: a taken beat's update steps (a lane each), then the steps waiting for their
     old word; with ``registered_input``, the beats (with ``stochastic``) in a queue of two
-    registers before them, taken while the second is empty. ``new`` is the old word minus the last steps to enter the second stage (zero
-    after reset), saturated, whether valid or not.
+    before them, taken while it is not full. ``new`` is the old word minus the last steps to
+    enter the second stage (zero after reset), saturated, whether valid or not.
 
     ``rounding`` replaces the contract's choice (``"stochastic"``/``"nearest-even"`` from the
     ``stochastic`` input) only to show that the bench notices."""
