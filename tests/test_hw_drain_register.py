@@ -34,20 +34,28 @@ def _set_sum(ctx, dut, s):
             ctx.set(dut.sums.payload[r * cols + q], v)
 
 
+@pytest.mark.parametrize("registered", [False, True], ids=["comb", "registered"])
 @pytest.mark.parametrize("rows,cols,count,seed", [(1, 1, 8, 1), (2, 3, 30, 2), (4, 4, 40, 3),
                                                   (3, 1, 20, 4)])
-def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, seed):
-    dut = DrainRegister(rows, cols, signed(SBITS), TAG)
+def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, seed,
+                                                              registered):
+    """Against a model of the register, every cycle: what moves in and when, ``holding``,
+    row 0 and column 0 while holding, the tag, ``busy``. Registered, a sum is chosen a cycle
+    before it moves in and a shift pauses the drain a cycle; the drain acts (randomly) only
+    while holding, as the core's drains do, and a sum stays offered until taken."""
+    dut = DrainRegister(rows, cols, signed(SBITS), TAG, registered_moves=registered)
     rng = random.Random(seed)
     sums = [_sum(rng, rows, cols) for _ in range(count)]
     tags = [(rng.randrange(16), rng.randrange(16)) for _ in range(count)]
     got = []
-    stats = {"pops_after_end": 0, "waited_for_tag": 0, "row_and_col": 0}
+    stats = {"pops_after_end": 0, "waited_for_tag": 0, "row_and_col": 0, "paused": 0}
 
     async def tb(ctx):
         written = arrived = 0                       # tags written; of them, readable
         popped = 0
         holding, content, tag = False, None, None   # the model
+        full = moving = False                       # registered: chosen; moving in now
+        offered = False                             # a sum offered last cycle, not taken
         ended_last = False                          # ``end`` emptied it last cycle
         for cycle in range(60 * count + 100):
             # Tags: at most tag_depth outstanding (as the core guarantees).
@@ -56,28 +64,31 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
             if tag_w:
                 ctx.set(dut.tags.payload.outer, tags[written][0])
                 ctx.set(dut.tags.payload.mid, tags[written][1])
-            # The next sum, sometimes before its tag has arrived.
-            s_valid = popped < count and rng.random() < 0.6
+            # The next sum, sometimes before its tag has arrived (registered: kept offered).
+            s_valid = popped < count and ((registered and offered) or rng.random() < 0.6)
             ctx.set(dut.sums.valid, s_valid)
             _set_sum(ctx, dut, sums[popped] if s_valid else _sum(rng, rows, cols))
             # The drain: one action a cycle (or none), rows and columns at random.
             action = rng.choice(["none", "none", "row", "col", "both", "end"])
+            if registered and not holding:
+                action = "none"
             ctx.set(dut.advance_row, action in ("row", "both"))
             ctx.set(dut.advance_col, action in ("col", "both"))
             ctx.set(dut.end, action == "end")
             await ctx.delay(0)
             if tag_w:
                 assert ctx.get(dut.tags.ready)      # always taken
-            assert ctx.get(dut.holding) == holding
-            pop_want = s_valid and not holding and arrived > popped
-            stats["waited_for_tag"] += s_valid and not holding and arrived == popped
-            pop = ctx.get(dut.popped.valid)
-            assert pop == pop_want, (cycle, holding, arrived, popped)
+            assert ctx.get(dut.holding) == holding, cycle
+            empty = full if registered else holding
+            choose = s_valid and not empty and arrived > popped
+            stats["waited_for_tag"] += s_valid and not empty and arrived == popped
+            pop = moving if registered else choose
+            assert ctx.get(dut.popped.valid) == pop, (cycle, holding, arrived, popped)
             assert ctx.get(dut.sums.ready) == pop
             if pop:
                 assert (ctx.get(dut.popped.tag.outer), ctx.get(dut.popped.tag.mid)) == \
                     tags[popped]
-                stats["pops_after_end"] += ended_last
+            stats["pops_after_end"] += choose and ended_last
             if holding:
                 assert (ctx.get(dut.tag.outer), ctx.get(dut.tag.mid)) == tag
                 for q in range(cols):
@@ -87,7 +98,7 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
                     if content[r][0] is not None:
                         assert ctx.get(dut.column[r]) == content[r][0], (cycle, r)
             # A sum is in, or a tag waits for its sum.
-            if holding or arrived > popped:
+            if holding or full or arrived > popped:
                 assert ctx.get(dut.busy)
             elif not tag_w:
                 assert not ctx.get(dut.busy)
@@ -98,21 +109,30 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
                 got.append((content[0][0], tag))
                 popped += 1
             elif holding and action == "end":
-                holding, ended_last = False, True
-            elif holding and action in ("row", "both"):
+                holding, ended_last, full = False, True, False
+            elif holding and action != "none":
                 stats["row_and_col"] += action == "both"
-                content = content[1:] + [[None] * cols]
-            elif holding and action == "col":
-                content = [row[1:] + [None] for row in content]
+                if action in ("row", "both"):
+                    content = content[1:] + [[None] * cols]
+                else:
+                    content = [row[1:] + [None] for row in content]
+                holding = not registered            # registered: shifted next cycle
+            elif full and not holding:
+                holding = True
+                stats["paused"] += not pop
+            if registered:
+                full, moving = full or choose, choose
+                offered = s_valid and not pop
             written += tag_w
             arrived = written                       # a tag is readable the cycle after
-            if popped == count and not holding:
+            if popped == count and not holding and not full:
                 break
         assert popped == count
 
     _run(dut, tb)
     assert got == [(s[0][0], t) for s, t in zip(sums, tags)]
     assert stats["pops_after_end"] and stats["waited_for_tag"]
+    assert stats["paused"] or not registered
 
 
 def test_next_sum_a_cycle_after_end_at_the_earliest():

@@ -6,6 +6,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ..banked_ram import COPY_SUFFIX
+
 __all__ = ["DrainRegister"]
 
 
@@ -22,6 +24,13 @@ class DrainRegister(wiring.Component):
     advance_row | advance_col``, with nothing of the drain's last step (its step count) in
     front of it; without, ``end`` keeps the elements as they are (a smaller netlist where the
     array is one element).
+
+    With ``registered_moves``, every clock enable and multiplexer choice of the elements comes
+    from a register, copied for each row (a copy reaches ``cols`` elements): a sum is chosen
+    to move in (``popped`` raised) a cycle before it moves in, and each shift is made the cycle
+    after its ``advance_row`` or ``advance_col``, during which ``holding`` is low (so a drain
+    takes a step every other cycle at most). ``end``, ``advance_row`` and ``advance_col`` are
+    ignored unless ``holding``.
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
     FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
@@ -43,7 +52,7 @@ class DrainRegister(wiring.Component):
     tags : In(stream.Signature(tag_layout))
         The tags of the sums, in order (always taken).
     popped : Out(StructLayout(valid, tag))
-        A sum moves in this cycle, with its tag.
+        A sum moves in this cycle, with its tag (``holding`` the next).
     holding : Out(1); tag : Out(tag_layout)
         A sum is in the register, and its tag.
     row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
@@ -55,9 +64,12 @@ class DrainRegister(wiring.Component):
         A sum is in the register or a tag waits for its sum.
     """
 
-    def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4, shift_with_end=True):
+    def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4, shift_with_end=True,
+                 registered_moves=False):
+        if registered_moves and not shift_with_end:
+            raise ValueError("registered moves shift the elements with end")
         self.rows, self.cols, self.tag_depth = rows, cols, tag_depth
-        self.shift_with_end = shift_with_end
+        self.shift_with_end, self.registered_moves = shift_with_end, registered_moves
         self.tag_layout = tag_layout
         super().__init__({
             "sums": In(stream.Signature(data.ArrayLayout(sum_shape, rows * cols))),
@@ -82,6 +94,11 @@ class DrainRegister(wiring.Component):
         # Data (read while ``holding``): not reset, so that the reset's net reaches control
         # flip-flops only.
         acc = [Signal(shape, name=f"drain_{k}", reset_less=True) for k in range(P * Q)]
+        m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
+        m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
+        if self.registered_moves:
+            self._registered_moves(m, tags, acc)
+            return m
         pop = self.popped.valid
         m.d.comb += [pop.eq(self.sums.valid & tags.r_rdy & ~self.holding),
                      self.sums.ready.eq(pop), tags.r_en.eq(pop),
@@ -104,7 +121,44 @@ class DrainRegister(wiring.Component):
             m.d.sync += shift_rows
         with m.Elif(self.advance_col):
             m.d.sync += shift_cols
-        m.d.comb += [self.row[q].eq(acc[q]) for q in range(Q)]
-        m.d.comb += [self.column[r].eq(acc[r * Q]) for r in range(P)]
         m.d.comb += self.busy.eq(self.holding | tags.r_rdy)
         return m
+
+    def _registered_moves(self, m, tags, acc):
+        P, Q = self.rows, self.cols
+        # ``full``: a sum is in, or chosen to move in next cycle (``moving_in``); the sum and
+        # its tag stay offered until then (sums.ready and the tag's read wait for the move).
+        full, moving_in = Signal(), self.popped.valid
+        choose = Signal()
+        m.d.comb += [choose.eq(self.sums.valid & tags.r_rdy & ~full),
+                     self.sums.ready.eq(moving_in), tags.r_en.eq(moving_in),
+                     self.popped.tag.eq(tags.r_data)]
+        m.d.sync += moving_in.eq(choose)
+        with m.If(choose):
+            m.d.sync += full.eq(1)
+        advancing = (self.advance_row | self.advance_col) & self.holding
+        with m.If(moving_in):
+            m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
+        with m.Elif(self.end & self.holding):
+            m.d.sync += [self.holding.eq(0), full.eq(0)]
+        with m.Elif(advancing):
+            m.d.sync += self.holding.eq(0)          # the shift is made next cycle
+        with m.Elif(full):
+            m.d.sync += self.holding.eq(1)
+        for r in range(P):
+            # This row's copies of the move: each reaches Q elements, not all P * Q.
+            load, up, left = (Signal(name=f"drain_{what}_{r}{COPY_SUFFIX}")
+                              for what in ("load", "up", "left"))
+            m.d.sync += [load.eq(choose), up.eq(self.advance_row & self.holding),
+                         left.eq(self.advance_col & self.holding)]
+            for q in range(Q):
+                k = r * Q + q
+                with m.If(load):
+                    m.d.sync += acc[k].eq(self.sums.payload[k])
+                with m.Elif(up):
+                    if r < P - 1:
+                        m.d.sync += acc[k].eq(acc[k + Q])
+                with m.Elif(left):
+                    if q < Q - 1:
+                        m.d.sync += acc[k].eq(acc[k + 1])
+        m.d.comb += self.busy.eq(full | tags.r_rdy)

@@ -356,7 +356,8 @@ class TrainingCore(wiring.Component):
         # tags wait (and one to spare).
         k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
                                         tag_depth=6 if p.pipelined else 4,
-                                        shift_with_end=p.pipelined)
+                                        shift_with_end=p.pipelined,
+                                        registered_moves=p.pipelined)
         m.submodules.drain_register = drain
         wiring.connect(m, mac.o, drain.sums)
 
