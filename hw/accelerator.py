@@ -101,6 +101,19 @@ class Accelerator(wiring.Component):
         # A core without ``all_counters`` keeps only those the driver needs to recover a lost
         # reply (the commands and the correct predictions); the others read 0.
         kept = [k for name, k in index.items() if p.all_counters or name in DRIVER_COUNTERS]
+        trained = core.control.done & (op == Op.TRAIN)
+        if p.pipelined:
+            # Counted a cycle late, from registers: what is counted (bus handshakes decided
+            # from the host's command) ends at a register, not at the counters' adders. (The
+            # host reads counters many cycles after what it counts.)
+            for name, inc in increments.items():
+                if index[name] in kept and not isinstance(inc, int):
+                    late = Signal.like(inc, name=f"count_{name}")
+                    m.d.sync += late.eq(inc)
+                    increments[name] = late
+            trained_late = Signal()
+            m.d.sync += trained_late.eq(trained)
+            trained = trained_late
         for name, inc in increments.items():
             k = index[name]
             if k in kept:
@@ -108,7 +121,7 @@ class Accelerator(wiring.Component):
         for layer in range(p.max_layers):
             k = len(COUNTERS) + layer
             kept.append(k)
-            with m.If(core.control.done & (op == Op.TRAIN)):
+            with m.If(trained):
                 m.d.sync += counters[k].eq(counters[k] + core.control.correct[layer])
         with m.If(host.clear):
             m.d.sync += [counters[k].eq(0) for k in kept]

@@ -21,7 +21,8 @@ from sw_model.units.drain_rounding import DrainRoundingModel
 async def drain_rounding_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
-    unit = DrainRounding(p["lanes"], signed(p["sum_bits"]))
+    registered = p.get("registered_shift", False)
+    unit = DrainRounding(p["lanes"], signed(p["sum_bits"]), registered_shift=registered)
     sums_layout, out_layout = unit.sums.shape(), unit.rounded.shape()
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.sums.value = 0
@@ -49,7 +50,9 @@ async def drain_rounding_matches_model(dut):
     rounding = {}
     if p.get("mutate") == "half-up":
         rounding["rounding"] = lambda x, s: np.floor(np.asarray(x) * 2.0 ** -s + 0.5)
-    model = DrainRoundingModel(p["lanes"], **rounding)
+    # "timing": a registered shift checked as if it were not (or the reverse).
+    model = DrainRoundingModel(p["lanes"], **rounding,
+                               registered_shift=registered != (p.get("mutate") == "timing"))
 
     class Packed:
         def outputs(self, values):

@@ -109,7 +109,7 @@ async def error_stage_matches_model(dut):
             state["pending"] = next_row()
         row = state["pending"] or {"valid": 0, "class_index": rng.randrange(rows_per_group),
                                    "last": rng.randrange(2), "group": rng.randrange(256)}
-        if rng.random() < 0.01:
+        if rng.random() < p.get("batch_changes", 0.01):
             state["batch"] = rng.randrange(256)
         return {"row": pack(row, row_layout), "rounded": pack(rounded(), rounded_layout),
                 "batch": state["batch"], "label": labels[model.label_addr()]}
@@ -117,6 +117,8 @@ async def error_stage_matches_model(dut):
     options = {}
     if p.get("mutate") == "batch":
         options["zero_past_batch"] = False
+    elif p.get("mutate") == "batch-timing":
+        options["live_batch"] = True
     elif p.get("mutate") == "tie":
         options["local_error"] = TiesToTheLastClass(C, p["score_bits"], p["score_frac"],
                                                     p["error_bits"])

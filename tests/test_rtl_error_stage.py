@@ -59,6 +59,13 @@ def test_perturbed_model_is_caught(tmp_path_factory, mutate):
     run(tmp_path_factory, "q4-c10-p4", "verilator", cycles=2_000, mutate=mutate)
 
 
+def test_registered_batch_compare_is_checked(tmp_path_factory):
+    """A registered stage compares a sample with ``batch`` as it enters the unit; a model
+    comparing at the output, with the batch changing often, must be caught."""
+    run(tmp_path_factory, "q4-c10-p4-reg", "verilator", cycles=3_000, mutate="batch-timing",
+        batch_changes=0.3)
+
+
 def test_port_widths():
     """The ports the core wires to: the row's fields, ``batch``, ``label_addr`` and the
     outputs' fields as wide as the core uses them."""

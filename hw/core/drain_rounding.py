@@ -5,6 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arith import rne_shift_var_parts
+from ..banked_ram import COPY_SUFFIX
 
 __all__ = ["DrainRounding"]
 
@@ -14,6 +15,11 @@ class DrainRounding(wiring.Component):
     "Rounding"). The quotient and its rounding bit are registered (one shifter gives both);
     their sum is combinational after the register. One drain runs at a time: it chooses
     ``sums`` and ``shift``.
+
+    With ``registered_shift``, each lane rounds by its own registered copy of ``shift``: the
+    sums of a cycle are rounded by the previous cycle's ``shift`` (zero after reset). A drain
+    sets its shift cycles before its first row; no shift register then reaches every lane's
+    shifter.
 
     Members
     -------
@@ -25,8 +31,9 @@ class DrainRounding(wiring.Component):
         Last cycle's sums, rounded (zero after reset).
     """
 
-    def __init__(self, lanes, sum_shape):
+    def __init__(self, lanes, sum_shape, registered_shift=False):
         self.lanes, self.sum_shape = lanes, signed(sum_shape.width)
+        self.registered_shift = registered_shift
         super().__init__({
             "sums": In(data.ArrayLayout(self.sum_shape, lanes)),
             "shift": In(unsigned(5)),
@@ -41,7 +48,11 @@ class DrainRounding(wiring.Component):
             "q": data.ArrayLayout(signed(self.sum_shape.width + 1), self.lanes),
             "up": self.lanes}), reset_less=True)
         for k in range(self.lanes):
-            q, up = rne_shift_var_parts(self.sums[k], self.shift)
+            shift = self.shift
+            if self.registered_shift:
+                shift = Signal(5, name=f"shift_{k}{COPY_SUFFIX}")
+                m.d.sync += shift.eq(self.shift)
+            q, up = rne_shift_var_parts(self.sums[k], shift)
             m.d.sync += [parts.q[k].eq(q), parts.up[k].eq(up)]
             m.d.comb += self.rounded[k].eq(parts.q[k] + parts.up[k])
         return m

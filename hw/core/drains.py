@@ -48,7 +48,7 @@ def wire_row_drains(core, m, k):
     # i (BACK).
     lanes = max(P, Q)
     k.drain_shift = Signal(5)
-    rounding = DrainRounding(lanes, mac.acc_shape)
+    rounding = DrainRounding(lanes, mac.acc_shape, registered_shift=p.pipelined)
     m.submodules.drain_rounding = rounding
     m.d.comb += rounding.shift.eq(k.drain_shift)
     for i in range(lanes):
@@ -153,7 +153,15 @@ def wire_row_drains(core, m, k):
                  k.r_wr.data.eq(result.prediction),
                  k.x_wr.addr.eq(sample), k.x_wr.data.eq(layer),
                  k.x_wr.en.eq(result.valid & alive.bit_select(sample, 1))]
-    with m.If(result.valid & result.correct & k.training):
+    counts = result.valid & result.correct & k.training
+    if p.pipelined:
+        # Counted a cycle after the result, from a register: the local-error unit's
+        # comparisons end there, not at the counters' adders. (The layer does not change
+        # before SCORE is done, cycles later.)
+        counted = Signal()
+        m.d.sync += counted.eq(counts)
+        counts = counted
+    with m.If(counts):
         m.d.sync += ctl.correct[layer].eq(ctl.correct[layer] + 1)
     # A sample confident enough exits: it is not alive in the next layers.
     exits = (result.valid & k.skip_en & (result.margin >= k.cmd.threshold)

@@ -165,7 +165,14 @@ class ErrorStage(wiring.Component):
         out_cls = Signal.like(cls)
         m.d.sync += [out_sample.eq(entering.sample), out_cls.eq(entering.cls)]
         out = leu.o.payload
-        real = leu.o.valid & (out_sample < self.batch)
+        if self.registered_input:
+            # Whether the sample is in the batch, compared as it enters (the batch stands
+            # still through SCORE): the error's value leaves a register and one LUT.
+            in_batch = Signal()
+            m.d.sync += in_batch.eq(entering.sample < self.batch)
+        else:
+            in_batch = out_sample < self.batch
+        real = leu.o.valid & in_batch
         m.d.comb += [
             self.error.valid.eq(leu.o.valid), self.error.sample.eq(out_sample),
             self.error.class_index.eq(out_cls), self.error.value.eq(Mux(real, out.error, 0)),

@@ -63,6 +63,7 @@ class ConfigCheck(wiring.Component):
 
     def __init__(self, params):
         self.limits = Limits.of(params)
+        self.pipelined = params.pipelined
         super().__init__({
             "index": In(8), "value": In(32),
             "byte": In(8), "byte_at": In(2), "byte_valid": In(1),
@@ -106,10 +107,18 @@ class ConfigCheck(wiring.Component):
         want_tiles = Signal(_bits(lim.max_tiles))    # ceil(neurons / P)
         fan_in = Signal(_bits(lim.max_inputs))
         # The layer's words, registered (on an iCE40 with DSPs, in a multiplier): set as the
-        # transaction reaches its weight_base.
+        # transaction reaches its weight_base. Pipelined, the multiplier's operands and
+        # product are registers too (a DSP block is routed to and from; the dispatcher takes
+        # at least eight cycles from one register's check to the next).
         tile_words = 1 + (BN_WORDS if lim.batch_norm else 0)     # after the weight words
         extent = Signal(_bits(lim.max_tiles * (lim.max_inputs + tile_words)))
-        m.d.sync += extent.eq(want_tiles * (fan_in + tile_words))
+        fan_in_words = Signal(_bits(lim.max_inputs + tile_words))
+        if self.pipelined:
+            product = Signal.like(extent)
+            m.d.sync += [product.eq(want_tiles * fan_in_words), extent.eq(product)]
+        else:
+            m.d.comb += fan_in_words.eq(fan_in + tile_words)
+            m.d.sync += extent.eq(want_tiles * fan_in_words)
         unusable = Signal(lim.max_layers)
         geometry = Signal()
         at_step = Signal(range(len(names)))
@@ -181,6 +190,8 @@ class ConfigCheck(wiring.Component):
                                 m.d.sync += filters.eq(value)
                         with m.Case(1):
                             m.d.sync += fan_in.eq(value)
+                            if self.pipelined:
+                                m.d.sync += fan_in_words.eq(value[:len(fan_in)] + tile_words)
                         with m.Case(closing):
                             m.d.sync += unusable.bit_select(layer, 1).eq(0)
         return m

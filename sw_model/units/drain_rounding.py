@@ -9,11 +9,13 @@ __all__ = ["DrainRoundingModel"]
 
 class DrainRoundingModel:
     """``rounded`` is last cycle's ``sums`` shifted by last cycle's ``shift``, rounded to
-    nearest-even (zero after reset). ``rounding`` replaces the contract's rounding only to show
-    that the bench notices."""
+    nearest-even (zero after reset); with ``registered_shift``, shifted by the ``shift`` of the
+    cycle before that (zero after reset). ``rounding`` replaces the contract's rounding only to
+    show that the bench notices."""
 
-    def __init__(self, lanes, rounding=shift_rne):
-        self.rounding = rounding
+    def __init__(self, lanes, rounding=shift_rne, registered_shift=False):
+        self.rounding, self.registered_shift = rounding, registered_shift
+        self.shift = 0
         self.rounded = [0] * lanes
         self.coverage = {"ties": 0, "negative": 0, "pass_through": 0}
 
@@ -22,6 +24,8 @@ class DrainRoundingModel:
 
     def step(self, inputs):
         sums, shift = inputs["sums"], inputs["shift"]
+        if self.registered_shift:
+            shift, self.shift = self.shift, shift
         self.rounded = [int(v) for v in self.rounding(np.array(sums, dtype=np.float64), shift)]
         self.coverage["ties"] += sum(shift > 0 and v % (1 << shift) == 1 << (shift - 1)
                                      for v in sums)

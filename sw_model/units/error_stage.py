@@ -30,7 +30,8 @@ class ErrorStageModel:
       the sample being read) enter the local-error unit, whose output comes a cycle later.
       With ``registered_input`` they are registered first and enter a cycle later.
     * ``error`` is every beat of the unit's output, its value zeroed for a sample
-      ``>= batch`` (this cycle's ``batch``); ``result`` is valid on a real sample's last class.
+      ``>= batch`` (this cycle's ``batch``; with ``registered_input``, the ``batch`` of the
+      cycle the sample entered the unit); ``result`` is valid on a real sample's last class.
 
     ``local_error`` replaces the local-error unit's model and ``zero_past_batch=False`` keeps
     the errors of samples past the batch, only to show that the bench notices.
@@ -38,9 +39,11 @@ class ErrorStageModel:
 
     def __init__(self, lanes, classes, score_bits, score_frac, error_bits,
                  scramble_collisions=False, local_error=None, zero_past_batch=True,
-                 registered_input=False):
+                 registered_input=False, live_batch=False):
+        """``live_batch`` compares a registered stage's samples with this cycle's ``batch``
+        (as an unregistered stage does), only to show that the bench notices."""
         self.lanes, self.classes, self.score_bits = lanes, classes, score_bits
-        self.registered_input = registered_input
+        self.registered_input, self.live_batch = registered_input, live_batch
         self.given = {"valid": 0, "sample": 0, "cls": 0, "score": 0, "label": 0}
         self.scramble, self.zero_past_batch = scramble_collisions, zero_past_batch
         self.leu = local_error or LocalErrorModel(classes, score_bits, score_frac, error_bits)
@@ -52,6 +55,7 @@ class ErrorStageModel:
         self.busy_errors, self.lane, self.group, self.cls = 0, 0, 0, 0
         self.read = {"valid": 0, "sample": 0, "cls": 0}
         self.out_sample, self.out_cls = 0, 0
+        self.in_batch = 0                # registered: the output's sample was below batch
         self.coverage = {"rows": 0, "stalled": 0, "past_classes": 0, "saturated": 0,
                          "groups": 0, "results": 0, "correct": 0, "wrong": 0, "ties": 0,
                          "past_batch": 0, "collisions": 0}
@@ -77,7 +81,7 @@ class ErrorStageModel:
     def outputs(self, inputs):
         leu = self.leu.outputs({"o__ready": 1})
         valid, out = leu["o__valid"], leu["o__payload"]
-        real = int(bool(valid and self.out_sample < inputs["batch"]))
+        real = int(bool(valid and self._in_batch(inputs)))
         keep = real if self.zero_past_batch else valid
         busy = (self.written["valid"] or self.busy_errors or self.read["valid"] or valid
                 or (self.registered_input and self.given["valid"]))
@@ -91,6 +95,11 @@ class ErrorStageModel:
             "busy": int(bool(busy)),
         }
 
+    def _in_batch(self, inputs):
+        if self.registered_input and not self.live_batch:
+            return self.in_batch
+        return self.out_sample < inputs["batch"]
+
     # ---- the clock edge -----------------------------------------------------------------
     def _coverage(self, inputs, taken):
         cov, row = self.coverage, inputs["row"]
@@ -99,7 +108,7 @@ class ErrorStageModel:
         cov["past_classes"] += taken and row["class_index"] >= self.classes
         leu = self.leu.outputs({"o__ready": 1})
         if leu["o__valid"] and leu["o__payload"]["last"]:
-            if self.out_sample < inputs["batch"]:
+            if self._in_batch(inputs):
                 cov["results"] += 1
                 cov["correct" if leu["o__payload"]["correct"] else "wrong"] += 1
                 cov["ties"] += leu["o__payload"]["margin"] == 0
@@ -132,6 +141,7 @@ class ErrorStageModel:
                                               zip(word, inputs["rounded"]))
             self.memory[w["class_index"]] = word
         self.out_sample, self.out_cls = entering["sample"], entering["cls"]
+        self.in_batch = int(entering["sample"] < inputs["batch"])
         self.read = {"valid": self.busy_errors, "sample": self.sample(), "cls": self.cls}
         # The error stage's walk.
         busy, lane, group, cls = self.busy_errors, self.lane, self.group, self.cls
