@@ -33,6 +33,7 @@ class _Bench:
 
     def __init__(self, dut, rng, p_stall=0.3, p_off=0.15):
         self.dut, self.rng, self.p_stall, self.p_off = dut, rng, p_stall, p_off
+        self.registered = dut.registered_move
         self.stats = {"moves": 0, "stalled_reads": 0, "columns": 0, "refused_rows": 0}
 
     async def layer(self, ctx, K, beats_per_tile, stop_after_tile=None):
@@ -46,6 +47,7 @@ class _Bench:
         ctx.set(dut.start, 0)
         taken, following, current = 0, None, None   # the model: rows in, the two buffers
         tile, beats = 0, 0
+        moving = False                              # registered: the move is made this cycle
         for cycle in range(200 * T * (P + beats_per_tile) + 100):
             if tile == T or tile == stop_after_tile:
                 break
@@ -76,13 +78,15 @@ class _Bench:
             # The next tile moves in when asked for, enabled and no stalled beat reads.
             move = enable and not stall and following is not None and following == tile \
                 and current != tile
+            if self.registered:
+                move, moving = moving, move and not moving
             await ctx.tick()
             if valid and want_wready:
                 taken += 1
                 if taken % P == 0:
                     following = taken // P - 1
             if move:
-                current, following = tile, None
+                current, following = following, None
                 self.stats["moves"] += 1
             if ready and not stall:
                 beats += 1
@@ -92,10 +96,11 @@ class _Bench:
         return taken
 
 
+@pytest.mark.parametrize("registered", [False, True], ids=["comb", "registered"])
 @pytest.mark.parametrize("rows,classes,tiles,seed", [
     (1, 1, 1, 1), (3, 4, 3, 2), (4, 10, 5, 3), (2, 3, 6, 4)])
-def test_tiles_in_order_with_columns_of_their_matrix(rows, classes, tiles, seed):
-    dut = FeedbackRegisters(rows, classes, signed(WBITS), WIDTH)
+def test_tiles_in_order_with_columns_of_their_matrix(rows, classes, tiles, seed, registered):
+    dut = FeedbackRegisters(rows, classes, signed(WBITS), WIDTH, registered_move=registered)
     rng = random.Random(seed)
     bench = _Bench(dut, rng)
 
@@ -119,9 +124,10 @@ def test_tiles_in_order_with_columns_of_their_matrix(rows, classes, tiles, seed)
         assert bench.stats["stalled_reads"] and bench.stats["refused_rows"]
 
 
-def test_start_in_mid_layer_empties_both_buffers():
+@pytest.mark.parametrize("registered", [False, True], ids=["comb", "registered"])
+def test_start_in_mid_layer_empties_both_buffers(registered):
     rows, classes, tiles = 2, 3, 4
-    dut = FeedbackRegisters(rows, classes, signed(WBITS), WIDTH)
+    dut = FeedbackRegisters(rows, classes, signed(WBITS), WIDTH, registered_move=registered)
     rng = random.Random(9)
     bench = _Bench(dut, rng)
 

@@ -12,9 +12,9 @@ from hw.host_link.weight_port import WeightPort
 from hw.params import CoreParams
 
 
-def params(rows):
+def params(rows, pipelined=True):
     return CoreParams(rows=rows, cols=rows, classes=4, max_batch=4, max_layers=2, max_inputs=8,
-                      max_neurons=8, addr_bits=20)
+                      max_neurons=8, addr_bits=20, pipelined=pipelined)
 
 
 def execute(p, command, payload, memory=None, seed=0):
@@ -103,10 +103,12 @@ def test_write_weights_bursts_the_payloads_words(rows, seed):
     assert reply == (Status.OK, 0) and body == b""
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["lean", "pipelined"])
 @pytest.mark.parametrize("rows", [1, 2, 4])
 @pytest.mark.parametrize("seed", range(2))
-def test_read_weights_sends_the_bus_words_as_the_body(rows, seed):
-    p = params(rows)
+def test_read_weights_sends_the_bus_words_as_the_body(rows, seed, pipelined):
+    """(Pipelined, the body leaves through a queue of two bytes.)"""
+    p = params(rows, pipelined)
     rng = random.Random(seed)
     words = [rng.randrange(1 << p.word_bits) for _ in range(rng.randrange(1, 6))]
     address = rng.randrange(1 << 20)

@@ -12,7 +12,10 @@ class FeedbackRegisters(wiring.Component):
     class) in registers, for the back projection's beats: beat ``c`` multiplies column ``c``
     into the MAC array. While the beats read the ``current`` tile, the ``next`` one fills from
     the classifier-weight generator, a row a cycle; the next tile moves in when it is the one
-    the beats ask for and no stalled beat still reads the current one.
+    the beats ask for and no stalled beat still reads the current one. With
+    ``registered_move``, it moves in the cycle after that is seen (from a register: the move
+    reaches every weight's clock enable), ``ready`` rising a cycle later; no beat reads the old
+    tile then, as none was stalled and the beats wait for the new one.
 
     Parameters
     ----------
@@ -39,8 +42,8 @@ class FeedbackRegisters(wiring.Component):
         Column ``class_index`` of the current tile, combinationally.
     """
 
-    def __init__(self, rows, classes, weight_shape, width):
-        self.rows, self.classes = rows, classes
+    def __init__(self, rows, classes, weight_shape, width, registered_move=False):
+        self.rows, self.classes, self.registered_move = rows, classes, registered_move
         self.matrix_layout = data.ArrayLayout(data.ArrayLayout(weight_shape, classes), rows)
         super().__init__({
             "start": In(1), "tiles": In(width), "enable": In(1),
@@ -71,13 +74,21 @@ class FeedbackRegisters(wiring.Component):
                              fill_tile.eq(fill_tile + 1), fill_row.eq(0)]
         m.d.comb += self.ready.eq(current_valid & (current_tile == self.tile))
         # The move waits while a stalled beat of the old tile still reads ``current``.
-        with m.If(self.enable & ~self.ready & following_full & (following_tile == self.tile)
-                  & ~self.stall):
+        move = Signal()
+        m.d.comb += move.eq(self.enable & ~self.ready & following_full
+                            & (following_tile == self.tile) & ~self.stall)
+        if self.registered_move:
+            moving = Signal()
+            m.d.sync += moving.eq(move & ~moving)
+            move = moving
+        with m.If(move):
             m.d.sync += [current.eq(following), current_tile.eq(following_tile),
                          current_valid.eq(1), following_full.eq(0)]
         with m.If(self.start):
             m.d.sync += [fill_tile.eq(0), fill_row.eq(0), following_full.eq(0),
                          current_valid.eq(0)]
+            if self.registered_move:
+                m.d.sync += moving.eq(0)
 
         with m.Switch(self.class_index):
             for c in range(C):

@@ -362,7 +362,7 @@ class TrainingCore(wiring.Component):
         wiring.connect(m, mac.o, drain.sums)
 
         k.feedback = feedback = FeedbackRegisters(P, C, k.cls_gen.o_layout["k"].shape.elem_shape,
-                                                  cw)
+                                                  cw, registered_move=p.pipelined)
         m.submodules.feedback_registers = feedback
 
         # A group is alive while any of its samples is. Pipelined, that is a register a

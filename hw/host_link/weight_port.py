@@ -39,8 +39,8 @@ class WeightPort(wiring.Component):
     reply : Out(stream.Signature(reply_layout, always_ready=True))
         The reply to send; its payload is 0 while not valid.
     body : Out(stream.Signature(8)), body_index : In, body_active : In(1)
-        ``READ_WEIGHTS``' reply body while the transmitter sends it (``body_index`` unused:
-        the port counts the bytes it queues).
+        ``READ_WEIGHTS``' reply body, byte ``body_index``, while the transmitter sends it
+        (pipelined, through a queue: the port counts the bytes it queues).
     mem : Out(weight_bus_signature)
         The weight bus (the host's side of it).
     """
@@ -168,25 +168,37 @@ class WeightPort(wiring.Component):
                 with m.If(mem.w.ready):
                     m.next = "WRITE_WAIT"
 
-        # READ_WEIGHTS' reply body: a word from the bus whenever the last one is in the body
-        # queue. The queue's two bytes stand between the transmitter's ``ready`` and the
-        # word's clock enable (all ``word_bits`` of it): a byte moves in when the queue has
-        # room, a register. A command's start empties it (a reply always takes every byte,
-        # so it holds none then).
-        m.submodules.body_queue = queue = ResetInserter(self.start)(SyncFIFO(width=8, depth=2))
-        byte_in_word = Signal(max(1, wbits))
         sending = self.body_active & (self.command == Command.READ_WEIGHTS)
-        push = have_word & queue.w_rdy
-        m.d.comb += [mem.r.ready.eq(sending & ~have_word),
-                     queue.w_en.eq(push), queue.w_data.eq(weight_word[:8]),
-                     self.body.valid.eq(queue.r_rdy), self.body.payload.eq(queue.r_data),
-                     queue.r_en.eq(self.body.ready)]
+        m.d.comb += mem.r.ready.eq(sending & ~have_word)
         with m.If(mem.r.valid & mem.r.ready):
             m.d.sync += [weight_word.eq(mem.r.payload), have_word.eq(1)]
+        if p.pipelined:
+            self._queued_body(m, weight_word, have_word)
+            return m
+        # READ_WEIGHTS' reply body: a word from the bus whenever the last one is sent.
+        m.d.comb += [self.body.valid.eq(have_word), self.body.payload.eq(weight_word[:8])]
+        with m.If(self.body.valid & self.body.ready):
+            m.d.sync += weight_word.eq(weight_word >> 8)
+            with m.If((self.body_index[:wbits] == wb - 1) if wbits else 1):
+                m.d.sync += have_word.eq(0)
+        return m
+
+    def _queued_body(self, m, weight_word, have_word):
+        """Pipelined: READ_WEIGHTS' reply body through a queue of two bytes, which stands
+        between the transmitter's ``ready`` and the word's clock enable (all ``word_bits`` of
+        it): a byte moves in when the queue has room, a register. A command's start empties
+        it (a reply takes every byte, so it holds none then)."""
+        wb = self.params.word_bytes
+        wbits = (wb - 1).bit_length()
+        m.submodules.body_queue = queue = ResetInserter(self.start)(SyncFIFO(width=8, depth=2))
+        byte_in_word = Signal(max(1, wbits))
+        push = have_word & queue.w_rdy
+        m.d.comb += [queue.w_en.eq(push), queue.w_data.eq(weight_word[:8]),
+                     self.body.valid.eq(queue.r_rdy), self.body.payload.eq(queue.r_data),
+                     queue.r_en.eq(self.body.ready)]
         with m.If(push):
             m.d.sync += [weight_word.eq(weight_word >> 8), byte_in_word.eq(byte_in_word + 1)]
             with m.If((byte_in_word == wb - 1) if wbits else 1):
                 m.d.sync += have_word.eq(0)
         with m.If(self.start):
             m.d.sync += [have_word.eq(0), byte_in_word.eq(0)]
-        return m
