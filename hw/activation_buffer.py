@@ -36,6 +36,13 @@ class ActivationBuffer(wiring.Component):
         banks) is registered before the RAM: a write lands a cycle later (a read sees it from
         two cycles after it is given), and neither the writers' selection logic nor the
         rotation shares a cycle with the RAMs' inputs (for a fast clock on an ECP5).
+    registered_read : bool
+        The banks' words are registered as they leave the RAMs, in cycles with ``rd_en``, and
+        the lanes are rotated from the registers: ``rd_data`` is the read given at the
+        last-but-one cycle with ``rd_en`` (holding while ``rd_en`` is low), and the RAMs' late
+        output reaches a register, not the rotation (for a fast clock on an ECP5).
+        ``rd_data_early`` then gives the read data as without (the batch-normalisation
+        phase's reads take it so).
 
     Members
     -------
@@ -46,16 +53,16 @@ class ActivationBuffer(wiring.Component):
         to the group's first).
     rd_data : Out(ArrayLayout(width, Q))
         Lane ``q`` holds sample ``q`` (column read) or column ``rd_col + q`` (row read), the
-        cycle after ``rd_en``; it holds while ``rd_en`` is low.
+        cycle after ``rd_en`` (``registered_read``: above); it holds while ``rd_en`` is low.
     wr_en, wr_group, wr_col, wr_data, wr_mask : In
         Writes lane ``q`` of ``wr_data`` to sample ``wr_group*Q + q`` at column ``wr_col``
         where ``wr_mask`` bit ``q`` is set.
     """
 
     def __init__(self, lanes, groups, columns, width, scramble_collisions=False,
-                 any_start=False, registered_write=False):
+                 any_start=False, registered_write=False, registered_read=False):
         self.lanes, self.groups, self.columns, self.width = lanes, groups, columns, width
-        self.registered_write = registered_write
+        self.registered_write, self.registered_read = registered_write, registered_read
         self.scramble_collisions, self.any_start = scramble_collisions, any_start
         self.qbits = index_bits(lanes) if lanes > 1 else 0
         columns = -(-columns // lanes) * lanes          # row reads reach the padded edge
@@ -66,6 +73,7 @@ class ActivationBuffer(wiring.Component):
             "rd_en": In(1), "rd_row": In(1), "rd_group": In(gbits),
             "rd_lane": In(max(1, self.qbits)), "rd_col": In(cbits),
             "rd_data": Out(lane_data),
+            **({"rd_data_early": Out(lane_data)} if registered_read else {}),
             "wr_en": In(1), "wr_group": In(gbits), "wr_col": In(cbits),
             "wr_data": In(lane_data), "wr_mask": In(lanes),
         })
@@ -118,9 +126,20 @@ class ActivationBuffer(wiring.Component):
                 m.d.sync += write
             else:
                 m.d.comb += write
-        for q in range(Q):
-            sel = Signal(max(1, qbits), name=f"read_bank_{q}")
-            m.d.comb += sel.eq(q + rot_d)
-            m.d.comb += self.rd_data[q].eq(bank_out[sel] if qbits else bank_out[0])
+        def rotated(out, words, rotation, name):
+            for q in range(Q):
+                sel = Signal(max(1, qbits), name=f"{name}_{q}")
+                m.d.comb += sel.eq(q + rotation)
+                m.d.comb += out[q].eq(words[sel] if qbits else words[0])
+
+        if self.registered_read:
+            words = Signal.like(bank_out, name="bank_words", reset_less=True)
+            rot_words = Signal.like(rot_d)
+            with m.If(self.rd_en):
+                m.d.sync += [words.eq(bank_out), rot_words.eq(rot_d)]
+            rotated(self.rd_data, words, rot_words, "read_bank")
+            rotated(self.rd_data_early, bank_out, rot_d, "early_bank")
+        else:
+            rotated(self.rd_data, bank_out, rot_d, "read_bank")
         return m
 

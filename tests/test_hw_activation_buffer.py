@@ -119,3 +119,68 @@ def test_when_a_read_sees_a_write(registered):
     new = [10, 11, 12, 13]
     assert (seen[0] == new) == (not registered)
     assert seen[1] == new and seen[2] == new
+
+
+@pytest.mark.parametrize("lanes,any_start", [(4, False), (8, True), (1, False)])
+def test_registered_reads_under_random_enables(lanes, any_start):
+    """registered_read: ``rd_data`` is the read given at the last-but-one cycle with
+    ``rd_en`` and ``rd_data_early`` the one at the last (as an unregistered buffer's
+    ``rd_data``), with ``rd_en`` low at random: every cycle against the stored contents."""
+    groups, columns = 2, 2 * lanes + 1
+    rng = random.Random(lanes)
+    dut = ActivationBuffer(lanes, groups, columns, 8, any_start=any_start,
+                           registered_write=True, registered_read=True)
+    ref = np.zeros((groups * lanes, -(-columns // lanes) * lanes), dtype=int)
+    checked = []
+
+    def expected(read):
+        row, g, lane, col = read
+        if not row:
+            return [int(v) for v in ref[g * lanes:(g + 1) * lanes, col]]
+        width = ref.shape[1]
+        return [int(ref[g * lanes + lane, (col + q) % width]) if col + q < width else None
+                for q in range(lanes)]
+
+    async def tb(ctx):
+        for g in range(groups):                 # fill every element
+            for j in range(ref.shape[1]):
+                values = [rng.randrange(256) for _ in range(lanes)]
+                ctx.set(dut.wr_en, 1)
+                ctx.set(dut.wr_group, g)
+                ctx.set(dut.wr_col, j)
+                ctx.set(dut.wr_mask, (1 << lanes) - 1)
+                for q in range(lanes):
+                    ctx.set(dut.wr_data[q], values[q])
+                    ref[g * lanes + q, j] = values[q]
+                await ctx.tick()
+        ctx.set(dut.wr_en, 0)
+        await ctx.tick()
+        given = []                              # the reads given in cycles with rd_en
+        for _ in range(300):
+            en = rng.random() < 0.6
+            row = rng.randrange(2)
+            g, lane = rng.randrange(groups), rng.randrange(lanes)
+            col = (rng.randrange(columns) if any_start or not row
+                   else lanes * rng.randrange(-(-columns // lanes)))
+            ctx.set(dut.rd_en, en)
+            ctx.set(dut.rd_row, row)
+            ctx.set(dut.rd_group, g)
+            ctx.set(dut.rd_lane, lane)
+            ctx.set(dut.rd_col, col)
+            await ctx.delay(0)
+            for port, back in ((dut.rd_data, 2), (dut.rd_data_early, 1)):
+                if len(given) >= back:
+                    want = expected(given[-back])
+                    got = [ctx.get(port[q]) for q in range(lanes)]
+                    assert [v for v, w in zip(got, want) if w is not None] == \
+                        [w for w in want if w is not None], (port, given[-back])
+                    checked.append(back)
+            await ctx.tick()
+            if en:
+                given.append((row, g, lane, col))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert checked.count(2) > 100 and checked.count(1) > 100

@@ -72,7 +72,9 @@ class BeatOperands(wiring.Component):
     ones: a beat leaves a cycle after its words, and the memories' read data (block RAMs whose
     output is late) ends at a register. ``phase``, ``in_frac``, ``fan_in`` and the
     ``centre_*`` and ``conv_on`` flags are a layer's or a phase's, steady while beats flow, and
-    are not registered.
+    are not registered. Words named in ``registered_at_source`` are taken as they arrive
+    (their source registered them, with the same enable: the activation buffers' registered
+    reads).
     """
 
     #: The members ``registered`` holds.
@@ -81,10 +83,13 @@ class BeatOperands(wiring.Component):
 
     def __init__(self, rows, cols, classes, beat_layout, act_bits, weight_bits, error_bits,
                  delta_bits, classifier_bits, feedback_shape, width, batch_norm=False,
-                 conv=False, registered=False):
+                 conv=False, registered=False, registered_at_source=()):
         self.rows, self.cols, self.classes = rows, cols, classes
         self.act_bits, self.batch_norm, self.conv = act_bits, batch_norm, conv
         self.registered = registered
+        self.registered_at_source = tuple(registered_at_source)
+        if not set(self.registered_at_source) <= set(self.REGISTERED):
+            raise ValueError(f"words registered at their source are among {self.REGISTERED}")
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
@@ -118,10 +123,12 @@ class BeatOperands(wiring.Component):
         qbits = (Q - 1).bit_length()
         words = {name: getattr(self, name) for name in self.REGISTERED}
         if self.registered:
-            held = {name: Signal.like(port, name=f"held_{name}", reset_less=True)
+            held = {name: (port if name in self.registered_at_source else
+                           Signal.like(port, name=f"held_{name}", reset_less=True))
                     for name, port in words.items()}
             with m.If(~self.stall):
-                m.d.sync += [held[name].eq(words[name]) for name in words]
+                m.d.sync += [held[name].eq(words[name]) for name in words
+                             if name not in self.registered_at_source]
             words = held
         beat, o = words["beat"], self.o
         m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]

@@ -270,7 +270,8 @@ class TrainingCore(wiring.Component):
         P, Q, C, _, _, _, cw = self._sizes()
         k.bufs = [ActivationBuffer(Q, p.groups, self.buffer_cols, p.act_bits,
                                    p.scramble_collisions, any_start=p.conv,
-                                   registered_write=p.pipelined) for _ in range(2)]
+                                   registered_write=p.pipelined, registered_read=p.pipelined)
+                  for _ in range(2)]
         m.submodules.buffer_0, m.submodules.buffer_1 = k.bufs
         k.tbits, k.gbits = tbits, gbits = index_bits(p.tiles), index_bits(p.groups)
         k.sbits = index_bits(p.max_inputs + 1)
@@ -472,11 +473,18 @@ class TrainingCore(wiring.Component):
         k.d_lanes = d_lanes = data.View(_word(signed(p.delta_bits), P),
                                         self._safe(m, k.d_rd, k.d_wr))
         k.y_lanes = y_lanes
+        if p.pipelined:
+            # The normalisation phase reads the buffers a cycle after its read, as they were.
+            early = [buf.rd_data_early.as_value() for buf in bufs]
+            k.y_lanes = data.View(_word(unsigned(p.act_bits), Q),
+                                  Mux(k.xsel, early[0], early[1]))
         k.operands = operands = BeatOperands(P, Q, C, mac.in_layout, p.act_bits, p.weight_bits,
                                              p.error_bits, p.delta_bits, p.classifier_bits,
                                              feedback.column.shape().elem_shape, cw,
                                              batch_norm=p.batch_norm, conv=p.conv,
-                                             registered=p.pipelined)
+                                             registered=p.pipelined,
+                                             registered_at_source=(("inputs", "outputs")
+                                                                   if p.pipelined else ()))
         m.submodules.beat_operands = operands
         # The beat whose operands leave the operand choice: stage 1's, or (pipelined cores,
         # whose operand choice registers the words read: the memories' late read data ends
