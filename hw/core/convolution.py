@@ -72,8 +72,8 @@ def wire_conv_training(core, m, k):
     with m.If(conv_grad):
         m.d.comb += [nest.position_last.eq(walk.last_position),
                      # A sum is a whole input tile's: one tag, at its last beat.
-                     k.drain.tags.valid.eq(issue & last_position_beat)]
-    m.d.comb += drain.tags.payload.columns.eq(walk.columns)
+                     k.tags.valid.eq(issue & last_position_beat)]
+    m.d.comb += k.tags.payload.columns.eq(walk.columns)
     # The beat's reads: Q consecutive input columns of sample ``inner`` from the walk's
     # start, and the deltas of the filter tile at the position, unpooled.
     for buf in k.bufs:

@@ -17,7 +17,8 @@ class DrainRounding(wiring.Component):
     ``sums`` and ``shift``.
 
     With ``registered_shift``, each lane rounds by its own registered copy of ``shift``: the
-    sums of a cycle are rounded by the previous cycle's ``shift`` (zero after reset). A drain
+    sums of a cycle are rounded by the previous cycle's ``shift`` (zero at power-on, kept
+    through a reset). A drain
     sets its shift cycles before its first row; no shift register then reaches every lane's
     shifter.
 
@@ -50,7 +51,8 @@ class DrainRounding(wiring.Component):
         for k in range(self.lanes):
             shift = self.shift
             if self.registered_shift:
-                shift = Signal(5, name=f"shift_{k}{COPY_SUFFIX}")
+                # (Not reset either: the reset's net reached these copies' inputs.)
+                shift = Signal(5, name=f"shift_{k}{COPY_SUFFIX}", reset_less=True)
                 m.d.sync += shift.eq(self.shift)
             q, up = rne_shift_var_parts(self.sums[k], shift)
             m.d.sync += [parts.q[k].eq(q), parts.up[k].eq(up)]

@@ -360,6 +360,15 @@ class TrainingCore(wiring.Component):
                                         shift_with_end=p.pipelined,
                                         registered_moves=p.pipelined)
         m.submodules.drain_register = drain
+        k.tags = drain.tags
+        if p.pipelined:
+            # A sum's tag is written a cycle after its last beat issues, from registers: the
+            # issue's logic ends there, not at the tag FIFO's write. (The sum leaves the array
+            # cycles later, and fewer tags wait at a time.)
+            k.tags = Signal(data.StructLayout({"valid": 1, "payload": tag_layout}),
+                            name="issued_tag")
+            m.d.sync += [drain.tags.valid.eq(k.tags.valid),
+                         drain.tags.payload.eq(k.tags.payload)]
         wiring.connect(m, mac.o, drain.sums)
 
         k.feedback = feedback = FeedbackRegisters(P, C, k.cls_gen.o_layout["k"].shape.elem_shape,
@@ -413,8 +422,8 @@ class TrainingCore(wiring.Component):
                          sequencer.all_exited.eq(k.skip_en & (groups_alive == 0) & ~k.conv_on),
                          self.skipped.eq(savings.skipped)]
         # The MAC beat's tag: which sum it ends.
-        m.d.comb += [drain.tags.valid.eq(issue & k_wrap),
-                     drain.tags.payload.outer.eq(go), drain.tags.payload.mid.eq(gm)]
+        m.d.comb += [k.tags.valid.eq(issue & k_wrap),
+                     k.tags.payload.outer.eq(go), k.tags.payload.mid.eq(gm)]
         # A convolution's patches: the input column of each beat's element, or padding.
         conv_fwd = (phase == Phase.FWD) & k.conv_on
         column = gk
@@ -430,8 +439,8 @@ class TrainingCore(wiring.Component):
                 walker.start.eq(k.sequencer.begins.fwd),
                 walker.step.eq(issue & conv_fwd), walker.end_of_sum.eq(k_wrap),
                 nest.position_last.eq(~conv_fwd | walker.last_position),
-                drain.tags.payload.pooled.eq(walker.pooled),
-                drain.tags.payload.window.eq(walker.window),
+                k.tags.payload.pooled.eq(walker.pooled),
+                k.tags.payload.window.eq(walker.window),
             ]
             column = Mux(conv_fwd, walker.column, gk)
 
