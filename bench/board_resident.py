@@ -140,10 +140,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="ulx3s", choices=sorted(BOARDS),
                     help="a board whose config holds the digits training set (resident_samples)")
+    ap.add_argument("--config", help="a config of the board other than its own (e.g. a larger "
+                    "MAC array); default the board's configs/<board>.toml")
     ap.add_argument("--epochs", type=int, default=2, help="epochs to train (default: 2)")
     ap.add_argument("--out", default=RESULTS, help="the JSON to write")
     args = ap.parse_args(argv)
-    cfg = load_config(os.path.join(ROOT, BOARDS[args.board].config))
+    config_path = args.config or os.path.join(ROOT, BOARDS[args.board].config)
+    try:
+        cfg = load_config(config_path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"board_resident: {config_path}: {e}")
     board = BOARDS[args.board].for_config(cfg)
     data = load_dataset("digits")
     if cfg.resident_samples < len(data.x_train):
@@ -154,8 +160,10 @@ def main(argv=None):
     result = measure(board, cfg, exe, data, args.epochs)
     result.update(command="python bench/board_resident.py" + (
         f" --board {args.board}" if args.board != "ulx3s" else "") + (
+        f" --config {args.config}" if args.config else "") + (
         f" --epochs {args.epochs}" if args.epochs != 2 else ""),
-        machine=describe(), commit=git_head(), board=args.board, config=BOARDS[args.board].config,
+        machine=describe(), commit=git_head(), board=args.board,
+        config=args.config or BOARDS[args.board].config,
         core_overrides=overrides, build_seconds=build_seconds,
         bench_seconds=time.perf_counter() - t0)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
