@@ -19,7 +19,9 @@ async def weight_init_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     lanes = p["lanes"]
-    unit = WeightInit(lanes, p["weight_bits"], p["width"], p["count_bits"])
+    registered = p.get("registered_bits", False)
+    unit = WeightInit(lanes, p["weight_bits"], p["width"], p["count_bits"],
+                      registered_bits=registered)
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     for name in ("start", "seed", "tiles", "fan_in", "neurons", "init_bits", "enable",
                  "o__ready"):
@@ -46,7 +48,9 @@ async def weight_init_matches_model(dut):
                 "o__ready": int(rng.random() >= p["stall"])}
 
     bias_word = 1 if p.get("mutate") == "bias" else 0
-    model = WeightInitModel(lanes, p["weight_bits"], p["width"], bias_word=bias_word)
+    # "timing": registered bits checked as if they were not (or the reverse).
+    model = WeightInitModel(lanes, p["weight_bits"], p["width"], bias_word=bias_word,
+                            registered_bits=registered != (p.get("mutate") == "timing"))
     packed = PackedModel(model, {}, {"o__payload": unit.word_layout})
     await run_checked(dut, p, inputs, packed, Monitor(dut, ["o__valid", "o__payload", "done"]),
                       Checker())

@@ -244,7 +244,8 @@ def wire_column_drains(core, m, k):
     m.d.comb += columns.taken.eq(grad_round)
 
     # INIT: every weight word of the layer from the init PRNG, then a zero bias word.
-    k.init = init = WeightInit(P, p.weight_bits, p.lfsr_width, cw, p.batch_norm)
+    k.init = init = WeightInit(P, p.weight_bits, p.lfsr_width, cw, p.batch_norm,
+                               registered_bits=p.pipelined)
     m.submodules.weight_init = init
     m.d.comb += [
         init.seed.eq(k.cur["init_seed"]), init.tiles.eq(k.T), init.fan_in.eq(k.J),

@@ -22,6 +22,11 @@ class WeightInit(wiring.Component):
     ``2**var_exponent`` (``2*act_frac + bn_stat_frac``) over two words, low word first; rows
     past ``neurons`` are 0.
 
+    With ``registered_bits``, the shift ``16 - I`` and the offset ``2**(I - 1)`` are registers
+    set from the previous cycle's ``init_bits`` (as for ``I = 1`` after reset): a layer's
+    ``init_bits`` stands still cycles before its words, and the words' logic starts at the
+    shifter, not at the layer's register.
+
     Members
     -------
     start : In(1)
@@ -40,12 +45,14 @@ class WeightInit(wiring.Component):
         Every tile's words taken.
     """
 
-    def __init__(self, lanes, weight_bits, width, count_bits, batch_norm=False):
+    def __init__(self, lanes, weight_bits, width, count_bits, batch_norm=False,
+                 registered_bits=False):
         if lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two (a row index is the tile's above "
                              f"the lane's), not {lanes}")
         self.lanes, self.weight_bits, self.width = lanes, weight_bits, width
         self.count_bits, self.batch_norm = count_bits, batch_norm
+        self.registered_bits = registered_bits
         self.word_layout = data.ArrayLayout(signed(weight_bits), lanes)
         super().__init__({
             "start": In(1), "seed": In(width),
@@ -63,13 +70,14 @@ class WeightInit(wiring.Component):
         tile, column = Signal(self.count_bits), Signal(self.count_bits)
         push = self.o.valid & self.o.ready
         row_bits = (self.lanes - 1).bit_length()
-        shift, half = Signal(5), Signal(5)
+        shift, offset = Signal(5, init=15), Signal(17, init=1)      # 16 - I, 2**(I - 1)
+        m.d["sync" if self.registered_bits else "comb"] += [
+            shift.eq(16 - self.init_bits), offset.eq(Const(1, 17) << (self.init_bits - 1)[:4])]
         m.d.comb += [
             prng.seed.eq(self.seed), prng.load.eq(self.start),
             prng.o.ready.eq(push & (column < self.fan_in)),
             self.o.valid.eq(self.enable & (tile < self.tiles)),
             self.done.eq(tile >= self.tiles),
-            shift.eq(16 - self.init_bits), half.eq(self.init_bits - 1),
         ]
         last_column = self.fan_in
         if self.batch_norm:
@@ -86,15 +94,15 @@ class WeightInit(wiring.Component):
         for r in range(self.lanes):
             u = prng.o.payload[r * 16:(r + 1) * 16]
             row = Cat(Const(r, row_bits), tile) if row_bits else tile
-            value = Mux(column < self.fan_in, as_signed(u >> shift) - (Const(1, 17) << half), 0)
+            value = Mux(column < self.fan_in, as_signed(u >> shift) - offset, 0)
             if self.batch_norm:
                 word = Signal(self.weight_bits, name=f"extra_{r}")
                 m.d.comb += word.eq(Mux(after_bias == 1, scale,
                                         Mux(after_bias == 4, variance[:wb],
                                             Mux(after_bias == 5, variance[wb:], 0))))
                 value = Mux(column <= self.fan_in,
-                            Mux(column < self.fan_in, as_signed(u >> shift)
-                                - (Const(1, 17) << half), 0), word.as_signed())
+                            Mux(column < self.fan_in, as_signed(u >> shift) - offset, 0),
+                            word.as_signed())
             m.d.comb += self.o.payload[r].eq(Mux(row < self.neurons, value, 0))
         with m.If(push):
             m.d.sync += column.eq(column + 1)

@@ -8,12 +8,14 @@ __all__ = ["WeightInitModel"]
 
 class WeightInitModel:
     """Tile and column counters and the init stream (its register 1 after reset, like the
-    hardware's). ``bias_word`` replaces the zero bias word only to show that the bench
+    hardware's). With ``registered_bits``, a word's ``init_bits`` is the previous cycle's (1
+    after reset). ``bias_word`` replaces the zero bias word only to show that the bench
     notices."""
 
-    def __init__(self, lanes, weight_bits, width, bias_word=0):
+    def __init__(self, lanes, weight_bits, width, bias_word=0, registered_bits=False):
         self.lanes, self.weight_bits, self.width = lanes, weight_bits, width
-        self.bias_word = bias_word
+        self.bias_word, self.registered_bits = bias_word, registered_bits
+        self.bits = 1                      # registered: last cycle's init_bits
         self.stream = LfsrStream(width, 1, 16)
         self.tile = self.column = 0
         self.coverage = {"words": 0, "bias_words": 0, "padded_rows": 0, "restarts": 0}
@@ -25,7 +27,7 @@ class WeightInitModel:
         return chunks
 
     def _word(self, inputs):
-        bits = inputs["init_bits"]
+        bits = self.bits if self.registered_bits else inputs["init_bits"]
         if self.column >= inputs["fan_in"]:
             return [self.bias_word] * self.lanes
         word = []
@@ -48,6 +50,7 @@ class WeightInitModel:
                 "done": int(self.tile >= inputs["tiles"])}
 
     def step(self, inputs):
+        self.bits = inputs["init_bits"]
         push = inputs["enable"] and self.tile < inputs["tiles"] and inputs["o__ready"]
         if push:
             weight_word = self.column < inputs["fan_in"]
