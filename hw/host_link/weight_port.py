@@ -124,11 +124,19 @@ class WeightPort(wiring.Component):
             with m.State("COUNT_BYTE"):
                 take_byte()
                 with m.If(cursor.position == ADDRESS_BYTES + COUNT_BYTES - 1):
-                    m.next = "READ_RANGE"
+                    m.next = "READ_WORDS" if p.pipelined else "READ_RANGE"
                 with m.Else():
                     m.next = "COUNT"
             # The range, registered (for timing) before the command acts; one adder for both.
+            # Pipelined, the words too, a state earlier (the command's decode ends there).
             words = Mux(self.command == Command.WRITE_WEIGHTS, write_words, count)
+            if p.pipelined:
+                # (READ_WEIGHTS' count is whole the cycle after its last byte: READ_WORDS.)
+                words_counted = Signal.like(words)
+                m.d.sync += words_counted.eq(words)
+                words = words_counted
+                with m.State("READ_WORDS"):
+                    m.next = "READ_RANGE"
             for name, after in (("READ_RANGE", "READ_COMMAND"), ("WRITE_RANGE", "WRITE_COMMAND")):
                 with m.State(name):
                     m.d.sync += outside.eq(addr_high | (addr + words > weight_words))
@@ -169,6 +177,12 @@ class WeightPort(wiring.Component):
                     m.next = "WRITE_WAIT"
 
         sending = self.body_active & (self.command == Command.READ_WEIGHTS)
+        if p.pipelined:
+            # From a register (the command's decode does not reach the word's clock enable):
+            # a word is fetched a cycle into the body, and none is left to fetch after it.
+            sending_registered = Signal()
+            m.d.sync += sending_registered.eq(sending)
+            sending = sending_registered
         m.d.comb += mem.r.ready.eq(sending & ~have_word)
         with m.If(mem.r.valid & mem.r.ready):
             m.d.sync += [weight_word.eq(mem.r.payload), have_word.eq(1)]
