@@ -1,6 +1,6 @@
 """The weight update of the gradient phase: a lane per weight of a bus word."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -82,26 +82,23 @@ class WeightUpdater(wiring.Component):
         rounding_valid, update_valid = Signal(), Signal()
         move = update_valid & self.old.valid & self.new.ready
         step_take = rounding_valid & (~update_valid | move)
-        parts = Signal.like(rounding)             # a beat's shifts, as they enter the stage
         if self.registered_input:
             # A queue of two, the oldest beat first: ``i.ready`` is the queue's not being
             # full (from its level register), so the old word's arrival and the new word's
             # taking (which decide when the stages move) do not reach the writer's handshake
-            # in the cycle; a take moves the queue's read pointer, not the beats. The queue
-            # holds each beat's shifts, made as it is written: its read leads straight to the
-            # rounding register.
-            m.submodules.queue = queue = SyncFIFO(width=rounding.shape().size, depth=2)
+            # in the cycle; a take moves the queue's read pointer, not the beats.
+            beat_layout = data.StructLayout({"beat": self.in_layout, "stochastic": 1})
+            m.submodules.queue = queue = SyncFIFO(width=beat_layout.size, depth=2)
+            oldest = data.View(beat_layout, queue.r_data)
             take = queue.r_rdy & (~rounding_valid | step_take)
-            beat, stochastic = self.i.payload, self.stochastic
-            shifted = Signal.like(rounding)
-            m.d.comb += [queue.w_en.eq(self.i.valid), queue.w_data.eq(shifted.as_value()),
-                         parts.eq(queue.r_data),
+            beat, stochastic = oldest.beat, oldest.stochastic
+            m.d.comb += [queue.w_en.eq(self.i.valid),
+                         queue.w_data.eq(Cat(self.i.payload.as_value(), self.stochastic)),
                          self.i.ready.eq(queue.w_rdy), queue.r_en.eq(take),
                          self.busy.eq(queue.r_rdy | rounding_valid | update_valid)]
         else:
             take = self.i.valid & self.i.ready
             beat, stochastic = self.i.payload, self.stochastic
-            shifted = parts
             m.d.comb += [self.i.ready.eq(~rounding_valid | step_take),
                          self.busy.eq(rounding_valid | update_valid)]
         m.d.comb += [
@@ -116,9 +113,8 @@ class WeightUpdater(wiring.Component):
             ]
             q, up = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], self.round_bits,
                                       stochastic)
-            m.d.comb += [shifted.q[r].eq(q), shifted.up[r].eq(up)]
             with m.If(take):
-                m.d.sync += [rounding.q[r].eq(parts.q[r]), rounding.up[r].eq(parts.up[r])]
+                m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up)]
             with m.If(step_take):
                 m.d.sync += update.step[r].eq(saturate(rounding.q[r] + rounding.up[r],
                                                        step_shape))
