@@ -53,7 +53,7 @@ the drains in drains.py, the phase control in phase_control.py.
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -63,25 +63,19 @@ from contract.registers import BATCH_NORM, GLOBAL, LAYER
 
 from ..activation_buffer import ActivationBuffer
 from ..lfsr_prng import LfsrPrng
-from ..mac_array import MacArray
 from ..params import index_bits
 from ..ram_collisions import read_data
 from ..weight_bus import weight_bus_signature
-from .beat_operands import BeatOperands
-from .classifier_weights import ClassifierWeights, odd_part
+from .beat_generator import wire_beat_generator
+from .classifier_weights import ClassifierWeights
 from .conv_geometry import ConvGeometry, conv_layout
 from .convolution import wire_conv_training
-from .drain_register import DrainRegister
 from .drains import wire_column_drains, wire_row_drains
-from .exit_savings import ExitSavings
-from .feedback_registers import FeedbackRegisters
 from .layer_registers import LayerRegisters
-from .loop_nest import LoopNest
 from .normalisation import wire_normalisation
-from .patch_walker import PatchWalker
 from .phase_control import wire_phase_control
 from .register_file import RegisterFile
-from .sequencer import Op, Phase, Sequencer, command_layout
+from .sequencer import Op, Sequencer, command_layout
 from .weight_slab import WeightSlab
 from .weight_stream import WeightStream
 
@@ -93,10 +87,6 @@ def loop_count_bits(params):
     p = params
     return index_bits(max(p.columns, p.depth, p.tiles, p.groups, p.class_tiles,
                           -(-p.max_inputs // p.cols)) + 2)
-
-
-def _word(layout_shape, lanes):
-    return data.ArrayLayout(layout_shape, lanes)
 
 
 class TrainingCore(wiring.Component):
@@ -147,7 +137,7 @@ class TrainingCore(wiring.Component):
         k = SimpleNamespace()           # the core's parts and signals, shared by the sections
         self._layer_context(m, k)
         self._memories(m, k)
-        self._beat_generator(m, k)
+        wire_beat_generator(self, m, k)
         wire_row_drains(self, m, k)
         wire_column_drains(self, m, k)
         wire_phase_control(self, m, k)
@@ -324,219 +314,3 @@ class TrainingCore(wiring.Component):
         m.d.comb += [weights.fan_in.eq(k.J), weights.start.bursts.eq(k.T),
                      weights.start.base.eq(k.cur["weight_base"])]
         k.rd, k.wr = weights.rd, weights.wr
-
-    def _beat_generator(self, m, k):
-        """The loop nest, the operand reads (stage 0 -> 1), the operands registered on their
-        way into the MAC array (stage 2), and the feeds of the slab and feedback registers."""
-        p = self.params
-        P, Q, C, _, qbits, CT, cw = self._sizes()
-        phase = k.phase
-        k.nest = nest = LoopNest(cw, positions=p.conv)
-        m.submodules.loop_nest = nest
-        go, gm, gk = nest.outer, nest.mid, nest.inner
-        k_wrap = nest.inner_last
-        k.s1 = s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
-                                              "k": cw, "m": cw,
-                                              **({"pad": 1, "lanes": Q, "outer": cw}
-                                                 if p.conv else {})}))
-        # The beat's classifier weights (SCORE), registered without their constant low bit.
-        s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
-        k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined)
-        m.submodules.mac = mac
-        k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
-        k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
-        # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
-        # With convolutions, also the output position (pooled) and window element of the sum
-        # (FWD), and the real columns of its input tile (GRAD).
-        tag_layout = data.StructLayout({"outer": cw, "mid": cw,
-                                        **({"pooled": cw, "window": 2,
-                                            "columns": range(Q + 1)} if p.conv else {})})
-        # Tags: a sum's is written as its last beat issues; the array holds one finished sum,
-        # and the pipe in front of it (stages 1 and 2, the MAC's product stage and, pipelined,
-        # the operand register) a sum's last beat each: with sums of one beat, that many
-        # tags wait (and one to spare).
-        k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
-                                        tag_depth=6 if p.pipelined else 4,
-                                        shift_with_end=p.pipelined,
-                                        registered_moves=p.pipelined)
-        m.submodules.drain_register = drain
-        k.tags = drain.tags
-        if p.pipelined:
-            # A sum's tag is written a cycle after its last beat issues, from registers: the
-            # issue's logic ends there, not at the tag FIFO's write. (The sum leaves the array
-            # cycles later, and fewer tags wait at a time.)
-            k.tags = Signal(data.StructLayout({"valid": 1, "payload": tag_layout}),
-                            name="issued_tag")
-            m.d.sync += [drain.tags.valid.eq(k.tags.valid),
-                         drain.tags.payload.eq(k.tags.payload)]
-        wiring.connect(m, mac.o, drain.sums)
-
-        k.feedback = feedback = FeedbackRegisters(P, C, k.cls_gen.o_layout["k"].shape.elem_shape,
-                                                  cw, registered_move=p.pipelined)
-        m.submodules.feedback_registers = feedback
-
-        # A group is alive while any of its samples is. Pipelined, that is a register a
-        # group, a cycle behind ``alive``: a sample leaves ``alive`` after its group's scores
-        # (the loops have left the group), and a layer's copy takes cycles before its
-        # ``all_exited`` is read.
-        alive_groups = Cat(k.alive, Const(0, p.groups * Q - p.max_batch))
-        groups_alive = Signal(p.groups)
-        m.d[("sync" if p.pipelined else "comb")] += [
-            groups_alive[g].eq(alive_groups.word_select(g, Q) != 0) for g in range(p.groups)]
-
-        def group_alive(g):
-            return groups_alive.bit_select(g[:k.gbits], 1)
-
-        dead = Signal()
-        # (A convolution's forward pass is not skipped: its beats per group are not the
-        # fully connected count exit_savings.py counts.)
-        fwd_skips = (phase == Phase.FWD) & ~k.conv_on if p.conv else phase == Phase.FWD
-        m.d.comb += dead.eq(k.skip_en & ((fwd_skips & ~group_alive(gm)) |
-                                         ((phase == Phase.SCORE) & ~group_alive(go))))
-        ready = Signal()
-        with m.Switch(phase):
-            with m.Case(Phase.FWD):
-                m.d.comb += ready.eq(k.slab.read_ready)
-            with m.Case(Phase.BACK):
-                m.d.comb += ready.eq(feedback.ready)
-            with m.Default():
-                m.d.comb += ready.eq(1)
-        m.d.comb += [nest.stall.eq(freeze), nest.ready.eq(ready), nest.dead.eq(dead),
-                     nest.skip_outer.eq(phase == Phase.SCORE)]
-        issue, skip = nest.issue, nest.skip
-        # The beats early exit saves (``skipped`` is registered: the counters see a skip a
-        # cycle late).
-        if p.early_exit:
-            savings = ExitSavings(cw, CT, registered_sizes=p.pipelined)
-            m.submodules.exit_savings = savings
-            sequencer = k.sequencer
-            m.d.comb += [savings.begin_forward.eq(sequencer.begins.fwd),
-                         savings.begin_scores.eq(sequencer.begins.score),
-                         savings.tiles.eq(k.T), savings.fan_in.eq(k.J),
-                         savings.neurons.eq(k.N_out),
-                         savings.groups.eq(k.G), savings.skip.eq(skip),
-                         savings.skip_layer.eq(sequencer.skip_layer),
-                         sequencer.skipped.eq(savings.skipped_layer),
-                         # A convolution is not skipped whole: its forward beats are not
-                         # the count above (it runs; its scores' groups skip and count).
-                         sequencer.all_exited.eq(k.skip_en & (groups_alive == 0) & ~k.conv_on),
-                         self.skipped.eq(savings.skipped)]
-        # The MAC beat's tag: which sum it ends.
-        m.d.comb += [k.tags.valid.eq(issue & k_wrap),
-                     k.tags.payload.outer.eq(go), k.tags.payload.mid.eq(gm)]
-        # A convolution's patches: the input column of each beat's element, or padding.
-        conv_fwd = (phase == Phase.FWD) & k.conv_on
-        column = gk
-        if p.conv:
-            k.walker = walker = PatchWalker(conv_layout["in_h"].width,
-                                            conv_layout["kernel"].width, k.bufs[0].cbits)
-            m.submodules.patch_walker = walker
-            conv = k.conv
-            m.d.comb += [
-                walker.in_h.eq(conv.in_h), walker.in_w.eq(conv.in_w),
-                walker.plane.eq(k.geometry.plane), walker.kernel.eq(conv.kernel),
-                walker.same.eq(~conv.valid), walker.pool.eq(conv.pool),
-                walker.start.eq(k.sequencer.begins.fwd),
-                walker.step.eq(issue & conv_fwd), walker.end_of_sum.eq(k_wrap),
-                nest.position_last.eq(~conv_fwd | walker.last_position),
-                k.tags.payload.pooled.eq(walker.pooled),
-                k.tags.payload.window.eq(walker.window),
-            ]
-            column = Mux(conv_fwd, walker.column, gk)
-
-        # Stage-0 reads.
-        grad_phase = phase == Phase.GRAD
-        for buf in k.bufs:
-            m.d.comb += [
-                buf.rd_en.eq(~freeze),
-                buf.rd_row.eq(grad_phase),
-                buf.rd_group.eq(Mux(grad_phase, gk >> qbits,
-                                    Mux(phase == Phase.SCORE, go, gm))),
-                buf.rd_lane.eq(gk[:max(1, qbits)] if qbits else 0),
-                buf.rd_col.eq(Mux(grad_phase, gm << qbits, column)),
-            ]
-        m.d.comb += [
-            k.slab.read_en.eq(~freeze), k.slab.read_addr.eq(gk[:k.sbits]),
-            k.slab.read_bank.eq(go[0]),
-            k.e_rd.en.eq(~freeze), k.e_rd.addr.eq(Cat(gk[:k.cbits], gm[:k.gbits])),
-            k.d_rd.en.eq(~freeze), k.d_rd.addr.eq(Cat(gk[:k.bbits_s], go[:k.tbits])),
-        ]
-        with m.If(~freeze):
-            m.d.sync += [
-                s1.valid.eq(issue), s1.first.eq(gk == 0), s1.last.eq(k_wrap),
-                s1.bias.eq(gk == k.J), s1.k.eq(gk), s1.m.eq(gm),
-            ]
-            if p.conv:
-                m.d.sync += s1.pad.eq(conv_fwd & ~k.walker.in_map)
-            m.d.sync += [s1_weights[c].eq(odd_part(k.cls_gen.o.payload.m[c]))
-                         for c in range(C)]
-
-        # Stage 1: the MAC beat's operands, registered (stage 2) on their way into the array.
-        bufs = k.bufs
-        x_data = Mux(k.xsel, bufs[1].rd_data.as_value(), bufs[0].rd_data.as_value())
-        y_data = Mux(k.xsel, bufs[0].rd_data.as_value(), bufs[1].rd_data.as_value())
-        x_lanes = data.View(_word(unsigned(p.act_bits), Q), x_data)
-        y_lanes = data.View(_word(unsigned(p.act_bits), Q), y_data)
-        slab_lanes = data.View(_word(signed(p.weight_bits), P), k.slab.read_data)
-        e_lanes = data.View(_word(signed(p.error_bits), Q), self._safe(m, k.e_rd, k.e_wr))
-        k.d_lanes = d_lanes = data.View(_word(signed(p.delta_bits), P),
-                                        self._safe(m, k.d_rd, k.d_wr))
-        k.y_lanes = y_lanes
-        if p.pipelined:
-            # The normalisation phase reads the buffers a cycle after its read, as they were.
-            early = [buf.rd_data_early.as_value() for buf in bufs]
-            k.y_lanes = data.View(_word(unsigned(p.act_bits), Q),
-                                  Mux(k.xsel, early[0], early[1]))
-        k.operands = operands = BeatOperands(P, Q, C, mac.in_layout, p.act_bits, p.weight_bits,
-                                             p.error_bits, p.delta_bits, p.classifier_bits,
-                                             feedback.column.shape().elem_shape, cw,
-                                             batch_norm=p.batch_norm, conv=p.conv,
-                                             registered=p.pipelined,
-                                             registered_at_source=(("inputs", "outputs")
-                                                                   if p.pipelined else ()))
-        m.submodules.beat_operands = operands
-        # The beat whose operands leave the operand choice: stage 1's, or (pipelined cores,
-        # whose operand choice registers the words read: the memories' late read data ends
-        # at a register) stage 1's a cycle later.
-        k.s1_operands = s1
-        if p.pipelined:
-            k.s1_operands = Signal.like(s1, name="s1_operands")
-            m.d.comb += operands.stall.eq(freeze)
-            with m.If(~freeze):
-                m.d.sync += k.s1_operands.eq(s1)
-        m.d.comb += [
-            operands.phase.eq(phase), operands.beat.first.eq(s1.first),
-            operands.beat.last.eq(s1.last), operands.beat.bias.eq(s1.bias),
-            operands.beat.k.eq(s1.k), operands.beat.m.eq(s1.m),
-            *([operands.beat.pad.eq(s1.pad)] if p.conv else []),
-            operands.weights.eq(slab_lanes), operands.deltas.eq(d_lanes),
-            operands.inputs.eq(x_lanes), operands.outputs.eq(y_lanes),
-            operands.errors.eq(e_lanes), operands.classifier.eq(s1_weights),
-            feedback.class_index.eq(s1.k), operands.feedback.eq(feedback.column),
-            operands.in_frac.eq(k.cur["in_frac"][:5]), operands.fan_in.eq(k.J),
-            mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat),
-        ]
-        with m.If(~freeze):
-            m.d.sync += [s2.valid.eq(k.s1_operands.valid), s2.beat.eq(operands.o)]
-        m.d.comb += self.mac_busy.eq(mac.i.valid & mac.i.ready)
-
-        # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
-        cls_gen = k.cls_gen
-        m.d.comb += [feedback.enable.eq((phase == Phase.BACK) & k.running),
-                     feedback.tile.eq(go), feedback.stall.eq(freeze),
-                     feedback.tiles.eq(k.T)]
-        m.d.comb += [feedback.weights.valid.eq(cls_gen.o.valid),
-                     feedback.weights.payload.eq(cls_gen.o.payload.k)]
-        with m.If(phase == Phase.SCORE):
-            m.d.comb += cls_gen.o.ready.eq(issue)
-            m.d.comb += cls_gen.load.eq((issue & k_wrap) | (skip & (phase == Phase.SCORE)))
-        with m.Elif(phase == Phase.BACK):
-            m.d.comb += cls_gen.o.ready.eq(feedback.weights.ready)
-
-        # ---- the weight slab (FWD) ---------------------------------------------------------
-        slab = k.slab
-        m.d.comb += [slab.tiles.eq(k.T), slab.fan_in.eq(k.J),
-                     slab.words.valid.eq((phase == Phase.FWD) & k.running & k.rd.valid),
-                     slab.words.payload.eq(k.rd.payload),
-                     slab.release.eq((phase == Phase.FWD) & nest.outer_done)]
-        k.fill_go = slab.words.valid & slab.words.ready
