@@ -17,10 +17,9 @@ class DrainRounding(wiring.Component):
     ``sums`` and ``shift``.
 
     With ``registered_shift``, each lane rounds by its own registered copy of ``shift``: the
-    sums of a cycle are rounded by the previous cycle's ``shift`` (zero at power-on, kept
-    through a reset). A drain
-    sets its shift cycles before its first row; no shift register then reaches every lane's
-    shifter.
+    sums of a cycle are rounded by the previous cycle's ``shift`` (zero at power-on; a reset
+    leaves the copies as they are, the next cycle copies ``shift`` again). A drain sets its
+    shift cycles before its first row; no shift register then reaches every lane's shifter.
 
     Members
     -------

@@ -10,7 +10,7 @@ __all__ = ["DrainRoundingModel"]
 class DrainRoundingModel:
     """``rounded`` is last cycle's ``sums`` shifted by last cycle's ``shift``, rounded to
     nearest-even (zero after reset); with ``registered_shift``, shifted by the ``shift`` of the
-    cycle before that (zero after reset). ``rounding`` replaces the contract's rounding only to
+    cycle before that (zero at power-on: the bench resets once, at the start). ``rounding`` replaces the contract's rounding only to
     show that the bench notices."""
 
     def __init__(self, lanes, rounding=shift_rne, registered_shift=False):
