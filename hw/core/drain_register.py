@@ -26,7 +26,7 @@ class DrainRegister(wiring.Component):
     array is one element).
 
     With ``registered_moves``, every clock enable and multiplexer choice of the elements comes
-    from a register, copied for each row (a copy reaches ``cols`` elements): a sum is chosen
+    from a register, copied for each element (a copy reaches one element's bits): a sum is chosen
     to move in (``popped`` raised) a cycle before it moves in, and each shift is made the cycle
     after its ``advance_row`` or ``advance_col``, during which ``holding`` is low (so a drain
     takes a step every other cycle at most). ``end``, ``advance_row`` and ``advance_col`` are
@@ -146,13 +146,15 @@ class DrainRegister(wiring.Component):
         with m.Elif(full):
             m.d.sync += self.holding.eq(1)
         for r in range(P):
-            # This row's copies of the move: each reaches Q elements, not all P * Q.
-            load, up, left = (Signal(name=f"drain_{what}_{r}{COPY_SUFFIX}")
-                              for what in ("load", "up", "left"))
-            m.d.sync += [load.eq(choose), up.eq(self.advance_row & self.holding),
-                         left.eq(self.advance_col & self.holding)]
             for q in range(Q):
+                # This element's copies of the move: each reaches one element's bits, not
+                # a row's (a row's copies were the 8 x 8 ULX3S build's most congested nets:
+                # each fanned out to 320 flip-flops spread around the multipliers).
                 k = r * Q + q
+                load, up, left = (Signal(name=f"drain_{what}_{k}{COPY_SUFFIX}")
+                                  for what in ("load", "up", "left"))
+                m.d.sync += [load.eq(choose), up.eq(self.advance_row & self.holding),
+                             left.eq(self.advance_col & self.holding)]
                 with m.If(load):
                     m.d.sync += acc[k].eq(self.sums.payload[k])
                 with m.Elif(up):
