@@ -3,8 +3,9 @@
 from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "shift_round_parts", "saturate", "magnitude_above",
-           "is_positive", "classifier_weight", "rne_shift_any"]
+           "stochastic_shift_var", "shift_round_parts", "saturate", "saturate_parts",
+           "magnitude_above", "at_most_parts", "is_positive", "classifier_weight",
+           "rne_shift_any"]
 
 
 def as_signed(value):
@@ -55,6 +56,43 @@ def saturate(value, shape):
     if n <= w and not value.shape().signed:
         return value
     return Mux(negative, Const(0, shape), Mux(magnitude_above(value, w), hi, value[:w]))
+
+
+def _widened(q, width):
+    """Signed ``q`` sign-extended to at least ``width`` bits."""
+    q = Value.cast(q)
+    return Cat(q, q[-1].replicate(width - len(q))).as_signed() if len(q) < width else q
+
+
+def saturate_parts(q, up, shape):
+    """``saturate(q + up, shape)`` for a rounding's parts: a signed quotient ``q`` and its
+    rounding bit ``up``, without adding them at ``q``'s width. Where ``q`` is in ``shape``'s
+    range and below its top, ``q + up`` is too: only ``shape``'s width is added; elsewhere the
+    bound of ``q``'s side is the result (``q`` at the top or above: the top; below the range,
+    ``q + up`` is at most the bottom). The bounds are decided from ``q``'s bits, as
+    :func:`saturate` decides them: the drains' rounding adder (41 bits on the ULX3S) is no longer
+    in front of their saturation."""
+    shape = Shape.cast(shape)
+    w = shape.width
+    q = _widened(q, w + 1)
+    negative = q[-1]
+    if shape.signed:
+        lo, hi = Const(-(1 << (w - 1)), shape), Const((1 << (w - 1)) - 1, shape)
+        top = q[w - 1:]
+        below_top = (~top.any() & ~q[:w - 1].all()) | top.all()
+    else:
+        lo, hi = Const(0, shape), Const((1 << w) - 1, shape)
+        below_top = ~negative & ~magnitude_above(q, w) & ~q[:w].all()
+    added = (q[:w] + up)[:w]
+    return Mux(below_top, added.as_signed() if shape.signed else added,
+               Mux(negative, lo, hi))
+
+
+def at_most_parts(q, up, width):
+    """Whether ``q + up`` (a rounding's parts, as for :func:`saturate_parts`) is negative or at
+    most ``2**width - 1``, from ``q``'s bits: ``~magnitude_above(q + up, width)`` or its sign."""
+    q = _widened(q, width + 1)
+    return q[-1] | (~magnitude_above(q, width) & ~(q[:width].all() & up))
 
 
 def magnitude_above(value, width):

@@ -7,7 +7,7 @@ instead of restating it.
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["pack", "unpack", "to_int", "from_int"]
+__all__ = ["pack", "unpack", "to_int", "from_int", "split_rounded", "join_rounded"]
 
 
 def from_int(value, shape):
@@ -51,3 +51,16 @@ def unpack(bits, layout):
         width = Shape.cast(layout.elem_shape).width
         return [unpack(bits >> (k * width), layout.elem_shape) for k in range(layout.length)]
     return from_int(bits, layout)
+
+
+def split_rounded(values, rng, lowest):
+    """Rounded sums as the parts a drain takes them in (``DrainRounding.quotient`` and
+    ``round_up``): ``(quotients, round_up bits as an integer)``, each sum split at random into
+    ``q + up`` (``up`` 0 where ``q`` would fall below ``lowest``)."""
+    ups = [rng.randint(0, 1) if v > lowest else 0 for v in values]
+    return [v - u for v, u in zip(values, ups)], sum(u << k for k, u in enumerate(ups))
+
+
+def join_rounded(quotients, round_up):
+    """The rounded sums of :func:`split_rounded`'s parts."""
+    return [q + (round_up >> k & 1) for k, q in enumerate(quotients)]

@@ -11,7 +11,7 @@ from amaranth.hdl import signed
 
 from hw.core.back_projection import BackProjection
 from sim import params as tb_params
-from sim.packing import pack, unpack
+from sim.packing import join_rounded, pack, split_rounded, unpack
 from sim.stream_bench import Checker, Monitor, PackedModel, StreamDriver, reset, run_checked
 from sw_model.units.back_projection import BackProjectionModel
 
@@ -24,10 +24,11 @@ async def back_projection_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     lanes, columns = p["lanes"], p["columns"]
+    parts = p.get("rounding_parts", False)
     unit = BackProjection(lanes, columns, signed(p["sum_bits"]), p["delta_bits"],
-                          p["grad_bias_bits"], p["tile_bits"])
+                          p["grad_bias_bits"], p["tile_bits"], rounding_parts=parts)
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
-    for name in ("i__valid", "i__payload", "active", "rounded", "clear"):
+    for name in ("i__valid", "i__payload", "active", "rounded", "clear") + ("round_up",) * parts:
         getattr(dut, name).value = 0
     await reset(dut)
     smax, dmax = (1 << (p["sum_bits"] - 1)) - 1, (1 << (p["delta_bits"] - 1)) - 1
@@ -47,6 +48,8 @@ async def back_projection_matches_model(dut):
             r = rng.random()
             if r < 0.2:
                 return rng.choice([-smax - 1, smax])
+            if r < 0.3:                                     # at the deltas' bounds
+                return max(-smax - 1, min(smax, rng.choice([dmax, -dmax - 1]) + rng.randint(-2, 2)))
             if r < 0.6:
                 return rng.randint(-2 * dmax, 2 * dmax) if 2 * dmax <= smax else \
                     rng.randint(-smax - 1, smax)
@@ -60,17 +63,25 @@ async def back_projection_matches_model(dut):
     packed = PackedModel(model, {"i__payload": unit.in_layout}, layouts)
 
     def inputs():
-        return {**driver.inputs(), "clear": int(rng.random() < 0.01),
-                "active": pack([rng.randrange(1 << columns) for _ in range(lanes)],
-                               unit.active.shape()),
-                "rounded": rounded()}
+        values = {**driver.inputs(), "clear": int(rng.random() < 0.01),
+                  "active": pack([rng.randrange(1 << columns) for _ in range(lanes)],
+                                 unit.active.shape()),
+                  "rounded": rounded()}
+        if parts:                   # the quotients, and the rounding bits to add to them
+            quotients, values["round_up"] = split_rounded(
+                unpack(values["rounded"], unit.rounded.shape()), rng, -smax - 1)
+            values["rounded"] = pack(quotients, unit.rounded.shape())
+        return values
 
     class UnpackingModel:
         """The model sees ``active`` and ``rounded`` unpacked."""
 
         def _values(self, values):
+            rounded = unpack(values["rounded"], unit.rounded.shape())
+            if parts:
+                rounded = join_rounded(rounded, values["round_up"])
             return {**values, "active": unpack(values["active"], unit.active.shape()),
-                    "rounded": unpack(values["rounded"], unit.rounded.shape())}
+                    "rounded": rounded}
 
         def outputs(self, values):
             return packed.outputs(self._values(values))

@@ -24,6 +24,7 @@ async def drain_rounding_matches_model(dut):
     registered = p.get("registered_shift", False)
     unit = DrainRounding(p["lanes"], signed(p["sum_bits"]), registered_shift=registered)
     sums_layout, out_layout = unit.sums.shape(), unit.rounded.shape()
+    quotient_layout = unit.quotient.shape()
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.sums.value = 0
     dut.shift.value = 0
@@ -56,12 +57,15 @@ async def drain_rounding_matches_model(dut):
 
     class Packed:
         def outputs(self, values):
-            return {"rounded": pack(model.outputs(values)["rounded"], out_layout)}
+            out = model.outputs(values)
+            return {"rounded": pack(out["rounded"], out_layout),
+                    "quotient": pack(out["quotient"], quotient_layout),
+                    "round_up": sum(u << k for k, u in enumerate(out["round_up"]))}
 
         def step(self, values):
             model.step({**values, "sums": unpack(values["sums"], sums_layout)})
 
-    await run_checked(dut, p, inputs, Packed(), Monitor(dut, ["rounded"]), Checker())
+    await run_checked(dut, p, inputs, Packed(), Monitor(dut, ["rounded", "quotient", "round_up"]), Checker())
     if not p.get("mutate"):            # a perturbed run stops at its first mismatch
         dut._log.info(f"coverage: {model.coverage}")
         assert all(model.coverage.values()), model.coverage

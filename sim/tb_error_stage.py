@@ -15,7 +15,7 @@ from amaranth.hdl import signed
 from hw.core.error_stage import ErrorStage
 from hw.params import index_bits
 from sim import params as tb_params
-from sim.packing import pack, unpack
+from sim.packing import join_rounded, pack, split_rounded, unpack
 from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.units.error_stage import ErrorStageModel
 from sw_model.units.local_error import LocalErrorModel
@@ -28,7 +28,8 @@ def class_tiles(p):
 def build(p):
     return ErrorStage(p["lanes"], p["classes"], signed(p["rounded_bits"]), p["score_bits"],
                       p["score_frac"], p["error_bits"], index_bits(class_tiles(p) * p["rows"]),
-                      p["scramble"], p.get("registered", False))
+                      p["scramble"], p.get("registered", False),
+                      rounding_parts=p.get("rounding_parts", False))
 
 
 class TiesToTheLastClass(LocalErrorModel):
@@ -51,7 +52,8 @@ async def error_stage_matches_model(dut):
     rows_per_group = class_tiles(p) * p["rows"]
     row_layout, rounded_layout = unit.row_layout, unit.rounded.shape()
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
-    for name in ("row", "rounded", "batch", "label"):
+    parts = p.get("rounding_parts", False)
+    for name in ("row", "rounded", "batch", "label") + ("round_up",) * parts:
         getattr(dut, name).value = 0
     await reset(dut)
     smax = (1 << (p["score_bits"] - 1)) - 1
@@ -111,8 +113,13 @@ async def error_stage_matches_model(dut):
                                    "last": rng.randrange(2), "group": rng.randrange(256)}
         if rng.random() < p.get("batch_changes", 0.01):
             state["batch"] = rng.randrange(256)
-        return {"row": pack(row, row_layout), "rounded": pack(rounded(), rounded_layout),
-                "batch": state["batch"], "label": labels[model.label_addr()]}
+        values = {"row": pack(row, row_layout), "rounded": pack(rounded(), rounded_layout),
+                  "batch": state["batch"], "label": labels[model.label_addr()]}
+        if parts:                   # the quotients, and the rounding bits to add to them
+            quotients, values["round_up"] = split_rounded(
+                unpack(values["rounded"], rounded_layout), rng, -rmax - 1)
+            values["rounded"] = pack(quotients, rounded_layout)
+        return values
 
     options = {}
     if p.get("mutate") == "batch":
@@ -138,8 +145,11 @@ async def error_stage_matches_model(dut):
             return flat
 
         def step(self, values):
+            rounded = unpack(values["rounded"], rounded_layout)
+            if parts:
+                rounded = join_rounded(rounded, values["round_up"])
             model.step({**values, "row": unpack(values["row"], row_layout),
-                        "rounded": unpack(values["rounded"], rounded_layout)})
+                        "rounded": rounded})
 
     def after_edge(applied, got):
         state["taken"] = None

@@ -20,7 +20,7 @@ from amaranth.hdl import signed
 from contract.config import NetConfig
 from hw.core.forward_drain import ForwardDrain
 from sim import params as tb_params
-from sim.packing import pack, unpack
+from sim.packing import join_rounded, pack, split_rounded, unpack
 from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.fixedpoint import shift_rne
 from sw_model.units.forward_drain import ForwardDrainModel
@@ -30,7 +30,8 @@ def build(p):
     return ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
                         p["dropout"], **({"pooling": True, "rows": p["rows"]}
-                                         if p.get("pooling") else {}))
+                                         if p.get("pooling") else {}),
+                        rounding_parts=p.get("rounding_parts", False))
 
 
 def keep_scale(dropout):
@@ -49,6 +50,8 @@ async def forward_drain_matches_model(dut):
     pooling = bool(p.get("pooling"))
     inputs_now = ["i", "rounded", "neurons"] + (["drop", "dropout", "keep_scale"]
                                                 if p["dropout"] else []) + (["pool"] * pooling)
+    parts = p.get("rounding_parts", False)
+    inputs_now += ["round_up"] * parts
     for name in inputs_now:
         getattr(dut, name).value = 0
     await reset(dut)
@@ -154,6 +157,9 @@ async def forward_drain_matches_model(dut):
         state["since_pooled"] = 0 if state["last_pooled"] else state["since_pooled"] + 1
         values = {"i": pack(row, in_layout), "rounded": pack(rounded, rounded_layout),
                   "neurons": state["neurons"]}
+        if parts:                   # the quotients, and the rounding bits to add to them
+            quotients, values["round_up"] = split_rounded(rounded, rng, -rmax - 1)
+            values["rounded"] = pack(quotients, rounded_layout)
         if p["dropout"]:
             values.update(state["settings"])
         if pooling:
@@ -178,8 +184,10 @@ async def forward_drain_matches_model(dut):
             return {**struct_fields(want["o"], out_layout, "o"), "busy": want["busy"]}
 
         def step(self, values):
-            model.step({**values, "i": unpack(values["i"], in_layout),
-                        "rounded": unpack(values["rounded"], rounded_layout)})
+            rounded = unpack(values["rounded"], rounded_layout)
+            if parts:
+                rounded = join_rounded(rounded, values["round_up"])
+            model.step({**values, "i": unpack(values["i"], in_layout), "rounded": rounded})
 
     monitor = FieldMonitor(dut, {"o": out_layout, "busy": None})
     await run_checked(dut, p, inputs, Unpacking(), monitor, Checker())

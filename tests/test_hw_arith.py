@@ -5,8 +5,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from hw.arith import (classifier_weight, is_positive, rne_shift, rne_shift_any, rne_shift_var,
-                     saturate,
+from hw.arith import (at_most_parts, classifier_weight, is_positive, rne_shift, rne_shift_any,
+                     rne_shift_var, saturate, saturate_parts,
                      stochastic_shift, stochastic_shift_var)
 from sw_model.fixedpoint import saturate_signed, shift_rne, shift_stochastic
 
@@ -66,6 +66,35 @@ def test_saturate_every_value(src, dst):
     dlo = -(1 << (dst.width - 1)) if dst.signed else 0
     dhi = dlo + (1 << dst.width) - 1
     assert [g[0] for g in got] == [min(max(v, dlo), dhi) for v in values]
+
+
+@pytest.mark.parametrize("q_shape,dst", [(signed(8), signed(5)), (signed(8), unsigned(5)),
+                                         (signed(4), signed(5)), (signed(4), unsigned(5)),
+                                         (signed(5), signed(5)), (signed(6), unsigned(5)),
+                                         (signed(8), signed(1)), (signed(8), unsigned(1))])
+def test_saturate_parts_every_value(q_shape, dst):
+    """``saturate_parts(q, up)`` is ``saturate(q + up)`` for every quotient and rounding bit,
+    quotients narrower than, as wide as and wider than the target included."""
+    q, up, y = Signal(q_shape), Signal(), Signal(dst)
+    lo = -(1 << (q_shape.width - 1))
+    cases = [(v, u) for v in range(lo, -lo) for u in (0, 1)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(saturate_parts(q, up, dst))), [q, up],
+                   [y], cases)
+    dlo = -(1 << (dst.width - 1)) if dst.signed else 0
+    dhi = dlo + (1 << dst.width) - 1
+    assert [g[0] for g in got] == [min(max(v + u, dlo), dhi) for v, u in cases]
+
+
+@pytest.mark.parametrize("q_shape,width", [(signed(8), 4), (signed(4), 4), (signed(5), 4),
+                                           (signed(8), 1)])
+def test_at_most_parts_every_value(q_shape, width):
+    q, up, y = Signal(q_shape), Signal(), Signal()
+    lo = -(1 << (q_shape.width - 1))
+    cases = [(v, u) for v in range(lo, -lo) for u in (0, 1)]
+    got = simulate(lambda m: m.d.comb.__iadd__(y.eq(at_most_parts(q, up, width))), [q, up],
+                   [y], cases)
+    assert [g[0] for g in got] == [int(v + u < 0 or v + u <= (1 << width) - 1)
+                                   for v, u in cases]
 
 
 def test_is_positive():

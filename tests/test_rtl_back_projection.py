@@ -15,6 +15,11 @@ CASES = {
                       tile_bits=5),
     "l8-c2-d16": dict(lanes=8, columns=2, sum_bits=34, delta_bits=16, grad_bias_bits=24,
                       tile_bits=8),
+    # The pipelined cores': the rounded sums as their quotients and rounding bits.
+    "l4-c4-d16-parts": dict(lanes=4, columns=4, sum_bits=27, delta_bits=16, grad_bias_bits=20,
+                            tile_bits=5, rounding_parts=True),
+    "l2-c4-d6-parts": dict(lanes=2, columns=4, sum_bits=12, delta_bits=6, grad_bias_bits=9,
+                           tile_bits=3, rounding_parts=True),
 }
 
 
@@ -22,11 +27,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     p = dict(CASES[name], cycles=cycles, idle=0.3, seed=3)
     p.update(extra)
     unit = BackProjection(p["lanes"], p["columns"], signed(p["sum_bits"]), p["delta_bits"],
-                          p["grad_bias_bits"], p["tile_bits"])
+                          p["grad_bias_bits"], p["tile_bits"],
+                          rounding_parts=p.get("rounding_parts", False))
     run_case(tmp_path_factory, unit, "back_projection", p, sim, name)
 
 
-FAST = ["l2-c4-d6", "l4-c4-d16"]
+FAST = ["l2-c4-d6", "l4-c4-d16", "l4-c4-d16-parts"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))

@@ -28,6 +28,13 @@ CASES = {
                           score_frac=10, error_bits=16, scramble=True, registered=True),
     "q8-c10-p8-reg": dict(lanes=8, classes=10, rows=8, rounded_bits=32, score_bits=16,
                           score_frac=10, error_bits=16, scramble=False, registered=True),
+    # ... and with the rounded sums as their quotients and rounding bits.
+    "q4-c10-p4-reg-parts": dict(lanes=4, classes=10, rows=4, rounded_bits=29, score_bits=16,
+                                score_frac=10, error_bits=16, scramble=True, registered=True,
+                                rounding_parts=True),
+    "q2-c10-p8-s12-parts": dict(lanes=2, classes=10, rows=8, rounded_bits=24, score_bits=12,
+                                score_frac=6, error_bits=14, scramble=False,
+                                rounding_parts=True),
 }
 
 
@@ -35,7 +42,7 @@ def build(p):
     class_rows = -(-p["classes"] // p["rows"]) * p["rows"]
     return ErrorStage(p["lanes"], p["classes"], signed(p["rounded_bits"]), p["score_bits"],
                       p["score_frac"], p["error_bits"], index_bits(class_rows), p["scramble"],
-                      p.get("registered", False))
+                      p.get("registered", False), rounding_parts=p.get("rounding_parts", False))
 
 
 def run(tmp_path_factory, name, sim, cycles, **extra):
@@ -44,7 +51,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     run_case(tmp_path_factory, build(p), "error_stage", p, sim, name)
 
 
-FAST = ["q4-c10-p4", "q2-c4-p8", "q4-c10-p4-reg"]
+FAST = ["q4-c10-p4", "q2-c4-p8", "q4-c10-p4-reg", "q4-c10-p4-reg-parts"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))

@@ -25,6 +25,12 @@ CASES = {
                          index_bits=5, row_bits=2, dropout=False),
     "l8-a8-drop": dict(lanes=8, sum_bits=30, rounded_bits=32, act_bits=8, neuron_bits=10,
                        index_bits=7, row_bits=3, dropout=True),
+    # The pipelined cores': the rounded sums as their quotients and rounding bits.
+    "l4-a8-drop-parts": dict(lanes=4, sum_bits=27, rounded_bits=29, act_bits=8, neuron_bits=8,
+                             index_bits=5, row_bits=2, dropout=True, rounding_parts=True),
+    "l2-a8-nodrop-parts": dict(lanes=2, sum_bits=26, rounded_bits=28, act_bits=8,
+                               neuron_bits=9, index_bits=6, row_bits=1, dropout=False,
+                               rounding_parts=True),
 }
 
 #: Built with pooling: tiles of P = 4 rows and of one row (the same row on consecutive cycles).
@@ -50,11 +56,11 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     pooling = {"pooling": True, "rows": p["rows"]} if p.get("pooling") else {}
     unit = ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
-                        p["dropout"], **pooling)
+                        p["dropout"], **pooling, rounding_parts=p.get("rounding_parts", False))
     run_case(tmp_path_factory, unit, "forward_drain", p, sim, name)
 
 
-FAST = ["l4-a8-drop", "l1-a8-nodrop"]
+FAST = ["l4-a8-drop", "l1-a8-nodrop", "l4-a8-drop-parts"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import saturate
+from ..arith import saturate, saturate_parts
 
 __all__ = ["BackProjection"]
 
@@ -38,7 +38,11 @@ class BackProjection(wiring.Component):
         In the beat's cycle: the active bits (relu' and dropout) of the sample's group; lane
         ``l``'s bit for the sample is bit ``sample % columns``.
     rounded : In(ArrayLayout(sum_shape, lanes))
-        The beat's rounded sums, in the cycle after the beat.
+        The beat's rounded sums, in the cycle after the beat (with ``rounding_parts``, their
+        quotients).
+    round_up : In(lanes)
+        With ``rounding_parts``: lane ``r``'s rounded sum is ``rounded[r] + round_up[r]``,
+        saturated from the two (``hw.arith.saturate_parts``: no full-width adder in front).
     clear : In(1)
         Start the bias-gradient sums from zero (a phase's start).
     delta : Out(en, sample, tile, data)
@@ -49,8 +53,10 @@ class BackProjection(wiring.Component):
         A beat is in either stage.
     """
 
-    def __init__(self, lanes, columns, sum_shape, delta_bits, grad_bias_bits, tile_bits):
+    def __init__(self, lanes, columns, sum_shape, delta_bits, grad_bias_bits, tile_bits,
+                 rounding_parts=False):
         self.lanes, self.columns, self.tile_bits = lanes, columns, tile_bits
+        self.rounding_parts = rounding_parts
         self.delta_shape = signed(delta_bits)
         self.grad_bias_shape = signed(grad_bias_bits)
         self.in_layout = data.StructLayout({"sample": 8, "tile": tile_bits, "last": 1})
@@ -67,6 +73,7 @@ class BackProjection(wiring.Component):
             "bias_grad": Out(wiring.Signature({"en": Out(1), "tile": Out(tile_bits),
                                                "data": Out(self.bias_layout)})),
             "busy": Out(1),
+            **({"round_up": In(lanes)} if rounding_parts else {}),
         })
 
     def elaborate(self, platform):
@@ -93,7 +100,9 @@ class BackProjection(wiring.Component):
         sums_next = Signal(self.bias_layout)
         for r in range(lanes):
             d = Signal(self.delta_shape, name=f"delta_{r}")
-            m.d.comb += [d.eq(saturate(self.rounded[r], self.delta_shape)),
+            m.d.comb += [d.eq(saturate_parts(self.rounded[r], self.round_up[r], self.delta_shape)
+                              if self.rounding_parts
+                              else saturate(self.rounded[r], self.delta_shape)),
                          sums_next[r].eq(sums[r] + second_d[r])]
             m.d.sync += second_d[r].eq(Mux(first_active[r], d, 0))
         m.d.comb += [

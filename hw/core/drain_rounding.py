@@ -29,6 +29,10 @@ class DrainRounding(wiring.Component):
         The shift of this cycle's sums (0 passes them through).
     rounded : Out(ArrayLayout(signed(sum_shape.width + 2), lanes))
         Last cycle's sums, rounded (zero after reset).
+    quotient : Out(ArrayLayout(signed(sum_shape.width + 1), lanes)); round_up : Out(lanes)
+        The same, in the registered parts it is added from: ``rounded = quotient + round_up``.
+        A stage that saturates a rounded sum can do so from these with
+        ``hw.arith.saturate_parts`` and leave out the full-width adder.
     """
 
     def __init__(self, lanes, sum_shape, registered_shift=False):
@@ -38,6 +42,8 @@ class DrainRounding(wiring.Component):
             "sums": In(data.ArrayLayout(self.sum_shape, lanes)),
             "shift": In(unsigned(5)),
             "rounded": Out(data.ArrayLayout(signed(sum_shape.width + 2), lanes)),
+            "quotient": Out(data.ArrayLayout(signed(sum_shape.width + 1), lanes)),
+            "round_up": Out(lanes),
         })
 
     def elaborate(self, platform):
@@ -55,5 +61,6 @@ class DrainRounding(wiring.Component):
                 m.d.sync += shift.eq(self.shift)
             q, up = rne_shift_var_parts(self.sums[k], shift)
             m.d.sync += [parts.q[k].eq(q), parts.up[k].eq(up)]
-            m.d.comb += self.rounded[k].eq(parts.q[k] + parts.up[k])
+            m.d.comb += [self.rounded[k].eq(parts.q[k] + parts.up[k]),
+                         self.quotient[k].eq(parts.q[k]), self.round_up[k].eq(parts.up[k])]
         return m

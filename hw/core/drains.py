@@ -7,6 +7,7 @@ each (``core`` the TrainingCore, ``k`` the namespace its sections share)."""
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from amaranth.lib import data
 
+from ..banked_ram import COPY_SUFFIX
 from ..params import index_bits
 from .back_projection import BackProjection
 from .drain_rounding import DrainRounding
@@ -54,10 +55,28 @@ def wire_row_drains(core, m, k):
     for i in range(lanes):
         row_sum = i if i < Q else i * Q
         col_sum = i * Q if i < P else i
+        column_lane = k.phase_is.back
+        if p.pipelined:
+            # Each lane chooses by its own copy of the phase, a cycle late: one register
+            # choosing for every lane's 40 bits was a slow path of the 8 x 8 ULX3S build. (No
+            # sum is in the drain register in a phase's first cycle: its first beat is still
+            # in the MAC pipe.)
+            column_lane = Signal(name=f"rounding_back_{i}{COPY_SUFFIX}")
+            m.d.sync += column_lane.eq(k.phase_is.back)
         m.d.comb += rounding.sums[i].eq(
             element(row_sum) if row_sum == col_sum
-            else Mux(k.phase_is.back, element(col_sum), element(row_sum)))
+            else Mux(column_lane, element(col_sum), element(row_sum)))
     k.rounded = rounded = rounding.rounded
+    # Pipelined, the drains saturate from the rounding's registered parts: its full-width
+    # adder is not in front of their saturation (hw.arith.saturate_parts).
+    k.rounding_parts = parts = p.pipelined
+
+    def rounded_to(unit, lanes):
+        source = rounding.quotient if parts else rounded
+        m.d.comb += [unit.rounded[i].eq(source[i]) for i in range(lanes)]
+        if parts:
+            m.d.comb += unit.round_up.eq(rounding.round_up[:lanes])
+    k.rounded_to = rounded_to
 
     # FWD: row `step` of the tile: neuron t*P + step, samples g*Q + q
     # (hw/core/forward_drain.py), with the shared rounding stage as its first stage.
@@ -66,7 +85,8 @@ def wire_row_drains(core, m, k):
     k.fwd_step = fwd_step = phase_is.fwd & drain_on
     k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
-                                       **({"pooling": True, "rows": P} if p.conv else {}))
+                                       **({"pooling": True, "rows": P} if p.conv else {}),
+                                       rounding_parts=parts)
     m.submodules.forward_drain = forward
     neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
     m.d.comb += [
@@ -86,8 +106,8 @@ def wire_row_drains(core, m, k):
                      forward.i.at.position.eq(drain.tag.pooled),
                      forward.i.at.column.eq(neuron * k.geometry.positions
                                             + drain.tag.pooled)]
-    for q in range(Q):
-        m.d.comb += [forward.i.sums[q].eq(drain.row[q]), forward.rounded[q].eq(rounded[q])]
+    m.d.comb += [forward.i.sums[q].eq(drain.row[q]) for q in range(Q)]
+    rounded_to(forward, Q)
     if p.dropout:
         m.d.comb += [forward.drop.eq(fwd_drop), forward.dropout.eq(k.dropout),
                      forward.keep_scale.eq(k.keep_scale)]
@@ -130,7 +150,8 @@ def wire_row_drains(core, m, k):
     # (hw/core/error_stage.py), with the shared rounding stage as the drain's first stage.
     k.errors = errors = ErrorStage(Q, C, rounded.shape().elem_shape, p.score_bits,
                                    p.score_frac, p.error_bits, index_bits(CT * P),
-                                   p.scramble_collisions, registered_input=p.pipelined)
+                                   p.scramble_collisions, registered_input=p.pipelined,
+                                   rounding_parts=parts)
     m.submodules.error_stage = errors
     k.score_step = phase_is.score & drain_on & errors.row_ready
     m.d.comb += [
@@ -141,7 +162,7 @@ def wire_row_drains(core, m, k):
         errors.batch.eq(k.B), k.l_rd.addr.eq(errors.label_addr),
         errors.label.eq(k.l_rd.data),
     ]
-    m.d.comb += [errors.rounded[q].eq(rounded[q]) for q in range(Q)]
+    rounded_to(errors, Q)
     error, result = errors.error, errors.result
     m.d.comb += [k.e_wr.addr.eq(Cat(error.class_index[:k.cbits],
                                     (error.sample >> qbits)[:k.gbits])),
@@ -190,7 +211,7 @@ def wire_column_drains(core, m, k):
     phase_is = k.phase_is
     k.back_step = back_step = phase_is.back & drain.holding
     k.back = back = BackProjection(P, Q, signed(len(k.rounded[0])), p.delta_bits,
-                                   p.grad_bias_bits, cw)
+                                   p.grad_bias_bits, cw, rounding_parts=k.rounding_parts)
     m.submodules.back_projection = back
     m.d.comb += [
         back.i.valid.eq(back_step),
@@ -204,7 +225,7 @@ def wire_column_drains(core, m, k):
         k.gb_wr.en.eq(back.bias_grad.en), k.gb_wr.addr.eq(back.bias_grad.tile[:k.tbits]),
         k.gb_wr.data.eq(back.bias_grad.data.as_value()),
     ]
-    m.d.comb += [back.rounded[r].eq(k.rounded[r]) for r in range(P)]
+    k.rounded_to(back, P)
 
     # GRAD: column `step` = input tile*Q + step, then the biases after the last tile.
     gb_lanes = data.View(data.ArrayLayout(signed(p.grad_bias_bits), P),

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..arith import saturate
+from ..arith import saturate, saturate_parts
 from ..local_error import LocalErrorUnit
 from ..params import index_bits
 from ..ram_collisions import read_data
@@ -52,7 +52,11 @@ class ErrorStage(wiring.Component):
         A row of scores: its class, whether it is the group's last row, the group. Taken in a
         cycle where ``row.valid`` and ``row_ready``.
     rounded : In(ArrayLayout(rounded_shape, lanes))
-        The row's rounded sums, in the cycle after the row.
+        The row's rounded sums, in the cycle after the row (with ``rounding_parts``, their
+        quotients).
+    round_up : In(lanes)
+        With ``rounding_parts``: lane ``q``'s rounded sum is ``rounded[q] + round_up[q]``,
+        saturated from the two (``hw.arith.saturate_parts``: no full-width adder in front).
     batch : In(8)
         Samples in the mini-batch: samples from ``batch`` on get zero errors and no result.
     label_addr : Out(8); label : In(label shape)
@@ -67,8 +71,10 @@ class ErrorStage(wiring.Component):
     """
 
     def __init__(self, lanes, classes, rounded_shape, score_bits, score_frac, error_bits,
-                 class_bits, scramble_collisions=False, registered_input=False):
+                 class_bits, scramble_collisions=False, registered_input=False,
+                 rounding_parts=False):
         self.lanes, self.classes, self.score_bits = lanes, classes, score_bits
+        self.rounding_parts = rounding_parts
         self.scramble_collisions = scramble_collisions
         self.registered_input = registered_input
         self.local_error = LocalErrorUnit(classes, score_bits, score_frac, error_bits)
@@ -87,6 +93,7 @@ class ErrorStage(wiring.Component):
                 "valid": 1, "sample": 8, "prediction": out["prediction"].shape,
                 "correct": 1, "margin": out["margin"].shape})),
             "busy": Out(1),
+            **({"round_up": In(lanes)} if rounding_parts else {}),
         })
 
     def elaborate(self, platform):
@@ -119,7 +126,9 @@ class ErrorStage(wiring.Component):
                          written.last.eq(self.row.last), written.group.eq(self.row.group)]
         score_word = Signal(word)
         for q in range(Q):
-            m.d.comb += score_word[q].eq(saturate(self.rounded[q], score_shape))
+            m.d.comb += score_word[q].eq(
+                saturate_parts(self.rounded[q], self.round_up[q], score_shape)
+                if self.rounding_parts else saturate(self.rounded[q], score_shape))
         m.d.comb += [s_wr.en.eq(written.valid & (written.class_index < C)),
                      s_wr.addr.eq(written.class_index[:cbits]),
                      s_wr.data.eq(score_word.as_value())]

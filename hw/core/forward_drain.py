@@ -4,7 +4,8 @@ from amaranth.hdl import Mux, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..arith import is_positive, magnitude_above, rne_shift, saturate
+from ..arith import (at_most_parts, is_positive, magnitude_above, rne_shift, saturate,
+                     saturate_parts)
 from .pool_merge import PoolMerge
 
 __all__ = ["ForwardDrain"]
@@ -64,6 +65,10 @@ class ForwardDrain(wiring.Component):
         pooling.
     rows : int
         Rows of a tile (with ``pooling``): the running maxima's entries.
+    rounding_parts : bool
+        ``rounded`` carries a rounded sum's quotient and ``round_up`` its rounding bit
+        (``DrainRounding.quotient`` and ``round_up``): the sum is saturated and compared from
+        them (``hw.arith.saturate_parts``), with no full-width adder in front.
 
     Members
     -------
@@ -75,7 +80,10 @@ class ForwardDrain(wiring.Component):
         the row's sums (before rounding); the dropout draws (``draws[q]`` for sample lane
         ``q``).
     rounded : In(ArrayLayout(rounded_shape, lanes))
-        The row's rounded sums, in the cycle after the row.
+        The row's rounded sums, in the cycle after the row (with ``rounding_parts``, their
+        quotients).
+    round_up : In(lanes)
+        With ``rounding_parts``: lane ``q``'s rounded sum is ``rounded[q] + round_up[q]``.
     drop : In(1)
         Dropout is on (training with a non-zero ``dropout``). ``drop``, ``dropout``,
         ``keep_scale`` and ``neurons`` are read in different stages (``keep_scale`` with the
@@ -104,8 +112,9 @@ class ForwardDrain(wiring.Component):
     """
 
     def __init__(self, lanes, sum_shape, rounded_shape, act_bits, neuron_bits, index_bits,
-                 row_bits, dropout=True, pooling=False, rows=None):
+                 row_bits, dropout=True, pooling=False, rows=None, rounding_parts=False):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
+        self.rounding_parts = rounding_parts
         self.pooling, self.rows, self.row_bits = pooling, rows, row_bits
         if pooling and not (rows and 1 <= rows <= 1 << row_bits):
             raise ValueError(f"pooling needs 1 <= rows <= 2**row_bits, not rows={rows}")
@@ -135,6 +144,8 @@ class ForwardDrain(wiring.Component):
             members.update(drop=In(1), dropout=In(unsigned(8)), keep_scale=In(unsigned(17)))
         if pooling:
             members["pool"] = In(1)
+        if rounding_parts:
+            members["round_up"] = In(lanes)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -197,13 +208,17 @@ class ForwardDrain(wiring.Component):
                      o.write.eq(write)]
         for q in range(Q):
             v = self.rounded[q]
+            if self.rounding_parts:
+                y = saturate_parts(v, self.round_up[q], act)
+                at_most = at_most_parts(v, self.round_up[q], self.act_bits)
+            else:
+                y, at_most = saturate(v, act), v[-1] | ~magnitude_above(v, self.act_bits)
             m.d.sync += [
                 placed.positive[q].eq(is_positive(self.i.sums[q])),
                 placed.keep[q].eq(~self.drop | (self.i.draws[q] >= self.dropout)
                                   if self.has_dropout else 1),
-                clipped.y[q].eq(saturate(v, act)),
-                clipped.positive[q].eq(placed.positive[q]           # v <= 2**act_bits - 1
-                                       & (v[-1] | ~magnitude_above(v, self.act_bits))),
+                clipped.y[q].eq(y),
+                clipped.positive[q].eq(placed.positive[q] & at_most),   # v <= 2**act_bits - 1
                 clipped.keep[q].eq(placed.keep[q]),
             ]
             if not dropout:
