@@ -6,6 +6,8 @@ from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .banked_ram import COPY_SUFFIX
+
 __all__ = ["MacArray", "accumulator_shape"]
 
 
@@ -44,13 +46,22 @@ class MacArray(wiring.Component):
     the beat multiplied and added as it is accepted; its sum appears on ``o`` a cycle later,
     and ``i`` stalls only a ``last`` beat while a finished sum is still on ``o``. Either way
     ``i.ready`` does not depend on ``o.ready``: no combinational path runs through the array.
+
+    ``operand_stage`` (pipelined only): a stage more in front of the products, in which each
+    lane registers its own copy of its two operands (kept apart in synthesis by their
+    ``_copy`` names), so that no register drives the same operand into several multipliers
+    (the operands' routing to the multipliers was 6.9 ns of a 75 MHz ULX3S build's worst
+    path). The operands move on whenever the products' register is empty or moving on; a
+    ``last`` beat's sums appear three cycles after it is accepted.
     """
 
-    def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True):
+    def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
-        self.pipelined = pipelined
+        if operand_stage and not pipelined:
+            raise ValueError("the operand stage is a stage of the pipelined array")
+        self.pipelined, self.operand_stage = pipelined, operand_stage
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.acc_shape = accumulator_shape(a_shape, b_shape, depth)
         self.in_layout = data.StructLayout({
@@ -83,13 +94,36 @@ class MacArray(wiring.Component):
             held, first, last = Signal(), Signal(), Signal()
             products = [Signal(self.acc_shape, name=f"product_{k}", reset_less=reset_less)
                         for k in range(P * Q)]
-            advance = Signal()
+            advance, products_ready = Signal(), Signal()
             m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
-                         self.i.ready.eq(~held | advance)]
-            with m.If(self.i.valid & self.i.ready):
-                m.d.sync += [held.eq(1), first.eq(beat.first), last.eq(beat.last)]
-                m.d.sync += [products[p * Q + q].eq(beat.a[p] * beat.b[q])
-                             for p in range(P) for q in range(Q)]
+                         products_ready.eq(~held | advance)]
+            if self.operand_stage:
+                # The operands' register: each lane's copies, and the beat's flags.
+                staged = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
+                a_copies = [Signal(self.a_shape, name=f"operand_a_{k}{COPY_SUFFIX}",
+                                   reset_less=True) for k in range(P * Q)]
+                b_copies = [Signal(self.b_shape, name=f"operand_b_{k}{COPY_SUFFIX}",
+                                   reset_less=True) for k in range(P * Q)]
+                move = staged.valid & products_ready
+                m.d.comb += self.i.ready.eq(~staged.valid | move)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += [staged.valid.eq(1), staged.first.eq(beat.first),
+                                 staged.last.eq(beat.last)]
+                    for p in range(P):
+                        for q in range(Q):
+                            m.d.sync += [a_copies[p * Q + q].eq(beat.a[p]),
+                                         b_copies[p * Q + q].eq(beat.b[q])]
+                with m.Elif(move):
+                    m.d.sync += staged.valid.eq(0)
+                loads, load_first, load_last = move, staged.first, staged.last
+                factors = list(zip(a_copies, b_copies))
+            else:
+                m.d.comb += self.i.ready.eq(products_ready)
+                loads, load_first, load_last = self.i.valid & self.i.ready, beat.first, beat.last
+                factors = [(beat.a[p], beat.b[q]) for p in range(P) for q in range(Q)]
+            with m.If(loads):
+                m.d.sync += [held.eq(1), first.eq(load_first), last.eq(load_last)]
+                m.d.sync += [products[k].eq(a * b) for k, (a, b) in enumerate(factors)]
             with m.Elif(advance):
                 m.d.sync += held.eq(0)
         else:

@@ -31,7 +31,8 @@ async def mac_array_matches_model(dut):
     p = tb_params.load()
     rng = random.Random(p["seed"])
     unit = MacArray(p["rows"], p["cols"], shape_of(p["a_shape"]), shape_of(p["b_shape"]),
-                    p["depth"], pipelined=p.get("pipelined", True))
+                    p["depth"], pipelined=p.get("pipelined", True),
+                    operand_stage=p.get("operand_stage", False))
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0
@@ -53,7 +54,8 @@ async def mac_array_matches_model(dut):
     driver = StreamDriver("i", source, idle=p["idle"], rng=rng)
     sink = StreamSink("o", stall=p["stall"], rng=rng)
     model = MacArrayModel(p["rows"], p["cols"], unit.acc_shape.width,
-                          pipelined=p.get("pipelined", True))
+                          pipelined=p.get("pipelined", True),
+                          operand_stage=p.get("operand_stage", False) != (p.get("mutate") == "stage"))
     if p.get("mutate") == "sign":
         base_step = model.step
 

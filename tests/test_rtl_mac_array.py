@@ -13,6 +13,13 @@ CASES = {
     "2x3-u8xs16-d32": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32),
     "4x4-s16xs16-d1000": dict(rows=4, cols=4, a_shape=("s", 16), b_shape=("s", 16), depth=1000),
     "8x8-s18xs18-d4096": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18), depth=4096),
+    # With each lane's operands registered in front of the products (the ULX3S's cores).
+    "2x3-u8xs16-d32-operands": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
+                                    depth=32, operand_stage=True),
+    "4x4-s16xs16-d1000-operands": dict(rows=4, cols=4, a_shape=("s", 16), b_shape=("s", 16),
+                                       depth=1000, operand_stage=True),
+    "1x1-s2xu1-d2-operands": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2,
+                                  operand_stage=True),
     # Without the products' register (the iCEBreaker's lean core).
     "2x3-u8xs16-d32-one-stage": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
                                      depth=32, pipelined=False),
@@ -28,7 +35,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     case = CASES[name]
     p = dict(rows=case["rows"], cols=case["cols"], a_shape=shape(case["a_shape"]),
              b_shape=shape(case["b_shape"]), depth=case["depth"],
-             pipelined=case.get("pipelined", True))
+             pipelined=case.get("pipelined", True),
+             operand_stage=case.get("operand_stage", False))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -36,7 +44,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     run_case(tmp_path_factory, unit, "mac_array", params, sim, name)
 
 
-FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage"]
+FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage", "2x3-u8xs16-d32-operands",
+        "1x1-s2xu1-d2-operands"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))
@@ -55,6 +64,18 @@ def test_mac_array_extreme_operands(tmp_path_factory, name):
 
 def test_perturbed_signedness_is_caught(tmp_path_factory):
     run(tmp_path_factory, "4x4-s16xs16-d1000", "verilator", cycles=2_000, mutate="sign")
+
+
+@pytest.mark.parametrize("name", ["2x3-u8xs16-d32", "2x3-u8xs16-d32-operands"])
+def test_operand_stage_timing_is_checked(tmp_path_factory, name):
+    """Each array checked against the model with the operand stage the other way: the
+    checker must notice."""
+    run(tmp_path_factory, name, "verilator", cycles=2_000, mutate="stage")
+
+
+def test_operand_stage_needs_the_pipelined_array():
+    with pytest.raises(ValueError, match="pipelined"):
+        MacArray(2, 2, signed(4), signed(4), 4, pipelined=False, operand_stage=True)
 
 
 # A refused constructor leaves a half-built component, collected here under the filter.

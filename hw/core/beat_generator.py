@@ -40,7 +40,8 @@ def wire_beat_generator(core, m, k):
                                              if p.conv else {})}))
     # The beat's classifier weights (SCORE), registered without their constant low bit.
     s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
-    k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined)
+    k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
+                           operand_stage=p.pipelined)
     m.submodules.mac = mac
     k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
     k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
@@ -52,10 +53,10 @@ def wire_beat_generator(core, m, k):
                                         "columns": range(Q + 1)} if p.conv else {})})
     # Tags: a sum's is written as its last beat issues; the array holds one finished sum,
     # and the pipe in front of it (stages 1 and 2, the MAC's product stage and, pipelined,
-    # the operand register) a sum's last beat each: with sums of one beat, that many
-    # tags wait (and one to spare).
+    # the operand choice's register and the MAC's operand stage) a sum's last beat each:
+    # with sums of one beat, that many tags wait (and one to spare).
     k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
-                                    tag_depth=6 if p.pipelined else 4,
+                                    tag_depth=7 if p.pipelined else 4,
                                     shift_with_end=p.pipelined,
                                     registered_moves=p.pipelined)
     m.submodules.drain_register = drain

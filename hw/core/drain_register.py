@@ -151,7 +151,9 @@ class DrainRegister(wiring.Component):
                 # a row's (a row's copies were the 8 x 8 ULX3S build's most congested nets:
                 # each fanned out to 320 flip-flops spread around the multipliers).
                 k = r * Q + q
-                load, up, left = (Signal(name=f"drain_{what}_{k}{COPY_SUFFIX}")
+                # (Not reset: the reset's net reached every copy. A move a copy makes in the
+                # cycle after a reset moves data only; nothing reads it while not holding.)
+                load, up, left = (Signal(name=f"drain_{what}_{k}{COPY_SUFFIX}", reset_less=True)
                                   for what in ("load", "up", "left"))
                 m.d.sync += [load.eq(choose), up.eq(self.advance_row & self.holding),
                              left.eq(self.advance_col & self.holding)]

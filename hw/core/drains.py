@@ -59,9 +59,10 @@ def wire_row_drains(core, m, k):
         if p.pipelined:
             # Each lane chooses by its own copy of the phase, a cycle late: one register
             # choosing for every lane's 40 bits was a slow path of the 8 x 8 ULX3S build. (No
-            # sum is in the drain register in a phase's first cycle: its first beat is still
-            # in the MAC pipe.)
-            column_lane = Signal(name=f"rounding_back_{i}{COPY_SUFFIX}")
+            # sum is in the drain register in a phase's first cycle or after a reset: its
+            # first beat is still in the MAC pipe. So the copies are not reset either: the
+            # reset's net reached every copy.)
+            column_lane = Signal(name=f"rounding_back_{i}{COPY_SUFFIX}", reset_less=True)
             m.d.sync += column_lane.eq(k.phase_is.back)
         m.d.comb += rounding.sums[i].eq(
             element(row_sum) if row_sum == col_sum

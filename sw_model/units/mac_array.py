@@ -17,6 +17,10 @@ class MacArrayModel:
     on ``o``; ``i`` is ready while the products' register is empty or moving on. Neither
     depends on ``o.ready``, so no combinational path crosses the array.
 
+    ``operand_stage``: a stage in front of the products holds the accepted beat; it moves into
+    the products' register whenever that is empty or moving on, and ``i`` is ready while the
+    stage is empty or moving on; a ``last`` beat's sums appear three cycles after it.
+
     Not ``pipelined`` (the array built without the products' register): a beat is multiplied
     and added as it is accepted, a ``last`` beat's sums appear the next cycle, and ``i``
     stalls only a ``last`` beat while a finished sum still waits on ``o``.
@@ -25,20 +29,30 @@ class MacArrayModel:
     testbench packs and unpacks them.
     """
 
-    def __init__(self, rows, cols, acc_bits, pipelined=True):
+    def __init__(self, rows, cols, acc_bits, pipelined=True, operand_stage=False):
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
-        self.pipelined = pipelined
+        self.pipelined, self.operand_stage = pipelined, operand_stage
         self.acc = [0] * (rows * cols)
         self.held = None                    # the beat whose products are registered
+        self.staged = None                  # the beat whose operands are registered
         self.out_valid, self.out = 0, [0] * (rows * cols)
 
     def _advance(self):
         return self.held is not None and not (self.held["last"] and self.out_valid)
 
+    def _products_ready(self):
+        return self.held is None or self._advance()
+
+    def _move(self):
+        """The staged operands move into the products' register at this edge."""
+        return self.staged is not None and self._products_ready()
+
     def ready(self, inputs):
         if not self.pipelined:
             return not (self.out_valid and inputs["i__beat"]["last"])
-        return self.held is None or self._advance()
+        if self.operand_stage:
+            return self.staged is None or self._move()
+        return self._products_ready()
 
     def outputs(self, inputs):
         return {"o__valid": self.out_valid, "o__payload": self.out,
@@ -56,6 +70,7 @@ class MacArrayModel:
     def step(self, inputs):
         """Returns the beat accepted at this edge, or None."""
         advance, ready = self._advance(), self.ready(inputs)
+        move = self.operand_stage and self._move()      # (all three from before the edge)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
         taken = inputs["i__beat"] if inputs["i__valid"] and ready else None
@@ -66,6 +81,13 @@ class MacArrayModel:
             self._add(adding)
             if adding["last"]:
                 self.out, self.out_valid = list(self.acc), 1
-        if self.pipelined and (advance or taken is not None):
+        if self.operand_stage:
+            if move:
+                self.held = self.staged
+            elif advance:
+                self.held = None
+            if move or taken is not None:
+                self.staged = taken
+        elif self.pipelined and (advance or taken is not None):
             self.held = taken
         return taken
