@@ -29,6 +29,9 @@ class BackProjection(wiring.Component):
         A delta's and a bias gradient's width.
     tile_bits : int
         Width of a tile index.
+    rounding_parts : bool
+        The rounded sums arrive as their quotients (``rounded``) and rounding bits
+        (``round_up``), as ``DrainRounding`` registers them.
 
     Members
     -------

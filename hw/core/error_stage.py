@@ -45,6 +45,9 @@ class ErrorStage(wiring.Component):
         unit's comparisons. And ``row_ready`` comes from a register of its own, decided a
         cycle ahead with the same values: it enables the drain register's shift in the
         scores phase, every element's clock enable.
+    rounding_parts : bool
+        The rounded sums arrive as their quotients (``rounded``) and rounding bits
+        (``round_up``), as ``DrainRounding`` registers them.
 
     Members
     -------
