@@ -49,13 +49,22 @@ def saturate(value, shape):
         lo, hi = Const(-(1 << (w - 1)), shape), Const((1 << (w - 1)) - 1, shape)
         if n < w + value.shape().signed:          # always in range
             return value if value.shape().signed else Cat(value, Const(0, 1)).as_signed()
-        top = value[w - 1:]                       # the target's sign bit and everything above
-        fits = ~top.any() | (top.all() if value.shape().signed else Const(0, 1))
-        return Mux(fits, value[:w].as_signed(), Mux(negative, lo, hi))
+        return Mux(_fits(value, shape), value[:w].as_signed(), Mux(negative, lo, hi))
     hi = Const((1 << w) - 1, shape)
     if n <= w and not value.shape().signed:
         return value
     return Mux(negative, Const(0, shape), Mux(magnitude_above(value, w), hi, value[:w]))
+
+
+def _fits(value, shape):
+    """Whether ``value`` (at least as wide as ``shape``) lies in ``shape``'s range, from the bits
+    above the range: all equal to the sign (signed), or none set and not negative (unsigned)."""
+    w = shape.width
+    if shape.signed:
+        top = value[w - 1:]                       # the target's sign bit and everything above
+        return ~top.any() | (top.all() if value.shape().signed else Const(0, 1))
+    negative = value[-1] if value.shape().signed else Const(0, 1)
+    return ~negative & ~magnitude_above(value, w)
 
 
 def _widened(q, width):
@@ -75,17 +84,11 @@ def saturate_parts(q, up, shape):
     shape = Shape.cast(shape)
     w = shape.width
     q = _widened(q, w + 1)
-    negative = q[-1]
-    if shape.signed:
-        lo, hi = Const(-(1 << (w - 1)), shape), Const((1 << (w - 1)) - 1, shape)
-        top = q[w - 1:]
-        below_top = (~top.any() & ~q[:w - 1].all()) | top.all()
-    else:
-        lo, hi = Const(0, shape), Const((1 << w) - 1, shape)
-        below_top = ~negative & ~magnitude_above(q, w) & ~q[:w].all()
+    top = (1 << (w - 1 if shape.signed else w)) - 1
+    lo, hi = Const(-(top + 1) if shape.signed else 0, shape), Const(top, shape)
+    below_top = _fits(q, shape) & (q[:w] != top)
     added = (q[:w] + up)[:w]
-    return Mux(below_top, added.as_signed() if shape.signed else added,
-               Mux(negative, lo, hi))
+    return Mux(below_top, added.as_signed() if shape.signed else added, Mux(q[-1], lo, hi))
 
 
 def at_most_parts(q, up, width):
