@@ -7,7 +7,7 @@ instead of restating it.
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["pack", "unpack", "to_int", "from_int", "split_rounded", "join_rounded"]
+__all__ = ["pack", "unpack", "to_int", "from_int", "pack_rounded", "join_rounded"]
 
 
 def from_int(value, shape):
@@ -53,14 +53,18 @@ def unpack(bits, layout):
     return from_int(bits, layout)
 
 
-def split_rounded(values, rng, lowest):
-    """Rounded sums as the parts a drain takes them in (``DrainRounding.quotient`` and
-    ``round_up``): ``(quotients, round_up bits as an integer)``, each sum split at random into
-    ``q + up`` (``up`` 0 where ``q`` would fall below ``lowest``)."""
+def pack_rounded(values, layout, parts=False, rng=None, lowest=None):
+    """The ``rounded`` port of a drain: ``{"rounded": values packed in layout}``; with
+    ``parts``, as the parts a pipelined drain takes (``DrainRounding.quotient`` and
+    ``round_up``): each sum split at random into ``q + up`` (``up`` 0 where ``q`` would fall
+    below ``lowest``), ``{"rounded": the quotients packed, "round_up": the bits}``."""
+    if not parts:
+        return {"rounded": pack(values, layout)}
     ups = [rng.randint(0, 1) if v > lowest else 0 for v in values]
-    return [v - u for v, u in zip(values, ups)], sum(u << k for k, u in enumerate(ups))
+    return {"rounded": pack([v - u for v, u in zip(values, ups)], layout),
+            "round_up": sum(u << k for k, u in enumerate(ups))}
 
 
 def join_rounded(quotients, round_up):
-    """The rounded sums of :func:`split_rounded`'s parts."""
+    """The rounded sums of :func:`pack_rounded`'s parts (``quotients`` unpacked)."""
     return [q + (round_up >> k & 1) for k, q in enumerate(quotients)]

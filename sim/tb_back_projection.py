@@ -11,7 +11,7 @@ from amaranth.hdl import signed
 
 from hw.core.back_projection import BackProjection
 from sim import params as tb_params
-from sim.packing import join_rounded, pack, split_rounded, unpack
+from sim.packing import join_rounded, pack, pack_rounded, unpack
 from sim.stream_bench import Checker, Monitor, PackedModel, StreamDriver, reset, run_checked
 from sw_model.units.back_projection import BackProjectionModel
 
@@ -49,12 +49,14 @@ async def back_projection_matches_model(dut):
             if r < 0.2:
                 return rng.choice([-smax - 1, smax])
             if r < 0.3:                                     # at the deltas' bounds
-                return max(-smax - 1, min(smax, rng.choice([dmax, -dmax - 1]) + rng.randint(-2, 2)))
+                v = rng.choice([dmax, -dmax - 1]) + rng.randint(-2, 2)
+                return max(-smax - 1, min(smax, v))
             if r < 0.6:
                 return rng.randint(-2 * dmax, 2 * dmax) if 2 * dmax <= smax else \
                     rng.randint(-smax - 1, smax)
             return rng.randint(-smax - 1, smax)
-        return pack([one() for _ in range(lanes)], unit.rounded.shape())
+        return pack_rounded([one() for _ in range(lanes)], unit.rounded.shape(), parts, rng,
+                            -smax - 1)
 
     driver = StreamDriver("i", column, idle=p["idle"], rng=rng)
     model = BackProjectionModel(lanes, columns, p["delta_bits"], p["grad_bias_bits"],
@@ -63,15 +65,10 @@ async def back_projection_matches_model(dut):
     packed = PackedModel(model, {"i__payload": unit.in_layout}, layouts)
 
     def inputs():
-        values = {**driver.inputs(), "clear": int(rng.random() < 0.01),
-                  "active": pack([rng.randrange(1 << columns) for _ in range(lanes)],
-                                 unit.active.shape()),
-                  "rounded": rounded()}
-        if parts:                   # the quotients, and the rounding bits to add to them
-            quotients, values["round_up"] = split_rounded(
-                unpack(values["rounded"], unit.rounded.shape()), rng, -smax - 1)
-            values["rounded"] = pack(quotients, unit.rounded.shape())
-        return values
+        return {**driver.inputs(), "clear": int(rng.random() < 0.01),
+                "active": pack([rng.randrange(1 << columns) for _ in range(lanes)],
+                               unit.active.shape()),
+                **rounded()}
 
     class UnpackingModel:
         """The model sees ``active`` and ``rounded`` unpacked."""

@@ -65,7 +65,8 @@ async def drain_rounding_matches_model(dut):
         def step(self, values):
             model.step({**values, "sums": unpack(values["sums"], sums_layout)})
 
-    await run_checked(dut, p, inputs, Packed(), Monitor(dut, ["rounded", "quotient", "round_up"]), Checker())
+    await run_checked(dut, p, inputs, Packed(),
+                      Monitor(dut, ["rounded", "quotient", "round_up"]), Checker())
     if not p.get("mutate"):            # a perturbed run stops at its first mismatch
         dut._log.info(f"coverage: {model.coverage}")
         assert all(model.coverage.values()), model.coverage

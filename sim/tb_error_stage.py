@@ -15,7 +15,7 @@ from amaranth.hdl import signed
 from hw.core.error_stage import ErrorStage
 from hw.params import index_bits
 from sim import params as tb_params
-from sim.packing import join_rounded, pack, split_rounded, unpack
+from sim.packing import join_rounded, pack, pack_rounded, unpack
 from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.units.error_stage import ErrorStageModel
 from sw_model.units.local_error import LocalErrorModel
@@ -113,13 +113,9 @@ async def error_stage_matches_model(dut):
                                    "last": rng.randrange(2), "group": rng.randrange(256)}
         if rng.random() < p.get("batch_changes", 0.01):
             state["batch"] = rng.randrange(256)
-        values = {"row": pack(row, row_layout), "rounded": pack(rounded(), rounded_layout),
-                  "batch": state["batch"], "label": labels[model.label_addr()]}
-        if parts:                   # the quotients, and the rounding bits to add to them
-            quotients, values["round_up"] = split_rounded(
-                unpack(values["rounded"], rounded_layout), rng, -rmax - 1)
-            values["rounded"] = pack(quotients, rounded_layout)
-        return values
+        return {"row": pack(row, row_layout),
+                **pack_rounded(rounded(), rounded_layout, parts, rng, -rmax - 1),
+                "batch": state["batch"], "label": labels[model.label_addr()]}
 
     options = {}
     if p.get("mutate") == "batch":

@@ -20,7 +20,7 @@ from amaranth.hdl import signed
 from contract.config import NetConfig
 from hw.core.forward_drain import ForwardDrain
 from sim import params as tb_params
-from sim.packing import join_rounded, pack, split_rounded, unpack
+from sim.packing import join_rounded, pack, pack_rounded, unpack
 from sim.stream_bench import Checker, FieldMonitor, reset, run_checked, struct_fields
 from sw_model.fixedpoint import shift_rne
 from sw_model.units.forward_drain import ForwardDrainModel
@@ -155,11 +155,9 @@ async def forward_drain_matches_model(dut):
         state["last_sums"] = (sums, shift)
         state["last_pooled"] = pooling and state["pool"] and valid
         state["since_pooled"] = 0 if state["last_pooled"] else state["since_pooled"] + 1
-        values = {"i": pack(row, in_layout), "rounded": pack(rounded, rounded_layout),
+        values = {"i": pack(row, in_layout),
+                  **pack_rounded(rounded, rounded_layout, parts, rng, -rmax - 1),
                   "neurons": state["neurons"]}
-        if parts:                   # the quotients, and the rounding bits to add to them
-            quotients, values["round_up"] = split_rounded(rounded, rng, -rmax - 1)
-            values["rounded"] = pack(quotients, rounded_layout)
         if p["dropout"]:
             values.update(state["settings"])
         if pooling:

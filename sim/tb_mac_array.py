@@ -55,7 +55,9 @@ async def mac_array_matches_model(dut):
     sink = StreamSink("o", stall=p["stall"], rng=rng)
     model = MacArrayModel(p["rows"], p["cols"], unit.acc_shape.width,
                           pipelined=p.get("pipelined", True),
-                          operand_stage=p.get("operand_stage", False) != (p.get("mutate") == "stage"))
+                          # "stage": checked against the model with the stage the other way
+                          operand_stage=(p.get("operand_stage", False)
+                                         != (p.get("mutate") == "stage")))
     if p.get("mutate") == "sign":
         base_step = model.step
 
