@@ -45,7 +45,17 @@ class MacArray(wiring.Component):
     ready while the products' register is empty or moving on. Not ``pipelined``: one stage,
     the beat multiplied and added as it is accepted; its sum appears on ``o`` a cycle later,
     and ``i`` stalls only a ``last`` beat while a finished sum is still on ``o``. Either way
-    ``i.ready`` does not depend on ``o.ready``: no combinational path runs through the array.
+    (with the sum register) ``i.ready`` does not depend on ``o.ready``: no combinational path
+    runs through the array.
+
+    ``sum_register=False`` (pipelined only): no register of finished sums: ``o`` shows the
+    accumulators themselves, valid from the cycle after a ``last`` beat is added until the
+    sum is taken, and the products do not move on while a finished sum is shown and not
+    taken (``o.valid & ~o.ready``), so that ``i.ready`` depends on ``o.ready`` (the training
+    core's drain register takes a sum on a registered ``ready``). A sum taken in the cycle
+    it appears costs the array no cycle; one taken a cycle later, one. The sum register's
+    ``P x Q`` flip-flops and the wires from each accumulator into them are gone (on an
+    8 x 8 ULX3S build, the fabric around the DSP rows had no room for them).
 
     ``operand_stage`` (pipelined only): a stage more in front of the products, in which each
     lane registers its own copy of its two operands (kept apart in synthesis by their
@@ -55,13 +65,17 @@ class MacArray(wiring.Component):
     ``last`` beat's sums appear three cycles after it is accepted.
     """
 
-    def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False):
+    def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False,
+                 sum_register=True):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
         if operand_stage and not pipelined:
             raise ValueError("the operand stage is a stage of the pipelined array")
+        if not sum_register and not pipelined:
+            raise ValueError("only the pipelined array can show its sums from the accumulators")
         self.pipelined, self.operand_stage = pipelined, operand_stage
+        self.sum_register = sum_register
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.acc_shape = accumulator_shape(a_shape, b_shape, depth)
         self.in_layout = data.StructLayout({
@@ -86,8 +100,8 @@ class MacArray(wiring.Component):
         reset_less = self.pipelined
         acc = [Signal(self.acc_shape, name=f"acc_{k}", reset_less=reset_less)
                for k in range(P * Q)]
-        sums = [Signal(self.acc_shape, name=f"sum_out_{k}", reset_less=reset_less)
-                for k in range(P * Q)]
+        sums = ([Signal(self.acc_shape, name=f"sum_out_{k}", reset_less=reset_less)
+                 for k in range(P * Q)] if self.sum_register else acc)
         m.d.comb += [self.o.payload[k].eq(sums[k]) for k in range(P * Q)]
         if self.pipelined:
             # The products' register: a beat's products and whether it starts or ends a sum.
@@ -95,7 +109,11 @@ class MacArray(wiring.Component):
             products = [Signal(self.acc_shape, name=f"product_{k}", reset_less=reset_less)
                         for k in range(P * Q)]
             advance, products_ready = Signal(), Signal()
-            m.d.comb += [advance.eq(held & ~(last & self.o.valid)),
+            # The sum shown on ``o`` waits in its register (only the next sum's end waits
+            # for it to leave) or in the accumulators (nothing is added until it is taken).
+            waits = (last & self.o.valid if self.sum_register
+                     else self.o.valid & ~self.o.ready)
+            m.d.comb += [advance.eq(held & ~waits),
                          products_ready.eq(~held | advance)]
             if self.operand_stage:
                 # The operands' register: each lane's copies, and the beat's flags.
@@ -139,8 +157,9 @@ class MacArray(wiring.Component):
                 total = Signal(self.acc_shape, name=f"sum_{k}")
                 m.d.comb += total.eq(products[k] + Mux(first, 0, acc[k]))
                 m.d.sync += acc[k].eq(total)
-                with m.If(last):
-                    m.d.sync += sums[k].eq(total)
+                if self.sum_register:
+                    with m.If(last):
+                        m.d.sync += sums[k].eq(total)
             with m.If(last):
                 m.d.sync += self.o.valid.eq(1)
         return m

@@ -32,7 +32,8 @@ async def mac_array_matches_model(dut):
     rng = random.Random(p["seed"])
     unit = MacArray(p["rows"], p["cols"], shape_of(p["a_shape"]), shape_of(p["b_shape"]),
                     p["depth"], pipelined=p.get("pipelined", True),
-                    operand_stage=p.get("operand_stage", False))
+                    operand_stage=p.get("operand_stage", False),
+                    sum_register=p.get("sum_register", True))
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0
@@ -57,7 +58,11 @@ async def mac_array_matches_model(dut):
                           pipelined=p.get("pipelined", True),
                           # "stage": checked against the model with the stage the other way
                           operand_stage=(p.get("operand_stage", False)
-                                         != (p.get("mutate") == "stage")))
+                                         != (p.get("mutate") == "stage")),
+                          # "sums": checked against the model with the sum register the
+                          # other way
+                          sum_register=(p.get("sum_register", True)
+                                        != (p.get("mutate") == "sums")))
     if p.get("mutate") == "sign":
         base_step = model.step
 

@@ -20,6 +20,16 @@ CASES = {
                                        depth=1000, operand_stage=True),
     "1x1-s2xu1-d2-operands": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2,
                                   operand_stage=True),
+    # Showing the sums from the accumulators, without a register of their own (the 8 x 8
+    # ULX3S core's).
+    "2x3-u8xs16-d32-accumulators": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
+                                        depth=32, operand_stage=True, sum_register=False),
+    "1x1-s2xu1-d2-accumulators": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1),
+                                      depth=2, operand_stage=True, sum_register=False),
+    "2x2-s4xs4-d3-accumulators-unstaged": dict(rows=2, cols=2, a_shape=("s", 4),
+                                               b_shape=("s", 4), depth=3, sum_register=False),
+    "8x8-s18xs18-d4096-accumulators": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18),
+                                           depth=4096, operand_stage=True, sum_register=False),
     # Without the products' register (the iCEBreaker's lean core).
     "2x3-u8xs16-d32-one-stage": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
                                      depth=32, pipelined=False),
@@ -36,7 +46,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     p = dict(rows=case["rows"], cols=case["cols"], a_shape=shape(case["a_shape"]),
              b_shape=shape(case["b_shape"]), depth=case["depth"],
              pipelined=case.get("pipelined", True),
-             operand_stage=case.get("operand_stage", False))
+             operand_stage=case.get("operand_stage", False),
+             sum_register=case.get("sum_register", True))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -45,7 +56,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
 
 
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage", "2x3-u8xs16-d32-operands",
-        "1x1-s2xu1-d2-operands"]
+        "1x1-s2xu1-d2-operands", "2x3-u8xs16-d32-accumulators", "1x1-s2xu1-d2-accumulators",
+        "2x2-s4xs4-d3-accumulators-unstaged"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))
@@ -73,9 +85,22 @@ def test_operand_stage_timing_is_checked(tmp_path_factory, name):
     run(tmp_path_factory, name, "verilator", cycles=2_000, mutate="stage")
 
 
+@pytest.mark.parametrize("name", ["2x3-u8xs16-d32-operands", "2x3-u8xs16-d32-accumulators",
+                                  "2x2-s4xs4-d3-accumulators-unstaged"])
+def test_sum_register_is_checked(tmp_path_factory, name):
+    """Each array checked against the model with the sum register the other way (its sums
+    shown a cycle apart, the products held for a different wait): the checker must notice."""
+    run(tmp_path_factory, name, "verilator", cycles=2_000, mutate="sums")
+
+
 def test_operand_stage_needs_the_pipelined_array():
     with pytest.raises(ValueError, match="pipelined"):
         MacArray(2, 2, signed(4), signed(4), 4, pipelined=False, operand_stage=True)
+
+
+def test_accumulator_sums_need_the_pipelined_array():
+    with pytest.raises(ValueError, match="pipelined"):
+        MacArray(2, 2, signed(4), signed(4), 4, pipelined=False, sum_register=False)
 
 
 # A refused constructor leaves a half-built component, collected here under the filter.

@@ -40,8 +40,12 @@ def wire_beat_generator(core, m, k):
                                              if p.conv else {})}))
     # The beat's classifier weights (SCORE), registered without their constant low bit.
     s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
+    # Pipelined, the drain register takes a finished sum straight from the accumulators (a
+    # sum register more was P x Q x 40 flip-flops and their wires in the fabric around the
+    # DSP blocks, which an 8 x 8 ULX3S build had no room for); it takes one on a registered
+    # ready, so the array's ready does not wait on the drain's logic.
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
-                           operand_stage=p.pipelined)
+                           operand_stage=p.pipelined, sum_register=not p.pipelined)
     m.submodules.mac = mac
     k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
     k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)

@@ -15,11 +15,15 @@ class MacArrayModel:
 
     The products move on every cycle except a ``last`` beat's while a finished sum still waits
     on ``o``; ``i`` is ready while the products' register is empty or moving on. Neither
-    depends on ``o.ready``, so no combinational path crosses the array.
+    depends on ``o.ready`` (but see ``sum_register``).
 
     ``operand_stage``: a stage in front of the products holds the accepted beat; it moves into
     the products' register whenever that is empty or moving on, and ``i`` is ready while the
     stage is empty or moving on; a ``last`` beat's sums appear three cycles after it.
+
+    Without ``sum_register`` (pipelined only): ``o`` shows the accumulators; the products do
+    not move on while a finished sum is shown and not taken (``o.ready`` low), so ``i`` is
+    ready only as that allows.
 
     Not ``pipelined`` (the array built without the products' register): a beat is multiplied
     and added as it is accepted, a ``last`` beat's sums appear the next cycle, and ``i``
@@ -29,33 +33,40 @@ class MacArrayModel:
     testbench packs and unpacks them.
     """
 
-    def __init__(self, rows, cols, acc_bits, pipelined=True, operand_stage=False):
+    def __init__(self, rows, cols, acc_bits, pipelined=True, operand_stage=False,
+                 sum_register=True):
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
         self.pipelined, self.operand_stage = pipelined, operand_stage
+        self.sum_register = sum_register
         self.acc = [0] * (rows * cols)
         self.held = None                    # the beat whose products are registered
         self.staged = None                  # the beat whose operands are registered
         self.out_valid, self.out = 0, [0] * (rows * cols)
 
-    def _advance(self):
-        return self.held is not None and not (self.held["last"] and self.out_valid)
+    def _advance(self, inputs):
+        if self.held is None:
+            return False
+        if self.sum_register:
+            return not (self.held["last"] and self.out_valid)
+        return not (self.out_valid and not inputs["o__ready"])
 
-    def _products_ready(self):
-        return self.held is None or self._advance()
+    def _products_ready(self, inputs):
+        return self.held is None or self._advance(inputs)
 
-    def _move(self):
+    def _move(self, inputs):
         """The staged operands move into the products' register at this edge."""
-        return self.staged is not None and self._products_ready()
+        return self.staged is not None and self._products_ready(inputs)
 
     def ready(self, inputs):
         if not self.pipelined:
             return not (self.out_valid and inputs["i__beat"]["last"])
         if self.operand_stage:
-            return self.staged is None or self._move()
-        return self._products_ready()
+            return self.staged is None or self._move(inputs)
+        return self._products_ready(inputs)
 
     def outputs(self, inputs):
-        return {"o__valid": self.out_valid, "o__payload": self.out,
+        shown = self.out if self.sum_register else list(self.acc)
+        return {"o__valid": self.out_valid, "o__payload": shown,
                 "i__ready": int(self.ready(inputs))}
 
     def _add(self, beat):
@@ -69,8 +80,8 @@ class MacArrayModel:
 
     def step(self, inputs):
         """Returns the beat accepted at this edge, or None."""
-        advance, ready = self._advance(), self.ready(inputs)
-        move = self.operand_stage and self._move()      # (all three from before the edge)
+        advance, ready = self._advance(inputs), self.ready(inputs)
+        move = self.operand_stage and self._move(inputs)    # (all three from before the edge)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
         taken = inputs["i__beat"] if inputs["i__valid"] and ready else None
