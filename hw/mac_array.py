@@ -36,6 +36,9 @@ class MacArray(wiring.Component):
         ``first`` starts a new sum (the accumulators are cleared by it); ``last`` ends it.
     o : Out(stream.Signature(ArrayLayout(acc, P * Q)))
         One beat per sum, element ``p * Q + q``.
+    ending : Out(1)
+        A sum ends at this edge: ``o`` is valid from the next cycle until the sum is taken
+        (a consumer may raise ``o.ready`` in that cycle on a registered decision).
 
     ``pipelined``: two stages: a beat's ``P x Q`` products are registered (the multipliers'
     own stage: a multiplier, then a 40-bit sum in one cycle was 17 ns of a 75 MHz ULX3S
@@ -87,6 +90,7 @@ class MacArray(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(data.ArrayLayout(self.acc_shape, rows * cols))),
+            "ending": Out(1),
         })
 
     def elaborate(self, platform):
@@ -162,4 +166,5 @@ class MacArray(wiring.Component):
                         m.d.sync += sums[k].eq(total)
             with m.If(last):
                 m.d.sync += self.o.valid.eq(1)
+        m.d.comb += self.ending.eq(advance & last)
         return m

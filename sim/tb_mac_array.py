@@ -73,4 +73,5 @@ async def mac_array_matches_model(dut):
                 beat["a"] = [v % (1 << w) for v in beat["a"]]
             base_step(values)
         model.step = step
-    await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver, sink)
+    await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver, sink,
+                            extra_outputs=["ending"])

@@ -34,21 +34,25 @@ def _set_sum(ctx, dut, s):
             ctx.set(dut.sums.payload[r * cols + q], v)
 
 
-@pytest.mark.parametrize("registered", [False, True], ids=["comb", "registered"])
-@pytest.mark.parametrize("rows,cols,count,seed", [(1, 1, 8, 1), (2, 3, 30, 2), (4, 4, 40, 3),
+@pytest.mark.parametrize("registered,announced", [(False, False), (True, False), (True, True)],
+                         ids=["comb", "registered", "registered-announced"])
+@pytest.mark.parametrize("rows,cols,count,seed", [(1, 1, 20, 1), (2, 3, 30, 2), (4, 4, 40, 3),
                                                   (3, 1, 20, 4)])
 def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, seed,
-                                                              registered):
+                                                              registered, announced):
     """Against a model of the register, every cycle: what moves in and when, ``holding``,
     row 0 and column 0 while holding, the tag, ``busy``. Registered, a sum is chosen a cycle
     before it moves in and a shift pauses the drain a cycle; the drain acts (randomly) only
-    while holding, as the core's drains do, and a sum stays offered until taken."""
+    while holding, as the core's drains do, and a sum stays offered until taken. Announced,
+    most sums are announced by ``sum_coming`` the cycle before they are first offered (as
+    the MAC array's ``ending`` does), so that one can move in as it is first offered."""
     dut = DrainRegister(rows, cols, signed(SBITS), TAG, registered_moves=registered)
     rng = random.Random(seed)
     sums = [_sum(rng, rows, cols) for _ in range(count)]
     tags = [(rng.randrange(16), rng.randrange(16)) for _ in range(count)]
     got = []
-    stats = {"pops_after_end": 0, "waited_for_tag": 0, "row_and_col": 0, "paused": 0}
+    stats = {"pops_after_end": 0, "waited_for_tag": 0, "row_and_col": 0, "paused": 0,
+             "taken_as_offered": 0}
 
     async def tb(ctx):
         written = arrived = 0                       # tags written; of them, readable
@@ -56,16 +60,27 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
         holding, content, tag = False, None, None   # the model
         full = moving = False                       # registered: chosen; moving in now
         offered = False                             # a sum offered last cycle, not taken
+        promised = coming = False                   # announced: offered from this cycle on
         ended_last = False                          # ``end`` emptied it last cycle
         for cycle in range(60 * count + 100):
             # Tags: at most tag_depth outstanding (as the core guarantees).
-            tag_w = written < count and written - popped < dut.tag_depth and rng.random() < 0.4
+            tag_w = (written < count and written - popped < dut.tag_depth
+                     and rng.random() < (0.15 if announced else 0.4))
             ctx.set(dut.tags.valid, tag_w)
             if tag_w:
                 ctx.set(dut.tags.payload.outer, tags[written][0])
                 ctx.set(dut.tags.payload.mid, tags[written][1])
             # The next sum, sometimes before its tag has arrived (registered: kept offered).
-            s_valid = popped < count and ((registered and offered) or rng.random() < 0.6)
+            if announced:
+                s_valid = offered or promised
+                # The next sum offered from the next cycle (announced, or now and then not),
+                # once this one is taken; sparsely, so that some find the register empty.
+                promised = (not (s_valid and not moving) and popped + moving < count
+                            and rng.random() < 0.2)
+                coming = promised and rng.random() < 0.8
+                ctx.set(dut.sum_coming, coming)
+            else:
+                s_valid = popped < count and ((registered and offered) or rng.random() < 0.6)
             ctx.set(dut.sums.valid, s_valid)
             _set_sum(ctx, dut, sums[popped] if s_valid else _sum(rng, rows, cols))
             # The drain: one action a cycle (or none), rows and columns at random.
@@ -80,8 +95,8 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
                 assert ctx.get(dut.tags.ready)      # always taken
             assert ctx.get(dut.holding) == holding, cycle
             empty = full if registered else holding
-            choose = s_valid and not empty and arrived > popped
-            stats["waited_for_tag"] += s_valid and not empty and arrived == popped
+            choose = (s_valid or coming) and not empty and arrived > popped
+            stats["waited_for_tag"] += (s_valid or coming) and not empty and arrived == popped
             pop = moving if registered else choose
             assert ctx.get(dut.popped.valid) == pop, (cycle, holding, arrived, popped)
             assert ctx.get(dut.sums.ready) == pop
@@ -105,6 +120,7 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
             await ctx.tick()
             ended_last = False
             if pop:
+                stats["taken_as_offered"] += not offered
                 holding, content, tag = True, [list(r) for r in sums[popped]], tags[popped]
                 got.append((content[0][0], tag))
                 popped += 1
@@ -133,6 +149,7 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
     assert got == [(s[0][0], t) for s, t in zip(sums, tags)]
     assert stats["pops_after_end"] and stats["waited_for_tag"]
     assert stats["paused"] or not registered
+    assert stats["taken_as_offered"] or not announced
 
 
 def test_next_sum_a_cycle_after_end_at_the_earliest():

@@ -74,6 +74,7 @@ def wire_beat_generator(core, m, k):
         m.d.sync += [drain.tags.valid.eq(k.tags.valid),
                      drain.tags.payload.eq(k.tags.payload)]
     wiring.connect(m, mac.o, drain.sums)
+    m.d.comb += drain.sum_coming.eq(mac.ending)
 
     k.feedback = feedback = FeedbackRegisters(P, C, k.cls_gen.o_layout["k"].shape.elem_shape,
                                               cw, registered_move=p.pipelined)

@@ -30,7 +30,10 @@ class DrainRegister(wiring.Component):
     to move in (``popped`` raised) a cycle before it moves in, and each shift is made the cycle
     after its ``advance_row`` or ``advance_col``, during which ``holding`` is low (so a drain
     takes a step every other cycle at most). ``end``, ``advance_row`` and ``advance_col`` are
-    ignored unless ``holding``.
+    ignored unless ``holding``. ``sum_coming`` says a sum is offered from the next cycle
+    until taken (the MAC array's ``ending``): the sum is chosen a cycle early and moves in in
+    the cycle it is first offered, so that an array showing its sums from its accumulators
+    waits no cycle for an empty drain register.
 
     Tags are written when the beat ending a sum issues, before the sum leaves the array; a
     FIFO of ``tag_depth`` holds them (the array holds at most one finished and one partial
@@ -57,6 +60,9 @@ class DrainRegister(wiring.Component):
         A sum is in the register, and its tag.
     row : Out(ArrayLayout(sum_shape, cols)); column : Out(ArrayLayout(sum_shape, rows))
         Row 0 and column 0 of the sum in the register.
+    sum_coming : In(1)
+        (``registered_moves`` only) A sum is offered on ``sums`` from the next cycle until
+        taken.
     end, advance_row, advance_col : In(1)
         Empty the register; shift the rows; shift the columns (rows first when both are high;
         a drain's last step raises ``end`` with its shift, or alone).
@@ -78,7 +84,7 @@ class DrainRegister(wiring.Component):
             "holding": Out(1), "tag": Out(tag_layout),
             "row": Out(data.ArrayLayout(sum_shape, cols)),
             "column": Out(data.ArrayLayout(sum_shape, rows)),
-            "advance_row": In(1), "advance_col": In(1), "end": In(1),
+            "advance_row": In(1), "advance_col": In(1), "end": In(1), "sum_coming": In(1),
             "busy": Out(1),
         })
 
@@ -130,7 +136,7 @@ class DrainRegister(wiring.Component):
         # its tag stay offered until then (sums.ready and the tag's read wait for the move).
         full, moving_in = Signal(), self.popped.valid
         choose = Signal()
-        m.d.comb += [choose.eq(self.sums.valid & tags.r_rdy & ~full),
+        m.d.comb += [choose.eq((self.sums.valid | self.sum_coming) & tags.r_rdy & ~full),
                      self.sums.ready.eq(moving_in), tags.r_en.eq(moving_in),
                      self.popped.tag.eq(tags.r_data)]
         m.d.sync += moving_in.eq(choose)

@@ -29,6 +29,8 @@ class MacArrayModel:
     and added as it is accepted, a ``last`` beat's sums appear the next cycle, and ``i``
     stalls only a ``last`` beat while a finished sum still waits on ``o``.
 
+    ``ending``: a sum ends at this edge (``o`` valid from the next cycle until taken).
+
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
     testbench packs and unpacks them.
     """
@@ -66,8 +68,13 @@ class MacArrayModel:
 
     def outputs(self, inputs):
         shown = self.out if self.sum_register else list(self.acc)
+        if self.pipelined:
+            adding = self.held if self._advance(inputs) else None
+        else:
+            adding = inputs["i__beat"] if inputs["i__valid"] and self.ready(inputs) else None
         return {"o__valid": self.out_valid, "o__payload": shown,
-                "i__ready": int(self.ready(inputs))}
+                "i__ready": int(self.ready(inputs)),
+                "ending": int(adding is not None and bool(adding["last"]))}
 
     def _add(self, beat):
         for p in range(self.rows):
