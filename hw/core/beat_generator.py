@@ -43,7 +43,8 @@ def wire_beat_generator(core, m, k):
     # Pipelined, the drain register takes a finished sum straight from the accumulators (a
     # sum register more was P x Q x 40 flip-flops and their wires in the fabric around the
     # DSP blocks, which an 8 x 8 ULX3S build had no room for); it takes one on a registered
-    # ready, so the array's ready does not wait on the drain's logic.
+    # ready, so the array's ready does not wait on the drain's logic, and chooses it as the
+    # array announces it (``ending``), so that an empty drain register costs no cycle.
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
                            operand_stage=p.pipelined, sum_register=not p.pipelined)
     m.submodules.mac = mac
