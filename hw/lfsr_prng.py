@@ -2,7 +2,7 @@
 
 from functools import reduce
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,12 +48,20 @@ class LfsrPrng(wiring.Component):
     o : Out(stream.Signature(unsigned(chunk_bits * lanes)))
         The chunks; always valid, advances by one beat on every transfer. After reset the
         register holds 1.
+
+    ``registered_controls``: ``load``, ``seed`` and ``o.ready`` reach only registers of their
+    own (the pending load, its seed, the pending step), not the state's clock enable and
+    multiplexer: the state catches up a cycle later, and ``o`` is computed from it and what is
+    pending, so that every cycle's output is the same as without. For a consumer whose
+    ``ready`` comes late in the cycle (the training core's loop nest into the classifier
+    weights' two PRNGs was a 75 MHz ULX3S build's recurring slow path).
     """
 
-    def __init__(self, width, chunk_bits, lanes=1):
+    def __init__(self, width, chunk_bits, lanes=1, registered_controls=False):
         if width not in TAPS:
             raise ValueError(f"LFSR width {width} has no known maximal polynomial")
         self.width, self.chunk_bits, self.lanes = width, chunk_bits, lanes
+        self.registered_controls = registered_controls
         super().__init__({
             "seed": In(width),
             "load": In(1),
@@ -65,16 +73,34 @@ class LfsrPrng(wiring.Component):
         state = Signal(self.width, init=1)
         out, nxt = leap_forward(self.width, self.chunk_bits * self.lanes)
 
-        def xor(mask):
-            bits = [state[i] for i in range(self.width) if mask >> i & 1]
+        def xor(mask, register):
+            bits = [register[i] for i in range(self.width) if mask >> i & 1]
             return reduce(lambda a, b: a ^ b, bits)
 
+        def stepped(register):
+            return Cat(xor(mask, register) for mask in nxt)
+
+        def seeded(seed):
+            return seed | (seed == 0)
+
+        current = state
+        if self.registered_controls:
+            # The register the sequence is in: the state, or what a pending load or step
+            # makes of it (the state takes it at the next edge, whatever comes then).
+            seed = Signal(self.width, name="load_seed")
+            load, step = Signal(name="load_pending"), Signal(name="step_pending")
+            m.d.sync += [seed.eq(self.seed), load.eq(self.load),
+                         step.eq(self.o.ready)]
+            current = Signal(self.width, name="sequence_state")
+            m.d.comb += current.eq(Mux(load, seeded(seed), Mux(step, stepped(state), state)))
+            m.d.sync += state.eq(current)
         m.d.comb += [
             self.o.valid.eq(1),
-            self.o.payload.eq(Cat(xor(mask) for mask in out)),
+            self.o.payload.eq(Cat(xor(mask, current) for mask in out)),
         ]
-        with m.If(self.load):
-            m.d.sync += state.eq(self.seed | (self.seed == 0))
-        with m.Elif(self.o.ready):
-            m.d.sync += state.eq(Cat(xor(mask) for mask in nxt))
+        if not self.registered_controls:
+            with m.If(self.load):
+                m.d.sync += state.eq(seeded(self.seed))
+            with m.Elif(self.o.ready):
+                m.d.sync += state.eq(stepped(state))
         return m

@@ -36,6 +36,10 @@ class ClassifierWeights(wiring.Component):
     sign_feedback : bool
         Build the sign-concordant feedback (its magnitude LFSR, ``feedback_seed`` and
         ``sign``); without it ``k`` is ``m``.
+    registered_controls : bool
+        The PRNGs' ``load`` and ``ready`` reach registers of their own only
+        (:class:`~hw.lfsr_prng.LfsrPrng`): the same weights every cycle, for a consumer whose
+        ``o.ready`` or ``load`` comes late in its cycle.
 
     Members
     -------
@@ -50,9 +54,9 @@ class ClassifierWeights(wiring.Component):
         Always valid; advances on every transfer. Combinational from the LFSR registers.
     """
 
-    def __init__(self, width, classes, bits, sign_feedback=False):
+    def __init__(self, width, classes, bits, sign_feedback=False, registered_controls=False):
         self.width, self.classes, self.bits = width, classes, bits
-        self.sign_feedback = sign_feedback
+        self.sign_feedback, self.registered_controls = sign_feedback, registered_controls
         weights = data.ArrayLayout(signed(bits + 1), classes)
         self.o_layout = data.StructLayout({"m": weights, "k": weights})
         members = {
@@ -71,7 +75,8 @@ class ClassifierWeights(wiring.Component):
             streams.append(("magnitude_prng", self.feedback_seed))
         prngs = []
         for name, seed in streams:
-            prng = LfsrPrng(self.width, self.bits, self.classes)
+            prng = LfsrPrng(self.width, self.bits, self.classes,
+                            registered_controls=self.registered_controls)
             m.submodules[name] = prng
             m.d.comb += [prng.seed.eq(seed), prng.load.eq(self.load),
                          prng.o.ready.eq(self.o.ready)]

@@ -226,8 +226,11 @@ class TrainingCore(wiring.Component):
         # ---- PRNGs ----------------------------------------------------------------------
         # The local classifier M (SCORE) and its feedback K (BACK's K registers), replayed
         # from the layer's seeds.
+        # (Pipelined, the loop nest's issue, late in its cycle, reaches only the PRNGs'
+        # own registers of it, not their states' enables: a 75 MHz ULX3S build's slow path.)
         k.cls_gen = cls_gen = ClassifierWeights(p.lfsr_width, C, p.classifier_bits,
-                                                p.sign_feedback)
+                                                p.sign_feedback,
+                                                registered_controls=p.pipelined)
         k.round_lfsr = round_lfsr = LfsrPrng(p.lfsr_width, p.round_bits, P)
         m.submodules.classifier_weights = cls_gen
         m.submodules.round_prng = round_lfsr
