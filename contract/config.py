@@ -143,6 +143,8 @@ class NetConfig:
     seed: int = 1                    # base seed; every stream's seed derives from it
     array_rows: int = 8              # MAC array P (output neurons) ...
     array_cols: int = 8              # ... x Q samples; fixes the order of dropout draws
+    operand_stage: bool = True       # pipelined cores: each MAC lane registers its own copy of
+                                     # its operands (a build choice: no number depends on it)
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
@@ -249,6 +251,8 @@ class NetConfig:
             fail("batch_norm", f"must be true or false, not {self.batch_norm!r}")
         if not isinstance(self.conv, bool):
             fail("conv", f"must be true or false, not {self.conv!r}")
+        if not isinstance(self.operand_stage, bool):
+            fail("operand_stage", f"must be true or false, not {self.operand_stage!r}")
         if not 0 <= self.bn_momentum_shift <= 16:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:

@@ -74,6 +74,9 @@ class CoreParams:
     # stage of their own (hw/mac_array.py: a sum leaves a cycle later), RESET's clear of the
     # core from a register (hw/accelerator.py). The iCE40's lean core has no cells for them.
     pipelined: bool = True
+    # Pipelined only: each MAC lane's operands registered in front of its multiplier
+    # (hw/mac_array.py's operand stage; the config's ``operand_stage``).
+    operand_stage: bool = True
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -82,7 +85,7 @@ class CoreParams:
         fields.update(
             score_bits=cfg.score_bits, score_frac=cfg.score_frac, error_bits=cfg.error_bits,
             delta_bits=cfg.delta_bits, classifier_bits=cfg.classifier_bits,
-            round_bits=cfg.round_bits)
+            round_bits=cfg.round_bits, operand_stage=cfg.operand_stage)
         fields.update(overrides)
         params = cls(**fields)
         params.check()

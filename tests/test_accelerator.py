@@ -59,9 +59,10 @@ def test_training_matches_golden_at_every_write(harness, tmp_path, case):
 #: Fewer classes than array columns: a back-projection sum (one beat per class) ends before
 #: the drain has taken the previous one, so the array stalls its last beat (a frozen beat
 #: must keep its tile's classifier weights). Built as a lean core, as on a small FPGA: only the
-#: driver's counters, 16 bits wide; no dropout, no sign-concordant feedback, no early exit.
+#: driver's counters, 16 bits wide; no dropout, no sign-concordant feedback, no early exit; and
+#: without the MAC array's operand stage (as the 8 x 8 ULX3S config builds it).
 FEW_CLASSES = NetConfig(arch=(20, 24, 16), classes=2, batch=8, array_rows=4, array_cols=4,
-                        lr_shift=4)
+                        lr_shift=4, operand_stage=False)
 LEAN = dict(counter_bits=16, all_counters=False, dropout=False, sign_feedback=False,
             early_exit=False, frozen_layers=False)
 

@@ -46,7 +46,8 @@ def wire_beat_generator(core, m, k):
     # ready, so the array's ready does not wait on the drain's logic, and chooses it as the
     # array announces it (``ending``), so that an empty drain register costs no cycle.
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
-                           operand_stage=p.pipelined, sum_register=not p.pipelined)
+                           operand_stage=p.pipelined and p.operand_stage,
+                           sum_register=not p.pipelined)
     m.submodules.mac = mac
     k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
     k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
