@@ -39,6 +39,8 @@ class MacArray(wiring.Component):
     ending : Out(1)
         A sum ends at this edge: ``o`` is valid from the next cycle until the sum is taken
         (a consumer may raise ``o.ready`` in that cycle on a registered decision).
+    ready_next : In(1)
+        (``ready_ahead`` only) What ``o.ready`` will be in the next cycle.
 
     ``pipelined``: two stages: a beat's ``P x Q`` products are registered (the multipliers'
     own stage: a multiplier, then a 40-bit sum in one cycle was 17 ns of a 75 MHz ULX3S
@@ -60,6 +62,12 @@ class MacArray(wiring.Component):
     ``P x Q`` flip-flops and the wires from each accumulator into them are gone (on an
     8 x 8 ULX3S build, the fabric around the DSP rows had no room for them).
 
+    ``ready_ahead`` (without the sum register): the consumer's ``o.ready`` is a register, and
+    it says on ``ready_next`` a cycle ahead what it will be; the array then decides from a
+    register of its own whether a shown sum will still wait in the next cycle, so that
+    ``i.ready`` depends on registers only again (``o.ready`` into the array's ready, and on
+    into everything that stalls with it, was a 75 MHz ULX3S build's slow path).
+
     ``operand_stage`` (pipelined only): a stage more in front of the products, in which each
     lane registers its own copy of its two operands (kept apart in synthesis by their
     ``_copy`` names), so that no register drives the same operand into several multipliers
@@ -69,7 +77,7 @@ class MacArray(wiring.Component):
     """
 
     def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False,
-                 sum_register=True):
+                 sum_register=True, ready_ahead=False):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
@@ -77,8 +85,10 @@ class MacArray(wiring.Component):
             raise ValueError("the operand stage is a stage of the pipelined array")
         if not sum_register and not pipelined:
             raise ValueError("only the pipelined array can show its sums from the accumulators")
+        if ready_ahead and sum_register:
+            raise ValueError("only an array without the sum register waits for a ready ahead")
         self.pipelined, self.operand_stage = pipelined, operand_stage
-        self.sum_register = sum_register
+        self.sum_register, self.ready_ahead = sum_register, ready_ahead
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self.acc_shape = accumulator_shape(a_shape, b_shape, depth)
         self.in_layout = data.StructLayout({
@@ -91,6 +101,7 @@ class MacArray(wiring.Component):
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(data.ArrayLayout(self.acc_shape, rows * cols))),
             "ending": Out(1),
+            **({"ready_next": In(1)} if ready_ahead else {}),
         })
 
     def elaborate(self, platform):
@@ -115,8 +126,10 @@ class MacArray(wiring.Component):
             advance, products_ready = Signal(), Signal()
             # The sum shown on ``o`` waits in its register (only the next sum's end waits
             # for it to leave) or in the accumulators (nothing is added until it is taken).
+            # (Ahead: ``waiting`` is ``o.valid & ~o.ready``, registered from the next values.)
+            waiting = Signal()
             waits = (last & self.o.valid if self.sum_register
-                     else self.o.valid & ~self.o.ready)
+                     else waiting if self.ready_ahead else self.o.valid & ~self.o.ready)
             m.d.comb += [advance.eq(held & ~waits),
                          products_ready.eq(~held | advance)]
             if self.operand_stage:
@@ -154,8 +167,13 @@ class MacArray(wiring.Component):
             advance = self.i.valid & self.i.ready
             m.d.comb += self.i.ready.eq(~(self.o.valid & beat.last))
 
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        # A sum is shown while it is not taken, and from the edge that ends one.
+        shown_next = Signal()
+        m.d.comb += [self.ending.eq(advance & last),
+                     shown_next.eq((self.o.valid & ~self.o.ready) | self.ending)]
+        m.d.sync += self.o.valid.eq(shown_next)
+        if self.ready_ahead:
+            m.d.sync += waiting.eq(shown_next & ~self.ready_next)
         with m.If(advance):
             for k in range(P * Q):
                 total = Signal(self.acc_shape, name=f"sum_{k}")
@@ -164,7 +182,4 @@ class MacArray(wiring.Component):
                 if self.sum_register:
                     with m.If(last):
                         m.d.sync += sums[k].eq(total)
-            with m.If(last):
-                m.d.sync += self.o.valid.eq(1)
-        m.d.comb += self.ending.eq(advance & last)
         return m

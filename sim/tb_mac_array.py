@@ -26,6 +26,19 @@ def operand(rng, shape, extreme):
     return rng.randint(lo, hi)
 
 
+class AheadSink(StreamSink):
+    """A consumer whose ``ready`` is a register: it says on ``ready_next`` what ``ready`` will
+    be in the next cycle."""
+
+    def __init__(self, prefix, stall=0.3, rng=None):
+        super().__init__(prefix, stall, rng)
+        self.ready = 0
+
+    def inputs(self):
+        ready, self.ready = self.ready, int(self.rng.random() >= self.stall)
+        return {f"{self.prefix}__ready": ready, "ready_next": self.ready}
+
+
 @cocotb.test()
 async def mac_array_matches_model(dut):
     p = tb_params.load()
@@ -33,7 +46,8 @@ async def mac_array_matches_model(dut):
     unit = MacArray(p["rows"], p["cols"], shape_of(p["a_shape"]), shape_of(p["b_shape"]),
                     p["depth"], pipelined=p.get("pipelined", True),
                     operand_stage=p.get("operand_stage", False),
-                    sum_register=p.get("sum_register", True))
+                    sum_register=p.get("sum_register", True),
+                    ready_ahead=p.get("ready_ahead", False))
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0
@@ -53,7 +67,8 @@ async def mac_array_matches_model(dut):
         return pack(beat, unit.in_layout)
 
     driver = StreamDriver("i", source, idle=p["idle"], rng=rng)
-    sink = StreamSink("o", stall=p["stall"], rng=rng)
+    sink = (AheadSink("o", stall=p["stall"], rng=rng) if unit.ready_ahead
+            else StreamSink("o", stall=p["stall"], rng=rng))
     model = MacArrayModel(p["rows"], p["cols"], unit.acc_shape.width,
                           pipelined=p.get("pipelined", True),
                           # "stage": checked against the model with the stage the other way
@@ -62,7 +77,8 @@ async def mac_array_matches_model(dut):
                           # "sums": checked against the model with the sum register the
                           # other way
                           sum_register=(p.get("sum_register", True)
-                                        != (p.get("mutate") == "sums")))
+                                        != (p.get("mutate") == "sums")),
+                          ready_ahead=unit.ready_ahead and p.get("mutate") != "sums")
     if p.get("mutate") == "sign":
         base_step = model.step
 

@@ -98,6 +98,8 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
             choose = (s_valid or coming) and not empty and arrived > popped
             stats["waited_for_tag"] += (s_valid or coming) and not empty and arrived == popped
             pop = moving if registered else choose
+            if registered:
+                assert ctx.get(dut.ready_next) == choose, cycle
             assert ctx.get(dut.popped.valid) == pop, (cycle, holding, arrived, popped)
             assert ctx.get(dut.sums.ready) == pop
             if pop:

@@ -28,6 +28,10 @@ CASES = {
                                       depth=2, operand_stage=True, sum_register=False),
     "2x2-s4xs4-d3-accumulators-unstaged": dict(rows=2, cols=2, a_shape=("s", 4),
                                                b_shape=("s", 4), depth=3, sum_register=False),
+    "2x3-u8xs16-d32-ahead": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32,
+                                 operand_stage=True, sum_register=False, ready_ahead=True),
+    "1x1-s2xu1-d2-ahead": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2,
+                               sum_register=False, ready_ahead=True),
     "8x8-s18xs18-d4096-accumulators": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18),
                                            depth=4096, operand_stage=True, sum_register=False),
     # Without the products' register (the iCEBreaker's lean core).
@@ -47,7 +51,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              b_shape=shape(case["b_shape"]), depth=case["depth"],
              pipelined=case.get("pipelined", True),
              operand_stage=case.get("operand_stage", False),
-             sum_register=case.get("sum_register", True))
+             sum_register=case.get("sum_register", True),
+             ready_ahead=case.get("ready_ahead", False))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -57,7 +62,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
 
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage", "2x3-u8xs16-d32-operands",
         "1x1-s2xu1-d2-operands", "2x3-u8xs16-d32-accumulators", "1x1-s2xu1-d2-accumulators",
-        "2x2-s4xs4-d3-accumulators-unstaged"]
+        "2x2-s4xs4-d3-accumulators-unstaged", "2x3-u8xs16-d32-ahead", "1x1-s2xu1-d2-ahead"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))
@@ -86,7 +91,7 @@ def test_operand_stage_timing_is_checked(tmp_path_factory, name):
 
 
 @pytest.mark.parametrize("name", ["2x3-u8xs16-d32-operands", "2x3-u8xs16-d32-accumulators",
-                                  "2x2-s4xs4-d3-accumulators-unstaged"])
+                                  "2x2-s4xs4-d3-accumulators-unstaged", "1x1-s2xu1-d2-ahead"])
 def test_sum_register_is_checked(tmp_path_factory, name):
     """Each array checked against the model with the sum register the other way (its sums
     shown a cycle apart, the products held for a different wait): the checker must notice."""
@@ -96,6 +101,11 @@ def test_sum_register_is_checked(tmp_path_factory, name):
 def test_operand_stage_needs_the_pipelined_array():
     with pytest.raises(ValueError, match="pipelined"):
         MacArray(2, 2, signed(4), signed(4), 4, pipelined=False, operand_stage=True)
+
+
+def test_ready_ahead_needs_the_accumulators_shown():
+    with pytest.raises(ValueError, match="sum register"):
+        MacArray(2, 2, signed(4), signed(4), 4, ready_ahead=True)
 
 
 def test_accumulator_sums_need_the_pipelined_array():

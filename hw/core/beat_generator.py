@@ -44,10 +44,12 @@ def wire_beat_generator(core, m, k):
     # sum register more was P x Q x 40 flip-flops and their wires in the fabric around the
     # DSP blocks, which an 8 x 8 ULX3S build had no room for); it takes one on a registered
     # ready, so the array's ready does not wait on the drain's logic, and chooses it as the
-    # array announces it (``ending``), so that an empty drain register costs no cycle.
+    # array announces it (``ending``), so that an empty drain register costs no cycle; it
+    # says a cycle ahead when it will take one (``ready_next``), so that the array's ready
+    # comes from its own registers.
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
                            operand_stage=p.pipelined and p.operand_stage,
-                           sum_register=not p.pipelined)
+                           sum_register=not p.pipelined, ready_ahead=p.pipelined)
     m.submodules.mac = mac
     k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
     k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
@@ -76,7 +78,8 @@ def wire_beat_generator(core, m, k):
         m.d.sync += [drain.tags.valid.eq(k.tags.valid),
                      drain.tags.payload.eq(k.tags.payload)]
     wiring.connect(m, mac.o, drain.sums)
-    m.d.comb += drain.sum_coming.eq(mac.ending)
+    if p.pipelined:
+        m.d.comb += [drain.sum_coming.eq(mac.ending), mac.ready_next.eq(drain.ready_next)]
 
     k.feedback = feedback = FeedbackRegisters(P, C, k.cls_gen.o_layout["k"].shape.elem_shape,
                                               cw, registered_move=p.pipelined)

@@ -63,6 +63,8 @@ class DrainRegister(wiring.Component):
     sum_coming : In(1)
         (``registered_moves`` only) A sum is offered on ``sums`` from the next cycle until
         taken.
+    ready_next : Out(1)
+        (``registered_moves`` only) ``sums.ready`` of the next cycle (a sum is chosen now).
     end, advance_row, advance_col : In(1)
         Empty the register; shift the rows; shift the columns (rows first when both are high;
         a drain's last step raises ``end`` with its shift, or alone).
@@ -85,6 +87,7 @@ class DrainRegister(wiring.Component):
             "row": Out(data.ArrayLayout(sum_shape, cols)),
             "column": Out(data.ArrayLayout(sum_shape, rows)),
             "advance_row": In(1), "advance_col": In(1), "end": In(1), "sum_coming": In(1),
+            "ready_next": Out(1),
             "busy": Out(1),
         })
 
@@ -140,6 +143,7 @@ class DrainRegister(wiring.Component):
                      self.sums.ready.eq(moving_in), tags.r_en.eq(moving_in),
                      self.popped.tag.eq(tags.r_data)]
         m.d.sync += moving_in.eq(choose)
+        m.d.comb += self.ready_next.eq(choose)
         with m.If(choose):
             m.d.sync += full.eq(1)
         advancing = (self.advance_row | self.advance_col) & self.holding

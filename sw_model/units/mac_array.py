@@ -29,6 +29,9 @@ class MacArrayModel:
     and added as it is accepted, a ``last`` beat's sums appear the next cycle, and ``i``
     stalls only a ``last`` beat while a finished sum still waits on ``o``.
 
+    ``ready_ahead`` (without ``sum_register``): ``ready_next`` says what ``o.ready`` will be in
+    the next cycle, and whether a shown sum waits is decided a cycle ahead from it.
+
     ``ending``: a sum ends at this edge (``o`` valid from the next cycle until taken).
 
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
@@ -36,10 +39,11 @@ class MacArrayModel:
     """
 
     def __init__(self, rows, cols, acc_bits, pipelined=True, operand_stage=False,
-                 sum_register=True):
+                 sum_register=True, ready_ahead=False):
         self.rows, self.cols, self.acc_bits = rows, cols, acc_bits
         self.pipelined, self.operand_stage = pipelined, operand_stage
-        self.sum_register = sum_register
+        self.sum_register, self.ready_ahead = sum_register, ready_ahead
+        self.waiting = False                # (ready_ahead) a shown sum is not taken this cycle
         self.acc = [0] * (rows * cols)
         self.held = None                    # the beat whose products are registered
         self.staged = None                  # the beat whose operands are registered
@@ -50,6 +54,8 @@ class MacArrayModel:
             return False
         if self.sum_register:
             return not (self.held["last"] and self.out_valid)
+        if self.ready_ahead:
+            return not self.waiting
         return not (self.out_valid and not inputs["o__ready"])
 
     def _products_ready(self, inputs):
@@ -99,6 +105,8 @@ class MacArrayModel:
             self._add(adding)
             if adding["last"]:
                 self.out, self.out_valid = list(self.acc), 1
+        if self.ready_ahead:
+            self.waiting = bool(self.out_valid) and not inputs["ready_next"]
         if self.operand_stage:
             if move:
                 self.held = self.staged
