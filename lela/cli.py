@@ -227,11 +227,15 @@ def build_parser(explicit_only=False):
                    "trying a config faster or slower than the board's own (iCEBreaker 22.5, "
                    "ULX3S 50 MHz: the default); refused where the PLL does not make it within "
                    "1 kHz, or the SDRAM or the UART's baud cannot run at it")
-    from gen.bitstream import LUT_MAPPINGS
+    from gen.bitstream import LUT_MAPPINGS, PLACERS
     b.add_argument("--lut-mapping", choices=LUT_MAPPINGS, default="auto",
                    help="ECP5 only: how Yosys maps logic to LUTs. auto is abc9 (timing-driven), "
                    "and classic ABC where abc9 stops on an internal assertion of Yosys "
                    "(report.json's lut_mapping and lut_mapping_fallback say which ran and why)")
+    b.add_argument("--placer", choices=PLACERS, default="heap",
+                   help="nextpnr's placer: heap (analytic) or static (electrostatic: spreads "
+                   "the design further; what the 8 x 8 ULX3S config, configs/ulx3s_8x8.toml, "
+                   "needs to route)")
     g = sub.add_parser("program", help="load a built bitstream into a board",
                        description="Program the board's SRAM with iceprog (iCEBreaker) or "
                        "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
@@ -355,7 +359,7 @@ def _bitstream(args):
     if len(args.seeds) > 1:
         return _bitstream_sweep(args, board, out)
     report = build_bitstream(board, args.config, out, seed=args.seeds[0],
-                             lut_mapping=args.lut_mapping)
+                             lut_mapping=args.lut_mapping, placer=args.placer)
     if report.get("lut_mapping_fallback"):
         print(f"{args.board}: {report['lut_mapping_fallback']}: mapped with classic ABC")
     if not report["fits"]:
@@ -377,7 +381,7 @@ def _bitstream_sweep(args, board, out):
     seeds = list(dict.fromkeys(args.seeds))
     report = build_seed_sweep(board, args.config, out, seeds,
                               log=lambda line: print(line, flush=True),
-                              lut_mapping=args.lut_mapping)
+                              lut_mapping=args.lut_mapping, placer=args.placer)
     sweep = report["seed_sweep"]
     if not any(s["fits"] for s in sweep["seeds"].values()):
         raise UserError(f"the design does not fit the {args.board}: {report['error']} "

@@ -377,6 +377,40 @@ def test_a_build_on_which_abc9_fails_is_mapped_with_classic_abc(tmp_path, monkey
     assert len(scripts) == 1
 
 
+@pytest.mark.parametrize("placer", ["heap", "static"])
+def test_the_placer_asked_for_reaches_nextpnr_and_the_report(tmp_path, monkeypatch, placer):
+    import gen.bitstream as bitstream
+    commands = []
+
+    def execute(plan, out_dir):
+        commands.append(plan.files["build_top.sh"])
+        return None
+    monkeypatch.setattr(bitstream, "_execute", execute)
+    monkeypatch.setattr(bitstream, "_read_report", lambda *args: {"fits": True})
+    report = bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path), lut_mapping="abc",
+                                       placer=placer)
+    assert report["placer"] == placer
+    nextpnr = [line for line in commands[0].splitlines() if "--json top.json" in line]
+    assert len(nextpnr) == 1 and f"--placer {placer}" in nextpnr[0]
+    with pytest.raises(ValueError, match="placer 'sa'"):
+        bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path), placer="sa")
+
+
+def test_lela_bitstream_passes_its_placer(tmp_path, monkeypatch):
+    import gen.bitstream as bitstream
+    from lela.cli import main
+    asked = []
+
+    def build(board, cfg, out_dir, *, seed=1, **options):
+        asked.append(options.get("placer"))
+        return _fake_build({1: 80.1})(board, cfg, out_dir, seed=seed, **options)
+    monkeypatch.setattr(bitstream, "build_bitstream", build)
+    assert main(["bitstream", "--board", "ulx3s", "--placer", "static",
+                 "-o", str(tmp_path)]) == 0
+    assert main(["bitstream", "--board", "ulx3s", "-o", str(tmp_path)]) == 0
+    assert asked == ["static", "heap"]
+
+
 @pytest.mark.parametrize("seeds", [["1"], ["1", "2"]])
 def test_lela_bitstream_builds_at_the_clock_asked_for(tmp_path, monkeypatch, capsys, seeds):
     import gen.bitstream as bitstream
