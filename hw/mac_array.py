@@ -172,7 +172,9 @@ class MacArray(wiring.Component):
         if self.sum_register:
             waits = [last & self.o.valid] * (lanes + 1)
         elif self.ready_ahead:
-            waits = waiting = [Signal(name="waiting")] + copies("waiting")
+            # (The copies not reset: the reset's net reached every lane. A copy set in the
+            # cycle after a reset holds only a lane that holds no beat.)
+            waits = waiting = [Signal(name="waiting")] + copies("waiting", reset_less=True)
         else:
             waits = [self.o.valid & ~self.o.ready] * (lanes + 1)
         advance = [Signal(name="advance")] + [Signal(name=f"advance_{k}") for k in range(lanes)]
