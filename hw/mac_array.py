@@ -156,6 +156,8 @@ class MacArray(wiring.Component):
         beat = self.i.payload
         P, Q, lanes = self.rows, self.cols, self.rows * self.cols
 
+        # Each control below is a list: element 0 the shared register or signal (the
+        # array's handshake), element 1 + k lane k's own copy.
         def copies(name, reset_less=False):
             return [Signal(name=f"{name}_{k}{COPY_SUFFIX}", reset_less=reset_less)
                     for k in range(lanes)]
