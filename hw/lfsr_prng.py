@@ -83,7 +83,6 @@ class LfsrPrng(wiring.Component):
         def seeded(seed):
             return seed | (seed == 0)
 
-        current = state
         if self.registered_controls:
             # The register the sequence is in: the state, or what a pending load or step
             # makes of it (the state takes it at the next edge, whatever comes then).
@@ -94,13 +93,14 @@ class LfsrPrng(wiring.Component):
             current = Signal(self.width, name="sequence_state")
             m.d.comb += current.eq(Mux(load, seeded(seed), Mux(step, stepped(state), state)))
             m.d.sync += state.eq(current)
-        m.d.comb += [
-            self.o.valid.eq(1),
-            self.o.payload.eq(Cat(xor(mask, current) for mask in out)),
-        ]
-        if not self.registered_controls:
+        else:
+            current = state
             with m.If(self.load):
                 m.d.sync += state.eq(seeded(self.seed))
             with m.Elif(self.o.ready):
                 m.d.sync += state.eq(stepped(state))
+        m.d.comb += [
+            self.o.valid.eq(1),
+            self.o.payload.eq(Cat(xor(mask, current) for mask in out)),
+        ]
         return m

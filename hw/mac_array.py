@@ -162,6 +162,14 @@ class MacArray(wiring.Component):
             return [Signal(name=f"{name}_{k}{COPY_SUFFIX}", reset_less=reset_less)
                     for k in range(lanes)]
 
+        def occupied(flags, enters, leaves):
+            """A stage's valid bits: set as a beat enters, cleared as it leaves alone."""
+            for flag, enter, leave in zip(flags, enters, leaves):
+                with m.If(enter):
+                    m.d.sync += flag.eq(1)
+                with m.Elif(leave):
+                    m.d.sync += flag.eq(0)
+
         # The products' register: a beat's products and whether it starts or ends a sum.
         held, first, last = Signal(), Signal(), Signal()
         held_copies, first_copies = copies("held"), copies("first", reset_less=True)
@@ -179,27 +187,23 @@ class MacArray(wiring.Component):
             waits = waiting = [Signal(name="waiting")] + copies("waiting", reset_less=True)
         else:
             waits = [self.o.valid & ~self.o.ready] * (lanes + 1)
+        helds = [held] + held_copies
         advance = [Signal(name="advance")] + [Signal(name=f"advance_{k}") for k in range(lanes)]
-        products_ready = [~h | a for h, a in zip([held] + held_copies, advance)]
-        m.d.comb += [a.eq(h & ~w) for a, h, w in zip(advance, [held] + held_copies, waits)]
+        products_ready = [~h | a for h, a in zip(helds, advance)]
+        m.d.comb += [a.eq(h & ~w) for a, h, w in zip(advance, helds, waits)]
 
         if self.operand_stage:
             # The operands' register: each lane's copies, and the beat's flags.
             staged = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
-            staged_copies = copies("staged")
+            staged_valids = [staged.valid] + copies("staged")
             a_copies = [Signal(self.a_shape, name=f"operand_a_{k}{COPY_SUFFIX}",
                                reset_less=True) for k in range(lanes)]
             b_copies = [Signal(self.b_shape, name=f"operand_b_{k}{COPY_SUFFIX}",
                                reset_less=True) for k in range(lanes)]
-            moves = [v & r for v, r in zip([staged.valid] + staged_copies, products_ready)]
-            accepts = [self.i.valid & (~v | mv)
-                       for v, mv in zip([staged.valid] + staged_copies, moves)]
+            moves = [v & r for v, r in zip(staged_valids, products_ready)]
+            accepts = [self.i.valid & (~v | mv) for v, mv in zip(staged_valids, moves)]
             m.d.comb += self.i.ready.eq(~staged.valid | moves[0])
-            for valid, accept, move in zip([staged.valid] + staged_copies, accepts, moves):
-                with m.If(accept):
-                    m.d.sync += valid.eq(1)
-                with m.Elif(move):
-                    m.d.sync += valid.eq(0)
+            occupied(staged_valids, accepts, moves)
             with m.If(accepts[0]):
                 m.d.sync += [staged.first.eq(beat.first), staged.last.eq(beat.last)]
             for p in range(P):
@@ -214,17 +218,11 @@ class MacArray(wiring.Component):
             loads = [self.i.valid & r for r in products_ready]
             load_first, load_last = beat.first, beat.last
             factors = [(beat.a[p], beat.b[q]) for p in range(P) for q in range(Q)]
+        occupied(helds, loads, advance)
         with m.If(loads[0]):
             m.d.sync += [first.eq(load_first), last.eq(load_last)]
-        for k, (load, a_b) in enumerate(zip(loads, [None] + factors)):
-            h = ([held] + held_copies)[k]
-            with m.If(load):
-                m.d.sync += h.eq(1)
-                if k:
-                    a, b = a_b
-                    m.d.sync += [first_copies[k - 1].eq(load_first),
-                                 products[k - 1].eq(a * b)]
-            with m.Elif(advance[k]):
-                m.d.sync += h.eq(0)
+        for k, (a, b) in enumerate(factors):
+            with m.If(loads[k + 1]):
+                m.d.sync += [first_copies[k].eq(load_first), products[k].eq(a * b)]
         return (advance[0], first, last, list(zip(advance[1:], first_copies, products)),
                 waiting)

@@ -72,12 +72,20 @@ class MacArrayModel:
             return self.staged is None or self._move(inputs)
         return self._products_ready(inputs)
 
+    def _taken(self, inputs):
+        """The beat accepted at this edge, or None."""
+        return inputs["i__beat"] if inputs["i__valid"] and self.ready(inputs) else None
+
+    def _adding(self, inputs):
+        """The beat added at this edge: the one accepted (one stage), or the registered one
+        moving on (two); or None."""
+        if not self.pipelined:
+            return self._taken(inputs)
+        return self.held if self._advance(inputs) else None
+
     def outputs(self, inputs):
         shown = self.out if self.sum_register else list(self.acc)
-        if self.pipelined:
-            adding = self.held if self._advance(inputs) else None
-        else:
-            adding = inputs["i__beat"] if inputs["i__valid"] and self.ready(inputs) else None
+        adding = self._adding(inputs)
         return {"o__valid": self.out_valid, "o__payload": shown,
                 "i__ready": int(self.ready(inputs)),
                 "ending": int(adding is not None and bool(adding["last"]))}
@@ -93,14 +101,11 @@ class MacArrayModel:
 
     def step(self, inputs):
         """Returns the beat accepted at this edge, or None."""
-        advance, ready = self._advance(inputs), self.ready(inputs)
-        move = self.operand_stage and self._move(inputs)    # (all three from before the edge)
+        # (All from before the edge.)
+        advance, taken, adding = self._advance(inputs), self._taken(inputs), self._adding(inputs)
+        move = self.operand_stage and self._move(inputs)
         if self.out_valid and inputs["o__ready"]:
             self.out_valid = 0
-        taken = inputs["i__beat"] if inputs["i__valid"] and ready else None
-        # The beat added at this edge: the one accepted (one stage), or the registered one
-        # moving on (two).
-        adding = (self.held if advance else None) if self.pipelined else taken
         if adding is not None:
             self._add(adding)
             if adding["last"]:
