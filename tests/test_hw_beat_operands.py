@@ -126,9 +126,9 @@ def _check(p, vectors, registered=False, seed=0):
             ctx.set(dut.in_frac, v["in_frac"])
             ctx.set(dut.fan_in, v["fan_in"])
             if registered:
-                ctx.set(dut.stall, 0)
+                ctx.set(dut.stall, 0)              # every word's bit alike
                 await ctx.tick()
-                ctx.set(dut.stall, 1)
+                ctx.set(dut.stall, (1 << len(dut.held_words)) - 1)
                 for _ in range(rng.randrange(3)):
                     offer(ctx, rng.choice(vectors))
                     await ctx.tick()

@@ -7,6 +7,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
 from ..mac_array import MacArray
+from ..skid_buffer import SkidBuffer
 from .beat_operands import BeatOperands
 from .classifier_weights import odd_part
 from .conv_geometry import conv_layout
@@ -18,6 +19,9 @@ from .patch_walker import PatchWalker
 from .sequencer import Phase
 
 __all__ = ["wire_beat_generator"]
+
+#: The operand words a pipelined core's activation buffers register as they read them.
+PIPELINED_AT_SOURCE = ("inputs", "outputs")
 
 
 def _word(layout_shape, lanes):
@@ -52,7 +56,30 @@ def wire_beat_generator(core, m, k):
                            sum_register=not p.pipelined, ready_ahead=p.pipelined)
     m.submodules.mac = mac
     k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
-    k.freeze = freeze = s2.valid & ~mac.i.ready     # the whole pipe holds (registers only)
+    # The pipe in front of the array holds while its last beat is not taken. Pipelined, a
+    # skid buffer between stage 2 and the array takes that beat, so that the pipe holds on a
+    # register, a copy of it for each group of the pipe's registers (``k.holds``): one net
+    # from the hold's logic to every stage's enables was an 8 x 8 ULX3S build's worst path
+    # (18 ns across the die). The skid passes beats on in the same cycle while empty: the
+    # array sees the beats it saw without it, at the same cycles.
+    hold_groups = ["loop_nest", "stage_1", "stage_1_weights", "slab", "errors", "deltas",
+                   *(f"buffer_{b}" for b in range(len(k.bufs))),
+                   *(f"operands_{word}" for word in BeatOperands.REGISTERED
+                     if word not in PIPELINED_AT_SOURCE),
+                   "stage_1_operands", "stage_2", "stage_2_a", "stage_2_b", "feedback",
+                   *(["convolution"] if p.conv else [])]
+    if p.pipelined:
+        k.skid = skid = SkidBuffer(mac.in_layout, stall_copies=len(hold_groups),
+                                   chunk_bits=36)
+        m.submodules.beat_skid = skid
+        wiring.connect(m, skid.o, mac.i)
+        m.d.comb += [skid.i.valid.eq(s2.valid), skid.i.payload.eq(s2.beat)]
+        k.holds = {group: skid.stalls[g] for g, group in enumerate(hold_groups)}
+    else:
+        freeze = s2.valid & ~mac.i.ready            # (registers only)
+        m.d.comb += [mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
+        k.holds = {group: freeze for group in hold_groups}
+    holds = k.holds
     # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
     # With convolutions, also the output position (pooled) and window element of the sum
     # (FWD), and the real columns of its input tile (GRAD).
@@ -62,9 +89,10 @@ def wire_beat_generator(core, m, k):
     # Tags: a sum's is written as its last beat issues; the array holds one finished sum,
     # and the pipe in front of it (stages 1 and 2, the MAC's product stage and, pipelined,
     # the operand choice's register and the MAC's operand stage) a sum's last beat each:
-    # with sums of one beat, that many tags wait (and one to spare).
+    # with sums of one beat, that many tags wait (and one to spare). Pipelined, the skid
+    # buffer holds one more.
     k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
-                                    tag_depth=7 if p.pipelined else 4,
+                                    tag_depth=8 if p.pipelined else 4,
                                     shift_with_end=p.pipelined,
                                     registered_moves=p.pipelined)
     m.submodules.drain_register = drain
@@ -111,7 +139,7 @@ def wire_beat_generator(core, m, k):
             m.d.comb += ready.eq(feedback.ready)
         with m.Default():
             m.d.comb += ready.eq(1)
-    m.d.comb += [nest.stall.eq(freeze), nest.ready.eq(ready), nest.dead.eq(dead),
+    m.d.comb += [nest.stall.eq(holds["loop_nest"]), nest.ready.eq(ready), nest.dead.eq(dead),
                  nest.skip_outer.eq(phase == Phase.SCORE)]
     issue, skip = nest.issue, nest.skip
     # The beats early exit saves (``skipped`` is registered: the counters see a skip a
@@ -156,9 +184,9 @@ def wire_beat_generator(core, m, k):
 
     # Stage-0 reads.
     grad_phase = phase == Phase.GRAD
-    for buf in k.bufs:
+    for b, buf in enumerate(k.bufs):
         m.d.comb += [
-            buf.rd_en.eq(~freeze),
+            buf.rd_en.eq(~holds[f"buffer_{b}"]),
             buf.rd_row.eq(grad_phase),
             buf.rd_group.eq(Mux(grad_phase, gk >> qbits,
                                 Mux(phase == Phase.SCORE, go, gm))),
@@ -166,18 +194,19 @@ def wire_beat_generator(core, m, k):
             buf.rd_col.eq(Mux(grad_phase, gm << qbits, column)),
         ]
     m.d.comb += [
-        k.slab.read_en.eq(~freeze), k.slab.read_addr.eq(gk[:k.sbits]),
+        k.slab.read_en.eq(~holds["slab"]), k.slab.read_addr.eq(gk[:k.sbits]),
         k.slab.read_bank.eq(go[0]),
-        k.e_rd.en.eq(~freeze), k.e_rd.addr.eq(Cat(gk[:k.cbits], gm[:k.gbits])),
-        k.d_rd.en.eq(~freeze), k.d_rd.addr.eq(Cat(gk[:k.bbits_s], go[:k.tbits])),
+        k.e_rd.en.eq(~holds["errors"]), k.e_rd.addr.eq(Cat(gk[:k.cbits], gm[:k.gbits])),
+        k.d_rd.en.eq(~holds["deltas"]), k.d_rd.addr.eq(Cat(gk[:k.bbits_s], go[:k.tbits])),
     ]
-    with m.If(~freeze):
+    with m.If(~holds["stage_1"]):
         m.d.sync += [
             s1.valid.eq(issue), s1.first.eq(gk == 0), s1.last.eq(k_wrap),
             s1.bias.eq(gk == k.J), s1.k.eq(gk), s1.m.eq(gm),
         ]
         if p.conv:
             m.d.sync += s1.pad.eq(conv_fwd & ~k.walker.in_map)
+    with m.If(~holds["stage_1_weights"]):
         m.d.sync += [s1_weights[c].eq(odd_part(k.cls_gen.o.payload.m[c]))
                      for c in range(C)]
 
@@ -202,7 +231,7 @@ def wire_beat_generator(core, m, k):
                                          feedback.column.shape().elem_shape, cw,
                                          batch_norm=p.batch_norm, conv=p.conv,
                                          registered=p.pipelined,
-                                         registered_at_source=(("inputs", "outputs")
+                                         registered_at_source=(PIPELINED_AT_SOURCE
                                                                if p.pipelined else ()))
     m.submodules.beat_operands = operands
     # The beat whose operands leave the operand choice: stage 1's, or (pipelined cores,
@@ -211,8 +240,9 @@ def wire_beat_generator(core, m, k):
     k.s1_operands = s1
     if p.pipelined:
         k.s1_operands = Signal.like(s1, name="s1_operands")
-        m.d.comb += operands.stall.eq(freeze)
-        with m.If(~freeze):
+        m.d.comb += [operands.stall[w].eq(holds[f"operands_{word}"])
+                     for w, word in enumerate(operands.held_words)]
+        with m.If(~holds["stage_1_operands"]):
             m.d.sync += k.s1_operands.eq(s1)
     m.d.comb += [
         operands.phase.eq(phase), operands.beat.first.eq(s1.first),
@@ -224,16 +254,20 @@ def wire_beat_generator(core, m, k):
         operands.errors.eq(e_lanes), operands.classifier.eq(s1_weights),
         feedback.class_index.eq(s1.k), operands.feedback.eq(feedback.column),
         operands.in_frac.eq(k.cur["in_frac"][:5]), operands.fan_in.eq(k.J),
-        mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat),
     ]
-    with m.If(~freeze):
-        m.d.sync += [s2.valid.eq(k.s1_operands.valid), s2.beat.eq(operands.o)]
+    with m.If(~holds["stage_2"]):
+        m.d.sync += [s2.valid.eq(k.s1_operands.valid), s2.beat.first.eq(operands.o.first),
+                     s2.beat.last.eq(operands.o.last)]
+    with m.If(~holds["stage_2_a"]):
+        m.d.sync += s2.beat.a.eq(operands.o.a)
+    with m.If(~holds["stage_2_b"]):
+        m.d.sync += s2.beat.b.eq(operands.o.b)
     m.d.comb += core.mac_busy.eq(mac.i.valid & mac.i.ready)
 
     # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
     cls_gen = k.cls_gen
     m.d.comb += [feedback.enable.eq((phase == Phase.BACK) & k.running),
-                 feedback.tile.eq(go), feedback.stall.eq(freeze),
+                 feedback.tile.eq(go), feedback.stall.eq(holds["feedback"]),
                  feedback.tiles.eq(k.T)]
     m.d.comb += [feedback.weights.valid.eq(cls_gen.o.valid),
                  feedback.weights.payload.eq(cls_gen.o.payload.k)]

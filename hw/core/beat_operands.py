@@ -64,8 +64,10 @@ class BeatOperands(wiring.Component):
         stored with the offset ``H = 2**(act_bits - 1)``: they enter the products as ``z - H``
         (docs/ARITHMETIC.md, "Batch normalisation").
     o : Out(beat_layout)
-    stall : In(1)
-        (``registered`` only) Hold the registered words.
+    stall : In(len(held_words))
+        (``registered`` only) Hold the registered words: a bit per word held here
+        (``held_words``), each from its own copy of the pipe's hold, all alike (one net to
+        every word's enables was too slow on an 8 x 8 ULX3S build).
 
     With ``registered``, ``beat`` and every word (``weights`` to ``feedback``) are registered
     as they arrive, while ``stall`` is low, and ``o`` is the table's function of the registered
@@ -90,6 +92,9 @@ class BeatOperands(wiring.Component):
         self.registered_at_source = tuple(registered_at_source)
         if not set(self.registered_at_source) <= set(self.REGISTERED):
             raise ValueError(f"words registered at their source are among {self.REGISTERED}")
+        #: The words ``registered`` holds here, in order: a bit of ``stall`` each.
+        self.held_words = tuple(name for name in self.REGISTERED
+                                if name not in self.registered_at_source)
         super().__init__({
             "phase": In(Phase),
             "beat": In(data.StructLayout({"first": 1, "last": 1, "bias": 1, "k": width,
@@ -106,7 +111,7 @@ class BeatOperands(wiring.Component):
             "o": Out(beat_layout),
             **({"centre_inputs": In(1), "centre_outputs": In(1)} if batch_norm else {}),
             **({"conv_on": In(1)} if conv else {}),
-            **({"stall": In(1)} if registered else {}),
+            **({"stall": In(len(self.held_words))} if registered else {}),
         })
 
     def _centred(self, lanes, centre):
@@ -126,9 +131,9 @@ class BeatOperands(wiring.Component):
             held = {name: (port if name in self.registered_at_source else
                            Signal.like(port, name=f"held_{name}", reset_less=True))
                     for name, port in words.items()}
-            with m.If(~self.stall):
-                m.d.sync += [held[name].eq(words[name]) for name in words
-                             if name not in self.registered_at_source]
+            for bit, name in enumerate(self.held_words):
+                with m.If(~self.stall[bit]):
+                    m.d.sync += held[name].eq(words[name])
             words = held
         beat, o = words["beat"], self.o
         m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]

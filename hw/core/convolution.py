@@ -26,7 +26,7 @@ def wire_conv_training(core, m, k):
     phase, nest, drain, s1 = k.phase, k.nest, k.drain, k.s1
     conv, geometry, conv_on = k.conv, k.geometry, k.conv_on
     sequencer, operands = k.sequencer, k.operands
-    freeze, issue = k.freeze, nest.issue
+    hold, issue = k.holds["convolution"], nest.issue
     conv_back = (phase == Phase.BACK) & conv_on
     conv_grad = (phase == Phase.GRAD) & conv_on
     pooling = conv_on & conv.pool
@@ -80,7 +80,7 @@ def wire_conv_training(core, m, k):
         with m.If(conv_grad):
             m.d.comb += buf.rd_col.eq(walk.column)
     m.d.comb += [
-        deltas.read.en.eq(~freeze), deltas.read.sample.eq(nest.inner),
+        deltas.read.en.eq(~hold), deltas.read.sample.eq(nest.inner),
         deltas.read.tile.eq(nest.outer), deltas.read.position.eq(walk.pooled),
         deltas.read.window.eq(walk.window),
     ]
@@ -90,7 +90,7 @@ def wire_conv_training(core, m, k):
         m.d.sync += sum_first.eq(1)
     with m.Elif(issue & conv_grad):
         m.d.sync += sum_first.eq(last_position_beat)
-    with m.If(~freeze):
+    with m.If(~hold):
         m.d.sync += [s1.lanes.eq(walk.lanes), s1.outer.eq(nest.outer)]
         with m.If(conv_grad):
             m.d.sync += [s1.first.eq(sum_first), s1.last.eq(last_position_beat)]
@@ -107,12 +107,12 @@ def wire_conv_training(core, m, k):
     s2 = k.s2
     first_tile, outer = Signal(), Signal.like(s1.outer)     # of the beat in stage 2
     at_operands = k.s1_operands                             # the beat entering stage 2
-    with m.If(~freeze):
+    with m.If(~hold):
         m.d.sync += [first_tile.eq(at_operands.valid & conv_grad & (at_operands.m == 0)),
                      outer.eq(at_operands.outer)]
     bias_sums = [Signal(gb_shape, name=f"conv_bias_sum_{r}") for r in range(P)]
     summed = [Signal(gb_shape, name=f"conv_bias_next_{r}") for r in range(P)]
-    taken = ~freeze & s2.valid & first_tile
+    taken = ~hold & s2.valid & first_tile
     for r in range(P):
         m.d.comb += summed[r].eq(Mux(s2.beat.first, 0, bias_sums[r]) + s2.beat.a[r])
         with m.If(taken):

@@ -42,7 +42,7 @@ def wire_phase_control(core, m, k):
     loops_idle = (~k.nest.active & ~k.s1.valid & ~k.s2.valid & ~drain.busy
                   & ~k.forward.busy & ~k.back.busy & ~k.updater.busy)
     if p.pipelined:
-        loops_idle &= ~k.s1_operands.valid
+        loops_idle &= ~k.s1_operands.valid & k.skid.i.ready
     k.phase_done = phase_done = Signal()
     with m.Switch(phase):
         with m.Case(Phase.FWD, Phase.BACK):
