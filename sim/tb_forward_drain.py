@@ -31,7 +31,8 @@ def build(p):
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
                         p["dropout"], **({"pooling": True, "rows": p["rows"]}
                                          if p.get("pooling") else {}),
-                        rounding_parts=p.get("rounding_parts", False))
+                        rounding_parts=p.get("rounding_parts", False),
+                        output_register=p.get("output_register", False))
 
 
 def keep_scale(dropout):
@@ -173,6 +174,9 @@ async def forward_drain_matches_model(dut):
         options["tie"] = "last"                       # the last of equal maxima wins
     if pooling:
         options.update(pooling=True, rows=p["rows"])
+    # "latency": checked against the model with the output register the other way
+    options["output_register"] = (p.get("output_register", False)
+                                  != (p.get("mutate") == "latency"))
     model = ForwardDrainModel(Q, act, dropout=p["dropout"], **options)
     out_layout = unit.out_layout
 

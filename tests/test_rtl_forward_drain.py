@@ -31,6 +31,13 @@ CASES = {
     "l2-a8-nodrop-parts": dict(lanes=2, sum_bits=26, rounded_bits=28, act_bits=8,
                                neuron_bits=9, index_bits=6, row_bits=1, dropout=False,
                                rounding_parts=True),
+    # The pipelined cores': and the output registered.
+    "l8-a8-drop-parts-out": dict(lanes=8, sum_bits=30, rounded_bits=32, act_bits=8,
+                                 neuron_bits=10, index_bits=7, row_bits=3, dropout=True,
+                                 rounding_parts=True, output_register=True),
+    "l2-a8-nodrop-parts-out": dict(lanes=2, sum_bits=26, rounded_bits=28, act_bits=8,
+                                   neuron_bits=9, index_bits=6, row_bits=1, dropout=False,
+                                   rounding_parts=True, output_register=True),
 }
 
 #: Built with pooling: tiles of P = 4 rows and of one row (the same row on consecutive cycles).
@@ -47,6 +54,10 @@ POOL_CASES = {
     "l4-a8-nodrop-pool-p4": dict(lanes=4, sum_bits=27, rounded_bits=29, act_bits=8,
                                  neuron_bits=8, index_bits=5, row_bits=2, dropout=False,
                                  pooling=True, rows=4),
+    "l4-a8-drop-pool-p4-out": dict(lanes=4, sum_bits=27, rounded_bits=29, act_bits=8,
+                                   neuron_bits=8, index_bits=5, row_bits=2, dropout=True,
+                                   pooling=True, rows=4, rounding_parts=True,
+                                   output_register=True),
 }
 
 
@@ -56,11 +67,12 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     pooling = {"pooling": True, "rows": p["rows"]} if p.get("pooling") else {}
     unit = ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
                         p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
-                        p["dropout"], **pooling, rounding_parts=p.get("rounding_parts", False))
+                        p["dropout"], **pooling, rounding_parts=p.get("rounding_parts", False),
+                        output_register=p.get("output_register", False))
     run_case(tmp_path_factory, unit, "forward_drain", p, sim, name)
 
 
-FAST = ["l4-a8-drop", "l1-a8-nodrop", "l4-a8-drop-parts"]
+FAST = ["l4-a8-drop", "l1-a8-nodrop", "l4-a8-drop-parts", "l8-a8-drop-parts-out"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
@@ -68,7 +80,8 @@ def test_forward_drain(tmp_path_factory, name, sim):
     run(tmp_path_factory, name, sim, cycles=cycles())
 
 
-@pytest.mark.parametrize("name,sim", sweep(POOL_CASES, fast=["l4-a8-drop-pool-p4"]))
+@pytest.mark.parametrize("name,sim", sweep(POOL_CASES, fast=["l4-a8-drop-pool-p4",
+                                                              "l4-a8-drop-pool-p4-out"]))
 def test_forward_drain_pooling(tmp_path_factory, name, sim):
     run(tmp_path_factory, name, sim, cycles=cycles())
 
@@ -79,6 +92,13 @@ def test_perturbed_model_is_caught(tmp_path_factory, mutate):
     """The model rounds the kept activations half up, or keeps a rounded sum of exactly
     ``2**act_bits`` active (``<=`` for ``<``): the checker must notice."""
     run(tmp_path_factory, "l4-a8-drop", "verilator", cycles=2_000, mutate=mutate)
+
+
+@pytest.mark.parametrize("name", ["l4-a8-drop-parts", "l8-a8-drop-parts-out"])
+def test_output_register_is_checked(tmp_path_factory, name):
+    """Each drain checked against the model with the output register the other way (its
+    rows a cycle apart): the checker must notice."""
+    run(tmp_path_factory, name, "verilator", cycles=2_000, mutate="latency")
 
 
 @pytest.mark.parametrize("name", ["l4-a8-drop-pool-p4",

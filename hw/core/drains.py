@@ -87,7 +87,7 @@ def wire_row_drains(core, m, k):
     k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
                                        **({"pooling": True, "rows": P} if p.conv else {}),
-                                       rounding_parts=parts)
+                                       rounding_parts=parts, output_register=p.pipelined)
     m.submodules.forward_drain = forward
     neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
     m.d.comb += [

@@ -65,6 +65,12 @@ class ForwardDrain(wiring.Component):
         pooling.
     rows : int
         Rows of a tile (with ``pooling``): the running maxima's entries.
+    output_register : bool
+        A fourth register: ``o`` is the three stages' output a cycle later, registered, so
+        that a row's activations (with dropout, ``o.y`` is the rounding and saturation of the
+        product register) are not formed in the cycle that writes them into a buffer's
+        banks (their rotation and the buffers' choice: 15-16 ns of an 8 x 8 ULX3S build).
+        Four-cycle latency.
     rounding_parts : bool
         ``rounded`` carries a rounded sum's quotient and ``round_up`` its rounding bit
         (``DrainRounding.quotient`` and ``round_up``): the sum is saturated and compared from
@@ -101,7 +107,7 @@ class ForwardDrain(wiring.Component):
         Low, every row is output as without pooling (``at.window`` ignored, ``o.winner`` 0).
     o : Out(StructLayout(valid, n, group, tile, row, [window, column,] write, y, active,
             [winner]))
-        The row after three cycles: ``write`` (a valid row of a real neuron; while pooling, of
+        The row after three cycles (four with ``output_register``): ``write`` (a valid row of a real neuron; while pooling, of
         element 3 only), the activations and the active bits (not masked: use them where
         ``at.valid`` or ``write``); with ``pooling``, the winning window element per lane
         (``ArrayLayout(unsigned(2), lanes)``). ``at.valid`` is high for every row, pooled rows
@@ -112,9 +118,10 @@ class ForwardDrain(wiring.Component):
     """
 
     def __init__(self, lanes, sum_shape, rounded_shape, act_bits, neuron_bits, index_bits,
-                 row_bits, dropout=True, pooling=False, rows=None, rounding_parts=False):
+                 row_bits, dropout=True, pooling=False, rows=None, rounding_parts=False,
+                 output_register=False):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
-        self.rounding_parts = rounding_parts
+        self.rounding_parts, self.output_register = rounding_parts, output_register
         self.pooling, self.rows, self.row_bits = pooling, rows, row_bits
         if pooling and not (rows and 1 <= rows <= 1 << row_bits):
             raise ValueError(f"pooling needs 1 <= rows <= 2**row_bits, not rows={rows}")
@@ -164,7 +171,8 @@ class ForwardDrain(wiring.Component):
         clipped = Signal(data.StructLayout(clipped_fields))
         if self.has_dropout:
             m.d.sync += clipped.keep_scale.eq(self.keep_scale)
-        o = self.o
+        # (With ``output_register``, the third stage's output, registered into ``o``.)
+        o = Signal(self.out_layout, name="row_out") if self.output_register else self.o
         write = clipped.at.valid & (clipped.at.n < self.neurons)
         positive = clipped.positive
 
@@ -225,5 +233,8 @@ class ForwardDrain(wiring.Component):
                 m.d.sync += o.y[q].eq(Mux(clipped.keep[q], largest[q], 0))
             m.d.sync += o.active[q].eq(positive[q] & clipped.keep[q]
                                        & (clipped.at.n < self.neurons))
-        m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid)
+        m.d.comb += self.busy.eq(placed.at.valid | clipped.at.valid | o.at.valid
+                                 | (self.o.at.valid if self.output_register else 0))
+        if self.output_register:
+            m.d.sync += self.o.eq(o)
         return m

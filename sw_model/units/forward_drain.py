@@ -32,12 +32,14 @@ class ForwardDrainModel:
     bits; only element 3's row is written. Other rows leave with their own values and index 0.
     ``tie="last"`` lets a later equal maximum win, only to show that the bench notices.
 
+    ``output_register``: a fourth register, always moving, delays the output a cycle.
+
     ``rounding`` replaces the contract's rounding of the kept activations, and ``relu_top`` the
     largest rounded sum that is still active, only to show that the bench notices.
     """
 
     def __init__(self, lanes, act_bits, dropout=True, rounding=shift_rne, relu_top=None,
-                 pooling=False, rows=1, tie="first"):
+                 pooling=False, rows=1, tie="first", output_register=False):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
         self.rounding = rounding
         self.relu_top = (1 << act_bits) - 1 if relu_top is None else relu_top
@@ -52,6 +54,9 @@ class ForwardDrainModel:
         self.out = {"at": dict(at), "write": 0, "y": [0] * lanes, "active": 0}
         if pooling:
             self.out["winner"] = [0] * lanes
+        #: (``output_register``) the output register, a cycle behind ``out``
+        self.registered = ({**self.out, "at": dict(at), "y": [0] * lanes}
+                           if output_register else None)
         #: per row of the tile: the running maximum (y, derivative, window index per lane)
         self.best = [None] * rows
         self.coverage = {"saturated": 0, "clipped_at_zero": 0, "relu_edge": 0, "dropped": 0,
@@ -66,7 +71,9 @@ class ForwardDrainModel:
     def outputs(self, inputs):
         busy = self.placed["at"]["valid"] or self.clipped["at"]["valid"] or \
             self.out["at"]["valid"]
-        return {"o": self.out, "busy": int(busy)}
+        if self.registered is None:
+            return {"o": self.out, "busy": int(busy)}
+        return {"o": self.registered, "busy": int(busy or self.registered["at"]["valid"])}
 
     def _output_stage(self, inputs):
         c = self.clipped
@@ -160,4 +167,6 @@ class ForwardDrainModel:
 
     def step(self, inputs):
         out, clipped = self._output_stage(inputs), self._clip_stage(inputs)
+        if self.registered is not None:
+            self.registered = self.out
         self.placed, self.clipped, self.out = self._place_stage(inputs), clipped, out
