@@ -3,7 +3,7 @@
 from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "shift_round_parts", "saturate", "saturate_parts",
+           "stochastic_shift_var", "shift_round_parts", "shift_remainder", "round_up_bit", "saturate", "saturate_parts",
            "magnitude_above", "at_most_parts", "is_positive", "classifier_weight",
            "rne_shift_any"]
 
@@ -161,10 +161,23 @@ def shift_round_parts(value, shift, rand, rand_bits, stochastic):
     ``floor(v / 2**s + r / 2**R)`` is ``q`` plus the carry out of the remainder's top ``R``
     bits plus ``r``: the draw is added only below the quotient, so the carry is all that reaches
     it. One shifter serves both roundings."""
-    q, top, sticky = _shift_parts(value, shift, rand_bits)
+    q, top, sticky = shift_remainder(value, shift, rand_bits)
+    return q, round_up_bit(q[0], top, sticky, rand, rand_bits, stochastic)
+
+
+def shift_remainder(value, shift, rand_bits):
+    """The shifter of :func:`shift_round_parts`: ``(q, top, sticky)``, the quotient's floor,
+    the remainder's top ``rand_bits`` bits and whether any bit below them is set, for a
+    register between the shifter and :func:`round_up_bit`."""
+    return _shift_parts(value, shift, rand_bits)
+
+
+def round_up_bit(q_low, top, sticky, rand, rand_bits, stochastic):
+    """The rounding bit of :func:`shift_round_parts` from the shifter's parts (``q_low`` the
+    quotient's bit 0): the carry of ``top + rand`` (``stochastic``), or nearest-even."""
     carry = (top + rand.as_unsigned())[rand_bits]
-    nearest = top[rand_bits - 1] & (sticky | q[0])
-    return q, Mux(stochastic, carry, nearest)
+    nearest = top[rand_bits - 1] & (sticky | q_low)
+    return Mux(stochastic, carry, nearest)
 
 
 def stochastic_shift_var(value, shift, rand, rand_bits):

@@ -40,9 +40,11 @@ def test_weight_updater(tmp_path_factory, name, sim):
 
 
 @pytest.mark.parametrize("rounding", ["stochastic", "nearest-even"])
-def test_perturbed_rounding_is_caught(tmp_path_factory, rounding):
-    """The model rounds one way whatever ``stochastic`` says: the bench must notice."""
-    run(tmp_path_factory, "p2-w16-g36-r16", "verilator", cycles=2_000, mutate=rounding)
+@pytest.mark.parametrize("name", ["p2-w16-g36-r16", "p8-w16-g41-r16-reg"])
+def test_perturbed_rounding_is_caught(tmp_path_factory, rounding, name):
+    """The model rounds one way whatever ``stochastic`` says: the bench must notice (the
+    registered updater forms the rounding bit a stage after the shifter)."""
+    run(tmp_path_factory, name, "verilator", cycles=2_000, mutate=rounding)
 
 
 @pytest.mark.parametrize("registered", [False, True])

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..arith import saturate, shift_round_parts
+from ..arith import round_up_bit, saturate, shift_remainder, shift_round_parts
 
 __all__ = ["WeightUpdater"]
 
@@ -33,7 +33,11 @@ class WeightUpdater(wiring.Component):
         A beat (and ``stochastic``) is registered as it is taken, before the first stage, in
         a queue of two: a stage more, neither the writer's choice of gradient nor its memory
         read sits in front of the shifter, and ``i.ready`` is a register's (the queue is not
-        full), with nothing of the stages' moves in front of it.
+        full), with nothing of the stages' moves in front of it. The first stage then holds
+        the shifter's parts (the quotient, the remainder's top bits and its sticky bit) with
+        the draw and ``stochastic``, and the second forms the rounding bit from them: the
+        queue's read, the shifter and the draw's addition in one cycle were 15.3 ns of an
+        8 x 8 ULX3S build. Same stages, same timing.
 
     Members
     -------
@@ -75,8 +79,15 @@ class WeightUpdater(wiring.Component):
         step_shape = signed(self.weight_bits + 2)
         # Each stage: a valid bit, and data without reset (the reset's net reaches control
         # flip-flops only).
+        # The first stage: the quotients and their rounding bits, or (``registered_input``)
+        # the quotients and what their rounding bits are made from.
+        late_round = self.registered_input
+        R = self.round_bits
         rounding = Signal(data.StructLayout({
-            "q": data.ArrayLayout(self.grad_shape, lanes), "up": lanes}), reset_less=True)
+            "q": data.ArrayLayout(self.grad_shape, lanes),
+            **({"top": data.ArrayLayout(unsigned(R), lanes), "sticky": lanes,
+                "rand": data.ArrayLayout(unsigned(R), lanes), "stochastic": 1}
+               if late_round else {"up": lanes})}), reset_less=True)
         update = Signal(data.StructLayout({"step": data.ArrayLayout(step_shape, lanes)}),
                         reset_less=True)
         rounding_valid, update_valid = Signal(), Signal()
@@ -111,15 +122,26 @@ class WeightUpdater(wiring.Component):
                 updated.eq(self.old.payload[r] - update.step[r]),
                 self.new.payload[r].eq(saturate(updated, signed(self.weight_bits))),
             ]
-            q, up = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], self.round_bits,
-                                      stochastic)
-            with m.If(take):
-                m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up)]
+            if late_round:
+                q, top, sticky = shift_remainder(beat.grad[r], beat.shift, R)
+                with m.If(take):
+                    m.d.sync += [rounding.q[r].eq(q), rounding.top[r].eq(top),
+                                 rounding.sticky[r].eq(sticky),
+                                 rounding.rand[r].eq(beat.rand[r])]
+                up = round_up_bit(rounding.q[r][0], rounding.top[r], rounding.sticky[r],
+                                  rounding.rand[r], R, rounding.stochastic)
+            else:
+                q, up_now = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], R,
+                                              stochastic)
+                with m.If(take):
+                    m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up_now)]
+                up = rounding.up[r]
             with m.If(step_take):
-                m.d.sync += update.step[r].eq(saturate(rounding.q[r] + rounding.up[r],
-                                                       step_shape))
+                m.d.sync += update.step[r].eq(saturate(rounding.q[r] + up, step_shape))
         with m.If(take):
             m.d.sync += rounding_valid.eq(1)
+            if late_round:
+                m.d.sync += rounding.stochastic.eq(stochastic)
         with m.Elif(step_take):
             m.d.sync += rounding_valid.eq(0)
         with m.If(step_take):
