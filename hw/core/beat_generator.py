@@ -3,6 +3,8 @@ the operands on their way into the MAC array, and the feeds of the weight slab a
 registers; a section of ``TrainingCore.elaborate`` (``core`` the TrainingCore, ``k`` the
 namespace its sections share)."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
@@ -55,7 +57,12 @@ def wire_beat_generator(core, m, k):
                            operand_stage=p.pipelined and p.operand_stage,
                            sum_register=not p.pipelined, ready_ahead=p.pipelined)
     m.submodules.mac = mac
-    k.s2 = s2 = Signal(data.StructLayout({"valid": 1, "beat": mac.in_layout}))
+    # Stage 2: its valid bit, and the beat (pipelined, data not reset, so that the reset's
+    # net reaches its valid bit only, not 300 flip-flops; the iCE40's cells pack tighter
+    # with the reset, as the MAC array's).
+    k.s2 = s2 = SimpleNamespace(valid=Signal(name="s2_valid"),
+                                beat=Signal(mac.in_layout, name="s2_beat",
+                                            reset_less=p.pipelined))
     # The pipe in front of the array holds while its last beat is not taken. Pipelined, a
     # skid buffer between stage 2 and the array takes that beat, so that the pipe holds on a
     # register, a copy of it for each group of the pipe's registers (``k.holds``): one net
