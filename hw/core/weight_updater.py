@@ -33,11 +33,10 @@ class WeightUpdater(wiring.Component):
         A beat (and ``stochastic``) is registered as it is taken, before the first stage, in
         a queue of two: a stage more, neither the writer's choice of gradient nor its memory
         read sits in front of the shifter, and ``i.ready`` is a register's (the queue is not
-        full), with nothing of the stages' moves in front of it. The first stage then holds
-        the shifter's parts (the quotient, the remainder's top bits and its sticky bit) with
-        the draw and ``stochastic``, and the second forms the rounding bit from them: the
-        queue's read, the shifter and the draw's addition in one cycle were 15.3 ns of an
-        8 x 8 ULX3S build. Same stages, same timing.
+        full), with nothing of the stages' moves in front of it. A third stage then comes in
+        front of the two: the shifter's parts (the quotient, the remainder's top bits and
+        its sticky bit) with the draw and ``stochastic``, from which the first forms the
+        rounding bit. A beat passes each stage whenever the next is empty or moving.
 
     Members
     -------
@@ -77,22 +76,19 @@ class WeightUpdater(wiring.Component):
         m = Module()
         lanes = self.lanes
         step_shape = signed(self.weight_bits + 2)
-        # Each stage: a valid bit, and data without reset (the reset's net reaches control
-        # flip-flops only).
-        # The first stage: the quotients and their rounding bits, or (``registered_input``)
-        # the quotients and what their rounding bits are made from.
-        late_round = self.registered_input
         R = self.round_bits
-        rounding = Signal(data.StructLayout({
-            "q": data.ArrayLayout(self.grad_shape, lanes),
-            **({"top": data.ArrayLayout(unsigned(R), lanes), "sticky": lanes,
-                "rand": data.ArrayLayout(unsigned(R), lanes), "stochastic": 1}
-               if late_round else {"up": lanes})}), reset_less=True)
+        # Each stage: a valid bit, and data without reset (the reset's net reaches control
+        # flip-flops only). ``rounding``: the quotients and their rounding bits; ``update``:
+        # the steps; with ``registered_input``, ``shifted`` in front: the quotients and what
+        # their rounding bits are made from.
+        rounding = Signal(data.StructLayout({"q": data.ArrayLayout(self.grad_shape, lanes),
+                                             "up": lanes}), reset_less=True)
         update = Signal(data.StructLayout({"step": data.ArrayLayout(step_shape, lanes)}),
                         reset_less=True)
         rounding_valid, update_valid = Signal(), Signal()
         move = update_valid & self.old.valid & self.new.ready
         step_take = rounding_valid & (~update_valid | move)
+        rounding_free = ~rounding_valid | step_take
         if self.registered_input:
             # A queue of two, the oldest beat first: ``i.ready`` is the queue's not being
             # full (from its level register), so the old word's arrival and the new word's
@@ -101,16 +97,27 @@ class WeightUpdater(wiring.Component):
             beat_layout = data.StructLayout({"beat": self.in_layout, "stochastic": 1})
             m.submodules.queue = queue = SyncFIFO(width=beat_layout.size, depth=2)
             oldest = data.View(beat_layout, queue.r_data)
-            take = queue.r_rdy & (~rounding_valid | step_take)
-            beat, stochastic = oldest.beat, oldest.stochastic
+            shifted = Signal(data.StructLayout({
+                "q": data.ArrayLayout(self.grad_shape, lanes),
+                "top": data.ArrayLayout(unsigned(R), lanes), "sticky": lanes,
+                "rand": data.ArrayLayout(unsigned(R), lanes), "stochastic": 1}),
+                reset_less=True)
+            shifted_valid = Signal()
+            shift_pass = shifted_valid & rounding_free
+            take = queue.r_rdy & (~shifted_valid | shift_pass)
             m.d.comb += [queue.w_en.eq(self.i.valid),
                          queue.w_data.eq(Cat(self.i.payload.as_value(), self.stochastic)),
                          self.i.ready.eq(queue.w_rdy), queue.r_en.eq(take),
-                         self.busy.eq(queue.r_rdy | rounding_valid | update_valid)]
+                         self.busy.eq(queue.r_rdy | shifted_valid | rounding_valid
+                                      | update_valid)]
+            with m.If(take):
+                m.d.sync += [shifted_valid.eq(1), shifted.stochastic.eq(oldest.stochastic)]
+            with m.Elif(shift_pass):
+                m.d.sync += shifted_valid.eq(0)
+            rounding_take = shift_pass
         else:
-            take = self.i.valid & self.i.ready
-            beat, stochastic = self.i.payload, self.stochastic
-            m.d.comb += [self.i.ready.eq(~rounding_valid | step_take),
+            take = rounding_take = self.i.valid & self.i.ready
+            m.d.comb += [self.i.ready.eq(rounding_free),
                          self.busy.eq(rounding_valid | update_valid)]
         m.d.comb += [
             self.old.ready.eq(update_valid & self.new.ready),
@@ -122,26 +129,28 @@ class WeightUpdater(wiring.Component):
                 updated.eq(self.old.payload[r] - update.step[r]),
                 self.new.payload[r].eq(saturate(updated, signed(self.weight_bits))),
             ]
-            if late_round:
-                q, top, sticky = shift_remainder(beat.grad[r], beat.shift, R)
+            if self.registered_input:
+                # The shifter, then (a stage later) the draw's addition: the queue's read,
+                # the shifter and the addition in one cycle were 15.3 ns of an 8 x 8 ULX3S
+                # build; the addition, the increment and the saturation in one, 15.5.
+                q, top, sticky = shift_remainder(oldest.beat.grad[r], oldest.beat.shift, R)
                 with m.If(take):
-                    m.d.sync += [rounding.q[r].eq(q), rounding.top[r].eq(top),
-                                 rounding.sticky[r].eq(sticky),
-                                 rounding.rand[r].eq(beat.rand[r])]
-                up = round_up_bit(rounding.q[r][0], rounding.top[r], rounding.sticky[r],
-                                  rounding.rand[r], R, rounding.stochastic)
+                    m.d.sync += [shifted.q[r].eq(q), shifted.top[r].eq(top),
+                                 shifted.sticky[r].eq(sticky),
+                                 shifted.rand[r].eq(oldest.beat.rand[r])]
+                q = shifted.q[r]
+                up = round_up_bit(q[0], shifted.top[r], shifted.sticky[r], shifted.rand[r], R,
+                                  shifted.stochastic)
             else:
-                q, up_now = shift_round_parts(beat.grad[r], beat.shift, beat.rand[r], R,
-                                              stochastic)
-                with m.If(take):
-                    m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up_now)]
-                up = rounding.up[r]
+                q, up = shift_round_parts(self.i.payload.grad[r], self.i.payload.shift,
+                                          self.i.payload.rand[r], R, self.stochastic)
+            with m.If(rounding_take):
+                m.d.sync += [rounding.q[r].eq(q), rounding.up[r].eq(up)]
             with m.If(step_take):
-                m.d.sync += update.step[r].eq(saturate(rounding.q[r] + up, step_shape))
-        with m.If(take):
+                m.d.sync += update.step[r].eq(saturate(rounding.q[r] + rounding.up[r],
+                                                       step_shape))
+        with m.If(rounding_take):
             m.d.sync += rounding_valid.eq(1)
-            if late_round:
-                m.d.sync += rounding.stochastic.eq(stochastic)
         with m.Elif(step_take):
             m.d.sync += rounding_valid.eq(0)
         with m.If(step_take):

@@ -10,7 +10,8 @@ __all__ = ["WeightUpdaterModel"]
 class WeightUpdaterModel:
     """Two stages: a taken beat's update steps (a lane each), then the steps waiting for their
     old word; with ``registered_input``, the beats (with ``stochastic``) in a queue of two
-    before them, taken while it is not full. ``new`` is the old word minus the last steps to
+    before them, taken while it is not full, and a third stage in front of the two (the
+    shifter's parts), which passes its beat on whenever the next is empty or moving. ``new`` is the old word minus the last steps to
     enter the second stage (zero after reset), saturated, whether valid or not.
 
     ``rounding`` replaces the contract's choice (``"stochastic"``/``"nearest-even"`` from the
@@ -20,6 +21,8 @@ class WeightUpdaterModel:
         self.lanes, self.weight_bits, self.round_bits = lanes, weight_bits, round_bits
         self.rounding, self.registered_input = rounding, registered_input
         self.queue = []                       # registered_input: (beat, stochastic)s
+        self.shifted = None                   # registered_input: the steps of the stage
+        #                                       in front of the first, or None: empty
         self.first = None                     # the steps of the first stage, or None: empty
         self.second_valid, self.steps = 0, [0] * lanes
         self.coverage = {"saturated_low": 0, "saturated_high": 0, "ties": 0, "stochastic": 0,
@@ -46,14 +49,17 @@ class WeightUpdaterModel:
                                                 self.weight_bits)]
 
     def _handshakes(self, inputs):
-        """The second stage's move, the first's take, the input register's pass and
-        ``i.ready``."""
+        """The second stage's move, the first's take, the shifted stage's pass, the queue's
+        pass and ``i.ready``."""
         move = self.second_valid and inputs["old__valid"] and inputs["new__ready"]
         step_take = self.first is not None and (not self.second_valid or move)
         first_free = self.first is None or step_take
         if not self.registered_input:
-            return move, step_take, False, first_free
-        return move, step_take, bool(self.queue) and first_free, len(self.queue) < 2
+            return move, step_take, False, False, first_free
+        shift_pass = self.shifted is not None and first_free
+        shifted_free = self.shifted is None or shift_pass
+        return (move, step_take, shift_pass, bool(self.queue) and shifted_free,
+                len(self.queue) < 2)
 
     def outputs(self, inputs):
         *_, ready = self._handshakes(inputs)
@@ -62,12 +68,12 @@ class WeightUpdaterModel:
             "old__ready": int(self.second_valid and inputs["new__ready"]),
             "new__valid": int(self.second_valid and inputs["old__valid"]),
             "new__payload": self._new(inputs["old__beat"]),
-            "busy": int(bool(self.queue) or self.first is not None
-                        or bool(self.second_valid)),
+            "busy": int(bool(self.queue) or self.shifted is not None
+                        or self.first is not None or bool(self.second_valid)),
         }
 
     def step(self, inputs):
-        move, step_take, enter, ready = self._handshakes(inputs)
+        move, step_take, shift_pass, enter, ready = self._handshakes(inputs)
         received = inputs["i__valid"] and ready
         if move:
             lo, hi = -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
@@ -81,16 +87,18 @@ class WeightUpdaterModel:
             self.steps, self.second_valid = self.first, 1
         elif move:
             self.second_valid = 0
-        beat = (inputs["i__beat"], inputs["stochastic"]) if received else None
         if self.registered_input:
-            taken = enter
+            if shift_pass:
+                self.first = self.shifted
+            elif step_take:
+                self.first = None
             if enter:
-                beat = self.queue.pop(0)
+                self.shifted = self._steps(*self.queue.pop(0))
+            elif shift_pass:
+                self.shifted = None
             if received:
                 self.queue.append((inputs["i__beat"], inputs["stochastic"]))
-        else:
-            taken = received
-        if taken:
-            self.first = self._steps(*beat)
+        elif received:
+            self.first = self._steps(inputs["i__beat"], inputs["stochastic"])
         elif step_take:
             self.first = None
