@@ -89,7 +89,9 @@ class BankedRam(wiring.Component):
                          write_en.eq(self.write.en & in_bank)]
             m.d.comb += [read.addr.eq(read_addr), write.addr.eq(write_addr),
                          write.data.eq(write_data), write.en.eq(write_en)]
-            data_held = Signal(self.width, name=f"read_data_{b}")
+            # (Data: not reset, so that the reset's net reaches no bank's read word: on an
+            # 8 x 8 ULX3S build it was 15.1 ns into them.)
+            data_held = Signal(self.width, name=f"read_data_{b}", reset_less=True)
             m.d.sync += data_held.eq(read.data)
             held.append(data_held)
         if self.banks == 1:
