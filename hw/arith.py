@@ -3,9 +3,9 @@
 from amaranth.hdl import Cat, Const, Mux, Shape, Value
 
 __all__ = ["as_signed", "rne_shift", "stochastic_shift", "rne_shift_var", "rne_shift_var_parts",
-           "stochastic_shift_var", "shift_round_parts", "shift_remainder", "round_up_bit", "saturate", "saturate_parts",
-           "magnitude_above", "at_most_parts", "is_positive", "classifier_weight",
-           "rne_shift_any"]
+           "stochastic_shift_var", "shift_round_parts", "shift_remainder", "round_up_bit",
+           "saturate", "saturate_parts", "magnitude_above", "at_most_parts", "is_positive",
+           "classifier_weight", "rne_shift_any"]
 
 
 def as_signed(value):
@@ -122,21 +122,18 @@ def classifier_weight(chunk, bits):
     return Cat(Const(1, 1), chunk[:bits - 1], ~chunk[bits - 1]).as_signed()
 
 
-def _shift_parts(value, shift, frac_bits, shifted_mask=False):
+def _shift_parts(value, shift, frac_bits):
     """``value >> shift`` (floor) and the ``frac_bits`` bits below it (the remainder's top,
     zero-filled below bit 0), from one shifter; and the sticky bit: whether any bit below
-    ``shift - 1`` is set (``shift`` at most 31). ``shifted_mask``: the bits below ``shift - 1``
-    chosen by a mask shifted by ``shift`` rather than by comparisons with ``shift`` (which
-    Yosys maps to carry chains on the ECP5: 17.7 ns of an 8 x 8 ULX3S build)."""
+    ``shift - 1`` is set (``shift`` at most 31), those bits chosen by a mask shifted by
+    ``shift``, not by comparisons with it (Yosys maps those to carry chains on the ECP5: 17.7
+    ns of an 8 x 8 ULX3S build)."""
     value = as_signed(value)
     shift = shift[:5]
     wide = Cat(Const(0, frac_bits), value).as_signed() >> shift
     low = value.as_unsigned()[:min(30, len(value))]          # below bit shift - 1 <= 30
-    if shifted_mask:
-        below = ~(Const((1 << 32) - 1, 32) << shift)           # bit i: i < shift
-        sticky = (low & below[1:1 + len(low)]).any()             # i + 1 < shift
-    else:
-        sticky = Cat(*(low[i] & (shift > i + 1) for i in range(len(low)))).any()
+    below = ~(Const((1 << 32) - 1, 32) << shift)               # bit i: i < shift
+    sticky = (low & below[1:1 + len(low)]).any()                 # i + 1 < shift
     return wide[frac_bits:].as_signed(), wide[:frac_bits], sticky
 
 
@@ -174,9 +171,8 @@ def shift_round_parts(value, shift, rand, rand_bits, stochastic):
 def shift_remainder(value, shift, rand_bits):
     """The shifter of :func:`shift_round_parts`: ``(q, top, sticky)``, the quotient's floor,
     the remainder's top ``rand_bits`` bits and whether any bit below ``shift - 1`` is set, for
-    a register between the shifter and :func:`round_up_bit` (no comparisons: the sticky bit's
-    mask is shifted too)."""
-    return _shift_parts(value, shift, rand_bits, shifted_mask=True)
+    a register between the shifter and :func:`round_up_bit`."""
+    return _shift_parts(value, shift, rand_bits)
 
 
 def round_up_bit(q_low, top, sticky, rand, rand_bits, stochastic):

@@ -107,8 +107,8 @@ class ForwardDrain(wiring.Component):
         Low, every row is output as without pooling (``at.window`` ignored, ``o.winner`` 0).
     o : Out(StructLayout(valid, n, group, tile, row, [window, column,] write, y, active,
             [winner]))
-        The row after three cycles (four with ``output_register``): ``write`` (a valid row of a real neuron; while pooling, of
-        element 3 only), the activations and the active bits (not masked: use them where
+        The row after three cycles (four with ``output_register``): ``write`` (a valid row of
+        a real neuron; while pooling, of element 3 only), the activations and the active bits (not masked: use them where
         ``at.valid`` or ``write``); with ``pooling``, the winning window element per lane
         (``ArrayLayout(unsigned(2), lanes)``). ``at.valid`` is high for every row, pooled rows
         of elements 0 to 2 included (their ``y``, ``active`` and ``winner`` are the maxima so
