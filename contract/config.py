@@ -145,6 +145,8 @@ class NetConfig:
     array_cols: int = 8              # ... x Q samples; fixes the order of dropout draws
     operand_stage: bool = True       # pipelined cores: each MAC lane registers its own copy of
                                      # its operands (a build choice: no number depends on it)
+    drain_row_stage: bool = False    # pipelined cores: the drain register's shifts reach its
+                                     # elements through a register per row (a build choice)
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
@@ -253,6 +255,8 @@ class NetConfig:
             fail("conv", f"must be true or false, not {self.conv!r}")
         if not isinstance(self.operand_stage, bool):
             fail("operand_stage", f"must be true or false, not {self.operand_stage!r}")
+        if not isinstance(self.drain_row_stage, bool):
+            fail("drain_row_stage", f"must be true or false, not {self.drain_row_stage!r}")
         if not 0 <= self.bn_momentum_shift <= 16:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:

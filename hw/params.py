@@ -77,6 +77,9 @@ class CoreParams:
     # Pipelined only: each MAC lane's operands registered in front of its multiplier
     # (hw/mac_array.py's operand stage; the config's ``operand_stage``).
     operand_stage: bool = True
+    # Pipelined only: the drain register's shifts through a register per row
+    # (hw/core/drain_register.py's ``row_stage``; the config's ``drain_row_stage``).
+    drain_row_stage: bool = False
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -85,7 +88,8 @@ class CoreParams:
         fields.update(
             score_bits=cfg.score_bits, score_frac=cfg.score_frac, error_bits=cfg.error_bits,
             delta_bits=cfg.delta_bits, classifier_bits=cfg.classifier_bits,
-            round_bits=cfg.round_bits, operand_stage=cfg.operand_stage)
+            round_bits=cfg.round_bits, operand_stage=cfg.operand_stage,
+            drain_row_stage=cfg.drain_row_stage)
         fields.update(overrides)
         params = cls(**fields)
         params.check()

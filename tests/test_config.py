@@ -39,6 +39,7 @@ def test_defaults_are_valid_and_derived_values_consistent():
     (dict(baud=3e6), "baud"), (dict(baud=True), "baud"),
     (dict(rx_buffer=0), "rx_buffer"), (dict(rx_buffer=1 << 17), "rx_buffer"),
     (dict(rx_buffer=True), "rx_buffer"), (dict(operand_stage=1), "operand_stage"),
+    (dict(drain_row_stage="yes"), "drain_row_stage"),
 ])
 def test_out_of_range_fields_are_named(kw, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):
@@ -257,22 +258,25 @@ def test_baud_is_the_links_and_changes_no_arithmetic(tmp_path):
     assert nets[0].weight_hash() == nets[1].weight_hash()
 
 
-def test_operand_stage_is_a_build_choice(tmp_path):
-    """``operand_stage`` changes the RTL build (the core's MAC array) and nothing else: the
-    same registers, limits and trained weights either way."""
+@pytest.mark.parametrize("field", ["operand_stage", "drain_row_stage"])
+def test_stages_are_build_choices(tmp_path, field):
+    """``operand_stage`` and ``drain_row_stage`` change the RTL build (the core's MAC array,
+    its drain register) and nothing else: the same registers, limits and trained weights
+    either way."""
     from contract.limits import Limits
     from contract.registers import register_values
     from hw.params import CoreParams
     from sw_model.golden import FixedPointNet
     p = tmp_path / "c.toml"
-    p.write_text('[network]\narch = [64, 16]\nbatch = 4\n[array]\noperand_stage = false\n')
+    p.write_text(f'[network]\narch = [64, 16]\nbatch = 4\n[array]\n{field} = false\n')
     without = load_config(p)
-    staged = without.replace(operand_stage=True)
-    assert not without.operand_stage and make().operand_stage
+    staged = without.replace(**{field: True})
+    assert not getattr(without, field)
+    assert getattr(make(), field) == (field == "operand_stage")      # the defaults
     assert register_values(without) == register_values(staged)
     assert Limits.for_config(without) == Limits.for_config(staged)
-    assert not CoreParams.from_config(without).operand_stage
-    assert CoreParams.from_config(staged).operand_stage
+    assert not getattr(CoreParams.from_config(without), field)
+    assert getattr(CoreParams.from_config(staged), field)
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 256, size=(4, 64)), rng.integers(0, 10, size=4)
     nets = [FixedPointNet(cfg) for cfg in (without, staged)]

@@ -34,19 +34,24 @@ def _set_sum(ctx, dut, s):
             ctx.set(dut.sums.payload[r * cols + q], v)
 
 
-@pytest.mark.parametrize("registered,announced", [(False, False), (True, False), (True, True)],
-                         ids=["comb", "registered", "registered-announced"])
+@pytest.mark.parametrize("registered,announced,row_stage",
+                         [(False, False, False), (True, False, False), (True, True, False),
+                          (True, False, True), (True, True, True)],
+                         ids=["comb", "registered", "registered-announced", "row-stage",
+                              "row-stage-announced"])
 @pytest.mark.parametrize("rows,cols,count,seed", [(1, 1, 20, 1), (2, 3, 30, 2), (4, 4, 40, 3),
                                                   (3, 1, 20, 4)])
 def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, seed,
-                                                              registered, announced):
+                                                              registered, announced, row_stage):
     """Against a model of the register, every cycle: what moves in and when, ``holding``,
     row 0 and column 0 while holding, the tag, ``busy``. Registered, a sum is chosen a cycle
     before it moves in and a shift pauses the drain a cycle; the drain acts (randomly) only
     while holding, as the core's drains do, and a sum stays offered until taken. Announced,
     most sums are announced by ``sum_coming`` the cycle before they are first offered (as
-    the MAC array's ``ending`` does), so that one can move in as it is first offered."""
-    dut = DrainRegister(rows, cols, signed(SBITS), TAG, registered_moves=registered)
+    the MAC array's ``ending`` does), so that one can move in as it is first offered. With a
+    row stage, a shift pauses the drain two cycles."""
+    dut = DrainRegister(rows, cols, signed(SBITS), TAG, registered_moves=registered,
+                        row_stage=row_stage)
     rng = random.Random(seed)
     sums = [_sum(rng, rows, cols) for _ in range(count)]
     tags = [(rng.randrange(16), rng.randrange(16)) for _ in range(count)]
@@ -62,6 +67,7 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
         offered = False                             # a sum offered last cycle, not taken
         promised = coming = False                   # announced: offered from this cycle on
         ended_last = False                          # ``end`` emptied it last cycle
+        pausing = 0                                 # cycles the drain pauses after a shift
         writes = []                                 # tags written, after each cycle
         for cycle in range(60 * count + 100):
             # Tags: at most tag_depth outstanding (as the core guarantees).
@@ -136,6 +142,10 @@ def test_sums_in_order_with_their_tags_under_random_draining(rows, cols, count, 
                 else:
                     content = [row[1:] + [None] for row in content]
                 holding = not registered            # registered: shifted next cycle
+                pausing = 1 if row_stage else 0     # row stage: the cycle after
+            elif full and not holding and pausing:
+                pausing -= 1
+                stats["paused"] += 1
             elif full and not holding:
                 holding = True
                 stats["paused"] += not pop

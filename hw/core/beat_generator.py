@@ -101,7 +101,8 @@ def wire_beat_generator(core, m, k):
     k.drain = drain = DrainRegister(P, Q, mac.acc_shape, tag_layout,
                                     tag_depth=8 if p.pipelined else 4,
                                     shift_with_end=p.pipelined,
-                                    registered_moves=p.pipelined)
+                                    registered_moves=p.pipelined,
+                                    row_stage=p.pipelined and p.drain_row_stage)
     m.submodules.drain_register = drain
     k.tags = drain.tags
     if p.pipelined:

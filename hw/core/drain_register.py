@@ -74,11 +74,14 @@ class DrainRegister(wiring.Component):
     """
 
     def __init__(self, rows, cols, sum_shape, tag_layout, tag_depth=4, shift_with_end=True,
-                 registered_moves=False):
+                 registered_moves=False, row_stage=False):
         if registered_moves and not shift_with_end:
             raise ValueError("registered moves shift the elements with end")
+        if row_stage and not registered_moves:
+            raise ValueError("a row stage is a stage of registered moves")
         self.rows, self.cols, self.tag_depth = rows, cols, tag_depth
         self.shift_with_end, self.registered_moves = shift_with_end, registered_moves
+        self.row_stage = row_stage
         self.tag_layout = tag_layout
         super().__init__({
             "sums": In(stream.Signature(data.ArrayLayout(sum_shape, rows * cols))),
@@ -153,15 +156,28 @@ class DrainRegister(wiring.Component):
         with m.If(choose):
             m.d.sync += full.eq(1)
         advancing = (self.advance_row | self.advance_col) & self.holding
+        up_next, left_next = self.advance_row & self.holding, self.advance_col & self.holding
+        # (Row stage: a shift decided last cycle is made next cycle; ``holding`` waits for it.)
+        shift_pending = Signal()
+        if self.row_stage:
+            m.d.sync += shift_pending.eq(advancing)
         with m.If(moving_in):
             m.d.sync += [self.holding.eq(1), self.tag.eq(self.popped.tag)]
         with m.Elif(self.end & self.holding):
             m.d.sync += [self.holding.eq(0), full.eq(0)]
         with m.Elif(advancing):
             m.d.sync += self.holding.eq(0)          # the shift is made next cycle
-        with m.Elif(full):
+        with m.Elif(full & ~shift_pending):
             m.d.sync += self.holding.eq(1)
         for r in range(P):
+            if self.row_stage:
+                # This row's registers of the shifts: each reaches the row's elements' copies.
+                row_up, row_left = (Signal(name=f"drain_{what}_row_{r}{COPY_SUFFIX}",
+                                           reset_less=True) for what in ("up", "left"))
+                m.d.sync += [row_up.eq(up_next), row_left.eq(left_next)]
+                up_next_r, left_next_r = row_up, row_left
+            else:
+                up_next_r, left_next_r = up_next, left_next
             for q in range(Q):
                 # This element's copies of the move: each reaches one element's bits, not
                 # a row's (a row's copies were the 8 x 8 ULX3S build's most congested nets:
@@ -171,8 +187,7 @@ class DrainRegister(wiring.Component):
                 # cycle after a reset moves data only; nothing reads it while not holding.)
                 load, up, left = (Signal(name=f"drain_{what}_{k}{COPY_SUFFIX}", reset_less=True)
                                   for what in ("load", "up", "left"))
-                m.d.sync += [load.eq(choose), up.eq(self.advance_row & self.holding),
-                             left.eq(self.advance_col & self.holding)]
+                m.d.sync += [load.eq(choose), up.eq(up_next_r), left.eq(left_next_r)]
                 with m.If(load):
                     m.d.sync += acc[k].eq(self.sums.payload[k])
                 with m.Elif(up):
