@@ -10,13 +10,17 @@ from hw.core.weight_stream import WeightStream
 
 
 @pytest.mark.parametrize("registered_write", [False, True])
-@pytest.mark.parametrize("bursts,fan_in,base", [(1, 0, 0), (3, 4, 100), (5, 9, 2**12 - 7)])
-def test_bursts_and_words_in_order(bursts, fan_in, base, registered_write):
+@pytest.mark.parametrize("bursts,fan_in,base,w_rate", [(1, 0, 0, 0.5), (3, 4, 100, 0.5),
+                                                       (5, 9, 2**12 - 7, 0.5),
+                                                       (5, 9, 2**12 - 7, 0.1)])
+def test_bursts_and_words_in_order(bursts, fan_in, base, w_rate, registered_write):
+    """Bursts issued, words read and written in order, ``write_idle`` not before the last
+    word is written; a slow bus (``w_rate``) fills the write FIFO."""
     dut = WeightStream(addr_bits=12, word_bits=16, count_bits=6,
                        registered_write=registered_write)
     rng = random.Random(bursts * 31 + fan_in)
     words = [rng.getrandbits(16) for _ in range(bursts * (fan_in + 1))]
-    got = {"ar": [], "aw": [], "rd": [], "w": [], "idle_early": 0}
+    got = {"ar": [], "aw": [], "rd": [], "w": [], "idle_early": 0, "refused": 0}
 
     async def tb(ctx):
         ctx.set(dut.fan_in, fan_in)
@@ -39,7 +43,7 @@ def test_bursts_and_words_in_order(bursts, fan_in, base, registered_write):
             wr_valid = wr_next < len(words) and rng.random() < 0.6
             ctx.set(dut.wr.valid, wr_valid)
             ctx.set(dut.wr.payload, words[wr_next] if wr_valid else 0)
-            ctx.set(dut.mem.w.ready, rng.random() < 0.5)
+            ctx.set(dut.mem.w.ready, rng.random() < w_rate)
             await ctx.delay(0)
             for name, port in (("ar", dut.mem.ar), ("aw", dut.mem.aw)):
                 if ctx.get(port.valid) and ctx.get(port.ready):
@@ -54,6 +58,7 @@ def test_bursts_and_words_in_order(bursts, fan_in, base, registered_write):
                 r_next += 1
             if wr_valid and ctx.get(dut.wr.ready):
                 wr_next += 1
+            got["refused"] += wr_valid and not ctx.get(dut.wr.ready)
             await ctx.tick()
         await ctx.delay(0)
         assert ctx.get(dut.write_idle) and not ctx.get(dut.mem.ar.valid)
@@ -66,6 +71,7 @@ def test_bursts_and_words_in_order(bursts, fan_in, base, registered_write):
     assert got["ar"] == commands and got["aw"] == commands
     assert got["rd"] == words and got["w"] == words
     assert not got["idle_early"]
+    assert got["refused"] or w_rate > 0.2                  # a slow bus fills the FIFO
 
 
 def test_a_restart_wins_over_an_issued_command():
