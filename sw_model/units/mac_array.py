@@ -34,6 +34,9 @@ class MacArrayModel:
 
     ``ending``: a sum ends at this edge (``o`` valid from the next cycle until taken).
 
+    Pipelined, the array takes no beat in the cycle after a reset (the model's first step):
+    its lanes' copies of its valid bits are cleared then.
+
     Beats are dictionaries ``{"a": [...], "b": [...], "first": 0|1, "last": 0|1}``; the
     testbench packs and unpacks them.
     """
@@ -48,6 +51,7 @@ class MacArrayModel:
         self.held = None                    # the beat whose products are registered
         self.staged = None                  # the beat whose operands are registered
         self.out_valid, self.out = 0, [0] * (rows * cols)
+        self.settling = pipelined           # the cycle after a reset
 
     def _advance(self, inputs):
         if self.held is None:
@@ -68,6 +72,8 @@ class MacArrayModel:
     def ready(self, inputs):
         if not self.pipelined:
             return not (self.out_valid and inputs["i__beat"]["last"])
+        if self.settling:
+            return False
         if self.operand_stage:
             return self.staged is None or self._move(inputs)
         return self._products_ready(inputs)
@@ -121,4 +127,5 @@ class MacArrayModel:
                 self.staged = taken
         elif self.pipelined and (advance or taken is not None):
             self.held = taken
+        self.settling = False
         return taken
