@@ -70,14 +70,15 @@ class LocalErrorUnit(wiring.Component):
 
         cls = Signal(self.label_shape)
         is_label = Signal()
-        margin = Signal(wide)                      # 1 - t*s
-        hinge = Signal(wide)
+        # e = -t * max(0, 1 - t*s): for the label min(0, s - 1), else max(0, s + 1). Both are
+        # made and one chosen, so that a single adder (not the margin's and then a negation's
+        # carry chains, 13.9 ns of an 8 x 8 ULX3S build) stands before the saturation.
+        below, above = Signal(wide), Signal(wide)          # s - 1, s + 1
         error = Signal(wide)
         m.d.comb += [
             is_label.eq(beat.label == cls),
-            margin.eq(Mux(is_label, one - beat.score, one + beat.score)),
-            hinge.eq(Mux(margin[-1], 0, margin)),                 # max(0, margin)
-            error.eq(Mux(is_label, -hinge, hinge)),
+            below.eq(beat.score - one), above.eq(beat.score + one),
+            error.eq(Mux(is_label, Mux(below[-1], below, 0), Mux(above[-1], 0, above))),
         ]
 
         # The running argmax: the best score so far, its class and the runner-up. A score

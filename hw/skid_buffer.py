@@ -28,6 +28,10 @@ class SkidBuffer(wiring.Component):
     chunk_bits : int
         The skid's register and the choice of ``o.payload`` each have a copy of the full flag
         per ``chunk_bits`` bits of the beat.
+    valid_copies : int
+        Copies of ``o.valid`` on ``o_valids``, each from a full flag of its own and a copy of
+        ``i.valid`` on ``i_valids`` (the producer's own copies of its valid register), so that
+        a consumer's groups of registers each have one near them.
 
     Members
     -------
@@ -37,21 +41,27 @@ class SkidBuffer(wiring.Component):
         The skid while full, else ``i``; ``o.valid`` is ``full | i.valid``.
     stalls : Out(stall_copies)
         (With ``stall_copies``.) Each bit ``~i.ready``, from a register of its own.
+    i_valids : In(valid_copies); o_valids : Out(valid_copies)
+        (With ``valid_copies``.) Copies of ``i.valid``, each equal to it; each bit of
+        ``o_valids`` is ``o.valid``.
 
     The buffer fills when ``o`` does not take a beat ``i`` offers while empty, and empties when
     ``o`` takes the skid: ``full`` becomes ``~o.ready & (full | i.valid)``. Beats leave in the
     order they came; a beat stream that ``o`` takes every cycle passes with no cycle added.
     """
 
-    def __init__(self, layout, stall_copies=0, chunk_bits=32):
-        if stall_copies < 0 or chunk_bits <= 0:
+    def __init__(self, layout, stall_copies=0, chunk_bits=32, valid_copies=0):
+        if stall_copies < 0 or valid_copies < 0 or chunk_bits <= 0:
             raise ValueError("a skid buffer's copies are counted from 0 and its chunks are "
                              "at least a bit")
         self.stall_copies, self.chunk_bits = stall_copies, chunk_bits
+        self.valid_copies = valid_copies
         super().__init__({
             "i": In(stream.Signature(layout)),
             "o": Out(stream.Signature(layout)),
             **({"stalls": Out(stall_copies)} if stall_copies else {}),
+            **({"i_valids": In(valid_copies), "o_valids": Out(valid_copies)}
+               if valid_copies else {}),
         })
 
     def elaborate(self, platform):
@@ -66,8 +76,13 @@ class SkidBuffer(wiring.Component):
         full_copies = [Signal(name=f"full_chunk_{c}{COPY_SUFFIX}") for c in range(len(chunks))]
         stall_copies = [Signal(name=f"stall_{c}{COPY_SUFFIX}")
                         for c in range(self.stall_copies)]
+        valid_fulls = [Signal(name=f"full_valid_{c}{COPY_SUFFIX}")
+                       for c in range(self.valid_copies)]
         for flag in [full, *full_copies, *stall_copies]:
             m.d.sync += flag.eq(~self.o.ready & (flag | self.i.valid))
+        for c, flag in enumerate(valid_fulls):
+            m.d.sync += flag.eq(~self.o.ready & (flag | self.i_valids[c]))
+            m.d.comb += self.o_valids[c].eq(flag | self.i_valids[c])
         m.d.comb += [self.i.ready.eq(~full), self.o.valid.eq(full | self.i.valid)]
         m.d.comb += [self.stalls[c].eq(copy) for c, copy in enumerate(stall_copies)]
         # The skid takes every beat offered while it is empty: the one that fills it is the

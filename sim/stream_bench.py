@@ -165,14 +165,21 @@ def release_on_accept(driver, prefix="i"):
 
 
 async def check_stream_unit(dut, params, model, in_layout, out_shape, driver, sink,
-                            extra_outputs=(), extra_inputs=None):
+                            extra_outputs=(), extra_inputs=None, derived_inputs=None):
     """Check a unit with one input stream ``i`` and one output stream ``o`` against ``model``
     (which works on unpacked values) every cycle; ``extra_inputs()`` adds inputs to each cycle
-    and ``extra_outputs`` names further outputs to compare."""
+    and ``derived_inputs(inputs)`` inputs made from the cycle's stream inputs (copies of a
+    valid bit); ``extra_outputs`` names further outputs to compare."""
     packed = PackedModel(model, {"i__payload": in_layout}, {"o__payload": out_shape})
     monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready", *extra_outputs])
     streams = handshake_inputs(driver, sink)
-    inputs = streams if extra_inputs is None else (lambda: {**streams(), **extra_inputs()})
+    def inputs():
+        applied = streams()
+        if extra_inputs is not None:
+            applied.update(extra_inputs())
+        if derived_inputs is not None:
+            applied.update(derived_inputs(applied))
+        return applied
     await run_checked(dut, params, inputs, packed, monitor, Checker(), release_on_accept(driver))
 
 

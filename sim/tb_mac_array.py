@@ -47,7 +47,8 @@ async def mac_array_matches_model(dut):
                     p["depth"], pipelined=p.get("pipelined", True),
                     operand_stage=p.get("operand_stage", False),
                     sum_register=p.get("sum_register", True),
-                    ready_ahead=p.get("ready_ahead", False))
+                    ready_ahead=p.get("ready_ahead", False),
+                    row_valids=p.get("row_valids", False))
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0
@@ -89,5 +90,10 @@ async def mac_array_matches_model(dut):
                 beat["a"] = [v % (1 << w) for v in beat["a"]]
             base_step(values)
         model.step = step
+    rows_valid = (1 << p["rows"]) - 1
+
+    def row_valids(applied):                       # the producer's copies of its valid bit
+        return {"row_valids": rows_valid if applied["i__valid"] else 0}
     await check_stream_unit(dut, p, model, unit.in_layout, unit.o.payload.shape(), driver, sink,
-                            extra_outputs=["ending"])
+                            extra_outputs=["ending"],
+                            derived_inputs=row_valids if unit.has_row_valids else None)

@@ -22,8 +22,8 @@ async def skid_buffer_matches_model(dut):
     dut.i__payload.value = 0
     dut.o__ready.value = 0
     await reset(dut)
-    width, copies = p["width"], p["stall_copies"]
-    model = SkidBufferModel(copies)
+    width, copies, valids = p["width"], p["stall_copies"], p.get("valid_copies", 0)
+    model = SkidBufferModel(copies, valids)
     if p.get("mutate") == "ready":                  # i.ready from o.ready, as with no skid
         base_outputs = model.outputs
 
@@ -37,7 +37,10 @@ async def skid_buffer_matches_model(dut):
     sent, received = [], []
 
     def inputs():
-        return {**driver.inputs(), **sink.inputs()}
+        applied = {**driver.inputs(), **sink.inputs()}
+        if valids:                                  # the producer's copies of its valid bit
+            applied["i_valids"] = (1 << valids) - 1 if applied["i__valid"] else 0
+        return applied
 
     def after_edge(applied, got):
         if applied["i__valid"] and got["i__ready"]:
@@ -50,7 +53,8 @@ async def skid_buffer_matches_model(dut):
         driver.after_edge(applied["i__valid"] and got["i__ready"])
 
     monitor = Monitor(dut, ["o__valid", "o__payload", "i__ready",
-                            *(["stalls"] if copies else [])])
+                            *(["stalls"] if copies else []),
+                            *(["o_valids"] if valids else [])])
     checker = Checker()
     await run_checked(dut, p, inputs, model, monitor, checker, after_edge)
     if not p.get("mutate"):

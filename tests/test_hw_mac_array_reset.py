@@ -29,7 +29,8 @@ def test_a_reset_drops_the_beats_in_flight(operand_stage, reset_at):
     """A sum of one beat, which the consumer refuses, then beats of the next that pile up
     behind it; ``reset_at`` cycles in, the array is reset, and the new sum's three beats are
     offered from the next cycle. Its sum is those beats' products only (not the stale beats'
-    the lanes' copies held), and the array takes no beat the cycle after the reset."""
+    the lanes' copies held), the array takes no beat the cycle after the reset, and the
+    accumulators (shown on ``o``) keep their values until the new sum's first beat."""
     mac = MacArray(ROWS, COLS, signed(8), signed(8), 16, operand_stage=operand_stage,
                    sum_register=False, ready_ahead=True)
     clear = Signal()
@@ -39,7 +40,7 @@ def test_a_reset_drops_the_beats_in_flight(operand_stage, reset_at):
     new = [([rng.randint(-128, 127) for _ in range(ROWS)],
             [rng.randint(-128, 127) for _ in range(COLS)]) for _ in range(3)]
     expected = [sum(a[p] * b[q] for a, b in new) for p in range(ROWS) for q in range(COLS)]
-    log = {"ready_after_reset": None, "sum": None}
+    log = {"ready_after_reset": None, "sum": None, "changed_early": 0}
 
     async def tb(ctx):
         await ctx.tick()                           # (the cycle after power-on)
@@ -52,6 +53,8 @@ def test_a_reset_drops_the_beats_in_flight(operand_stage, reset_at):
         ctx.set(clear, 1)
         await ctx.tick()
         ctx.set(clear, 0)
+        kept = [ctx.get(mac.o.payload[k]) for k in range(ROWS * COLS)]
+        adding = 2 if operand_stage else 1         # cycles from taking a beat to adding it
         # The new sum's beats, offered from the cycle after the reset.
         sent = 0
         for _ in range(30):
@@ -66,6 +69,11 @@ def test_a_reset_drops_the_beats_in_flight(operand_stage, reset_at):
             if ctx.get(mac.o.valid):
                 log["sum"] = [ctx.get(mac.o.payload[k]) for k in range(ROWS * COLS)]
                 break
+            if sent == 0 or adding:                # the new sum's first beat not added yet
+                now = [ctx.get(mac.o.payload[k]) for k in range(ROWS * COLS)]
+                log["changed_early"] += now != kept
+            if sent:
+                adding = max(0, adding - 1)
             sent += sent < len(new) and ctx.get(mac.i.ready)
             await ctx.tick()
 
@@ -74,4 +82,5 @@ def test_a_reset_drops_the_beats_in_flight(operand_stage, reset_at):
     sim.add_testbench(tb)
     sim.run()
     assert log["ready_after_reset"] == 0
+    assert not log["changed_early"]
     assert log["sum"] == expected

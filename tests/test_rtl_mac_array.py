@@ -30,6 +30,10 @@ CASES = {
                                                b_shape=("s", 4), depth=3, sum_register=False),
     "2x3-u8xs16-d32-ahead": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32,
                                  operand_stage=True, sum_register=False, ready_ahead=True),
+    # Each row of lanes taking beats by its own copy of ``i.valid`` (the 8 x 8 ULX3S core's).
+    "2x3-u8xs16-d32-rows": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32,
+                                operand_stage=True, sum_register=False, ready_ahead=True,
+                                row_valids=True),
     "1x1-s2xu1-d2-ahead": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2,
                                sum_register=False, ready_ahead=True),
     "8x8-s18xs18-d4096-accumulators": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18),
@@ -52,7 +56,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              pipelined=case.get("pipelined", True),
              operand_stage=case.get("operand_stage", False),
              sum_register=case.get("sum_register", True),
-             ready_ahead=case.get("ready_ahead", False))
+             ready_ahead=case.get("ready_ahead", False),
+             row_valids=case.get("row_valids", False))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -62,7 +67,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
 
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage", "2x3-u8xs16-d32-operands",
         "1x1-s2xu1-d2-operands", "2x3-u8xs16-d32-accumulators", "1x1-s2xu1-d2-accumulators",
-        "2x2-s4xs4-d3-accumulators-unstaged", "2x3-u8xs16-d32-ahead", "1x1-s2xu1-d2-ahead"]
+        "2x2-s4xs4-d3-accumulators-unstaged", "2x3-u8xs16-d32-ahead", "1x1-s2xu1-d2-ahead",
+        "2x3-u8xs16-d32-rows"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
+from ..banked_ram import COPY_SUFFIX
 from ..mac_array import MacArray
 from ..skid_buffer import SkidBuffer
 from .beat_operands import BeatOperands
@@ -55,7 +56,8 @@ def wire_beat_generator(core, m, k):
     # comes from its own registers.
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
                            operand_stage=p.pipelined and p.operand_stage,
-                           sum_register=not p.pipelined, ready_ahead=p.pipelined)
+                           sum_register=not p.pipelined, ready_ahead=p.pipelined,
+                           row_valids=p.pipelined)
     m.submodules.mac = mac
     # Stage 2: its valid bit, and the beat (pipelined, data not reset, so that the reset's
     # net reaches its valid bit only, not 300 flip-flops; the iCE40's cells pack tighter
@@ -63,6 +65,11 @@ def wire_beat_generator(core, m, k):
     k.s2 = s2 = SimpleNamespace(valid=Signal(name="s2_valid"),
                                 beat=Signal(mac.in_layout, name="s2_beat",
                                             reset_less=p.pipelined))
+    # Pipelined, copies of stage 2's valid bit, one per row of MAC lanes: through the skid
+    # buffer's copies of its valid bit, each row takes beats by its own (hw/mac_array.py's
+    # ``row_valids``).
+    s2.row_valids = ([Signal(name=f"s2_valid_{r}{COPY_SUFFIX}") for r in range(P)]
+                     if p.pipelined else [])
     # The pipe in front of the array holds while its last beat is not taken. Pipelined, a
     # skid buffer between stage 2 and the array takes that beat, so that the pipe holds on a
     # register, a copy of it for each group of the pipe's registers (``k.holds``): one net
@@ -77,10 +84,11 @@ def wire_beat_generator(core, m, k):
                    *(["convolution"] if p.conv else [])]
     if p.pipelined:
         k.skid = skid = SkidBuffer(mac.in_layout, stall_copies=len(hold_groups),
-                                   chunk_bits=36)
+                                   chunk_bits=36, valid_copies=P)
         m.submodules.beat_skid = skid
         wiring.connect(m, skid.o, mac.i)
-        m.d.comb += [skid.i.valid.eq(s2.valid), skid.i.payload.eq(s2.beat)]
+        m.d.comb += [skid.i.valid.eq(s2.valid), skid.i.payload.eq(s2.beat),
+                     skid.i_valids.eq(Cat(*s2.row_valids)), mac.row_valids.eq(skid.o_valids)]
         k.holds = {group: skid.stalls[g] for g, group in enumerate(hold_groups)}
     else:
         freeze = s2.valid & ~mac.i.ready            # (registers only)
@@ -269,7 +277,8 @@ def wire_beat_generator(core, m, k):
     ]
     with m.If(~holds["stage_2"]):
         m.d.sync += [s2.valid.eq(k.s1_operands.valid), s2.beat.first.eq(operands.o.first),
-                     s2.beat.last.eq(operands.o.last)]
+                     s2.beat.last.eq(operands.o.last),
+                     *(copy.eq(k.s1_operands.valid) for copy in s2.row_valids)]
     with m.If(~holds["stage_2_a"]):
         m.d.sync += s2.beat.a.eq(operands.o.a)
     with m.If(~holds["stage_2_b"]):

@@ -6,14 +6,15 @@ __all__ = ["SkidBufferModel"]
 class SkidBufferModel:
     """``o`` is ``i`` while the skid is empty, the skid while it is full; ``i`` is ready while
     it is empty. The skid fills with the beat ``i`` offers while empty and ``o`` does not take,
-    and empties when ``o`` takes it. ``stalls`` (``copies`` bits) are each ``~i.ready``.
+    and empties when ``o`` takes it. ``stalls`` (``copies`` bits) are each ``~i.ready``;
+    ``o_valids`` (``valid_copies`` bits) each ``o.valid``.
 
     Payloads are opaque values (the bench's packed integers). While empty the skid register
     keeps whatever ``i`` offered last, valid or not: ``o.payload`` is checked every cycle.
     """
 
-    def __init__(self, copies=0):
-        self.copies = copies
+    def __init__(self, copies=0, valid_copies=0):
+        self.copies, self.valid_copies = copies, valid_copies
         self.full, self.skid = False, 0
 
     def outputs(self, inputs):
@@ -22,6 +23,8 @@ class SkidBufferModel:
                "i__ready": int(not self.full)}
         if self.copies:
             out["stalls"] = (1 << self.copies) - 1 if self.full else 0
+        if self.valid_copies:
+            out["o_valids"] = (1 << self.valid_copies) - 1 if out["o__valid"] else 0
         return out
 
     def step(self, inputs):
