@@ -148,10 +148,10 @@ class BeatOperands(wiring.Component):
             words = held
         beat, o = words["beat"], self.o
         m.d.comb += [o.first.eq(beat.first), o.last.eq(beat.last)]
-        # GRAD: whether each lane's column is one of the layer's inputs. With the beat held
-        # here, the comparison is made as the beat arrives and held with it: a layer
-        # register's route into the comparison's carry chain, then the lanes' choice, was
-        # 14.5 ns of an 8 x 8 ULX3S build.
+        # GRAD: whether each lane's column is one of the layer's inputs, from the arriving
+        # beat. With the beat held here, the comparison is made as the beat arrives and held
+        # with it: a layer register's route into the comparison's carry chain, then the
+        # lanes' choice, was 14.5 ns of an 8 x 8 ULX3S build.
         columns_real = [(Cat(Const(q, qbits), self.beat.m) if qbits else self.beat.m)
                         < self.fan_in for q in range(Q)]
         if self.registered and "beat" in self.held_words:
@@ -159,9 +159,6 @@ class BeatOperands(wiring.Component):
             with m.If(~self.stall[self.held_words.index("beat")]):
                 m.d.sync += held_real.eq(Cat(*columns_real))
             columns_real = list(held_real)
-        elif self.registered:
-            columns_real = [(Cat(Const(q, qbits), beat.m) if qbits else beat.m) < self.fan_in
-                            for q in range(Q)]
         inputs = self._centred(words["inputs"], self.centre_inputs if self.batch_norm else 0)
         outputs = self._centred(words["outputs"],
                                 self.centre_outputs if self.batch_norm else 0)
