@@ -5,8 +5,7 @@ cycle; the next sum is exactly the next beats' products, whatever was in flight.
 import random
 
 import pytest
-from amaranth.hdl import Module, Signal, signed
-from amaranth.hdl import ResetInserter
+from amaranth.hdl import Module, ResetInserter, Signal, signed
 from amaranth.sim import Simulator
 
 from hw.mac_array import MacArray
