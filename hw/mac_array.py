@@ -191,9 +191,11 @@ class MacArray(wiring.Component):
             for k, flag in enumerate(flags):
                 with m.If(row_resets[k // Q]):
                     m.d.sync += flag.eq(0)
-        # Whether a beat is offered: to the shared stages, and to each lane.
-        lane_valids = [self.i.valid] + [self.row_valids[k // Q] if self.has_row_valids
-                                        else self.i.valid for k in range(lanes)]
+        # Whether a beat is offered: to the shared stages (none while settling), and to each
+        # lane.
+        lane_valids = [self.i.valid & ~settling] + [
+            self.row_valids[k // Q] if self.has_row_valids else self.i.valid
+            for k in range(lanes)]
 
         # The products' register: a beat's products and whether it starts or ends a sum.
         held, first, last = Signal(), Signal(), Signal()
@@ -229,7 +231,6 @@ class MacArray(wiring.Component):
             moves = [v & r for v, r in zip(staged_valids, products_ready)]
             frees = [~v | mv for v, mv in zip(staged_valids, moves)]
             accepts = [valid & free for valid, free in zip(lane_valids, frees)]
-            accepts[0] &= ~settling
             m.d.comb += self.i.ready.eq(frees[0] & ~settling)
             occupied(staged_valids, accepts, moves)
             reset_after(staged_copies)
@@ -248,7 +249,6 @@ class MacArray(wiring.Component):
         else:
             m.d.comb += self.i.ready.eq(products_ready[0] & ~settling)
             loads = [valid & r for valid, r in zip(lane_valids, products_ready)]
-            loads[0] &= ~settling
             load_first, load_last = beat.first, beat.last
             factors = [(beat.a[p], beat.b[q]) for p in range(P) for q in range(Q)]
         occupied(helds, loads, advance)

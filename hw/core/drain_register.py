@@ -155,8 +155,8 @@ class DrainRegister(wiring.Component):
         m.d.comb += self.ready_next.eq(choose)
         with m.If(choose):
             m.d.sync += full.eq(1)
-        advancing = (self.advance_row | self.advance_col) & self.holding
         up_next, left_next = self.advance_row & self.holding, self.advance_col & self.holding
+        advancing = up_next | left_next
         # (Row stage: a shift decided last cycle is made next cycle; ``holding`` waits for it.)
         shift_pending = Signal()
         if self.row_stage:

@@ -73,6 +73,7 @@ class WeightStream(wiring.Component):
         wiring.connect(m, wiring.flipped(self.mem.r), read_fifo.w_stream)
         wiring.connect(m, read_fifo.r_stream, wiring.flipped(self.rd))
         skid_free = 1
+        staged = Signal()                          # registered_write: a word in the register
         if self.registered_write:
             # The words leave through a skid buffer: the bus's ready (decided by who owns the
             # bus) reaches the skid's full flags, not the write FIFO's output register's 64
@@ -81,11 +82,7 @@ class WeightStream(wiring.Component):
             wiring.connect(m, write_fifo.r_stream, skid.i)
             wiring.connect(m, skid.o, wiring.flipped(self.mem.w))
             skid_free = skid.i.ready
-        else:
-            wiring.connect(m, write_fifo.r_stream, wiring.flipped(self.mem.w))
-        staged = Signal()                          # registered_write: a word in the register
-        if self.registered_write:
-            # (The skid: the FIFO's level decided ``wr.ready`` through the weight updater's
+            # (The entry skid: the FIFO's level decided ``wr.ready`` through the weight updater's
             # handshake into its rounding stage's enables, 13.6 ns of an 8 x 8 ULX3S build.)
             m.submodules.entry_skid = entry = SkidBuffer(unsigned(self.word_bits))
             wiring.connect(m, entry.o, write_fifo.w_stream)
@@ -97,6 +94,7 @@ class WeightStream(wiring.Component):
             with m.If(self.wr.valid & self.wr.ready):
                 m.d.sync += [staged.eq(1), staged_word.eq(self.wr.payload)]
         else:
+            wiring.connect(m, write_fifo.r_stream, wiring.flipped(self.mem.w))
             wiring.connect(m, wiring.flipped(self.wr), write_fifo.w_stream)
 
         self._commands(m, self.mem.ar, self.start.read, "read")
