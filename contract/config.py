@@ -97,6 +97,9 @@ class ConfigError(ValueError):
 
 _FEEDBACK = ("symmetric", "sign")
 _ROUNDING = ("stochastic", "nearest-even")
+#: The MAC lanes' multipliers (a build choice): Yosys's inference, or ECP5 MULT18X18D blocks
+#: whose input registers hold the lanes' operands (hw/registered_multiplier.py).
+MULTIPLIERS = ("inferred", "ecp5")
 _LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
 _PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5,
@@ -147,6 +150,8 @@ class NetConfig:
                                      # its operands (a build choice: no number depends on it)
     drain_row_stage: bool = False    # pipelined cores: the drain register's shifts reach its
                                      # elements through a register per row (a build choice)
+    multiplier: str = "inferred"     # the MAC lanes' multipliers: "inferred", or "ecp5" (the
+                                     # operand stage in MULT18X18D blocks; a build choice)
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
@@ -257,6 +262,12 @@ class NetConfig:
             fail("operand_stage", f"must be true or false, not {self.operand_stage!r}")
         if not isinstance(self.drain_row_stage, bool):
             fail("drain_row_stage", f"must be true or false, not {self.drain_row_stage!r}")
+        if self.multiplier not in MULTIPLIERS:
+            fail("multiplier", f"must be one of {', '.join(MULTIPLIERS)}, not "
+                 f"{self.multiplier!r}")
+        if self.multiplier != "inferred" and not self.operand_stage:
+            fail("multiplier", f"{self.multiplier!r} puts the operand stage's registers in "
+                 "the multiplier blocks: it needs operand_stage = true")
         if not 0 <= self.bn_momentum_shift <= 16:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:

@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .banked_ram import COPY_SUFFIX
+from .registered_multiplier import PRIMITIVES, RegisteredMultiplier
 
 __all__ = ["MacArray", "accumulator_shape"]
 
@@ -73,7 +74,9 @@ class MacArray(wiring.Component):
     ``_copy`` names), so that no register drives the same operand into several multipliers
     (the operands' routing to the multipliers was 6.9 ns of a 75 MHz ULX3S build's worst
     path). The operands move on whenever the products' register is empty or moving on; a
-    ``last`` beat's sums appear three cycles after it is accepted.
+    ``last`` beat's sums appear three cycles after it is accepted. Each lane's operand
+    registers and multiplier are a :class:`RegisteredMultiplier` (hw/registered_multiplier.py);
+    ``multiplier="ecp5"`` makes them an ECP5 MULT18X18D with its own input registers.
 
     ``row_valids`` (pipelined only): copies of ``i.valid`` arrive on ``row_valids``, one per
     row of lanes, from the producer's own registers; each lane takes a beat by its row's copy,
@@ -82,7 +85,7 @@ class MacArray(wiring.Component):
     """
 
     def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False,
-                 sum_register=True, ready_ahead=False, row_valids=False):
+                 sum_register=True, ready_ahead=False, row_valids=False, multiplier="inferred"):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
@@ -94,6 +97,12 @@ class MacArray(wiring.Component):
             raise ValueError("only an array without the sum register waits for a ready ahead")
         if row_valids and not pipelined:
             raise ValueError("only the pipelined array's lanes take beats by copies of i.valid")
+        if multiplier not in PRIMITIVES:
+            raise ValueError(f"multiplier {multiplier!r}: must be one of {', '.join(PRIMITIVES)}")
+        if multiplier != "inferred" and not operand_stage:
+            raise ValueError(f"the {multiplier} multipliers hold the operand stage's registers: "
+                             "they need the operand stage")
+        self.multiplier = multiplier
         self.has_row_valids = row_valids
         self.pipelined, self.operand_stage = pipelined, operand_stage
         self.sum_register, self.ready_ahead = sum_register, ready_ahead
@@ -224,10 +233,6 @@ class MacArray(wiring.Component):
             staged = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
             staged_copies = copies("staged", reset_less=True)
             staged_valids = [staged.valid] + staged_copies
-            a_copies = [Signal(self.a_shape, name=f"operand_a_{k}{COPY_SUFFIX}",
-                               reset_less=True) for k in range(lanes)]
-            b_copies = [Signal(self.b_shape, name=f"operand_b_{k}{COPY_SUFFIX}",
-                               reset_less=True) for k in range(lanes)]
             moves = [v & r for v, r in zip(staged_valids, products_ready)]
             frees = [~v | mv for v, mv in zip(staged_valids, moves)]
             accepts = [valid & free for valid, free in zip(lane_valids, frees)]
@@ -236,27 +241,32 @@ class MacArray(wiring.Component):
             reset_after(staged_copies)
             with m.If(accepts[0]):
                 m.d.sync += [staged.first.eq(beat.first), staged.last.eq(beat.last)]
-            # A free lane takes whatever is offered, a beat or not (its valid bit says
-            # which): ``i.valid`` reaches the valid bits only, not every operand bit's enable
-            # (through a skid buffer's choice, 15.1 ns of an 8 x 8 ULX3S build).
+            # Each lane's operand registers are its multiplier's (an ECP5 block's own, with
+            # ``multiplier="ecp5"``). A free lane takes whatever is offered, a beat or not (its
+            # valid bit says which): ``i.valid`` reaches the valid bits only, not every operand
+            # bit's enable (through a skid buffer's choice, 15.1 ns of an 8 x 8 ULX3S build).
+            factors = []
             for p in range(P):
                 for q in range(Q):
                     k = p * Q + q
-                    with m.If(frees[k + 1]):
-                        m.d.sync += [a_copies[k].eq(beat.a[p]), b_copies[k].eq(beat.b[q])]
+                    multiplier = RegisteredMultiplier(self.a_shape, self.b_shape,
+                                                      primitive=self.multiplier)
+                    m.submodules[f"multiplier_{k}"] = multiplier
+                    m.d.comb += [multiplier.a.eq(beat.a[p]), multiplier.b.eq(beat.b[q]),
+                                 multiplier.load.eq(frees[k + 1])]
+                    factors.append(multiplier.product)
             loads, load_first, load_last = moves, staged.first, staged.last
-            factors = list(zip(a_copies, b_copies))
         else:
             m.d.comb += self.i.ready.eq(products_ready[0] & ~settling)
             loads = [valid & r for valid, r in zip(lane_valids, products_ready)]
             load_first, load_last = beat.first, beat.last
-            factors = [(beat.a[p], beat.b[q]) for p in range(P) for q in range(Q)]
+            factors = [beat.a[p] * beat.b[q] for p in range(P) for q in range(Q)]
         occupied(helds, loads, advance)
         reset_after(held_copies)
         with m.If(loads[0]):
             m.d.sync += [first.eq(load_first), last.eq(load_last)]
-        for k, (a, b) in enumerate(factors):
+        for k, product in enumerate(factors):
             with m.If(loads[k + 1]):
-                m.d.sync += [first_copies[k].eq(load_first), products[k].eq(a * b)]
+                m.d.sync += [first_copies[k].eq(load_first), products[k].eq(product)]
         return (advance[0], first, last, list(zip(advance[1:], first_copies, products)),
                 waiting)

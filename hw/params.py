@@ -80,6 +80,9 @@ class CoreParams:
     # Pipelined only: the drain register's shifts through a register per row
     # (hw/core/drain_register.py's ``row_stage``; the config's ``drain_row_stage``).
     drain_row_stage: bool = False
+    # The MAC lanes' multipliers, with the operand stage's registers: "inferred" or "ecp5"
+    # (hw/registered_multiplier.py; the config's ``multiplier``).
+    multiplier: str = "inferred"
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -89,7 +92,7 @@ class CoreParams:
             score_bits=cfg.score_bits, score_frac=cfg.score_frac, error_bits=cfg.error_bits,
             delta_bits=cfg.delta_bits, classifier_bits=cfg.classifier_bits,
             round_bits=cfg.round_bits, operand_stage=cfg.operand_stage,
-            drain_row_stage=cfg.drain_row_stage)
+            drain_row_stage=cfg.drain_row_stage, multiplier=cfg.multiplier)
         fields.update(overrides)
         params = cls(**fields)
         params.check()
@@ -120,6 +123,12 @@ class CoreParams:
                               f"{self.resident_samples}")
         if self.max_layers > 15:
             raise ConfigError("field 'arch': the training core takes at most 15 hidden layers")
+        if self.multiplier != "inferred" and not (self.pipelined and self.operand_stage):
+            raise ConfigError(f"field 'multiplier': {self.multiplier!r} multipliers hold the "
+                              "pipelined core's operand stage, which this build has not")
+        if self.multiplier == "ecp5" and max(self.a_shape.width, self.b_shape.width) > 18:
+            raise ConfigError(f"field 'multiplier': the MAC operands are {self.a_shape.width} "
+                              f"and {self.b_shape.width} bits, an ECP5 MULT18X18D takes 18")
 
     # ---- derived ---------------------------------------------------------------------
     @property

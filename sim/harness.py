@@ -15,6 +15,7 @@ import time
 
 from host.transport import Transport, TransportTimeout
 
+from .primitive_models import primitive_models
 from .verilator_env import FAST, find_verilator, verilator_env, waiver_args
 
 __all__ = ["build_harness", "compile_harness", "VerilatorTransport", "HARNESS_CPP", "LEN_BITS"]
@@ -71,13 +72,16 @@ def compile_harness(verilog_path, cpp, toplevel, header_name, header, exe_name, 
             *waiver_args(), "-CFLAGS", f"-I{build_dir}", "-CFLAGS", f"-I{HARNESS_DIR}"]
     if trace:
         args += ["--trace", "-CFLAGS", "-DLELA_TRACE"]
-    args += [cpp, os.path.abspath(verilog_path)]
+    # (The models of the vendor primitives the Verilog instantiates come after it.)
+    models = primitive_models(verilog_path)
+    args += [cpp, os.path.abspath(verilog_path), *models]
 
     digest = hashlib.sha256()
     # The harness's headers (sim/harness/*.h) are part of every harness build.
     shared = [os.path.join(HARNESS_DIR, n) for n in sorted(os.listdir(HARNESS_DIR))
               if n.endswith(".h")]
     for part in (open(verilog_path, "rb").read(), open(cpp, "rb").read(),
+                 *(open(n, "rb").read() for n in models),
                  *(n.encode() + b"\0" + open(n, "rb").read() for n in shared),
                  header.encode(), "\0".join(args).encode(), _optimisation_words().encode()):
         digest.update(len(part).to_bytes(8, "little") + part)

@@ -12,6 +12,7 @@ from cocotb_tools.runner import get_runner
 
 from gen.verilog import write_verilog
 from sim import params as tb_params
+from sim.primitive_models import primitive_models
 from sim.verilator_env import COCOTB, find_verilator, public_ports_file, verilator_env, \
     waiver_args
 
@@ -70,8 +71,9 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
+        runner.build(sources=[source, *primitive_models(source)], hdl_toplevel=toplevel,
+                     build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
+                     waves=waves,
                      always=True, log_file=os.path.join(build_dir, "build.log"))
         xml = os.path.join(build_dir, "results.xml")
         if os.path.exists(xml):

@@ -48,7 +48,8 @@ async def mac_array_matches_model(dut):
                     operand_stage=p.get("operand_stage", False),
                     sum_register=p.get("sum_register", True),
                     ready_ahead=p.get("ready_ahead", False),
-                    row_valids=p.get("row_valids", False))
+                    row_valids=p.get("row_valids", False),
+                    multiplier=p.get("multiplier", "inferred"))
     cocotb.start_soon(Clock(dut.clk, 10, "ns").start(start_high=False))
     dut.i__valid.value = 0
     dut.i__payload.value = 0

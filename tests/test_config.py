@@ -40,6 +40,8 @@ def test_defaults_are_valid_and_derived_values_consistent():
     (dict(rx_buffer=0), "rx_buffer"), (dict(rx_buffer=1 << 17), "rx_buffer"),
     (dict(rx_buffer=True), "rx_buffer"), (dict(operand_stage=1), "operand_stage"),
     (dict(drain_row_stage="yes"), "drain_row_stage"),
+    (dict(multiplier="dsp48"), "multiplier"),
+    (dict(multiplier="ecp5", operand_stage=False), "multiplier"),
 ])
 def test_out_of_range_fields_are_named(kw, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):
@@ -258,25 +260,28 @@ def test_baud_is_the_links_and_changes_no_arithmetic(tmp_path):
     assert nets[0].weight_hash() == nets[1].weight_hash()
 
 
-@pytest.mark.parametrize("field", ["operand_stage", "drain_row_stage"])
-def test_stages_are_build_choices(tmp_path, field):
-    """``operand_stage`` and ``drain_row_stage`` change the RTL build (the core's MAC array,
-    its drain register) and nothing else: the same registers, limits and trained weights
-    either way."""
+@pytest.mark.parametrize("field,off,on", [("operand_stage", False, True),
+                                           ("drain_row_stage", False, True),
+                                           ("multiplier", "inferred", "ecp5")])
+def test_stages_are_build_choices(tmp_path, field, off, on):
+    """``operand_stage``, ``drain_row_stage`` and ``multiplier`` change the RTL build (the
+    core's MAC array, its drain register) and nothing else: the same registers, limits and
+    trained weights either way."""
     from contract.limits import Limits
     from contract.registers import register_values
     from hw.params import CoreParams
     from sw_model.golden import FixedPointNet
     p = tmp_path / "c.toml"
-    p.write_text(f'[network]\narch = [64, 16]\nbatch = 4\n[array]\n{field} = false\n')
+    p.write_text(f'[network]\narch = [64, 16]\nbatch = 4\n[array]\n{field} = '
+                 f'{str(off).lower() if isinstance(off, bool) else repr(off)}\n')
     without = load_config(p)
-    staged = without.replace(**{field: True})
-    assert not getattr(without, field)
-    assert getattr(make(), field) == (field == "operand_stage")      # the defaults
+    staged = without.replace(**{field: on})
+    assert getattr(without, field) == off
+    assert getattr(make(), field) == (on if field == "operand_stage" else off)   # the defaults
     assert register_values(without) == register_values(staged)
     assert Limits.for_config(without) == Limits.for_config(staged)
-    assert not getattr(CoreParams.from_config(without), field)
-    assert getattr(CoreParams.from_config(staged), field)
+    assert getattr(CoreParams.from_config(without), field) == off
+    assert getattr(CoreParams.from_config(staged), field) == on
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 256, size=(4, 64)), rng.integers(0, 10, size=4)
     nets = [FixedPointNet(cfg) for cfg in (without, staged)]

@@ -34,6 +34,11 @@ CASES = {
     "2x3-u8xs16-d32-rows": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16), depth=32,
                                 operand_stage=True, sum_register=False, ready_ahead=True,
                                 row_valids=True),
+    # The lanes' operand registers and multipliers ECP5 blocks (sim/primitives/MULT18X18D.v;
+    # the 8 x 8 ULX3S core's).
+    "2x3-u8xs16-d32-rows-ecp5": dict(rows=2, cols=3, a_shape=("u", 8), b_shape=("s", 16),
+                                     depth=32, operand_stage=True, sum_register=False,
+                                     ready_ahead=True, row_valids=True, multiplier="ecp5"),
     "1x1-s2xu1-d2-ahead": dict(rows=1, cols=1, a_shape=("s", 2), b_shape=("u", 1), depth=2,
                                sum_register=False, ready_ahead=True),
     "8x8-s18xs18-d4096-accumulators": dict(rows=8, cols=8, a_shape=("s", 18), b_shape=("s", 18),
@@ -57,7 +62,8 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
              operand_stage=case.get("operand_stage", False),
              sum_register=case.get("sum_register", True),
              ready_ahead=case.get("ready_ahead", False),
-             row_valids=case.get("row_valids", False))
+             row_valids=case.get("row_valids", False),
+             multiplier=case.get("multiplier", "inferred"))
     unit = MacArray(**p)
     params = dict(p, a_shape=case["a_shape"], b_shape=case["b_shape"], cycles=cycles, idle=0.3,
                   stall=0.3, seed=11, extreme=False)
@@ -68,7 +74,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
 FAST = ["2x3-u8xs16-d32", "1x1-s2xu1-d2", "2x3-u8xs16-d32-one-stage", "2x3-u8xs16-d32-operands",
         "1x1-s2xu1-d2-operands", "2x3-u8xs16-d32-accumulators", "1x1-s2xu1-d2-accumulators",
         "2x2-s4xs4-d3-accumulators-unstaged", "2x3-u8xs16-d32-ahead", "1x1-s2xu1-d2-ahead",
-        "2x3-u8xs16-d32-rows"]
+        "2x3-u8xs16-d32-rows", "2x3-u8xs16-d32-rows-ecp5"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST, icarus=True))
@@ -89,7 +95,8 @@ def test_perturbed_signedness_is_caught(tmp_path_factory):
     run(tmp_path_factory, "4x4-s16xs16-d1000", "verilator", cycles=2_000, mutate="sign")
 
 
-@pytest.mark.parametrize("name", ["2x3-u8xs16-d32", "2x3-u8xs16-d32-operands"])
+@pytest.mark.parametrize("name", ["2x3-u8xs16-d32", "2x3-u8xs16-d32-operands",
+                                  "2x3-u8xs16-d32-rows-ecp5"])
 def test_operand_stage_timing_is_checked(tmp_path_factory, name):
     """Each array checked against the model with the operand stage the other way: the
     checker must notice."""
@@ -107,6 +114,13 @@ def test_sum_register_is_checked(tmp_path_factory, name):
 def test_operand_stage_needs_the_pipelined_array():
     with pytest.raises(ValueError, match="pipelined"):
         MacArray(2, 2, signed(4), signed(4), 4, pipelined=False, operand_stage=True)
+
+
+def test_block_multipliers_need_the_operand_stage():
+    with pytest.raises(ValueError, match="operand stage"):
+        MacArray(2, 2, signed(4), signed(4), 4, multiplier="ecp5")
+    with pytest.raises(ValueError, match="must be one of"):
+        MacArray(2, 2, signed(4), signed(4), 4, operand_stage=True, multiplier="dsp48")
 
 
 def test_ready_ahead_needs_the_accumulators_shown():

@@ -57,7 +57,7 @@ def wire_beat_generator(core, m, k):
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
                            operand_stage=p.pipelined and p.operand_stage,
                            sum_register=not p.pipelined, ready_ahead=p.pipelined,
-                           row_valids=p.pipelined)
+                           row_valids=p.pipelined, multiplier=p.multiplier)
     m.submodules.mac = mac
     # Stage 2: its valid bit, and the beat (pipelined, data not reset, so that the reset's
     # net reaches its valid bit only, not 300 flip-flops; the iCE40's cells pack tighter
