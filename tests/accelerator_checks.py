@@ -7,10 +7,11 @@ __all__ = ["small_config", "HARDWARE", "TIMEOUT", "NoisyLink"]
 
 #: The whole-core tests' hardware (tests/conftest.py builds it once for every module): one
 #: build runs any network within its limits, and holds 40 samples for resident training.
-#: (With the drain register's row stage, as the 8 x 8 ULX3S builds it; the convolutional and
-#: batch-normalising harnesses build without.)
+#: (With the drain register's row stage and the lanes' multipliers ECP5 blocks, through their
+#: simulation model, as the 8 x 8 ULX3S builds them; the convolutional and batch-normalising
+#: harnesses build without either.)
 HARDWARE = NetConfig(arch=(20, 24, 24, 16), classes=4, batch=8, array_rows=4, array_cols=4,
-                     lr_shift=4, resident_samples=40, drain_row_stage=True)
+                     lr_shift=4, resident_samples=40, drain_row_stage=True, multiplier="ecp5")
 #: Cycles before the device drops a frame that stopped arriving.
 TIMEOUT = 3000
 

@@ -54,3 +54,23 @@ def test_choices_are_checked(a, b, primitive, match):
         RegisteredMultiplier(a, b, primitive=primitive)
     del refused
     gc.collect()
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (dict(pipelined=False), "operand stage"),          # the iCEBreaker's lean core
+    (dict(operand_stage=False), "operand stage"),
+])
+def test_core_refuses_block_multipliers_it_cannot_hold(overrides, match):
+    from contract.config import ConfigError, NetConfig
+    from hw.params import CoreParams
+    cfg = NetConfig(arch=(64, 16), batch=4, multiplier="ecp5")
+    with pytest.raises(ConfigError, match=match):
+        CoreParams.from_config(cfg, **overrides)
+
+
+def test_core_refuses_operands_wider_than_the_block():
+    from contract.config import ConfigError, NetConfig
+    from hw.params import CoreParams
+    cfg = NetConfig(arch=(64, 16), batch=4, weight_bits=32, weight_frac=28, multiplier="ecp5")
+    with pytest.raises(ConfigError, match="takes 18"):
+        CoreParams.from_config(cfg)
