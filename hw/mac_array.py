@@ -245,27 +245,27 @@ class MacArray(wiring.Component):
             # ``multiplier="ecp5"``). A free lane takes whatever is offered, a beat or not (its
             # valid bit says which): ``i.valid`` reaches the valid bits only, not every operand
             # bit's enable (through a skid buffer's choice, 15.1 ns of an 8 x 8 ULX3S build).
-            factors = []
+            lane_products = []
             for p in range(P):
                 for q in range(Q):
                     k = p * Q + q
-                    multiplier = RegisteredMultiplier(self.a_shape, self.b_shape,
-                                                      primitive=self.multiplier)
-                    m.submodules[f"multiplier_{k}"] = multiplier
-                    m.d.comb += [multiplier.a.eq(beat.a[p]), multiplier.b.eq(beat.b[q]),
-                                 multiplier.load.eq(frees[k + 1])]
-                    factors.append(multiplier.product)
+                    lane = RegisteredMultiplier(self.a_shape, self.b_shape,
+                                                primitive=self.multiplier)
+                    m.submodules[f"multiplier_{k}"] = lane
+                    m.d.comb += [lane.a.eq(beat.a[p]), lane.b.eq(beat.b[q]),
+                                 lane.load.eq(frees[k + 1])]
+                    lane_products.append(lane.product)
             loads, load_first, load_last = moves, staged.first, staged.last
         else:
             m.d.comb += self.i.ready.eq(products_ready[0] & ~settling)
             loads = [valid & r for valid, r in zip(lane_valids, products_ready)]
             load_first, load_last = beat.first, beat.last
-            factors = [beat.a[p] * beat.b[q] for p in range(P) for q in range(Q)]
+            lane_products = [beat.a[p] * beat.b[q] for p in range(P) for q in range(Q)]
         occupied(helds, loads, advance)
         reset_after(held_copies)
         with m.If(loads[0]):
             m.d.sync += [first.eq(load_first), last.eq(load_last)]
-        for k, product in enumerate(factors):
+        for k, product in enumerate(lane_products):
             with m.If(loads[k + 1]):
                 m.d.sync += [first_copies[k].eq(load_first), products[k].eq(product)]
         return (advance[0], first, last, list(zip(advance[1:], first_copies, products)),
