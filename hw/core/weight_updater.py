@@ -1,8 +1,8 @@
 """The weight update of the gradient phase: a lane per weight of a bus word."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..arith import round_up_bit, saturate, shift_remainder, shift_round_parts
@@ -91,35 +91,25 @@ class WeightUpdater(wiring.Component):
         step_take = rounding_valid & (~update_valid | move)
         rounding_free = ~rounding_valid | step_take
         if self.registered_input:
-            # A queue of two, the oldest beat first: ``i.ready`` is the queue's not being
-            # full (from its level register), so the old word's arrival and the new word's
-            # taking (which decide when the stages move) do not reach the writer's handshake
-            # in the cycle; a take moves the queue's read pointer, not the beats.
+            # A queue of two in LUT RAM, the oldest beat first: ``i.ready`` is its room (from
+            # its level register), so the old word's arrival and the new word's taking (which
+            # decide when the stages move) do not reach the writer's handshake in the cycle; a
+            # take moves the read slot, not the beats. The write slot is written whenever the
+            # queue has room, with whatever is offered (a free slot's contents do not matter):
+            # the writer's valid reaches the level and the write slot, not every cell's write
+            # enable (from the gradient columns' handshake to the queue's cells, 16.03 ns of an
+            # 8 x 8 ULX3S build).
             # The shift, the same for every lane, is kept out of the queue: read from its
             # LUT RAM it was one net into every lane's shifter (14.04 ns of an 8 x 8 ULX3S
-            # build, 5 of them that net's routing). Each lane holds its own copy of the
-            # queue's two slots of it and of the queue's read slot, which follow the queue's
-            # writes and reads (a slot is written while the queue has room, with whatever is
-            # offered: a free slot's contents do not matter).
+            # build, 5 of them that net's routing). Each lane holds its own copy of the two
+            # slots of it and of the read slot.
             beat_layout = data.StructLayout({
                 "grad": data.ArrayLayout(self.grad_shape, lanes),
                 "rand": data.ArrayLayout(unsigned(R), lanes), "stochastic": 1})
-            m.submodules.queue = queue = SyncFIFO(width=beat_layout.size, depth=2)
-            oldest = data.View(beat_layout, queue.r_data)
-            write_slot = Signal()
-            with m.If(queue.w_en & queue.w_rdy):
-                m.d.sync += write_slot.eq(~write_slot)
-            lane_shifts = []
-            for r in range(lanes):
-                slots = [Signal(5, name=f"shift_{r}_{s}{COPY_SUFFIX}", reset_less=True)
-                         for s in range(2)]
-                read_slot = Signal(name=f"read_slot_{r}{COPY_SUFFIX}")
-                for s, slot in enumerate(slots):
-                    with m.If(queue.w_rdy & (write_slot == s)):
-                        m.d.sync += slot.eq(self.i.payload.shift)
-                with m.If(queue.r_en & queue.r_rdy):
-                    m.d.sync += read_slot.eq(~read_slot)
-                lane_shifts.append(Mux(read_slot, slots[1], slots[0]))
+            m.submodules.queue = queue = Memory(shape=beat_layout, depth=2, init=[])
+            queue_write, queue_read = queue.write_port(), queue.read_port(domain="comb")
+            level, write_slot, read_slot = Signal(range(3)), Signal(), Signal()
+            room, written = level != 2, Signal()
             shifted = Signal(data.StructLayout({
                 "q": data.ArrayLayout(self.grad_shape, lanes),
                 "top": data.ArrayLayout(unsigned(R), lanes), "sticky": lanes,
@@ -127,13 +117,32 @@ class WeightUpdater(wiring.Component):
                 reset_less=True)
             shifted_valid = Signal()
             shift_pass = shifted_valid & rounding_free
-            take = queue.r_rdy & (~shifted_valid | shift_pass)
-            m.d.comb += [queue.w_en.eq(self.i.valid),
-                         queue.w_data.eq(Cat(self.i.payload.grad, self.i.payload.rand,
-                                             self.stochastic)),
-                         self.i.ready.eq(queue.w_rdy), queue.r_en.eq(take),
-                         self.busy.eq(queue.r_rdy | shifted_valid | rounding_valid
+            take = (level != 0) & (~shifted_valid | shift_pass)
+            oldest = queue_read.data
+            m.d.comb += [written.eq(self.i.valid & room), self.i.ready.eq(room),
+                         queue_write.addr.eq(write_slot), queue_write.en.eq(room),
+                         queue_write.data.grad.eq(self.i.payload.grad),
+                         queue_write.data.rand.eq(self.i.payload.rand),
+                         queue_write.data.stochastic.eq(self.stochastic),
+                         queue_read.addr.eq(read_slot),
+                         self.busy.eq((level != 0) | shifted_valid | rounding_valid
                                       | update_valid)]
+            m.d.sync += level.eq(level + written - take)
+            with m.If(written):
+                m.d.sync += write_slot.eq(~write_slot)
+            with m.If(take):
+                m.d.sync += read_slot.eq(~read_slot)
+            lane_shifts = []
+            for r in range(lanes):
+                slots = [Signal(5, name=f"shift_{r}_{s}{COPY_SUFFIX}", reset_less=True)
+                         for s in range(2)]
+                lane_read_slot = Signal(name=f"read_slot_{r}{COPY_SUFFIX}")
+                for s, slot in enumerate(slots):
+                    with m.If(room & (write_slot == s)):
+                        m.d.sync += slot.eq(self.i.payload.shift)
+                with m.If(take):
+                    m.d.sync += lane_read_slot.eq(~lane_read_slot)
+                lane_shifts.append(Mux(lane_read_slot, slots[1], slots[0]))
             with m.If(take):
                 m.d.sync += [shifted_valid.eq(1), shifted.stochastic.eq(oldest.stochastic)]
             with m.Elif(shift_pass):
