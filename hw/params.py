@@ -9,6 +9,8 @@ from amaranth.hdl import signed, unsigned
 from contract.config import ConfigError
 from contract.limits import Limits
 
+from .registered_multiplier import ECP5_OPERAND_BITS
+
 __all__ = ["CoreParams", "index_bits"]
 
 
@@ -126,9 +128,11 @@ class CoreParams:
         if self.multiplier != "inferred" and not (self.pipelined and self.operand_stage):
             raise ConfigError(f"field 'multiplier': {self.multiplier!r} multipliers hold the "
                               "pipelined core's operand stage, which this build has not")
-        if self.multiplier == "ecp5" and max(self.a_shape.width, self.b_shape.width) > 18:
+        if (self.multiplier == "ecp5"
+                and max(self.a_shape.width, self.b_shape.width) > ECP5_OPERAND_BITS):
             raise ConfigError(f"field 'multiplier': the MAC operands are {self.a_shape.width} "
-                              f"and {self.b_shape.width} bits, an ECP5 MULT18X18D takes 18")
+                              f"and {self.b_shape.width} bits, an ECP5 MULT18X18D takes "
+                              f"{ECP5_OPERAND_BITS}")
 
     # ---- derived ---------------------------------------------------------------------
     @property

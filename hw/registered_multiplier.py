@@ -12,12 +12,12 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Shape, Signal, si
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from contract.config import MULTIPLIERS
+
 from .banked_ram import COPY_SUFFIX
 
-__all__ = ["RegisteredMultiplier", "PRIMITIVES", "ECP5_OPERAND_BITS"]
+__all__ = ["RegisteredMultiplier", "ECP5_OPERAND_BITS"]
 
-#: The multipliers a build can choose: Yosys's inference, or the ECP5's block instantiated.
-PRIMITIVES = ("inferred", "ecp5")
 #: A MULT18X18D's operands: 18 bits, each signed or not as SIGNEDA/SIGNEDB say.
 ECP5_OPERAND_BITS = 18
 
@@ -28,13 +28,14 @@ class RegisteredMultiplier(wiring.Component):
     signed if either operand is). The operand registers have no reset: whatever holds them says
     whether they hold a beat.
 
-    ``primitive``: ``"inferred"`` or ``"ecp5"`` (each operand at most 18 bits)."""
+    ``primitive``: one of the config's ``MULTIPLIERS``, ``"inferred"`` or ``"ecp5"`` (each
+    operand at most 18 bits)."""
 
     def __init__(self, a_shape, b_shape, primitive="inferred"):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
-        if primitive not in PRIMITIVES:
+        if primitive not in MULTIPLIERS:
             raise ValueError(f"multiplier primitive {primitive!r}: must be one of "
-                             f"{', '.join(PRIMITIVES)}")
+                             f"{', '.join(MULTIPLIERS)}")
         if primitive == "ecp5" and max(self.a_shape.width, self.b_shape.width) > ECP5_OPERAND_BITS:
             raise ValueError(f"multiplier operands of {self.a_shape.width} and "
                              f"{self.b_shape.width} bits: an ECP5 MULT18X18D takes at most "

@@ -73,8 +73,7 @@ def run_unit(component, toplevel, test_module, params, simulator, build_dir, wav
     try:
         runner.build(sources=[source, *primitive_models(source)], hdl_toplevel=toplevel,
                      build_dir=build_dir, build_args=build_args, timescale=("1ns", "1ps"),
-                     waves=waves,
-                     always=True, log_file=os.path.join(build_dir, "build.log"))
+                     waves=waves, always=True, log_file=os.path.join(build_dir, "build.log"))
         xml = os.path.join(build_dir, "results.xml")
         if os.path.exists(xml):
             os.remove(xml)

@@ -26,6 +26,7 @@ def run(tmp_path_factory, name, sim, cycles, **extra):
     unit = RegisteredMultiplier(case["a"], case["b"], primitive=case["primitive"])
     params = dict(a_bits=case["a"].width, a_signed=case["a"].signed, b_bits=case["b"].width,
                   b_signed=case["b"].signed, product_bits=unit.product_shape.width,
+                  product_signed=unit.product_shape.signed,
                   load=case.get("load", 0.5), cycles=cycles, seed=11)
     params.update(extra)
     run_case(tmp_path_factory, unit, "registered_multiplier", params, sim, name)
