@@ -97,8 +97,9 @@ class ConfigError(ValueError):
 
 _FEEDBACK = ("symmetric", "sign")
 _ROUNDING = ("stochastic", "nearest-even")
-#: The MAC lanes' multipliers (a build choice): Yosys's inference, or ECP5 MULT18X18D blocks
-#: whose input registers hold the lanes' operands (hw/registered_multiplier.py).
+#: The MAC lanes' and the forward drain's dropout multipliers (a build choice): Yosys's
+#: inference, or ECP5 MULT18X18D blocks whose input registers hold the operands
+#: (hw/registered_multiplier.py).
 MULTIPLIERS = ("inferred", "ecp5")
 _LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
@@ -150,8 +151,9 @@ class NetConfig:
                                      # its operands (a build choice: no number depends on it)
     drain_row_stage: bool = False    # pipelined cores: the drain register's shifts reach its
                                      # elements through a register per row (a build choice)
-    multiplier: str = "inferred"     # the MAC lanes' multipliers: "inferred", or "ecp5" (the
-                                     # operand stage in MULT18X18D blocks; a build choice)
+    multiplier: str = "inferred"     # the MAC lanes' and the dropout's multipliers: "inferred",
+                                     # or "ecp5" (their operand registers in MULT18X18D blocks;
+                                     # a build choice)
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command

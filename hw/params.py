@@ -82,8 +82,9 @@ class CoreParams:
     # Pipelined only: the drain register's shifts through a register per row
     # (hw/core/drain_register.py's ``row_stage``; the config's ``drain_row_stage``).
     drain_row_stage: bool = False
-    # The MAC lanes' multipliers, with the operand stage's registers: "inferred" or "ecp5"
-    # (hw/registered_multiplier.py; the config's ``multiplier``).
+    # The MAC lanes' multipliers, with the operand stage's registers, and the forward drain's
+    # dropout multipliers: "inferred" or "ecp5" (hw/registered_multiplier.py; the config's
+    # ``multiplier``).
     multiplier: str = "inferred"
 
     @classmethod

@@ -32,7 +32,8 @@ def build(p):
                         p["dropout"], **({"pooling": True, "rows": p["rows"]}
                                          if p.get("pooling") else {}),
                         rounding_parts=p.get("rounding_parts", False),
-                        output_register=p.get("output_register", False))
+                        output_register=p.get("output_register", False),
+                        multiplier=p.get("multiplier", "inferred"))
 
 
 def keep_scale(dropout):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Shape, signed
 
-from hw.core.forward_drain import ForwardDrain
 from hw.core.pool_merge import PoolMerge
 from sw_model.fixedpoint import saturate_unsigned, shift_rne
+from hw.core.forward_drain import ForwardDrain
+from sim.tb_forward_drain import build
 from sw_model.golden_conv import max_pool
 from sw_model.units.forward_drain import ForwardDrainModel
 from tests.rtl_sweep import cycles, run_case, sweep
@@ -35,6 +36,11 @@ CASES = {
     "l8-a8-drop-parts-out": dict(lanes=8, sum_bits=30, rounded_bits=32, act_bits=8,
                                  neuron_bits=10, index_bits=7, row_bits=3, dropout=True,
                                  rounding_parts=True, output_register=True),
+    # The ECP5 build's: the dropout products' operands in MULT18X18D blocks' input registers.
+    "l8-a8-drop-parts-out-ecp5": dict(lanes=8, sum_bits=30, rounded_bits=32, act_bits=8,
+                                      neuron_bits=10, index_bits=7, row_bits=3, dropout=True,
+                                      rounding_parts=True, output_register=True,
+                                      multiplier="ecp5"),
     "l2-a8-nodrop-parts-out": dict(lanes=2, sum_bits=26, rounded_bits=28, act_bits=8,
                                    neuron_bits=9, index_bits=6, row_bits=1, dropout=False,
                                    rounding_parts=True, output_register=True),
@@ -58,21 +64,22 @@ POOL_CASES = {
                                    neuron_bits=8, index_bits=5, row_bits=2, dropout=True,
                                    pooling=True, rows=4, rounding_parts=True,
                                    output_register=True),
+    "l4-a8-drop-pool-p4-out-ecp5": dict(lanes=4, sum_bits=27, rounded_bits=29, act_bits=8,
+                                        neuron_bits=8, index_bits=5, row_bits=2, dropout=True,
+                                        pooling=True, rows=4, rounding_parts=True,
+                                        output_register=True, multiplier="ecp5"),
 }
 
 
 def run(tmp_path_factory, name, sim, cycles, **extra):
     p = dict({**CASES, **POOL_CASES}[name], cycles=cycles, idle=0.3, change=0.1, seed=7)
     p.update(extra)
-    pooling = {"pooling": True, "rows": p["rows"]} if p.get("pooling") else {}
-    unit = ForwardDrain(p["lanes"], signed(p["sum_bits"]), signed(p["rounded_bits"]),
-                        p["act_bits"], p["neuron_bits"], p["index_bits"], p["row_bits"],
-                        p["dropout"], **pooling, rounding_parts=p.get("rounding_parts", False),
-                        output_register=p.get("output_register", False))
+    unit = build(p)
     run_case(tmp_path_factory, unit, "forward_drain", p, sim, name)
 
 
-FAST = ["l4-a8-drop", "l1-a8-nodrop", "l4-a8-drop-parts", "l8-a8-drop-parts-out"]
+FAST = ["l4-a8-drop", "l1-a8-nodrop", "l4-a8-drop-parts", "l8-a8-drop-parts-out",
+        "l8-a8-drop-parts-out-ecp5"]
 
 
 @pytest.mark.parametrize("name,sim", sweep(CASES, fast=FAST))
@@ -81,7 +88,8 @@ def test_forward_drain(tmp_path_factory, name, sim):
 
 
 @pytest.mark.parametrize("name,sim", sweep(POOL_CASES, fast=["l4-a8-drop-pool-p4",
-                                                              "l4-a8-drop-pool-p4-out"]))
+                                                              "l4-a8-drop-pool-p4-out",
+                                                              "l4-a8-drop-pool-p4-out-ecp5"]))
 def test_forward_drain_pooling(tmp_path_factory, name, sim):
     run(tmp_path_factory, name, sim, cycles=cycles())
 

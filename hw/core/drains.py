@@ -87,7 +87,8 @@ def wire_row_drains(core, m, k):
     k.forward = forward = ForwardDrain(Q, mac.acc_shape, rounded.shape().elem_shape,
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
                                        **({"pooling": True, "rows": P} if p.conv else {}),
-                                       rounding_parts=parts, output_register=p.pipelined)
+                                       rounding_parts=parts, output_register=p.pipelined,
+                                       multiplier=p.multiplier)
     m.submodules.forward_drain = forward
     neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
     m.d.comb += [
