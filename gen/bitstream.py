@@ -293,7 +293,7 @@ def _read_report(out_dir, board, cfg, cfg_path, family, params, seconds, error):
 
 
 def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
-                    lut_mapping="auto", placer="heap", **param_overrides):
+                    lut_mapping="auto", placer="heap", timing_ripup=False, **param_overrides):
     """Build ``board``'s bitstream for ``cfg`` (a NetConfig, a TOML path, or None for the
     board's own network) in ``out_dir`` (default ``build/<board>``); return the report (also
     written to ``out_dir/report.json``).
@@ -302,14 +302,17 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
     does not fit is reported with ``fits`` false, nextpnr's error in ``error`` and its
     utilisation (``over`` names the exhausted resources); no bitstream is written. An ECP5
     design on which Yosys's abc9 fails is mapped with classic ABC (``lut_mapping`` "auto",
-    :data:`LUT_MAPPINGS`). ``placer`` is nextpnr's (:data:`PLACERS`). Any other tool failure
-    raises ``subprocess.CalledProcessError``.
+    :data:`LUT_MAPPINGS`). ``placer`` is nextpnr's (:data:`PLACERS`); ``timing_ripup`` turns on
+    its router's timing-driven rip-up (``--tmg-ripup``: nets on failing paths are ripped up and
+    rerouted shorter, not only overused wires). Any other tool failure raises
+    ``subprocess.CalledProcessError``.
     """
     if lut_mapping not in LUT_MAPPINGS:
         raise ValueError(f"lut_mapping {lut_mapping!r}: one of {', '.join(LUT_MAPPINGS)}")
     if placer not in PLACERS:
         raise ValueError(f"placer {placer!r}: one of {', '.join(PLACERS)}")
-    nextpnr_opts = f"--placer {placer} {nextpnr_opts}".strip()
+    nextpnr_opts = f"--placer {placer} {'--tmg-ripup ' if timing_ripup else ''}{nextpnr_opts}"
+    nextpnr_opts = nextpnr_opts.strip()
     board = _board(board)
     cfg, cfg_path = _config(board, cfg)
     ecp5 = board.platform().family == "ecp5"
@@ -336,7 +339,7 @@ def build_bitstream(board, cfg=None, out_dir=None, *, seed=1, nextpnr_opts="",
     params = built.core_params(cfg, **param_overrides)
     report = _read_report(out_dir, built, cfg, cfg_path, FAMILY[platform.family], params,
                           seconds, error)
-    report["placer"] = placer
+    report.update(placer=placer, timing_ripup=bool(timing_ripup))
     if ecp5:
         report.update(lut_mapping=mapping, lut_mapping_fallback=fallback)
     with open(os.path.join(out_dir, "report.json"), "w") as f:

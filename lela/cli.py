@@ -236,6 +236,11 @@ def build_parser(explicit_only=False):
                    help="nextpnr's placer: heap (analytic) or static (electrostatic: spreads "
                    "the design further; what the 8 x 8 ULX3S config, configs/ulx3s_8x8.toml, "
                    "needs to route)")
+    b.add_argument("--timing-ripup", action="store_true",
+                   help="nextpnr's timing-driven rip-up in its router (--tmg-ripup): nets on "
+                   "paths that miss the clock are ripped up and rerouted, not only those on "
+                   "overused wires; slower routing, and what the 8 x 8 ULX3S config needs "
+                   "near 75 MHz (report.json's timing_ripup)")
     g = sub.add_parser("program", help="load a built bitstream into a board",
                        description="Program the board's SRAM with iceprog (iCEBreaker) or "
                        "openFPGALoader (ULX3S), Debian packages fpga-icestorm and "
@@ -359,7 +364,8 @@ def _bitstream(args):
     if len(args.seeds) > 1:
         return _bitstream_sweep(args, board, out)
     report = build_bitstream(board, args.config, out, seed=args.seeds[0],
-                             lut_mapping=args.lut_mapping, placer=args.placer)
+                             lut_mapping=args.lut_mapping, placer=args.placer,
+                             timing_ripup=args.timing_ripup)
     if report.get("lut_mapping_fallback"):
         print(f"{args.board}: {report['lut_mapping_fallback']}: mapped with classic ABC")
     if not report["fits"]:
@@ -381,7 +387,8 @@ def _bitstream_sweep(args, board, out):
     seeds = list(dict.fromkeys(args.seeds))
     report = build_seed_sweep(board, args.config, out, seeds,
                               log=lambda line: print(line, flush=True),
-                              lut_mapping=args.lut_mapping, placer=args.placer)
+                              lut_mapping=args.lut_mapping, placer=args.placer,
+                              timing_ripup=args.timing_ripup)
     sweep = report["seed_sweep"]
     if not any(s["fits"] for s in sweep["seeds"].values()):
         raise UserError(f"the design does not fit the {args.board}: {report['error']} "

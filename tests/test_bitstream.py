@@ -377,8 +377,9 @@ def test_a_build_on_which_abc9_fails_is_mapped_with_classic_abc(tmp_path, monkey
     assert len(scripts) == 1
 
 
-@pytest.mark.parametrize("placer", ["heap", "static"])
-def test_the_placer_asked_for_reaches_nextpnr_and_the_report(tmp_path, monkeypatch, placer):
+@pytest.mark.parametrize("placer,timing_ripup", [("heap", False), ("static", True)])
+def test_the_placer_asked_for_reaches_nextpnr_and_the_report(tmp_path, monkeypatch, placer,
+                                                             timing_ripup):
     import gen.bitstream as bitstream
     commands = []
 
@@ -388,10 +389,11 @@ def test_the_placer_asked_for_reaches_nextpnr_and_the_report(tmp_path, monkeypat
     monkeypatch.setattr(bitstream, "_execute", execute)
     monkeypatch.setattr(bitstream, "_read_report", lambda *args: {"fits": True})
     report = bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path), lut_mapping="abc",
-                                       placer=placer)
-    assert report["placer"] == placer
+                                       placer=placer, timing_ripup=timing_ripup)
+    assert report["placer"] == placer and report["timing_ripup"] is timing_ripup
     nextpnr = [line for line in commands[0].splitlines() if "--json top.json" in line]
     assert len(nextpnr) == 1 and f"--placer {placer}" in nextpnr[0]
+    assert ("--tmg-ripup" in nextpnr[0].split()) is timing_ripup
     with pytest.raises(ValueError, match="placer 'sa'"):
         bitstream.build_bitstream("ulx3s", SMALL, str(tmp_path), placer="sa")
 
@@ -402,13 +404,15 @@ def test_lela_bitstream_passes_its_placer(tmp_path, monkeypatch):
     asked = []
 
     def build(board, cfg, out_dir, *, seed=1, **options):
-        asked.append(options.get("placer"))
-        return _fake_build({1: 80.1})(board, cfg, out_dir, seed=seed, **options)
+        asked.append((options.get("placer"), options.get("timing_ripup")))
+        return _fake_build({1: 80.1, 2: 80.2})(board, cfg, out_dir, seed=seed, **options)
     monkeypatch.setattr(bitstream, "build_bitstream", build)
     assert main(["bitstream", "--board", "ulx3s", "--placer", "static",
                  "-o", str(tmp_path)]) == 0
-    assert main(["bitstream", "--board", "ulx3s", "-o", str(tmp_path)]) == 0
-    assert asked == ["static", "heap"]
+    assert main(["bitstream", "--board", "ulx3s", "--timing-ripup", "-o", str(tmp_path)]) == 0
+    assert main(["bitstream", "--board", "ulx3s", "--timing-ripup", "--placer", "static",
+                 "--seeds", "1", "2", "-o", str(tmp_path)]) == 0
+    assert asked == [("static", False), ("heap", True), ("static", True), ("static", True)]
 
 
 @pytest.mark.parametrize("seeds", [["1"], ["1", "2"]])
