@@ -222,6 +222,10 @@ def build_parser(explicit_only=False):
                    "seed's bitstream is kept in DIR and report.json carries the sweep (Fmax "
                    "per seed, min / median / max); the exit status is 1 unless every seed "
                    "meets timing")
+    b.add_argument("--jobs", type=_positive(int), default=1, metavar="N",
+                   help="with several --seeds, how many seeds build at a time, each in a "
+                   "process of its own (a Yosys run, then a nextpnr run: an 8 x 8 ULX3S "
+                   "route holds about 1.5 GB)")
     b.add_argument("--clock-mhz", type=_positive(float), default=None, metavar="MHZ",
                    help="the core clock (the PLL's output and the timing constraint), for "
                    "trying a config faster or slower than the board's own (iCEBreaker 22.5, "
@@ -388,7 +392,7 @@ def _bitstream_sweep(args, board, out):
     report = build_seed_sweep(board, args.config, out, seeds,
                               log=lambda line: print(line, flush=True),
                               lut_mapping=args.lut_mapping, placer=args.placer,
-                              timing_ripup=args.timing_ripup)
+                              timing_ripup=args.timing_ripup, jobs=args.jobs)
     sweep = report["seed_sweep"]
     if not any(s["fits"] for s in sweep["seeds"].values()):
         raise UserError(f"the design does not fit the {args.board}: {report['error']} "

@@ -242,10 +242,26 @@ def _fake_build(fmax, fits=True):
     return build
 
 
-def test_a_seed_sweep_keeps_the_fastest_seed_and_reports_every_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_seed_sweep_keeps_the_fastest_seed_and_reports_every_one(tmp_path, monkeypatch,
+                                                                   jobs):
     import gen.bitstream as bitstream
-    monkeypatch.setattr(bitstream, "build_bitstream", _fake_build({1: 56.4, 2: 49.9, 3: 59.5}))
-    report = bitstream.build_seed_sweep("ulx3s", None, str(tmp_path), (1, 2, 3))
+    fake, builders = _fake_build({1: 56.4, 2: 49.9, 3: 59.5}), {}
+
+    def build(board, cfg, out_dir, *, seed=1, **options):
+        with open(os.path.join(tmp_path, f"pid{seed}"), "w") as f:     # who built it
+            f.write(str(os.getpid()))
+        return fake(board, cfg, out_dir, seed=seed, **options)
+    monkeypatch.setattr(bitstream, "build_bitstream", build)
+    lines = []
+    report = bitstream.build_seed_sweep("ulx3s", None, str(tmp_path), (1, 2, 3), jobs=jobs,
+                                        log=lines.append)
+    builders = {int((tmp_path / f"pid{seed}").read_text()) for seed in (1, 2, 3)}
+    # One after the other in this process, or each in a worker process.
+    assert (builders == {os.getpid()}) if jobs == 1 else (os.getpid() not in builders)
+    assert sorted(line for line in lines if "seed " in line and "MHz" in line) == \
+        ["  seed 1: 56.4 MHz against 50.0 MHz", "  seed 2: 49.9 MHz against 50.0 MHz",
+         "  seed 3: 59.5 MHz against 50.0 MHz"]
     assert report["seed"] == 3 and report["fmax_mhz"] == 59.5
     assert (tmp_path / "top.bit").read_text() == "seed 3"
     sweep = report["seed_sweep"]
@@ -413,6 +429,27 @@ def test_lela_bitstream_passes_its_placer(tmp_path, monkeypatch):
     assert main(["bitstream", "--board", "ulx3s", "--timing-ripup", "--placer", "static",
                  "--seeds", "1", "2", "-o", str(tmp_path)]) == 0
     assert asked == [("static", False), ("heap", True), ("static", True), ("static", True)]
+
+
+def test_lela_bitstream_passes_its_jobs_to_the_sweep(tmp_path, monkeypatch):
+    import gen.bitstream as bitstream
+    from lela.cli import main
+    asked = []
+
+    def sweep(board, cfg, out_dir, seeds, *, log=None, jobs=1, **options):
+        asked.append(jobs)
+        reports = {seed: _fake_build({1: 80.1, 2: 80.2})(board, cfg, out_dir, seed=seed)
+                   for seed in seeds}
+        return dict(reports[2], seed=2, seed_sweep=bitstream.seed_sweep(reports))
+    monkeypatch.setattr(bitstream, "build_seed_sweep", sweep)
+    for jobs in ([], ["--jobs", "2"]):
+        assert main(["bitstream", "--board", "ulx3s", "--seeds", "1", "2", *jobs,
+                     "-o", str(tmp_path)]) == 0
+    assert asked == [1, 2]
+    with pytest.raises(SystemExit) as refused:
+        main(["bitstream", "--board", "ulx3s", "--seeds", "1", "2", "--jobs", "0",
+              "-o", str(tmp_path)])
+    assert refused.value.code == 2 and asked == [1, 2]
 
 
 @pytest.mark.parametrize("seeds", [["1"], ["1", "2"]])
