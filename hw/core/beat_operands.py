@@ -164,7 +164,7 @@ class BeatOperands(wiring.Component):
         # the beat arrives: the held ``m``'s comparisons into every row's choice was 13.38 ns
         # of an 8 x 8 ULX3S build.
         tiles = -(-C // P)
-        score_tiles = [Mux(beat.m < tiles, beat.m, tiles)] * P
+        score_tiles = [beat.m] * P
         if self.registered and "beat" in self.held_words:
             arriving = Mux(self.beat.m < tiles, self.beat.m, tiles)
             score_tiles = [Signal(range(tiles + 1), name=f"score_tile_{r}{COPY_SUFFIX}",
