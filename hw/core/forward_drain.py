@@ -187,15 +187,15 @@ class ForwardDrain(wiring.Component):
             m.d.sync += clipped.keep_scale.eq(self.keep_scale)
         # Each lane's product of the second stage's y and keep_scale: of its own registers,
         # or of the copies in a multiplier block's input registers.
-        scaled = []
-        for q in range(self.lanes if in_blocks else 0):
-            lane = RegisteredMultiplier(act, unsigned(len(self.keep_scale)),
-                                        primitive=self.multiplier)
-            m.submodules[f"dropout_multiplier_{q}"] = lane
-            m.d.comb += [lane.a.eq(ys[q]), lane.b.eq(self.keep_scale),
-                         lane.load.eq(1)]
-            scaled.append(lane.product)
-        if self.has_dropout and not in_blocks:
+        if in_blocks:
+            scaled = []
+            for q in range(Q):
+                lane = RegisteredMultiplier(act, unsigned(len(self.keep_scale)),
+                                            primitive=self.multiplier)
+                m.submodules[f"dropout_multiplier_{q}"] = lane
+                m.d.comb += [lane.a.eq(ys[q]), lane.b.eq(self.keep_scale), lane.load.eq(1)]
+                scaled.append(lane.product)
+        elif self.has_dropout:
             scaled = [clipped.y[q] * clipped.keep_scale for q in range(Q)]
         # (With ``output_register``, the third stage's output, registered into ``o``.)
         o = Signal(self.out_layout, name="row_out") if self.output_register else self.o
