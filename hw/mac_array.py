@@ -6,10 +6,8 @@ from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.config import MULTIPLIERS
-
 from .banked_ram import COPY_SUFFIX
-from .registered_multiplier import RegisteredMultiplier
+from .registered_multiplier import RegisteredMultiplier, check_multiplier
 
 __all__ = ["MacArray", "accumulator_shape"]
 
@@ -99,8 +97,7 @@ class MacArray(wiring.Component):
             raise ValueError("only an array without the sum register waits for a ready ahead")
         if row_valids and not pipelined:
             raise ValueError("only the pipelined array's lanes take beats by copies of i.valid")
-        if multiplier not in MULTIPLIERS:
-            raise ValueError(f"multiplier {multiplier!r}: must be one of {', '.join(MULTIPLIERS)}")
+        check_multiplier(multiplier)
         if multiplier != "inferred" and not operand_stage:
             raise ValueError(f"the {multiplier} multipliers hold the operand stage's registers: "
                              "they need the operand stage")

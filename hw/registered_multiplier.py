@@ -22,6 +22,13 @@ __all__ = ["RegisteredMultiplier", "ECP5_OPERAND_BITS"]
 ECP5_OPERAND_BITS = 18
 
 
+def check_multiplier(multiplier):
+    """Refuse a multiplier choice that is not one of the config's ``MULTIPLIERS`` (the lanes,
+    the forward drain and this block check their argument the same way)."""
+    if multiplier not in MULTIPLIERS:
+        raise ValueError(f"multiplier {multiplier!r}: must be one of {', '.join(MULTIPLIERS)}")
+
+
 class RegisteredMultiplier(wiring.Component):
     """``product = a_reg * b_reg``: ``a`` and ``b`` are registered at every edge at which
     ``load`` is high; the product of the registered operands is combinational (its full width,
@@ -33,9 +40,7 @@ class RegisteredMultiplier(wiring.Component):
 
     def __init__(self, a_shape, b_shape, primitive="inferred"):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
-        if primitive not in MULTIPLIERS:
-            raise ValueError(f"multiplier primitive {primitive!r}: must be one of "
-                             f"{', '.join(MULTIPLIERS)}")
+        check_multiplier(primitive)
         if primitive == "ecp5" and max(self.a_shape.width, self.b_shape.width) > ECP5_OPERAND_BITS:
             raise ValueError(f"multiplier operands of {self.a_shape.width} and "
                              f"{self.b_shape.width} bits: an ECP5 MULT18X18D takes at most "

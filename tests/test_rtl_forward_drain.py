@@ -212,6 +212,12 @@ def test_port_widths():
     assert "winner" not in dict(unit.out_layout)
 
 
+def test_unknown_multiplier_is_refused():
+    """A multiplier the config does not know is refused by name, not built as the default."""
+    with pytest.raises(ValueError, match="multiplier 'dsp48': must be one of inferred, ecp5"):
+        ForwardDrain(4, signed(27), signed(29), 8, 9, 5, 2, multiplier="dsp48")
+
+
 @pytest.mark.parametrize("rows,row_bits", [(4, 2), (1, 1), (3, 2)])
 def test_pooling_port_widths(rows, row_bits):
     """With pooling: ``pool``, the row's window element, output column and position, the

@@ -4,11 +4,9 @@ from amaranth.hdl import Mux, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from contract.config import MULTIPLIERS
-
 from ..arith import (at_most_parts, is_positive, magnitude_above, rne_shift, saturate,
                      saturate_parts)
-from ..registered_multiplier import RegisteredMultiplier
+from ..registered_multiplier import RegisteredMultiplier, check_multiplier
 from .pool_merge import PoolMerge
 
 __all__ = ["ForwardDrain"]
@@ -130,8 +128,7 @@ class ForwardDrain(wiring.Component):
                  row_bits, dropout=True, pooling=False, rows=None, rounding_parts=False,
                  output_register=False, multiplier="inferred"):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
-        if multiplier not in MULTIPLIERS:
-            raise ValueError(f"multiplier {multiplier!r}: must be one of {', '.join(MULTIPLIERS)}")
+        check_multiplier(multiplier)
         self.multiplier = multiplier
         self.rounding_parts, self.output_register = rounding_parts, output_register
         self.pooling, self.rows, self.row_bits = pooling, rows, row_bits
