@@ -34,19 +34,26 @@ def _word(layout_shape, lanes):
 def wire_beat_generator(core, m, k):
     """The loop nest, the operand reads (stage 0 -> 1), the operands registered on their
     way into the MAC array (stage 2), and the feeds of the slab and feedback registers."""
+    _wire_array(core, m, k)
+    column, conv_fwd = _wire_issue(core, m, k)
+    _wire_reads(core, m, k, column, conv_fwd)
+    _wire_operands(core, m, k)
+    _wire_feeds(core, m, k)
+
+
+def _wire_array(core, m, k):
+    """The loop nest, stage 1's registers, the MAC array, stage 2, the hold of the pipe in
+    front of the array, the drain register and the feedback registers."""
     p = core.params
-    P, Q, C, _, qbits, CT, cw = core._sizes()
-    phase = k.phase
+    P, Q, C, _, _, _, cw = core._sizes()
     k.nest = nest = LoopNest(cw, positions=p.conv)
     m.submodules.loop_nest = nest
-    go, gm, gk = nest.outer, nest.mid, nest.inner
-    k_wrap = nest.inner_last
-    k.s1 = s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
-                                          "k": cw, "m": cw,
-                                          **({"pad": 1, "lanes": Q, "outer": cw}
-                                             if p.conv else {})}))
+    k.s1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "bias": 1,
+                                     "k": cw, "m": cw,
+                                     **({"pad": 1, "lanes": Q, "outer": cw}
+                                        if p.conv else {})}))
     # The beat's classifier weights (SCORE), registered without their constant low bit.
-    s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
+    k.s1_weights = Signal(data.ArrayLayout(unsigned(p.classifier_bits), C))
     # Pipelined, the drain register takes a finished sum straight from the accumulators (a
     # sum register more was P x Q x 40 flip-flops and their wires in the fabric around the
     # DSP blocks, which an 8 x 8 ULX3S build had no room for); it takes one on a registered
@@ -94,7 +101,6 @@ def wire_beat_generator(core, m, k):
         freeze = s2.valid & ~mac.i.ready            # (registers only)
         m.d.comb += [mac.i.valid.eq(s2.valid), mac.i.payload.eq(s2.beat)]
         k.holds = {group: freeze for group in hold_groups}
-    holds = k.holds
     # The MAC beat's tag: the outer and mid loop counters of the sum it ends.
     # With convolutions, also the output position (pooled) and window element of the sum
     # (FWD), and the real columns of its input tile (GRAD).
@@ -129,6 +135,15 @@ def wire_beat_generator(core, m, k):
                                               cw, registered_move=p.pipelined)
     m.submodules.feedback_registers = feedback
 
+
+def _wire_issue(core, m, k):
+    """Which beats issue (the loop nest's readiness, its skips of exited groups, early exit's
+    savings), the sums' tags and, with convolutions, the patch walker; returns the buffers'
+    read column and whether a convolution's forward pass runs."""
+    p = core.params
+    _, Q, _, _, _, CT, cw = core._sizes()
+    phase, nest, feedback, holds = k.phase, k.nest, k.feedback, k.holds
+    go, gm, gk, k_wrap = nest.outer, nest.mid, nest.inner, nest.inner_last
     # A group is alive while any of its samples is. Pipelined, that is a register a
     # group, a cycle behind ``alive``: a sample leaves ``alive`` after its group's scores
     # (the loops have left the group), and a layer's copy takes cycles before its
@@ -197,7 +212,16 @@ def wire_beat_generator(core, m, k):
             k.tags.payload.window.eq(walker.window),
         ]
         column = Mux(conv_fwd, walker.column, gk)
+    return column, conv_fwd
 
+
+def _wire_reads(core, m, k, column, conv_fwd):
+    """Stage 0's reads of the buffers, the slab, the errors and the deltas, and stage 1's
+    registers (the beat's place in the loops, its classifier weights)."""
+    p = core.params
+    _, _, C, _, qbits, _, _ = core._sizes()
+    phase, holds, nest, s1, s1_weights = k.phase, k.holds, k.nest, k.s1, k.s1_weights
+    go, gm, gk, k_wrap, issue = nest.outer, nest.mid, nest.inner, nest.inner_last, nest.issue
     # Stage-0 reads. (Pipelined, the phase's choice of address from the sequencer's one-hot
     # phase registers: the phase's decoding in front of the banks' address arithmetic was
     # 13.9 ns of an 8 x 8 ULX3S build.)
@@ -230,6 +254,13 @@ def wire_beat_generator(core, m, k):
         m.d.sync += [s1_weights[c].eq(odd_part(k.cls_gen.o.payload.m[c]))
                      for c in range(C)]
 
+
+def _wire_operands(core, m, k):
+    """The beat operands (stage 1 -> 2) and stage 2's registers."""
+    p = core.params
+    P, Q, C, _, _, _, cw = core._sizes()
+    phase, holds, feedback, mac, s1, s2 = k.phase, k.holds, k.feedback, k.mac, k.s1, k.s2
+    s1_weights = k.s1_weights
     # Stage 1: the MAC beat's operands, registered (stage 2) on their way into the array.
     bufs = k.bufs
     x_data = Mux(k.xsel, bufs[1].rd_data.as_value(), bufs[0].rd_data.as_value())
@@ -285,6 +316,11 @@ def wire_beat_generator(core, m, k):
         m.d.sync += s2.beat.b.eq(operands.o.b)
     m.d.comb += core.mac_busy.eq(mac.i.valid & mac.i.ready)
 
+
+def _wire_feeds(core, m, k):
+    """The feeds of the feedback registers (the classifier weights) and the weight slab."""
+    phase, feedback, holds, nest = k.phase, k.feedback, k.holds, k.nest
+    issue, skip, go, k_wrap = nest.issue, nest.skip, nest.outer, nest.inner_last
     # ---- classifier weights: SCORE replays M per pass; BACK fills the K registers -------
     cls_gen = k.cls_gen
     m.d.comb += [feedback.enable.eq((phase == Phase.BACK) & k.running),
