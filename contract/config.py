@@ -101,6 +101,9 @@ _ROUNDING = ("stochastic", "nearest-even")
 #: inference, or ECP5 MULT18X18D blocks whose input registers hold the operands
 #: (hw/registered_multiplier.py).
 MULTIPLIERS = ("inferred", "ecp5")
+#: Floorplans of the ECP5 multiplier blocks (a build choice, with ``multiplier = "ecp5"``): each
+#: names the MAC array it places, (rows, columns); hw/boards/dsp_floorplans.py holds its sites.
+DSP_FLOORPLANS = {"none": None, "lfe5u-85f-8x8": (8, 8)}
 _LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.
 _PURPOSE = {"init": 1, "classifier": 2, "feedback": 3, "round": 4, "dropout": 5,
@@ -154,6 +157,8 @@ class NetConfig:
     multiplier: str = "inferred"     # the MAC lanes' and the dropout's multipliers: "inferred",
                                      # or "ecp5" (their operand registers in MULT18X18D blocks;
                                      # a build choice)
+    dsp_floorplan: str = "none"      # with multiplier = "ecp5": the blocks' sites on the die,
+                                     # one of DSP_FLOORPLANS (a build choice)
     baud: int = 115200               # the UART's bits a second (boards, --backend serial); no
                                      # number computed depends on it
     rx_buffer: int = 16              # bytes the board's UART receiver holds while a command
@@ -270,6 +275,16 @@ class NetConfig:
         if self.multiplier != "inferred" and not self.operand_stage:
             fail("multiplier", f"{self.multiplier!r} puts the operand stage's registers in "
                  "the multiplier blocks: it needs operand_stage = true")
+        if self.dsp_floorplan not in DSP_FLOORPLANS:
+            fail("dsp_floorplan", f"must be one of {', '.join(DSP_FLOORPLANS)}, not "
+                 f"{self.dsp_floorplan!r}")
+        placed = DSP_FLOORPLANS[self.dsp_floorplan]
+        if placed is not None and self.multiplier != "ecp5":
+            fail("dsp_floorplan", f"{self.dsp_floorplan!r} places ECP5 MULT18X18D blocks: it "
+                 'needs multiplier = "ecp5"')
+        if placed is not None and placed != (self.array_rows, self.array_cols):
+            fail("dsp_floorplan", f"{self.dsp_floorplan!r} places the lanes of a {placed[0]} x "
+                 f"{placed[1]} array, not {self.array_rows} x {self.array_cols}")
         if not 0 <= self.bn_momentum_shift <= 16:
             fail("bn_momentum_shift", "must be in 0..16")
         if not 0 <= self.bn_stat_frac <= 16:

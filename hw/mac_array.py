@@ -76,7 +76,8 @@ class MacArray(wiring.Component):
     path). The operands move on whenever the products' register is empty or moving on; a
     ``last`` beat's sums appear three cycles after it is accepted. Each lane's operand
     registers and multiplier are a :class:`RegisteredMultiplier` (hw/registered_multiplier.py);
-    ``multiplier="ecp5"`` makes them an ECP5 MULT18X18D with its own input registers.
+    ``multiplier="ecp5"`` makes them an ECP5 MULT18X18D with its own input registers, and
+    ``sites`` (one per lane, ``p * Q + q``; hw/dsp_floorplans.py) fixes where each block sits.
 
     ``row_valids`` (pipelined only): copies of ``i.valid`` arrive on ``row_valids``, one per
     row of lanes, from the producer's own registers; each lane takes a beat by its row's copy,
@@ -85,7 +86,8 @@ class MacArray(wiring.Component):
     """
 
     def __init__(self, rows, cols, a_shape, b_shape, depth, pipelined=True, operand_stage=False,
-                 sum_register=True, ready_ahead=False, row_valids=False, multiplier="inferred"):
+                 sum_register=True, ready_ahead=False, row_valids=False, multiplier="inferred",
+                 sites=None):
         if rows <= 0 or cols <= 0 or depth <= 0:
             raise ValueError("MAC array sizes must be positive")
         self.rows, self.cols, self.depth = rows, cols, depth
@@ -101,7 +103,10 @@ class MacArray(wiring.Component):
         if multiplier != "inferred" and not operand_stage:
             raise ValueError(f"the {multiplier} multipliers hold the operand stage's registers: "
                              "they need the operand stage")
-        self.multiplier = multiplier
+        if sites is not None and (multiplier != "ecp5" or len(sites) != rows * cols):
+            raise ValueError(f"{len(sites)} sites for the {multiplier} multipliers of "
+                             f"{rows * cols} lanes: sites place each lane's ECP5 block")
+        self.multiplier, self.sites = multiplier, sites
         self.has_row_valids = row_valids
         self.pipelined, self.operand_stage = pipelined, operand_stage
         self.sum_register, self.ready_ahead = sum_register, ready_ahead
@@ -248,8 +253,9 @@ class MacArray(wiring.Component):
             for p in range(P):
                 for q in range(Q):
                     k = p * Q + q
-                    lane = RegisteredMultiplier(self.a_shape, self.b_shape,
-                                                primitive=self.multiplier)
+                    lane = RegisteredMultiplier(
+                        self.a_shape, self.b_shape, primitive=self.multiplier,
+                        site=None if self.sites is None else self.sites[k])
                     m.submodules[f"multiplier_{k}"] = lane
                     m.d.comb += [lane.a.eq(beat.a[p]), lane.b.eq(beat.b[q]),
                                  lane.load.eq(frees[k + 1])]

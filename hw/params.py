@@ -86,6 +86,9 @@ class CoreParams:
     # dropout multipliers: "inferred" or "ecp5" (hw/registered_multiplier.py; the config's
     # ``multiplier``).
     multiplier: str = "inferred"
+    # The "ecp5" blocks' sites on the die, one of the config's DSP_FLOORPLANS
+    # (hw/dsp_floorplans.py; the config's ``dsp_floorplan``).
+    dsp_floorplan: str = "none"
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -95,7 +98,8 @@ class CoreParams:
             score_bits=cfg.score_bits, score_frac=cfg.score_frac, error_bits=cfg.error_bits,
             delta_bits=cfg.delta_bits, classifier_bits=cfg.classifier_bits,
             round_bits=cfg.round_bits, operand_stage=cfg.operand_stage,
-            drain_row_stage=cfg.drain_row_stage, multiplier=cfg.multiplier)
+            drain_row_stage=cfg.drain_row_stage, multiplier=cfg.multiplier,
+            dsp_floorplan=cfg.dsp_floorplan)
         fields.update(overrides)
         params = cls(**fields)
         params.check()
@@ -134,6 +138,9 @@ class CoreParams:
             raise ConfigError(f"field 'multiplier': the MAC operands are {self.a_shape.width} "
                               f"and {self.b_shape.width} bits, an ECP5 MULT18X18D takes "
                               f"{ECP5_OPERAND_BITS}")
+        if self.dsp_floorplan != "none" and self.multiplier != "ecp5":
+            raise ConfigError(f"field 'dsp_floorplan': {self.dsp_floorplan!r} places ECP5 "
+                              f"blocks, and this build's multipliers are {self.multiplier!r}")
 
     # ---- derived ---------------------------------------------------------------------
     @property

@@ -36,16 +36,20 @@ class RegisteredMultiplier(wiring.Component):
     whether they hold a beat.
 
     ``primitive``: one of the config's ``MULTIPLIERS``, ``"inferred"`` or ``"ecp5"`` (each
-    operand at most 18 bits)."""
+    operand at most 18 bits). ``site`` (``"ecp5"`` only): the block's place on the die, a
+    nextpnr BEL name (hw/dsp_floorplans.py), given to nextpnr as the ``BEL`` attribute."""
 
-    def __init__(self, a_shape, b_shape, primitive="inferred"):
+    def __init__(self, a_shape, b_shape, primitive="inferred", site=None):
         self.a_shape, self.b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         check_multiplier(primitive)
         if primitive == "ecp5" and max(self.a_shape.width, self.b_shape.width) > ECP5_OPERAND_BITS:
             raise ValueError(f"multiplier operands of {self.a_shape.width} and "
                              f"{self.b_shape.width} bits: an ECP5 MULT18X18D takes at most "
                              f"{ECP5_OPERAND_BITS}")
-        self.primitive = primitive
+        if site is not None and primitive != "ecp5":
+            raise ValueError(f"a site ({site!r}) places an ECP5 block: the {primitive} "
+                             "multiplier has none")
+        self.primitive, self.site = primitive, site
         self.product_shape = (Signal(self.a_shape) * Signal(self.b_shape)).shape()
         super().__init__({
             "a": In(self.a_shape),
@@ -86,8 +90,9 @@ class RegisteredMultiplier(wiring.Component):
             **{f"i_B{i}": b18[i] for i in range(ECP5_OPERAND_BITS)},
             **{f"o_P{i}": p36[i] for i in range(2 * ECP5_OPERAND_BITS)},
         }
+        placement = {} if self.site is None else {"a_BEL": self.site}
         m.submodules.dsp = Instance(
-            "MULT18X18D",
+            "MULT18X18D", **placement,
             p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
             p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
             p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE", p_REG_OUTPUT_CLK="NONE",

@@ -42,6 +42,7 @@ def test_defaults_are_valid_and_derived_values_consistent():
     (dict(drain_row_stage="yes"), "drain_row_stage"),
     (dict(multiplier="dsp48"), "multiplier"),
     (dict(multiplier="ecp5", operand_stage=False), "multiplier"),
+    (dict(dsp_floorplan="lfe5u-85f-8x8"), "dsp_floorplan"),
 ])
 def test_out_of_range_fields_are_named(kw, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):

@@ -2,6 +2,7 @@
 (through sim/primitives/MULT18X18D.v), on Verilator and Icarus."""
 
 import gc
+import re
 
 import pytest
 from amaranth.hdl import signed, unsigned
@@ -75,3 +76,112 @@ def test_core_refuses_operands_wider_than_the_block():
     cfg = NetConfig(arch=(64, 16), batch=4, weight_bits=32, weight_frac=28, multiplier="ecp5")
     with pytest.raises(ConfigError, match="takes 18"):
         CoreParams.from_config(cfg)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_a_site_places_the_block():
+    """A site reaches nextpnr as the block's ``BEL`` attribute; no site, no attribute; a site
+    for a multiplier that is not a block is refused."""
+    from amaranth.back import rtlil
+    from hw.core.forward_drain import ForwardDrain
+    placed = RegisteredMultiplier(signed(16), signed(16), primitive="ecp5",
+                                  site="X41/Y34/MULT18_1")
+    text = rtlil.convert(placed)
+    assert 'attribute \\BEL "X41/Y34/MULT18_1"\n  cell \\MULT18X18D' in text
+    assert "\\BEL" not in rtlil.convert(RegisteredMultiplier(signed(16), signed(16),
+                                                             primitive="ecp5"))
+    with pytest.raises(ValueError, match="places an ECP5 block") as refused:
+        RegisteredMultiplier(signed(16), signed(16), site="X41/Y34/MULT18_1")
+    del refused
+    gc.collect()
+    with pytest.raises(ValueError, match="sites place each lane") as refused:
+        ForwardDrain(2, signed(20), signed(12), 8, 8, 4, 1, multiplier="ecp5",
+                     sites=["X41/Y34/MULT18_1"])
+    del refused
+    gc.collect()
+
+
+def test_floorplans_name_distinct_multiplier_sites():
+    from contract.config import DSP_FLOORPLANS
+    from hw.dsp_floorplans import dsp_sites
+    assert dsp_sites("none") == (None, None)
+    for name, shape in DSP_FLOORPLANS.items():
+        if shape is None:
+            continue
+        lanes, dropout = dsp_sites(name)
+        assert len(lanes) == shape[0] * shape[1] and len(dropout) == shape[1]
+        assert len(set(lanes + dropout)) == len(lanes) + len(dropout)
+        # The ECP5-85F's DSP rows, and the MULT18X18D sites of a DSP tile (0, 1, 4 and 5;
+        # 2, 3, 6 and 7 are ALU54B and pre-adders).
+        assert all(re.fullmatch(r"X\d+/Y(10|34|58)/MULT18_[0145]", s) for s in lanes + dropout)
+    with pytest.raises(ValueError, match="DSP floorplan"):
+        dsp_sites("lfe5u-25f")
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("overrides,match", [
+    (dict(array_rows=4, array_cols=4), "lanes of a 8 x 8 array"),
+    (dict(multiplier="inferred"), 'needs multiplier = "ecp5"'),
+    (dict(dsp_floorplan="xc7"), "must be one of"),
+])
+def test_a_floorplan_the_build_cannot_use_is_refused(overrides, match):
+    from contract.config import ConfigError, NetConfig
+    fields = dict(arch=[64, 16], batch=4, multiplier="ecp5", dsp_floorplan="lfe5u-85f-8x8")
+    NetConfig.from_dict(fields)
+    with pytest.raises(ConfigError, match=match):
+        NetConfig.from_dict({**fields, **overrides})
+    from hw.mac_array import MacArray
+    with pytest.raises(ValueError, match="sites place each lane"):
+        MacArray(2, 2, signed(16), signed(16), 8, operand_stage=True, multiplier="ecp5",
+                 sites=["X41/Y34/MULT18_1"] * 3)
+
+
+def placed_sites(text):
+    """``{module name: [its BEL attributes]}`` of an RTLIL text, for modules that have one."""
+    placed = {}
+    for module in text.split("\nmodule ")[1:]:
+        name = module.split("\n", 1)[0].strip()
+        sites = re.findall(r'attribute \\BEL "([^"]+)"', module)
+        if sites:
+            placed[name] = sites
+    return placed
+
+
+def test_the_array_puts_each_lane_on_its_own_site():
+    """Lane ``p * Q + q``'s block, and the forward drain's lane ``q``'s, on its own site."""
+    from amaranth.back import rtlil
+    from hw.core.forward_drain import ForwardDrain
+    from hw.dsp_floorplans import dsp_sites
+    from hw.mac_array import MacArray
+    lanes, dropout = dsp_sites("lfe5u-85f-8x8")
+    array = MacArray(8, 8, unsigned(8), signed(16), 64, operand_stage=True, sum_register=False,
+                     multiplier="ecp5", sites=lanes)
+    placed = placed_sites(rtlil.convert(array))
+    assert len(placed) == 64
+    for name, sites in placed.items():
+        assert sites == [lanes[int(re.search(r"multiplier_(\d+)$", name).group(1))]], name
+    drain = ForwardDrain(8, signed(30), signed(12), 8, 8, 4, 3, multiplier="ecp5",
+                         sites=dropout)
+    placed = placed_sites(rtlil.convert(drain))
+    assert len(placed) == 8
+    for name, sites in placed.items():
+        assert sites == [dropout[int(re.search(r"multiplier_(\d+)$", name).group(1))]], name
+
+
+@pytest.mark.slow
+def test_the_ulx3s_8x8_puts_every_block_on_its_floorplan_site():
+    """configs/ulx3s_8x8.toml's board top: each MAC lane's block and each dropout lane's block
+    carries its own site of the floorplan, and no other block has one (the whole 8 x 8 top:
+    about a minute, hence ``make regress``)."""
+    from gen.bitstream import prepare
+    from hw.dsp_floorplans import dsp_sites
+    _, cfg, _, plan = prepare("ulx3s", "configs/ulx3s_8x8.toml", lut_mapping="abc")
+    lanes, dropout = dsp_sites(cfg.dsp_floorplan)
+    placed = placed_sites(plan.files["top.il"])
+    expected = {**{f"mac.multiplier_{k}": site for k, site in enumerate(lanes)},
+                **{f"forward_drain.dropout_multiplier_{q}": site
+                   for q, site in enumerate(dropout)}}
+    assert len(placed) == len(expected) == 72
+    for name, sites in placed.items():
+        lane = re.search(r"(mac\.multiplier_\d+|forward_drain\.dropout_multiplier_\d+)$", name)
+        assert lane and sites == [expected[lane.group(1)]], name

@@ -9,6 +9,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 
 from ..banked_ram import COPY_SUFFIX
+from ..dsp_floorplans import dsp_sites
 from ..mac_array import MacArray
 from ..skid_buffer import SkidBuffer
 from .beat_operands import BeatOperands
@@ -64,7 +65,8 @@ def _wire_array(core, m, k):
     k.mac = mac = MacArray(P, Q, p.a_shape, p.b_shape, p.depth, pipelined=p.pipelined,
                            operand_stage=p.pipelined and p.operand_stage,
                            sum_register=not p.pipelined, ready_ahead=p.pipelined,
-                           row_valids=p.pipelined, multiplier=p.multiplier)
+                           row_valids=p.pipelined, multiplier=p.multiplier,
+                           sites=dsp_sites(p.dsp_floorplan)[0])
     m.submodules.mac = mac
     # Stage 2: its valid bit, and the beat (pipelined, data not reset, so that the reset's
     # net reaches its valid bit only, not 300 flip-flops; the iCE40's cells pack tighter

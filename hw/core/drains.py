@@ -8,6 +8,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from amaranth.lib import data
 
 from ..banked_ram import COPY_SUFFIX
+from ..dsp_floorplans import dsp_sites
 from ..params import index_bits
 from .back_projection import BackProjection
 from .drain_rounding import DrainRounding
@@ -88,7 +89,9 @@ def wire_row_drains(core, m, k):
                                        p.act_bits, cw + pbits, cw, max(1, pbits), p.dropout,
                                        **({"pooling": True, "rows": P} if p.conv else {}),
                                        rounding_parts=parts, output_register=p.pipelined,
-                                       multiplier=p.multiplier)
+                                       multiplier=p.multiplier,
+                                       sites=(dsp_sites(p.dsp_floorplan)[1]
+                                              if p.dropout else None))
     m.submodules.forward_drain = forward
     neuron = Cat(step[:pbits], tag_o) if pbits else tag_o
     m.d.comb += [

@@ -82,6 +82,9 @@ class ForwardDrain(wiring.Component):
         input registers (:class:`~hw.registered_multiplier.RegisteredMultiplier`) beside the
         second stage's (an 8 x 8 ULX3S build routed the clipped values 9.5 ns to inferred
         multipliers' blocks); the products are the same, at the same cycles.
+    sites : sequence of str
+        (``"ecp5"`` with dropout only) Where each lane's block sits on the die, a nextpnr BEL
+        name per lane (hw/dsp_floorplans.py).
 
     Members
     -------
@@ -126,10 +129,14 @@ class ForwardDrain(wiring.Component):
 
     def __init__(self, lanes, sum_shape, rounded_shape, act_bits, neuron_bits, index_bits,
                  row_bits, dropout=True, pooling=False, rows=None, rounding_parts=False,
-                 output_register=False, multiplier="inferred"):
+                 output_register=False, multiplier="inferred", sites=None):
         self.lanes, self.act_bits, self.has_dropout = lanes, act_bits, dropout
         check_multiplier(multiplier)
-        self.multiplier = multiplier
+        if sites is not None and (multiplier != "ecp5" or not dropout or len(sites) != lanes):
+            raise ValueError(f"{len(sites)} sites for the dropout multipliers of {lanes} lanes "
+                             f"({multiplier}, dropout {bool(dropout)}): sites place each "
+                             "lane's ECP5 block")
+        self.multiplier, self.sites = multiplier, sites
         self.rounding_parts, self.output_register = rounding_parts, output_register
         self.pooling, self.rows, self.row_bits = pooling, rows, row_bits
         if pooling and not (rows and 1 <= rows <= 1 << row_bits):
@@ -188,7 +195,8 @@ class ForwardDrain(wiring.Component):
             scaled = []
             for q in range(Q):
                 lane = RegisteredMultiplier(act, unsigned(len(self.keep_scale)),
-                                            primitive=self.multiplier)
+                                            primitive=self.multiplier,
+                                            site=None if self.sites is None else self.sites[q])
                 m.submodules[f"dropout_multiplier_{q}"] = lane
                 m.d.comb += [lane.a.eq(ys[q]), lane.b.eq(self.keep_scale), lane.load.eq(1)]
                 scaled.append(lane.product)
