@@ -102,7 +102,7 @@ _ROUNDING = ("stochastic", "nearest-even")
 #: (hw/registered_multiplier.py).
 MULTIPLIERS = ("inferred", "ecp5")
 #: Floorplans of the ECP5 multiplier blocks (a build choice, with ``multiplier = "ecp5"``): each
-#: names the MAC array it places, (rows, columns); hw/boards/dsp_floorplans.py holds its sites.
+#: names the MAC array it places, (rows, columns); hw/dsp_floorplans.py holds its sites.
 DSP_FLOORPLANS = {"none": None, "lfe5u-85f-8x8": (8, 8)}
 _LOSSES = ("square-hinge", "softmax-ce")
 # Seed streams: (purpose index, name). Per-layer purposes are mixed with the layer index.

@@ -84,6 +84,7 @@ def test_a_site_places_the_block():
     for a multiplier that is not a block is refused."""
     from amaranth.back import rtlil
     from hw.core.forward_drain import ForwardDrain
+    from hw.mac_array import MacArray
     placed = RegisteredMultiplier(signed(16), signed(16), primitive="ecp5",
                                   site="X41/Y34/MULT18_1")
     text = rtlil.convert(placed)
@@ -99,6 +100,11 @@ def test_a_site_places_the_block():
                      sites=["X41/Y34/MULT18_1"])
     del refused
     gc.collect()
+    with pytest.raises(ValueError, match="sites place each lane") as refused:
+        MacArray(2, 2, signed(16), signed(16), 8, operand_stage=True, multiplier="ecp5",
+                 sites=["X41/Y34/MULT18_1"] * 3)
+    del refused
+    gc.collect()
 
 
 def test_floorplans_name_distinct_multiplier_sites():
@@ -111,8 +117,8 @@ def test_floorplans_name_distinct_multiplier_sites():
         lanes, dropout = dsp_sites(name)
         assert len(lanes) == shape[0] * shape[1] and len(dropout) == shape[1]
         assert len(set(lanes + dropout)) == len(lanes) + len(dropout)
-        # The ECP5-85F's DSP rows, and the MULT18X18D sites of a DSP tile (0, 1, 4 and 5;
-        # 2, 3, 6 and 7 are ALU54B and pre-adders).
+        # The ECP5-85F's DSP rows, and the MULT18X18D sites of a DSP tile (0, 1, 4 and 5; the
+        # tile's other sites, ALU54_3 and ALU54_7 among them, take no multiplier).
         assert all(re.fullmatch(r"X\d+/Y(10|34|58)/MULT18_[0145]", s) for s in lanes + dropout)
     with pytest.raises(ValueError, match="DSP floorplan"):
         dsp_sites("lfe5u-25f")
@@ -130,10 +136,6 @@ def test_a_floorplan_the_build_cannot_use_is_refused(overrides, match):
     NetConfig.from_dict(fields)
     with pytest.raises(ConfigError, match=match):
         NetConfig.from_dict({**fields, **overrides})
-    from hw.mac_array import MacArray
-    with pytest.raises(ValueError, match="sites place each lane"):
-        MacArray(2, 2, signed(16), signed(16), 8, operand_stage=True, multiplier="ecp5",
-                 sites=["X41/Y34/MULT18_1"] * 3)
 
 
 def placed_sites(text):
