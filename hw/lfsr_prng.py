@@ -86,12 +86,15 @@ class LfsrPrng(wiring.Component):
         if self.registered_controls:
             # The register the sequence is in: the state, or what a pending load or step
             # makes of it (the state takes it at the next edge, whatever comes then).
+            # (The pending seed is registered as it loads, its zero test in front of the
+            # register: behind it, the test was the first levels of the classifier weights'
+            # slowest path into the feedback registers on an 8 x 8 ULX3S build.)
             seed = Signal(self.width, name="load_seed")
             load, step = Signal(name="load_pending"), Signal(name="step_pending")
-            m.d.sync += [seed.eq(self.seed), load.eq(self.load),
+            m.d.sync += [seed.eq(seeded(self.seed)), load.eq(self.load),
                          step.eq(self.o.ready)]
             current = Signal(self.width, name="sequence_state")
-            m.d.comb += current.eq(Mux(load, seeded(seed), Mux(step, stepped(state), state)))
+            m.d.comb += current.eq(Mux(load, seed, Mux(step, stepped(state), state)))
             m.d.sync += state.eq(current)
         else:
             current = state

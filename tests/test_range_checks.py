@@ -97,6 +97,17 @@ def test_each_global_limit_is_exact(device, name, value):
         assert refused(device, index, lo - 1) == bad(index)
 
 
+def test_each_byte_of_a_value_counts(device):
+    """The device compares a value with its limit a byte at a time as the bytes arrive: a
+    value over the limit in its last byte alone (zero below, so that no other rule refuses
+    it) is refused as surely as one over it in its first."""
+    index = GLOBAL["dropout"]
+    assert register_limits(Limits.for_config(HARDWARE))[index] == (0, 255)
+    for byte in (1, 2, 3):
+        assert refused(device, index, 1 << (8 * byte)) == bad(index), byte
+    assert refused(device, index, 255) == (Status.OK, b"")
+
+
 @pytest.mark.parametrize("name,good,wrong", [
     ("in_frac", 8, 9), ("forward_shift", 31, 32), ("update_shift", 0, 32),
     ("init_bits", 16, 17), ("init_bits", 2, 1), ("init_seed", 1, 0), ("classifier_seed", 5, 0),

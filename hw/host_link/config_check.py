@@ -39,8 +39,9 @@ def limit_table(lim):
 class ConfigCheck(wiring.Component):
     """Judges a register write: its bytes arrive one by one (``byte_valid``, least significant
     first, at ``byte_at`` 0..3, for register ``index``); ``start`` then pulses with the whole
-    ``value`` and, a cycle later, ``done`` pulses with ``bad`` and ``name`` (the register the
-    refusal names). A write judged good is taken to be written.
+    ``value`` and, a cycle later (two with ``params.pipelined``: each byte is registered before
+    its comparison), ``done`` pulses with ``bad`` and ``name`` (the register the refusal names);
+    hold ``index`` and ``value`` until then. A write judged good is taken to be written.
 
     A layer's geometry (:data:`contract.limits.GEOMETRY`) is written in that order: ``neurons``
     opens the layer's transaction and marks the layer unusable; ``fan_in``, ``weight_base``,
@@ -90,10 +91,19 @@ class ConfigCheck(wiring.Component):
         upper = Signal()             # a byte above byte 0 is not zero
         low = Signal(2)              # byte 0, if below 2 (else 3)
         least = Signal(2)
-        byte, top = self.byte, row.data[:8]
-        with m.If(self.byte_valid):
-            m.d.sync += above.eq((byte > top) | ((byte == top) & above & (self.byte_at != 0)))
-            with m.If(self.byte_at == 0):
+        byte, byte_at, byte_valid = self.byte, self.byte_at, self.byte_valid
+        if self.pipelined:
+            # Each byte registered as it arrives, and compared a cycle later (with the table's
+            # row, which the next byte's address changes a cycle later still): the byte comes
+            # from the frame buffer's block RAM late in its cycle (13.4 ns into ``above`` on
+            # an 8 x 8 ULX3S build). The verdict waits a cycle for the last byte.
+            byte, byte_at, byte_valid = Signal(8), Signal(2), Signal()
+            m.d.sync += [byte.eq(self.byte), byte_at.eq(self.byte_at),
+                         byte_valid.eq(self.byte_valid)]
+        top = row.data[:8]
+        with m.If(byte_valid):
+            m.d.sync += above.eq((byte > top) | ((byte == top) & above & (byte_at != 0)))
+            with m.If(byte_at == 0):
                 m.d.sync += [low.eq(Mux(byte < 2, byte, 3)), least.eq(row.data[8:]), upper.eq(0)]
             with m.Elif(byte != 0):
                 m.d.sync += upper.eq(1)
@@ -160,15 +170,25 @@ class ConfigCheck(wiring.Component):
 
         verdict = Signal()
         m.d.comb += self.name.eq(index)
+
+        def judge():
+            # Registered on their way to the verdict (for timing).
+            m.d.sync += verdict.eq(out_of_range | (geometry & wrong))
+            m.next = "VERDICT"
+            if lim.conv:
+                with m.If(geometry & (at_step == len(GEOMETRY))):
+                    m.next = "CONV_0"
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    # Registered on their way to the verdict (for timing).
-                    m.d.sync += verdict.eq(out_of_range | (geometry & wrong))
-                    m.next = "VERDICT"
-                    if lim.conv:
-                        with m.If(geometry & (at_step == len(GEOMETRY))):
-                            m.next = "CONV_0"
+                    if self.pipelined:
+                        m.next = "LAST_BYTE"
+                    else:
+                        judge()
+            if self.pipelined:
+                with m.State("LAST_BYTE"):      # the last byte's comparison, registered
+                    judge()
             if lim.conv:
                 # The conv check's stages see the value (held through the judgement).
                 for k in range(CONV_CHECK_LATENCY):
